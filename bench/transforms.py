@@ -1,0 +1,100 @@
+"""The edits a dataset copy of a photo goes through, as used by the robustness bench and the fixture
+generator. Each takes and returns a Pillow image (RGB) or, for re-encodings, the encoded bytes."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+from PIL import Image, ImageDraw, ImageEnhance, ImageOps
+
+
+def _encode(im: Image.Image, fmt: str, **kw: object) -> Image.Image:
+    buf = io.BytesIO()
+    im.save(buf, fmt, **kw)
+    buf.seek(0)
+    out = Image.open(buf)
+    out.load()
+    return out
+
+
+def resize(f: float) -> Callable[[Image.Image], Image.Image]:
+    return lambda im: im.resize((max(1, round(im.width * f)), max(1, round(im.height * f))), Image.LANCZOS)
+
+
+def jpeg(q: int) -> Callable[[Image.Image], Image.Image]:
+    return lambda im: _encode(im.convert("RGB"), "JPEG", quality=q)
+
+
+def crop(keep: float) -> Callable[[Image.Image], Image.Image]:
+    """Centre crop keeping `keep` of each side."""
+
+    def run(im: Image.Image) -> Image.Image:
+        w, h = im.size
+        dw, dh = round(w * (1 - keep) / 2), round(h * (1 - keep) / 2)
+        return im.crop((dw, dh, w - dw, h - dh))
+
+    return run
+
+
+def crop_corner(keep: float) -> Callable[[Image.Image], Image.Image]:
+    """Crop from one corner (the bottom-right part is cut)."""
+    return lambda im: im.crop((0, 0, round(im.width * keep), round(im.height * keep)))
+
+
+def brightness(f: float) -> Callable[[Image.Image], Image.Image]:
+    return lambda im: ImageEnhance.Brightness(im.convert("RGB")).enhance(f)
+
+
+def grayscale(im: Image.Image) -> Image.Image:
+    return ImageOps.grayscale(im)
+
+
+def flip(im: Image.Image) -> Image.Image:
+    return ImageOps.mirror(im)
+
+
+def watermark(im: Image.Image) -> Image.Image:
+    out = im.convert("RGB").copy()
+    d = ImageDraw.Draw(out)
+    w, h = out.size
+    box = (round(w * 0.72), round(h * 0.9), round(w * 0.97), round(h * 0.97))
+    d.rectangle(box, fill=(255, 255, 255))
+    d.text((box[0] + 4, box[1] + 2), "(c) stock", fill=(0, 0, 0))
+    return out
+
+
+def rotate(deg: float) -> Callable[[Image.Image], Image.Image]:
+    return lambda im: im.convert("RGB").rotate(deg, resample=Image.BICUBIC, expand=False)
+
+
+def border(f: float) -> Callable[[Image.Image], Image.Image]:
+    return lambda im: ImageOps.expand(im.convert("RGB"), border=round(max(im.size) * f), fill=(0, 0, 0))
+
+
+def png_screenshot(im: Image.Image) -> Image.Image:
+    """A screenshot-like copy: scaled to 80%, quantised to 256 colours, saved as PNG."""
+    small = resize(0.8)(im.convert("RGB")).quantize(256)
+    return _encode(small, "PNG").convert("RGB")
+
+
+TRANSFORMS: dict[str, Callable[[Image.Image], Image.Image]] = {
+    "resize-50": resize(0.5),
+    "resize-25": resize(0.25),
+    "jpeg-q50": jpeg(50),
+    "jpeg-q30": jpeg(30),
+    "png": lambda im: _encode(im, "PNG"),
+    "crop-98": crop(0.98),
+    "crop-95": crop(0.95),
+    "crop-90": crop(0.90),
+    "crop-80": crop(0.80),
+    "crop-corner-95": crop_corner(0.95),
+    "flip": flip,
+    "bright+20": brightness(1.2),
+    "bright-20": brightness(0.8),
+    "grayscale": grayscale,
+    "watermark": watermark,
+    "rotate-5": rotate(5),
+    "border-10": border(0.10),
+    "png-screenshot": png_screenshot,
+}

@@ -1,0 +1,1 @@
+"""The command line (typer). Commands are thin: parse options, call the library, render, exit."""

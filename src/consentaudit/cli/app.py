@@ -1,0 +1,238 @@
+"""consentaudit's commands."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from consentaudit import __version__
+from consentaudit.audit import DEFAULT_FAIL_ON, AuditRequest, fingerprint_folder, run_audit
+from consentaudit.cli.errors import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, handle_errors
+from consentaudit.cli.progress import progress_display
+from consentaudit.cli.summary import print_summary
+from consentaudit.errors import InputError, ManifestError
+from consentaudit.fingerprint import DEFAULT_MAX_PIXELS
+from consentaudit.manifest import FIELDS, MANIFEST_VERSION, check_unique, parse_manifest
+from consentaudit.matching import DEFAULT_PHASH_THRESHOLD
+from consentaudit.models import Verdict
+from consentaudit.references import write_fingerprints
+from consentaudit.reports import write_report, writer_for
+from consentaudit.store import ScanStore, default_url
+
+app = typer.Typer(help="Audit an image training set against consent manifests and known-scraped sets.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+manifest_app = typer.Typer(help="Validate consent manifests or start one for a dataset.", no_args_is_help=True)
+app.add_typer(manifest_app, name="manifest")
+
+DbOption = Annotated[str | None, typer.Option("--db", help="Store URL (default: sqlite in ./.consentaudit/).")]
+
+
+def _store(db: str | None) -> ScanStore:
+    return ScanStore(db or default_url(Path.cwd()))
+
+
+def _parse_fail_on(values: list[str] | None) -> tuple[Verdict, ...]:
+    if not values:
+        return DEFAULT_FAIL_ON
+    out: list[Verdict] = []
+    for v in (x.strip() for value in values for x in value.split(",")):
+        if not v or v == "none":
+            continue
+        try:
+            out.append(Verdict(v))
+        except ValueError:
+            choices = ", ".join(x.value for x in Verdict)
+            raise typer.BadParameter(f"{v!r} is not a verdict (choose from: {choices}, none)",
+                                     param_hint="--fail-on") from None
+    return tuple(out)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"consentaudit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """consentaudit: prove what an image training set contains and whether the people in it agreed."""
+
+
+@app.command()
+@handle_errors
+def scan(
+    dataset: Annotated[Path, typer.Argument(help="Folder of images (scanned recursively).")],
+    manifest: Annotated[list[Path] | None, typer.Option("--manifest", "-m", help="Consent manifest "
+                        "(.csv, .jsonl, .json); repeatable.")] = None,
+    reference: Annotated[list[Path] | None, typer.Option("--reference", "-r", help="Known-scraped set: a "
+                         "folder of images or a fingerprint file; repeatable.")] = None,
+    purpose: Annotated[list[str] | None, typer.Option("--purpose", "-p", help="Purpose the dataset is "
+                       "audited for; repeatable (default: ai-training).")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Audit date, YYYY-MM-DD (default: today, "
+                     "UTC).")] = None,
+    report: Annotated[list[Path] | None, typer.Option("--report", "-o", help="Report file; the format "
+                      "comes from the extension (.json, .csv, .md); repeatable.")] = None,
+    fail_on: Annotated[list[str] | None, typer.Option("--fail-on", help="Verdicts that make the exit code 1 "
+                       "(comma-separated or repeated; 'none' never fails; default: all but consented).")
+                       ] = None,
+    phash_threshold: Annotated[int, typer.Option("--phash-threshold", min=0, max=32, help="Largest pHash "
+                               "Hamming distance that counts as the same picture.")] = DEFAULT_PHASH_THRESHOLD,
+    max_image_pixels: Annotated[int, typer.Option("--max-image-pixels", min=1, help="Images with more "
+                                "pixels are reported as decompression bombs.")] = DEFAULT_MAX_PIXELS,
+    db: DbOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary.")] = False,
+) -> None:
+    """Fingerprint every image of DATASET, check it against the manifests and references, report."""
+    try:
+        audit_date = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        raise typer.BadParameter(f"{as_of!r} is not a date (YYYY-MM-DD)", param_hint="--as-of") from None
+    fail = _parse_fail_on(fail_on)
+    reports = list(report or [])
+    for r in reports:
+        writer_for(r)  # unknown formats fail before the scan
+    purposes = tuple(dict.fromkeys(purpose or ["ai-training"]))
+    req = AuditRequest(dataset=dataset, manifests=list(manifest or []), references=list(reference or []),
+                       purposes=purposes, phash_threshold=phash_threshold, fail_on=fail,
+                       max_image_pixels=max_image_pixels)
+    if audit_date:
+        req.as_of = audit_date
+    store = _store(db)
+    with progress_display(quiet) as tick:
+        result = run_audit(req, store, tick)
+    for r in reports:
+        write_report(result, r)
+    if not quiet:
+        console = Console()
+        print_summary(result, console)
+        for r in reports:
+            console.print(f"wrote {r}")
+    raise typer.Exit(EXIT_FINDINGS if result.summary.failing else EXIT_OK)
+
+
+@manifest_app.command("validate")
+@handle_errors
+def manifest_validate(
+    files: Annotated[list[Path], typer.Argument(help="Manifest files, checked together.")],
+) -> None:
+    """Report every problem of the manifests as file:line: field: message (exit 2 when there are any)."""
+    parsed = []
+    problems = []
+    for f in files:
+        try:
+            text = f.read_bytes().decode("utf-8")
+        except FileNotFoundError:
+            raise InputError(f"manifest not found: {f}") from None
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{f}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        m = parse_manifest(str(f), text)
+        parsed.append(m)
+        problems.extend(m.problems)
+    problems.extend(check_unique(parsed))
+    if problems:
+        raise ManifestError(problems)
+    total = sum(len(m.records) for m in parsed)
+    typer.echo(f"ok: {total} record(s) in {len(parsed)} manifest(s)")
+
+
+@manifest_app.command("init")
+@handle_errors
+def manifest_init(
+    dataset: Annotated[Path, typer.Argument(help="Folder of images.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Manifest to write (.csv, .jsonl, .json).")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Write a skeleton manifest: one row per image with sha256, phash and path filled in."""
+    if output.exists() and not force:
+        raise InputError(f"{output} exists (use --force to overwrite)")
+    ext = output.suffix.lower()
+    if ext not in (".csv", ".jsonl", ".json"):
+        raise InputError(f"{output}: manifest format must be .csv, .jsonl or .json")
+    with progress_display(quiet) as tick:
+        images = fingerprint_folder(dataset, progress=tick)
+    rows = []
+    for n, img in enumerate(images, start=1):
+        if img.fingerprint is None:
+            typer.echo(f"skipped {img.path}: {img.error}", err=True)
+            continue
+        rows.append({"record_id": f"r{n:06d}", "sha256": img.fingerprint.sha256,
+                     "phash": img.fingerprint.phash, "path": img.path})
+    with output.open("w", encoding="utf-8", newline="") as out:
+        if ext == ".csv":
+            w = csv.DictWriter(out, fieldnames=list(FIELDS), lineterminator="\n")
+            w.writeheader()
+            w.writerows(rows)
+        elif ext == ".jsonl":
+            for row in rows:
+                out.write(json.dumps(row, sort_keys=True) + "\n")
+        else:
+            doc = {"manifest_version": MANIFEST_VERSION, "dataset": str(dataset), "controller": None,
+                   "records": rows}
+            out.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    typer.echo(f"wrote {len(rows)} record(s) to {output}; fill in status, purposes and dates")
+
+
+@app.command()
+@handle_errors
+def fingerprint(
+    folder: Annotated[Path, typer.Argument(help="Folder of images (e.g. a known scraped set).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Fingerprint file to write (.jsonl).")],
+    name: Annotated[str | None, typer.Option("--name", help="Name of the set (default: folder name).")] = None,
+    description: Annotated[str, typer.Option("--description", help="What the set is and its licence.")] = "",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Fingerprint a folder into a file that `scan --reference` accepts."""
+    with progress_display(quiet) as tick:
+        images = fingerprint_folder(folder, progress=tick)
+    with output.open("w", encoding="utf-8") as out:
+        n = write_fingerprints(images, out, name or folder.resolve().name, description)
+    bad = len(images) - n
+    typer.echo(f"wrote {n} fingerprint(s) to {output}" + (f"; {bad} unreadable file(s) skipped" if bad else ""))
+
+
+@app.command()
+@handle_errors
+def scans(db: DbOption = None) -> None:
+    """List stored scans."""
+    rows = _store(db).list_scans()
+    if not rows:
+        typer.echo("no scans stored")
+        return
+    for r in rows:
+        typer.echo(f"{r.id}\t{r.status}\t{r.started_at}\t{r.images} images\t{r.failing} failing\t{r.dataset}")
+
+
+@app.command("report")
+@handle_errors
+def report_cmd(
+    scan_id: Annotated[int, typer.Argument(help="Scan id (see `consentaudit scans`).")],
+    report: Annotated[list[Path], typer.Option("--report", "-o", help="Report file(s) to write.")],
+    db: DbOption = None,
+) -> None:
+    """Render a stored scan again."""
+    stored = _store(db).load_report(scan_id)
+    for r in report:
+        write_report(stored, r)
+        typer.echo(f"wrote {r}")
+
+
+def main() -> None:
+    """Console-script entry point; exit codes: 0 clean, 1 findings, 2 input, 3 internal, 130 interrupted."""
+    try:
+        app()
+    except KeyboardInterrupt:  # Ctrl-C outside a command body (e.g. during option parsing)
+        raise SystemExit(130) from None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

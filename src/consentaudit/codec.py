@@ -1,0 +1,142 @@
+"""Plain-dict forms of the models, for JSON reports and the store. Pure; stable key order."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from consentaudit.models import (
+    Finding,
+    Fingerprint,
+    ManifestInfo,
+    Match,
+    MatchKind,
+    Reason,
+    ReferenceInfo,
+    Report,
+    ReportHeader,
+    ScannedImage,
+    ScanOptions,
+    Signal,
+    Summary,
+    Verdict,
+)
+
+
+def signal_to_dict(s: Signal) -> dict[str, Any]:
+    return {"protocol": s.protocol, "value": s.value, "source": s.source, "prohibits": list(s.prohibits),
+            "verification": s.verification, "raw": s.raw}
+
+
+def signal_from_dict(d: dict[str, Any]) -> Signal:
+    return Signal(d["protocol"], d["value"], d["source"], tuple(d.get("prohibits") or ()),
+                  d.get("verification", "unverified"), d.get("raw"))
+
+
+def scanned_to_dict(img: ScannedImage) -> dict[str, Any]:
+    fp = img.fingerprint
+    return {
+        "path": img.path, "size": img.size, "mtime_ns": img.mtime_ns, "error": img.error, "sha256": img.digest,
+        "fingerprint": None if fp is None else {
+            "sha256": fp.sha256, "phash": fp.phash, "dhash": fp.dhash, "phash_mirror": fp.phash_mirror,
+            "width": fp.width, "height": fp.height, "format": fp.format},
+        "signals": [signal_to_dict(s) for s in img.signals],
+        "metadata": [list(kv) for kv in img.metadata],
+        "notes": list(img.notes),
+    }
+
+
+def scanned_from_dict(d: dict[str, Any]) -> ScannedImage:
+    f = d.get("fingerprint")
+    return ScannedImage(
+        path=d["path"], size=d["size"], mtime_ns=d["mtime_ns"],
+        fingerprint=None if f is None else Fingerprint(**f),
+        error=d.get("error"), sha256=d.get("sha256"),
+        signals=tuple(signal_from_dict(s) for s in d.get("signals", ())),
+        metadata=tuple((k, v) for k, v in d.get("metadata", ())),
+        notes=tuple(d.get("notes", ())),
+    )
+
+
+def match_to_dict(m: Match | None) -> dict[str, Any] | None:
+    if m is None:
+        return None
+    return {"record_id": m.record_id, "kind": m.kind.value, "distance": m.distance, "hash": m.hash}
+
+
+def match_from_dict(d: dict[str, Any] | None) -> Match | None:
+    if d is None:
+        return None
+    return Match(d["record_id"], MatchKind(d["kind"]), d.get("distance"), d.get("hash"))
+
+
+def finding_to_dict(f: Finding) -> dict[str, Any]:
+    return {
+        "path": f.path, "sha256": f.sha256, "phash": f.phash, "dhash": f.dhash, "size": f.size,
+        "verdict": f.verdict.value,
+        "reasons": [{"verdict": r.verdict.value, "detail": r.detail} for r in f.reasons],
+        "match": match_to_dict(f.match), "reference": match_to_dict(f.reference),
+        "signals": [signal_to_dict(s) for s in f.signals],
+        "metadata": {k: v for k, v in f.metadata},
+        "duplicate_group": f.duplicate_group,
+    }
+
+
+def finding_from_dict(d: dict[str, Any]) -> Finding:
+    return Finding(
+        path=d["path"], sha256=d.get("sha256"), phash=d.get("phash"), dhash=d.get("dhash"), size=d["size"],
+        verdict=Verdict(d["verdict"]),
+        reasons=tuple(Reason(Verdict(r["verdict"]), r["detail"]) for r in d["reasons"]),
+        match=match_from_dict(d.get("match")), reference=match_from_dict(d.get("reference")),
+        signals=tuple(signal_from_dict(s) for s in d.get("signals", ())),
+        metadata=tuple(sorted((d.get("metadata") or {}).items())),
+        duplicate_group=d.get("duplicate_group"),
+    )
+
+
+def report_to_dict(r: Report) -> dict[str, Any]:
+    h = r.header
+    o = h.options
+    return {
+        "schema_version": r.schema_version,
+        "header": {
+            "tool": h.tool, "tool_version": h.tool_version, "fingerprint_algorithm": h.fingerprint_algorithm,
+            "dataset": h.dataset, "scan_id": h.scan_id, "as_of": o.as_of.isoformat(),
+            "purposes": list(o.purposes),
+            "options": {"phash_threshold": o.phash_threshold, "fail_on": [v.value for v in o.fail_on],
+                        "max_image_pixels": o.max_image_pixels},
+            "manifests": [{"path": m.path, "sha256": m.sha256, "records": m.records} for m in h.manifests],
+            "references": [{"name": x.name, "path": x.path, "entries": x.entries} for x in h.references],
+            "started_at": h.started_at, "finished_at": h.finished_at, "errors": list(h.errors),
+        },
+        "summary": {"images": r.summary.images, "verdicts": dict(r.summary.verdicts),
+                    "failing": r.summary.failing, "duplicate_groups": r.summary.duplicate_groups,
+                    "bytes": r.summary.bytes},
+        "findings": [finding_to_dict(f) for f in r.findings],
+        "duplicates": [list(g) for g in r.duplicates],
+    }
+
+
+def report_from_dict(d: dict[str, Any]) -> Report:
+    h = d["header"]
+    o = h["options"]
+    header = ReportHeader(
+        tool=h["tool"], tool_version=h["tool_version"], fingerprint_algorithm=h["fingerprint_algorithm"],
+        dataset=h["dataset"],
+        options=ScanOptions(purposes=tuple(h["purposes"]), as_of=date.fromisoformat(h["as_of"]),
+                            phash_threshold=o["phash_threshold"],
+                            fail_on=tuple(Verdict(v) for v in o["fail_on"]),
+                            max_image_pixels=o["max_image_pixels"]),
+        manifests=tuple(ManifestInfo(m["path"], m["sha256"], m["records"]) for m in h["manifests"]),
+        references=tuple(ReferenceInfo(x["name"], x["path"], x["entries"]) for x in h["references"]),
+        started_at=h["started_at"], finished_at=h["finished_at"], scan_id=h.get("scan_id"),
+        errors=tuple(h.get("errors", ())),
+    )
+    s = d["summary"]
+    return Report(
+        header=header,
+        summary=Summary(s["images"], dict(s["verdicts"]), s["failing"], s["duplicate_groups"], s["bytes"]),
+        findings=tuple(finding_from_dict(f) for f in d["findings"]),
+        duplicates=tuple(tuple(g) for g in d.get("duplicates", ())),
+        schema_version=d.get("schema_version", "1"),
+    )

@@ -1,0 +1,88 @@
+"""Fingerprints of image bytes: SHA-256 plus imagehash perceptual hashes. The one home of Pillow/imagehash."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+
+import imagehash
+from PIL import Image, UnidentifiedImageError
+
+from consentaudit.errors import ConsentAuditError
+from consentaudit.models import Fingerprint
+
+try:  # HEIC/HEIF is optional: without pillow-heif those files are reported as unsupported
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    HEIF_SUPPORT = True
+except ImportError:  # pragma: no cover - depends on the optional extra
+    HEIF_SUPPORT = False
+
+# Bump when any hash changes meaning: stored fingerprints from another algorithm are never compared blindly.
+ALGORITHM = (
+    f"sha256;imagehash-{imagehash.__version__}:phash(8),dhash(8),phash-mirror(8);"
+    "full-decode;convert(L);no-exif-transpose"
+)
+DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's own bomb error threshold (2 x MAX_IMAGE_PIXELS)
+
+_PHASH_SIDE = 32  # imagehash.phash(hash_size=8, highfreq_factor=4) resizes to 32 x 32
+
+
+class UnreadableImage(ConsentAuditError):
+    """The bytes are not an image this tool can decode; the message says why."""
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def fingerprint_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Fingerprint:
+    """Decode `data` once and return its fingerprint; raise UnreadableImage with a clear reason."""
+    if not data:
+        raise UnreadableImage("empty file (0 bytes)")
+    digest = sha256_hex(data)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            width, height = im.size
+            if width * height > max_pixels:
+                raise UnreadableImage(
+                    f"decompression bomb: {width}x{height} = {width * height} pixels exceeds the limit "
+                    f"of {max_pixels}"
+                )
+            fmt = im.format
+            im.load()
+            gray = im.convert("L")
+    except UnreadableImage:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise UnreadableImage(f"decompression bomb: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise UnreadableImage("not an image: no decoder recognises the format") from exc
+    except OSError as exc:
+        raise UnreadableImage(f"truncated or corrupt image data: {exc}") from exc
+    except MemoryError as exc:
+        raise UnreadableImage("image too large to decode in memory") from exc
+    except Exception as exc:  # Pillow plugins raise many types on hostile input
+        raise UnreadableImage(f"cannot decode image: {type(exc).__name__}: {exc}") from exc
+    return hash_gray(gray, digest, width, height, fmt)
+
+
+def hash_gray(gray: Image.Image, digest: str, width: int, height: int, fmt: str | None) -> Fingerprint:
+    """Perceptual hashes of a grayscale image, bit-identical to imagehash's defaults."""
+    small = gray.resize((_PHASH_SIDE, _PHASH_SIDE), Image.Resampling.LANCZOS)
+    phash = imagehash.phash(small)  # resizing 32x32 to 32x32 is the identity: same as phash(image)
+    mirror = imagehash.phash(small.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+    dhash = imagehash.dhash(gray)
+    return Fingerprint(
+        sha256=digest,
+        phash=str(phash),
+        dhash=str(dhash),
+        phash_mirror=str(mirror),
+        width=width,
+        height=height,
+        format=fmt,
+    )

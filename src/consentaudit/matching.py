@@ -1,0 +1,192 @@
+"""Tie images to consent records and reference entries by sha256, path or perceptual distance. Pure."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from consentaudit.hamming import HammingIndex, distance, parse_hex64
+from consentaudit.models import ConsentRecord, Fingerprint, Match, MatchKind, ReferenceEntry
+
+# Chosen from bench/robustness.py on the real photos (docs/matching.md): no distinct pair of real photos is
+# within pHash distance 13; 9 finds 100% of resized/re-encoded/PNG/grayscale copies, 99% of 2% crops and
+# ~91% of 5% crops while keeping the false-match rate of a 1M-entry reference set well under one per query.
+DEFAULT_PHASH_THRESHOLD = 9
+# When both sides carry a dHash, a wider pHash radius is confirmed by the dHash: no distinct pair of the
+# benchmarked photos is within both (smallest max(phash, dhash) over distinct pairs: 18).
+CONFIRM_PHASH_RADIUS = 16
+CONFIRM_DHASH_RADIUS = 12
+
+
+@dataclass(frozen=True)
+class RecordMatch:
+    record: ConsentRecord
+    match: Match
+
+
+@dataclass(frozen=True)
+class PathConflict:
+    """A record names this path but its content identifiers say the file is a different image."""
+
+    record: ConsentRecord
+    detail: str
+
+
+class ConsentIndex:
+    """Every consent record, indexed by sha256, path and pHash."""
+
+    def __init__(self, records: Iterable[ConsentRecord], phash_threshold: int = DEFAULT_PHASH_THRESHOLD):
+        self.threshold = phash_threshold
+        self.records = list(records)
+        self._by_sha: dict[str, list[int]] = defaultdict(list)
+        self._by_path: dict[str, list[int]] = defaultdict(list)
+        self._phash_pos: list[int] = []
+        self._index = HammingIndex()
+        for i, r in enumerate(self.records):
+            if r.sha256:
+                self._by_sha[r.sha256].append(i)
+            if r.path:
+                self._by_path[r.path].append(i)
+            if r.phash:
+                self._index.add(parse_hex64(r.phash))
+                self._phash_pos.append(i)
+
+    def lookup(self, path: str, fp: Fingerprint | None, sha256: str | None = None
+               ) -> tuple[list[RecordMatch], list[PathConflict]]:
+        """Records covering the image, best first (sha256, then path, then nearest pHash)."""
+        digest = fp.sha256 if fp else sha256
+        found: dict[int, Match] = {}
+        if digest:
+            for i in self._by_sha.get(digest, ()):
+                found[i] = Match(self.records[i].record_id, MatchKind.SHA256)
+        perceptual: dict[int, int] = {}
+        if fp and fp.phash:
+            q = parse_hex64(fp.phash)
+            for pos, d in self._index.within(q, self.threshold):
+                perceptual[self._phash_pos[pos]] = d
+        conflicts: list[PathConflict] = []
+        for i in self._by_path.get(path, ()):
+            if i in found:
+                continue
+            r = self.records[i]
+            if r.phash and fp and fp.phash and i not in perceptual:
+                d = distance(parse_hex64(r.phash), parse_hex64(fp.phash))
+                conflicts.append(PathConflict(
+                    r, f"record {r.record_id} names this path but its phash is {d} bits away: a different image"
+                ))
+                continue
+            found[i] = Match(r.record_id, MatchKind.PATH)
+        for i, d in perceptual.items():
+            if i not in found:
+                found[i] = Match(self.records[i].record_id, MatchKind.PERCEPTUAL, d, "phash")
+        order = {MatchKind.SHA256: 0, MatchKind.PATH: 1, MatchKind.PERCEPTUAL: 2}
+        ranked = sorted(found.items(), key=lambda t: (order[t[1].kind], t[1].distance or 0, t[0]))
+        return [RecordMatch(self.records[i], m) for i, m in ranked], conflicts
+
+
+def perceptual_match(a: Fingerprint, b_phash: str | None, b_dhash: str | None, threshold: int
+                     ) -> tuple[int, str] | None:
+    """(distance, hash name) when image `a` shows the same picture as (b_phash, b_dhash), else None.
+
+    pHash within `threshold`, or the mirrored pHash within `threshold` (a flipped copy), or, when both
+    sides carry a dHash, pHash within CONFIRM_PHASH_RADIUS confirmed by dHash within CONFIRM_DHASH_RADIUS.
+    """
+    if not (a.phash and b_phash):
+        return None
+    bp = parse_hex64(b_phash)
+    d = distance(parse_hex64(a.phash), bp)
+    if d <= threshold:
+        return d, "phash"
+    if a.phash_mirror:
+        dm = distance(parse_hex64(a.phash_mirror), bp)
+        if dm <= threshold:
+            return dm, "phash_mirror"
+    if a.dhash and b_dhash and d <= CONFIRM_PHASH_RADIUS:
+        dd = distance(parse_hex64(a.dhash), parse_hex64(b_dhash))
+        if dd <= CONFIRM_DHASH_RADIUS:
+            return d, "phash+dhash"
+    return None
+
+
+class ReferenceIndex:
+    """Entries of known scraped collections, for 'is this image in a scraped set?'."""
+
+    def __init__(self, entries: Sequence[ReferenceEntry], phash_threshold: int = DEFAULT_PHASH_THRESHOLD):
+        self.entries = list(entries)
+        self.threshold = phash_threshold
+        self._by_sha: dict[str, int] = {}
+        self._pos: list[int] = []
+        self._index = HammingIndex()
+        for i, e in enumerate(self.entries):
+            if e.sha256:
+                self._by_sha.setdefault(e.sha256, i)
+            if e.phash:
+                self._index.add(parse_hex64(e.phash))
+                self._pos.append(i)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def lookup(self, fp: Fingerprint | None, sha256: str | None = None) -> tuple[ReferenceEntry, Match] | None:
+        digest = fp.sha256 if fp else sha256
+        if digest and digest in self._by_sha:
+            e = self.entries[self._by_sha[digest]]
+            return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.SHA256)
+        if not (fp and fp.phash):
+            return None
+        radius = max(self.threshold, CONFIRM_PHASH_RADIUS)
+        best: tuple[int, int, str] | None = None
+        for code in filter(None, (fp.phash, fp.phash_mirror)):
+            for pos, _ in self._index.within(parse_hex64(code), radius):
+                e = self.entries[self._pos[pos]]
+                hit = perceptual_match(fp, e.phash, e.dhash, self.threshold)
+                if hit and (best is None or (hit[0], self._pos[pos]) < (best[0], best[1])):
+                    best = (hit[0], self._pos[pos], hit[1])
+        if best is None:
+            return None
+        e = self.entries[best[1]]
+        return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.PERCEPTUAL, best[0], best[2])
+
+
+def duplicate_groups(items: Sequence[tuple[str, Fingerprint | None]], threshold: int) -> list[list[str]]:
+    """Groups (size ≥ 2) of paths showing the same picture: equal sha256 or a perceptual match."""
+    parent = list(range(len(items)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(a: int, b: int) -> None:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    by_sha: dict[str, int] = {}
+    index = HammingIndex()
+    pos: list[int] = []
+    radius = max(threshold, CONFIRM_PHASH_RADIUS)
+    for i, (_, fp) in enumerate(items):
+        if fp is None:
+            continue
+        if fp.sha256 in by_sha:
+            union(by_sha[fp.sha256], i)
+            continue
+        by_sha[fp.sha256] = i
+        if not fp.phash:
+            continue
+        for code in filter(None, (fp.phash, fp.phash_mirror)):
+            for p, _ in index.within(parse_hex64(code), radius):
+                j = pos[p]
+                other = items[j][1]
+                if other and perceptual_match(fp, other.phash, other.dhash, threshold):
+                    union(i, j)
+        index.add(parse_hex64(fp.phash))
+        pos.append(i)
+    groups: dict[int, list[str]] = defaultdict(list)
+    for i, (path, fp) in enumerate(items):
+        if fp is not None:
+            groups[find(i)].append(path)
+    return sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: g[0])

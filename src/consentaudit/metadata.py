@@ -1,0 +1,213 @@
+"""What a file says about itself: XMP (IPTC/PLUS) and EXIF. The one home of exifread and the XMP parser.
+
+Readers work on the file's bytes, never touch the network, and turn broken input into notes, not crashes.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from xml.etree.ElementTree import Element
+
+import exifread
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError, fromstring
+
+from consentaudit import datamining
+from consentaudit.models import Signal
+
+logging.getLogger("exifread").setLevel(logging.CRITICAL)
+
+XMP_JPEG_PREFIX = b"http://ns.adobe.com/xap/1.0/\x00"
+MAX_XMP_BYTES = 4 * 1024 * 1024
+
+NS = {
+    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+    "plus": "http://ns.useplus.org/ldf/xmp/1.0/",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "xmpRights": "http://ns.adobe.com/xap/1.0/rights/",
+    "photoshop": "http://ns.adobe.com/photoshop/1.0/",
+    "Iptc4xmpExt": "http://iptc.org/std/Iptc4xmpExt/2008-02-29/",
+}
+# (report name, namespace prefix, property) of the XMP rights fields kept in findings
+XMP_FIELDS = (
+    ("xmp.rights", "dc", "rights"),
+    ("xmp.usage_terms", "xmpRights", "UsageTerms"),
+    ("xmp.web_statement", "xmpRights", "WebStatement"),
+    ("xmp.other_constraints", "plus", "OtherConstraints"),
+    ("xmp.credit", "photoshop", "Credit"),
+    ("xmp.source", "photoshop", "Source"),
+)
+EXIF_FIELDS = (
+    ("exif.make", "Image Make"),
+    ("exif.model", "Image Model"),
+    ("exif.software", "Image Software"),
+    ("exif.datetime_original", "EXIF DateTimeOriginal"),
+    ("exif.artist", "Image Artist"),
+    ("exif.copyright", "Image Copyright"),
+)
+MAX_VALUE_CHARS = 500
+
+
+@dataclass
+class FileMetadata:
+    signals: list[Signal] = field(default_factory=list)
+    values: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def read_metadata(data: bytes) -> FileMetadata:
+    """Every signal and reportable value this tool reads from a file's bytes."""
+    meta = FileMetadata()
+    for packet in xmp_packets(data):
+        try:
+            root = fromstring(packet)
+        except (ParseError, DefusedXmlException, ValueError) as exc:
+            meta.notes.append(f"XMP packet rejected: {type(exc).__name__}: {str(exc)[:200]}")
+            continue
+        for value in xmp_values(root, "plus", "DataMining"):
+            meta.signals.append(datamining.signal(value))
+        for name, prefix, prop in XMP_FIELDS:
+            for value in xmp_values(root, prefix, prop):
+                meta.values.append((name, _clip(value)))
+    _read_exif(data, meta)
+    return meta
+
+
+def _clip(value: str) -> str:
+    value = "".join(ch for ch in value if ch.isprintable() or ch in "\n\t").strip()
+    return value if len(value) <= MAX_VALUE_CHARS else value[:MAX_VALUE_CHARS] + "…"
+
+
+def _read_exif(data: bytes, meta: FileMetadata) -> None:
+    try:
+        tags = exifread.process_file(io.BytesIO(data), details=False, extract_thumbnail=False)
+    except Exception as exc:  # exifread raises many types on broken EXIF
+        meta.notes.append(f"EXIF unreadable: {type(exc).__name__}: {str(exc)[:200]}")
+        return
+    for name, key in EXIF_FIELDS:
+        tag = tags.get(key)
+        if tag is None:
+            continue
+        try:
+            text = str(tag.printable if hasattr(tag, "printable") else tag)
+        except Exception:  # pragma: no cover - defensive against odd tag types
+            continue
+        text = _clip(text.strip("\x00 "))
+        if text:
+            meta.values.append((name, text))
+
+
+def xmp_values(root: Element, prefix: str, prop: str) -> list[str]:
+    """Values of one XMP property, in attribute form, element form, rdf:resource or rdf:Alt/Bag/Seq."""
+    tag = f"{{{NS[prefix]}}}{prop}"
+    rdf = NS["rdf"]
+    out: list[str] = []
+    for desc in root.iter(f"{{{rdf}}}Description"):
+        if tag in desc.attrib:
+            out.append(desc.attrib[tag])
+        for el in desc.findall(tag):
+            items = list(el.iter(f"{{{rdf}}}li"))
+            if items:
+                out.extend((li.text or li.attrib.get(f"{{{rdf}}}resource", "")) for li in items)
+            elif f"{{{rdf}}}resource" in el.attrib:
+                out.append(el.attrib[f"{{{rdf}}}resource"])
+            elif el.text and el.text.strip():
+                out.append(el.text)
+    return [v.strip() for v in out if v and v.strip()]
+
+
+def xmp_packets(data: bytes) -> list[bytes]:
+    """Raw XMP packets found in the container (JPEG APP1, PNG iTXt, WebP 'XMP '), else a byte search."""
+    if data[:2] == b"\xff\xd8":
+        found = [seg[len(XMP_JPEG_PREFIX):] for marker, seg in jpeg_segments(data)
+                 if marker == 0xE1 and seg.startswith(XMP_JPEG_PREFIX)]
+    elif data[:8] == b"\x89PNG\r\n\x1a\n":
+        found = [p for ctype, body in png_chunks(data) if (p := _png_xmp(ctype, body)) is not None]
+    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        found = [body for ctype, body in riff_chunks(data) if ctype == b"XMP "]
+    else:
+        found = []
+    if not found:
+        found = _search_packet(data)
+    return [p[:MAX_XMP_BYTES] for p in found]
+
+
+def _search_packet(data: bytes) -> list[bytes]:
+    start = data.find(b"<x:xmpmeta")
+    if start < 0:
+        return []
+    end = data.find(b"</x:xmpmeta>", start)
+    return [data[start:end + len(b"</x:xmpmeta>")]] if end > 0 else []
+
+
+def jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(marker, payload) of each JPEG marker segment up to the start of scan; stops at broken structure."""
+    pos = 2
+    n = len(data)
+    while pos + 4 <= n:
+        if data[pos] != 0xFF:
+            return
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        if marker in (0xD9, 0xDA):  # end of image / start of scan
+            return
+        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
+        if length < 2 or pos + 2 + length > n:
+            return
+        yield marker, data[pos + 4:pos + 2 + length]
+        pos += 2 + length
+
+
+def png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    pos = 8
+    n = len(data)
+    while pos + 8 <= n:
+        (length,) = struct.unpack(">I", data[pos:pos + 4])
+        ctype = data[pos + 4:pos + 8]
+        if pos + 12 + length > n:
+            return
+        yield ctype, data[pos + 8:pos + 8 + length]
+        if ctype == b"IEND":
+            return
+        pos += 12 + length
+
+
+def _png_xmp(ctype: bytes, body: bytes) -> bytes | None:
+    if ctype != b"iTXt" or not body.startswith(b"XML:com.adobe.xmp\x00"):
+        return None
+    rest = body[len(b"XML:com.adobe.xmp\x00"):]
+    if len(rest) < 2:
+        return None
+    compressed = rest[0] == 1
+    rest = rest[2:]
+    _, _, rest = rest.partition(b"\x00")  # language tag
+    _, _, text = rest.partition(b"\x00")  # translated keyword
+    if compressed:
+        try:
+            d = zlib.decompressobj()
+            text = d.decompress(text, MAX_XMP_BYTES)
+        except zlib.error:
+            return None
+    return text
+
+
+def riff_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    pos = 12
+    n = len(data)
+    while pos + 8 <= n:
+        ctype = data[pos:pos + 4]
+        (length,) = struct.unpack("<I", data[pos + 4:pos + 8])
+        if pos + 8 + length > n:
+            return
+        yield ctype, data[pos + 8:pos + 8 + length]
+        pos += 8 + length + (length & 1)

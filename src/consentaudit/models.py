@@ -1,0 +1,234 @@
+"""The typed values consentaudit reasons about. Pure: no I/O, no third-party imports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+
+
+class Verdict(StrEnum):
+    CONSENTED = "consented"
+    UNCONSENTED = "unconsented"
+    OUT_OF_SCOPE = "out_of_scope"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    OPTED_OUT = "opted_out"
+    KNOWN_SCRAPED = "known_scraped"
+    UNREADABLE = "unreadable"
+
+    @property
+    def severity(self) -> int:
+        """Higher is worse; when several verdicts apply the most severe one wins."""
+        return _SEVERITY.index(self)
+
+
+_SEVERITY = [
+    Verdict.CONSENTED,
+    Verdict.UNCONSENTED,
+    Verdict.OUT_OF_SCOPE,
+    Verdict.EXPIRED,
+    Verdict.REVOKED,
+    Verdict.OPTED_OUT,
+    Verdict.KNOWN_SCRAPED,
+    Verdict.UNREADABLE,
+]
+
+
+class ConsentStatus(StrEnum):
+    GRANTED = "granted"
+    REVOKED = "revoked"
+    DENIED = "denied"
+
+
+class MatchKind(StrEnum):
+    SHA256 = "sha256"
+    PATH = "path"
+    PERCEPTUAL = "perceptual"
+
+
+KNOWN_PURPOSES = (
+    "ai-training",
+    "generative-ai-training",
+    "biometric-identification",
+    "commercial",
+    "research",
+    "redistribution",
+    "data-mining",
+    "search-indexing",
+)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What identifies an image: the bytes (sha256) and the picture (64-bit perceptual hashes as hex)."""
+
+    sha256: str
+    phash: str | None = None
+    dhash: str | None = None
+    phash_mirror: str | None = None
+    width: int | None = None
+    height: int | None = None
+    format: str | None = None
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A machine-readable statement about the image's rights found in or next to the file."""
+
+    protocol: str  # e.g. "iptc-data-mining"
+    value: str  # normalised token, e.g. "DMI-PROHIBITED-AIMLTRAINING"
+    source: str  # where it was read, e.g. "XMP plus:DataMining"
+    prohibits: tuple[str, ...] = ()  # purposes this signal prohibits
+    verification: str = "unverified"  # how far the statement can be trusted
+    raw: str | None = None
+
+
+@dataclass(frozen=True)
+class ScannedImage:
+    """One file of the dataset after the fingerprinting pass (the 'map' output of a work unit)."""
+
+    path: str  # relative POSIX path inside the dataset (archive members: "shard.tar/member")
+    size: int
+    mtime_ns: int
+    fingerprint: Fingerprint | None  # None when the file could not be read as an image
+    error: str | None = None  # why the file is unreadable (kept even when sha256 is known)
+    sha256: str | None = None  # bytes digest, present whenever the bytes could be read
+    signals: tuple[Signal, ...] = ()
+    metadata: tuple[tuple[str, str], ...] = ()  # (name, value) pairs safe to report
+    notes: tuple[str, ...] = ()  # non-fatal problems (e.g. broken EXIF)
+
+    @property
+    def digest(self) -> str | None:
+        return self.fingerprint.sha256 if self.fingerprint else self.sha256
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """Where a manifest record was read from."""
+
+    file: str
+    line: int
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    record_id: str
+    status: ConsentStatus
+    sha256: str | None = None
+    phash: str | None = None
+    path: str | None = None
+    subject_ids: tuple[str, ...] = ()
+    purposes: frozenset[str] = frozenset()
+    granted_at: date | None = None
+    expires_at: date | None = None
+    revoked_at: date | None = None
+    license: str | None = None
+    source: str | None = None
+    source_url: str | None = None
+    evidence: str | None = None
+    controller: str | None = None
+    notice_version: str | None = None
+    mechanism: str | None = None
+    explicit_biometric: bool | None = None
+    guardian: str | None = None
+    origin: SourceRef | None = None
+
+
+@dataclass(frozen=True)
+class Match:
+    """How an image was tied to a consent record or a reference entry."""
+
+    record_id: str
+    kind: MatchKind
+    distance: int | None = None  # Hamming distance for perceptual matches
+    hash: str | None = None  # which hash matched ("phash", "phash_mirror")
+
+
+@dataclass(frozen=True)
+class ReferenceEntry:
+    """One image of a known scraped collection."""
+
+    set_name: str
+    ref_id: str  # path or URL of the original inside the reference set
+    sha256: str | None
+    phash: str | None
+    dhash: str | None = None
+
+
+@dataclass(frozen=True)
+class Reason:
+    verdict: Verdict
+    detail: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str
+    sha256: str | None
+    phash: str | None
+    dhash: str | None
+    size: int
+    verdict: Verdict
+    reasons: tuple[Reason, ...]
+    match: Match | None = None
+    reference: Match | None = None
+    signals: tuple[Signal, ...] = ()
+    metadata: tuple[tuple[str, str], ...] = ()
+    duplicate_group: int | None = None
+
+
+@dataclass(frozen=True)
+class ManifestInfo:
+    path: str
+    sha256: str
+    records: int
+
+
+@dataclass(frozen=True)
+class ReferenceInfo:
+    name: str
+    path: str
+    entries: int
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    purposes: tuple[str, ...]
+    as_of: date
+    phash_threshold: int
+    fail_on: tuple[Verdict, ...]
+    max_image_pixels: int
+
+
+@dataclass(frozen=True)
+class ReportHeader:
+    tool: str
+    tool_version: str
+    fingerprint_algorithm: str
+    dataset: str
+    options: ScanOptions
+    manifests: tuple[ManifestInfo, ...]
+    references: tuple[ReferenceInfo, ...]
+    started_at: str
+    finished_at: str
+    scan_id: int | None = None
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Summary:
+    images: int
+    verdicts: dict[str, int]
+    failing: int
+    duplicate_groups: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Report:
+    header: ReportHeader
+    summary: Summary
+    findings: tuple[Finding, ...]
+    duplicates: tuple[tuple[str, ...], ...] = field(default=())
+    schema_version: str = "1"

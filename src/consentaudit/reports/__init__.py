@@ -1,0 +1,43 @@
+"""Report writers: each renders one finished Report to a text stream. Chosen by file extension."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, TextIO
+
+from consentaudit.errors import InputError
+from consentaudit.models import Report
+from consentaudit.reports.csvreport import write_csv
+from consentaudit.reports.jsonreport import write_json
+from consentaudit.reports.markdown import write_markdown
+
+
+class Writer(Protocol):
+    def __call__(self, report: Report, out: TextIO) -> None: ...
+
+
+WRITERS: dict[str, Writer] = {
+    "json": write_json,
+    "csv": write_csv,
+    "md": write_markdown,
+}
+
+
+def writer_for(path: Path) -> Writer:
+    ext = path.suffix.lower().lstrip(".")
+    ext = {"markdown": "md"}.get(ext, ext)
+    if ext not in WRITERS:
+        raise InputError(f"{path}: unknown report format {ext!r} (choose from: {', '.join(sorted(WRITERS))})")
+    return WRITERS[ext]
+
+
+def write_report(report: Report, path: Path) -> None:
+    writer = writer_for(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as out:
+        writer(report, out)
+    tmp.replace(path)
+
+
+__all__ = ["WRITERS", "Writer", "write_report", "writer_for"]

@@ -1,0 +1,32 @@
+"""One row per finding. Cells that a spreadsheet would run as a formula are neutralised."""
+
+from __future__ import annotations
+
+import csv
+from typing import TextIO
+
+from consentaudit.models import Report
+
+COLUMNS = ("path", "verdict", "sha256", "phash", "size", "match_record_id", "match_kind", "match_distance",
+           "reference", "signals", "duplicate_group", "reasons")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def write_csv(report: Report, out: TextIO) -> None:
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(COLUMNS)
+    for f in report.findings:
+        m = f.match
+        w.writerow([safe_cell(v) for v in (
+            f.path, f.verdict.value, f.sha256, f.phash, f.size,
+            m.record_id if m else "", m.kind.value if m else "", m.distance if m and m.distance is not None else "",
+            f.reference.record_id if f.reference else "",
+            "; ".join(f"{s.protocol}={s.value}" for s in f.signals),
+            f.duplicate_group or "",
+            " | ".join(f"{r.verdict.value}: {r.detail}" for r in f.reasons),
+        )])

@@ -1,0 +1,54 @@
+"""A Markdown report for people: the run, the summary table, then every finding that is not consented."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from consentaudit.models import Report, Verdict
+
+
+def md_escape(text: str) -> str:
+    """Escape text for a Markdown table cell (no HTML, no pipes, no line breaks)."""
+    out = text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    for ch in "`*_[]":
+        out = out.replace(ch, "\\" + ch)
+    return " ".join(out.split())
+
+
+def write_markdown(report: Report, out: TextIO) -> None:
+    h, s = report.header, report.summary
+    w = out.write
+    w("# consentaudit report\n\n")
+    w(f"- Dataset: {md_escape(h.dataset)}\n")
+    w(f"- As of: {h.options.as_of} — purposes: {', '.join(h.options.purposes)}\n")
+    w(f"- Tool: consentaudit {h.tool_version}, report schema {report.schema_version}\n")
+    w(f"- Fingerprints: `{h.fingerprint_algorithm}`; pHash threshold {h.options.phash_threshold}\n")
+    for m in h.manifests:
+        w(f"- Manifest: {md_escape(m.path)} ({m.records} records, sha256 `{m.sha256}`)\n")
+    for r in h.references:
+        w(f"- Reference set: {md_escape(r.name)} ({r.entries} entries)\n")
+    w(f"- Started {h.started_at}, finished {h.finished_at}\n")
+    for e in h.errors:
+        w(f"- Note: {md_escape(e)}\n")
+    w("\n## Summary\n\n| verdict | images |\n|---|---:|\n")
+    for v in Verdict:
+        w(f"| {v.value} | {s.verdicts.get(v.value, 0)} |\n")
+    w(f"| **total** | **{s.images}** |\n\n")
+    w(f"{s.failing} image(s) fall under --fail-on ({', '.join(v.value for v in h.options.fail_on)}). "
+      f"{s.duplicate_groups} duplicate group(s).\n")
+    flagged = [f for f in report.findings if f.verdict != Verdict.CONSENTED]
+    w("\n## Findings\n\n")
+    if not flagged:
+        w("Every image is consented for the requested purposes.\n")
+    else:
+        w("| path | verdict | match | reasons |\n|---|---|---|---|\n")
+        for f in flagged:
+            m = f.match
+            match = "" if m is None else f"{m.record_id} ({m.kind.value}" + (
+                f", d={m.distance})" if m.distance is not None else ")")
+            reasons = " · ".join(f"**{r.verdict.value}**: {md_escape(r.detail)}" for r in f.reasons)
+            w(f"| {md_escape(f.path)} | {f.verdict.value} | {md_escape(match)} | {reasons} |\n")
+    if report.duplicates:
+        w("\n## Duplicate groups\n\n")
+        for n, g in enumerate(report.duplicates, start=1):
+            w(f"{n}. " + ", ".join(md_escape(p) for p in g) + "\n")

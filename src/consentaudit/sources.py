@@ -1,0 +1,135 @@
+"""Where dataset files come from. A source lists items; a worker reads an item's bytes.
+
+Sources are named in SOURCES so that new dataset shapes (tar shards, zip) plug in beside DirectorySource.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from consentaudit.errors import InputError
+
+IMAGE_EXTENSIONS = frozenset({
+    ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff",
+    ".heic", ".heif", ".avif", ".jp2", ".j2k", ".ico", ".ppm", ".pgm", ".pbm", ".tga",
+})
+MAGICS = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
+DEFAULT_MAX_FILE_BYTES = 1 << 30
+
+
+@dataclass(frozen=True)
+class Item:
+    """One dataset entry. `problem` is set when the entry cannot be read safely (it is still reported)."""
+
+    path: str  # relative POSIX path inside the dataset
+    location: str  # absolute filesystem path to read from
+    size: int
+    mtime_ns: int
+    problem: str | None = None
+
+
+class Source(Protocol):
+    root: Path
+
+    def items(self) -> Iterator[Item]: ...
+
+
+def _looks_like_image(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+    except OSError:
+        return False
+    return head.startswith(MAGICS) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP") or head[4:8] == b"ftyp"
+
+
+class DirectorySource:
+    """Every image below a folder, recursively, in sorted order; hidden entries are skipped.
+
+    Symbolic links are never followed out of the dataset root: a link that leaves the root, dangles or
+    loops becomes an item with a `problem`; a link to a directory is not descended (its files would be
+    counted twice); a link to a file inside the root is an entry of its own.
+    """
+
+    def __init__(self, root: Path) -> None:
+        if not root.exists():
+            raise InputError(f"dataset not found: {root}")
+        if not root.is_dir():
+            raise InputError(f"dataset is not a folder: {root}")
+        self.root = root.resolve()
+        self.skipped = 0
+
+    def items(self) -> Iterator[Item]:
+        yield from self._walk(self.root, "")
+
+    def _walk(self, folder: Path, prefix: str) -> Iterator[Item]:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            yield Item(prefix.rstrip("/") or ".", str(folder), 0, 0, f"folder unreadable: {exc.strerror}")
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            rel = prefix + entry.name
+            full = Path(entry.path)
+            if entry.is_symlink():
+                item = self._link(full, rel)
+                if item is not None:
+                    yield item
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                yield Item(rel, str(full), 0, 0, f"cannot stat: {exc.strerror}")
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                yield from self._walk(full, rel + "/")
+            elif stat.S_ISREG(st.st_mode):
+                if full.suffix.lower() in IMAGE_EXTENSIONS or _looks_like_image(full):
+                    yield Item(rel, str(full), st.st_size, st.st_mtime_ns)
+                else:
+                    self.skipped += 1
+
+    def _link(self, full: Path, rel: str) -> Item | None:
+        is_image_name = full.suffix.lower() in IMAGE_EXTENSIONS
+        try:
+            target = full.resolve(strict=True)
+        except RuntimeError:
+            return Item(rel, str(full), 0, 0, "symlink loop: not followed")
+        except OSError as exc:
+            if "loop" in str(exc).lower() or getattr(exc, "errno", None) == 40:
+                return Item(rel, str(full), 0, 0, "symlink loop: not followed")
+            return Item(rel, str(full), 0, 0, "dangling symlink: target does not exist") if is_image_name else None
+        if not target.is_relative_to(self.root):
+            return Item(rel, str(full), 0, 0, f"symlink leaves the dataset root ({os.readlink(full)}): not followed")
+        if target.is_dir():
+            self.skipped += 1
+            return None
+        if not (is_image_name or _looks_like_image(target)):
+            self.skipped += 1
+            return None
+        st = target.stat()
+        return Item(rel, str(target), st.st_size, st.st_mtime_ns)
+
+
+SOURCES: dict[str, type[DirectorySource]] = {"directory": DirectorySource}
+
+
+def open_source(path: Path) -> DirectorySource:
+    """The source for a dataset path (a folder today; archives plug in here)."""
+    return DirectorySource(path)
+
+
+def read_item(item: Item, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
+    """The bytes of an item; raise OSError with a clear message when they cannot be read."""
+    with open(item.location, "rb") as f:
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise OSError(f"file larger than the {max_bytes}-byte limit")
+    return data

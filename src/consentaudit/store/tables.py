@@ -1,0 +1,50 @@
+"""The tables. Hashes are fixed-width lowercase hex text (SQLite has no unsigned 64-bit integer)."""
+
+from __future__ import annotations
+
+from sqlmodel import Field, SQLModel
+
+STORE_SCHEMA_VERSION = 1
+
+
+class ScanRow(SQLModel, table=True):
+    __tablename__ = "scan"
+    id: int | None = Field(default=None, primary_key=True)
+    dataset: str = Field(index=True)
+    run_key: str = Field(index=True)  # digest of dataset, options, manifests and references: same command
+    status: str = "running"  # running | complete
+    started_at: str
+    finished_at: str | None = None
+    images: int = 0
+    failing: int = 0
+    report_json: str | None = None
+
+
+class ImageRow(SQLModel, table=True):
+    """The map output of one scan, one row per dataset entry; (scan_id, path) is unique."""
+
+    __tablename__ = "image"
+    scan_id: int = Field(foreign_key="scan.id", primary_key=True)
+    path: str = Field(primary_key=True)
+    sha256: str | None = Field(default=None, index=True)
+    phash: str | None = None
+    verdict: str | None = None
+    data_json: str
+
+
+class CacheRow(SQLModel, table=True):
+    """Fingerprints by (dataset, path, size, mtime): unchanged files are not decoded again."""
+
+    __tablename__ = "fingerprint_cache"
+    dataset: str = Field(primary_key=True)
+    path: str = Field(primary_key=True)
+    size: int
+    mtime_ns: int
+    algorithm: str
+    data_json: str
+
+
+class MetaRow(SQLModel, table=True):
+    __tablename__ = "store_meta"
+    key: str = Field(primary_key=True)
+    value: str
