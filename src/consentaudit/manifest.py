@@ -51,6 +51,7 @@ class ParsedManifest:
     file: str
     records: tuple[ConsentRecord, ...]
     problems: tuple[Problem, ...]
+    ids: tuple[tuple[str, SourceRef], ...] = ()  # every record_id seen, valid record or not
 
 
 def detect_format(name: str) -> str:
@@ -79,12 +80,17 @@ def parse_manifest(name: str, text: str, fmt: str | None = None) -> ParsedManife
     else:
         rows, problems = _json_rows(name, text)
     records: list[ConsentRecord] = []
+    ids: list[tuple[str, SourceRef]] = []
     for line, raw in rows:
-        record, errs = parse_record(raw, SourceRef(name, line))
+        where = SourceRef(name, line)
+        record, errs = parse_record(raw, where)
         problems.extend(errs)
         if record is not None:
             records.append(record)
-    return ParsedManifest(name, tuple(records), tuple(problems))
+        rid = _text(raw.get("record_id"))
+        if rid is not None:
+            ids.append((rid, where))
+    return ParsedManifest(name, tuple(records), tuple(problems), tuple(ids))
 
 
 def check_unique(manifests: Iterable[ParsedManifest]) -> list[Problem]:
@@ -92,20 +98,13 @@ def check_unique(manifests: Iterable[ParsedManifest]) -> list[Problem]:
     first: dict[str, SourceRef] = {}
     problems: list[Problem] = []
     for m in manifests:
-        for r in m.records:
-            assert r.origin is not None
-            seen = first.get(r.record_id)
+        for rid, where in m.ids:
+            seen = first.get(rid)
             if seen is None:
-                first[r.record_id] = r.origin
+                first[rid] = where
             else:
-                problems.append(
-                    Problem(
-                        r.origin.file,
-                        r.origin.line,
-                        "record_id",
-                        f"duplicate record_id {r.record_id!r} (first defined at {seen.file}:{seen.line})",
-                    )
-                )
+                problems.append(Problem(where.file, where.line, "record_id",
+                                        f"duplicate record_id {rid!r} (first defined at {seen.file}:{seen.line})"))
     return problems
 
 

@@ -27,7 +27,7 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except typer.Exit:
+        except (typer.Exit, typer.BadParameter, typer.exceptions.TyperException):
             raise
         except ManifestError as exc:
             for p in exc.problems:

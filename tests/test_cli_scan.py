@@ -1,0 +1,177 @@
+"""The core audit end to end through the CLI, on the committed fixtures."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from conftest import DATASET, EXPECTED, MANIFESTS, scan_args
+from typer.testing import CliRunner
+
+from consentaudit.cli import app as app_module
+from consentaudit.cli.app import app
+
+
+def _scan(runner: CliRunner, dataset: Path, db: str, *extra: str) -> tuple[int, str]:
+    result = runner.invoke(app, scan_args(dataset, db, *extra))
+    return result.exit_code, result.output
+
+
+def test_every_fixture_gets_its_expected_verdict(runner: CliRunner, db: str, tmp_path: Path) -> None:
+    out = tmp_path / "audit.json"
+    code, output = _scan(runner, DATASET, db, "--report", str(out))
+    assert code == 1, output
+    report = json.loads(out.read_text())
+    got = {f["path"]: f["verdict"] for f in report["findings"]}
+    assert got == EXPECTED["verdicts"]
+    # every verdict is exercised by the fixtures
+    assert set(got.values()) == {"consented", "unconsented", "revoked", "expired", "out_of_scope",
+                                 "opted_out", "known_scraped", "unreadable"}
+    assert report["summary"]["images"] == len(EXPECTED["verdicts"])
+
+
+def test_report_records_match_kind_and_distance(runner: CliRunner, db: str, tmp_path: Path) -> None:
+    out = tmp_path / "audit.json"
+    _scan(runner, DATASET, db, "--report", str(out))
+    by_path = {f["path"]: f for f in json.loads(out.read_text())["findings"]}
+    assert by_path["renamed/IMG_0001.jpg"]["match"]["kind"] == "sha256"
+    assert by_path["by-path/sony-powershota5.jpg"]["match"]["kind"] == "path"
+    resized = by_path["resized/finepix40i-half.jpg"]["match"]
+    assert resized["kind"] == "perceptual" and resized["record_id"] == "r-0003"
+    assert 0 <= resized["distance"] <= 9
+    opted = by_path["opted-out/sony-cybershot.jpg"]
+    assert any("conflicts with record r-0010" in r["detail"] for r in opted["reasons"])
+    assert any(r["verdict"] == "consented" for r in opted["reasons"])  # every reason that applied is listed
+    assert opted["signals"][0]["value"] == "DMI-PROHIBITED-AIMLTRAINING"
+    # the exact copy and the original form a duplicate group
+    groups = json.loads(out.read_text())["duplicates"]
+    assert ["consented/canon-ixus.jpg", "copies/canon-ixus (copy).jpg"] in groups
+
+
+def test_json_report_header_and_determinism(runner: CliRunner, tmp_path: Path) -> None:
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    _scan(runner, DATASET, f"sqlite:///{tmp_path / 'one.db'}", "--report", str(a))
+    _scan(runner, DATASET, f"sqlite:///{tmp_path / 'two.db'}", "--report", str(b))
+    ra, rb = json.loads(a.read_text()), json.loads(b.read_text())
+    assert ra["schema_version"] == "1"
+    h = ra["header"]
+    assert h["as_of"] == EXPECTED["as_of"] and h["purposes"] == ["ai-training"]
+    assert [m["records"] for m in h["manifests"]] == [10, 4]
+    assert all(len(m["sha256"]) == 64 for m in h["manifests"])
+    assert h["references"][0]["entries"] == 2
+    for r in (ra, rb):
+        for key in ("started_at", "finished_at", "scan_id"):
+            r["header"].pop(key)
+    assert ra == rb
+    assert [f["path"] for f in ra["findings"]] == sorted(f["path"] for f in ra["findings"])
+
+
+def test_csv_and_markdown_reports(runner: CliRunner, db: str, tmp_path: Path) -> None:
+    c, m = tmp_path / "audit.csv", tmp_path / "audit.md"
+    _scan(runner, DATASET, db, "--report", str(c), "--report", str(m))
+    rows = list(csv.DictReader(c.open()))
+    assert {r["path"]: r["verdict"] for r in rows} == EXPECTED["verdicts"]
+    md = m.read_text()
+    assert "| revoked | 2 |" in md
+    assert "unconsented/sanyo-vpcsx550.jpg" in md
+    assert "consented/canon-ixus.jpg" not in md.split("## Findings")[1].split("## Duplicate")[0]  # only non-consented findings
+
+
+def test_exit_zero_when_nothing_falls_under_fail_on(runner: CliRunner, db: str) -> None:
+    code, _ = _scan(runner, DATASET, db, "--fail-on", "known_scraped,unreadable,revoked,expired,"
+                    "out_of_scope,opted_out,unconsented")
+    assert code == 1
+    code, _ = _scan(runner, DATASET / "consented", db, "--fail-on", "unconsented")
+    assert code == 0
+    code, _ = _scan(runner, DATASET, db, "--fail-on", "none")
+    assert code == 0
+
+
+@pytest.mark.parametrize("args", [
+    ["scan", "no/such/dataset", "--quiet"],
+    ["scan", str(DATASET), "--as-of", "26/11/2026"],
+    ["scan", str(DATASET), "--fail-on", "bogus"],
+    ["scan", str(DATASET), "--report", "out.pdf"],
+    ["scan", str(DATASET), "--manifest", "missing.csv"],
+    ["scan", str(DATASET), "--no-such-flag"],
+])
+def test_usage_and_input_errors_exit_2(runner: CliRunner, db: str, args: list[str]) -> None:
+    result = runner.invoke(app, [*args, "--db", db])
+    assert result.exit_code == 2, result.output
+
+
+def test_invalid_manifest_stops_before_scanning(runner: CliRunner, db: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("record_id,sha256,status,purposes\nx1,abc,granted,ai-training\nx1,,maybe,\n")
+    result = runner.invoke(app, ["scan", str(DATASET), "--manifest", str(bad), "--db", db, "--quiet"])
+    assert result.exit_code == 2
+    assert f"{bad}:2: sha256:" in result.output
+    assert f"{bad}:3: status: unknown status 'maybe'" in result.output
+    assert f"{bad}:3: record_id: duplicate record_id 'x1'" in result.output
+    listed = runner.invoke(app, ["scans", "--db", db])
+    assert "no scans stored" in listed.output
+
+
+def test_internal_error_exits_3_and_ctrl_c_exits_130(runner: CliRunner, db: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*_a: object, **_k: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(app_module, "run_audit", boom)
+    result = runner.invoke(app, ["scan", str(DATASET), "--db", db, "--quiet"])
+    assert result.exit_code == 3 and "internal error: RuntimeError: disk on fire" in result.output
+
+    def interrupt(*_a: object, **_k: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(app_module, "run_audit", interrupt)
+    result = runner.invoke(app, ["scan", str(DATASET), "--db", db, "--quiet"])
+    assert result.exit_code == 130
+
+
+def test_summary_is_printed(runner: CliRunner, db: str) -> None:
+    args = [a for a in scan_args(DATASET, db) if a != "--quiet"]
+    result = runner.invoke(app, args)
+    assert "known_scraped" in result.output and "total" in result.output
+    assert "12 image(s) under --fail-on" in result.output
+
+
+def test_scans_listing_and_report_rerender(runner: CliRunner, db: str, tmp_path: Path) -> None:
+    first = tmp_path / "first.json"
+    _scan(runner, DATASET, db, "--report", str(first))
+    listing = runner.invoke(app, ["scans", "--db", db])
+    assert listing.exit_code == 0 and "complete" in listing.output
+    scan_id = json.loads(first.read_text())["header"]["scan_id"]
+    again = tmp_path / "again.json"
+    result = runner.invoke(app, ["report", str(scan_id), "--report", str(again), "--db", db])
+    assert result.exit_code == 0, result.output
+    assert json.loads(again.read_text()) == json.loads(first.read_text())
+    assert runner.invoke(app, ["report", "999", "--report", str(again), "--db", db]).exit_code == 2
+
+
+def test_fingerprint_file_works_as_reference(runner: CliRunner, db: str, tmp_path: Path) -> None:
+    refs = tmp_path / "refs.jsonl"
+    result = runner.invoke(app, ["fingerprint", str(DATASET.parent / "scraped"), "-o", str(refs), "--quiet"])
+    assert result.exit_code == 0, result.output
+    args = scan_args(DATASET, db, "--report", str(tmp_path / "a.json"))
+    args[args.index("--reference") + 1] = str(refs)
+    runner.invoke(app, args)
+    findings = json.loads((tmp_path / "a.json").read_text())["findings"]
+    assert {f["path"] for f in findings if f["verdict"] == "known_scraped"} == {"web/sony-d700-q50.jpg"}
+
+
+def test_manifest_init_then_validate(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "consents.csv"
+    result = runner.invoke(app, ["manifest", "init", str(DATASET / "consented"), "-o", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(out.open()))
+    assert {r["path"] for r in rows} == {"broken-exif.jpg", "canon-ixus.jpg"}
+    assert all(len(r["sha256"]) == 64 and len(r["phash"]) == 16 for r in rows)
+    # a skeleton has no status yet: validation lists that for every row
+    result = runner.invoke(app, ["manifest", "validate", str(out)])
+    assert result.exit_code == 2 and result.output.count(": status: required") == 2
+    ok = runner.invoke(app, ["manifest", "validate", str(MANIFESTS / "fixtures.csv"),
+                             str(MANIFESTS / "fixtures-extra.jsonl")])
+    assert ok.exit_code == 0 and "14 record(s)" in ok.output

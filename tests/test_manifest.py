@@ -1,0 +1,116 @@
+"""Manifest parsing and validation: every error class, located as file:line: field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from conftest import MANIFESTS
+
+from consentaudit.errors import ManifestError
+from consentaudit.manifest import check_unique, load_records, parse_manifest
+from consentaudit.models import ConsentStatus
+
+SHA = "a" * 64
+HEADER = "record_id,sha256,phash,path,status,purposes,granted_at,expires_at,revoked_at,explicit_biometric\n"
+
+
+def problems_of(text: str, name: str = "m.csv") -> list[str]:
+    return [str(p) for p in parse_manifest(name, text).problems]
+
+
+@pytest.mark.parametrize(("row", "expected"), [
+    (f"r1,{SHA},,,maybe,ai-training,,,,", "m.csv:2: status: unknown status 'maybe'"),
+    (f"r1,{SHA},,,,ai-training,,,,", "m.csv:2: status: required"),
+    (f"r1,{SHA},,,granted,ai-training,2025-13-01,,,", "m.csv:2: granted_at: not an ISO date"),
+    (f"r1,{SHA},,,granted,ai-training,2025-05-01,2025-04-01,,", "m.csv:2: expires_at: expires (2025-04-01) before"),
+    (f"r1,{SHA},,,revoked,ai-training,2025-05-01,,2025-04-01,", "m.csv:2: revoked_at: revoked (2025-04-01) before"),
+    ("r1,,,,granted,ai-training,,,,", "m.csv:2: sha256: no identifier"),
+    (",{SHA},,,granted,ai-training,,,,".replace("{SHA}", SHA), "m.csv:2: record_id: required"),
+    ("r1,xyz,,,granted,ai-training,,,,", "m.csv:2: sha256: must be 64 hex digits"),
+    ("r1,,12345,,granted,ai-training,,,,", "m.csv:2: phash: must be 16 hex digits"),
+    ("r1,,,../etc/passwd,granted,ai-training,,,,", "m.csv:2: path: path must not contain '..'"),
+    ("r1,,,/abs/x.jpg,granted,ai-training,,,,", "m.csv:2: path: path must be relative"),
+    (f"r1,{SHA},,,granted,,,,,", "m.csv:2: purposes: granted consent must list the purposes"),
+    (f"r1,{SHA},,,granted,AI Training,,,,", "m.csv:2: purposes: invalid purpose token"),
+    (f"r1,{SHA},,,granted,ai-training,,,,perhaps", "m.csv:2: explicit_biometric: expected true or false"),
+    (f"r1,{SHA},,,granted,ai-training,2025-01-01,,2025-02-01,", "m.csv:2: revoked_at: set on a record whose"),
+])
+def test_each_error_class_is_reported_with_location(row: str, expected: str) -> None:
+    found = problems_of(HEADER + row + "\n")
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    text = HEADER + f"r1,{SHA},,,maybe,ai-training,,,,\n\nr2,,,,granted,,bad,,,\n"
+    found = problems_of(text)
+    assert any(p.startswith("m.csv:2: status") for p in found)
+    # the blank line counts: r2 sits on line 4
+    assert {p.split(": ")[1] for p in found if p.startswith("m.csv:4")} >= {"sha256", "purposes", "granted_at"}
+
+
+def test_unknown_fields_and_row_width() -> None:
+    found = problems_of("record_id,sha256,status,purposes,purpose\n"
+                        f"r1,{SHA},granted,ai-training,x\nr2,{SHA},granted\n")
+    assert "m.csv:2: purpose: unknown field (extension fields must start with 'x-')" in found
+    assert "m.csv:3: -: row has 3 cells, header has 5" in found
+    assert problems_of(f"record_id,sha256,status,purposes,x-batch\nr1,{SHA},granted,ai-training,7\n") == []
+
+
+def test_duplicate_ids_across_manifests() -> None:
+    a = parse_manifest("a.csv", HEADER + f"r1,{SHA},,,granted,ai-training,,,,\n")
+    b = parse_manifest("b.jsonl", json.dumps({"record_id": "r1", "path": "x.jpg", "status": "denied"}) + "\n")
+    found = [str(p) for p in check_unique([a, b])]
+    assert found == ["b.jsonl:1: record_id: duplicate record_id 'r1' (first defined at a.csv:2)"]
+    with pytest.raises(ManifestError) as exc:
+        load_records([a, b])
+    assert len(exc.value.problems) == 1
+
+
+def test_jsonl_and_json_line_numbers() -> None:
+    jsonl = '{"record_id": "a", "path": "x.jpg", "status": "granted", "purposes": ["ai-training"]}\n{oops\n'
+    assert problems_of(jsonl, "m.jsonl")[0].startswith("m.jsonl:2: -: invalid JSON")
+    doc = ('{\n  "manifest_version": "1",\n  "controller": "ACME",\n  "records": [\n'
+           '    {"record_id": "a", "path": "x.jpg", "status": "granted", "purposes": ["ai-training"]},\n'
+           '    {"record_id": "b",\n     "status": "granted", "purposes": ["ai-training"]}\n  ]\n}\n')
+    parsed = parse_manifest("m.json", doc)
+    assert [str(p) for p in parsed.problems] == [
+        "m.json:6: sha256: no identifier: at least one of sha256, phash or path is required"]
+    assert parsed.records[0].controller == "ACME"  # document-level controller applies to its records
+    assert problems_of('{"manifest_version": "2", "records": []}', "m.json")[0].startswith(
+        "m.json:1: manifest_version")
+
+
+def test_bundled_manifests_parse_and_match_the_schema() -> None:
+    schema = json.loads((MANIFESTS / "schema" / "consent-record.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    for path in sorted(MANIFESTS.glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            validator.validate(json.loads(line))
+    example = json.loads((MANIFESTS / "example.json").read_text())
+    for rec in example["records"]:
+        validator.validate(rec)
+    parsed = parse_manifest("example.json", (MANIFESTS / "example.json").read_text())
+    assert parsed.problems == ()
+    # the schema rejects what the parser rejects
+    assert not validator.is_valid({"record_id": "x", "status": "maybe", "path": "a.jpg"})
+    assert not validator.is_valid({"record_id": "x", "status": "granted", "purposes": ["ai-training"]})
+    assert not validator.is_valid({"record_id": "x", "status": "granted", "sha256": "zz",
+                                   "purposes": ["ai-training"]})
+
+
+def test_csv_lists_dates_and_booleans(tmp_path: Path) -> None:
+    parsed = parse_manifest("m.csv", HEADER + f"r1,{SHA},,,granted,ai-training; research ,2025-01-01T10:00:00Z"
+                            ",2027-01-01,,yes\n")
+    (r,) = parsed.records
+    assert r.purposes == frozenset({"ai-training", "research"})
+    assert str(r.granted_at) == "2025-01-01" and r.explicit_biometric is True
+    assert r.status == ConsentStatus.GRANTED
+
+
+def test_bom_and_non_csv_extension() -> None:
+    assert parse_manifest("m.csv", "\ufeff" + HEADER + f"r1,{SHA},,,denied,,,,,\n").problems == ()
+    assert problems_of("x", "m.txt")[0].startswith("m.txt: -: m.txt: unknown manifest format")
