@@ -18,10 +18,9 @@ from pathlib import Path
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from transforms import TRANSFORMS  # noqa: E402
-
-from consentaudit.fingerprint import fingerprint_bytes  # noqa: E402
-from consentaudit.hamming import distance, parse_hex64  # noqa: E402
+from consentaudit.fingerprint import fingerprint_bytes
+from consentaudit.hamming import distance, parse_hex64
+from transforms import TRANSFORMS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif"}

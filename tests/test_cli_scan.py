@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import DATASET, EXPECTED, MANIFESTS, scan_args
 from typer.testing import CliRunner
 
+from conftest import DATASET, EXPECTED, MANIFESTS, scan_args
 from consentaudit.cli import app as app_module
 from consentaudit.cli.app import app
 
@@ -76,7 +76,7 @@ def test_csv_and_markdown_reports(runner: CliRunner, db: str, tmp_path: Path) ->
     md = m.read_text()
     assert "| revoked | 2 |" in md
     assert "unconsented/sanyo-vpcsx550.jpg" in md
-    assert "consented/canon-ixus.jpg" not in md.split("## Findings")[1].split("## Duplicate")[0]  # only non-consented findings
+    assert "consented/canon-ixus.jpg" not in md.split("## Findings")[1].split("## Duplicate")[0]
 
 
 def test_exit_zero_when_nothing_falls_under_fail_on(runner: CliRunner, db: str) -> None:

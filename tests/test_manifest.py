@@ -7,8 +7,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import MANIFESTS
 
+from conftest import MANIFESTS
 from consentaudit.errors import ManifestError
 from consentaudit.manifest import check_unique, load_records, parse_manifest
 from consentaudit.models import ConsentStatus

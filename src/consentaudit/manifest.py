@@ -360,9 +360,9 @@ def parse_record(raw: Mapping[str, object], where: SourceRef) -> tuple[ConsentRe
 
     for key in FIELDS:
         value = raw.get(key)
-        if key not in ("subject_ids", "purposes") and value is not None and _text(value) is None:
-            if not (isinstance(value, str) and not value.strip()):
-                problem(key, f"expected text, got {type(value).__name__}")
+        if key not in ("subject_ids", "purposes") and value is not None and not isinstance(value, str) \
+                and _text(value) is None:
+            problem(key, f"expected text, got {type(value).__name__}")
 
     if problems or record_id is None or status is None:
         return None, problems

@@ -5,6 +5,7 @@ Sources are named in SOURCES so that new dataset shapes (tar shards, zip) plug i
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator
@@ -103,7 +104,7 @@ class DirectorySource:
         except RuntimeError:
             return Item(rel, str(full), 0, 0, "symlink loop: not followed")
         except OSError as exc:
-            if "loop" in str(exc).lower() or getattr(exc, "errno", None) == 40:
+            if exc.errno == errno.ELOOP:
                 return Item(rel, str(full), 0, 0, "symlink loop: not followed")
             return Item(rel, str(full), 0, 0, "dangling symlink: target does not exist") if is_image_name else None
         if not target.is_relative_to(self.root):

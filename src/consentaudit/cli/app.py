@@ -13,12 +13,12 @@ from rich.console import Console
 
 from consentaudit import __version__
 from consentaudit.audit import DEFAULT_FAIL_ON, AuditRequest, fingerprint_folder, run_audit
-from consentaudit.cli.errors import EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, handle_errors
+from consentaudit.cli.errors import EXIT_FINDINGS, EXIT_OK, handle_errors
 from consentaudit.cli.progress import progress_display
 from consentaudit.cli.summary import print_summary
-from consentaudit.errors import InputError, ManifestError
+from consentaudit.errors import InputError, ManifestError, Problem
 from consentaudit.fingerprint import DEFAULT_MAX_PIXELS
-from consentaudit.manifest import FIELDS, MANIFEST_VERSION, check_unique, parse_manifest
+from consentaudit.manifest import FIELDS, MANIFEST_VERSION, ParsedManifest, check_unique, parse_manifest
 from consentaudit.matching import DEFAULT_PHASH_THRESHOLD
 from consentaudit.models import Verdict
 from consentaudit.references import write_fingerprints
@@ -125,8 +125,8 @@ def manifest_validate(
     files: Annotated[list[Path], typer.Argument(help="Manifest files, checked together.")],
 ) -> None:
     """Report every problem of the manifests as file:line: field: message (exit 2 when there are any)."""
-    parsed = []
-    problems = []
+    parsed: list[ParsedManifest] = []
+    problems: list[Problem] = []
     for f in files:
         try:
             text = f.read_bytes().decode("utf-8")

@@ -43,9 +43,9 @@ def write_markdown(report: Report, out: TextIO) -> None:
     else:
         w("| path | verdict | match | reasons |\n|---|---|---|---|\n")
         for f in flagged:
-            m = f.match
-            match = "" if m is None else f"{m.record_id} ({m.kind.value}" + (
-                f", d={m.distance})" if m.distance is not None else ")")
+            fm = f.match
+            match = "" if fm is None else f"{fm.record_id} ({fm.kind.value}" + (
+                f", d={fm.distance})" if fm.distance is not None else ")")
             reasons = " · ".join(f"**{r.verdict.value}**: {md_escape(r.detail)}" for r in f.reasons)
             w(f"| {md_escape(f.path)} | {f.verdict.value} | {md_escape(match)} | {reasons} |\n")
     if report.duplicates:

@@ -121,7 +121,7 @@ class ScanStore:
 
     def forget(self, dataset: str, paths: Iterable[str]) -> None:
         with Session(self.engine) as s:
-            s.exec(delete(CacheRow).where(CacheRow.dataset == dataset, col(CacheRow.path).in_(list(paths))))
+            s.exec(delete(CacheRow).where(col(CacheRow.dataset) == dataset, col(CacheRow.path).in_(list(paths))))
             s.commit()
 
 

@@ -1,0 +1,47 @@
+"""The radius index returns exactly what brute force returns."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from consentaudit.hamming import HammingIndex, distance, format_hex64, parse_hex64
+
+codes = st.integers(min_value=0, max_value=(1 << 64) - 1)
+
+
+def brute(stored: list[int], q: int, r: int) -> list[tuple[int, int]]:
+    return sorted(((i, distance(c, q)) for i, c in enumerate(stored) if distance(c, q) <= r),
+                  key=lambda t: (t[1], t[0]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(codes, max_size=300), codes, st.integers(min_value=0, max_value=20), st.randoms())
+def test_index_equals_brute_force(stored: list[int], query: int, radius: int, rnd: random.Random) -> None:
+    # plant near neighbours so that small radii are exercised, not only empty answers
+    planted = [query ^ (1 << rnd.randrange(64)) ^ (1 << rnd.randrange(64)) for _ in range(5)]
+    stored = stored + planted
+    idx = HammingIndex(stored)
+    assert idx.within(query, radius) == brute(stored, query, radius)
+
+
+def test_large_index_probes_and_agrees() -> None:
+    rnd = random.Random(7)
+    stored = [rnd.getrandbits(64) for _ in range(20000)]
+    stored += [stored[i] ^ (1 << (i % 64)) ^ (1 << ((i * 7) % 64)) for i in range(200)]
+    idx = HammingIndex(stored)
+    for q in stored[:50]:
+        for r in (0, 3, 7, 10):
+            assert idx.within(q, r) == brute(stored, q, r)
+
+
+def test_pairs_within() -> None:
+    idx = HammingIndex([0, 1, 3, 0xFFFF << 40])
+    assert sorted(idx.pairs_within(2)) == [(0, 1, 1), (0, 2, 2), (1, 2, 1)]
+
+
+@given(codes)
+def test_hex_round_trip(c: int) -> None:
+    assert parse_hex64(format_hex64(c)) == c

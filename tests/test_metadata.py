@@ -1,0 +1,95 @@
+"""XMP and EXIF reading: every form the field writes, and hostile input."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import pytest
+from PIL import Image
+
+from conftest import PHOTOS, SHARED_CORPUS
+from consentaudit.metadata import read_metadata, xmp_packets
+
+PLUS = 'xmlns:plus="http://ns.useplus.org/ldf/xmp/1.0/"'
+RDF = 'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'
+
+
+def packet(body: str) -> str:
+    return f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF {RDF}>{body}</rdf:RDF></x:xmpmeta>'
+
+
+def jpeg_with_xmp(xmp: str) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(buf, "JPEG")
+    data = buf.getvalue()
+    payload = b"http://ns.adobe.com/xap/1.0/\x00" + xmp.encode()
+    return data[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + data[2:]
+
+
+@pytest.mark.parametrize("body", [
+    f'<rdf:Description {PLUS} plus:DataMining="http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED"/>',
+    f'<rdf:Description {PLUS}><plus:DataMining>DMI-PROHIBITED</plus:DataMining></rdf:Description>',
+    f'<rdf:Description {PLUS}><plus:DataMining rdf:resource="http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED"/>'
+    '</rdf:Description>',
+    f'<rdf:Description/><rdf:Description {PLUS}><plus:DataMining><rdf:Alt><rdf:li>dmi-prohibited</rdf:li>'
+    '</rdf:Alt></plus:DataMining></rdf:Description>',
+])
+def test_data_mining_in_every_form(body: str) -> None:
+    meta = read_metadata(jpeg_with_xmp(packet(body)))
+    assert [s.value for s in meta.signals] == ["DMI-PROHIBITED"]
+    assert "ai-training" in meta.signals[0].prohibits
+
+
+def test_png_itxt_xmp_compressed_and_plain() -> None:
+    body = f'<rdf:Description {PLUS} plus:DataMining="DMI-PROHIBITED-GENAIMLTRAINING"/>'
+    for compressed in (0, 1):
+        text = packet(body).encode()
+        data = zlib.compress(text) if compressed else text
+        chunk_body = b"XML:com.adobe.xmp\x00" + bytes([compressed, 0]) + b"\x00\x00" + data
+        buf = io.BytesIO()
+        Image.new("RGB", (8, 8)).save(buf, "PNG")
+        png = buf.getvalue()
+        chunk = (struct.pack(">I", len(chunk_body)) + b"iTXt" + chunk_body
+                 + struct.pack(">I", zlib.crc32(b"iTXt" + chunk_body)))
+        png = png[:33] + chunk + png[33:]
+        assert [s.value for s in read_metadata(png).signals] == ["DMI-PROHIBITED-GENAIMLTRAINING"]
+
+
+def test_xml_bomb_is_rejected_not_expanded() -> None:
+    bomb = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
+            f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF {RDF}><rdf:Description {PLUS} '
+            'plus:DataMining="&lol2;"/></rdf:RDF></x:xmpmeta>')
+    meta = read_metadata(jpeg_with_xmp(bomb))
+    assert meta.signals == []
+    assert meta.notes and "XMP packet rejected" in meta.notes[0]
+
+
+def test_garbage_metadata_does_not_crash() -> None:
+    meta = read_metadata(jpeg_with_xmp("<x:xmpmeta><unclosed"))
+    assert meta.signals == [] and meta.notes
+    assert read_metadata(b"\xff\xd8\xff\xe1\xff\xff" + b"\x00" * 10).signals == []
+    assert xmp_packets(b"") == []
+
+
+def test_exif_make_and_model_of_a_real_camera_file() -> None:
+    values = dict(read_metadata((PHOTOS / "canon-ixus.jpg").read_bytes()).values)
+    assert values["exif.make"] == "Canon"
+    assert "IXUS" in values["exif.model"] or "Canon" in values["exif.model"]
+
+
+def test_iptc_reference_image_rights_fields() -> None:
+    meta = read_metadata((PHOTOS / "IPTC-PhotometadataRef-Std2019.1.jpg").read_bytes())
+    names = {k for k, _ in meta.values}
+    assert {"xmp.rights", "xmp.usage_terms", "xmp.web_statement", "xmp.credit", "xmp.source"} <= names
+    assert meta.signals == []  # the reference image carries no Data Mining field: unspecified
+
+
+@pytest.mark.skipif(not SHARED_CORPUS.exists(), reason="../shared/corpus not present (extra check)")
+def test_whole_corpus_reads_without_crashing() -> None:
+    files = [p for p in SHARED_CORPUS.rglob("*") if p.is_file() and p.suffix.lower() in
+             {".jpg", ".jpeg", ".png", ".heic", ".heif", ".tiff", ".c2pa"}]
+    assert len(files) > 80
+    for p in files:
+        read_metadata(p.read_bytes())

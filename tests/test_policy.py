@@ -1,0 +1,141 @@
+"""Verdicts from records, references and signals. Pure: no files."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from consentaudit import datamining
+from consentaudit.findings import build_findings
+from consentaudit.matching import ConsentIndex, RecordMatch, ReferenceIndex
+from consentaudit.models import (
+    ConsentRecord,
+    ConsentStatus,
+    Fingerprint,
+    Match,
+    MatchKind,
+    ReferenceEntry,
+    ScannedImage,
+    Verdict,
+)
+from consentaudit.policy import judge
+
+AS_OF = date(2026, 11, 26)
+
+
+def rec(rid: str = "r1", **kw: object) -> ConsentRecord:
+    base: dict[str, object] = {"status": ConsentStatus.GRANTED, "sha256": "a" * 64,
+                               "purposes": frozenset({"ai-training"})}
+    base.update(kw)
+    return ConsentRecord(record_id=rid, **base)  # type: ignore[arg-type]
+
+
+def verdict_for(record: ConsentRecord | None, purposes: tuple[str, ...] = ("ai-training",), **kw: object) -> Verdict:
+    records = [RecordMatch(record, Match(record.record_id, MatchKind.SHA256))] if record else []
+    args: dict[str, object] = {"error": None, "records": records, "conflicts": [], "reference": None,
+                               "signals": [], "purposes": purposes, "as_of": AS_OF}
+    args.update(kw)
+    return judge(**args).verdict  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("record", "purposes", "expected"), [
+    (rec(), ("ai-training",), Verdict.CONSENTED),
+    (None, ("ai-training",), Verdict.UNCONSENTED),
+    (rec(status=ConsentStatus.REVOKED, revoked_at=date(2026, 6, 1)), ("ai-training",), Verdict.REVOKED),
+    (rec(status=ConsentStatus.REVOKED), ("ai-training",), Verdict.REVOKED),
+    # revoked after the audit date: consent still held on that date
+    (rec(status=ConsentStatus.REVOKED, revoked_at=date(2027, 1, 1)), ("ai-training",), Verdict.CONSENTED),
+    (rec(expires_at=date(2026, 11, 26)), ("ai-training",), Verdict.EXPIRED),
+    (rec(expires_at=date(2026, 11, 27)), ("ai-training",), Verdict.CONSENTED),
+    (rec(granted_at=date(2027, 1, 1)), ("ai-training",), Verdict.UNCONSENTED),
+    (rec(), ("ai-training", "commercial"), Verdict.OUT_OF_SCOPE),
+    (rec(status=ConsentStatus.DENIED, purposes=frozenset()), ("ai-training",), Verdict.OUT_OF_SCOPE),
+    (rec(purposes=frozenset({"biometric-identification"})), ("biometric-identification",), Verdict.OUT_OF_SCOPE),
+    (rec(purposes=frozenset({"biometric-identification"}), explicit_biometric=True),
+     ("biometric-identification",), Verdict.CONSENTED),
+])
+def test_record_verdicts(record: ConsentRecord | None, purposes: tuple[str, ...], expected: Verdict) -> None:
+    assert verdict_for(record, purposes) == expected
+
+
+def test_most_severe_wins_and_all_reasons_are_listed() -> None:
+    r = rec(status=ConsentStatus.REVOKED, revoked_at=date(2026, 1, 1), expires_at=date(2026, 2, 1))
+    sig = datamining.signal("http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED")
+    entry = ReferenceEntry("laion-sample", "x.jpg", "a" * 64, None)
+    j = judge(error=None, records=[RecordMatch(r, Match("r1", MatchKind.SHA256))], conflicts=[],
+              reference=(entry, Match("laion-sample:x.jpg", MatchKind.SHA256)), signals=[sig],
+              purposes=("ai-training",), as_of=AS_OF)
+    assert j.verdict == Verdict.KNOWN_SCRAPED
+    assert [x.verdict for x in j.reasons] == [Verdict.KNOWN_SCRAPED, Verdict.OPTED_OUT, Verdict.REVOKED,
+                                               Verdict.EXPIRED]
+    assert judge(error="empty file", records=[], conflicts=[], reference=(entry, Match("e", MatchKind.SHA256)),
+                 signals=[], purposes=("ai-training",), as_of=AS_OF).verdict == Verdict.UNREADABLE
+
+
+def test_severity_order_is_the_documented_one() -> None:
+    order = sorted(Verdict, key=lambda v: v.severity, reverse=True)
+    assert [v.value for v in order] == ["unreadable", "known_scraped", "opted_out", "revoked", "expired",
+                                        "out_of_scope", "unconsented", "consented"]
+
+
+@pytest.mark.parametrize(("value", "purpose", "prohibited"), [
+    ("http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED-AIMLTRAINING", "ai-training", True),
+    ("DMI-PROHIBITED-AIMLTRAINING", "generative-ai-training", True),
+    ("dmi-prohibited-genaimltraining", "ai-training", False),
+    ("DMI-PROHIBITED-GENAIMLTRAINING", "generative-ai-training", True),
+    ("DMI-PROHIBITED-EXCEPTSEARCHENGINEINDEXING", "search-indexing", False),
+    ("DMI-PROHIBITED-EXCEPTSEARCHENGINEINDEXING", "ai-training", True),
+    ("DMI PROHIBITED SEE CONSTRAINT", "research", True),
+    ("DMI-PROHIBITED-SEEEMBEDDEDRIGHTSEXPR", "ai-training", True),
+    ("DMI-PROHIBITED-SEELINKEDRIGHTSEXPR/", "ai-training", True),
+    ("DMI-ALLOWED", "ai-training", False),
+    ("DMI-UNSPECIFIED", "ai-training", False),
+])
+def test_data_mining_values(value: str, purpose: str, prohibited: bool) -> None:
+    sig = datamining.signal(value)
+    assert sig.value != "invalid"
+    assert (purpose in sig.prohibits) is prohibited
+    assert verdict_for(rec(purposes=frozenset({purpose})), (purpose,), signals=[sig]) == (
+        Verdict.OPTED_OUT if prohibited else Verdict.CONSENTED)
+
+
+def test_data_mining_states() -> None:
+    assert datamining.state(datamining.signal("DMI-ALLOWED")) == "allowed"
+    assert datamining.state(datamining.signal("DMI-UNSPECIFIED")) == "unspecified"
+    assert datamining.state(datamining.signal("DMI-PROHIBITED")) == "prohibited"
+    assert datamining.state(datamining.signal("maybe later")) == "invalid"
+
+
+def _img(path: str, phash: str, sha: str) -> ScannedImage:
+    return ScannedImage(path, 10, 0, Fingerprint(sha256=sha, phash=phash, dhash="0" * 16))
+
+
+def test_revocation_propagates_to_near_duplicates_in_the_dataset() -> None:
+    revoked = rec("r-rev", sha256="1" * 64, status=ConsentStatus.REVOKED, revoked_at=date(2026, 1, 1))
+    granted = rec("r-ok", sha256="2" * 64)
+    images = [_img("a.jpg", "ffff0000ffff0000", "1" * 64),  # covered by the revoked record
+              _img("b.jpg", "ffff0000ffff0003", "2" * 64)]  # its near-duplicate, with a granted record
+    findings, groups = build_findings(images, ConsentIndex([revoked, granted], 9), None, ("ai-training",), AS_OF)
+    assert groups == [["a.jpg", "b.jpg"]]
+    by = {f.path: f for f in findings}
+    assert by["a.jpg"].verdict == Verdict.REVOKED
+    assert by["b.jpg"].verdict == Verdict.REVOKED
+    assert any("near-duplicate of a.jpg" in r.detail and "r-rev" in r.detail for r in by["b.jpg"].reasons)
+
+
+def test_path_record_with_a_different_picture_does_not_cover() -> None:
+    r = rec("r-path", sha256=None, phash="0000000000000000", path="a.jpg")
+    (f,), _ = build_findings([_img("a.jpg", "ffffffffffffffff", "3" * 64)], ConsentIndex([r], 9), None,
+                             ("ai-training",), AS_OF)
+    assert f.verdict == Verdict.UNCONSENTED
+    assert "names this path but its phash is 64 bits away" in f.reasons[0].detail
+
+
+def test_reference_index_matches_mirrored_copies() -> None:
+    entry = ReferenceEntry("s", "orig.jpg", None, "8f0f0f0f0f0f0f0f", None)
+    idx = ReferenceIndex([entry])
+    flipped = Fingerprint(sha256="4" * 64, phash="0123456789abcdef", phash_mirror="8f0f0f0f0f0f0f0e")
+    hit = idx.lookup(flipped)
+    assert hit is not None and hit[1].hash == "phash_mirror" and hit[1].distance == 1
+    assert idx.lookup(Fingerprint(sha256="5" * 64, phash="0123456789abcdef")) is None
