@@ -34,7 +34,8 @@ def write_markdown(report: Report, out: TextIO) -> None:
     for v in Verdict:
         w(f"| {v.value} | {s.verdicts.get(v.value, 0)} |\n")
     w(f"| **total** | **{s.images}** |\n\n")
-    w(f"{s.failing} image(s) fall under --fail-on ({', '.join(v.value for v in h.options.fail_on)}). "
+    fail_on = ", ".join(v.value for v in h.options.fail_on) or "none"
+    w(f"{s.failing} image(s) fall under --fail-on ({fail_on}). "
       f"{s.duplicate_groups} duplicate group(s).\n")
     flagged = [f for f in report.findings if f.verdict != Verdict.CONSENTED]
     w("\n## Findings\n\n")
