@@ -32,7 +32,10 @@ NS = {
     "xmpRights": "http://ns.adobe.com/xap/1.0/rights/",
     "photoshop": "http://ns.adobe.com/photoshop/1.0/",
     "Iptc4xmpExt": "http://iptc.org/std/Iptc4xmpExt/2008-02-29/",
+    "dcterms": "http://purl.org/dc/terms/",
+    "xmpNote": "http://ns.adobe.com/xmp/note/",
 }
+XMP_EXT_PREFIX = b"http://ns.adobe.com/xmp/extension/\x00"
 # (report name, namespace prefix, property) of the XMP rights fields kept in findings
 XMP_FIELDS = (
     ("xmp.rights", "dc", "rights"),
@@ -41,7 +44,15 @@ XMP_FIELDS = (
     ("xmp.other_constraints", "plus", "OtherConstraints"),
     ("xmp.credit", "photoshop", "Credit"),
     ("xmp.source", "photoshop", "Source"),
+    ("xmp.licensor", "plus", "LicensorName"),
+    ("xmp.model_release_status", "plus", "ModelReleaseStatus"),
+    ("xmp.model_release_id", "plus", "ModelReleaseID"),
+    ("xmp.digital_source_type", "Iptc4xmpExt", "DigitalSourceType"),
+    ("xmp.c2pa_provenance", "dcterms", "provenance"),
 )
+# IPTC-IIM (APP13 Photoshop 8BIM resource 0x0404) datasets kept in findings
+IIM_FIELDS = {(2, 80): "iptc.by_line", (2, 110): "iptc.credit", (2, 115): "iptc.source",
+              (2, 116): "iptc.copyright_notice", (2, 40): "iptc.special_instructions"}
 EXIF_FIELDS = (
     ("exif.make", "Image Make"),
     ("exif.model", "Image Model"),
@@ -49,7 +60,12 @@ EXIF_FIELDS = (
     ("exif.datetime_original", "EXIF DateTimeOriginal"),
     ("exif.artist", "Image Artist"),
     ("exif.copyright", "Image Copyright"),
+    ("exif.description", "Image ImageDescription"),
 )
+# Personal data that is neither stored nor reported unless asked for (--keep-sensitive-metadata)
+SENSITIVE_EXIF_PREFIXES = ("GPS ",)
+SENSITIVE_EXIF_KEYS = ("EXIF BodySerialNumber", "MakerNote SerialNumber", "EXIF LensSerialNumber",
+                       "Image CameraSerialNumber", "MakerNote InternalSerialNumber")
 MAX_VALUE_CHARS = 500
 
 
@@ -60,7 +76,7 @@ class FileMetadata:
     notes: list[str] = field(default_factory=list)
 
 
-def read_metadata(data: bytes) -> FileMetadata:
+def read_metadata(data: bytes, keep_sensitive: bool = False) -> FileMetadata:
     """Every signal and reportable value this tool reads from a file's bytes."""
     meta = FileMetadata()
     for packet in xmp_packets(data):
@@ -74,8 +90,50 @@ def read_metadata(data: bytes) -> FileMetadata:
         for name, prefix, prop in XMP_FIELDS:
             for value in xmp_values(root, prefix, prop):
                 meta.values.append((name, _clip(value)))
-    _read_exif(data, meta)
+        # plus:LicensorName sits inside a plus:Licensor structure: read it wherever it is
+        if not any(k == "xmp.licensor" for k, _ in meta.values):
+            for el in root.iter(f"{{{NS['plus']}}}LicensorName"):
+                if el.text and el.text.strip():
+                    meta.values.append(("xmp.licensor", _clip(el.text)))
+    if data[:2] == b"\xff\xd8":
+        _read_iim(data, meta)
+    _read_exif(data, meta, keep_sensitive)
     return meta
+
+
+def _read_iim(data: bytes, meta: FileMetadata) -> None:
+    """IPTC-IIM datasets from the Photoshop APP13 segment (resource 0x0404)."""
+    for marker, seg in jpeg_segments(data):
+        if marker != 0xED or not seg.startswith(b"Photoshop 3.0\x00"):
+            continue
+        pos = 14
+        while pos + 12 <= len(seg) and seg[pos:pos + 4] == b"8BIM":
+            (rid,) = struct.unpack(">H", seg[pos + 4:pos + 6])
+            name_len = seg[pos + 6]
+            pos += 7 + name_len + ((name_len + 1) & 1)
+            if pos + 4 > len(seg):
+                return
+            (size,) = struct.unpack(">I", seg[pos:pos + 4])
+            body = seg[pos + 4:pos + 4 + size]
+            pos += 4 + size + (size & 1)
+            if rid == 0x0404:
+                _iim_datasets(body, meta)
+
+
+def _iim_datasets(body: bytes, meta: FileMetadata) -> None:
+    pos = 0
+    while pos + 5 <= len(body) and body[pos] == 0x1C:
+        record, dataset = body[pos + 1], body[pos + 2]
+        (size,) = struct.unpack(">H", body[pos + 3:pos + 5])
+        if size & 0x8000:  # extended length: not used by the fields we read
+            return
+        value = body[pos + 5:pos + 5 + size]
+        pos += 5 + size
+        name = IIM_FIELDS.get((record, dataset))
+        if name:
+            text = value.decode("utf-8", "replace").strip()
+            if text:
+                meta.values.append((name, _clip(text)))
 
 
 def _clip(value: str) -> str:
@@ -83,13 +141,17 @@ def _clip(value: str) -> str:
     return value if len(value) <= MAX_VALUE_CHARS else value[:MAX_VALUE_CHARS] + "…"
 
 
-def _read_exif(data: bytes, meta: FileMetadata) -> None:
+def _read_exif(data: bytes, meta: FileMetadata, keep_sensitive: bool = False) -> None:
     try:
         tags = exifread.process_file(io.BytesIO(data), details=False, extract_thumbnail=False)
     except Exception as exc:  # exifread raises many types on broken EXIF
         meta.notes.append(f"EXIF unreadable: {type(exc).__name__}: {str(exc)[:200]}")
         return
-    for name, key in EXIF_FIELDS:
+    fields = list(EXIF_FIELDS)
+    if keep_sensitive:
+        fields += [(f"exif.sensitive.{k}", k) for k in sorted(tags)
+                   if k.startswith(SENSITIVE_EXIF_PREFIXES) or k in SENSITIVE_EXIF_KEYS]
+    for name, key in fields:
         tag = tags.get(key)
         if tag is None:
             continue
@@ -124,8 +186,9 @@ def xmp_values(root: Element, prefix: str, prop: str) -> list[str]:
 def xmp_packets(data: bytes) -> list[bytes]:
     """Raw XMP packets found in the container (JPEG APP1, PNG iTXt, WebP 'XMP '), else a byte search."""
     if data[:2] == b"\xff\xd8":
-        found = [seg[len(XMP_JPEG_PREFIX):] for marker, seg in jpeg_segments(data)
-                 if marker == 0xE1 and seg.startswith(XMP_JPEG_PREFIX)]
+        segments = [seg for marker, seg in jpeg_segments(data) if marker == 0xE1]
+        found = [seg[len(XMP_JPEG_PREFIX):] for seg in segments if seg.startswith(XMP_JPEG_PREFIX)]
+        found.extend(_extended_xmp(segments))
     elif data[:8] == b"\x89PNG\r\n\x1a\n":
         found = [p for ctype, body in png_chunks(data) if (p := _png_xmp(ctype, body)) is not None]
     elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
@@ -135,6 +198,27 @@ def xmp_packets(data: bytes) -> list[bytes]:
     if not found:
         found = _search_packet(data)
     return [p[:MAX_XMP_BYTES] for p in found]
+
+
+def _extended_xmp(segments: list[bytes]) -> list[bytes]:
+    """Extended XMP: APP1 chunks (GUID, full length, offset, data) reassembled per GUID."""
+    parts: dict[bytes, tuple[int, dict[int, bytes]]] = {}
+    for seg in segments:
+        if not seg.startswith(XMP_EXT_PREFIX) or len(seg) < len(XMP_EXT_PREFIX) + 40:
+            continue
+        body = seg[len(XMP_EXT_PREFIX):]
+        guid = body[:32]
+        total, offset = struct.unpack(">II", body[32:40])
+        if total > MAX_XMP_BYTES:
+            continue
+        parts.setdefault(guid, (total, {}))[1][offset] = body[40:]
+    out = []
+    for total, chunks in parts.values():
+        blob = bytearray(total)
+        for offset, chunk in chunks.items():
+            blob[offset:offset + len(chunk)] = chunk[: max(0, total - offset)]
+        out.append(bytes(blob).rstrip(b"\x00"))
+    return out
 
 
 def _search_packet(data: bytes) -> list[bytes]:

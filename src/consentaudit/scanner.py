@@ -1,44 +1,115 @@
 """The map side of a scan: turn one work unit (a batch of items) into ScannedImages.
 
-A unit depends only on its items and the options, so units can run in any process or machine and be
+A unit depends only on its items and the settings, so units can run in any process or machine and be
 merged in order afterwards.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
+from consentaudit import c2pa_verify
+from consentaudit.archives import ArchiveReader
+from consentaudit.c2pa_reader import digital_source_types, embedded_store, read_store, training_entries
 from consentaudit.fingerprint import DEFAULT_MAX_PIXELS, UnreadableImage, fingerprint_bytes, sha256_hex
+from consentaudit.item import Item
 from consentaudit.metadata import read_metadata
-from consentaudit.models import ScannedImage
-from consentaudit.sources import Item, read_item
+from consentaudit.models import ScannedImage, Signal
+from consentaudit.provenance import C2paFacts, c2pa_signals, crawl_signals, parse_crawl_json, xmp_signals
+from consentaudit.sources import read_item
 
 
-def scan_item(item: Item, max_pixels: int = DEFAULT_MAX_PIXELS) -> ScannedImage:
-    """Fingerprint and read the metadata of one item; every failure becomes a reported error."""
+@dataclass(frozen=True)
+class ScanSettings:
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    keep_sensitive_metadata: bool = False
+    verify_c2pa: bool = True  # validate with c2pa-python when the extra is installed
+    trust_anchors: str | None = None  # PEM text of trusted C2PA signer roots
+
+
+def _sidecar_bytes(item: Item, archives: ArchiveReader) -> bytes | None:
+    if not item.c2pa_sidecar:
+        return None
+    try:
+        if item.member is not None:
+            return archives.read(item.location, item.c2pa_sidecar, 64 << 20)
+        return Path(item.c2pa_sidecar).read_bytes()
+    except (OSError, KeyError):
+        return None
+
+
+def c2pa_facts(data: bytes, fmt: str | None, sidecar: bytes | None, remote_url: str | None,
+               settings: ScanSettings) -> C2paFacts | None:
+    """The C2PA facts of a file: validated when c2pa-python is there, else read unverified."""
+    blob = embedded_store(data)
+    where = "embedded" if blob is not None else "sidecar"
+    if blob is None:
+        blob = sidecar
+    if blob is None:
+        if remote_url:
+            return C2paFacts("remote", f"not fetched ({remote_url[:200]})", state="remote-only")
+        return None
+    if settings.verify_c2pa and c2pa_verify.available():
+        facts = c2pa_verify.verify(data, fmt, sidecar if where == "sidecar" else None, settings.trust_anchors,
+                                   where)
+        if facts is not None:
+            return facts
+    store = read_store(blob)
+    active = store.active
+    if active is None:
+        return C2paFacts(where, "unverified; " + "; ".join(store.problems), state="malformed")
+    return C2paFacts(where, "unverified (read without validation)", tuple(training_entries(active)),
+                     tuple(digital_source_types(active)), generator=active.claim_generator)
+
+
+def scan_item(item: Item, settings: ScanSettings = ScanSettings(), archives: ArchiveReader | None = None
+              ) -> ScannedImage:
+    """Fingerprint and read the provenance of one item; every failure becomes a reported error."""
     if item.problem is not None:
         return ScannedImage(item.path, item.size, item.mtime_ns, None, error=item.problem)
+    reader = archives or ArchiveReader()
     try:
-        data = read_item(item)
+        data = read_item(item, archives=reader)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         return ScannedImage(item.path, item.size, item.mtime_ns, None, error=f"cannot read file: {reason}")
+    signals: list[Signal] = []
+    values: list[tuple[str, str]] = []
+    if item.crawl_json:
+        rec = parse_crawl_json(item.crawl_json)
+        if rec is not None:
+            signals.extend(crawl_signals(rec))
+            values.extend((k, v) for k, v in (("crawl.url", rec.url), ("crawl.domain", rec.domain),
+                                              ("crawl.status", rec.status), ("crawl.error", rec.error)) if v)
     try:
-        fp = fingerprint_bytes(data, max_pixels)
+        fp = fingerprint_bytes(data, settings.max_pixels)
     except UnreadableImage as exc:
         return ScannedImage(item.path, len(data), item.mtime_ns, None, error=str(exc),
-                            sha256=sha256_hex(data) if data else None)
-    meta = read_metadata(data)
+                            sha256=sha256_hex(data) if data else None, signals=tuple(signals),
+                            metadata=tuple(values))
+    meta = read_metadata(data, settings.keep_sensitive_metadata)
+    signals.extend(meta.signals)
+    signals.extend(xmp_signals(meta.values))
+    remote = next((v for k, v in meta.values if k == "xmp.c2pa_provenance"), None)
+    facts = c2pa_facts(data, fp.format, _sidecar_bytes(item, reader), remote, settings)
+    if facts is not None:
+        signals.extend(c2pa_signals(facts))
     return ScannedImage(
         path=item.path,
         size=len(data),
         mtime_ns=item.mtime_ns,
         fingerprint=fp,
-        signals=tuple(meta.signals),
-        metadata=tuple(meta.values),
+        signals=tuple(signals),
+        metadata=tuple(values + meta.values),
         notes=tuple(meta.notes),
     )
 
 
-def scan_unit(items: Sequence[Item], max_pixels: int = DEFAULT_MAX_PIXELS) -> list[ScannedImage]:
-    return [scan_item(i, max_pixels) for i in items]
+def scan_unit(items: Sequence[Item], settings: ScanSettings = ScanSettings()) -> list[ScannedImage]:
+    archives = ArchiveReader()
+    try:
+        return [scan_item(i, settings, archives) for i in items]
+    finally:
+        archives.close()

@@ -8,30 +8,18 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import tarfile
+import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from consentaudit.archives import ArchiveReader, is_archive, list_archive
 from consentaudit.errors import InputError
+from consentaudit.item import IMAGE_EXTENSIONS, Item
 
-IMAGE_EXTENSIONS = frozenset({
-    ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff",
-    ".heic", ".heif", ".avif", ".jp2", ".j2k", ".ico", ".ppm", ".pgm", ".pbm", ".tga",
-})
 MAGICS = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
 DEFAULT_MAX_FILE_BYTES = 1 << 30
-
-
-@dataclass(frozen=True)
-class Item:
-    """One dataset entry. `problem` is set when the entry cannot be read safely (it is still reported)."""
-
-    path: str  # relative POSIX path inside the dataset
-    location: str  # absolute filesystem path to read from
-    size: int
-    mtime_ns: int
-    problem: str | None = None
 
 
 class Source(Protocol):
@@ -93,7 +81,10 @@ class DirectorySource:
                 yield from self._walk(full, rel + "/")
             elif stat.S_ISREG(st.st_mode):
                 if full.suffix.lower() in IMAGE_EXTENSIONS or _looks_like_image(full):
-                    yield Item(rel, str(full), st.st_size, st.st_mtime_ns)
+                    yield Item(rel, str(full), st.st_size, st.st_mtime_ns,
+                               crawl_json=_sidecar_text(full), c2pa_sidecar=_c2pa_sidecar(full))
+                elif is_archive(full):
+                    yield from list_archive(full, rel)
                 else:
                     self.skipped += 1
 
@@ -119,18 +110,62 @@ class DirectorySource:
         return Item(rel, str(target), st.st_size, st.st_mtime_ns)
 
 
-SOURCES: dict[str, type[DirectorySource]] = {"directory": DirectorySource}
+def _sidecar_text(image: Path) -> str | None:
+    """The crawl record `<key>.json` beside an image (img2dataset 'files' layout), if small enough."""
+    side = image.with_suffix(".json")
+    try:
+        if side.is_file() and not side.is_symlink() and side.stat().st_size <= 1 << 20:
+            return side.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return None
 
 
-def open_source(path: Path) -> DirectorySource:
-    """The source for a dataset path (a folder today; archives plug in here)."""
+def _c2pa_sidecar(image: Path) -> str | None:
+    """A remote-manifest sidecar: `<stem>.c2pa`, `<name>.c2pa` or `<stem>_manifest.c2pa`."""
+    for cand in (image.with_suffix(".c2pa"), image.with_name(image.name + ".c2pa"),
+                 image.with_name(image.stem + "_manifest.c2pa")):
+        if cand.is_file() and not cand.is_symlink():
+            return str(cand)
+    return None
+
+
+class ArchiveSource:
+    """One archive given as the dataset: items are named `<archive name>/<member>`."""
+
+    def __init__(self, path: Path) -> None:
+        self.root = path.resolve().parent
+        self.archive = path.resolve()
+        self.skipped = 0
+
+    def items(self) -> Iterator[Item]:
+        yield from list_archive(self.archive, self.archive.name)
+
+
+SOURCES: dict[str, type[DirectorySource] | type[ArchiveSource]] = {
+    "directory": DirectorySource,  # a folder of images, sidecars and shards (tar/zip) at any depth
+    "archive": ArchiveSource,  # a single tar shard or zip file
+}
+
+
+def open_source(path: Path) -> DirectorySource | ArchiveSource:
+    """The source for a dataset path: a folder, or one tar/zip archive."""
+    if path.is_file() and is_archive(path):
+        return ArchiveSource(path)
     return DirectorySource(path)
 
 
-def read_item(item: Item, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
+def read_item(item: Item, max_bytes: int = DEFAULT_MAX_FILE_BYTES, archives: ArchiveReader | None = None) -> bytes:
     """The bytes of an item; raise OSError with a clear message when they cannot be read."""
+    if item.member is not None:
+        reader = archives or ArchiveReader()
+        try:
+            return reader.read(item.location, item.member, max_bytes)
+        except (KeyError, tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
+            raise OSError(f"cannot read archive member: {type(exc).__name__}: {exc}") from exc
     with open(item.location, "rb") as f:
         data = f.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise OSError(f"file larger than the {max_bytes}-byte limit")
     return data
+

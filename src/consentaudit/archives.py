@@ -1,0 +1,199 @@
+"""Datasets shipped as archives: tar shards (img2dataset / WebDataset layout) and zip files.
+
+Members are listed and read as streams, never extracted to disk. A member whose name is absolute, climbs
+out with '..', or is a link is reported as an item with a `problem` and never read. Members are grouped by
+key (the name without its extension): a `<key>.json` sidecar is attached to its `<key>.jpg`, and an
+img2dataset `<shard>.parquet` beside the shard supplies the crawl record when the json is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from consentaudit.item import IMAGE_EXTENSIONS, Item
+
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
+MAX_SIDECAR_BYTES = 1 << 20
+
+
+def is_archive(path: Path) -> bool:
+    name = path.name.lower()
+    return name.endswith(ARCHIVE_SUFFIXES)
+
+
+def unsafe_name(name: str) -> str | None:
+    """Why a member name must not be used, or None when it is a plain relative name."""
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return f"absolute member name {name!r}: not read"
+    if ".." in PurePosixPath(name.replace("\\", "/")).parts:
+        return f"member name {name!r} climbs out of the archive ('..'): not read"
+    return None
+
+
+def _key(name: str) -> tuple[str, str]:
+    p = PurePosixPath(name)
+    suffix = "".join(p.suffixes[-1:]).lower()
+    return str(p.with_suffix("")) if p.suffix else name, suffix
+
+
+def _parquet_rows(shard: Path) -> dict[str, str]:
+    """key -> crawl record (as JSON text) from `<shard>.parquet` beside the shard, when pyarrow is there."""
+    base = shard.name
+    for suffix in ARCHIVE_SUFFIXES:
+        if base.lower().endswith(suffix):
+            base = base[: -len(suffix)]
+            break
+    pq_path = shard.with_name(base + ".parquet")
+    if not pq_path.exists():
+        return {}
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        return {}
+    try:
+        table = pq.read_table(pq_path)
+    except Exception:
+        return {}
+    rows: dict[str, str] = {}
+    for row in table.to_pylist():
+        key = row.get("key")
+        if key is not None:
+            rows[str(key)] = json.dumps({k: v for k, v in row.items() if _jsonable(v)}, sort_keys=True)
+    return rows
+
+
+def _jsonable(v: Any) -> bool:
+    return v is None or isinstance(v, str | int | float | bool | dict | list)
+
+
+def list_archive(archive: Path, rel: str) -> Iterator[Item]:
+    """Items of one archive; `rel` is the archive's path inside the dataset ('00012.tar')."""
+    try:
+        if archive.name.lower().endswith(".zip"):
+            yield from _list_zip(archive, rel)
+        else:
+            yield from _list_tar(archive, rel)
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
+        yield Item(rel, str(archive), 0, 0, f"archive unreadable: {type(exc).__name__}: {exc}")
+
+
+def _list_tar(archive: Path, rel: str) -> Iterator[Item]:
+    images: list[tarfile.TarInfo] = []
+    problems: list[Item] = []
+    sidecars: dict[str, str] = {}
+    c2pa: dict[str, str] = {}
+    with tarfile.open(archive, "r:*") as tf:
+        for m in tf:
+            why = unsafe_name(m.name)
+            key, suffix = _key(m.name)
+            if why is None and (m.issym() or m.islnk()):
+                why = f"link member {m.name!r} -> {m.linkname!r}: not followed"
+            if why is None and not (m.isfile() or m.isdir()):
+                why = f"special member {m.name!r}: not read"
+            if why is not None:
+                if suffix in IMAGE_EXTENSIONS or m.issym() or m.islnk() or ".." in m.name or m.name.startswith("/"):
+                    problems.append(Item(f"{rel}/{m.name.lstrip('/')}", str(archive), 0, 0, why))
+                continue
+            if not m.isfile():
+                continue
+            if suffix == ".json" and m.size <= MAX_SIDECAR_BYTES:
+                f = tf.extractfile(m)
+                if f is not None:
+                    sidecars[key] = f.read().decode("utf-8", "replace")
+            elif suffix == ".c2pa":
+                c2pa[key] = m.name
+            elif suffix in IMAGE_EXTENSIONS:
+                images.append(m)
+    parquet = _parquet_rows(archive)
+    for m in images:
+        key, _ = _key(m.name)
+        short = PurePosixPath(key).name
+        yield Item(f"{rel}/{m.name}", str(archive), m.size, int(m.mtime) * 1_000_000_000, member=m.name,
+                   crawl_json=sidecars.get(key) or parquet.get(short) or parquet.get(key),
+                   c2pa_sidecar=c2pa.get(key))
+    yield from problems
+
+
+def _list_zip(archive: Path, rel: str) -> Iterator[Item]:
+    with zipfile.ZipFile(archive) as zf:
+        infos = zf.infolist()
+        sidecars: dict[str, str] = {}
+        c2pa: dict[str, str] = {}
+        images: list[zipfile.ZipInfo] = []
+        for info in infos:
+            key, suffix = _key(info.filename)
+            why = unsafe_name(info.filename)
+            mode = info.external_attr >> 16
+            if why is None and (mode & 0o170000) == 0o120000:
+                why = f"link member {info.filename!r}: not followed"
+            if why is not None:
+                yield Item(f"{rel}/{info.filename.lstrip('/')}", str(archive), 0, 0, why)
+                continue
+            if info.is_dir():
+                continue
+            if suffix == ".json" and info.file_size <= MAX_SIDECAR_BYTES:
+                sidecars[key] = zf.read(info).decode("utf-8", "replace")
+            elif suffix == ".c2pa":
+                c2pa[key] = info.filename
+            elif suffix in IMAGE_EXTENSIONS:
+                images.append(info)
+    parquet = _parquet_rows(archive)
+    for info in images:
+        key, _ = _key(info.filename)
+        y, mo, d, h, mi, s = info.date_time
+        mtime = ((((y * 13 + mo) * 32 + d) * 24 + h) * 60 + mi) * 60 + s
+        yield Item(f"{rel}/{info.filename}", str(archive), info.file_size, mtime, member=info.filename,
+                   crawl_json=sidecars.get(key) or parquet.get(PurePosixPath(key).name),
+                   c2pa_sidecar=c2pa.get(key))
+
+
+class ArchiveReader:
+    """Reads members of one archive at a time, keeping it open across the items of a work unit."""
+
+    def __init__(self) -> None:
+        self._path: str | None = None
+        self._tar: tarfile.TarFile | None = None
+        self._zip: zipfile.ZipFile | None = None
+        self._members: dict[str, tarfile.TarInfo] = {}
+
+    def read(self, location: str, member: str, max_bytes: int) -> bytes:
+        if location != self._path:
+            self.close()
+            self._path = location
+            if location.lower().endswith(".zip"):
+                self._zip = zipfile.ZipFile(location)
+            else:
+                self._tar = tarfile.open(location, "r:*")
+                self._members = {m.name: m for m in self._tar.getmembers()}
+        if self._zip is not None:
+            info = self._zip.getinfo(member)
+            if info.file_size > max_bytes:
+                raise OSError(f"member larger than the {max_bytes}-byte limit")
+            with self._zip.open(info) as f:
+                data = f.read(max_bytes + 1)
+        else:
+            assert self._tar is not None
+            m = self._members.get(member)
+            if m is None or not m.isfile():
+                raise OSError(f"member {member!r} not found")
+            f2 = self._tar.extractfile(m)
+            if f2 is None:
+                raise OSError(f"member {member!r} has no data")
+            data = f2.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise OSError(f"member larger than the {max_bytes}-byte limit")
+        return data
+
+    def close(self) -> None:
+        if self._tar is not None:
+            self._tar.close()
+        if self._zip is not None:
+            self._zip.close()
+        self._tar = self._zip = None
+        self._path = None
+        self._members = {}

@@ -1,0 +1,202 @@
+"""A pure-Python reader of C2PA manifest stores (JUMBF boxes, CBOR assertions). It verifies nothing:
+what it reads is reported as *unverified*; `c2pa_verify` (the optional extra) validates signatures.
+
+Where a store sits: JPEG APP11 segments (`JP` + instance + sequence + box, joined in sequence order), PNG
+`caBX`, WebP/RIFF `C2PA`, or a `.c2pa` sidecar holding the bare store. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import cbor2
+
+from consentaudit.metadata import jpeg_segments, png_chunks, riff_chunks
+
+MAX_STORE_BYTES = 64 * 1024 * 1024
+MAX_DEPTH = 16
+TRAINING_LABELS = ("c2pa.training-mining", "cawg.training-mining")
+ACTION_LABELS = ("c2pa.actions", "c2pa.actions.v2")
+# training-mining entry key (without its c2pa./cawg. prefix) -> the purposes it governs
+TRAINING_KEYS = {
+    "ai_training": ("ai-training", "generative-ai-training", "biometric-identification"),
+    "ai_generative_training": ("generative-ai-training",),
+    "data_mining": ("data-mining",),
+    "ai_inference": ("ai-inference",),
+}
+
+
+class JumbfError(ValueError):
+    """The bytes are not a well-formed JUMBF manifest store."""
+
+
+@dataclass
+class Box:
+    kind: str
+    label: str | None = None
+    content_type: bytes | None = None  # jumd UUID's first four bytes: b"c2ma", b"cbor", b"json", ...
+    payload: bytes = b""
+    children: list[Box] = field(default_factory=list)
+
+
+@dataclass
+class C2paManifest:
+    label: str
+    assertions: dict[str, Any]  # assertion label -> decoded CBOR/JSON (None when undecodable)
+    claim_generator: str | None = None
+
+
+@dataclass
+class C2paStore:
+    manifests: list[C2paManifest]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def active(self) -> C2paManifest | None:
+        return self.manifests[-1] if self.manifests else None
+
+
+def embedded_store(data: bytes) -> bytes | None:
+    """The raw JUMBF manifest store embedded in an image, or None."""
+    if data[:2] == b"\xff\xd8":
+        parts: dict[int, list[tuple[int, bytes]]] = {}
+        for marker, seg in jpeg_segments(data):
+            if marker != 0xEB or len(seg) < 8 or seg[:2] != b"JP":
+                continue
+            instance, seq = struct.unpack(">HI", seg[2:8])
+            parts.setdefault(instance, []).append((seq, seg[8:]))
+        for instance in sorted(parts):
+            ordered = sorted(parts[instance])
+            # every segment after the first repeats the 8-byte box header (LBox + TBox): drop it
+            blob = ordered[0][1] + b"".join(p[8:] for _, p in ordered[1:])
+            if b"jumb" in blob[:8] and b"c2pa" in blob[:64]:
+                return blob[:MAX_STORE_BYTES]
+        return None
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        for ctype, body in png_chunks(data):
+            if ctype == b"caBX":
+                return body
+        return None
+    if data[:4] == b"RIFF":
+        for ctype, body in riff_chunks(data):
+            if ctype == b"C2PA":
+                return body
+    return None
+
+
+def parse_boxes(data: bytes, start: int = 0, end: int | None = None, depth: int = 0) -> Iterator[Box]:
+    end = len(data) if end is None else end
+    if depth > MAX_DEPTH:
+        raise JumbfError("JUMBF nesting too deep")
+    pos = start
+    while pos + 8 <= end:
+        lbox, tbox = struct.unpack(">I4s", data[pos:pos + 8])
+        header = 8
+        if lbox == 1:
+            if pos + 16 > end:
+                raise JumbfError("truncated extended box header")
+            (lbox,) = struct.unpack(">Q", data[pos + 8:pos + 16])
+            header = 16
+        elif lbox == 0:
+            lbox = end - pos
+        if lbox < header or pos + lbox > end:
+            raise JumbfError(f"box {tbox!r} at {pos} overruns its container")
+        kind = tbox.decode("latin-1")
+        if tbox == b"jumb":
+            children = list(parse_boxes(data, pos + header, pos + lbox, depth + 1))
+            box = Box("jumb", children=children)
+            if children and children[0].kind == "jumd":
+                box.label = children[0].label
+                box.content_type = children[0].content_type
+                box.children = children[1:]
+            yield box
+        elif tbox == b"jumd":
+            body = data[pos + header:pos + lbox]
+            if len(body) < 17:
+                raise JumbfError("jumd box too short")
+            label = None
+            if body[16] & 0x02:
+                label = body[17:].split(b"\x00", 1)[0].decode("utf-8", "replace")
+            yield Box("jumd", label=label, content_type=body[:4])
+        else:
+            yield Box(kind, payload=data[pos + header:pos + lbox])
+        pos += lbox
+
+
+def _decode(box: Box) -> Any:
+    for child in box.children:
+        try:
+            if child.kind == "cbor":
+                return cbor2.loads(child.payload)
+            if child.kind == "json":
+                import json
+
+                return json.loads(child.payload)
+        except Exception:  # a broken assertion is reported as undecodable, never a crash
+            return None
+    return None
+
+
+def read_store(blob: bytes) -> C2paStore:
+    """Manifests of a JUMBF store, in store order (the last is the active manifest)."""
+    try:
+        top = list(parse_boxes(blob))
+    except JumbfError as exc:
+        return C2paStore([], [f"malformed JUMBF: {exc}"])
+    store = next((b for b in top if b.kind == "jumb" and b.label == "c2pa"), None)
+    if store is None:
+        return C2paStore([], ["no C2PA manifest store (jumb box labelled 'c2pa')"])
+    manifests: list[C2paManifest] = []
+    for m in store.children:
+        if m.kind != "jumb":
+            continue
+        assertions: dict[str, Any] = {}
+        generator = None
+        for part in m.children:
+            if part.label == "c2pa.assertions":
+                for a in part.children:
+                    if a.label:
+                        assertions[a.label] = _decode(a)
+            elif part.label in ("c2pa.claim", "c2pa.claim.v2"):
+                claim = _decode(part)
+                if isinstance(claim, dict):
+                    gen = claim.get("claim_generator") or claim.get("claim_generator_info")
+                    generator = gen if isinstance(gen, str) else str(gen)[:200] if gen else None
+        manifests.append(C2paManifest(m.label or "", assertions, generator))
+    return C2paStore(manifests)
+
+
+def base_label(label: str) -> str:
+    """Assertion label without the `__N` instance suffix."""
+    head, sep, tail = label.rpartition("__")
+    return head if sep and tail.isdigit() else label
+
+
+def training_entries(manifest: C2paManifest) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """(assertion label, entry key, use, purposes) for every training-mining entry, both labels."""
+    out: list[tuple[str, str, str, tuple[str, ...]]] = []
+    for label, body in manifest.assertions.items():
+        if base_label(label) not in TRAINING_LABELS or not isinstance(body, dict):
+            continue
+        entries = body.get("entries", body)
+        if not isinstance(entries, dict):
+            continue
+        for key, value in sorted(entries.items()):
+            use = value.get("use") if isinstance(value, dict) else value
+            short = str(key).split(".", 1)[-1]
+            out.append((base_label(label), str(key), str(use), TRAINING_KEYS.get(short, ())))
+    return out
+
+
+def digital_source_types(manifest: C2paManifest) -> list[str]:
+    out: list[str] = []
+    for label, body in manifest.assertions.items():
+        if base_label(label) not in ACTION_LABELS or not isinstance(body, dict):
+            continue
+        for action in body.get("actions") or []:
+            if isinstance(action, dict) and isinstance(action.get("digitalSourceType"), str):
+                out.append(action["digitalSourceType"])
+    return out

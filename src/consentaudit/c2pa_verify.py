@@ -1,0 +1,90 @@
+"""Offline C2PA validation with c2pa-python (the optional extra `consentaudit[c2pa]`).
+
+Remote manifests are never fetched (`verify.remote_manifest_fetch` off); trust is judged only against the
+PEM trust anchors given with --trust-anchors. Without the extra, `available()` is False and the pure-Python
+reader's facts are reported as unverified.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from consentaudit.c2pa_reader import ACTION_LABELS, TRAINING_KEYS, TRAINING_LABELS, base_label
+from consentaudit.provenance import C2paFacts
+
+try:
+    import c2pa as _c2pa
+except ImportError:  # pragma: no cover - depends on the optional extra
+    _c2pa = None
+
+MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "TIFF": "image/tiff",
+        "HEIF": "image/heif", "AVIF": "image/avif", "GIF": "image/gif", "MPO": "image/jpeg"}
+
+
+def available() -> bool:
+    return _c2pa is not None
+
+
+def _context(trust_anchors: str | None) -> Any:
+    assert _c2pa is not None
+    settings: dict[str, Any] = {"verify": {"remote_manifest_fetch": False, "verify_trust": True}}
+    if trust_anchors:
+        settings["trust"] = {"trust_anchors": trust_anchors}
+    return _c2pa.Context(settings=_c2pa.Settings.from_dict(settings))
+
+
+def describe(state: str | None, codes: list[str]) -> str:
+    failures = [c for c in codes if c != "signingCredential.untrusted"]
+    if state == "Invalid" or (state is None and failures):
+        return "Invalid: " + (", ".join(failures) or "validation failed")
+    if state == "Trusted":
+        return "Trusted"
+    if "signingCredential.untrusted" in codes:
+        return "Valid, signer untrusted"
+    return state or "Valid"
+
+
+def verify(data: bytes, fmt: str | None, sidecar: bytes | None, trust_anchors: str | None,
+           where: str) -> C2paFacts | None:
+    """Validated facts of the file's manifest; None when the file carries none (or the format is unknown)."""
+    if _c2pa is None or fmt not in MIME:
+        return None
+    try:
+        with _c2pa.Reader(MIME[fmt], io.BytesIO(data), manifest_data=sidecar, context=_context(trust_anchors)) as r:
+            report = json.loads(r.json())
+    except Exception as exc:  # c2pa-python signals every outcome by exception type and message
+        text = f"{type(exc).__name__}: {exc}"
+        if "NotFound" in text or "no JUMBF" in text:
+            return None
+        if "Remote" in text or "remote" in text:
+            return C2paFacts("remote", "not fetched (remote manifest)", state="remote-only")
+        return C2paFacts(where, f"Invalid: {text[:200]}", state="invalid")
+    codes = [str(s.get("code")) for s in report.get("validation_status") or [] if isinstance(s, dict)]
+    results = report.get("validation_results") or {}
+    active_results = results.get("activeManifest") if isinstance(results, dict) else None
+    if isinstance(active_results, dict):
+        codes += [str(s.get("code")) for s in active_results.get("failure") or [] if isinstance(s, dict)]
+    codes = list(dict.fromkeys(codes))
+    state = report.get("validation_state")
+    verification = describe(state, codes)
+    manifest = (report.get("manifests") or {}).get(report.get("active_manifest") or "", {})
+    training: list[tuple[str, str, str, tuple[str, ...]]] = []
+    source_types: list[str] = []
+    for a in manifest.get("assertions") or []:
+        label = base_label(str(a.get("label", "")))
+        body = a.get("data")
+        if label in TRAINING_LABELS and isinstance(body, dict):
+            entries = body.get("entries", body)
+            for key, value in sorted(entries.items()) if isinstance(entries, dict) else ():
+                use = value.get("use") if isinstance(value, dict) else value
+                training.append((label, str(key), str(use), TRAINING_KEYS.get(str(key).split(".", 1)[-1], ())))
+        elif label in ACTION_LABELS and isinstance(body, dict):
+            for action in body.get("actions") or []:
+                if isinstance(action, dict) and isinstance(action.get("digitalSourceType"), str):
+                    source_types.append(action["digitalSourceType"])
+    invalid = verification.startswith("Invalid")
+    return C2paFacts(where, verification, tuple(training), tuple(source_types),
+                     state="invalid" if invalid else "present",
+                     generator=str(manifest.get("claim_generator") or "")[:200] or None)

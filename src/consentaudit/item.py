@@ -1,0 +1,23 @@
+"""One dataset entry as listed by a source and read by a worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+IMAGE_EXTENSIONS = frozenset({
+    ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff",
+    ".heic", ".heif", ".avif", ".jp2", ".j2k", ".ico", ".ppm", ".pgm", ".pbm", ".tga",
+})
+
+@dataclass(frozen=True)
+class Item:
+    """One dataset entry. `problem` is set when the entry cannot be read safely (it is still reported)."""
+
+    path: str  # relative POSIX path inside the dataset
+    location: str  # absolute filesystem path to read from
+    size: int
+    mtime_ns: int
+    problem: str | None = None
+    member: str | None = None  # member name when `location` is an archive
+    crawl_json: str | None = None  # text of the crawl record (<key>.json sidecar or parquet row)
+    c2pa_sidecar: str | None = None  # a .c2pa sidecar: file location, or member name in the same archive

@@ -1,0 +1,161 @@
+"""Signals of origin and rights: turn what the readers found (XMP values, a C2PA store, a crawl record)
+into Signals the policy can weigh. Pure: no I/O."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from consentaudit.datamining import ALL_MINING
+from consentaudit.models import Signal
+
+AI_SOURCE_TYPES = ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia")
+RELEASE_STATES = {"MR-NON": "no model release", "MR-NAP": "not applicable", "MR-UMR": "unlimited release",
+                  "MR-LMR": "limited or incomplete release"}
+AI_TRAINING = ("ai-training", "generative-ai-training", "biometric-identification")
+CRAWL_PROTOCOLS = ("x-robots-tag", "tdm-reservation", "content-usage")
+
+
+def _token(value: str) -> str:
+    return value.strip().rstrip("/").rsplit("/", 1)[-1]
+
+
+def xmp_signals(values: Iterable[tuple[str, str]]) -> list[Signal]:
+    """Model release status and digital source type from the XMP values the metadata reader kept."""
+    out: list[Signal] = []
+    for name, value in values:
+        if name == "xmp.model_release_status":
+            tok = _token(value).upper()
+            state = RELEASE_STATES.get(tok, "unknown value")
+            out.append(Signal("model-release", tok, "XMP plus:ModelReleaseStatus", (), "embedded, unsigned",
+                              raw=state))
+        elif name == "xmp.digital_source_type":
+            tok = _token(value)
+            out.append(Signal("digital-source-type", tok, "XMP Iptc4xmpExt:DigitalSourceType", (),
+                              "embedded, unsigned", raw=value[:200]))
+    return out
+
+
+def release_ids(values: Iterable[tuple[str, str]]) -> list[str]:
+    return [v for k, v in values if k == "xmp.model_release_id"]
+
+
+def is_ai_generated(signals: Sequence[Signal]) -> str | None:
+    for s in signals:
+        if s.protocol == "digital-source-type" and s.value in AI_SOURCE_TYPES:
+            return s.value
+    return None
+
+
+@dataclass(frozen=True)
+class C2paFacts:
+    """What a C2PA manifest store says, read by the pure-Python reader or validated by c2pa-python."""
+
+    where: str  # "embedded", "sidecar", "remote"
+    verification: str  # "unverified", "Valid, signer untrusted", "Trusted", "Invalid: codes", "not fetched"
+    training: tuple[tuple[str, str, str, tuple[str, ...]], ...] = ()  # (label, key, use, purposes)
+    source_types: tuple[str, ...] = ()
+    state: str = "present"  # present | remote-only | malformed | invalid
+    generator: str | None = None
+
+
+def c2pa_signals(facts: C2paFacts) -> list[Signal]:
+    protocol_of = {"c2pa.training-mining": "c2pa-training-mining", "cawg.training-mining": "cawg-training-mining"}
+    out = [Signal("c2pa-manifest", facts.state, f"C2PA manifest ({facts.where})", (), facts.verification,
+                  raw=facts.generator)]
+    for label, key, use, purposes in facts.training:
+        prohibited = use in ("notAllowed", "constrained")
+        out.append(Signal(protocol_of.get(label, label), f"{key}={use}", f"C2PA {label} ({facts.where})",
+                          purposes if prohibited else (), f"C2PA manifest {facts.verification}"))
+    for st in facts.source_types:
+        out.append(Signal("digital-source-type", _token(st), f"C2PA c2pa.actions ({facts.where})", (),
+                          f"C2PA manifest {facts.verification}", raw=st[:200]))
+    return out
+
+
+@dataclass(frozen=True)
+class CrawlRecord:
+    url: str | None
+    domain: str | None
+    status: str | None
+    error: str | None
+    headers: tuple[tuple[str, str], ...]
+
+
+def domain_of(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        host = urlsplit(url.strip()).hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    host = host.lower().rstrip(".")
+    return host[4:] if host.startswith("www.") else host
+
+
+def parse_crawl_json(text: str) -> CrawlRecord | None:
+    """An img2dataset/WebDataset `<key>.json` sidecar; None when it is not a JSON object."""
+    try:
+        obj = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    if not isinstance(obj, dict):
+        return None
+    return crawl_record(obj)
+
+
+def crawl_record(obj: Mapping[str, Any]) -> CrawlRecord:
+    url = obj.get("url") if isinstance(obj.get("url"), str) else None
+    headers: dict[str, str] = {}
+    raw_headers = obj.get("headers") or obj.get("http_headers") or {}
+    if isinstance(raw_headers, dict):
+        headers.update({str(k).lower(): str(v) for k, v in raw_headers.items()})
+    for key, value in obj.items():
+        lk = str(key).lower().replace("_", "-")
+        if lk in CRAWL_PROTOCOLS and value is not None:
+            headers[lk] = str(value)
+    status = obj.get("status")
+    err = obj.get("error_message")
+    return CrawlRecord(url, domain_of(url), str(status) if status is not None else None,
+                       str(err)[:300] if err else None,
+                       tuple(sorted((k, v[:300]) for k, v in headers.items() if k in CRAWL_PROTOCOLS)))
+
+
+def crawl_signals(rec: CrawlRecord) -> list[Signal]:
+    """Web-side reservations recorded at crawl time."""
+    out: list[Signal] = []
+    src = "crawl record"
+    for name, value in rec.headers:
+        if name == "x-robots-tag":
+            directives = {d.strip().lower() for part in value.split(",") for d in part.split(":")[-1:]}
+            directives |= {d.strip().lower() for d in re.split(r"[,\s]+", value)}
+            hit = sorted(d for d in directives if d in ("noai", "noimageai"))
+            if hit:
+                out.append(Signal("x-robots-tag", ",".join(hit), f"{src}: X-Robots-Tag", AI_TRAINING,
+                                  "recorded HTTP header", raw=value))
+            else:
+                out.append(Signal("x-robots-tag", "none", f"{src}: X-Robots-Tag", (), "recorded HTTP header",
+                                  raw=value))
+        elif name == "tdm-reservation":
+            reserved = value.strip() == "1"
+            out.append(Signal("tdm-reservation", value.strip(), f"{src}: tdm-reservation",
+                              ALL_MINING if reserved else (), "recorded HTTP header", raw=value))
+        elif name == "content-usage":
+            prefs = {k.strip().lower(): v.strip().lower()
+                     for k, _, v in (p.partition("=") for p in re.split(r"[,;]", value)) if k.strip()}
+            prohibits: list[str] = []
+            if prefs.get("train-ai") == "n":
+                prohibits += list(AI_TRAINING)
+            if prefs.get("train-genai") == "n":
+                prohibits.append("generative-ai-training")
+            if prefs.get("search") == "n":
+                prohibits.append("search-indexing")
+            out.append(Signal("content-usage", value.strip()[:100], f"{src}: Content-Usage",
+                              tuple(dict.fromkeys(prohibits)), "recorded HTTP header", raw=value))
+    return out
