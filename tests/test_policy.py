@@ -19,9 +19,10 @@ from consentaudit.models import (
     ScannedImage,
     Verdict,
 )
-from consentaudit.policy import judge
+from consentaudit.policy import Rules, judge
 
 AS_OF = date(2026, 11, 26)
+RULES = Rules(("ai-training",), AS_OF)
 
 
 def rec(rid: str = "r1", **kw: object) -> ConsentRecord:
@@ -116,7 +117,7 @@ def test_revocation_propagates_to_near_duplicates_in_the_dataset() -> None:
     granted = rec("r-ok", sha256="2" * 64)
     images = [_img("a.jpg", "ffff0000ffff0000", "1" * 64),  # covered by the revoked record
               _img("b.jpg", "ffff0000ffff0003", "2" * 64)]  # its near-duplicate, with a granted record
-    findings, groups = build_findings(images, ConsentIndex([revoked, granted], 9), None, ("ai-training",), AS_OF)
+    findings, groups = build_findings(images, ConsentIndex([revoked, granted], 9), None, RULES)
     assert groups == [["a.jpg", "b.jpg"]]
     by = {f.path: f for f in findings}
     assert by["a.jpg"].verdict == Verdict.REVOKED
@@ -126,8 +127,7 @@ def test_revocation_propagates_to_near_duplicates_in_the_dataset() -> None:
 
 def test_path_record_with_a_different_picture_does_not_cover() -> None:
     r = rec("r-path", sha256=None, phash="0000000000000000", path="a.jpg")
-    (f,), _ = build_findings([_img("a.jpg", "ffffffffffffffff", "3" * 64)], ConsentIndex([r], 9), None,
-                             ("ai-training",), AS_OF)
+    (f,), _ = build_findings([_img("a.jpg", "ffffffffffffffff", "3" * 64)], ConsentIndex([r], 9), None, RULES)
     assert f.verdict == Verdict.UNCONSENTED
     assert "names this path but its phash is 64 bits away" in f.reasons[0].detail
 

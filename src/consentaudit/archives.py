@@ -168,7 +168,7 @@ class ArchiveReader:
             if location.lower().endswith(".zip"):
                 self._zip = zipfile.ZipFile(location)
             else:
-                self._tar = tarfile.open(location, "r:*")
+                self._tar = tarfile.open(location, "r:*")  # noqa: SIM115 - kept open across a unit, closed in close()
                 self._members = {m.name: m for m in self._tar.getmembers()}
         if self._zip is not None:
             info = self._zip.getinfo(member)

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from consentaudit import __version__
+from consentaudit import __version__, c2pa_verify
 from consentaudit.codec import report_to_dict, scanned_from_dict
 from consentaudit.errors import InputError
 from consentaudit.findings import build_findings, summarise
 from consentaudit.fingerprint import ALGORITHM, DEFAULT_MAX_PIXELS
+from consentaudit.item import Item
 from consentaudit.manifest import load_records, parse_manifest
 from consentaudit.matching import DEFAULT_PHASH_THRESHOLD, ConsentIndex, ReferenceIndex
 from consentaudit.models import (
@@ -31,9 +32,10 @@ from consentaudit.models import (
     ScanOptions,
     Verdict,
 )
+from consentaudit.policy import CRAWL_PROTOCOLS, Rules
 from consentaudit.references import entries_from_images, read_fingerprints
-from consentaudit.scanner import scan_unit
-from consentaudit.sources import Item, open_source
+from consentaudit.scanner import ScanSettings, scan_unit
+from consentaudit.sources import open_source
 from consentaudit.store import ScanStore
 
 DEFAULT_FAIL_ON = tuple(v for v in Verdict if v != Verdict.CONSENTED)
@@ -62,6 +64,27 @@ class AuditRequest:
     fail_on: Sequence[Verdict] = DEFAULT_FAIL_ON
     max_image_pixels: int = DEFAULT_MAX_PIXELS
     batch_size: int = DEFAULT_BATCH
+    deny_domains: Sequence[str] = ()
+    allow_domains: Sequence[str] = ()
+    ai_generated: str = "flag"
+    honour_crawl: Sequence[str] = CRAWL_PROTOCOLS
+    keep_sensitive_metadata: bool = False
+    verify_c2pa: bool = True
+    trust_anchors: Path | None = None
+    policy_file: str | None = None
+
+    def settings(self) -> ScanSettings:
+        anchors = None
+        if self.trust_anchors is not None:
+            try:
+                anchors = self.trust_anchors.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise InputError(f"cannot read trust anchors {self.trust_anchors}: {exc}") from None
+        return ScanSettings(self.max_image_pixels, self.keep_sensitive_metadata, self.verify_c2pa, anchors)
+
+    def rules(self) -> Rules:
+        return Rules(tuple(self.purposes), self.as_of, tuple(self.deny_domains), tuple(self.allow_domains),
+                     self.ai_generated, tuple(self.honour_crawl))
 
 
 def now_utc() -> str:
@@ -94,10 +117,11 @@ def load_manifests(paths: Sequence[Path]) -> tuple[list[ConsentRecord], list[Man
     return records, infos
 
 
-def load_reference(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[ReferenceInfo, list[ReferenceEntry]]:
+def load_reference(path: Path, settings: ScanSettings = ScanSettings()
+                   ) -> tuple[ReferenceInfo, list[ReferenceEntry]]:
     """A reference set from a folder of images or a fingerprint file written by `fingerprint`."""
     if path.is_dir():
-        images = scan_unit(list(open_source(path).items()), max_pixels)
+        images = scan_unit(list(open_source(path).items()), settings)
         entries = list(entries_from_images(path.name, images))
         return ReferenceInfo(path.name, str(path), len(entries)), entries
     if path.is_file():
@@ -106,13 +130,13 @@ def load_reference(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Re
     raise InputError(f"reference set not found: {path}")
 
 
-def fingerprint_folder(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS,
+def fingerprint_folder(path: Path, settings: ScanSettings = ScanSettings(),
                        progress: ProgressCallback | None = None) -> list[ScannedImage]:
     """Scan a folder without judging it (for `fingerprint` and `manifest init`)."""
     items = list(open_source(path).items())
     out: list[ScannedImage] = []
     for batch in _batches(items, DEFAULT_BATCH):
-        out.extend(scan_unit(batch, max_pixels))
+        out.extend(scan_unit(batch, settings))
         if progress:
             progress(Progress(len(out), len(items), 0, batch[-1].path))
     return out
@@ -128,6 +152,8 @@ def _run_key(req: AuditRequest, dataset: str, manifests: Sequence[ManifestInfo],
     key = {
         "dataset": dataset, "algorithm": ALGORITHM, "purposes": list(req.purposes), "as_of": str(req.as_of),
         "threshold": req.phash_threshold, "max_pixels": req.max_image_pixels,
+        "sensitive": req.keep_sensitive_metadata, "verify_c2pa": req.verify_c2pa,
+        "trust_anchors": str(req.trust_anchors) if req.trust_anchors else None,
         "manifests": [m.sha256 for m in manifests], "references": list(ref_digests),
         "reference_names": [r.name for r in references],
     }
@@ -136,11 +162,13 @@ def _run_key(req: AuditRequest, dataset: str, manifests: Sequence[ManifestInfo],
 
 def run_audit(req: AuditRequest, store: ScanStore, progress: ProgressCallback | None = None) -> Report:
     started = now_utc()
+    settings = req.settings()
+    rules = req.rules()
     records, manifest_infos = load_manifests(req.manifests)
     ref_infos: list[ReferenceInfo] = []
     ref_entries: list[ReferenceEntry] = []
     for rp in req.references:
-        info, entries = load_reference(rp, req.max_image_pixels)
+        info, entries = load_reference(rp, settings)
         ref_infos.append(info)
         ref_entries.extend(entries)
     ref_digests = [hashlib.sha256(json.dumps([(e.sha256, e.phash, e.dhash) for e in ref_entries]).encode())
@@ -168,7 +196,7 @@ def run_audit(req: AuditRequest, store: ScanStore, progress: ProgressCallback | 
                 reused += 1
             else:
                 fresh.append(item)
-        results.extend(scan_unit(fresh, req.max_image_pixels))
+        results.extend(scan_unit(fresh, settings))
         store.add_images(scan_id, dataset_key, results, ALGORITHM)
         finished += len(batch)
         if progress:
@@ -178,12 +206,16 @@ def run_audit(req: AuditRequest, store: ScanStore, progress: ProgressCallback | 
     images = [img for img in store.scan_images(scan_id) if img.path in present]
     consents = ConsentIndex(records, req.phash_threshold)
     references = ReferenceIndex(ref_entries, req.phash_threshold) if ref_entries else None
-    findings, groups = build_findings(images, consents, references, req.purposes, req.as_of)
+    findings, groups = build_findings(images, consents, references, rules)
     fail_on = tuple(req.fail_on)
     summary = summarise(findings, fail_on, len(groups))
     errors = []
     if source.skipped:
         errors.append(f"{source.skipped} non-image files skipped")
+    if req.policy_file:
+        errors.append(f"policy file: {req.policy_file}")
+    if req.verify_c2pa and not c2pa_verify.available():
+        errors.append("C2PA manifests read without validation (install consentaudit[c2pa] to validate)")
     header = ReportHeader(
         tool="consentaudit", tool_version=__version__, fingerprint_algorithm=ALGORITHM,
         dataset=str(req.dataset),

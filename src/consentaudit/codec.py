@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 from consentaudit.models import (
+    DomainCount,
     Finding,
     Fingerprint,
     ManifestInfo,
@@ -111,7 +112,10 @@ def report_to_dict(r: Report) -> dict[str, Any]:
         },
         "summary": {"images": r.summary.images, "verdicts": dict(r.summary.verdicts),
                     "failing": r.summary.failing, "duplicate_groups": r.summary.duplicate_groups,
-                    "bytes": r.summary.bytes},
+                    "bytes": r.summary.bytes, "ai_generated": r.summary.ai_generated,
+                    "opt_outs": {k: dict(v) for k, v in r.summary.opt_outs.items()},
+                    "domains": [{"domain": d.domain, "images": d.images, "bytes": d.bytes}
+                                for d in r.summary.domains]},
         "findings": [finding_to_dict(f) for f in r.findings],
         "duplicates": [list(g) for g in r.duplicates],
     }
@@ -135,7 +139,11 @@ def report_from_dict(d: dict[str, Any]) -> Report:
     s = d["summary"]
     return Report(
         header=header,
-        summary=Summary(s["images"], dict(s["verdicts"]), s["failing"], s["duplicate_groups"], s["bytes"]),
+        summary=Summary(s["images"], dict(s["verdicts"]), s["failing"], s["duplicate_groups"], s["bytes"],
+                        opt_outs={k: dict(v) for k, v in (s.get("opt_outs") or {}).items()},
+                        domains=tuple(DomainCount(d["domain"], d["images"], d["bytes"])
+                                      for d in s.get("domains") or ()),
+                        ai_generated=s.get("ai_generated", 0)),
         findings=tuple(finding_from_dict(f) for f in d["findings"]),
         duplicates=tuple(tuple(g) for g in d.get("duplicates", ())),
         schema_version=d.get("schema_version", "1"),

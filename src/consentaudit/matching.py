@@ -41,6 +41,7 @@ class ConsentIndex:
         self.records = list(records)
         self._by_sha: dict[str, list[int]] = defaultdict(list)
         self._by_path: dict[str, list[int]] = defaultdict(list)
+        self._by_release: dict[str, list[int]] = defaultdict(list)
         self._phash_pos: list[int] = []
         self._index = HammingIndex()
         for i, r in enumerate(self.records):
@@ -48,12 +49,15 @@ class ConsentIndex:
                 self._by_sha[r.sha256].append(i)
             if r.path:
                 self._by_path[r.path].append(i)
+            for rid in {r.record_id, r.evidence}:
+                if rid:
+                    self._by_release[rid.strip().lower()].append(i)
             if r.phash:
                 self._index.add(parse_hex64(r.phash))
                 self._phash_pos.append(i)
 
-    def lookup(self, path: str, fp: Fingerprint | None, sha256: str | None = None
-               ) -> tuple[list[RecordMatch], list[PathConflict]]:
+    def lookup(self, path: str, fp: Fingerprint | None, sha256: str | None = None,
+               release_ids: Sequence[str] = ()) -> tuple[list[RecordMatch], list[PathConflict]]:
         """Records covering the image, best first (sha256, then path, then nearest pHash)."""
         digest = fp.sha256 if fp else sha256
         found: dict[int, Match] = {}
@@ -80,7 +84,11 @@ class ConsentIndex:
         for i, d in perceptual.items():
             if i not in found:
                 found[i] = Match(self.records[i].record_id, MatchKind.PERCEPTUAL, d, "phash")
-        order = {MatchKind.SHA256: 0, MatchKind.PATH: 1, MatchKind.PERCEPTUAL: 2}
+        for rid in release_ids:
+            for i in self._by_release.get(rid.strip().lower(), ()):
+                if i not in found:
+                    found[i] = Match(self.records[i].record_id, MatchKind.RELEASE_ID)
+        order = {MatchKind.SHA256: 0, MatchKind.PATH: 1, MatchKind.PERCEPTUAL: 2, MatchKind.RELEASE_ID: 3}
         ranked = sorted(found.items(), key=lambda t: (order[t[1].kind], t[1].distance or 0, t[0]))
         return [RecordMatch(self.records[i], m) for i, m in ranked], conflicts
 

@@ -45,6 +45,7 @@ class MatchKind(StrEnum):
     SHA256 = "sha256"
     PATH = "path"
     PERCEPTUAL = "perceptual"
+    RELEASE_ID = "release_id"  # the file's plus:ModelReleaseID names the record (record_id or evidence)
 
 
 KNOWN_PURPOSES = (
@@ -217,12 +218,23 @@ class ReportHeader:
 
 
 @dataclass(frozen=True)
+class DomainCount:
+    domain: str
+    images: int
+    bytes: int
+
+
+@dataclass(frozen=True)
 class Summary:
     images: int
     verdicts: dict[str, int]
     failing: int
     duplicate_groups: int
     bytes: int
+    # protocol -> {"images", "prohibited", "allowed", "unspecified", "invalid"}
+    opt_outs: dict[str, dict[str, int]] = field(default_factory=dict)
+    domains: tuple[DomainCount, ...] = ()
+    ai_generated: int = 0
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,26 @@ from consentaudit.models import ConsentRecord, ConsentStatus, Match, Reason, Ref
 BIOMETRIC = "biometric-identification"
 
 
+CRAWL_PROTOCOLS = ("x-robots-tag", "tdm-reservation", "content-usage")
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What the audit asks for: purposes, date, and the policy file's choices."""
+
+    purposes: tuple[str, ...]
+    as_of: date
+    deny_domains: tuple[str, ...] = ()
+    allow_domains: tuple[str, ...] = ()  # when set, any other source domain counts as scraped
+    ai_generated: str = "flag"  # flag (a reason, verdict unchanged) | exclude (out_of_scope) | ignore
+    honour_crawl: tuple[str, ...] = CRAWL_PROTOCOLS  # crawl-time signals that can opt an image out
+
+
+def domain_listed(domain: str, listed: Sequence[str]) -> bool:
+    d = domain.lower()
+    return any(d == e or d.endswith("." + e) for e in (x.lower().lstrip(".") for x in listed))
+
+
 @dataclass(frozen=True)
 class Judgement:
     verdict: Verdict
@@ -60,17 +80,27 @@ def judge(
     signals: Sequence[Signal],
     purposes: Sequence[str],
     as_of: date,
+    rules: Rules | None = None,
+    domain: str | None = None,
 ) -> Judgement:
     """One verdict for one image: the most severe that applies; `reasons` lists every one that applied."""
+    rules = rules or Rules(tuple(purposes), as_of)
     reasons: list[Reason] = []
+    notes: list[str] = []
     if error is not None:
         reasons.append(Reason(Verdict.UNREADABLE, error))
     if reference is not None:
         entry, m = reference
         reasons.append(Reason(Verdict.KNOWN_SCRAPED,
                               f"in reference set {entry.set_name!r} as {entry.ref_id} ({_describe(m)})"))
+    if domain and rules.deny_domains and domain_listed(domain, rules.deny_domains):
+        reasons.append(Reason(Verdict.KNOWN_SCRAPED, f"source domain {domain} is on the policy's deny list"))
+    elif domain and rules.allow_domains and not domain_listed(domain, rules.allow_domains):
+        reasons.append(Reason(Verdict.KNOWN_SCRAPED, f"source domain {domain} is not on the policy's allow list"))
     primary = records[0] if records else None
     for s in signals:
+        if s.protocol in CRAWL_PROTOCOLS and s.protocol not in rules.honour_crawl:
+            continue
         hit = [p for p in purposes if p in s.prohibits]
         if hit:
             detail = f"{s.source} = {s.value} prohibits {', '.join(hit)} ({s.verification})"
@@ -80,6 +110,19 @@ def judge(
                     detail += (f"; conflicts with record {primary.record.record_id}, "
                                f"which grants {', '.join(granted)}")
             reasons.append(Reason(Verdict.OPTED_OUT, detail))
+    ai = next((s for s in signals if s.protocol == "digital-source-type"
+               and s.value in ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia")), None)
+    if ai is not None and rules.ai_generated != "ignore":
+        detail = f"AI-generated image ({ai.value}, from {ai.source}; {ai.verification})"
+        if rules.ai_generated == "exclude":
+            reasons.append(Reason(Verdict.OUT_OF_SCOPE, detail + "; the policy excludes AI-generated images"))
+        else:
+            notes.append(detail)
+    if primary is not None and primary.record.status == ConsentStatus.GRANTED:
+        for s in signals:
+            if s.protocol == "model-release" and s.value == "MR-NON":
+                notes.append(f"conflict: the file says 'no model release' ({s.source}) but record "
+                             f"{primary.record.record_id} claims consent")
     if primary is None:
         msg = "no consent record covers this image"
         if conflicts:
@@ -100,4 +143,5 @@ def judge(
                     reasons.append(Reason(Verdict.REVOKED, f"{r.detail} ({_describe(other.match)})"))
     verdict = max((r.verdict for r in reasons), key=lambda v: v.severity)
     reasons.sort(key=lambda r: -r.verdict.severity)
+    reasons.extend(Reason(verdict, f"note: {n}") for n in notes)
     return Judgement(verdict, tuple(reasons), primary.match if primary else None)

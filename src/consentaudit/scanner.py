@@ -7,7 +7,7 @@ merged in order afterwards.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from consentaudit import c2pa_verify
@@ -48,20 +48,28 @@ def c2pa_facts(data: bytes, fmt: str | None, sidecar: bytes | None, remote_url: 
     if blob is None:
         blob = sidecar
     if blob is None:
-        if remote_url:
+        if remote_url and remote_url.lower().startswith(("http://", "https://")):
             return C2paFacts("remote", f"not fetched ({remote_url[:200]})", state="remote-only")
+        if remote_url and remote_url.startswith("self#jumbf"):
+            return C2paFacts("embedded", "XMP dcterms:provenance points to an embedded manifest that is not in "
+                             "the file (stripped)", state="missing")
         return None
-    if settings.verify_c2pa and c2pa_verify.available():
-        facts = c2pa_verify.verify(data, fmt, sidecar if where == "sidecar" else None, settings.trust_anchors,
-                                   where)
-        if facts is not None:
-            return facts
     store = read_store(blob)
     active = store.active
     if active is None:
-        return C2paFacts(where, "unverified; " + "; ".join(store.problems), state="malformed")
-    return C2paFacts(where, "unverified (read without validation)", tuple(training_entries(active)),
-                     tuple(digital_source_types(active)), generator=active.claim_generator)
+        unverified = C2paFacts(where, "unverified; " + "; ".join(store.problems), state="malformed")
+    else:
+        unverified = C2paFacts(where, "unverified (read without validation)", tuple(training_entries(active)),
+                               tuple(digital_source_types(active)), generator=active.claim_generator)
+    if settings.verify_c2pa and c2pa_verify.available():
+        facts = c2pa_verify.verify(data, fmt, sidecar if where == "sidecar" else None, settings.trust_anchors,
+                                   where)
+        if facts is not None and facts.state == "invalid" and not facts.training and unverified.training:
+            # the validator rejected the store outright: keep what it says, signed by nobody, as Invalid
+            return replace(unverified, verification=facts.verification, state="invalid")
+        if facts is not None:
+            return facts
+    return unverified
 
 
 def scan_item(item: Item, settings: ScanSettings = ScanSettings(), archives: ArchiveReader | None = None

@@ -16,6 +16,7 @@ from consentaudit.audit import DEFAULT_FAIL_ON, AuditRequest, fingerprint_folder
 from consentaudit.cli.errors import EXIT_FINDINGS, EXIT_OK, handle_errors
 from consentaudit.cli.progress import progress_display
 from consentaudit.cli.summary import print_summary
+from consentaudit.config import load_policy
 from consentaudit.errors import InputError, ManifestError, Problem
 from consentaudit.fingerprint import DEFAULT_MAX_PIXELS
 from consentaudit.manifest import FIELDS, MANIFEST_VERSION, ParsedManifest, check_unique, parse_manifest
@@ -53,6 +54,10 @@ def _parse_fail_on(values: list[str] | None) -> tuple[Verdict, ...]:
     return tuple(out)
 
 
+def _first(*values: int | None) -> int:
+    return next(v for v in values if v is not None)
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"consentaudit {__version__}")
@@ -84,10 +89,19 @@ def scan(
     fail_on: Annotated[list[str] | None, typer.Option("--fail-on", help="Verdicts that make the exit code 1 "
                        "(comma-separated or repeated; 'none' never fails; default: all but consented).")
                        ] = None,
-    phash_threshold: Annotated[int, typer.Option("--phash-threshold", min=0, max=32, help="Largest pHash "
-                               "Hamming distance that counts as the same picture.")] = DEFAULT_PHASH_THRESHOLD,
-    max_image_pixels: Annotated[int, typer.Option("--max-image-pixels", min=1, help="Images with more "
-                                "pixels are reported as decompression bombs.")] = DEFAULT_MAX_PIXELS,
+    phash_threshold: Annotated[int | None, typer.Option("--phash-threshold", min=0, max=32, help="Largest "
+                               f"pHash distance that counts as the same picture [default: {DEFAULT_PHASH_THRESHOLD}]."
+                               )] = None,
+    max_image_pixels: Annotated[int | None, typer.Option("--max-image-pixels", min=1, help="Images with more "
+                                f"pixels are decompression bombs [default: {DEFAULT_MAX_PIXELS}].")] = None,
+    policy: Annotated[Path | None, typer.Option("--policy", help="Policy file (default: consentaudit.toml or "
+                      "[tool.consentaudit] in ./pyproject.toml).")] = None,
+    keep_sensitive_metadata: Annotated[bool, typer.Option("--keep-sensitive-metadata", help="Also store and "
+                                       "report GPS and camera serial numbers.")] = False,
+    trust_anchors: Annotated[Path | None, typer.Option("--trust-anchors", help="PEM trust anchors for C2PA "
+                             "signers (with consentaudit[c2pa]).")] = None,
+    no_c2pa_validation: Annotated[bool, typer.Option("--no-c2pa-validation", help="Read C2PA manifests "
+                                  "without validating them even when c2pa-python is installed.")] = False,
     db: DbOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary.")] = False,
 ) -> None:
@@ -96,14 +110,20 @@ def scan(
         audit_date = date.fromisoformat(as_of) if as_of else None
     except ValueError:
         raise typer.BadParameter(f"{as_of!r} is not a date (YYYY-MM-DD)", param_hint="--as-of") from None
-    fail = _parse_fail_on(fail_on)
+    pol = load_policy(policy, Path.cwd())
+    fail = _parse_fail_on(fail_on) if fail_on else (pol.fail_on if pol.fail_on is not None else DEFAULT_FAIL_ON)
     reports = list(report or [])
     for r in reports:
         writer_for(r)  # unknown formats fail before the scan
-    purposes = tuple(dict.fromkeys(purpose or ["ai-training"]))
-    req = AuditRequest(dataset=dataset, manifests=list(manifest or []), references=list(reference or []),
-                       purposes=purposes, phash_threshold=phash_threshold, fail_on=fail,
-                       max_image_pixels=max_image_pixels)
+    purposes = tuple(dict.fromkeys(purpose or pol.purposes or ["ai-training"]))
+    anchors = trust_anchors or (Path(pol.trust_anchors) if pol.trust_anchors else None)
+    req = AuditRequest(
+        dataset=dataset, manifests=list(manifest or []), references=list(reference or []), purposes=purposes,
+        phash_threshold=_first(phash_threshold, pol.phash_threshold, DEFAULT_PHASH_THRESHOLD), fail_on=fail,
+        max_image_pixels=_first(max_image_pixels, pol.max_image_pixels, DEFAULT_MAX_PIXELS),
+        deny_domains=pol.deny_domains, allow_domains=pol.allow_domains, ai_generated=pol.ai_generated,
+        honour_crawl=pol.honour_crawl, keep_sensitive_metadata=keep_sensitive_metadata or pol.keep_sensitive_metadata,
+        verify_c2pa=not no_c2pa_validation, trust_anchors=anchors, policy_file=pol.path)
     if audit_date:
         req.as_of = audit_date
     store = _store(db)

@@ -34,6 +34,12 @@ def print_summary(report: Report, console: Console, limit: int = 20) -> None:
         console.print(line)
     if len(flagged) > limit:
         console.print(f"… and {len(flagged) - limit} more (see the report)")
+    carried = {p: row for p, row in s.opt_outs.items() if row["images"]}
+    if carried:
+        console.print("opt-out signals: " + "; ".join(
+            f"{p}: {row['images']} carried ({row['prohibited']} prohibit)" for p, row in carried.items()))
+    if s.domains:
+        console.print("top source domains: " + ", ".join(f"{d.domain} ({d.images})" for d in s.domains[:5]))
     if s.duplicate_groups:
         console.print(f"{s.duplicate_groups} group(s) of duplicate images")
     for e in h.errors:

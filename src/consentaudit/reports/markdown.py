@@ -37,6 +37,20 @@ def write_markdown(report: Report, out: TextIO) -> None:
     fail_on = ", ".join(v.value for v in h.options.fail_on) or "none"
     w(f"{s.failing} image(s) fall under --fail-on ({fail_on}). "
       f"{s.duplicate_groups} duplicate group(s).\n")
+    if any(v["images"] for v in s.opt_outs.values()) or s.opt_outs:
+        w("\n## Opt-out compliance\n\nEvery image was checked for every protocol below; absence of a signal "
+          "is *unspecified*, never permission.\n\n")
+        w("| protocol | images carrying it | prohibited | allowed | unspecified | invalid |\n"
+          "|---|---:|---:|---:|---:|---:|\n")
+        for proto, row in s.opt_outs.items():
+            w(f"| {proto} | {row['images']} | {row['prohibited']} | {row['allowed']} | {row['unspecified']} "
+              f"| {row['invalid']} |\n")
+    if s.domains:
+        w("\n## Source domains\n\n| domain | images | bytes |\n|---|---:|---:|\n")
+        for d in s.domains:
+            w(f"| {md_escape(d.domain)} | {d.images} | {d.bytes} |\n")
+    if s.ai_generated:
+        w(f"\n{s.ai_generated} image(s) declare AI-generated content (digital source type).\n")
     flagged = [f for f in report.findings if f.verdict != Verdict.CONSENTED]
     w("\n## Findings\n\n")
     if not flagged:
