@@ -61,6 +61,9 @@ def fingerprint_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Fing
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise UnreadableImage(f"decompression bomb: {exc}") from exc
     except UnidentifiedImageError as exc:
+        if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"hevc", b"avif"):
+            raise UnreadableImage("unsupported format: HEIF/HEIC/AVIF (install consentaudit[heif] to read it)"
+                                  ) from exc
         raise UnreadableImage("not an image: no decoder recognises the format") from exc
     except OSError as exc:
         raise UnreadableImage(f"truncated or corrupt image data: {exc}") from exc
