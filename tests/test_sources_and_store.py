@@ -61,7 +61,7 @@ def test_unreadable_file_permission(tmp_path: Path) -> None:
 def test_unchanged_files_are_not_decoded_again_and_changed_ones_are(
         tmp_path: Path, dataset_copy: Path, monkeypatch: object) -> None:
     store = ScanStore(f"sqlite:///{tmp_path / 'db'}")
-    req = AuditRequest(dataset=dataset_copy)
+    req = AuditRequest(dataset=dataset_copy, jobs=1)
     run_audit(req, store)
     decoded: list[str] = []
     real = scanner.scan_item
@@ -89,7 +89,7 @@ def test_unchanged_files_are_not_decoded_again_and_changed_ones_are(
 
 def test_interrupted_scan_resumes_without_losing_or_doubling_work(tmp_path: Path, dataset_copy: Path) -> None:
     store = ScanStore(f"sqlite:///{tmp_path / 'db'}")
-    req = AuditRequest(dataset=dataset_copy, batch_size=5)
+    req = AuditRequest(dataset=dataset_copy, batch_size=5, jobs=1)
     calls = {"n": 0}
 
     def interrupt_after_two(t: object) -> None:

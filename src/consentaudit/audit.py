@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from consentaudit import __version__, c2pa_verify
 from consentaudit.codec import report_to_dict, scanned_from_dict
 from consentaudit.errors import InputError
 from consentaudit.findings import build_findings, summarise
-from consentaudit.fingerprint import ALGORITHM, DEFAULT_MAX_PIXELS
+from consentaudit.fingerprint import DEFAULT_MAX_PIXELS, algorithm
 from consentaudit.item import Item
 from consentaudit.manifest import load_records, parse_manifest
 from consentaudit.matching import DEFAULT_PHASH_THRESHOLD, ConsentIndex, ReferenceIndex
@@ -34,12 +34,14 @@ from consentaudit.models import (
 )
 from consentaudit.policy import CRAWL_PROTOCOLS, Rules
 from consentaudit.references import entries_from_images, read_fingerprints
-from consentaudit.scanner import ScanSettings, scan_unit
+from consentaudit.scanner import ScanSettings, refingerprint_exact, scan_unit
+from consentaudit.workers import default_jobs, map_units
 from consentaudit.sources import open_source
 from consentaudit.store import ScanStore
 
 DEFAULT_FAIL_ON = tuple(v for v in Verdict if v != Verdict.CONSENTED)
 DEFAULT_BATCH = 64
+BORDER_MARGIN = 4  # bits: measured drift of draft-decoded pHash is at most 2 (docs/performance.md)
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class AuditRequest:
     verify_c2pa: bool = True
     trust_anchors: Path | None = None
     policy_file: str | None = None
+    jobs: int = field(default_factory=default_jobs)
+    fast: bool = True
 
     def settings(self) -> ScanSettings:
         anchors = None
@@ -80,7 +84,7 @@ class AuditRequest:
                 anchors = self.trust_anchors.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 raise InputError(f"cannot read trust anchors {self.trust_anchors}: {exc}") from None
-        return ScanSettings(self.max_image_pixels, self.keep_sensitive_metadata, self.verify_c2pa, anchors)
+        return ScanSettings(self.max_image_pixels, self.keep_sensitive_metadata, self.verify_c2pa, anchors, self.fast)
 
     def rules(self) -> Rules:
         return Rules(tuple(self.purposes), self.as_of, tuple(self.deny_domains), tuple(self.allow_domains),
@@ -117,7 +121,10 @@ def load_manifests(paths: Sequence[Path]) -> tuple[list[ConsentRecord], list[Man
     return records, infos
 
 
-def load_reference(path: Path, settings: ScanSettings = ScanSettings()
+EXACT = ScanSettings(fast=False)
+
+
+def load_reference(path: Path, settings: ScanSettings = EXACT
                    ) -> tuple[ReferenceInfo, list[ReferenceEntry]]:
     """A reference set from a folder of images or a fingerprint file written by `fingerprint`."""
     if path.is_dir():
@@ -130,7 +137,7 @@ def load_reference(path: Path, settings: ScanSettings = ScanSettings()
     raise InputError(f"reference set not found: {path}")
 
 
-def fingerprint_folder(path: Path, settings: ScanSettings = ScanSettings(),
+def fingerprint_folder(path: Path, settings: ScanSettings = EXACT,
                        progress: ProgressCallback | None = None) -> list[ScannedImage]:
     """Scan a folder without judging it (for `fingerprint` and `manifest init`)."""
     items = list(open_source(path).items())
@@ -150,7 +157,7 @@ def _batches(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
 def _run_key(req: AuditRequest, dataset: str, manifests: Sequence[ManifestInfo],
              references: Sequence[ReferenceInfo], ref_digests: Sequence[str]) -> str:
     key = {
-        "dataset": dataset, "algorithm": ALGORITHM, "purposes": list(req.purposes), "as_of": str(req.as_of),
+        "dataset": dataset, "purposes": list(req.purposes), "as_of": str(req.as_of),
         "threshold": req.phash_threshold, "max_pixels": req.max_image_pixels,
         "sensitive": req.keep_sensitive_metadata, "verify_c2pa": req.verify_c2pa,
         "trust_anchors": str(req.trust_anchors) if req.trust_anchors else None,
@@ -160,53 +167,67 @@ def _run_key(req: AuditRequest, dataset: str, manifests: Sequence[ManifestInfo],
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
-def run_audit(req: AuditRequest, store: ScanStore, progress: ProgressCallback | None = None) -> Report:
-    started = now_utc()
-    settings = req.settings()
-    rules = req.rules()
+def _load_inputs(req: AuditRequest, settings: ScanSettings
+                 ) -> tuple[list[ConsentRecord], list[ManifestInfo], list[ReferenceInfo], list[ReferenceEntry]]:
     records, manifest_infos = load_manifests(req.manifests)
     ref_infos: list[ReferenceInfo] = []
     ref_entries: list[ReferenceEntry] = []
+    exact = replace(settings, fast=False)  # reference hashes are compared with records made by imagehash
     for rp in req.references:
-        info, entries = load_reference(rp, settings)
+        info, entries = load_reference(rp, exact)
         ref_infos.append(info)
         ref_entries.extend(entries)
-    ref_digests = [hashlib.sha256(json.dumps([(e.sha256, e.phash, e.dhash) for e in ref_entries]).encode())
-                   .hexdigest()]
+    return records, manifest_infos, ref_infos, ref_entries
+
+
+def run_audit(req: AuditRequest, store: ScanStore, progress: ProgressCallback | None = None) -> Report:
+    """Scan, judge, summarise and store one audit; resumes the unfinished scan of the same command."""
+    started = now_utc()
+    settings = req.settings()
+    algo = algorithm(settings.fast)
+    records, manifest_infos, ref_infos, ref_entries = _load_inputs(req, settings)
+    ref_digest = hashlib.sha256(json.dumps([(e.sha256, e.phash, e.dhash) for e in ref_entries]).encode())
 
     source = open_source(req.dataset)
     dataset_key = str(source.root)
     items = list(source.items())
-    run_key = _run_key(req, dataset_key, manifest_infos, ref_infos, ref_digests)
+    run_key = _run_key(req, dataset_key, manifest_infos, ref_infos, [ref_digest.hexdigest(), algo])
     scan_id, done = store.begin_scan(dataset_key, run_key, started)
-    cache = store.cached(dataset_key, ALGORITHM)
 
-    todo = [i for i in items if i.path not in done]
-    finished = len(items) - len(todo)
-    reused = 0
+    # map: unchanged files come from the cache, the rest run as work units (in parallel with jobs > 1)
+    cache = store.cached(dataset_key, algo)
+    unchanged: list[tuple[str, str | None, str | None, str]] = []
+    fresh: list[Item] = []
+    for item in items:
+        if item.path in done:
+            continue
+        hit = cache.get(item.path) if item.problem is None else None
+        if hit is not None and hit[0] == item.size and hit[1] == item.mtime_ns:
+            unchanged.append((item.path, None, None, hit[2]))
+        else:
+            fresh.append(item)
+    del cache
+    finished = len(done)
+    for i in range(0, len(unchanged), 5000):
+        store.add_cached(scan_id, unchanged[i:i + 5000])
+    finished += len(unchanged)
     if progress:
-        progress(Progress(finished, len(items), reused))
-    for batch in _batches(todo, req.batch_size):
-        results: list[ScannedImage] = []
-        fresh: list[Item] = []
-        for item in batch:
-            hit = cache.get(item.path) if item.problem is None else None
-            if hit is not None and hit[0] == item.size and hit[1] == item.mtime_ns:
-                results.append(scanned_from_dict(json.loads(hit[2])))
-                reused += 1
-            else:
-                fresh.append(item)
-        results.extend(scan_unit(fresh, settings))
-        store.add_images(scan_id, dataset_key, results, ALGORITHM)
-        finished += len(batch)
+        progress(Progress(finished, len(items), len(unchanged)))
+    for unit, results in map_units(_batches(fresh, req.batch_size), settings, req.jobs):
+        store.add_images(scan_id, dataset_key, results, algo)
+        finished += len(unit)
         if progress:
-            progress(Progress(finished, len(items), reused, batch[-1].path))
+            progress(Progress(finished, len(items), len(unchanged), unit[-1].path))
 
-    present = {i.path for i in items}
+    # merge: judge every image of this scan that is still in the dataset
+    present = {i.path: i for i in items}
     images = [img for img in store.scan_images(scan_id) if img.path in present]
     consents = ConsentIndex(records, req.phash_threshold)
     references = ReferenceIndex(ref_entries, req.phash_threshold) if ref_entries else None
-    findings, groups = build_findings(images, consents, references, rules)
+    if settings.fast:
+        images = _refine_borderline(images, present, consents, references, settings, store, scan_id, dataset_key,
+                                    algo)
+    findings, groups = build_findings(images, consents, references, req.rules())
     fail_on = tuple(req.fail_on)
     summary = summarise(findings, fail_on, len(groups))
     errors = []
@@ -217,7 +238,7 @@ def run_audit(req: AuditRequest, store: ScanStore, progress: ProgressCallback | 
     if req.verify_c2pa and not c2pa_verify.available():
         errors.append("C2PA manifests read without validation (install consentaudit[c2pa] to validate)")
     header = ReportHeader(
-        tool="consentaudit", tool_version=__version__, fingerprint_algorithm=ALGORITHM,
+        tool="consentaudit", tool_version=__version__, fingerprint_algorithm=algo,
         dataset=str(req.dataset),
         options=ScanOptions(purposes=tuple(req.purposes), as_of=req.as_of, phash_threshold=req.phash_threshold,
                             fail_on=fail_on, max_image_pixels=req.max_image_pixels),
@@ -227,3 +248,23 @@ def run_audit(req: AuditRequest, store: ScanStore, progress: ProgressCallback | 
     report = Report(header, summary, tuple(findings), tuple(tuple(g) for g in groups))
     store.finish_scan(scan_id, report, report_to_dict(report))
     return report
+
+
+def _refine_borderline(images: list[ScannedImage], items: dict[str, Item], consents: ConsentIndex,
+                       references: ReferenceIndex | None, settings: ScanSettings, store: ScanStore, scan_id: int,
+                       dataset_key: str, algo: str) -> list[ScannedImage]:
+    """Fast (draft-decoded) hashes drift from imagehash's by a few bits. An image whose pHash lies within
+    BORDER_MARGIN of the threshold from any record or reference is hashed again exactly, so that the
+    fast path neither loses a match nor makes one that the exact hashes would not."""
+    out: list[ScannedImage] = []
+    redone: list[ScannedImage] = []
+    for img in images:
+        fp = img.fingerprint
+        if fp is not None and fp.format == "JPEG" and (
+                consents.borderline(fp, BORDER_MARGIN) or (references and references.borderline(fp, BORDER_MARGIN))):
+            img = refingerprint_exact(items[img.path], img, settings)
+            redone.append(img)
+        out.append(img)
+    if redone:
+        store.add_images(scan_id, dataset_key, redone, algo, cache=False)
+    return out

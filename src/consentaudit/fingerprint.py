@@ -21,10 +21,15 @@ except ImportError:  # pragma: no cover - depends on the optional extra
     HEIF_SUPPORT = False
 
 # Bump when any hash changes meaning: stored fingerprints from another algorithm are never compared blindly.
-ALGORITHM = (
-    f"sha256;imagehash-{imagehash.__version__}:phash(8),dhash(8),phash-mirror(8);"
-    "full-decode;convert(L);no-exif-transpose"
-)
+_HASHES = f"sha256;imagehash-{imagehash.__version__}:phash(8),dhash(8),phash-mirror(8)"
+EXACT_ALGORITHM = f"{_HASHES};full-decode;convert(L);no-exif-transpose"
+DRAFT_SIDE = 64
+FAST_ALGORITHM = f"{_HASHES};jpeg-draft(L,>={DRAFT_SIDE}px);convert(L);no-exif-transpose"
+ALGORITHM = EXACT_ALGORITHM
+
+
+def algorithm(fast: bool) -> str:
+    return FAST_ALGORITHM if fast else EXACT_ALGORITHM
 DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's own bomb error threshold (2 x MAX_IMAGE_PIXELS)
 
 _PHASH_SIDE = 32  # imagehash.phash(hash_size=8, highfreq_factor=4) resizes to 32 x 32
@@ -38,8 +43,13 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def fingerprint_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Fingerprint:
-    """Decode `data` once and return its fingerprint; raise UnreadableImage with a clear reason."""
+def fingerprint_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, fast: bool = False) -> Fingerprint:
+    """Decode `data` once and return its fingerprint; raise UnreadableImage with a clear reason.
+
+    `fast` decodes JPEGs in the DCT domain straight to grayscale at the smallest scale that keeps at least
+    DRAFT_SIDE pixels a side (`Image.draft`): 3-4x faster, and on the benchmarked real photos within 2 bits
+    of imagehash's full-decode pHash (docs/performance.md). Without it the hashes are imagehash-exact.
+    """
     if not data:
         raise UnreadableImage("empty file (0 bytes)")
     digest = sha256_hex(data)
@@ -54,6 +64,8 @@ def fingerprint_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Fing
                     f"of {max_pixels}"
                 )
             fmt = im.format
+            if fast and fmt == "JPEG":
+                im.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
             im.load()
             gray = im.convert("L")
     except UnreadableImage:

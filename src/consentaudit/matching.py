@@ -92,6 +92,18 @@ class ConsentIndex:
         ranked = sorted(found.items(), key=lambda t: (order[t[1].kind], t[1].distance or 0, t[0]))
         return [RecordMatch(self.records[i], m) for i, m in ranked], conflicts
 
+    def borderline(self, fp: Fingerprint, margin: int) -> bool:
+        """Some record's pHash is within `margin` bits of the threshold (either side) from this image's."""
+        return _borderline(self._index, fp, self.threshold, margin)
+
+
+def _borderline(index: HammingIndex, fp: Fingerprint, threshold: int, margin: int) -> bool:
+    for code in filter(None, (fp.phash, fp.phash_mirror)):
+        for _, d in index.within(parse_hex64(code), threshold + margin):
+            if d > threshold - margin:
+                return True
+    return False
+
 
 def perceptual_match(a: Fingerprint, b_phash: str | None, b_dhash: str | None, threshold: int
                      ) -> tuple[int, str] | None:
@@ -136,6 +148,9 @@ class ReferenceIndex:
     def __len__(self) -> int:
         return len(self.entries)
 
+    def borderline(self, fp: Fingerprint, margin: int) -> bool:
+        return _borderline(self._index, fp, self.threshold, margin)
+
     def lookup(self, fp: Fingerprint | None, sha256: str | None = None) -> tuple[ReferenceEntry, Match] | None:
         digest = fp.sha256 if fp else sha256
         if digest and digest in self._by_sha:
@@ -158,7 +173,8 @@ class ReferenceIndex:
 
 
 def duplicate_groups(items: Sequence[tuple[str, Fingerprint | None]], threshold: int) -> list[list[str]]:
-    """Groups (size ≥ 2) of paths showing the same picture: equal sha256 or a perceptual match."""
+    """Groups (size ≥ 2) of paths showing the same picture: equal sha256, or pHash (or mirrored pHash)
+    within `threshold`."""
     parent = list(range(len(items)))
 
     def find(x: int) -> int:
@@ -175,7 +191,7 @@ def duplicate_groups(items: Sequence[tuple[str, Fingerprint | None]], threshold:
     by_sha: dict[str, int] = {}
     index = HammingIndex()
     pos: list[int] = []
-    radius = max(threshold, CONFIRM_PHASH_RADIUS)
+    radius = threshold  # the dHash-confirmed wider radius would cost a scan per image: not used here
     for i, (_, fp) in enumerate(items):
         if fp is None:
             continue
@@ -187,10 +203,7 @@ def duplicate_groups(items: Sequence[tuple[str, Fingerprint | None]], threshold:
             continue
         for code in filter(None, (fp.phash, fp.phash_mirror)):
             for p, _ in index.within(parse_hex64(code), radius):
-                j = pos[p]
-                other = items[j][1]
-                if other and perceptual_match(fp, other.phash, other.dhash, threshold):
-                    union(i, j)
+                union(i, pos[p])
         index.add(parse_hex64(fp.phash))
         pos.append(i)
     groups: dict[int, list[str]] = defaultdict(list)

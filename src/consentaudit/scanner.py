@@ -27,6 +27,7 @@ class ScanSettings:
     keep_sensitive_metadata: bool = False
     verify_c2pa: bool = True  # validate with c2pa-python when the extra is installed
     trust_anchors: str | None = None  # PEM text of trusted C2PA signer roots
+    fast: bool = True  # JPEG draft decoding (see fingerprint.fingerprint_bytes); False: imagehash-exact
 
 
 def _sidecar_bytes(item: Item, archives: ArchiveReader) -> bytes | None:
@@ -92,7 +93,7 @@ def scan_item(item: Item, settings: ScanSettings = ScanSettings(), archives: Arc
             values.extend((k, v) for k, v in (("crawl.url", rec.url), ("crawl.domain", rec.domain),
                                               ("crawl.status", rec.status), ("crawl.error", rec.error)) if v)
     try:
-        fp = fingerprint_bytes(data, settings.max_pixels)
+        fp = fingerprint_bytes(data, settings.max_pixels, settings.fast)
     except UnreadableImage as exc:
         return ScannedImage(item.path, len(data), item.mtime_ns, None, error=str(exc),
                             sha256=sha256_hex(data) if data else None, signals=tuple(signals),
@@ -113,6 +114,16 @@ def scan_item(item: Item, settings: ScanSettings = ScanSettings(), archives: Arc
         metadata=tuple(values + meta.values),
         notes=tuple(meta.notes),
     )
+
+
+def refingerprint_exact(item: Item, img: ScannedImage, settings: ScanSettings) -> ScannedImage:
+    """The same image with imagehash-exact hashes (full decode); used for borderline perceptual matches."""
+    try:
+        data = read_item(item)
+        fp = fingerprint_bytes(data, settings.max_pixels, fast=False)
+    except (OSError, UnreadableImage):
+        return img
+    return replace(img, fingerprint=fp)
 
 
 def scan_unit(items: Sequence[Item], settings: ScanSettings = ScanSettings()) -> list[ScannedImage]:

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from consentaudit import __version__
-from consentaudit.audit import DEFAULT_FAIL_ON, AuditRequest, fingerprint_folder, run_audit
+from consentaudit.audit import DEFAULT_BATCH, DEFAULT_FAIL_ON, AuditRequest, fingerprint_folder, run_audit
 from consentaudit.cli.errors import EXIT_FINDINGS, EXIT_OK, handle_errors
 from consentaudit.cli.progress import progress_display
 from consentaudit.cli.summary import print_summary
@@ -25,6 +25,7 @@ from consentaudit.models import Verdict
 from consentaudit.references import write_fingerprints
 from consentaudit.reports import write_report, writer_for
 from consentaudit.store import ScanStore, default_url
+from consentaudit.workers import default_jobs
 
 app = typer.Typer(help="Audit an image training set against consent manifests and known-scraped sets.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -102,6 +103,12 @@ def scan(
                              "signers (with consentaudit[c2pa]).")] = None,
     no_c2pa_validation: Annotated[bool, typer.Option("--no-c2pa-validation", help="Read C2PA manifests "
                                   "without validating them even when c2pa-python is installed.")] = False,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes "
+                    "[default: all cores].")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per work unit (also how "
+                          "often progress is stored).")] = DEFAULT_BATCH,
+    exact_hashes: Annotated[bool, typer.Option("--exact-hashes", help="Decode every image fully "
+                            "(imagehash-exact hashes; slower).")] = False,
     db: DbOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary.")] = False,
 ) -> None:
@@ -123,7 +130,8 @@ def scan(
         max_image_pixels=_first(max_image_pixels, pol.max_image_pixels, DEFAULT_MAX_PIXELS),
         deny_domains=pol.deny_domains, allow_domains=pol.allow_domains, ai_generated=pol.ai_generated,
         honour_crawl=pol.honour_crawl, keep_sensitive_metadata=keep_sensitive_metadata or pol.keep_sensitive_metadata,
-        verify_c2pa=not no_c2pa_validation, trust_anchors=anchors, policy_file=pol.path)
+        verify_c2pa=not no_c2pa_validation, trust_anchors=anchors, policy_file=pol.path,
+        jobs=jobs or default_jobs(), batch_size=batch_size, fast=not exact_hashes)
     if audit_date:
         req.as_of = audit_date
     store = _store(db)

@@ -7,8 +7,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import Table, bindparam, delete, event, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, create_engine, select
 
@@ -64,22 +66,49 @@ class ScanStore:
             done = set(s.exec(select(ImageRow.path).where(ImageRow.scan_id == row.id)).all())
             return row.id, done
 
-    def add_images(self, scan_id: int, dataset: str, images: Sequence[ScannedImage], algorithm: str) -> None:
-        """Store one batch of scanned images and refresh their cache rows, in one transaction."""
-        with Session(self.engine) as s:
-            for img in images:
-                data = _dumps(scanned_to_dict(img))
-                s.merge(ImageRow(scan_id=scan_id, path=img.path, sha256=img.digest,
-                                 phash=img.fingerprint.phash if img.fingerprint else None, data_json=data))
-                s.merge(CacheRow(dataset=dataset, path=img.path, size=img.size, mtime_ns=img.mtime_ns,
-                                 algorithm=algorithm, data_json=data))
-            s.commit()
+    def _upsert(self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
+        if not rows:
+            return
+        dialect = self.engine.dialect.name
+        if dialect in ("sqlite", "postgresql"):
+            insert_fn = sqlite_insert if dialect == "sqlite" else pg_insert
+            stmt = insert_fn(table)
+            update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+            conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=update), rows)
+        else:  # portable fallback
+            for row in rows:
+                conn.execute(delete(table).where(*(table.c[k] == row[k] for k in keys)))
+                conn.execute(table.insert(), row)
+
+    def add_images(self, scan_id: int, dataset: str, images: Sequence[ScannedImage], algorithm: str,
+                   cache: bool = True) -> None:
+        """Store one batch of scanned images (and refresh their cache rows) in one transaction."""
+        rows = []
+        cache_rows = []
+        for img in images:
+            data = _dumps(scanned_to_dict(img))
+            rows.append({"scan_id": scan_id, "path": img.path, "sha256": img.digest,
+                         "phash": img.fingerprint.phash if img.fingerprint else None, "verdict": None,
+                         "data_json": data})
+            if cache and img.mtime_ns:
+                cache_rows.append({"dataset": dataset, "path": img.path, "size": img.size,
+                                   "mtime_ns": img.mtime_ns, "algorithm": algorithm, "data_json": data})
+        with self.engine.begin() as conn:
+            self._upsert(conn, ImageRow.__table__, rows, ("scan_id", "path"))  # type: ignore[attr-defined]
+            self._upsert(conn, CacheRow.__table__, cache_rows, ("dataset", "path"))  # type: ignore[attr-defined]
+
+    def add_cached(self, scan_id: int, rows: Sequence[tuple[str, str | None, str | None, str]]) -> None:
+        """Store unchanged images straight from their cached JSON: (path, sha256, phash, data_json)."""
+        payload = [{"scan_id": scan_id, "path": p, "sha256": sha, "phash": ph, "verdict": None, "data_json": d}
+                   for p, sha, ph, d in rows]
+        with self.engine.begin() as conn:
+            self._upsert(conn, ImageRow.__table__, payload, ("scan_id", "path"))  # type: ignore[attr-defined]
 
     def scan_images(self, scan_id: int) -> list[ScannedImage]:
-        with Session(self.engine) as s:
-            rows = s.exec(select(ImageRow.data_json).where(ImageRow.scan_id == scan_id)
-                          .order_by(col(ImageRow.path))).all()
-        return [scanned_from_dict(json.loads(r)) for r in rows]
+        t = ImageRow.__table__  # type: ignore[attr-defined]
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.c.data_json).where(t.c.scan_id == scan_id).order_by(t.c.path)).all()
+        return [scanned_from_dict(json.loads(r[0])) for r in rows]
 
     def finish_scan(self, scan_id: int, report: Report, report_dict: dict[str, Any]) -> None:
         verdicts = {f.path: f.verdict.value for f in report.findings}
@@ -93,10 +122,11 @@ class ScanStore:
             row.failing = report.summary.failing
             row.report_json = _dumps(report_dict)
             s.add(row)
-            for img in s.exec(select(ImageRow).where(ImageRow.scan_id == scan_id)).all():
-                img.verdict = verdicts.get(img.path)
-                s.add(img)
             s.commit()
+        t = ImageRow.__table__  # type: ignore[attr-defined]
+        with self.engine.begin() as conn:
+            conn.execute(update(t).where(t.c.scan_id == scan_id, t.c.path == bindparam("p"))
+                         .values(verdict=bindparam("v")), [{"p": p, "v": v} for p, v in verdicts.items()])
 
     def list_scans(self) -> list[ScanRow]:
         with Session(self.engine) as s:
@@ -114,10 +144,11 @@ class ScanStore:
     # fingerprint cache -------------------------------------------------------------------------------
     def cached(self, dataset: str, algorithm: str) -> dict[str, tuple[int, int, str]]:
         """path -> (size, mtime_ns, data_json) of cached fingerprints made by the same algorithm."""
-        with Session(self.engine) as s:
-            rows = s.exec(select(CacheRow).where(CacheRow.dataset == dataset,
-                                                 CacheRow.algorithm == algorithm)).all()
-            return {r.path: (r.size, r.mtime_ns, r.data_json) for r in rows}
+        t = CacheRow.__table__  # type: ignore[attr-defined]
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.c.path, t.c.size, t.c.mtime_ns, t.c.data_json)
+                                .where(t.c.dataset == dataset, t.c.algorithm == algorithm)).all()
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
     def forget(self, dataset: str, paths: Iterable[str]) -> None:
         with Session(self.engine) as s:
