@@ -83,6 +83,39 @@ def run_scan(folder: Path, db: Path, jobs: int, extra: list[str] = ()) -> tuple[
     return wall, usage.ru_maxrss // 1024
 
 
+def in_process(folder: Path, db: Path, jobs: int) -> float:
+    """img/s of run_audit itself, after imports (what a long scan converges to)."""
+    from consentaudit.audit import AuditRequest, run_audit
+    from consentaudit.store import ScanStore
+
+    db.unlink(missing_ok=True)
+    store = ScanStore(f"sqlite:///{db}")
+    t = time.perf_counter()
+    report = run_audit(AuditRequest(dataset=folder, jobs=jobs), store)
+    return report.summary.images / (time.perf_counter() - t)
+
+
+def build_small(folder: Path, photos: list[Path], count: int, seed: int = 11) -> None:
+    """`count` distinct small JPEGs (random 160 px crops of real photos) for the memory measurement."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    sources = []
+    for p in photos:
+        with Image.open(p) as im:
+            im = im.convert("RGB")
+            im.thumbnail((640, 640))
+            sources.append(im)
+    for i in range(count):
+        im = sources[i % len(sources)]
+        w, h = im.size
+        x, y = rng.randint(0, w - 160), rng.randint(0, h - 120)
+        buf = io.BytesIO()
+        im.crop((x, y, x + 160, y + 120)).save(buf, "JPEG", quality=80)
+        sub = folder / f"{i // 1000:03d}"
+        sub.mkdir(exist_ok=True)
+        (sub / f"s{i:07d}.jpg").write_bytes(buf.getvalue())
+
+
 def measure(label: str, folder: Path, work: Path) -> None:
     n = len(list(folder.glob("*.jpg")))
     avg_kb = sum(p.stat().st_size for p in folder.glob("*.jpg")) / n / 1024
@@ -105,6 +138,9 @@ def measure(label: str, folder: Path, work: Path) -> None:
     rows.append(("consentaudit scan --exact-hashes, cold, --jobs 1", n / wall, rss))
     for name, rate, rss in rows:
         print(f"{name:<48} {rate:8.1f} img/s  ({rate / base:4.2f}x naive)  peak RSS {rss} MB")
+    for jobs in (1, 2):
+        rate = in_process(folder, work / f"bench-{label}-inproc.db", jobs)
+        print(f"{'run_audit in-process, cold, jobs ' + str(jobs):<48} {rate:8.1f} img/s  ({rate / base:4.2f}x naive)")
 
 
 def main() -> None:
@@ -114,6 +150,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/consentaudit-bench"))
     ap.add_argument("--camera", action="store_true")
     ap.add_argument("--camera-copies", type=int, default=10)
+    ap.add_argument("--rss-count", type=int, default=0, help="also scan this many small images for peak RSS")
     args = ap.parse_args()
     folders = args.photos or [p for p in (ROOT / "fixtures/photos", ROOT.parent / "shared/corpus") if p.exists()]
     photos = real_photos(folders)
@@ -136,6 +173,21 @@ def main() -> None:
                 for k in range(args.camera_copies):
                     (cam / f"{p.stem}-{k}.jpg").write_bytes(data + bytes([k]))  # trailing byte: a distinct file
         measure("camera JPEGs (3-15 MP)", cam, args.work)
+    if args.rss_count:
+        many = args.work / f"small-{args.rss_count}"
+        if not many.exists():
+            t = time.perf_counter()
+            build_small(many, photos, args.rss_count)
+            print(f"\nbuilt {args.rss_count} small JPEGs in {time.perf_counter() - t:.0f} s")
+        db = args.work / "bench-many.db"
+        db.unlink(missing_ok=True)
+        for jobs in (2,):
+            wall, rss = run_scan(many, db, jobs)
+            print(f"## {args.rss_count} small JPEGs: cold scan --jobs {jobs}: {args.rss_count / wall:.0f} img/s, "
+                  f"peak RSS {rss} MB (main process)")
+            wall, rss = run_scan(many, db, jobs)
+            print(f"## {args.rss_count} small JPEGs: unchanged re-scan: {args.rss_count / wall:.0f} img/s, "
+                  f"peak RSS {rss} MB")
     shutil.rmtree(args.work / "unused", ignore_errors=True)
 
 

@@ -13,16 +13,17 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from consentaudit import __version__, c2pa_verify
-from consentaudit.codec import report_to_dict, scanned_from_dict
+from consentaudit import __version__, c2pa_verify, merkle
+from consentaudit.codec import header_to_dict, summary_to_dict
 from consentaudit.errors import InputError
-from consentaudit.findings import build_findings, summarise
+from consentaudit.findings import Merger, SummaryBuilder
 from consentaudit.fingerprint import DEFAULT_MAX_PIXELS, algorithm
 from consentaudit.item import Item
 from consentaudit.manifest import load_records, parse_manifest
-from consentaudit.matching import DEFAULT_PHASH_THRESHOLD, ConsentIndex, ReferenceIndex
+from consentaudit.matching import DEFAULT_PHASH_THRESHOLD, ConsentIndex, ReferenceIndex, duplicate_groups
 from consentaudit.models import (
     ConsentRecord,
+    Fingerprint,
     ManifestInfo,
     ReferenceEntry,
     ReferenceInfo,
@@ -35,9 +36,9 @@ from consentaudit.models import (
 from consentaudit.policy import CRAWL_PROTOCOLS, Rules
 from consentaudit.references import entries_from_images, read_fingerprints
 from consentaudit.scanner import ScanSettings, refingerprint_exact, scan_unit
-from consentaudit.workers import default_jobs, map_units
 from consentaudit.sources import open_source
 from consentaudit.store import ScanStore
+from consentaudit.workers import default_jobs, map_units
 
 DEFAULT_FAIL_ON = tuple(v for v in Verdict if v != Verdict.CONSENTED)
 DEFAULT_BATCH = 64
@@ -181,55 +182,62 @@ def _load_inputs(req: AuditRequest, settings: ScanSettings
 
 
 def run_audit(req: AuditRequest, store: ScanStore, progress: ProgressCallback | None = None) -> Report:
-    """Scan, judge, summarise and store one audit; resumes the unfinished scan of the same command."""
+    """Scan, judge, summarise and store one audit; resumes the unfinished scan of the same command.
+
+    Map: unchanged files (path, size, mtime) are taken from the cache inside the database; the others run
+    as work units, in parallel with jobs > 1, each stored when it is done (the resume point). Merge: images
+    are judged in path order, a batch at a time, and the findings stored; only the light (path, hashes)
+    rows of the whole dataset are held in memory.
+    """
     started = now_utc()
     settings = req.settings()
     algo = algorithm(settings.fast)
     records, manifest_infos, ref_infos, ref_entries = _load_inputs(req, settings)
     ref_digest = hashlib.sha256(json.dumps([(e.sha256, e.phash, e.dhash) for e in ref_entries]).encode())
-
     source = open_source(req.dataset)
     dataset_key = str(source.root)
-    items = list(source.items())
+    items = {i.path: i for i in source.items()}
     run_key = _run_key(req, dataset_key, manifest_infos, ref_infos, [ref_digest.hexdigest(), algo])
     scan_id, done = store.begin_scan(dataset_key, run_key, started)
 
-    # map: unchanged files come from the cache, the rest run as work units (in parallel with jobs > 1)
-    cache = store.cached(dataset_key, algo)
-    unchanged: list[tuple[str, str | None, str | None, str]] = []
-    fresh: list[Item] = []
-    for item in items:
-        if item.path in done:
-            continue
-        hit = cache.get(item.path) if item.problem is None else None
-        if hit is not None and hit[0] == item.size and hit[1] == item.mtime_ns:
-            unchanged.append((item.path, None, None, hit[2]))
-        else:
-            fresh.append(item)
-    del cache
-    finished = len(done)
-    for i in range(0, len(unchanged), 5000):
-        store.add_cached(scan_id, unchanged[i:i + 5000])
-    finished += len(unchanged)
-    if progress:
-        progress(Progress(finished, len(items), len(unchanged)))
-    for unit, results in map_units(_batches(fresh, req.batch_size), settings, req.jobs):
-        store.add_images(scan_id, dataset_key, results, algo)
-        finished += len(unit)
+    previous = store.last_complete(run_key) if not done else None
+    cloned = previous is not None and _unchanged(store.image_states(previous), items)
+    if cloned:
+        assert previous is not None
+        store.clone_scan(previous, scan_id)  # nothing changed since the last identical audit
         if progress:
-            progress(Progress(finished, len(items), len(unchanged), unit[-1].path))
+            progress(Progress(len(items), len(items), len(items)))
+    else:
+        _map(req, store, scan_id, dataset_key, algo, settings, items, done, progress)
 
-    # merge: judge every image of this scan that is still in the dataset
-    present = {i.path: i for i in items}
-    images = [img for img in store.scan_images(scan_id) if img.path in present]
     consents = ConsentIndex(records, req.phash_threshold)
     references = ReferenceIndex(ref_entries, req.phash_threshold) if ref_entries else None
-    if settings.fast:
-        images = _refine_borderline(images, present, consents, references, settings, store, scan_id, dataset_key,
-                                    algo)
-    findings, groups = build_findings(images, consents, references, req.rules())
-    fail_on = tuple(req.fail_on)
-    summary = summarise(findings, fail_on, len(groups))
+    light = [row for row in store.light_rows(scan_id) if row[0] in items]
+    digest = merkle.root((p, sha) for p, sha, _, _ in light)
+    groups = duplicate_groups([(p, Fingerprint(sha or "", ph, None, pm) if ph else None) for p, sha, ph, pm in light],
+                              req.phash_threshold)
+    del light
+    builder = SummaryBuilder(req.fail_on)
+    if cloned:
+        for f in store.iter_findings(scan_id):
+            builder.add(f)
+    else:
+        merger = Merger(consents, references, req.rules(), groups)
+        batch: list[ScannedImage] = []
+        for img in store.iter_images(scan_id):
+            if img.path in items:
+                batch.append(img)
+            if len(batch) >= 1000:
+                _judge_batch(batch, merger, builder, store, scan_id, dataset_key, algo, settings, items,
+                             consents, references)
+                batch = []
+        _judge_batch(batch, merger, builder, store, scan_id, dataset_key, algo, settings, items, consents,
+                     references)
+        changed = merger.propagate(lambda paths: store.get_findings(scan_id, paths))
+        for old, new in changed:
+            builder.replace(old, new)
+        store.add_findings(scan_id, [new for _, new in changed])
+    summary = builder.build(len(groups))
     errors = []
     if source.skipped:
         errors.append(f"{source.skipped} non-image files skipped")
@@ -238,16 +246,59 @@ def run_audit(req: AuditRequest, store: ScanStore, progress: ProgressCallback | 
     if req.verify_c2pa and not c2pa_verify.available():
         errors.append("C2PA manifests read without validation (install consentaudit[c2pa] to validate)")
     header = ReportHeader(
-        tool="consentaudit", tool_version=__version__, fingerprint_algorithm=algo,
-        dataset=str(req.dataset),
+        tool="consentaudit", tool_version=__version__, fingerprint_algorithm=algo, dataset=str(req.dataset),
         options=ScanOptions(purposes=tuple(req.purposes), as_of=req.as_of, phash_threshold=req.phash_threshold,
-                            fail_on=fail_on, max_image_pixels=req.max_image_pixels),
+                            fail_on=tuple(req.fail_on), max_image_pixels=req.max_image_pixels),
         manifests=tuple(manifest_infos), references=tuple(ref_infos),
-        started_at=started, finished_at=now_utc(), scan_id=scan_id, errors=tuple(errors),
+        started_at=started, finished_at=now_utc(), scan_id=scan_id, errors=tuple(errors), dataset_digest=digest,
     )
-    report = Report(header, summary, tuple(findings), tuple(tuple(g) for g in groups))
-    store.finish_scan(scan_id, report, report_to_dict(report))
-    return report
+    store.finish_scan(scan_id, header_to_dict(header), summary_to_dict(summary), [list(g) for g in groups],
+                      header.finished_at)
+    return store.load_report(scan_id)
+
+
+def _unchanged(previous: dict[str, tuple[int, int]], items: dict[str, Item]) -> bool:
+    if len(previous) != len(items):
+        return False
+    for path, item in items.items():
+        if item.problem is not None or previous.get(path) != (item.size, item.mtime_ns):
+            return False
+    return True
+
+
+def _map(req: AuditRequest, store: ScanStore, scan_id: int, dataset_key: str, algo: str, settings: ScanSettings,
+         items: dict[str, Item], done: set[str], progress: ProgressCallback | None) -> None:
+    cache = store.cache_states(dataset_key, algo)
+    unchanged: list[str] = []
+    fresh: list[Item] = []
+    for path, item in items.items():
+        if path in done:
+            continue
+        if item.problem is None and cache.get(path) == (item.size, item.mtime_ns):
+            unchanged.append(path)
+        else:
+            fresh.append(item)
+    del cache
+    store.copy_cached(scan_id, dataset_key, algo, unchanged)
+    finished = len(done) + len(unchanged)
+    if progress:
+        progress(Progress(finished, len(items), len(unchanged)))
+    for unit, results in map_units(_batches(fresh, req.batch_size), settings, req.jobs):
+        store.add_images(scan_id, dataset_key, results, algo)
+        finished += len(unit)
+        if progress:
+            progress(Progress(finished, len(items), len(unchanged), unit[-1].path))
+
+
+def _judge_batch(batch: list[ScannedImage], merger: Merger, builder: SummaryBuilder, store: ScanStore,
+                 scan_id: int, dataset_key: str, algo: str, settings: ScanSettings, items: dict[str, Item],
+                 consents: ConsentIndex, references: ReferenceIndex | None) -> None:
+    if settings.fast:
+        batch = _refine_borderline(batch, items, consents, references, settings, store, scan_id, dataset_key, algo)
+    findings = [merger.finding(img) for img in batch]
+    for f in findings:
+        builder.add(f)
+    store.add_findings(scan_id, findings)
 
 
 def _refine_borderline(images: list[ScannedImage], items: dict[str, Item], consents: ConsentIndex,

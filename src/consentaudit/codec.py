@@ -95,56 +95,58 @@ def finding_from_dict(d: dict[str, Any]) -> Finding:
     )
 
 
-def report_to_dict(r: Report) -> dict[str, Any]:
-    h = r.header
+def header_to_dict(h: ReportHeader) -> dict[str, Any]:
     o = h.options
     return {
-        "schema_version": r.schema_version,
-        "header": {
-            "tool": h.tool, "tool_version": h.tool_version, "fingerprint_algorithm": h.fingerprint_algorithm,
-            "dataset": h.dataset, "scan_id": h.scan_id, "as_of": o.as_of.isoformat(),
-            "purposes": list(o.purposes),
-            "options": {"phash_threshold": o.phash_threshold, "fail_on": [v.value for v in o.fail_on],
-                        "max_image_pixels": o.max_image_pixels},
-            "manifests": [{"path": m.path, "sha256": m.sha256, "records": m.records} for m in h.manifests],
-            "references": [{"name": x.name, "path": x.path, "entries": x.entries} for x in h.references],
-            "started_at": h.started_at, "finished_at": h.finished_at, "errors": list(h.errors),
-        },
-        "summary": {"images": r.summary.images, "verdicts": dict(r.summary.verdicts),
-                    "failing": r.summary.failing, "duplicate_groups": r.summary.duplicate_groups,
-                    "bytes": r.summary.bytes, "ai_generated": r.summary.ai_generated,
-                    "opt_outs": {k: dict(v) for k, v in r.summary.opt_outs.items()},
-                    "domains": [{"domain": d.domain, "images": d.images, "bytes": d.bytes}
-                                for d in r.summary.domains]},
-        "findings": [finding_to_dict(f) for f in r.findings],
-        "duplicates": [list(g) for g in r.duplicates],
+        "tool": h.tool, "tool_version": h.tool_version, "fingerprint_algorithm": h.fingerprint_algorithm,
+        "dataset": h.dataset, "scan_id": h.scan_id, "as_of": o.as_of.isoformat(), "purposes": list(o.purposes),
+        "options": {"phash_threshold": o.phash_threshold, "fail_on": [v.value for v in o.fail_on],
+                    "max_image_pixels": o.max_image_pixels},
+        "manifests": [{"path": m.path, "sha256": m.sha256, "records": m.records} for m in h.manifests],
+        "references": [{"name": x.name, "path": x.path, "entries": x.entries} for x in h.references],
+        "started_at": h.started_at, "finished_at": h.finished_at, "errors": list(h.errors),
+        "dataset_digest": h.dataset_digest,
     }
 
 
-def report_from_dict(d: dict[str, Any]) -> Report:
-    h = d["header"]
+def header_from_dict(h: dict[str, Any]) -> ReportHeader:
     o = h["options"]
-    header = ReportHeader(
+    return ReportHeader(
         tool=h["tool"], tool_version=h["tool_version"], fingerprint_algorithm=h["fingerprint_algorithm"],
         dataset=h["dataset"],
         options=ScanOptions(purposes=tuple(h["purposes"]), as_of=date.fromisoformat(h["as_of"]),
-                            phash_threshold=o["phash_threshold"],
-                            fail_on=tuple(Verdict(v) for v in o["fail_on"]),
+                            phash_threshold=o["phash_threshold"], fail_on=tuple(Verdict(v) for v in o["fail_on"]),
                             max_image_pixels=o["max_image_pixels"]),
         manifests=tuple(ManifestInfo(m["path"], m["sha256"], m["records"]) for m in h["manifests"]),
         references=tuple(ReferenceInfo(x["name"], x["path"], x["entries"]) for x in h["references"]),
         started_at=h["started_at"], finished_at=h["finished_at"], scan_id=h.get("scan_id"),
-        errors=tuple(h.get("errors", ())),
+        errors=tuple(h.get("errors", ())), dataset_digest=h.get("dataset_digest"),
     )
-    s = d["summary"]
-    return Report(
-        header=header,
-        summary=Summary(s["images"], dict(s["verdicts"]), s["failing"], s["duplicate_groups"], s["bytes"],
-                        opt_outs={k: dict(v) for k, v in (s.get("opt_outs") or {}).items()},
-                        domains=tuple(DomainCount(d["domain"], d["images"], d["bytes"])
-                                      for d in s.get("domains") or ()),
-                        ai_generated=s.get("ai_generated", 0)),
-        findings=tuple(finding_from_dict(f) for f in d["findings"]),
-        duplicates=tuple(tuple(g) for g in d.get("duplicates", ())),
-        schema_version=d.get("schema_version", "1"),
-    )
+
+
+def summary_to_dict(s: Summary) -> dict[str, Any]:
+    return {"images": s.images, "verdicts": dict(s.verdicts), "failing": s.failing,
+            "duplicate_groups": s.duplicate_groups, "bytes": s.bytes, "ai_generated": s.ai_generated,
+            "opt_outs": {k: dict(v) for k, v in s.opt_outs.items()},
+            "domains": [{"domain": d.domain, "images": d.images, "bytes": d.bytes} for d in s.domains]}
+
+
+def summary_from_dict(s: dict[str, Any]) -> Summary:
+    return Summary(s["images"], dict(s["verdicts"]), s["failing"], s["duplicate_groups"], s["bytes"],
+                   opt_outs={k: dict(v) for k, v in (s.get("opt_outs") or {}).items()},
+                   domains=tuple(DomainCount(d["domain"], d["images"], d["bytes"]) for d in s.get("domains") or ()),
+                   ai_generated=s.get("ai_generated", 0))
+
+
+def report_to_dict(r: Report) -> dict[str, Any]:
+    """The whole report as one dict (small reports and tests; writers stream instead)."""
+    return {"schema_version": r.schema_version, "header": header_to_dict(r.header),
+            "summary": summary_to_dict(r.summary), "findings": [finding_to_dict(f) for f in r.findings],
+            "duplicates": [list(g) for g in r.duplicates]}
+
+
+def report_from_dict(d: dict[str, Any]) -> Report:
+    return Report(header=header_from_dict(d["header"]), summary=summary_from_dict(d["summary"]),
+                  findings=tuple(finding_from_dict(f) for f in d["findings"]),
+                  duplicates=tuple(tuple(g) for g in d.get("duplicates", ())),
+                  schema_version=d.get("schema_version", "1"))

@@ -1,9 +1,9 @@
-"""The merge side of a scan: judge every scanned image and summarise. Pure."""
+"""The merge side of a scan: judge every scanned image, propagate revocations, summarise. Pure."""
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from consentaudit import datamining
@@ -15,56 +15,73 @@ from consentaudit.provenance import AI_SOURCE_TYPES, release_ids
 OPT_OUT_PROTOCOLS = ("iptc-data-mining", "c2pa-training-mining", "cawg-training-mining", "x-robots-tag",
                      "tdm-reservation", "content-usage")
 TOP_DOMAINS = 100
+_PROPAGATED = "near-duplicate of "
 
 
-def _meta(img: ScannedImage, key: str) -> str | None:
-    return next((v for k, v in img.metadata if k == key), None)
+def _meta(metadata: Iterable[tuple[str, str]], key: str) -> str | None:
+    return next((v for k, v in metadata if k == key), None)
 
 
-def build_findings(
-    images: Sequence[ScannedImage],
-    consents: ConsentIndex,
-    references: ReferenceIndex | None,
-    rules: Rules,
-) -> tuple[list[Finding], list[list[str]]]:
-    """One finding per image, sorted by path, plus the groups of duplicate images."""
-    ordered = sorted(images, key=lambda i: i.path)
-    groups = duplicate_groups([(i.path, i.fingerprint) for i in ordered], consents.threshold)
-    group_of = {p: n for n, g in enumerate(groups, start=1) for p in g}
-    findings: dict[str, Finding] = {}
-    for img in ordered:
-        records, conflicts = consents.lookup(img.path, img.fingerprint, img.digest, release_ids(img.metadata))
-        ref = references.lookup(img.fingerprint, img.digest) if references else None
+class Merger:
+    """Judges images one at a time (so a scan can stream them) and then propagates revocations within
+    duplicate groups."""
+
+    def __init__(self, consents: ConsentIndex, references: ReferenceIndex | None, rules: Rules,
+                 groups: Sequence[Sequence[str]]) -> None:
+        self.consents, self.references, self.rules = consents, references, rules
+        self.groups = groups
+        self.group_of = {p: n for n, g in enumerate(groups, start=1) for p in g}
+        self._revoked_source: dict[int, tuple[str, Reason]] = {}
+
+    def finding(self, img: ScannedImage) -> Finding:
+        records, conflicts = self.consents.lookup(img.path, img.fingerprint, img.digest, release_ids(img.metadata))
+        ref = self.references.lookup(img.fingerprint, img.digest) if self.references else None
         j = judge(error=img.error, records=records, conflicts=conflicts, reference=ref, signals=img.signals,
-                  purposes=rules.purposes, as_of=rules.as_of, rules=rules, domain=_meta(img, "crawl.domain"))
+                  purposes=self.rules.purposes, as_of=self.rules.as_of, rules=self.rules,
+                  domain=_meta(img.metadata, "crawl.domain"))
         reasons = j.reasons + tuple(Reason(j.verdict, f"note: {n}") for n in img.notes)
         fp = img.fingerprint
-        findings[img.path] = Finding(
+        group = self.group_of.get(img.path)
+        if group is not None and group not in self._revoked_source:
+            revoked = next((r for r in reasons if r.verdict == Verdict.REVOKED), None)
+            if revoked is not None:
+                self._revoked_source[group] = (img.path, revoked)
+        return Finding(
             path=img.path, sha256=img.digest, phash=fp.phash if fp else None, dhash=fp.dhash if fp else None,
             size=img.size, verdict=j.verdict, reasons=reasons, match=j.match,
-            reference=ref[1] if ref else None, signals=img.signals, metadata=img.metadata,
-            duplicate_group=group_of.get(img.path),
+            reference=ref[1] if ref else None, signals=img.signals, metadata=img.metadata, duplicate_group=group,
         )
-    _propagate_revocations(findings, groups)
+
+    def affected_paths(self) -> list[str]:
+        """Paths whose finding may change by propagation (members of groups with a revoked image)."""
+        return [p for g in self._revoked_source for p in self.groups[g - 1]]
+
+    def propagate(self, get: Callable[[Sequence[str]], Mapping[str, Finding]]) -> list[tuple[Finding, Finding]]:
+        """Every near-duplicate of an image whose consent is revoked is revoked too: (old, new) pairs."""
+        changed: list[tuple[Finding, Finding]] = []
+        for group, (src_path, src_reason) in sorted(self._revoked_source.items()):
+            members = get(self.groups[group - 1])
+            for p in self.groups[group - 1]:
+                f = members[p]
+                if any(r.verdict == Verdict.REVOKED for r in f.reasons):
+                    continue
+                extra = Reason(Verdict.REVOKED, f"{_PROPAGATED}{src_path}: {src_reason.detail}")
+                reasons = sorted((*f.reasons, extra), key=lambda r: -r.verdict.severity)
+                verdict = max(f.verdict, Verdict.REVOKED, key=lambda v: v.severity)
+                changed.append((f, replace(f, verdict=verdict, reasons=tuple(reasons))))
+        return changed
+
+
+def build_findings(images: Sequence[ScannedImage], consents: ConsentIndex, references: ReferenceIndex | None,
+                   rules: Rules) -> tuple[list[Finding], list[list[str]]]:
+    """One finding per image, sorted by path, plus the groups of duplicate images (all in memory)."""
+    ordered = sorted(images, key=lambda i: i.path)
+    groups = duplicate_groups([(i.path, i.fingerprint) for i in ordered], consents.threshold)
+    merger = Merger(consents, references, rules, groups)
+    findings = {img.path: merger.finding(img) for img in ordered}
+    for _, new in merger.propagate(lambda paths: {p: findings[p] for p in paths}):
+        findings[new.path] = new
     return [findings[p] for p in sorted(findings)], groups
-
-
-def _propagate_revocations(findings: dict[str, Finding], groups: Sequence[Sequence[str]]) -> None:
-    """Every near-duplicate of an image whose consent is revoked is revoked too."""
-    for group in groups:
-        revoked = [(p, r) for p in group for r in findings[p].reasons
-                   if r.verdict == Verdict.REVOKED and not r.detail.startswith("near-duplicate of")]
-        if not revoked:
-            continue
-        src_path, src_reason = revoked[0]
-        for p in group:
-            f = findings[p]
-            if any(r.verdict == Verdict.REVOKED for r in f.reasons):
-                continue
-            extra = Reason(Verdict.REVOKED, f"near-duplicate of {src_path}: {src_reason.detail}")
-            reasons = sorted((*f.reasons, extra), key=lambda r: -r.verdict.severity)
-            verdict = max(f.verdict, Verdict.REVOKED, key=lambda v: v.severity)
-            findings[p] = replace(f, verdict=verdict, reasons=tuple(reasons))
 
 
 def signal_state(s: Signal) -> str:
@@ -81,43 +98,58 @@ def signal_state(s: Signal) -> str:
     return "unspecified"
 
 
-def opt_out_table(findings: Sequence[Finding]) -> dict[str, dict[str, int]]:
-    """Per protocol: images carrying it and how many of those prohibit / allow / leave it open / are invalid.
-    An image whose signals of one protocol disagree counts once, under the strictest state."""
-    rank = {"prohibited": 3, "invalid": 2, "allowed": 1, "unspecified": 0}
-    table = {p: {"images": 0, "prohibited": 0, "allowed": 0, "unspecified": 0, "invalid": 0}
-             for p in OPT_OUT_PROTOCOLS}
-    for f in findings:
+_RANK = {"prohibited": 3, "invalid": 2, "allowed": 1, "unspecified": 0}
+
+
+class SummaryBuilder:
+    """Counts for the summary, fed one finding at a time (and corrected when a finding changes)."""
+
+    def __init__(self, fail_on: Sequence[Verdict]) -> None:
+        self.fail_on = tuple(fail_on)
+        self.verdicts: Counter[str] = Counter()
+        self.images = self.failing = self.bytes = self.ai = 0
+        self.opt: dict[str, Counter[str]] = {p: Counter() for p in OPT_OUT_PROTOCOLS}
+        self.domain_count: Counter[str] = Counter()
+        self.domain_bytes: defaultdict[str, int] = defaultdict(int)
+
+    def add(self, f: Finding, sign: int = 1) -> None:
+        self.images += sign
+        self.verdicts[f.verdict.value] += sign
+        self.failing += sign * (f.verdict in self.fail_on)
+        self.bytes += sign * f.size
+        self.ai += sign * any(s.protocol == "digital-source-type" and s.value in AI_SOURCE_TYPES for s in f.signals)
         states: dict[str, str] = {}
         for s in f.signals:
-            if s.protocol in table:
+            if s.protocol in self.opt:
                 st = signal_state(s)
-                if s.protocol not in states or rank[st] > rank[states[s.protocol]]:
+                if s.protocol not in states or _RANK[st] > _RANK[states[s.protocol]]:
                     states[s.protocol] = st
         for proto, st in states.items():
-            table[proto]["images"] += 1
-            table[proto][st] += 1
-    return table
-
-
-def domain_table(findings: Sequence[Finding]) -> tuple[DomainCount, ...]:
-    count: Counter[str] = Counter()
-    size: defaultdict[str, int] = defaultdict(int)
-    for f in findings:
-        d = next((v for k, v in f.metadata if k == "crawl.domain"), None)
+            self.opt[proto]["images"] += sign
+            self.opt[proto][st] += sign
+        d = _meta(f.metadata, "crawl.domain")
         if d:
-            count[d] += 1
-            size[d] += f.size
-    ranked = sorted(count, key=lambda d: (-count[d], -size[d], d))[:TOP_DOMAINS]
-    return tuple(DomainCount(d, count[d], size[d]) for d in ranked)
+            self.domain_count[d] += sign
+            self.domain_bytes[d] += sign * f.size
+
+    def replace(self, old: Finding, new: Finding) -> None:
+        self.add(old, -1)
+        self.add(new)
+
+    def build(self, duplicate_groups: int) -> Summary:
+        keys = ("images", "prohibited", "allowed", "unspecified", "invalid")
+        ranked = sorted((d for d, n in self.domain_count.items() if n > 0),
+                        key=lambda d: (-self.domain_count[d], -self.domain_bytes[d], d))[:TOP_DOMAINS]
+        return Summary(
+            images=self.images, verdicts={v.value: self.verdicts.get(v.value, 0) for v in Verdict},
+            failing=self.failing, duplicate_groups=duplicate_groups, bytes=self.bytes,
+            opt_outs={p: {k: c.get(k, 0) for k in keys} for p, c in self.opt.items()},
+            domains=tuple(DomainCount(d, self.domain_count[d], self.domain_bytes[d]) for d in ranked),
+            ai_generated=self.ai)
 
 
-def summarise(findings: Sequence[Finding], fail_on: Sequence[Verdict], duplicate_groups: int) -> Summary:
-    counts = Counter(f.verdict.value for f in findings)
-    verdicts = {v.value: counts.get(v.value, 0) for v in Verdict}
-    failing = sum(1 for f in findings if f.verdict in fail_on)
-    ai = sum(1 for f in findings if any(s.protocol == "digital-source-type" and s.value in AI_SOURCE_TYPES
-                                        for s in f.signals))
-    return Summary(images=len(findings), verdicts=verdicts, failing=failing, duplicate_groups=duplicate_groups,
-                   bytes=sum(f.size for f in findings), opt_outs=opt_out_table(findings),
-                   domains=domain_table(findings), ai_generated=ai)
+def summarise(findings: Iterable[Finding], fail_on: Sequence[Verdict], duplicate_groups: int) -> Summary:
+    b = SummaryBuilder(fail_on)
+    for f in findings:
+        b.add(f)
+    return b.build(duplicate_groups)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -215,6 +216,7 @@ class ReportHeader:
     finished_at: str
     scan_id: int | None = None
     errors: tuple[str, ...] = ()
+    dataset_digest: str | None = None  # Merkle root over the sorted (path, sha256) of every image
 
 
 @dataclass(frozen=True)
@@ -241,6 +243,6 @@ class Summary:
 class Report:
     header: ReportHeader
     summary: Summary
-    findings: tuple[Finding, ...]
+    findings: Collection[Finding]  # sorted by path; a stored scan streams them from the store
     duplicates: tuple[tuple[str, ...], ...] = field(default=())
     schema_version: str = "1"

@@ -1,23 +1,37 @@
-"""ScanStore: scans, their images, findings and the fingerprint cache."""
+"""ScanStore: scans, their images and findings, and the fingerprint cache. Rows are read and written in
+batches so that memory follows the batch size, not the dataset."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, event, update
+from sqlalchemy import Table, bindparam, delete, event, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, SQLModel, col, create_engine, select
+from sqlmodel import Session, SQLModel, col, create_engine
 
-from consentaudit.codec import report_from_dict, scanned_from_dict, scanned_to_dict
+from consentaudit.codec import (
+    finding_from_dict,
+    finding_to_dict,
+    header_from_dict,
+    scanned_from_dict,
+    scanned_to_dict,
+    summary_from_dict,
+)
 from consentaudit.errors import StoreError
-from consentaudit.models import Report, ScannedImage
-from consentaudit.store.tables import STORE_SCHEMA_VERSION, CacheRow, ImageRow, MetaRow, ScanRow
+from consentaudit.models import Finding, Report, ScannedImage
+from consentaudit.store.tables import STORE_SCHEMA_VERSION, CacheRow, FindingRow, ImageRow, MetaRow, ScanRow
+
+BATCH = 1000
+IMAGE: Table = ImageRow.__table__  # type: ignore[attr-defined]
+FINDING: Table = FindingRow.__table__  # type: ignore[attr-defined]
+CACHE: Table = CacheRow.__table__  # type: ignore[attr-defined]
+SCAN: Table = ScanRow.__table__  # type: ignore[attr-defined]
 
 
 def default_url(workdir: Path) -> str:
@@ -26,8 +40,24 @@ def default_url(workdir: Path) -> str:
     return f"sqlite:///{folder / 'scans.db'}"
 
 
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class StoredFindings:
+    """The findings of a stored scan, read in path order batch by batch (a Collection without a list)."""
+
+    def __init__(self, store: ScanStore, scan_id: int, count: int) -> None:
+        self._store, self._scan_id, self._count = store, scan_id, count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Finding]:
+        return self._store.iter_findings(self._scan_id)
+
+    def __contains__(self, item: object) -> bool:
+        return any(f == item for f in self)
 
 
 class ScanStore:
@@ -36,35 +66,43 @@ class ScanStore:
             self.engine: Engine = create_engine(url)
             if url.startswith("sqlite"):
                 event.listen(self.engine, "connect", _sqlite_pragmas)
-            SQLModel.metadata.create_all(self.engine)
             with Session(self.engine) as s:
+                SQLModel.metadata.create_all(self.engine)
                 meta = s.get(MetaRow, "schema_version")
                 if meta is None:
                     s.add(MetaRow(key="schema_version", value=str(STORE_SCHEMA_VERSION)))
                     s.commit()
-                elif int(meta.value) > STORE_SCHEMA_VERSION:
-                    raise StoreError(f"store {url} was written by a newer consentaudit (schema {meta.value})")
+                elif int(meta.value) != STORE_SCHEMA_VERSION:
+                    raise StoreError(f"store {url} has schema {meta.value}, this consentaudit uses "
+                                     f"{STORE_SCHEMA_VERSION}: use a new --db")
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open store {url}: {exc}") from exc
 
     # scans -------------------------------------------------------------------------------------------
     def begin_scan(self, dataset: str, run_key: str, started_at: str) -> tuple[int, set[str]]:
         """Resume the unfinished scan of the same command, or start a new one. Returns (id, paths done)."""
-        with Session(self.engine) as s:
-            row = s.exec(
-                select(ScanRow).where(ScanRow.run_key == run_key, ScanRow.status == "running")
-                .order_by(col(ScanRow.id).desc())
-            ).first()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(SCAN.c.id).where(SCAN.c.run_key == run_key, SCAN.c.status == "running")
+                               .order_by(SCAN.c.id.desc())).first()
             if row is None:
-                row = ScanRow(dataset=dataset, run_key=run_key, started_at=started_at)
-                s.add(row)
-                s.commit()
-                s.refresh(row)
-                assert row.id is not None
-                return row.id, set()
-            assert row.id is not None
-            done = set(s.exec(select(ImageRow.path).where(ImageRow.scan_id == row.id)).all())
-            return row.id, done
+                new_id = conn.execute(insert(SCAN).values(dataset=dataset, run_key=run_key, status="running",
+                                                          started_at=started_at, images=0, failing=0)
+                                      ).inserted_primary_key
+                assert new_id is not None
+                return int(new_id[0]), set()
+            done = {r[0] for r in conn.execute(select(IMAGE.c.path).where(IMAGE.c.scan_id == row[0]))}
+            return int(row[0]), done
+
+    def last_complete(self, run_key: str) -> int | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(SCAN.c.id).where(SCAN.c.run_key == run_key, SCAN.c.status == "complete")
+                               .order_by(SCAN.c.id.desc())).first()
+        return int(row[0]) if row else None
+
+    def image_states(self, scan_id: int) -> dict[str, tuple[int, int]]:
+        with self.engine.connect() as conn:
+            return {r[0]: (r[1], r[2]) for r in conn.execute(
+                select(IMAGE.c.path, IMAGE.c.size, IMAGE.c.mtime_ns).where(IMAGE.c.scan_id == scan_id))}
 
     def _upsert(self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
         if not rows:
@@ -86,74 +124,110 @@ class ScanStore:
         rows = []
         cache_rows = []
         for img in images:
-            data = _dumps(scanned_to_dict(img))
-            rows.append({"scan_id": scan_id, "path": img.path, "sha256": img.digest,
-                         "phash": img.fingerprint.phash if img.fingerprint else None, "verdict": None,
-                         "data_json": data})
+            fp = img.fingerprint
+            common = {"path": img.path, "size": img.size, "mtime_ns": img.mtime_ns, "sha256": img.digest,
+                      "phash": fp.phash if fp else None, "phash_mirror": fp.phash_mirror if fp else None,
+                      "data_json": dumps(scanned_to_dict(img))}
+            rows.append({"scan_id": scan_id, **common})
             if cache and img.mtime_ns:
-                cache_rows.append({"dataset": dataset, "path": img.path, "size": img.size,
-                                   "mtime_ns": img.mtime_ns, "algorithm": algorithm, "data_json": data})
+                cache_rows.append({"dataset": dataset, "algorithm": algorithm, **common})
         with self.engine.begin() as conn:
-            self._upsert(conn, ImageRow.__table__, rows, ("scan_id", "path"))  # type: ignore[attr-defined]
-            self._upsert(conn, CacheRow.__table__, cache_rows, ("dataset", "path"))  # type: ignore[attr-defined]
+            self._upsert(conn, IMAGE, rows, ("scan_id", "path"))
+            self._upsert(conn, CACHE, cache_rows, ("dataset", "path"))
 
-    def add_cached(self, scan_id: int, rows: Sequence[tuple[str, str | None, str | None, str]]) -> None:
-        """Store unchanged images straight from their cached JSON: (path, sha256, phash, data_json)."""
-        payload = [{"scan_id": scan_id, "path": p, "sha256": sha, "phash": ph, "verdict": None, "data_json": d}
-                   for p, sha, ph, d in rows]
+    def copy_cached(self, scan_id: int, dataset: str, algorithm: str, paths: Sequence[str]) -> None:
+        """Add unchanged images to a scan straight from the cache, inside the database."""
+        cols = ("path", "size", "mtime_ns", "sha256", "phash", "phash_mirror", "data_json")
         with self.engine.begin() as conn:
-            self._upsert(conn, ImageRow.__table__, payload, ("scan_id", "path"))  # type: ignore[attr-defined]
+            for i in range(0, len(paths), 500):
+                chunk = list(paths[i:i + 500])
+                src = select(bindparam("sid", scan_id).label("scan_id"), *(CACHE.c[c] for c in cols)).where(
+                    CACHE.c.dataset == dataset, CACHE.c.algorithm == algorithm, CACHE.c.path.in_(chunk))
+                conn.execute(insert(IMAGE).from_select(["scan_id", *cols], src))
+
+    def cache_states(self, dataset: str, algorithm: str) -> dict[str, tuple[int, int]]:
+        """path -> (size, mtime_ns) of cached fingerprints made by the same algorithm."""
+        with self.engine.connect() as conn:
+            return {r[0]: (r[1], r[2]) for r in conn.execute(
+                select(CACHE.c.path, CACHE.c.size, CACHE.c.mtime_ns)
+                .where(CACHE.c.dataset == dataset, CACHE.c.algorithm == algorithm))}
+
+    def light_rows(self, scan_id: int) -> list[tuple[str, str | None, str | None, str | None]]:
+        """(path, sha256, phash, phash_mirror) of every image of a scan, in path order."""
+        with self.engine.connect() as conn:
+            return [(r[0], r[1], r[2], r[3]) for r in conn.execute(
+                select(IMAGE.c.path, IMAGE.c.sha256, IMAGE.c.phash, IMAGE.c.phash_mirror)
+                .where(IMAGE.c.scan_id == scan_id).order_by(IMAGE.c.path))]
+
+    def iter_images(self, scan_id: int) -> Iterator[ScannedImage]:
+        yield from (scanned_from_dict(json.loads(d)) for d in self._pages(IMAGE, scan_id))
 
     def scan_images(self, scan_id: int) -> list[ScannedImage]:
-        t = ImageRow.__table__  # type: ignore[attr-defined]
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(t.c.data_json).where(t.c.scan_id == scan_id).order_by(t.c.path)).all()
-        return [scanned_from_dict(json.loads(r[0])) for r in rows]
+        return list(self.iter_images(scan_id))
 
-    def finish_scan(self, scan_id: int, report: Report, report_dict: dict[str, Any]) -> None:
-        verdicts = {f.path: f.verdict.value for f in report.findings}
-        with Session(self.engine) as s:
-            row = s.get(ScanRow, scan_id)
-            if row is None:
-                raise StoreError(f"scan {scan_id} vanished from the store")
-            row.status = "complete"
-            row.finished_at = report.header.finished_at
-            row.images = report.summary.images
-            row.failing = report.summary.failing
-            row.report_json = _dumps(report_dict)
-            s.add(row)
-            s.commit()
-        t = ImageRow.__table__  # type: ignore[attr-defined]
+    def _pages(self, table: Table, scan_id: int) -> Iterator[str]:
+        last = ""
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(table.c.path, table.c.data_json)
+                                    .where(table.c.scan_id == scan_id, table.c.path > last)
+                                    .order_by(table.c.path).limit(BATCH)).all()
+            if not rows:
+                return
+            for r in rows:
+                yield r[1]
+            last = rows[-1][0]
+
+    # findings ----------------------------------------------------------------------------------------
+    def add_findings(self, scan_id: int, findings: Sequence[Finding]) -> None:
+        rows = [{"scan_id": scan_id, "path": f.path, "verdict": f.verdict.value,
+                 "data_json": dumps(finding_to_dict(f))} for f in findings]
         with self.engine.begin() as conn:
-            conn.execute(update(t).where(t.c.scan_id == scan_id, t.c.path == bindparam("p"))
-                         .values(verdict=bindparam("v")), [{"p": p, "v": v} for p, v in verdicts.items()])
+            self._upsert(conn, FINDING, rows, ("scan_id", "path"))
+
+    def get_findings(self, scan_id: int, paths: Sequence[str]) -> dict[str, Finding]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(FINDING.c.path, FINDING.c.data_json)
+                                .where(FINDING.c.scan_id == scan_id, FINDING.c.path.in_(list(paths)))).all()
+        return {r[0]: finding_from_dict(json.loads(r[1])) for r in rows}
+
+    def iter_findings(self, scan_id: int) -> Iterator[Finding]:
+        yield from (finding_from_dict(json.loads(d)) for d in self._pages(FINDING, scan_id))
+
+    def clone_scan(self, src: int, dst: int) -> None:
+        """Copy the images and findings of a complete scan into another (an unchanged re-scan)."""
+        with self.engine.begin() as conn:
+            for table in (IMAGE, FINDING):
+                conn.execute(delete(table).where(table.c.scan_id == dst))
+                cols = [c.name for c in table.columns if c.name != "scan_id"]
+                src_rows = select(bindparam("dst", dst).label("scan_id"), *(table.c[c] for c in cols)).where(
+                    table.c.scan_id == src)
+                conn.execute(insert(table).from_select(["scan_id", *cols], src_rows))
+
+    def finish_scan(self, scan_id: int, header: dict[str, Any], summary: dict[str, Any],
+                    duplicates: list[list[str]], finished_at: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(SCAN.update().where(SCAN.c.id == scan_id).values(
+                status="complete", finished_at=finished_at, images=summary["images"], failing=summary["failing"],
+                header_json=dumps(header), summary_json=dumps(summary), duplicates_json=dumps(duplicates)))
 
     def list_scans(self) -> list[ScanRow]:
         with Session(self.engine) as s:
-            return list(s.exec(select(ScanRow).order_by(col(ScanRow.id))).all())
+            from sqlmodel import select as sm_select
+
+            return list(s.exec(sm_select(ScanRow).order_by(col(ScanRow.id))).all())
 
     def load_report(self, scan_id: int) -> Report:
         with Session(self.engine) as s:
             row = s.get(ScanRow, scan_id)
         if row is None:
             raise StoreError(f"no scan with id {scan_id}")
-        if row.report_json is None:
+        if row.header_json is None or row.summary_json is None:
             raise StoreError(f"scan {scan_id} did not finish; run the same scan command again to resume it")
-        return report_from_dict(json.loads(row.report_json))
-
-    # fingerprint cache -------------------------------------------------------------------------------
-    def cached(self, dataset: str, algorithm: str) -> dict[str, tuple[int, int, str]]:
-        """path -> (size, mtime_ns, data_json) of cached fingerprints made by the same algorithm."""
-        t = CacheRow.__table__  # type: ignore[attr-defined]
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(t.c.path, t.c.size, t.c.mtime_ns, t.c.data_json)
-                                .where(t.c.dataset == dataset, t.c.algorithm == algorithm)).all()
-        return {r[0]: (r[1], r[2], r[3]) for r in rows}
-
-    def forget(self, dataset: str, paths: Iterable[str]) -> None:
-        with Session(self.engine) as s:
-            s.exec(delete(CacheRow).where(col(CacheRow.dataset) == dataset, col(CacheRow.path).in_(list(paths))))
-            s.commit()
+        summary = summary_from_dict(json.loads(row.summary_json))
+        return Report(header_from_dict(json.loads(row.header_json)), summary,
+                      StoredFindings(self, scan_id, summary.images),
+                      tuple(tuple(g) for g in json.loads(row.duplicates_json or "[]")))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -162,3 +236,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+__all__ = ["ScanStore", "StoredFindings", "default_url"]

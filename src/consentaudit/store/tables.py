@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Field, SQLModel
 
-STORE_SCHEMA_VERSION = 1
+STORE_SCHEMA_VERSION = 2
 
 
 class ScanRow(SQLModel, table=True):
@@ -17,7 +17,9 @@ class ScanRow(SQLModel, table=True):
     finished_at: str | None = None
     images: int = 0
     failing: int = 0
-    report_json: str | None = None
+    header_json: str | None = None
+    summary_json: str | None = None
+    duplicates_json: str | None = None
 
 
 class ImageRow(SQLModel, table=True):
@@ -26,9 +28,21 @@ class ImageRow(SQLModel, table=True):
     __tablename__ = "image"
     scan_id: int = Field(foreign_key="scan.id", primary_key=True)
     path: str = Field(primary_key=True)
+    size: int = 0
+    mtime_ns: int = 0
     sha256: str | None = Field(default=None, index=True)
     phash: str | None = None
-    verdict: str | None = None
+    phash_mirror: str | None = None
+    data_json: str
+
+
+class FindingRow(SQLModel, table=True):
+    """The verdict of one image in one scan."""
+
+    __tablename__ = "finding"
+    scan_id: int = Field(foreign_key="scan.id", primary_key=True)
+    path: str = Field(primary_key=True)
+    verdict: str = Field(index=True)
     data_json: str
 
 
@@ -41,6 +55,9 @@ class CacheRow(SQLModel, table=True):
     size: int
     mtime_ns: int
     algorithm: str
+    sha256: str | None = None
+    phash: str | None = None
+    phash_mirror: str | None = None
     data_json: str
 
 

@@ -1,0 +1,29 @@
+"""A dataset digest: a Merkle root over the sorted (path, sha256) of every image. Pure.
+
+Leaves are SHA-256(0x00 || path || 0x00 || sha256-hex); inner nodes SHA-256(0x01 || left || right); an odd
+node is carried up unchanged. Domain separation keeps a leaf from ever equalling an inner node.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+EMPTY_ROOT = hashlib.sha256(b"consentaudit:empty-dataset").hexdigest()
+ALGORITHM = "merkle-sha256-v1(leaf=0x00|path|0x00|sha256hex, node=0x01|l|r, sorted by path)"
+
+
+def leaf(path: str, sha256: str | None) -> bytes:
+    return hashlib.sha256(b"\x00" + path.encode("utf-8") + b"\x00" + (sha256 or "-").encode()).digest()
+
+
+def root(entries: Iterable[tuple[str, str | None]]) -> str:
+    level = [leaf(p, s) for p, s in sorted(entries)]
+    if not level:
+        return EMPTY_ROOT
+    while len(level) > 1:
+        nxt = [hashlib.sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0].hex()

@@ -1,0 +1,154 @@
+"""Parallel units, resume after SIGKILL, unchanged re-scans, streaming reports, progress output."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from conftest import DATASET, EXPECTED, PHOTOS
+from consentaudit import merkle
+from consentaudit.audit import AuditRequest, Progress, run_audit
+from consentaudit.cli.progress import progress_display
+from consentaudit.codec import report_to_dict
+from consentaudit.reports.jsonreport import canonical_json
+from consentaudit.store import ScanStore
+
+
+def _findings(report: object) -> list[dict[str, object]]:
+    return report_to_dict(report)["findings"]  # type: ignore[arg-type]
+
+
+def test_two_jobs_give_the_same_findings_as_one(tmp_path: Path) -> None:
+    one = run_audit(AuditRequest(dataset=DATASET, jobs=1, batch_size=3), ScanStore(f"sqlite:///{tmp_path / 'a'}"))
+    two = run_audit(AuditRequest(dataset=DATASET, jobs=2, batch_size=3), ScanStore(f"sqlite:///{tmp_path / 'b'}"))
+    assert _findings(one) == _findings(two)
+    assert one.header.dataset_digest == two.header.dataset_digest
+
+
+def test_streamed_json_is_byte_identical_to_the_canonical_dump(tmp_path: Path) -> None:
+    report = run_audit(AuditRequest(dataset=DATASET, jobs=1), ScanStore(f"sqlite:///{tmp_path / 'a'}"))
+    expected = json.dumps(report_to_dict(report), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    assert canonical_json(report) == expected
+
+
+def test_unchanged_rescan_reuses_the_previous_audit_and_a_change_is_seen(tmp_path: Path, dataset_copy: Path) -> None:
+    store = ScanStore(f"sqlite:///{tmp_path / 'db'}")
+    req = AuditRequest(dataset=dataset_copy, jobs=1)
+    first = run_audit(req, store)
+    ticks: list[Progress] = []
+    second = run_audit(req, store, ticks.append)
+    assert second.header.scan_id != first.header.scan_id
+    assert _findings(second) == _findings(first)
+    assert ticks[-1].cached == len(EXPECTED["verdicts"])
+    target = dataset_copy / "unconsented" / "sanyo-vpcsx550.jpg"
+    target.write_bytes((PHOTOS / "kodak-dc240.jpg").read_bytes())
+    third = run_audit(req, store)
+    changed = {f.path: f.sha256 for f in third.findings}
+    assert changed["unconsented/sanyo-vpcsx550.jpg"] != {f.path: f.sha256 for f in first.findings}[
+        "unconsented/sanyo-vpcsx550.jpg"]
+    assert third.header.dataset_digest != first.header.dataset_digest
+
+
+def test_dataset_digest_is_a_merkle_root_over_path_and_sha(tmp_path: Path) -> None:
+    report = run_audit(AuditRequest(dataset=DATASET, jobs=1), ScanStore(f"sqlite:///{tmp_path / 'a'}"))
+    assert report.header.dataset_digest == merkle.root((f.path, f.sha256) for f in report.findings)
+    assert merkle.root([("a", "1"), ("b", "2")]) != merkle.root([("a", "2"), ("b", "1")])
+    assert merkle.root([("a", "1"), ("b", "2"), ("c", "3")]) == merkle.root([("c", "3"), ("a", "1"), ("b", "2")])
+
+
+def _many(folder: Path, n: int) -> None:
+    folder.mkdir()
+    with Image.open(PHOTOS / "canon-ixus.jpg") as im:
+        base = im.convert("RGB").resize((64, 48))
+    for i in range(n):
+        img = base.copy()
+        img.putpixel((i % 64, (i // 64) % 48), (i % 256, 0, 0))
+        img.save(folder / f"img{i:04d}.jpg", quality=90)
+
+
+def test_sigkill_then_resume_audits_every_image_exactly_once(tmp_path: Path) -> None:
+    data = tmp_path / "many"
+    _many(data, 400)
+    db = tmp_path / "scans.db"
+    cmd = [sys.executable, "-m", "consentaudit.cli.app", "scan", str(data), "--db", f"sqlite:///{db}",
+           "--jobs", "1", "--batch-size", "10", "--quiet", "--fail-on", "none", "--exact-hashes"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    stored = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as con:
+                    stored = con.execute("select count(*) from image").fetchone()[0]
+            except sqlite3.Error:
+                continue
+            if stored >= 50:
+                break
+    assert proc.poll() is None, "the scan finished before it could be killed; make the dataset larger"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with sqlite3.connect(db) as con:
+        (status,) = con.execute("select status from scan").fetchone()
+        partial = con.execute("select count(*) from image").fetchone()[0]
+    assert status == "running" and 50 <= partial < 400
+    out = tmp_path / "r.json"
+    done = subprocess.run([*cmd, "--report", str(out)], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with sqlite3.connect(db) as con:
+        scans = con.execute("select id, status from scan").fetchall()
+        rows = con.execute("select path, count(*) from image group by path having count(*) > 1").fetchall()
+        per_scan = con.execute("select count(*), count(distinct path) from image where scan_id = ?",
+                               (scans[0][0],)).fetchone()
+    assert scans == [(scans[0][0], "complete")]  # the killed scan was resumed, not restarted
+    assert rows == [] and per_scan == (400, 400)
+    report = json.loads(out.read_text())
+    assert sorted(f["path"] for f in report["findings"]) == sorted(p.name for p in data.iterdir())
+
+
+class FakeTTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_draws_a_bar() -> None:
+    out = FakeTTY()
+    with progress_display(False, out) as tick:
+        tick(Progress(0, 10, 0))
+        tick(Progress(10, 10, 0))
+    text = out.getvalue()
+    assert "scanning" in text and "10/10" in text and "img/s" in text
+
+
+def test_progress_without_a_terminal_prints_plain_lines() -> None:
+    out = io.StringIO()
+    with progress_display(False, out, interval=0) as tick:
+        tick(Progress(5, 10, 2))
+        tick(Progress(10, 10, 2))
+    lines = out.getvalue().splitlines()
+    assert lines == [lines[0], lines[1]] and lines[-1].startswith("scanned 10/10 (100%), 2 unchanged")
+    assert "\x1b[" not in out.getvalue()  # no terminal control codes
+
+
+def test_quiet_prints_nothing() -> None:
+    out = FakeTTY()
+    with progress_display(True, out) as tick:
+        tick(Progress(10, 10, 0))
+    assert out.getvalue() == ""
+
+
+def test_copy_of_dataset_keeps_paths(tmp_path: Path) -> None:
+    dst = tmp_path / "d"
+    shutil.copytree(DATASET, dst)
+    r = run_audit(AuditRequest(dataset=dst, jobs=1), ScanStore(f"sqlite:///{tmp_path / 'x'}"))
+    assert {f.path for f in r.findings} == set(EXPECTED["verdicts"])
