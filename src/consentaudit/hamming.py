@@ -1,12 +1,27 @@
-"""Hamming distance over 64-bit codes and an exact radius index (multi-index hashing). Pure."""
+"""Hamming distance over 64-bit codes and an exact radius index (multi-index hashing over numpy). Pure.
+
+`HammingIndex.within(q, r)` returns every stored code within distance r of q — exactly what comparing
+against every code would return (a property test checks this) — without comparing against every code:
+the 64-bit code is cut into 4 chunks of 16 bits; two codes within distance r agree to within r // 4 bits
+on at least one chunk (pigeonhole), so probing each chunk's table with every variant of the query chunk
+that has at most r // 4 bits flipped finds every candidate, and the exact distance filters them.
+Tables are arrays sorted by chunk value with a 65,536-entry offset table, so a probe is two array reads
+and all of a query's candidates are gathered and filtered in a few vectorised numpy operations.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import combinations
 
+import numpy as np
+import numpy.typing as npt
+
 HEX64_LEN = 16
+CHUNKS = 4
+WIDTH = 16
+_MASK = (1 << WIDTH) - 1
+BRUTE_FORCE_BELOW = 2048  # below this many codes a vectorised scan is cheaper than probing
 
 
 def parse_hex64(value: str) -> int:
@@ -25,84 +40,92 @@ def distance(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
 
-def _flips(width: int, max_bits: int) -> list[int]:
-    """Every mask of `width` bits with at most `max_bits` bits set, fewest bits first."""
+def _flip_masks(max_bits: int) -> npt.NDArray[np.uint16]:
     masks = [0]
     for k in range(1, max_bits + 1):
-        for bits in combinations(range(width), k):
+        for bits in combinations(range(WIDTH), k):
             m = 0
             for b in bits:
                 m |= 1 << b
             masks.append(m)
-    return masks
+    return np.array(masks, dtype=np.uint16)
+
+
+_FLIPS = {k: _flip_masks(k) for k in range(3)}
 
 
 class HammingIndex:
-    """All stored codes within a Hamming radius of a query, without comparing against every code.
+    """An immutable exact radius index over 64-bit codes; positions are the order the codes were given."""
 
-    Multi-index hashing (Norouzi et al.): the 64-bit code is cut into `chunks` disjoint parts; two codes
-    within distance r agree to within floor(r / chunks) bits on at least one part (pigeonhole), so probing
-    each part's table with every variant of that many flipped bits finds every candidate, and the exact
-    distance then filters them. The answer is exact, the same as brute force.
-    """
-
-    def __init__(self, codes: Iterable[int] = (), chunks: int = 4) -> None:
-        if 64 % chunks:
-            raise ValueError("chunks must divide 64")
-        self.chunks = chunks
-        self.width = 64 // chunks
-        self._mask = (1 << self.width) - 1
-        self._codes: list[int] = []
-        self._tables: list[defaultdict[int, list[int]]] = [defaultdict(list) for _ in range(chunks)]
-        self._flip_cache: dict[int, list[int]] = {}
-        for code in codes:
-            self.add(code)
+    def __init__(self, codes: Iterable[int] = ()) -> None:
+        self.codes = np.fromiter((int(c) for c in codes), dtype=np.uint64)
+        n = len(self.codes)
+        self._order: list[npt.NDArray[np.int64]] = []
+        self._start: list[npt.NDArray[np.int64]] = []
+        if n >= BRUTE_FORCE_BELOW:
+            for i in range(CHUNKS):
+                part = ((self.codes >> np.uint64(i * WIDTH)) & np.uint64(_MASK)).astype(np.int64)
+                order = np.argsort(part, kind="stable")
+                counts = np.bincount(part, minlength=1 << WIDTH)
+                start = np.zeros((1 << WIDTH) + 1, dtype=np.int64)
+                np.cumsum(counts, out=start[1:])
+                self._order.append(order)
+                self._start.append(start)
 
     def __len__(self) -> int:
-        return len(self._codes)
-
-    def add(self, code: int) -> int:
-        """Store a code; returns its position."""
-        pos = len(self._codes)
-        self._codes.append(code)
-        for i, table in enumerate(self._tables):
-            table[(code >> (i * self.width)) & self._mask].append(pos)
-        return pos
+        return len(self.codes)
 
     def code(self, pos: int) -> int:
-        return self._codes[pos]
+        return int(self.codes[pos])
+
+    def nbytes(self) -> int:
+        return int(self.codes.nbytes + sum(o.nbytes + s.nbytes for o, s in zip(self._order, self._start, strict=True)))
+
+    def _candidates(self, query: int, per_chunk: int) -> npt.NDArray[np.int64]:
+        flips = _FLIPS[per_chunk].astype(np.int64)
+        gathered = []
+        for i in range(CHUNKS):
+            part = (query >> (i * WIDTH)) & _MASK
+            probes = part ^ flips
+            lo = self._start[i][probes]
+            hi = self._start[i][probes + 1]
+            lengths = hi - lo
+            total = int(lengths.sum())
+            if total == 0:
+                continue
+            offsets = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+            gathered.append(self._order[i][offsets])
+        if not gathered:
+            return np.empty(0, dtype=np.int64)
+        return np.concatenate(gathered)  # may repeat a position: deduplicated after the distance filter
 
     def within(self, query: int, radius: int) -> list[tuple[int, int]]:
         """(position, distance) of every stored code within `radius`, nearest first then by position."""
-        per_chunk = radius // self.chunks
-        flips = self._flip_cache.get(per_chunk)
-        if flips is None and per_chunk <= 4:
-            flips = self._flip_cache[per_chunk] = _flips(self.width, per_chunk)
-        if flips is None or len(flips) * self.chunks * 4 > len(self._codes):  # a scan is cheaper
-            hits = ((p, (c ^ query).bit_count()) for p, c in enumerate(self._codes))
-            return sorted(((p, d) for p, d in hits if d <= radius), key=lambda t: (t[1], t[0]))
-        seen: set[int] = set()
-        out: list[tuple[int, int]] = []
-        codes = self._codes
-        for i, table in enumerate(self._tables):
-            part = (query >> (i * self.width)) & self._mask
-            for m in flips:
-                bucket = table.get(part ^ m)
-                if not bucket:
-                    continue
-                for pos in bucket:
-                    if pos in seen:
-                        continue
-                    seen.add(pos)
-                    d = (codes[pos] ^ query).bit_count()
-                    if d <= radius:
-                        out.append((pos, d))
-        out.sort(key=lambda t: (t[1], t[0]))
-        return out
+        if len(self.codes) == 0:
+            return []
+        per_chunk = radius // CHUNKS
+        if not self._order or per_chunk > 2:
+            cand = np.arange(len(self.codes))
+        else:
+            cand = self._candidates(query, per_chunk)
+            if len(cand) == 0:
+                return []
+        d = np.bitwise_count(self.codes[cand] ^ np.uint64(query))
+        keep = d <= radius
+        pos, first = np.unique(cand[keep], return_index=True)
+        dist = d[keep][first].astype(np.int64)
+        order = np.lexsort((pos, dist))
+        return [(int(p), int(x)) for p, x in zip(pos[order], dist[order], strict=True)]
 
     def pairs_within(self, radius: int) -> Iterator[tuple[int, int, int]]:
         """Every stored pair (i < j) within `radius`, with its distance."""
-        for j, code in enumerate(self._codes):
-            for i, d in self.within(code, radius):
+        for j in range(len(self.codes)):
+            for i, d in self.within(int(self.codes[j]), radius):
                 if i < j:
                     yield i, j, d
+
+
+def brute_force(codes: Sequence[int], query: int, radius: int) -> list[tuple[int, int]]:
+    """The reference answer `HammingIndex.within` must equal."""
+    hits = [(i, distance(c, query)) for i, c in enumerate(codes)]
+    return sorted(((i, d) for i, d in hits if d <= radius), key=lambda t: (t[1], t[0]))

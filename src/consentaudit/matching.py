@@ -43,7 +43,7 @@ class ConsentIndex:
         self._by_path: dict[str, list[int]] = defaultdict(list)
         self._by_release: dict[str, list[int]] = defaultdict(list)
         self._phash_pos: list[int] = []
-        self._index = HammingIndex()
+        codes: list[int] = []
         for i, r in enumerate(self.records):
             if r.sha256:
                 self._by_sha[r.sha256].append(i)
@@ -53,8 +53,9 @@ class ConsentIndex:
                 if rid:
                     self._by_release[rid.strip().lower()].append(i)
             if r.phash:
-                self._index.add(parse_hex64(r.phash))
+                codes.append(parse_hex64(r.phash))
                 self._phash_pos.append(i)
+        self._index = HammingIndex(codes)
 
     def lookup(self, path: str, fp: Fingerprint | None, sha256: str | None = None,
                release_ids: Sequence[str] = ()) -> tuple[list[RecordMatch], list[PathConflict]]:
@@ -137,13 +138,14 @@ class ReferenceIndex:
         self.threshold = phash_threshold
         self._by_sha: dict[str, int] = {}
         self._pos: list[int] = []
-        self._index = HammingIndex()
+        codes: list[int] = []
         for i, e in enumerate(self.entries):
             if e.sha256:
                 self._by_sha.setdefault(e.sha256, i)
             if e.phash:
-                self._index.add(parse_hex64(e.phash))
+                codes.append(parse_hex64(e.phash))
                 self._pos.append(i)
+        self._index = HammingIndex(codes)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -189,9 +191,8 @@ def duplicate_groups(items: Sequence[tuple[str, Fingerprint | None]], threshold:
             parent[max(ra, rb)] = min(ra, rb)
 
     by_sha: dict[str, int] = {}
-    index = HammingIndex()
     pos: list[int] = []
-    radius = threshold  # the dHash-confirmed wider radius would cost a scan per image: not used here
+    codes: list[int] = []
     for i, (_, fp) in enumerate(items):
         if fp is None:
             continue
@@ -199,13 +200,17 @@ def duplicate_groups(items: Sequence[tuple[str, Fingerprint | None]], threshold:
             union(by_sha[fp.sha256], i)
             continue
         by_sha[fp.sha256] = i
-        if not fp.phash:
-            continue
+        if fp.phash:
+            codes.append(parse_hex64(fp.phash))
+            pos.append(i)
+    index = HammingIndex(codes)  # the dHash-confirmed wider radius would cost a scan per image: not used here
+    for k, i in enumerate(pos):
+        fp = items[i][1]
+        assert fp is not None
         for code in filter(None, (fp.phash, fp.phash_mirror)):
-            for p, _ in index.within(parse_hex64(code), radius):
-                union(i, pos[p])
-        index.add(parse_hex64(fp.phash))
-        pos.append(i)
+            for p, _ in index.within(parse_hex64(code), threshold):
+                if p != k:
+                    union(i, pos[p])
     groups: dict[int, list[str]] = defaultdict(list)
     for i, (path, fp) in enumerate(items):
         if fp is not None:
