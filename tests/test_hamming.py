@@ -38,6 +38,18 @@ def test_large_index_probes_and_agrees() -> None:
             assert idx.within(q, r) == brute(stored, q, r)
 
 
+def test_within_many_equals_within() -> None:
+    rnd = random.Random(3)
+    stored = [rnd.getrandbits(64) for _ in range(5000)]
+    stored += [c ^ (1 << (i % 64)) ^ (1 << ((i * 5) % 64)) for i, c in enumerate(stored[:500])]
+    idx = HammingIndex(stored)
+    queries = stored[:300] + [rnd.getrandbits(64) for _ in range(50)]
+    for r in (2, 9, 13):
+        got = sorted(idx.within_many(queries, r, block=64))
+        want = sorted((qi, p, d) for qi, q in enumerate(queries) for p, d in brute(stored, q, r))
+        assert got == want
+
+
 def test_pairs_within() -> None:
     idx = HammingIndex([0, 1, 3, 0xFFFF << 40])
     assert sorted(idx.pairs_within(2)) == [(0, 1, 1), (0, 2, 2), (1, 2, 1)]

@@ -31,6 +31,7 @@ from consentaudit.models import (
     ReportHeader,
     ScannedImage,
     ScanOptions,
+    Summary,
     Verdict,
 )
 from consentaudit.policy import CRAWL_PROTOCOLS, Rules
@@ -202,42 +203,19 @@ def run_audit(req: AuditRequest, store: ScanStore, progress: ProgressCallback | 
 
     previous = store.last_complete(run_key) if not done else None
     cloned = previous is not None and _unchanged(store.image_states(previous), items)
-    if cloned:
+    if cloned:  # same inputs, same files: the previous audit's findings, digest, groups and counts hold
         assert previous is not None
-        store.clone_scan(previous, scan_id)  # nothing changed since the last identical audit
+        store.clone_scan(previous, scan_id)
         if progress:
             progress(Progress(len(items), len(items), len(items)))
+        before = store.load_report(previous)
+        digest, groups = before.header.dataset_digest, [list(g) for g in before.duplicates]
+        failing = sum(before.summary.verdicts.get(v.value, 0) for v in req.fail_on)  # --fail-on may differ
+        summary = replace(before.summary, failing=failing)
     else:
         _map(req, store, scan_id, dataset_key, algo, settings, items, done, progress)
-
-    consents = ConsentIndex(records, req.phash_threshold)
-    references = ReferenceIndex(ref_entries, req.phash_threshold) if ref_entries else None
-    light = [row for row in store.light_rows(scan_id) if row[0] in items]
-    digest = merkle.root((p, sha) for p, sha, _, _ in light)
-    groups = duplicate_groups([(p, Fingerprint(sha or "", ph, None, pm) if ph else None) for p, sha, ph, pm in light],
-                              req.phash_threshold)
-    del light
-    builder = SummaryBuilder(req.fail_on)
-    if cloned:
-        for f in store.iter_findings(scan_id):
-            builder.add(f)
-    else:
-        merger = Merger(consents, references, req.rules(), groups)
-        batch: list[ScannedImage] = []
-        for img in store.iter_images(scan_id):
-            if img.path in items:
-                batch.append(img)
-            if len(batch) >= 1000:
-                _judge_batch(batch, merger, builder, store, scan_id, dataset_key, algo, settings, items,
-                             consents, references)
-                batch = []
-        _judge_batch(batch, merger, builder, store, scan_id, dataset_key, algo, settings, items, consents,
-                     references)
-        changed = merger.propagate(lambda paths: store.get_findings(scan_id, paths))
-        for old, new in changed:
-            builder.replace(old, new)
-        store.add_findings(scan_id, [new for _, new in changed])
-    summary = builder.build(len(groups))
+        digest, groups, summary = _merge(req, store, scan_id, dataset_key, algo, settings, items, records,
+                                         ref_entries)
     errors = []
     if source.skipped:
         errors.append(f"{source.skipped} non-image files skipped")
@@ -255,6 +233,34 @@ def run_audit(req: AuditRequest, store: ScanStore, progress: ProgressCallback | 
     store.finish_scan(scan_id, header_to_dict(header), summary_to_dict(summary), [list(g) for g in groups],
                       header.finished_at)
     return store.load_report(scan_id)
+
+
+def _merge(req: AuditRequest, store: ScanStore, scan_id: int, dataset_key: str, algo: str, settings: ScanSettings,
+           items: dict[str, Item], records: list[ConsentRecord], ref_entries: list[ReferenceEntry]
+           ) -> tuple[str, list[list[str]], Summary]:
+    consents = ConsentIndex(records, req.phash_threshold)
+    references = ReferenceIndex(ref_entries, req.phash_threshold) if ref_entries else None
+    light = [row for row in store.light_rows(scan_id) if row[0] in items]
+    digest = merkle.root((p, sha) for p, sha, _, _ in light)
+    groups = duplicate_groups([(p, Fingerprint(sha or "", ph, None, pm) if ph else None) for p, sha, ph, pm in light],
+                              req.phash_threshold)
+    del light
+    builder = SummaryBuilder(req.fail_on)
+    merger = Merger(consents, references, req.rules(), groups)
+    batch: list[ScannedImage] = []
+    for img in store.iter_images(scan_id):
+        if img.path in items:
+            batch.append(img)
+        if len(batch) >= 1000:
+            _judge_batch(batch, merger, builder, store, scan_id, dataset_key, algo, settings, items, consents,
+                         references)
+            batch = []
+    _judge_batch(batch, merger, builder, store, scan_id, dataset_key, algo, settings, items, consents, references)
+    changed = merger.propagate(lambda paths: store.get_findings(scan_id, paths))
+    for old, new in changed:
+        builder.replace(old, new)
+    store.add_findings(scan_id, [new for _, new in changed])
+    return digest, groups, builder.build(len(groups))
 
 
 def _unchanged(previous: dict[str, tuple[int, int]], items: dict[str, Item]) -> bool:

@@ -117,6 +117,42 @@ class HammingIndex:
         order = np.lexsort((pos, dist))
         return [(int(p), int(x)) for p, x in zip(pos[order], dist[order], strict=True)]
 
+    def within_many(self, queries: Sequence[int], radius: int, block: int = 256
+                    ) -> Iterator[tuple[int, int, int]]:
+        """(query index, position, distance) for every query and every stored code within `radius`: the
+        same answers as `within` for each query, computed a block of queries at a time."""
+        q_all = np.fromiter((int(q) for q in queries), dtype=np.uint64)
+        per_chunk = radius // CHUNKS
+        for b in range(0, len(q_all), block):
+            q = q_all[b:b + block]
+            if not self._order or per_chunk > 2:
+                for k, qv in enumerate(q):
+                    for p, d in self.within(int(qv), radius):
+                        yield b + k, p, d
+                continue
+            flips = _FLIPS[per_chunk].astype(np.int64)
+            qi_parts, pos_parts = [], []
+            for i in range(CHUNKS):
+                part = ((q >> np.uint64(i * WIDTH)) & np.uint64(_MASK)).astype(np.int64)
+                probes = (part[:, None] ^ flips[None, :]).ravel()
+                lo = self._start[i][probes]
+                lengths = self._start[i][probes + 1] - lo
+                total = int(lengths.sum())
+                if total == 0:
+                    continue
+                offsets = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+                pos_parts.append(self._order[i][offsets])
+                qi_parts.append(np.repeat(np.repeat(np.arange(len(q)), len(flips)), lengths))
+            if not pos_parts:
+                continue
+            pos = np.concatenate(pos_parts)
+            qi = np.concatenate(qi_parts)
+            d = np.bitwise_count(self.codes[pos] ^ q[qi])
+            keep = d <= radius
+            pairs = np.unique(np.stack([qi[keep], pos[keep], d[keep].astype(np.int64)], axis=1), axis=0)
+            for a, p, dist in pairs:
+                yield b + int(a), int(p), int(dist)
+
     def pairs_within(self, radius: int) -> Iterator[tuple[int, int, int]]:
         """Every stored pair (i < j) within `radius`, with its distance."""
         for j in range(len(self.codes)):

@@ -204,13 +204,17 @@ def duplicate_groups(items: Sequence[tuple[str, Fingerprint | None]], threshold:
             codes.append(parse_hex64(fp.phash))
             pos.append(i)
     index = HammingIndex(codes)  # the dHash-confirmed wider radius would cost a scan per image: not used here
+    queries: list[int] = []
+    owners: list[int] = []
     for k, i in enumerate(pos):
         fp = items[i][1]
         assert fp is not None
         for code in filter(None, (fp.phash, fp.phash_mirror)):
-            for p, _ in index.within(parse_hex64(code), threshold):
-                if p != k:
-                    union(i, pos[p])
+            queries.append(parse_hex64(code))
+            owners.append(k)
+    for qi, p, _ in index.within_many(queries, threshold):
+        if p != owners[qi]:
+            union(pos[owners[qi]], pos[p])
     groups: dict[int, list[str]] = defaultdict(list)
     for i, (path, fp) in enumerate(items):
         if fp is not None:

@@ -62,6 +62,7 @@ class DirectorySource:
         except OSError as exc:
             yield Item(prefix.rstrip("/") or ".", str(folder), 0, 0, f"folder unreadable: {exc.strerror}")
             return
+        names = {e.name for e in entries}
         for entry in entries:
             if entry.name.startswith("."):
                 continue
@@ -80,9 +81,14 @@ class DirectorySource:
             if stat.S_ISDIR(st.st_mode):
                 yield from self._walk(full, rel + "/")
             elif stat.S_ISREG(st.st_mode):
-                if full.suffix.lower() in IMAGE_EXTENSIONS or _looks_like_image(full):
+                stem, dot, ext = entry.name.rpartition(".")
+                if not dot:
+                    stem, ext = entry.name, ""
+                if "." + ext.lower() in IMAGE_EXTENSIONS or _looks_like_image(full):
+                    json_name = stem + ".json"
                     yield Item(rel, str(full), st.st_size, st.st_mtime_ns,
-                               crawl_json=_sidecar_text(full), c2pa_sidecar=_c2pa_sidecar(full))
+                               crawl_json=_sidecar_text(folder / json_name) if json_name in names else None,
+                               c2pa_sidecar=_c2pa_sidecar(folder, entry.name, stem, names))
                 elif is_archive(full):
                     yield from list_archive(full, rel)
                 else:
@@ -110,9 +116,8 @@ class DirectorySource:
         return Item(rel, str(target), st.st_size, st.st_mtime_ns)
 
 
-def _sidecar_text(image: Path) -> str | None:
+def _sidecar_text(side: Path) -> str | None:
     """The crawl record `<key>.json` beside an image (img2dataset 'files' layout), if small enough."""
-    side = image.with_suffix(".json")
     try:
         if side.is_file() and not side.is_symlink() and side.stat().st_size <= 1 << 20:
             return side.read_text(encoding="utf-8", errors="replace")
@@ -121,12 +126,11 @@ def _sidecar_text(image: Path) -> str | None:
     return None
 
 
-def _c2pa_sidecar(image: Path) -> str | None:
+def _c2pa_sidecar(folder: Path, name: str, stem: str, names: set[str]) -> str | None:
     """A remote-manifest sidecar: `<stem>.c2pa`, `<name>.c2pa` or `<stem>_manifest.c2pa`."""
-    for cand in (image.with_suffix(".c2pa"), image.with_name(image.name + ".c2pa"),
-                 image.with_name(image.stem + "_manifest.c2pa")):
-        if cand.is_file() and not cand.is_symlink():
-            return str(cand)
+    for cand in (stem + ".c2pa", name + ".c2pa", stem + "_manifest.c2pa"):
+        if cand in names and not (folder / cand).is_symlink():
+            return str(folder / cand)
     return None
 
 
