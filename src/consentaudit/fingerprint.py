@@ -7,6 +7,8 @@ import io
 import warnings
 
 import imagehash
+import numpy as np
+import scipy.fftpack
 from PIL import Image, UnidentifiedImageError
 
 from consentaudit.errors import ConsentAuditError
@@ -86,17 +88,27 @@ def fingerprint_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, fast: b
     return hash_gray(gray, digest, width, height, fmt)
 
 
+def _hex(bits: np.ndarray) -> str:
+    """imagehash's hex form: the bits row-major, most significant first (`str(ImageHash)`)."""
+    return np.packbits(bits.ravel()).tobytes().hex()
+
+
+def _phash_bits(pixels: np.ndarray) -> np.ndarray:
+    """imagehash.phash on a 32x32 grayscale array, operation for operation (bit-identical)."""
+    dct = scipy.fftpack.dct(scipy.fftpack.dct(pixels, axis=0), axis=1)
+    low = dct[:8, :8]
+    return low > np.median(low)
+
+
 def hash_gray(gray: Image.Image, digest: str, width: int, height: int, fmt: str | None) -> Fingerprint:
-    """Perceptual hashes of a grayscale image, bit-identical to imagehash's defaults."""
-    small = gray.resize((_PHASH_SIDE, _PHASH_SIDE), Image.Resampling.LANCZOS)
-    phash = imagehash.phash(small)  # resizing 32x32 to 32x32 is the identity: same as phash(image)
-    mirror = imagehash.phash(small.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
-    dhash = imagehash.dhash(gray)
+    """Perceptual hashes of a grayscale image, bit-identical to imagehash's defaults (a test checks it)."""
+    small = np.asarray(gray.resize((_PHASH_SIDE, _PHASH_SIDE), Image.Resampling.LANCZOS))
+    d = np.asarray(gray.resize((9, 8), Image.Resampling.LANCZOS))
     return Fingerprint(
         sha256=digest,
-        phash=str(phash),
-        dhash=str(dhash),
-        phash_mirror=str(mirror),
+        phash=_hex(_phash_bits(small)),
+        dhash=_hex(d[:, 1:] > d[:, :-1]),
+        phash_mirror=_hex(_phash_bits(small[:, ::-1])),
         width=width,
         height=height,
         format=fmt,
