@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from conftest import DATASET, EXPECTED, PHOTOS
+from conftest import DATASET, EXPECTED, PHOTOS, ROOT
 from consentaudit import merkle
 from consentaudit.audit import AuditRequest, Progress, run_audit
 from consentaudit.cli.progress import progress_display
@@ -152,3 +152,19 @@ def test_copy_of_dataset_keeps_paths(tmp_path: Path) -> None:
     shutil.copytree(DATASET, dst)
     r = run_audit(AuditRequest(dataset=dst, jobs=1), ScanStore(f"sqlite:///{tmp_path / 'x'}"))
     assert {f.path for f in r.findings} == set(EXPECTED["verdicts"])
+
+
+def test_fast_hashes_decide_exactly_like_imagehash_exact_ones(tmp_path: Path) -> None:
+    args = {"dataset": DATASET, "jobs": 1, "manifests": [ROOT / "manifests/fixtures.csv",
+                                                          ROOT / "manifests/fixtures-extra.jsonl"],
+            "references": [ROOT / "fixtures/scraped"]}
+    fast = run_audit(AuditRequest(**args, fast=True), ScanStore(f"sqlite:///{tmp_path / 'f'}"))  # type: ignore[arg-type]
+    exact = run_audit(AuditRequest(**args, fast=False), ScanStore(f"sqlite:///{tmp_path / 'e'}"))  # type: ignore[arg-type]
+    assert "jpeg-draft" in fast.header.fingerprint_algorithm
+    assert "full-decode" in exact.header.fingerprint_algorithm
+
+    def decisions(r: object) -> list[tuple[object, ...]]:
+        return [(f["path"], f["verdict"], (f["match"] or {}).get("record_id"), (f["reference"] or {}).get("record_id"))
+                for f in _findings(r)]
+
+    assert decisions(fast) == decisions(exact)

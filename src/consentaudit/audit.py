@@ -43,7 +43,7 @@ from consentaudit.workers import default_jobs, map_units
 
 DEFAULT_FAIL_ON = tuple(v for v in Verdict if v != Verdict.CONSENTED)
 DEFAULT_BATCH = 64
-BORDER_MARGIN = 4  # bits: measured drift of draft-decoded pHash is at most 2 (docs/performance.md)
+BORDER_MARGIN = 6  # bits: the measured drift of draft-decoded pHash is at most 4 (docs/performance.md)
 
 
 @dataclass(frozen=True)
