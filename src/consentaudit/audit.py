@@ -17,12 +17,13 @@ from consentaudit import __version__, c2pa_verify, merkle
 from consentaudit.codec import header_to_dict, summary_to_dict
 from consentaudit.errors import InputError
 from consentaudit.findings import Merger, SummaryBuilder
-from consentaudit.fingerprint import DEFAULT_MAX_PIXELS, algorithm
+from consentaudit.fingerprint import DEFAULT_MAX_PIXELS, algorithm, thumbnail_data_uri
 from consentaudit.item import Item
 from consentaudit.manifest import load_records, parse_manifest
 from consentaudit.matching import DEFAULT_PHASH_THRESHOLD, ConsentIndex, ReferenceIndex, duplicate_groups
 from consentaudit.models import (
     ConsentRecord,
+    Finding,
     Fingerprint,
     ManifestInfo,
     ReferenceEntry,
@@ -37,7 +38,7 @@ from consentaudit.models import (
 from consentaudit.policy import CRAWL_PROTOCOLS, Rules
 from consentaudit.references import entries_from_images, read_fingerprints
 from consentaudit.scanner import ScanSettings, refingerprint_exact, scan_unit
-from consentaudit.sources import open_source
+from consentaudit.sources import open_source, read_item
 from consentaudit.store import ScanStore
 from consentaudit.workers import default_jobs, map_units
 
@@ -149,6 +150,28 @@ def fingerprint_folder(path: Path, settings: ScanSettings = EXACT,
         if progress:
             progress(Progress(len(out), len(items), 0, batch[-1].path))
     return out
+
+
+def thumbnail_source(dataset: Path) -> Callable[[Finding], str | None]:
+    """Thumbnails for the HTML report, read from the dataset as it is now (None when a file is gone)."""
+    items: dict[str, Item] | None = None
+
+    def thumb(f: Finding) -> str | None:
+        nonlocal items
+        if items is None:
+            try:
+                items = {i.path: i for i in open_source(dataset).items()}
+            except InputError:
+                items = {}
+        item = items.get(f.path)
+        if item is None or item.problem is not None:
+            return None
+        try:
+            return thumbnail_data_uri(read_item(item, max_bytes=64 << 20))
+        except OSError:
+            return None
+
+    return thumb
 
 
 def _batches(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:

@@ -97,7 +97,8 @@ def _phash_bits(pixels: np.ndarray) -> np.ndarray:
     """imagehash.phash on a 32x32 grayscale array, operation for operation (bit-identical)."""
     dct = scipy.fftpack.dct(scipy.fftpack.dct(pixels, axis=0), axis=1)
     low = dct[:8, :8]
-    return low > np.median(low)
+    bits: np.ndarray = low > np.median(low)
+    return bits
 
 
 def hash_gray(gray: Image.Image, digest: str, width: int, height: int, fmt: str | None) -> Fingerprint:
@@ -113,3 +114,22 @@ def hash_gray(gray: Image.Image, digest: str, width: int, height: int, fmt: str 
         height=height,
         format=fmt,
     )
+
+
+def thumbnail_data_uri(data: bytes, max_side: int = 96, max_pixels: int = DEFAULT_MAX_PIXELS) -> str | None:
+    """A small JPEG thumbnail as a data: URI (for the HTML report), or None when the image cannot be read."""
+    import base64
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            if im.size[0] * im.size[1] > max_pixels:
+                return None
+            im.draft("RGB", (max_side, max_side))
+            im.thumbnail((max_side, max_side))
+            buf = io.BytesIO()
+            im.convert("RGB").save(buf, "JPEG", quality=70)
+    except Exception:
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

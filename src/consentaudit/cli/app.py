@@ -11,9 +11,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from consentaudit import __version__
-from consentaudit.audit import DEFAULT_BATCH, DEFAULT_FAIL_ON, AuditRequest, fingerprint_folder, run_audit
-from consentaudit.cli.errors import EXIT_FINDINGS, EXIT_OK, handle_errors
+from consentaudit import __version__, attest
+from consentaudit.audit import (
+    DEFAULT_BATCH,
+    DEFAULT_FAIL_ON,
+    AuditRequest,
+    fingerprint_folder,
+    run_audit,
+    thumbnail_source,
+)
+from consentaudit.cli.errors import EXIT_DATASET, EXIT_FINDINGS, EXIT_OK, EXIT_SIGNATURE, handle_errors
 from consentaudit.cli.progress import progress_display
 from consentaudit.cli.summary import print_summary
 from consentaudit.config import load_policy
@@ -21,9 +28,11 @@ from consentaudit.errors import InputError, ManifestError, Problem
 from consentaudit.fingerprint import DEFAULT_MAX_PIXELS
 from consentaudit.manifest import FIELDS, MANIFEST_VERSION, ParsedManifest, check_unique, parse_manifest
 from consentaudit.matching import DEFAULT_PHASH_THRESHOLD
-from consentaudit.models import Verdict
+from consentaudit.models import Report, Verdict
 from consentaudit.references import write_fingerprints
 from consentaudit.reports import write_report, writer_for
+from consentaudit.reports.exports import EXPORTS
+from consentaudit.reports.html import HtmlReport
 from consentaudit.store import ScanStore, default_url
 from consentaudit.workers import default_jobs
 
@@ -53,6 +62,14 @@ def _parse_fail_on(values: list[str] | None) -> tuple[Verdict, ...]:
             raise typer.BadParameter(f"{v!r} is not a verdict (choose from: {choices}, none)",
                                      param_hint="--fail-on") from None
     return tuple(out)
+
+
+def _write_reports(report: Report, paths: list[Path], dataset: Path | None, no_thumbnails: bool) -> None:
+    for r in paths:
+        writer = None
+        if r.suffix.lower() in (".html", ".htm"):
+            writer = HtmlReport(None if no_thumbnails or dataset is None else thumbnail_source(dataset))
+        write_report(report, r, writer)
 
 
 def _first(*values: int | None) -> int:
@@ -109,6 +126,8 @@ def scan(
                           "often progress is stored).")] = DEFAULT_BATCH,
     exact_hashes: Annotated[bool, typer.Option("--exact-hashes", help="Decode every image fully "
                             "(imagehash-exact hashes; slower).")] = False,
+    no_thumbnails: Annotated[bool, typer.Option("--no-thumbnails", help="No image thumbnails in HTML "
+                             "reports.")] = False,
     db: DbOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary.")] = False,
 ) -> None:
@@ -137,8 +156,7 @@ def scan(
     store = _store(db)
     with progress_display(quiet) as tick:
         result = run_audit(req, store, tick)
-    for r in reports:
-        write_report(result, r)
+    _write_reports(result, reports, dataset, no_thumbnails)
     if not quiet:
         console = Console()
         print_summary(result, console)
@@ -245,13 +263,93 @@ def scans(db: DbOption = None) -> None:
 def report_cmd(
     scan_id: Annotated[int, typer.Argument(help="Scan id (see `consentaudit scans`).")],
     report: Annotated[list[Path], typer.Option("--report", "-o", help="Report file(s) to write.")],
+    no_thumbnails: Annotated[bool, typer.Option("--no-thumbnails", help="No thumbnails in HTML reports.")] = False,
     db: DbOption = None,
 ) -> None:
     """Render a stored scan again."""
     stored = _store(db).load_report(scan_id)
+    dataset = Path(stored.header.dataset)
+    _write_reports(stored, list(report), dataset if dataset.exists() else None, no_thumbnails)
     for r in report:
-        write_report(stored, r)
         typer.echo(f"wrote {r}")
+
+
+@app.command()
+@handle_errors
+def keygen(
+    key: Annotated[Path, typer.Argument(help="Private key file to write (KEY.pub is written beside it).")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing key files.")] = False,
+) -> None:
+    """Write an Ed25519 signing key (mode 0600) and its public key."""
+    pub = attest.keygen(key, force)
+    typer.echo(f"wrote {key} (private, mode 0600) and {pub}")
+
+
+@app.command()
+@handle_errors
+def sign(
+    report: Annotated[Path, typer.Argument(help="A JSON report.")],
+    key: Annotated[Path, typer.Option("--key", help="Ed25519 private key (from `consentaudit keygen`).")],
+) -> None:
+    """Write REPORT.sig, a detached signature over the canonical JSON report."""
+    out = attest.sign(report, key)
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
+@handle_errors
+def verify(
+    report: Annotated[Path, typer.Argument(help="A signed JSON report.")],
+    signature: Annotated[Path | None, typer.Option("--signature", help="Signature (default: REPORT.sig).")] = None,
+    public_key: Annotated[Path | None, typer.Option("--public-key", help="The signer's public key.")] = None,
+    dataset: Annotated[Path | None, typer.Option("--dataset", help="Also check that this dataset is exactly "
+                       "the one the report describes.")] = None,
+) -> None:
+    """Check a report's signature and, with --dataset, that the data still has the report's Merkle root.
+
+    Exit codes: 0 verified, 2 input error, 4 signature invalid (report changed or another key), 5 dataset
+    differs from the report."""
+    if public_key is None:
+        raise typer.BadParameter("--public-key is required", param_hint="--public-key")
+    sig = signature or report.with_name(report.name + ".sig")
+    try:
+        doc = attest.verify_signature(report, sig, public_key)
+    except attest.SignatureInvalid as exc:
+        typer.echo(f"SIGNATURE INVALID: {exc}", err=True)
+        raise typer.Exit(EXIT_SIGNATURE) from None
+    typer.echo(f"signature OK: {report} signed by {public_key}")
+    if dataset is None:
+        return
+    diff = attest.compare_dataset(doc, dataset)
+    if diff.matches:
+        typer.echo(f"dataset OK: {dataset} has Merkle root {diff.actual_root}")
+        return
+    typer.echo(f"DATASET DIFFERS: report root {diff.expected_root}, {dataset} root {diff.actual_root}", err=True)
+    for label, paths in (("added", diff.added), ("removed", diff.removed), ("changed", diff.changed)):
+        for p in paths:
+            typer.echo(f"  {label}: {p}", err=True)
+    raise typer.Exit(EXIT_DATASET)
+
+
+@app.command("export")
+@handle_errors
+def export_cmd(
+    scan_id: Annotated[int, typer.Argument(help="Scan id (see `consentaudit scans`).")],
+    as_: Annotated[str, typer.Option("--as", help=f"Export format: {', '.join(EXPORTS)}.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Export a stored scan as the EU AI Act summary draft, a Croissant RAI fragment or CycloneDX 1.6."""
+    if as_ not in EXPORTS:
+        raise typer.BadParameter(f"{as_!r} is not one of {', '.join(EXPORTS)}", param_hint="--as")
+    kind, fn = EXPORTS[as_]
+    result = fn(_store(db).load_report(scan_id))
+    text = result if isinstance(result, str) else json.dumps(result, indent=2, sort_keys=True) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output} ({as_}, {kind})")
 
 
 def main() -> None:

@@ -16,6 +16,8 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_INPUT = 2
 EXIT_INTERNAL = 3
+EXIT_SIGNATURE = 4  # verify: the signature does not match the report or the key
+EXIT_DATASET = 5  # verify: the dataset is not the one the report describes
 EXIT_INTERRUPTED = 130
 
 P = ParamSpec("P")

@@ -8,6 +8,7 @@ from typing import Protocol, TextIO
 from consentaudit.errors import InputError
 from consentaudit.models import Report
 from consentaudit.reports.csvreport import write_csv
+from consentaudit.reports.html import write_html
 from consentaudit.reports.jsonreport import write_json
 from consentaudit.reports.markdown import write_markdown
 
@@ -20,19 +21,20 @@ WRITERS: dict[str, Writer] = {
     "json": write_json,
     "csv": write_csv,
     "md": write_markdown,
+    "html": write_html,
 }
 
 
 def writer_for(path: Path) -> Writer:
     ext = path.suffix.lower().lstrip(".")
-    ext = {"markdown": "md"}.get(ext, ext)
+    ext = {"markdown": "md", "htm": "html"}.get(ext, ext)
     if ext not in WRITERS:
         raise InputError(f"{path}: unknown report format {ext!r} (choose from: {', '.join(sorted(WRITERS))})")
     return WRITERS[ext]
 
 
-def write_report(report: Report, path: Path) -> None:
-    writer = writer_for(path)
+def write_report(report: Report, path: Path, writer: Writer | None = None) -> None:
+    writer = writer or writer_for(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8", newline="") as out:

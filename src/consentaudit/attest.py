@@ -1,0 +1,161 @@
+"""Attestation: Ed25519 keys, detached signatures over the canonical JSON report, and verification of a
+report against the dataset it describes (Merkle root over sorted (path, sha256))."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from consentaudit import merkle
+from consentaudit.errors import ConsentAuditError, InputError
+from consentaudit.fingerprint import sha256_hex
+from consentaudit.sources import open_source, read_item
+
+SIGNATURE_FORMAT = "consentaudit-signature/1"
+CANONICALISATION = "json: sorted keys, no whitespace, UTF-8"
+
+
+class SignatureInvalid(ConsentAuditError):
+    """The signature does not verify: the report was changed or another key signed it."""
+
+
+def canonical_bytes(report_text: str) -> bytes:
+    try:
+        obj = json.loads(report_text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not a JSON report: {exc}") from None
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def keygen(key_path: Path, force: bool = False) -> Path:
+    """Write an Ed25519 private key (PKCS#8 PEM, mode 0600) and KEY.pub; returns the public key path."""
+    pub_path = key_path.with_name(key_path.name + ".pub")
+    if not force and (key_path.exists() or pub_path.exists()):
+        raise InputError(f"{key_path} or {pub_path} exists (use --force to overwrite)")
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    fd = os.open(key_path, flags, 0o600)
+    try:
+        os.write(fd, pem)
+    finally:
+        os.close(fd)
+    os.chmod(key_path, 0o600)
+    pub_path.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                       serialization.PublicFormat.SubjectPublicKeyInfo))
+    return pub_path
+
+
+def _load_private(path: Path) -> Ed25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise InputError(f"cannot load private key {path}: {exc}") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise InputError(f"{path} is not an Ed25519 private key")
+    return key
+
+
+def _load_public(path: Path) -> Ed25519PublicKey:
+    try:
+        key = serialization.load_pem_public_key(path.read_bytes())
+    except (OSError, ValueError, TypeError) as exc:
+        raise InputError(f"cannot load public key {path}: {exc}") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise InputError(f"{path} is not an Ed25519 public key")
+    return key
+
+
+def _key_id(pub: Ed25519PublicKey) -> str:
+    raw = pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def sign(report_path: Path, key_path: Path) -> Path:
+    """Write REPORT.sig, a detached Ed25519 signature over the canonical JSON of the report."""
+    try:
+        text = report_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read report {report_path}: {exc}") from None
+    payload = canonical_bytes(text)
+    key = _load_private(key_path)
+    header = json.loads(payload).get("header", {})
+    sig = {
+        "format": SIGNATURE_FORMAT, "algorithm": "ed25519", "canonicalisation": CANONICALISATION,
+        "key_id": _key_id(key.public_key()), "payload_sha256": hashlib.sha256(payload).hexdigest(),
+        "dataset_digest": header.get("dataset_digest"),
+        "signature": base64.b64encode(key.sign(payload)).decode("ascii"),
+    }
+    out = report_path.with_name(report_path.name + ".sig")
+    out.write_text(json.dumps(sig, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return out
+
+
+def verify_signature(report_path: Path, sig_path: Path, pub_path: Path) -> dict[str, Any]:
+    """The report as a dict when the signature verifies; SignatureInvalid otherwise."""
+    try:
+        text = report_path.read_text(encoding="utf-8")
+        sig = json.loads(sig_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read report or signature: {exc}") from None
+    if not isinstance(sig, dict) or sig.get("format") != SIGNATURE_FORMAT or sig.get("algorithm") != "ed25519":
+        raise InputError(f"{sig_path} is not a {SIGNATURE_FORMAT} Ed25519 signature")
+    pub = _load_public(pub_path)
+    payload = canonical_bytes(text)
+    if sig.get("key_id") != _key_id(pub):
+        raise SignatureInvalid(f"signed by another key ({sig.get('key_id')}), not {pub_path} ({_key_id(pub)})")
+    try:
+        pub.verify(base64.b64decode(sig["signature"]), payload)
+    except (InvalidSignature, ValueError, KeyError) as exc:
+        raise SignatureInvalid("the report does not match its signature: it was changed after signing") from exc
+    report: dict[str, Any] = json.loads(payload)
+    return report
+
+
+@dataclass
+class DatasetDiff:
+    expected_root: str | None
+    actual_root: str
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+
+    @property
+    def matches(self) -> bool:
+        return self.expected_root == self.actual_root and not (self.added or self.removed or self.changed)
+
+
+def dataset_entries(dataset: Path) -> dict[str, str | None]:
+    """(path -> sha256) of every dataset entry, as a scan records it (None for entries it cannot read)."""
+    out: dict[str, str | None] = {}
+    for item in open_source(dataset).items():
+        if item.problem is not None:
+            out[item.path] = None
+            continue
+        try:
+            data = read_item(item)
+        except OSError:
+            out[item.path] = None
+            continue
+        out[item.path] = sha256_hex(data) if data else None
+    return out
+
+
+def compare_dataset(report: dict[str, Any], dataset: Path) -> DatasetDiff:
+    recorded = {f["path"]: f.get("sha256") for f in report.get("findings", [])}
+    actual = dataset_entries(dataset)
+    diff = DatasetDiff(report.get("header", {}).get("dataset_digest"), merkle.root(actual.items()))
+    diff.added = sorted(set(actual) - set(recorded))
+    diff.removed = sorted(set(recorded) - set(actual))
+    diff.changed = sorted(p for p in set(actual) & set(recorded) if actual[p] != recorded[p])
+    return diff
