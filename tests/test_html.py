@@ -76,7 +76,7 @@ def _chromium() -> str | None:
 @pytest.mark.skipif(_chromium() is None, reason="no Chromium installed (Debian package 'chromium'; .ci/run "
                                                  "installs it)")
 def test_report_in_headless_chromium(tmp_path: Path) -> None:
-    selenium = pytest.importorskip("selenium", reason="selenium (test extra) not installed")
+    pytest.importorskip("selenium", reason="selenium (test extra) not installed")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
