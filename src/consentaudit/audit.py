@@ -16,7 +16,7 @@ from pathlib import Path
 from consentaudit import __version__, c2pa_verify, merkle
 from consentaudit.codec import header_to_dict, summary_to_dict
 from consentaudit.errors import InputError
-from consentaudit.findings import Merger, SummaryBuilder
+from consentaudit.findings import Merger, SummaryBuilder, settle_groups
 from consentaudit.fingerprint import DEFAULT_MAX_PIXELS, algorithm, thumbnail_data_uri
 from consentaudit.item import Item
 from consentaudit.manifest import load_records, parse_manifest
@@ -236,9 +236,12 @@ def run_audit(req: AuditRequest, store: ScanStore, progress: ProgressCallback | 
         failing = sum(before.summary.verdicts.get(v.value, 0) for v in req.fail_on)  # --fail-on may differ
         summary = replace(before.summary, failing=failing)
     else:
-        _map(req, store, scan_id, dataset_key, algo, settings, items, done, progress)
-        digest, groups, summary = _merge(req, store, scan_id, dataset_key, algo, settings, items, records,
-                                         ref_entries)
+        stale = sorted(done - items.keys())
+        if stale:
+            store.prune(scan_id, stale)
+        judge = _Judge(req, store, scan_id, dataset_key, algo, settings, items, records, ref_entries)
+        _map(req, store, scan_id, dataset_key, algo, settings, items, done, progress, judge)
+        digest, groups, summary = _merge(req, store, scan_id, items, judge)
     errors = []
     if source.skipped:
         errors.append(f"{source.skipped} non-image files skipped")
@@ -258,31 +261,44 @@ def run_audit(req: AuditRequest, store: ScanStore, progress: ProgressCallback | 
     return store.load_report(scan_id)
 
 
-def _merge(req: AuditRequest, store: ScanStore, scan_id: int, dataset_key: str, algo: str, settings: ScanSettings,
-           items: dict[str, Item], records: list[ConsentRecord], ref_entries: list[ReferenceEntry]
+class _Judge:
+    """Judges stored images (borderline fast hashes re-hashed exactly first) and stores their findings."""
+
+    def __init__(self, req: AuditRequest, store: ScanStore, scan_id: int, dataset_key: str, algo: str,
+                 settings: ScanSettings, items: dict[str, Item], records: list[ConsentRecord],
+                 ref_entries: list[ReferenceEntry]) -> None:
+        self.store, self.scan_id, self.dataset_key, self.algo = store, scan_id, dataset_key, algo
+        self.settings, self.items = settings, items
+        self.consents = ConsentIndex(records, req.phash_threshold)
+        self.references = ReferenceIndex(ref_entries, req.phash_threshold) if ref_entries else None
+        self.merger = Merger(self.consents, self.references, req.rules())
+
+    def __call__(self, images: Sequence[ScannedImage]) -> None:
+        batch = [img for img in images if img.path in self.items]
+        if self.settings.fast:
+            batch = _refine_borderline(batch, self.items, self.consents, self.references, self.settings,
+                                       self.store, self.scan_id, self.dataset_key, self.algo)
+        self.store.add_findings(self.scan_id, [self.merger.finding(img) for img in batch])
+
+
+def _merge(req: AuditRequest, store: ScanStore, scan_id: int, items: dict[str, Item], judge: _Judge
            ) -> tuple[str, list[list[str]], Summary]:
-    consents = ConsentIndex(records, req.phash_threshold)
-    references = ReferenceIndex(ref_entries, req.phash_threshold) if ref_entries else None
+    batch: list[ScannedImage] = []
+    for img in store.unjudged_images(scan_id):  # cached, unchanged and resumed images
+        batch.append(img)
+        if len(batch) >= 1000:
+            judge(batch)
+            batch = []
+    judge(batch)
     light = [row for row in store.light_rows(scan_id) if row[0] in items]
     digest = merkle.root((p, sha) for p, sha, _, _ in light)
     groups = duplicate_groups([(p, Fingerprint(sha or "", ph, None, pm) if ph else None) for p, sha, ph, pm in light],
                               req.phash_threshold)
     del light
+    store.add_findings(scan_id, settle_groups(groups, lambda paths: store.get_findings(scan_id, paths)))
     builder = SummaryBuilder(req.fail_on)
-    merger = Merger(consents, references, req.rules(), groups)
-    batch: list[ScannedImage] = []
-    for img in store.iter_images(scan_id):
-        if img.path in items:
-            batch.append(img)
-        if len(batch) >= 1000:
-            _judge_batch(batch, merger, builder, store, scan_id, dataset_key, algo, settings, items, consents,
-                         references)
-            batch = []
-    _judge_batch(batch, merger, builder, store, scan_id, dataset_key, algo, settings, items, consents, references)
-    changed = merger.propagate(lambda paths: store.get_findings(scan_id, paths))
-    for old, new in changed:
-        builder.replace(old, new)
-    store.add_findings(scan_id, [new for _, new in changed])
+    for f in store.iter_findings(scan_id):
+        builder.add(f)
     return digest, groups, builder.build(len(groups))
 
 
@@ -296,7 +312,7 @@ def _unchanged(previous: dict[str, tuple[int, int]], items: dict[str, Item]) -> 
 
 
 def _map(req: AuditRequest, store: ScanStore, scan_id: int, dataset_key: str, algo: str, settings: ScanSettings,
-         items: dict[str, Item], done: set[str], progress: ProgressCallback | None) -> None:
+         items: dict[str, Item], done: set[str], progress: ProgressCallback | None, judge: _Judge) -> None:
     cache = store.cache_states(dataset_key, algo)
     unchanged: list[str] = []
     fresh: list[Item] = []
@@ -314,20 +330,10 @@ def _map(req: AuditRequest, store: ScanStore, scan_id: int, dataset_key: str, al
         progress(Progress(finished, len(items), len(unchanged)))
     for unit, results in map_units(_batches(fresh, req.batch_size), settings, req.jobs):
         store.add_images(scan_id, dataset_key, results, algo)
+        judge(results)  # while the workers decode the next units
         finished += len(unit)
         if progress:
             progress(Progress(finished, len(items), len(unchanged), unit[-1].path))
-
-
-def _judge_batch(batch: list[ScannedImage], merger: Merger, builder: SummaryBuilder, store: ScanStore,
-                 scan_id: int, dataset_key: str, algo: str, settings: ScanSettings, items: dict[str, Item],
-                 consents: ConsentIndex, references: ReferenceIndex | None) -> None:
-    if settings.fast:
-        batch = _refine_borderline(batch, items, consents, references, settings, store, scan_id, dataset_key, algo)
-    findings = [merger.finding(img) for img in batch]
-    for f in findings:
-        builder.add(f)
-    store.add_findings(scan_id, findings)
 
 
 def _refine_borderline(images: list[ScannedImage], items: dict[str, Item], consents: ConsentIndex,

@@ -23,15 +23,11 @@ def _meta(metadata: Iterable[tuple[str, str]], key: str) -> str | None:
 
 
 class Merger:
-    """Judges images one at a time (so a scan can stream them) and then propagates revocations within
-    duplicate groups."""
+    """Judges images one at a time, as soon as their unit is scanned (duplicate groups are not known yet),
+    then settles the groups: numbers them and propagates revocations to near-duplicates."""
 
-    def __init__(self, consents: ConsentIndex, references: ReferenceIndex | None, rules: Rules,
-                 groups: Sequence[Sequence[str]]) -> None:
+    def __init__(self, consents: ConsentIndex, references: ReferenceIndex | None, rules: Rules) -> None:
         self.consents, self.references, self.rules = consents, references, rules
-        self.groups = groups
-        self.group_of = {p: n for n, g in enumerate(groups, start=1) for p in g}
-        self._revoked_source: dict[int, tuple[str, Reason]] = {}
 
     def finding(self, img: ScannedImage) -> Finding:
         records, conflicts = self.consents.lookup(img.path, img.fingerprint, img.digest, release_ids(img.metadata))
@@ -41,35 +37,31 @@ class Merger:
                   domain=_meta(img.metadata, "crawl.domain"))
         reasons = j.reasons + tuple(Reason(j.verdict, f"note: {n}") for n in img.notes)
         fp = img.fingerprint
-        group = self.group_of.get(img.path)
-        if group is not None and group not in self._revoked_source:
-            revoked = next((r for r in reasons if r.verdict == Verdict.REVOKED), None)
-            if revoked is not None:
-                self._revoked_source[group] = (img.path, revoked)
         return Finding(
             path=img.path, sha256=img.digest, phash=fp.phash if fp else None, dhash=fp.dhash if fp else None,
             size=img.size, verdict=j.verdict, reasons=reasons, match=j.match,
-            reference=ref[1] if ref else None, signals=img.signals, metadata=img.metadata, duplicate_group=group,
+            reference=ref[1] if ref else None, signals=img.signals, metadata=img.metadata,
         )
 
-    def affected_paths(self) -> list[str]:
-        """Paths whose finding may change by propagation (members of groups with a revoked image)."""
-        return [p for g in self._revoked_source for p in self.groups[g - 1]]
 
-    def propagate(self, get: Callable[[Sequence[str]], Mapping[str, Finding]]) -> list[tuple[Finding, Finding]]:
-        """Every near-duplicate of an image whose consent is revoked is revoked too: (old, new) pairs."""
-        changed: list[tuple[Finding, Finding]] = []
-        for group, (src_path, src_reason) in sorted(self._revoked_source.items()):
-            members = get(self.groups[group - 1])
-            for p in self.groups[group - 1]:
-                f = members[p]
-                if any(r.verdict == Verdict.REVOKED for r in f.reasons):
-                    continue
-                extra = Reason(Verdict.REVOKED, f"{_PROPAGATED}{src_path}: {src_reason.detail}")
+def settle_groups(groups: Sequence[Sequence[str]], get: Callable[[Sequence[str]], Mapping[str, Finding]]
+                  ) -> list[Finding]:
+    """The findings of duplicate-group members with their group number, and every near-duplicate of an
+    image whose consent is revoked revoked too (with the source in its reasons)."""
+    out: list[Finding] = []
+    for n, group in enumerate(groups, start=1):
+        members = get(group)
+        source = next(((p, r) for p in group for r in members[p].reasons
+                       if r.verdict == Verdict.REVOKED and not r.detail.startswith(_PROPAGATED)), None)
+        for p in group:
+            f = replace(members[p], duplicate_group=n)
+            if source is not None and not any(r.verdict == Verdict.REVOKED for r in f.reasons):
+                extra = Reason(Verdict.REVOKED, f"{_PROPAGATED}{source[0]}: {source[1].detail}")
                 reasons = sorted((*f.reasons, extra), key=lambda r: -r.verdict.severity)
-                verdict = max(f.verdict, Verdict.REVOKED, key=lambda v: v.severity)
-                changed.append((f, replace(f, verdict=verdict, reasons=tuple(reasons))))
-        return changed
+                f = replace(f, verdict=max(f.verdict, Verdict.REVOKED, key=lambda v: v.severity),
+                            reasons=tuple(reasons))
+            out.append(f)
+    return out
 
 
 def build_findings(images: Sequence[ScannedImage], consents: ConsentIndex, references: ReferenceIndex | None,
@@ -77,10 +69,10 @@ def build_findings(images: Sequence[ScannedImage], consents: ConsentIndex, refer
     """One finding per image, sorted by path, plus the groups of duplicate images (all in memory)."""
     ordered = sorted(images, key=lambda i: i.path)
     groups = duplicate_groups([(i.path, i.fingerprint) for i in ordered], consents.threshold)
-    merger = Merger(consents, references, rules, groups)
+    merger = Merger(consents, references, rules)
     findings = {img.path: merger.finding(img) for img in ordered}
-    for _, new in merger.propagate(lambda paths: {p: findings[p] for p in paths}):
-        findings[new.path] = new
+    for f in settle_groups(groups, lambda paths: {p: findings[p] for p in paths}):
+        findings[f.path] = f
     return [findings[p] for p in sorted(findings)], groups
 
 

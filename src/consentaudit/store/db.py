@@ -159,6 +159,29 @@ class ScanStore:
                 select(IMAGE.c.path, IMAGE.c.sha256, IMAGE.c.phash, IMAGE.c.phash_mirror)
                 .where(IMAGE.c.scan_id == scan_id).order_by(IMAGE.c.path))]
 
+    def unjudged_images(self, scan_id: int) -> Iterator[ScannedImage]:
+        """Images of a scan that have no finding yet, in path order, a batch at a time."""
+        last = ""
+        while True:
+            j = IMAGE.outerjoin(FINDING, (FINDING.c.scan_id == IMAGE.c.scan_id) & (FINDING.c.path == IMAGE.c.path))
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(IMAGE.c.path, IMAGE.c.data_json).select_from(j)
+                                    .where(IMAGE.c.scan_id == scan_id, FINDING.c.path.is_(None), IMAGE.c.path > last)
+                                    .order_by(IMAGE.c.path).limit(BATCH)).all()
+            if not rows:
+                return
+            for r in rows:
+                yield scanned_from_dict(json.loads(r[1]))
+            last = rows[-1][0]
+
+    def prune(self, scan_id: int, paths: Sequence[str]) -> None:
+        """Forget entries of a resumed scan whose files are gone from the dataset."""
+        with self.engine.begin() as conn:
+            for i in range(0, len(paths), 500):
+                chunk = list(paths[i:i + 500])
+                for table in (IMAGE, FINDING):
+                    conn.execute(delete(table).where(table.c.scan_id == scan_id, table.c.path.in_(chunk)))
+
     def iter_images(self, scan_id: int) -> Iterator[ScannedImage]:
         yield from (scanned_from_dict(json.loads(d)) for d in self._pages(IMAGE, scan_id))
 
