@@ -175,3 +175,11 @@ def test_manifest_init_then_validate(runner: CliRunner, tmp_path: Path) -> None:
     ok = runner.invoke(app, ["manifest", "validate", str(MANIFESTS / "fixtures.csv"),
                              str(MANIFESTS / "fixtures-extra.jsonl")])
     assert ok.exit_code == 0 and "14 record(s)" in ok.output
+
+
+def test_summary_prints_file_text_literally(runner: CliRunner, tmp_path: Path) -> None:
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    (ds / "[bold]x[red].jpg").write_bytes((DATASET / "consented" / "canon-ixus.jpg").read_bytes())
+    result = runner.invoke(app, ["scan", str(ds), "--db", f"sqlite:///{tmp_path / 'db'}"])
+    assert "[bold]x[red].jpg" in result.output  # not swallowed as terminal markup

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from consentaudit import __version__, attest
 from consentaudit.audit import (
@@ -161,7 +162,7 @@ def scan(
         console = Console()
         print_summary(result, console)
         for r in reports:
-            console.print(f"wrote {r}")
+            console.print(Text(f"wrote {r}"))
     raise typer.Exit(EXIT_FINDINGS if result.summary.failing else EXIT_OK)
 
 

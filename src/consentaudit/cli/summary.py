@@ -33,15 +33,15 @@ def print_summary(report: Report, console: Console, limit: int = 20) -> None:
         line.append(f" {f.path}: {f.reasons[0].detail if f.reasons else ''}")
         console.print(line)
     if len(flagged) > limit:
-        console.print(f"… and {len(flagged) - limit} more (see the report)")
+        console.print(Text(f"… and {len(flagged) - limit} more (see the report)"))
     carried = {p: row for p, row in s.opt_outs.items() if row["images"]}
     if carried:
-        console.print("opt-out signals: " + "; ".join(
-            f"{p}: {row['images']} carried ({row['prohibited']} prohibit)" for p, row in carried.items()))
+        console.print(Text("opt-out signals: " + "; ".join(
+            f"{p}: {row['images']} carried ({row['prohibited']} prohibit)" for p, row in carried.items())))
     if s.domains:
-        console.print("top source domains: " + ", ".join(f"{d.domain} ({d.images})" for d in s.domains[:5]))
+        console.print(Text("top source domains: " + ", ".join(f"{d.domain} ({d.images})" for d in s.domains[:5])))
     if s.duplicate_groups:
         console.print(f"{s.duplicate_groups} group(s) of duplicate images")
     for e in h.errors:
-        console.print(f"note: {e}")
+        console.print(Text(f"note: {e}"))
     console.print(Text(f"{s.failing} image(s) under --fail-on", style="bold red" if s.failing else "bold green"))
