@@ -239,9 +239,9 @@ def run_audit(req: AuditRequest, store: ScanStore, progress: ProgressCallback | 
         stale = sorted(done - items.keys())
         if stale:
             store.prune(scan_id, stale)
-        judge = _Judge(req, store, scan_id, dataset_key, algo, settings, items, records, ref_entries)
-        _map(req, store, scan_id, dataset_key, algo, settings, items, done, progress, judge)
-        digest, groups, summary = _merge(req, store, scan_id, items, judge)
+        work = UnitWork(req, settings, records, ref_entries)
+        _map(req, store, scan_id, dataset_key, algo, items, done, progress, work)
+        digest, groups, summary = _merge(req, store, scan_id, dataset_key, algo, items, work)
     errors = []
     if source.skipped:
         errors.append(f"{source.skipped} non-image files skipped")
@@ -261,28 +261,47 @@ def run_audit(req: AuditRequest, store: ScanStore, progress: ProgressCallback | 
     return store.load_report(scan_id)
 
 
-class _Judge:
-    """Judges stored images (borderline fast hashes re-hashed exactly first) and stores their findings."""
+class UnitWork:
+    """What a worker does with one unit: scan it, re-hash borderline fast hashes exactly, judge it. The
+    parent only writes the results, so both cores decode while it does."""
 
-    def __init__(self, req: AuditRequest, store: ScanStore, scan_id: int, dataset_key: str, algo: str,
-                 settings: ScanSettings, items: dict[str, Item], records: list[ConsentRecord],
+    def __init__(self, req: AuditRequest, settings: ScanSettings, records: list[ConsentRecord],
                  ref_entries: list[ReferenceEntry]) -> None:
-        self.store, self.scan_id, self.dataset_key, self.algo = store, scan_id, dataset_key, algo
-        self.settings, self.items = settings, items
+        self.settings = settings
         self.consents = ConsentIndex(records, req.phash_threshold)
         self.references = ReferenceIndex(ref_entries, req.phash_threshold) if ref_entries else None
         self.merger = Merger(self.consents, self.references, req.rules())
 
-    def __call__(self, images: Sequence[ScannedImage]) -> None:
-        batch = [img for img in images if img.path in self.items]
-        if self.settings.fast:
-            batch = _refine_borderline(batch, self.items, self.consents, self.references, self.settings,
-                                       self.store, self.scan_id, self.dataset_key, self.algo)
-        self.store.add_findings(self.scan_id, [self.merger.finding(img) for img in batch])
+    def judge(self, images: Sequence[ScannedImage], items: dict[str, Item]
+              ) -> tuple[list[ScannedImage], list[Finding]]:
+        """(images re-hashed exactly, findings) for already scanned images."""
+        redone: list[ScannedImage] = []
+        findings: list[Finding] = []
+        for img in images:
+            fp = img.fingerprint
+            if self.settings.fast and fp is not None and fp.format == "JPEG" and (
+                    self.consents.borderline(fp, BORDER_MARGIN)
+                    or (self.references and self.references.borderline(fp, BORDER_MARGIN))):
+                img = refingerprint_exact(items[img.path], img, self.settings)
+                redone.append(img)
+            findings.append(self.merger.finding(img))
+        return redone, findings
+
+    def __call__(self, unit: Sequence[Item]) -> tuple[list[ScannedImage], list[Finding]]:
+        images = scan_unit(unit, self.settings)
+        redone, findings = self.judge(images, {i.path: i for i in unit})
+        exact = {img.path: img for img in redone}
+        return [exact.get(img.path, img) for img in images], findings
 
 
-def _merge(req: AuditRequest, store: ScanStore, scan_id: int, items: dict[str, Item], judge: _Judge
-           ) -> tuple[str, list[list[str]], Summary]:
+def _merge(req: AuditRequest, store: ScanStore, scan_id: int, dataset_key: str, algo: str, items: dict[str, Item],
+           work: UnitWork) -> tuple[str, list[list[str]], Summary]:
+    def judge(batch: list[ScannedImage]) -> None:
+        redone, findings = work.judge([img for img in batch if img.path in items], items)
+        if redone:
+            store.add_images(scan_id, dataset_key, redone, algo, cache=False)
+        store.add_findings(scan_id, findings)
+
     batch: list[ScannedImage] = []
     for img in store.unjudged_images(scan_id):  # cached, unchanged and resumed images
         batch.append(img)
@@ -311,8 +330,8 @@ def _unchanged(previous: dict[str, tuple[int, int]], items: dict[str, Item]) -> 
     return True
 
 
-def _map(req: AuditRequest, store: ScanStore, scan_id: int, dataset_key: str, algo: str, settings: ScanSettings,
-         items: dict[str, Item], done: set[str], progress: ProgressCallback | None, judge: _Judge) -> None:
+def _map(req: AuditRequest, store: ScanStore, scan_id: int, dataset_key: str, algo: str, items: dict[str, Item],
+         done: set[str], progress: ProgressCallback | None, work: UnitWork) -> None:
     cache = store.cache_states(dataset_key, algo)
     unchanged: list[str] = []
     fresh: list[Item] = []
@@ -328,29 +347,9 @@ def _map(req: AuditRequest, store: ScanStore, scan_id: int, dataset_key: str, al
     finished = len(done) + len(unchanged)
     if progress:
         progress(Progress(finished, len(items), len(unchanged)))
-    for unit, results in map_units(_batches(fresh, req.batch_size), settings, req.jobs):
+    for unit, (results, findings) in map_units(_batches(fresh, req.batch_size), work, req.jobs):
         store.add_images(scan_id, dataset_key, results, algo)
-        judge(results)  # while the workers decode the next units
+        store.add_findings(scan_id, findings)
         finished += len(unit)
         if progress:
             progress(Progress(finished, len(items), len(unchanged), unit[-1].path))
-
-
-def _refine_borderline(images: list[ScannedImage], items: dict[str, Item], consents: ConsentIndex,
-                       references: ReferenceIndex | None, settings: ScanSettings, store: ScanStore, scan_id: int,
-                       dataset_key: str, algo: str) -> list[ScannedImage]:
-    """Fast (draft-decoded) hashes drift from imagehash's by a few bits. An image whose pHash lies within
-    BORDER_MARGIN of the threshold from any record or reference is hashed again exactly, so that the
-    fast path neither loses a match nor makes one that the exact hashes would not."""
-    out: list[ScannedImage] = []
-    redone: list[ScannedImage] = []
-    for img in images:
-        fp = img.fingerprint
-        if fp is not None and fp.format == "JPEG" and (
-                consents.borderline(fp, BORDER_MARGIN) or (references and references.borderline(fp, BORDER_MARGIN))):
-            img = refingerprint_exact(items[img.path], img, settings)
-            redone.append(img)
-        out.append(img)
-    if redone:
-        store.add_images(scan_id, dataset_key, redone, algo, cache=False)
-    return out

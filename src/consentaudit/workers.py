@@ -5,12 +5,24 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from typing import Any, TypeVar
 
 from consentaudit.item import Item
-from consentaudit.models import ScannedImage
-from consentaudit.scanner import ScanSettings, scan_unit
+
+R = TypeVar("R")
+_WORK: Callable[[Sequence[Item]], Any] | None = None  # set in each worker process by _init
+
+
+def _init(work: Callable[[Sequence[Item]], Any]) -> None:
+    global _WORK
+    _WORK = work
+
+
+def _run(unit: Sequence[Item]) -> Any:
+    assert _WORK is not None
+    return _WORK(unit)
 
 
 def default_jobs() -> int:
@@ -20,17 +32,18 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def map_units(units: Iterable[Sequence[Item]], settings: ScanSettings, jobs: int
-              ) -> Iterator[tuple[Sequence[Item], list[ScannedImage]]]:
-    """(unit, results) for every unit, in input order. With jobs > 1, units run in worker processes and at
-    most 2 x jobs units are in flight, so memory is bounded by the batch size, not the dataset."""
+def map_units(units: Iterable[Sequence[Item]], work: Callable[[Sequence[Item]], R], jobs: int
+              ) -> Iterator[tuple[Sequence[Item], R]]:
+    """(unit, work(unit)) for every unit, in input order. With jobs > 1, units run in worker processes (the
+    work object is handed to each worker once, at start) and at most 2 x jobs units are in flight, so
+    memory is bounded by the batch size, not the dataset."""
     if jobs <= 1:
         for unit in units:
-            yield unit, scan_unit(unit, settings)
+            yield unit, work(unit)
         return
     ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    pending: deque[tuple[Sequence[Item], Future[list[ScannedImage]]]] = deque()
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+    pending: deque[tuple[Sequence[Item], Future[R]]] = deque()
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init, initargs=(work,))
     try:
         it = iter(units)
         exhausted = False
@@ -41,7 +54,7 @@ def map_units(units: Iterable[Sequence[Item]], settings: ScanSettings, jobs: int
                 except StopIteration:
                     exhausted = True
                     break
-                pending.append((unit, pool.submit(scan_unit, unit, settings)))
+                pending.append((unit, pool.submit(_run, unit)))
             if not pending:
                 return
             unit, fut = pending.popleft()
