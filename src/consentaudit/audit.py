@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from consentaudit import __version__, c2pa_verify, merkle
+from consentaudit.archives import is_archive
 from consentaudit.codec import header_to_dict, summary_to_dict
 from consentaudit.errors import InputError
 from consentaudit.findings import Merger, SummaryBuilder, settle_groups
@@ -36,10 +37,10 @@ from consentaudit.models import (
     Verdict,
 )
 from consentaudit.policy import CRAWL_PROTOCOLS, Rules
-from consentaudit.references import entries_from_images, read_fingerprints
+from consentaudit.references import entries_from_images, read_fingerprint_file, read_url_list
 from consentaudit.scanner import ScanSettings, refingerprint_exact, scan_unit
 from consentaudit.sources import open_source, read_item
-from consentaudit.store import ScanStore
+from consentaudit.store import ReferenceSets, ScanStore
 from consentaudit.workers import default_jobs, map_units
 
 DEFAULT_FAIL_ON = tuple(v for v in Verdict if v != Verdict.CONSENTED)
@@ -130,14 +131,19 @@ EXACT = ScanSettings(fast=False)
 def load_reference(path: Path, settings: ScanSettings = EXACT
                    ) -> tuple[ReferenceInfo, list[ReferenceEntry]]:
     """A reference set from a folder of images or a fingerprint file written by `fingerprint`."""
-    if path.is_dir():
+    if path.is_dir() or (path.is_file() and is_archive(path)):
+        name = path.name
         images = scan_unit(list(open_source(path).items()), settings)
-        entries = list(entries_from_images(path.name, images))
-        return ReferenceInfo(path.name, str(path), len(entries)), entries
-    if path.is_file():
-        name, entries = read_fingerprints(path)
+        entries = list(entries_from_images(name, images))
         return ReferenceInfo(name, str(path), len(entries)), entries
-    raise InputError(f"reference set not found: {path}")
+    if path.is_file() and path.suffix.lower() in (".txt", ".csv", ".parquet"):
+        entries = read_url_list(path, path.stem)
+        return ReferenceInfo(path.stem, str(path), len(entries)), entries
+    if path.is_file():
+        name, entries, header = read_fingerprint_file(path)
+        return ReferenceInfo(name, str(path), len(entries), header.get("description", ""),
+                             header.get("license", "")), entries
+    raise InputError(f"reference set not found: {path} (neither a file, a folder nor a stored set)")
 
 
 def fingerprint_folder(path: Path, settings: ScanSettings = EXACT,
@@ -192,14 +198,17 @@ def _run_key(req: AuditRequest, dataset: str, manifests: Sequence[ManifestInfo],
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
-def _load_inputs(req: AuditRequest, settings: ScanSettings
+def _load_inputs(req: AuditRequest, settings: ScanSettings, store: ScanStore
                  ) -> tuple[list[ConsentRecord], list[ManifestInfo], list[ReferenceInfo], list[ReferenceEntry]]:
     records, manifest_infos = load_manifests(req.manifests)
     ref_infos: list[ReferenceInfo] = []
     ref_entries: list[ReferenceEntry] = []
     exact = replace(settings, fast=False)  # reference hashes are compared with records made by imagehash
     for rp in req.references:
-        info, entries = load_reference(rp, exact)
+        if not rp.exists() and ReferenceSets(store).exists(str(rp)):
+            info, entries = ReferenceSets(store).load(str(rp))
+        else:
+            info, entries = load_reference(rp, exact)
         ref_infos.append(info)
         ref_entries.extend(entries)
     return records, manifest_infos, ref_infos, ref_entries
@@ -216,7 +225,7 @@ def run_audit(req: AuditRequest, store: ScanStore, progress: ProgressCallback | 
     started = now_utc()
     settings = req.settings()
     algo = algorithm(settings.fast)
-    records, manifest_infos, ref_infos, ref_entries = _load_inputs(req, settings)
+    records, manifest_infos, ref_infos, ref_entries = _load_inputs(req, settings, store)
     ref_digest = hashlib.sha256(json.dumps([(e.sha256, e.phash, e.dhash) for e in ref_entries]).encode())
     source = open_source(req.dataset)
     dataset_key = str(source.root)

@@ -103,7 +103,8 @@ def header_to_dict(h: ReportHeader) -> dict[str, Any]:
         "options": {"phash_threshold": o.phash_threshold, "fail_on": [v.value for v in o.fail_on],
                     "max_image_pixels": o.max_image_pixels},
         "manifests": [{"path": m.path, "sha256": m.sha256, "records": m.records} for m in h.manifests],
-        "references": [{"name": x.name, "path": x.path, "entries": x.entries} for x in h.references],
+        "references": [{"name": x.name, "path": x.path, "entries": x.entries, "description": x.description,
+                        "license": x.license} for x in h.references],
         "started_at": h.started_at, "finished_at": h.finished_at, "errors": list(h.errors),
         "dataset_digest": h.dataset_digest,
     }
@@ -118,7 +119,8 @@ def header_from_dict(h: dict[str, Any]) -> ReportHeader:
                             phash_threshold=o["phash_threshold"], fail_on=tuple(Verdict(v) for v in o["fail_on"]),
                             max_image_pixels=o["max_image_pixels"]),
         manifests=tuple(ManifestInfo(m["path"], m["sha256"], m["records"]) for m in h["manifests"]),
-        references=tuple(ReferenceInfo(x["name"], x["path"], x["entries"]) for x in h["references"]),
+        references=tuple(ReferenceInfo(x["name"], x["path"], x["entries"], x.get("description", ""),
+                                       x.get("license", "")) for x in h["references"]),
         started_at=h["started_at"], finished_at=h["finished_at"], scan_id=h.get("scan_id"),
         errors=tuple(h.get("errors", ())), dataset_digest=h.get("dataset_digest"),
     )

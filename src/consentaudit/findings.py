@@ -31,7 +31,8 @@ class Merger:
 
     def finding(self, img: ScannedImage) -> Finding:
         records, conflicts = self.consents.lookup(img.path, img.fingerprint, img.digest, release_ids(img.metadata))
-        ref = self.references.lookup(img.fingerprint, img.digest) if self.references else None
+        ref = (self.references.lookup(img.fingerprint, img.digest, _meta(img.metadata, "crawl.url"))
+               if self.references else None)
         j = judge(error=img.error, records=records, conflicts=conflicts, reference=ref, signals=img.signals,
                   purposes=self.rules.purposes, as_of=self.rules.as_of, rules=self.rules,
                   domain=_meta(img.metadata, "crawl.domain"))

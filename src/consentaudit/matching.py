@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from consentaudit.hamming import HammingIndex, distance, parse_hex64
 from consentaudit.models import ConsentRecord, Fingerprint, Match, MatchKind, ReferenceEntry
@@ -130,6 +131,16 @@ def perceptual_match(a: Fingerprint, b_phash: str | None, b_dhash: str | None, t
     return None
 
 
+def normalise_url(url: str) -> str:
+    """Scheme and host lower-cased, 'www.' and the fragment dropped: the same image URL compares equal."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url.strip()
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    return f"{host}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+
+
 class ReferenceIndex:
     """Entries of known scraped collections, for 'is this image in a scraped set?'."""
 
@@ -138,8 +149,15 @@ class ReferenceIndex:
         self.threshold = phash_threshold
         self._by_sha: dict[str, int] = {}
         self._pos: list[int] = []
+        self._by_url: dict[str, int] = {}
+        self._by_domain: dict[str, int] = {}
         codes: list[int] = []
         for i, e in enumerate(self.entries):
+            if e.url:
+                if "/" in e.url:
+                    self._by_url.setdefault(normalise_url(e.url), i)
+                else:
+                    self._by_domain.setdefault(e.url.lower().removeprefix("www."), i)
             if e.sha256:
                 self._by_sha.setdefault(e.sha256, i)
             if e.phash:
@@ -153,11 +171,24 @@ class ReferenceIndex:
     def borderline(self, fp: Fingerprint, margin: int) -> bool:
         return _borderline(self._index, fp, self.threshold, margin)
 
-    def lookup(self, fp: Fingerprint | None, sha256: str | None = None) -> tuple[ReferenceEntry, Match] | None:
+    def lookup(self, fp: Fingerprint | None, sha256: str | None = None, url: str | None = None
+               ) -> tuple[ReferenceEntry, Match] | None:
         digest = fp.sha256 if fp else sha256
         if digest and digest in self._by_sha:
             e = self.entries[self._by_sha[digest]]
             return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.SHA256)
+        if url and (self._by_url or self._by_domain):
+            i = self._by_url.get(normalise_url(url))
+            if i is not None:
+                e = self.entries[i]
+                return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.URL)
+            host = (urlsplit(url).hostname or "").lower().removeprefix("www.")
+            parts = host.split(".")
+            for k in range(len(parts) - 1):
+                i = self._by_domain.get(".".join(parts[k:]))
+                if i is not None:
+                    e = self.entries[i]
+                    return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.DOMAIN)
         if not (fp and fp.phash):
             return None
         radius = max(self.threshold, CONFIRM_PHASH_RADIUS)

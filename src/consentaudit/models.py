@@ -47,6 +47,8 @@ class MatchKind(StrEnum):
     PATH = "path"
     PERCEPTUAL = "perceptual"
     RELEASE_ID = "release_id"  # the file's plus:ModelReleaseID names the record (record_id or evidence)
+    URL = "url"  # the image's recorded source URL is in a reference URL list
+    DOMAIN = "domain"  # the image's source domain is in a reference domain list
 
 
 KNOWN_PURPOSES = (
@@ -156,6 +158,7 @@ class ReferenceEntry:
     sha256: str | None
     phash: str | None
     dhash: str | None = None
+    url: str | None = None  # a URL-list entry: matches an image whose recorded source URL is this one
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,8 @@ class ReferenceInfo:
     name: str
     path: str
     entries: int
+    description: str = ""
+    license: str = ""
 
 
 @dataclass(frozen=True)

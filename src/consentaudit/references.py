@@ -34,7 +34,15 @@ def write_fingerprints(images: Iterable[ScannedImage], out: IO[str], name: str, 
 
 def read_fingerprints(path: Path, set_name: str | None = None) -> tuple[str, list[ReferenceEntry]]:
     """Entries of a fingerprint file; a line without a usable hash is a listed problem."""
+    name, entries, _ = read_fingerprint_file(path, set_name)
+    return name, entries
+
+
+def read_fingerprint_file(path: Path, set_name: str | None = None
+                          ) -> tuple[str, list[ReferenceEntry], dict[str, str]]:
+    """(name, entries, header) of a fingerprint file."""
     name = set_name or path.stem
+    header: dict[str, str] = {}
     entries: list[ReferenceEntry] = []
     problems: list[Problem] = []
     try:
@@ -54,10 +62,12 @@ def read_fingerprints(path: Path, set_name: str | None = None) -> tuple[str, lis
             continue
         if obj.get("kind") == FINGERPRINT_KIND:
             name = set_name or str(obj.get("name") or name)
+            header = {k: str(v) for k, v in obj.items() if isinstance(v, str)}
             continue
-        sha, ph = obj.get("sha256"), obj.get("phash")
-        if not (isinstance(sha, str) and len(sha) == 64) and not (isinstance(ph, str) and len(ph) == 16):
-            problems.append(Problem(str(path), n, "sha256", "entry needs a 64-hex sha256 or a 16-hex phash"))
+        sha, ph, url = obj.get("sha256"), obj.get("phash"), obj.get("url")
+        has_hash = (isinstance(sha, str) and len(sha) == 64) or (isinstance(ph, str) and len(ph) == 16)
+        if not has_hash and not (isinstance(url, str) and url.strip()):
+            problems.append(Problem(str(path), n, "sha256", "entry needs a 64-hex sha256, a 16-hex phash or a url"))
             continue
         dh = obj.get("dhash")
         entries.append(ReferenceEntry(
@@ -66,10 +76,11 @@ def read_fingerprints(path: Path, set_name: str | None = None) -> tuple[str, lis
             sha256=sha.lower() if isinstance(sha, str) and len(sha) == 64 else None,
             phash=ph.lower() if isinstance(ph, str) and len(ph) == 16 else None,
             dhash=dh.lower() if isinstance(dh, str) and len(dh) == 16 else None,
+            url=url.strip() if isinstance(url, str) and url.strip() and not has_hash else None,
         ))
     if problems:
         raise ManifestError(problems)
-    return name, entries
+    return name, entries, header
 
 
 def entries_from_images(name: str, images: Iterable[ScannedImage]) -> Iterator[ReferenceEntry]:
@@ -77,3 +88,48 @@ def entries_from_images(name: str, images: Iterable[ScannedImage]) -> Iterator[R
         if img.fingerprint is not None:
             fp = img.fingerprint
             yield ReferenceEntry(name, img.path, fp.sha256, fp.phash, fp.dhash)
+
+
+def read_url_list(path: Path, set_name: str) -> list[ReferenceEntry]:
+    """A URL or domain list: one per line (text), the `url` column of a CSV, or of an img2dataset parquet."""
+    urls: list[str] = []
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            try:
+                import pyarrow.parquet as pq
+            except ImportError:
+                raise InputError("reading a parquet URL list needs pyarrow (consentaudit[crawl])") from None
+            table = pq.read_table(path, columns=["url"])
+            urls = [u for u in table.column("url").to_pylist() if isinstance(u, str)]
+        elif suffix == ".csv":
+            import csv
+
+            with path.open(encoding="utf-8", newline="") as f:
+                reader = csv.DictReader(f)
+                if not reader.fieldnames or "url" not in reader.fieldnames:
+                    raise InputError(f"{path}: a CSV URL list needs a 'url' column")
+                urls = [row["url"] for row in reader if row.get("url")]
+        else:
+            urls = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()
+                    if ln.strip() and not ln.lstrip().startswith("#")]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read URL list {path}: {exc}") from None
+    except Exception as exc:  # pyarrow raises its own types for a broken file
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"cannot read URL list {path}: {exc}") from None
+    return [ReferenceEntry(set_name, u, None, None, url=u.strip()) for u in dict.fromkeys(urls)]
+
+
+def write_set(entries: Iterable[ReferenceEntry], out: IO[str], name: str, description: str, license: str) -> int:
+    """A reference set as a fingerprint file (the format `fingerprint` writes; URL entries carry `url`)."""
+    header = {"kind": FINGERPRINT_KIND, "schema_version": FINGERPRINT_SCHEMA, "algorithm": ALGORITHM,
+              "name": name, "description": description, "license": license}
+    out.write(json.dumps(header, sort_keys=True) + "\n")
+    n = 0
+    for e in entries:
+        row = {"path": e.ref_id, "sha256": e.sha256, "phash": e.phash, "dhash": e.dhash, "url": e.url}
+        out.write(json.dumps({k: v for k, v in row.items() if v is not None}, sort_keys=True) + "\n")
+        n += 1
+    return n

@@ -24,14 +24,25 @@ from consentaudit.codec import (
     summary_from_dict,
 )
 from consentaudit.errors import StoreError
-from consentaudit.models import Finding, Report, ScannedImage
-from consentaudit.store.tables import STORE_SCHEMA_VERSION, CacheRow, FindingRow, ImageRow, MetaRow, ScanRow
+from consentaudit.models import Finding, ReferenceEntry, ReferenceInfo, Report, ScannedImage
+from consentaudit.store.tables import (
+    STORE_SCHEMA_VERSION,
+    CacheRow,
+    FindingRow,
+    ImageRow,
+    MetaRow,
+    RefEntryRow,
+    RefSetRow,
+    ScanRow,
+)
 
 BATCH = 1000
 IMAGE: Table = ImageRow.__table__  # type: ignore[attr-defined]
 FINDING: Table = FindingRow.__table__  # type: ignore[attr-defined]
 CACHE: Table = CacheRow.__table__  # type: ignore[attr-defined]
 SCAN: Table = ScanRow.__table__  # type: ignore[attr-defined]
+REFSET: Table = RefSetRow.__table__  # type: ignore[attr-defined]
+REFENTRY: Table = RefEntryRow.__table__  # type: ignore[attr-defined]
 
 
 def default_url(workdir: Path) -> str:
@@ -253,6 +264,54 @@ class ScanStore:
                       tuple(tuple(g) for g in json.loads(row.duplicates_json or "[]")))
 
 
+class ReferenceSets:
+    """Named reference sets kept in the store (`consentaudit reference ...`)."""
+
+    def __init__(self, store: ScanStore) -> None:
+        self.engine = store.engine
+
+    def save(self, info: ReferenceInfo, entries: Sequence[ReferenceEntry], source: str, created_at: str,
+             replace_existing: bool = False) -> None:
+        with self.engine.begin() as conn:
+            exists = conn.execute(select(REFSET.c.name).where(REFSET.c.name == info.name)).first()
+            if exists and not replace_existing:
+                raise StoreError(f"reference set {info.name!r} exists (remove it first, or use --force)")
+            conn.execute(delete(REFENTRY).where(REFENTRY.c.set_name == info.name))
+            conn.execute(delete(REFSET).where(REFSET.c.name == info.name))
+            unique = {e.ref_id: e for e in entries}
+            conn.execute(insert(REFSET).values(name=info.name, description=info.description, license=info.license,
+                                               source=source, created_at=created_at, entries=len(unique)))
+            rows = [{"set_name": info.name, "ref_id": e.ref_id, "sha256": e.sha256, "phash": e.phash,
+                     "dhash": e.dhash, "url": e.url} for e in unique.values()]
+            for i in range(0, len(rows), 5000):
+                conn.execute(insert(REFENTRY), rows[i:i + 5000])
+
+    def exists(self, name: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(REFSET.c.name).where(REFSET.c.name == name)).first() is not None
+
+    def names(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(REFSET).order_by(REFSET.c.name))]
+
+    def load(self, name: str) -> tuple[ReferenceInfo, list[ReferenceEntry]]:
+        with self.engine.connect() as conn:
+            head = conn.execute(select(REFSET).where(REFSET.c.name == name)).first()
+            if head is None:
+                raise StoreError(f"no reference set named {name!r} (see `consentaudit reference list`)")
+            rows = conn.execute(select(REFENTRY).where(REFENTRY.c.set_name == name).order_by(REFENTRY.c.ref_id))
+            entries = [ReferenceEntry(name, r.ref_id, r.sha256, r.phash, r.dhash, r.url) for r in rows]
+        info = ReferenceInfo(name, f"store:{name}", len(entries), head.description, head.license)
+        return info, entries
+
+    def remove(self, name: str) -> None:
+        with self.engine.begin() as conn:
+            if conn.execute(select(REFSET.c.name).where(REFSET.c.name == name)).first() is None:
+                raise StoreError(f"no reference set named {name!r}")
+            conn.execute(delete(REFENTRY).where(REFENTRY.c.set_name == name))
+            conn.execute(delete(REFSET).where(REFSET.c.name == name))
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -261,4 +320,4 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-__all__ = ["ScanStore", "StoredFindings", "default_url"]
+__all__ = ["ReferenceSets", "ScanStore", "StoredFindings", "default_url"]

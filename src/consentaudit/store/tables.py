@@ -65,3 +65,25 @@ class MetaRow(SQLModel, table=True):
     __tablename__ = "store_meta"
     key: str = Field(primary_key=True)
     value: str
+
+
+class RefSetRow(SQLModel, table=True):
+    """A named reference set of known scraped images (or URLs / domains)."""
+
+    __tablename__ = "reference_set"
+    name: str = Field(primary_key=True)
+    description: str = ""
+    license: str = ""
+    source: str = ""
+    created_at: str
+    entries: int = 0
+
+
+class RefEntryRow(SQLModel, table=True):
+    __tablename__ = "reference_entry"
+    set_name: str = Field(foreign_key="reference_set.name", primary_key=True)
+    ref_id: str = Field(primary_key=True)
+    sha256: str | None = Field(default=None, index=True)
+    phash: str | None = None
+    dhash: str | None = None
+    url: str | None = None

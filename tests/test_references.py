@@ -1,0 +1,97 @@
+"""Named reference sets: build, list, export/import round trip, remove, URL lists, and scans against them."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from PIL import Image, ImageOps
+from typer.testing import CliRunner
+
+from conftest import FIXTURES, PHOTOS, SCRAPED
+from consentaudit.cli.app import app
+
+R = CliRunner()
+
+
+def _copies(ds: Path) -> None:
+    """Transformed copies of the scraped originals, plus an unrelated photo."""
+    ds.mkdir()
+    with Image.open(SCRAPED / "web-0001.jpg") as im:
+        im.convert("RGB").resize((im.width // 2, im.height // 2)).save(ds / "half.jpg", quality=60)
+        ImageOps.mirror(im.convert("RGB")).save(ds / "flipped.jpg", quality=85)
+    with Image.open(SCRAPED / "web-0002.jpg") as im:
+        buf = io.BytesIO()
+        im.convert("L").save(buf, "PNG")
+        (ds / "gray.png").write_bytes(buf.getvalue())
+    (ds / "own.jpg").write_bytes((PHOTOS / "nikon-e950.jpg").read_bytes())
+
+
+def _verdicts(out: Path) -> dict[str, str]:
+    return {f["path"]: f["verdict"] for f in json.loads(out.read_text())["findings"]}
+
+
+def test_build_list_export_import_remove_round_trip(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'db'}"
+    r = R.invoke(app, ["reference", "build", "web-sample", str(SCRAPED), "--description", "two scraped photos",
+                       "--license", "mixed", "--db", db])
+    assert r.exit_code == 0, r.output
+    listed = R.invoke(app, ["reference", "list", "--db", db]).output
+    assert "web-sample\t2 entries" in listed and "two scraped photos" in listed
+    exported = tmp_path / "web.jsonl"
+    assert R.invoke(app, ["reference", "export", "web-sample", "-o", str(exported), "--db", db]).exit_code == 0
+    lines = [json.loads(x) for x in exported.read_text().splitlines()]
+    assert lines[0]["description"] == "two scraped photos" and lines[0]["license"] == "mixed"
+    assert {x["path"] for x in lines[1:]} == {"web-0001.jpg", "web-0002.jpg"}
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    assert R.invoke(app, ["reference", "import", str(exported), "--db", other]).exit_code == 0
+    again = tmp_path / "again.jsonl"
+    R.invoke(app, ["reference", "export", "web-sample", "-o", str(again), "--db", other])
+    assert again.read_text() == exported.read_text()  # the round trip loses nothing
+    assert R.invoke(app, ["reference", "build", "web-sample", str(SCRAPED), "--db", db]).exit_code == 2  # exists
+    assert R.invoke(app, ["reference", "remove", "web-sample", "--db", db]).exit_code == 0
+    assert "no reference sets stored" in R.invoke(app, ["reference", "list", "--db", db]).output
+    assert R.invoke(app, ["reference", "remove", "web-sample", "--db", db]).exit_code == 2
+
+
+def test_scan_with_a_stored_set_flags_transformed_copies(tmp_path: Path, monkeypatch: object) -> None:
+    db = f"sqlite:///{tmp_path / 'db'}"
+    R.invoke(app, ["reference", "build", "web-sample", str(SCRAPED), "--db", db])
+    ds = tmp_path / "ds"
+    _copies(ds)
+    out = tmp_path / "r.json"
+    result = R.invoke(app, ["scan", str(ds), "--reference", "web-sample", "--db", db, "--quiet", "--report", str(out)])
+    assert result.exit_code == 1, result.output
+    got = _verdicts(out)
+    assert got == {"flipped.jpg": "known_scraped", "gray.png": "known_scraped", "half.jpg": "known_scraped",
+                   "own.jpg": "unconsented"}
+    report = json.loads(out.read_text())
+    flipped = next(f for f in report["findings"] if f["path"] == "flipped.jpg")
+    assert flipped["reference"]["hash"] == "phash_mirror"
+    assert report["header"]["references"][0]["name"] == "web-sample"
+    # the same set given as a path works the same
+    out2 = tmp_path / "r2.json"
+    R.invoke(app, ["scan", str(ds), "--reference", str(SCRAPED), "--db", db, "--quiet", "--report", str(out2)])
+    assert _verdicts(out2) == got
+
+
+def test_url_and_domain_lists_match_recorded_source_urls(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'db'}"
+    urls = tmp_path / "laion-urls.txt"
+    urls.write_text("# known scraped URLs\nhttps://photos.example.org/p/1.jpg\nexample.net\n")
+    assert R.invoke(app, ["reference", "build", "laion-urls", str(urls), "--db", db]).exit_code == 0
+    out = tmp_path / "r.json"
+    R.invoke(app, ["scan", str(FIXTURES / "shards"), "--reference", "laion-urls", "--db", db, "--quiet",
+                   "--report", str(out)])
+    findings = {f["path"]: f for f in json.loads(out.read_text())["findings"]}
+    assert findings["00000.tar/000000000.jpg"]["reference"]["kind"] == "url"
+    assert findings["00000.tar/000000000.jpg"]["verdict"] == "known_scraped"
+    assert findings["00000.tar/000000001.jpg"]["reference"]["kind"] == "domain"  # www.example.net
+    assert findings["00000.tar/000000004.jpg"]["reference"] is None  # photos.example.org/p/5.jpg: not listed
+
+
+def test_parquet_url_column_builds_a_set(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'db'}"
+    r = R.invoke(app, ["reference", "build", "crawl", str(FIXTURES / "shards" / "00000.parquet"), "--db", db])
+    assert r.exit_code == 0 and "6 entries" in r.output
