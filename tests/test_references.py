@@ -95,3 +95,42 @@ def test_parquet_url_column_builds_a_set(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'db'}"
     r = R.invoke(app, ["reference", "build", "crawl", str(FIXTURES / "shards" / "00000.parquet"), "--db", db])
     assert r.exit_code == 0 and "6 entries" in r.output
+
+
+def _edit(src: Path, dst: Path, how: str) -> None:
+    with Image.open(src) as im:
+        im = im.convert("RGB")
+        w, h = im.size
+        if how == "crop95":
+            dx, dy = round(w * 0.025), round(h * 0.025)
+            im = im.crop((dx, dy, w - dx, h - dy))
+        elif how == "border10":
+            im = ImageOps.expand(im, border=round(max(w, h) * 0.10), fill=(0, 0, 0))
+        im.save(dst, quality=88)
+
+
+def test_crops_and_borders_are_found_and_other_photos_are_not(tmp_path: Path) -> None:
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    originals = sorted(p for p in PHOTOS.glob("*.jpg") if "broken" not in p.name)
+    outsiders = {"nikon-e950", "sony-d700"}  # their copies are scanned, the originals are not in the set
+    for p in originals:
+        if p.stem not in outsiders:
+            (refs / p.name).write_bytes(p.read_bytes())
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    for p in originals:
+        _edit(p, ds / f"{p.stem}-crop95.jpg", "crop95")
+        _edit(p, ds / f"{p.stem}-border10.jpg", "border10")
+    db = f"sqlite:///{tmp_path / 'db'}"
+    R.invoke(app, ["reference", "build", "refs", str(refs), "--db", db])
+    out = tmp_path / "r.json"
+    R.invoke(app, ["scan", str(ds), "--reference", "refs", "--db", db, "--quiet", "--report", str(out)])
+    findings = json.loads(out.read_text())["findings"]
+    inside = [f for f in findings if f["path"].rsplit("-", 1)[0] not in outsiders]
+    outside = [f for f in findings if f["path"].rsplit("-", 1)[0] in outsiders]
+    wrong = [f["path"] for f in inside
+             if f["reference"] is None or f["reference"]["record_id"] != "refs:" + f["path"].rsplit("-", 1)[0] + ".jpg"]
+    assert wrong == [], wrong  # every copy found, and found as a copy of its own original
+    assert {f["reference"]["hash"] for f in inside} >= {"phash_trim"}  # borders are trimmed before hashing
+    assert [f["path"] for f in outside if f["reference"] is not None] == []  # never tied to another photo

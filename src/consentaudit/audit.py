@@ -18,7 +18,7 @@ from consentaudit.archives import is_archive
 from consentaudit.codec import header_to_dict, summary_to_dict
 from consentaudit.errors import InputError
 from consentaudit.findings import Merger, SummaryBuilder, settle_groups
-from consentaudit.fingerprint import DEFAULT_MAX_PIXELS, algorithm, thumbnail_data_uri
+from consentaudit.fingerprint import DEFAULT_MAX_PIXELS, algorithm, fingerprint256, thumbnail_data_uri
 from consentaudit.item import Item
 from consentaudit.manifest import load_records, parse_manifest
 from consentaudit.matching import DEFAULT_PHASH_THRESHOLD, ConsentIndex, ReferenceIndex, duplicate_groups
@@ -126,9 +126,10 @@ def load_manifests(paths: Sequence[Path]) -> tuple[list[ConsentRecord], list[Man
 
 
 EXACT = ScanSettings(fast=False)
+REFERENCE = ScanSettings(fast=False, with256=True)  # reference entries also carry the 256-bit pHash
 
 
-def load_reference(path: Path, settings: ScanSettings = EXACT
+def load_reference(path: Path, settings: ScanSettings = REFERENCE
                    ) -> tuple[ReferenceInfo, list[ReferenceEntry]]:
     """A reference set from a folder of images or a fingerprint file written by `fingerprint`."""
     if path.is_dir() or (path.is_file() and is_archive(path)):
@@ -203,7 +204,7 @@ def _load_inputs(req: AuditRequest, settings: ScanSettings, store: ScanStore
     records, manifest_infos = load_manifests(req.manifests)
     ref_infos: list[ReferenceInfo] = []
     ref_entries: list[ReferenceEntry] = []
-    exact = replace(settings, fast=False)  # reference hashes are compared with records made by imagehash
+    exact = replace(settings, fast=False, with256=True)  # reference hashes: imagehash-exact, with 256-bit
     for rp in req.references:
         if not rp.exists() and ReferenceSets(store).exists(str(rp)):
             info, entries = ReferenceSets(store).load(str(rp))
@@ -270,6 +271,20 @@ def run_audit(req: AuditRequest, store: ScanStore, progress: ProgressCallback | 
     return store.load_report(scan_id)
 
 
+def _loader(item: Item | None) -> Callable[[bool], str | None] | None:
+    """Computes an image's 256-bit pHash from its bytes, only when a reference candidate needs it."""
+    if item is None or item.problem is not None:
+        return None
+
+    def load(mirror: bool) -> str | None:
+        try:
+            return fingerprint256(read_item(item), mirror)
+        except OSError:
+            return None
+
+    return load
+
+
 class UnitWork:
     """What a worker does with one unit: scan it, re-hash borderline fast hashes exactly, judge it. The
     parent only writes the results, so both cores decode while it does."""
@@ -293,7 +308,7 @@ class UnitWork:
                     or (self.references and self.references.borderline(fp, BORDER_MARGIN))):
                 img = refingerprint_exact(items[img.path], img, self.settings)
                 redone.append(img)
-            findings.append(self.merger.finding(img))
+            findings.append(self.merger.finding(img, _loader(items.get(img.path))))
         return redone, findings
 
     def __call__(self, unit: Sequence[Item]) -> tuple[list[ScannedImage], list[Finding]]:

@@ -40,6 +40,7 @@ def scanned_to_dict(img: ScannedImage) -> dict[str, Any]:
         "path": img.path, "size": img.size, "mtime_ns": img.mtime_ns, "error": img.error, "sha256": img.digest,
         "fingerprint": None if fp is None else {
             "sha256": fp.sha256, "phash": fp.phash, "dhash": fp.dhash, "phash_mirror": fp.phash_mirror,
+            "phash_trim": fp.phash_trim, "phash256": fp.phash256,
             "width": fp.width, "height": fp.height, "format": fp.format},
         "signals": [signal_to_dict(s) for s in img.signals],
         "metadata": [list(kv) for kv in img.metadata],

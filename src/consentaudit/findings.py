@@ -29,9 +29,9 @@ class Merger:
     def __init__(self, consents: ConsentIndex, references: ReferenceIndex | None, rules: Rules) -> None:
         self.consents, self.references, self.rules = consents, references, rules
 
-    def finding(self, img: ScannedImage) -> Finding:
+    def finding(self, img: ScannedImage, image256: Callable[[bool], str | None] | None = None) -> Finding:
         records, conflicts = self.consents.lookup(img.path, img.fingerprint, img.digest, release_ids(img.metadata))
-        ref = (self.references.lookup(img.fingerprint, img.digest, _meta(img.metadata, "crawl.url"))
+        ref = (self.references.lookup(img.fingerprint, img.digest, _meta(img.metadata, "crawl.url"), image256)
                if self.references else None)
         j = judge(error=img.error, records=records, conflicts=conflicts, reference=ref, signals=img.signals,
                   purposes=self.rules.purposes, as_of=self.rules.as_of, rules=self.rules,

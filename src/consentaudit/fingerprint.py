@@ -45,7 +45,8 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def fingerprint_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, fast: bool = False) -> Fingerprint:
+def fingerprint_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, fast: bool = False,
+                      with256: bool = False) -> Fingerprint:
     """Decode `data` once and return its fingerprint; raise UnreadableImage with a clear reason.
 
     `fast` decodes JPEGs in the DCT domain straight to grayscale at the smallest scale that keeps at least
@@ -85,7 +86,7 @@ def fingerprint_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, fast: b
         raise UnreadableImage("image too large to decode in memory") from exc
     except Exception as exc:  # Pillow plugins raise many types on hostile input
         raise UnreadableImage(f"cannot decode image: {type(exc).__name__}: {exc}") from exc
-    return hash_gray(gray, digest, width, height, fmt)
+    return hash_gray(gray, digest, width, height, fmt, with256)
 
 
 def _hex(bits: np.ndarray) -> str:
@@ -101,15 +102,71 @@ def _phash_bits(pixels: np.ndarray) -> np.ndarray:
     return bits
 
 
-def hash_gray(gray: Image.Image, digest: str, width: int, height: int, fmt: str | None) -> Fingerprint:
+BORDER_TOLERANCE = 12  # grey levels: a border row/column is "uniform" within this of the corner pixel
+
+
+def trim_box(gray: Image.Image) -> tuple[int, int, int, int] | None:
+    """The box inside a uniform border (letterbox, padding, frame), or None when there is none."""
+    px = np.asarray(gray, dtype=np.int16)
+    if px.ndim != 2 or min(px.shape) < 16:
+        return None
+    corner = int(px[0, 0])
+    if not (abs(px[0, -1] - corner) <= BORDER_TOLERANCE and abs(px[-1, 0] - corner) <= BORDER_TOLERANCE
+            and abs(px[-1, -1] - corner) <= BORDER_TOLERANCE):
+        return None
+    content = np.abs(px - corner) > BORDER_TOLERANCE
+    rows, cols = np.flatnonzero(content.any(axis=1)), np.flatnonzero(content.any(axis=0))
+    if len(rows) == 0 or len(cols) == 0:
+        return None
+    box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+    h, w = px.shape
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    if box == (0, 0, w, h) or area < 0.4 * w * h:
+        return None
+    return box
+
+
+def phash256_of(gray: Image.Image) -> str:
+    """imagehash.phash(image, hash_size=16): 256 bits as 64 hex digits."""
+    px = np.asarray(gray.resize((64, 64), Image.Resampling.LANCZOS))
+    dct = scipy.fftpack.dct(scipy.fftpack.dct(px, axis=0), axis=1)
+    low = dct[:16, :16]
+    return _hex(low > np.median(low))
+
+
+def fingerprint256(data: bytes, mirror: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS) -> str | None:
+    """The 256-bit pHash of an image's bytes (of its mirror image with `mirror`); None when unreadable."""
+    try:
+        im = Image.open(io.BytesIO(data))
+        if im.size[0] * im.size[1] > max_pixels:
+            return None
+        if im.format == "JPEG":
+            im.draft("L", (256, 256))
+        gray = im.convert("L")
+    except Exception:
+        return None
+    if mirror:
+        gray = gray.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return phash256_of(gray)
+
+
+def hash_gray(gray: Image.Image, digest: str, width: int, height: int, fmt: str | None,
+              with256: bool = False) -> Fingerprint:
     """Perceptual hashes of a grayscale image, bit-identical to imagehash's defaults (a test checks it)."""
     small = np.asarray(gray.resize((_PHASH_SIDE, _PHASH_SIDE), Image.Resampling.LANCZOS))
     d = np.asarray(gray.resize((9, 8), Image.Resampling.LANCZOS))
+    box = trim_box(gray)
+    trimmed = None
+    if box is not None:
+        inner = np.asarray(gray.crop(box).resize((_PHASH_SIDE, _PHASH_SIDE), Image.Resampling.LANCZOS))
+        trimmed = _hex(_phash_bits(inner))
     return Fingerprint(
         sha256=digest,
         phash=_hex(_phash_bits(small)),
         dhash=_hex(d[:, 1:] > d[:, :-1]),
         phash_mirror=_hex(_phash_bits(small[:, ::-1])),
+        phash_trim=trimmed,
+        phash256=phash256_of(gray) if with256 else None,
         width=width,
         height=height,
         format=fmt,

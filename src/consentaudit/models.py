@@ -71,6 +71,8 @@ class Fingerprint:
     phash: str | None = None
     dhash: str | None = None
     phash_mirror: str | None = None
+    phash_trim: str | None = None  # pHash after trimming a uniform border (only when the image has one)
+    phash256: str | None = None  # imagehash phash(hash_size=16), 64 hex: confirms wide candidates
     width: int | None = None
     height: int | None = None
     format: str | None = None
@@ -159,6 +161,7 @@ class ReferenceEntry:
     phash: str | None
     dhash: str | None = None
     url: str | None = None  # a URL-list entry: matches an image whose recorded source URL is this one
+    phash256: str | None = None
 
 
 @dataclass(frozen=True)

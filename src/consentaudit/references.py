@@ -26,7 +26,7 @@ def write_fingerprints(images: Iterable[ScannedImage], out: IO[str], name: str, 
         if fp is None:
             continue
         row = {"path": img.path, "sha256": fp.sha256, "phash": fp.phash, "dhash": fp.dhash,
-               "phash_mirror": fp.phash_mirror, "width": fp.width, "height": fp.height}
+               "phash_mirror": fp.phash_mirror, "phash256": fp.phash256, "width": fp.width, "height": fp.height}
         out.write(json.dumps(row, sort_keys=True) + "\n")
         n += 1
     return n
@@ -77,6 +77,7 @@ def read_fingerprint_file(path: Path, set_name: str | None = None
             phash=ph.lower() if isinstance(ph, str) and len(ph) == 16 else None,
             dhash=dh.lower() if isinstance(dh, str) and len(dh) == 16 else None,
             url=url.strip() if isinstance(url, str) and url.strip() and not has_hash else None,
+            phash256=p256.lower() if isinstance(p256 := obj.get("phash256"), str) and len(p256) == 64 else None,
         ))
     if problems:
         raise ManifestError(problems)
@@ -87,7 +88,7 @@ def entries_from_images(name: str, images: Iterable[ScannedImage]) -> Iterator[R
     for img in images:
         if img.fingerprint is not None:
             fp = img.fingerprint
-            yield ReferenceEntry(name, img.path, fp.sha256, fp.phash, fp.dhash)
+            yield ReferenceEntry(name, img.path, fp.sha256, fp.phash, fp.dhash, phash256=fp.phash256)
 
 
 def read_url_list(path: Path, set_name: str) -> list[ReferenceEntry]:
@@ -129,7 +130,8 @@ def write_set(entries: Iterable[ReferenceEntry], out: IO[str], name: str, descri
     out.write(json.dumps(header, sort_keys=True) + "\n")
     n = 0
     for e in entries:
-        row = {"path": e.ref_id, "sha256": e.sha256, "phash": e.phash, "dhash": e.dhash, "url": e.url}
+        row = {"path": e.ref_id, "sha256": e.sha256, "phash": e.phash, "dhash": e.dhash, "url": e.url,
+               "phash256": e.phash256}
         out.write(json.dumps({k: v for k, v in row.items() if v is not None}, sort_keys=True) + "\n")
         n += 1
     return n

@@ -28,6 +28,7 @@ class ScanSettings:
     verify_c2pa: bool = True  # validate with c2pa-python when the extra is installed
     trust_anchors: str | None = None  # PEM text of trusted C2PA signer roots
     fast: bool = True  # JPEG draft decoding (see fingerprint.fingerprint_bytes); False: imagehash-exact
+    with256: bool = False  # also the 256-bit pHash (reference sets)
 
 
 def _sidecar_bytes(item: Item, archives: ArchiveReader) -> bytes | None:
@@ -93,7 +94,7 @@ def scan_item(item: Item, settings: ScanSettings = ScanSettings(), archives: Arc
             values.extend((k, v) for k, v in (("crawl.url", rec.url), ("crawl.domain", rec.domain),
                                               ("crawl.status", rec.status), ("crawl.error", rec.error)) if v)
     try:
-        fp = fingerprint_bytes(data, settings.max_pixels, settings.fast)
+        fp = fingerprint_bytes(data, settings.max_pixels, settings.fast, settings.with256)
     except UnreadableImage as exc:
         return ScannedImage(item.path, len(data), item.mtime_ns, None, error=str(exc),
                             sha256=sha256_hex(data) if data else None, signals=tuple(signals),

@@ -17,6 +17,7 @@ from consentaudit import __version__, attest
 from consentaudit.audit import (
     DEFAULT_BATCH,
     DEFAULT_FAIL_ON,
+    REFERENCE,
     AuditRequest,
     fingerprint_folder,
     load_reference,
@@ -247,7 +248,7 @@ def fingerprint(
 ) -> None:
     """Fingerprint a folder into a file that `scan --reference` accepts."""
     with progress_display(quiet) as tick:
-        images = fingerprint_folder(folder, progress=tick)
+        images = fingerprint_folder(folder, REFERENCE, progress=tick)
     with output.open("w", encoding="utf-8") as out:
         n = write_fingerprints(images, out, name or folder.resolve().name, description)
     bad = len(images) - n

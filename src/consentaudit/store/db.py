@@ -282,7 +282,7 @@ class ReferenceSets:
             conn.execute(insert(REFSET).values(name=info.name, description=info.description, license=info.license,
                                                source=source, created_at=created_at, entries=len(unique)))
             rows = [{"set_name": info.name, "ref_id": e.ref_id, "sha256": e.sha256, "phash": e.phash,
-                     "dhash": e.dhash, "url": e.url} for e in unique.values()]
+                     "dhash": e.dhash, "url": e.url, "phash256": e.phash256} for e in unique.values()]
             for i in range(0, len(rows), 5000):
                 conn.execute(insert(REFENTRY), rows[i:i + 5000])
 
@@ -300,7 +300,7 @@ class ReferenceSets:
             if head is None:
                 raise StoreError(f"no reference set named {name!r} (see `consentaudit reference list`)")
             rows = conn.execute(select(REFENTRY).where(REFENTRY.c.set_name == name).order_by(REFENTRY.c.ref_id))
-            entries = [ReferenceEntry(name, r.ref_id, r.sha256, r.phash, r.dhash, r.url) for r in rows]
+            entries = [ReferenceEntry(name, r.ref_id, r.sha256, r.phash, r.dhash, r.url, r.phash256) for r in rows]
         info = ReferenceInfo(name, f"store:{name}", len(entries), head.description, head.license)
         return info, entries
 

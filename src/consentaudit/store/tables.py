@@ -87,3 +87,4 @@ class RefEntryRow(SQLModel, table=True):
     phash: str | None = None
     dhash: str | None = None
     url: str | None = None
+    phash256: str | None = None
