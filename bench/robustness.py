@@ -1,16 +1,23 @@
-"""Robustness of the perceptual match: per edit, the true-match rate at each radius, and false matches
-over every distinct pair of real photos.
+"""Robustness of perceptual matching on real photos, per edit, with the production matchers.
 
     python bench/robustness.py [FOLDER ...]    (default: fixtures/photos and ../shared/corpus if present)
 
-A photo 'group' is the file's folder plus the part of its name before the first '_' for files the corpus
-marks as the same scene (orientation, hdr variants); pairs inside one group are not counted as distinct.
+For every real photo and every edit in transforms.py, the edited copy is fingerprinted like a dataset
+image and looked up:
+- `manifest`: against the 64-bit pHash of every original, as a consent record is matched (threshold 9,
+  plus the border-trimmed pHash);
+- `reference`: through ReferenceIndex, as a known-scraped set is matched (pHash / mirrored / trimmed
+  within 9, or within 14 and confirmed by the 256-bit pHash within 80).
+A hit on the photo's own original is a true match; a hit on any other photo is a false match. Originals
+are also looked up against all *other* originals (every distinct pair). Photos are downscaled to at most
+1024 px first so the run stays short; files the corpus marks as the same scene (orientation and HDR
+variants, A.jpg/CA.jpg, Canon_40D*) are skipped so that every remaining pair is truly distinct.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
+import io
 import sys
 import time
 from pathlib import Path
@@ -18,85 +25,86 @@ from pathlib import Path
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from consentaudit.fingerprint import fingerprint_bytes
-from consentaudit.hamming import distance, parse_hex64
-from transforms import TRANSFORMS
+from transforms import TRANSFORMS  # noqa: E402
+
+from consentaudit.fingerprint import fingerprint256, fingerprint_bytes  # noqa: E402
+from consentaudit.matching import DEFAULT_PHASH_THRESHOLD, ConsentIndex, ReferenceIndex  # noqa: E402
+from consentaudit.models import ConsentRecord, ConsentStatus, Fingerprint, ReferenceEntry  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif"}
-SAME_SCENE = ("orientation", "hdr", "Canon_40D", "A.jpg", "CA.jpg")
+SAME_SCENE = ("orientation", "hdr", "Canon_40D", "/A.jpg", "/CA.jpg")
 
 
-def scene(path: Path) -> str:
-    """Files known to show the same scene share a key; every other file is its own scene."""
-    s = str(path)
-    for marker in SAME_SCENE:
-        if marker in s:
-            return marker + ("-" + path.stem.split("_")[0] if marker in ("orientation", "hdr") else "")
-    return s
-
-
-def codes(im: Image.Image) -> tuple[int, int, int]:
-    import io
-
+def png(im: Image.Image) -> bytes:
     buf = io.BytesIO()
-    im.convert("RGB").save(buf, "PNG")  # lossless, so the hash sees exactly the edited pixels
-    fp = fingerprint_bytes(buf.getvalue())
-    assert fp.phash and fp.dhash and fp.phash_mirror
-    return parse_hex64(fp.phash), parse_hex64(fp.dhash), parse_hex64(fp.phash_mirror)
+    im.convert("RGB").save(buf, "PNG")
+    return buf.getvalue()
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("folders", nargs="*", type=Path)
-    ap.add_argument("--max-radius", type=int, default=16)
     args = ap.parse_args()
     folders = args.folders or [p for p in (ROOT / "fixtures/photos", ROOT.parent / "shared/corpus") if p.exists()]
-    files = sorted({p for f in folders for p in f.rglob("*") if p.suffix.lower() in EXTS and p.is_file()})
-    photos: list[tuple[Path, Image.Image]] = []
-    for p in files:
-        try:
-            im = Image.open(p)
-            im.load()
-            if min(im.size) >= 64:
-                photos.append((p, im.convert("RGB")))
-        except Exception:
-            continue
+    seen: set[str] = set()
+    photos: list[tuple[str, Image.Image]] = []
+    for f in folders:
+        for p in sorted(f.rglob("*")):
+            if p.suffix.lower() not in EXTS or any(s in str(p) for s in SAME_SCENE):
+                continue
+            try:
+                im = Image.open(p)
+                im.load()
+            except Exception:
+                continue
+            im = im.convert("RGB")
+            im.thumbnail((1024, 1024))
+            key = fingerprint_bytes(png(im)).sha256
+            if min(im.size) >= 64 and key not in seen:
+                seen.add(key)
+                photos.append((p.name, im))
     t0 = time.perf_counter()
-    orig = [codes(im) for _, im in photos]
-    scenes = [scene(p) for p, _ in photos]
+    originals = [fingerprint_bytes(png(im), with256=True) for _, im in photos]
     n = len(photos)
-    distinct = [(i, j) for i, j in itertools.combinations(range(n), 2) if scenes[i] != scenes[j]]
-    print(f"{n} real photos from {', '.join(str(f) for f in folders)}; {len(distinct)} distinct pairs")
-    # Distinct-pair distance histogram (pHash, pHash-or-mirror, dHash)
-    dmin_p = sorted(distance(orig[i][0], orig[j][0]) for i, j in distinct)
-    dmin_pm = sorted(
-        min(distance(orig[i][0], orig[j][0]), distance(orig[i][0], orig[j][2])) for i, j in distinct
-    )
-    dmin_d = sorted(distance(orig[i][1], orig[j][1]) for i, j in distinct)
-    print(f"smallest distinct-pair distances: phash {dmin_p[:6]}  phash|mirror {dmin_pm[:6]}  dhash {dmin_d[:6]}")
-    radii = list(range(4, args.max_radius + 1, 2))
+    entries = [ReferenceEntry("bench", str(i), None, fp.phash, fp.dhash, phash256=fp.phash256)
+               for i, fp in enumerate(originals)]
+    records = [ConsentRecord(str(i), ConsentStatus.GRANTED, phash=fp.phash) for i, fp in enumerate(originals)]
+    refs = ReferenceIndex(entries)
+    cons = ConsentIndex(records)
+    print(f"{n} distinct real photos from {', '.join(map(str, folders))}; {n * (n - 1) // 2} distinct pairs")
+
+    def lookups(fp: Fingerprint, data: bytes) -> tuple[set[int], set[int]]:
+        matches, _ = cons.lookup("-", Fingerprint(sha256="-", phash=fp.phash, phash_trim=fp.phash_trim))
+        m = {int(r.record.record_id) for r in matches}
+        hit = refs.lookup(Fingerprint(sha256="-", phash=fp.phash, phash_mirror=fp.phash_mirror,
+                                      phash_trim=fp.phash_trim, dhash=fp.dhash), None, None,
+                          lambda mirror: fingerprint256(data, mirror))
+        r = {int(hit[0].ref_id)} if hit else set()
+        return m, r
+
+    # distinct pairs: each original against the others (its own entry is the true match, excluded)
+    false_m = false_r = 0
+    for i, fp in enumerate(originals):
+        m, r = lookups(fp, png(photos[i][1]))
+        false_m += len(m - {i})
+        false_r += len(r - {i})
+    print(f"originals against each other: {false_m} false manifest matches, {false_r} false reference matches")
     print()
-    print("| edit | " + " | ".join(f"≤{r}" for r in radii) + " | median d | false@≤10 |")
-    print("|---|" + "---|" * (len(radii) + 2))
+    print("| edit | manifest rule (pHash ≤ 9) | reference rule (+ 256-bit confirm) | false matches (manifest / reference) |")
+    print("|---|---:|---:|---:|")
     for name, fn in TRANSFORMS.items():
-        ds: list[int] = []
-        false10 = 0
+        tm = tr = fm = fr = 0
         for k, (_, im) in enumerate(photos):
-            c = codes(fn(im))
-            d = min(distance(c[0], orig[k][0]), distance(c[0], orig[k][2]))
-            ds.append(d)
-            for j in range(n):
-                if scenes[j] != scenes[k] and min(distance(c[0], orig[j][0]), distance(c[0], orig[j][2])) <= 10:
-                    false10 += 1
-        rates = [100.0 * sum(d <= r for d in ds) / n for r in radii]
-        ds.sort()
-        print(f"| {name} | " + " | ".join(f"{x:.0f}%" for x in rates) + f" | {ds[n // 2]} | {false10} |")
-    print()
-    for r in radii:
-        fp = sum(d <= r for d in dmin_pm)
-        print(f"radius ≤{r}: {fp} false matches (phash or mirrored phash) among {len(distinct)} distinct pairs")
-    print(f"\n({time.perf_counter() - t0:.1f} s)")
+            data = png(fn(im))
+            fp = fingerprint_bytes(data)
+            m, r = lookups(fp, data)
+            tm += k in m
+            tr += k in r
+            fm += len(m - {k})
+            fr += len(r - {k})
+        print(f"| {name} | {100 * tm / n:.1f}% | {100 * tr / n:.1f}% | {fm} / {fr} |")
+    print(f"\n(threshold {DEFAULT_PHASH_THRESHOLD}; {time.perf_counter() - t0:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -55,6 +55,19 @@ def flip(im: Image.Image) -> Image.Image:
 
 
 def watermark(im: Image.Image) -> Image.Image:
+    """A small stock-photo mark: a semi-transparent label in the bottom-right corner (12% x 4%)."""
+    base = im.convert("RGBA")
+    layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
+    d = ImageDraw.Draw(layer)
+    w, h = base.size
+    box = (round(w * 0.86), round(h * 0.94), round(w * 0.98), round(h * 0.98))
+    d.rectangle(box, fill=(255, 255, 255, 140))
+    d.text((box[0] + 2, box[1]), "(c) stock", fill=(0, 0, 0, 200))
+    return Image.alpha_composite(base, layer).convert("RGB")
+
+
+def watermark_large(im: Image.Image) -> Image.Image:
+    """An opaque white banner over 25% x 7% of the bottom-right corner."""
     out = im.convert("RGB").copy()
     d = ImageDraw.Draw(out)
     w, h = out.size
@@ -94,6 +107,7 @@ TRANSFORMS: dict[str, Callable[[Image.Image], Image.Image]] = {
     "bright-20": brightness(0.8),
     "grayscale": grayscale,
     "watermark": watermark,
+    "watermark-large": watermark_large,
     "rotate-5": rotate(5),
     "border-10": border(0.10),
     "png-screenshot": png_screenshot,
