@@ -149,6 +149,7 @@ def main() -> None:
     ap.add_argument("--photos", type=Path, nargs="*")
     ap.add_argument("--work", type=Path, default=Path("/tmp/consentaudit-bench"))
     ap.add_argument("--camera", action="store_true")
+    ap.add_argument("--skip-small", action="store_true", help="skip the ~100 KB photo measurement")
     ap.add_argument("--camera-copies", type=int, default=10)
     ap.add_argument("--rss-count", type=int, default=0, help="also scan this many small images for peak RSS")
     args = ap.parse_args()
@@ -158,7 +159,8 @@ def main() -> None:
     small = args.work / f"jpeg100k-{args.count}"
     if not small.exists():
         build(small, photos, args.count)
-    measure("~100 KB photos", small, args.work)
+    if not args.skip_small:
+        measure("~100 KB photos", small, args.work)
     if args.camera:
         cam = args.work / "camera"
         if not cam.exists():

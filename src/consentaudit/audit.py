@@ -25,7 +25,6 @@ from consentaudit.matching import DEFAULT_PHASH_THRESHOLD, ConsentIndex, Referen
 from consentaudit.models import (
     ConsentRecord,
     Finding,
-    Fingerprint,
     ManifestInfo,
     ReferenceEntry,
     ReferenceInfo,
@@ -335,8 +334,7 @@ def _merge(req: AuditRequest, store: ScanStore, scan_id: int, dataset_key: str, 
     judge(batch)
     light = [row for row in store.light_rows(scan_id) if row[0] in items]
     digest = merkle.root((p, sha) for p, sha, _, _ in light)
-    groups = duplicate_groups([(p, Fingerprint(sha or "", ph, None, pm) if ph else None) for p, sha, ph, pm in light],
-                              req.phash_threshold)
+    groups = duplicate_groups(light, req.phash_threshold)
     del light
     store.add_findings(scan_id, settle_groups(groups, lambda paths: store.get_findings(scan_id, paths)))
     builder = SummaryBuilder(req.fail_on)

@@ -69,7 +69,9 @@ def build_findings(images: Sequence[ScannedImage], consents: ConsentIndex, refer
                    rules: Rules) -> tuple[list[Finding], list[list[str]]]:
     """One finding per image, sorted by path, plus the groups of duplicate images (all in memory)."""
     ordered = sorted(images, key=lambda i: i.path)
-    groups = duplicate_groups([(i.path, i.fingerprint) for i in ordered], consents.threshold)
+    groups = duplicate_groups([(i.path, i.digest, i.fingerprint.phash if i.fingerprint else None,
+                                i.fingerprint.phash_mirror if i.fingerprint else None) for i in ordered],
+                              consents.threshold)
     merger = Merger(consents, references, rules)
     findings = {img.path: merger.finding(img) for img in ordered}
     for f in settle_groups(groups, lambda paths: {p: findings[p] for p in paths}):

@@ -117,7 +117,7 @@ class HammingIndex:
         order = np.lexsort((pos, dist))
         return [(int(p), int(x)) for p, x in zip(pos[order], dist[order], strict=True)]
 
-    def within_many(self, queries: Sequence[int], radius: int, block: int = 256
+    def within_many(self, queries: Sequence[int], radius: int, block: int = 64
                     ) -> Iterator[tuple[int, int, int]]:
         """(query index, position, distance) for every query and every stored code within `radius`: the
         same answers as `within` for each query, computed a block of queries at a time."""

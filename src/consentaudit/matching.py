@@ -236,9 +236,11 @@ class ReferenceIndex:
         return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.PERCEPTUAL, best[0], best[2])
 
 
-def duplicate_groups(items: Sequence[tuple[str, Fingerprint | None]], threshold: int) -> list[list[str]]:
+def duplicate_groups(items: Sequence[tuple[str, str | None, str | None, str | None]], threshold: int
+                     ) -> list[list[str]]:
     """Groups (size ≥ 2) of paths showing the same picture: equal sha256, or pHash (or mirrored pHash)
-    within `threshold`."""
+    within `threshold`. Items are light (path, sha256, phash, phash_mirror) rows; unreadable images have
+    no pHash and join a group only through an equal sha256."""
     parent = list(range(len(items)))
 
     def find(x: int) -> int:
@@ -255,30 +257,29 @@ def duplicate_groups(items: Sequence[tuple[str, Fingerprint | None]], threshold:
     by_sha: dict[str, int] = {}
     pos: list[int] = []
     codes: list[int] = []
-    for i, (_, fp) in enumerate(items):
-        if fp is None:
+    for i, (_, sha, phash, _) in enumerate(items):
+        if not phash:
             continue
-        if fp.sha256 in by_sha:
-            union(by_sha[fp.sha256], i)
-            continue
-        by_sha[fp.sha256] = i
-        if fp.phash:
-            codes.append(parse_hex64(fp.phash))
-            pos.append(i)
-    index = HammingIndex(codes)  # the dHash-confirmed wider radius would cost a scan per image: not used here
+        if sha:
+            if sha in by_sha:
+                union(by_sha[sha], i)
+                continue
+            by_sha[sha] = i
+        codes.append(parse_hex64(phash))
+        pos.append(i)
+    index = HammingIndex(codes)
     queries: list[int] = []
     owners: list[int] = []
     for k, i in enumerate(pos):
-        fp = items[i][1]
-        assert fp is not None
-        for code in filter(None, (fp.phash, fp.phash_mirror)):
+        for code in filter(None, (items[i][2], items[i][3])):
             queries.append(parse_hex64(code))
             owners.append(k)
+    del codes
     for qi, p, _ in index.within_many(queries, threshold):
         if p != owners[qi]:
             union(pos[owners[qi]], pos[p])
     groups: dict[int, list[str]] = defaultdict(list)
-    for i, (path, fp) in enumerate(items):
-        if fp is not None:
+    for i, (path, _, phash, _) in enumerate(items):
+        if phash:
             groups[find(i)].append(path)
     return sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: g[0])
