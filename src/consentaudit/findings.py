@@ -45,12 +45,12 @@ class Merger:
         )
 
 
-def settle_groups(groups: Sequence[Sequence[str]], get: Callable[[Sequence[str]], Mapping[str, Finding]]
-                  ) -> list[Finding]:
-    """The findings of duplicate-group members with their group number, and every near-duplicate of an
-    image whose consent is revoked revoked too (with the source in its reasons)."""
+def settle_groups(groups: Sequence[Sequence[str]], get: Callable[[Sequence[str]], Mapping[str, Finding]],
+                  first: int = 1) -> list[Finding]:
+    """The findings of duplicate-group members with their group number (`first` for groups[0]), and every
+    near-duplicate of an image whose consent is revoked revoked too (with the source in its reasons)."""
     out: list[Finding] = []
-    for n, group in enumerate(groups, start=1):
+    for n, group in enumerate(groups, start=first):
         members = get(group)
         source = next(((p, r) for p in group for r in members[p].reasons
                        if r.verdict == Verdict.REVOKED and not r.detail.startswith(_PROPAGATED)), None)

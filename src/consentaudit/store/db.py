@@ -220,10 +220,13 @@ class ScanStore:
             self._upsert(conn, FINDING, rows, ("scan_id", "path"))
 
     def get_findings(self, scan_id: int, paths: Sequence[str]) -> dict[str, Finding]:
+        out: dict[str, Finding] = {}
         with self.engine.connect() as conn:
-            rows = conn.execute(select(FINDING.c.path, FINDING.c.data_json)
-                                .where(FINDING.c.scan_id == scan_id, FINDING.c.path.in_(list(paths)))).all()
-        return {r[0]: finding_from_dict(json.loads(r[1])) for r in rows}
+            for i in range(0, len(paths), 500):
+                rows = conn.execute(select(FINDING.c.path, FINDING.c.data_json).where(
+                    FINDING.c.scan_id == scan_id, FINDING.c.path.in_(list(paths[i:i + 500])))).all()
+                out.update((r[0], finding_from_dict(json.loads(r[1]))) for r in rows)
+        return out
 
     def iter_findings(self, scan_id: int) -> Iterator[Finding]:
         yield from (finding_from_dict(json.loads(d)) for d in self._pages(FINDING, scan_id))
