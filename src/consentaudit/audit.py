@@ -339,7 +339,7 @@ def _merge(req: AuditRequest, store: ScanStore, scan_id: int, dataset_key: str, 
     for start in range(0, len(groups), 200):  # a few hundred groups at a time: memory stays flat
         chunk = groups[start:start + 200]
         members = store.get_findings(scan_id, [p for g in chunk for p in g])
-        store.add_findings(scan_id, settle_groups(chunk, lambda paths: members, first=start + 1))
+        store.add_findings(scan_id, settle_groups(chunk, members, first=start + 1))
     builder = SummaryBuilder(req.fail_on)
     for f in store.iter_findings(scan_id):
         builder.add(f)

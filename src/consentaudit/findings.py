@@ -45,13 +45,12 @@ class Merger:
         )
 
 
-def settle_groups(groups: Sequence[Sequence[str]], get: Callable[[Sequence[str]], Mapping[str, Finding]],
-                  first: int = 1) -> list[Finding]:
+def settle_groups(groups: Sequence[Sequence[str]], members: Mapping[str, Finding], first: int = 1
+                  ) -> list[Finding]:
     """The findings of duplicate-group members with their group number (`first` for groups[0]), and every
     near-duplicate of an image whose consent is revoked revoked too (with the source in its reasons)."""
     out: list[Finding] = []
     for n, group in enumerate(groups, start=first):
-        members = get(group)
         source = next(((p, r) for p in group for r in members[p].reasons
                        if r.verdict == Verdict.REVOKED and not r.detail.startswith(_PROPAGATED)), None)
         for p in group:
@@ -74,7 +73,7 @@ def build_findings(images: Sequence[ScannedImage], consents: ConsentIndex, refer
                               consents.threshold)
     merger = Merger(consents, references, rules)
     findings = {img.path: merger.finding(img) for img in ordered}
-    for f in settle_groups(groups, lambda paths: {p: findings[p] for p in paths}):
+    for f in settle_groups(groups, findings):
         findings[f.path] = f
     return [findings[p] for p in sorted(findings)], groups
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -20,41 +19,31 @@ from consentaudit.audit import (
     REFERENCE,
     AuditRequest,
     fingerprint_folder,
-    load_reference,
-    now_utc,
     run_audit,
     thumbnail_source,
 )
+from consentaudit.cli.common import DbOption, open_store
 from consentaudit.cli.errors import EXIT_DATASET, EXIT_FINDINGS, EXIT_OK, EXIT_SIGNATURE, handle_errors
 from consentaudit.cli.progress import progress_display
+from consentaudit.cli.references import reference_app
 from consentaudit.cli.summary import print_summary
 from consentaudit.config import load_policy
 from consentaudit.errors import InputError, ManifestError, Problem
 from consentaudit.fingerprint import DEFAULT_MAX_PIXELS
 from consentaudit.manifest import FIELDS, MANIFEST_VERSION, ParsedManifest, check_unique, parse_manifest
 from consentaudit.matching import DEFAULT_PHASH_THRESHOLD
-from consentaudit.models import ReferenceInfo, Report, Verdict
-from consentaudit.references import read_fingerprint_file, write_fingerprints, write_set
+from consentaudit.models import Report, Verdict
+from consentaudit.references import write_fingerprints
 from consentaudit.reports import write_report, writer_for
 from consentaudit.reports.exports import EXPORTS
 from consentaudit.reports.html import HtmlReport
-from consentaudit.store import ReferenceSets, ScanStore, default_url
 from consentaudit.workers import default_jobs
 
 app = typer.Typer(help="Audit an image training set against consent manifests and known-scraped sets.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 manifest_app = typer.Typer(help="Validate consent manifests or start one for a dataset.", no_args_is_help=True)
 app.add_typer(manifest_app, name="manifest")
-reference_app = typer.Typer(help="Named reference sets of known scraped images, URLs or domains.",
-                            no_args_is_help=True)
 app.add_typer(reference_app, name="reference")
-
-DbOption = Annotated[str | None, typer.Option("--db", help="Store URL (default: sqlite in ./.consentaudit/).")]
-
-
-def _store(db: str | None) -> ScanStore:
-    return ScanStore(db or default_url(Path.cwd()))
-
 
 def _parse_fail_on(values: list[str] | None) -> tuple[Verdict, ...]:
     if not values:
@@ -162,7 +151,7 @@ def scan(
         jobs=jobs or default_jobs(), batch_size=batch_size, fast=not exact_hashes)
     if audit_date:
         req.as_of = audit_date
-    store = _store(db)
+    store = open_store(db)
     with progress_display(quiet) as tick:
         result = run_audit(req, store, tick)
     _write_reports(result, reports, dataset, no_thumbnails)
@@ -255,80 +244,11 @@ def fingerprint(
     typer.echo(f"wrote {n} fingerprint(s) to {output}" + (f"; {bad} unreadable file(s) skipped" if bad else ""))
 
 
-@reference_app.command("build")
-@handle_errors
-def reference_build(
-    name: Annotated[str, typer.Argument(help="Name to store the set under.")],
-    source: Annotated[Path, typer.Argument(help="A folder of images, tar shards or zip, a fingerprint file "
-                      "(.jsonl), or a URL/domain list (.txt one per line, .csv or .parquet with a url column).")],
-    description: Annotated[str, typer.Option("--description", help="What the collection is.")] = "",
-    license_: Annotated[str, typer.Option("--license", help="The collection's licence.")] = "",
-    force: Annotated[bool, typer.Option("--force", help="Replace a stored set of the same name.")] = False,
-    db: DbOption = None,
-) -> None:
-    """Build and store a named reference set."""
-    info, entries = load_reference(source)
-    info = ReferenceInfo(name, str(source), len(entries), description or info.description,
-                         license_ or info.license)
-    entries = [replace(e, set_name=name) for e in entries]
-    ReferenceSets(_store(db)).save(info, entries, str(source), now_utc(), force)
-    typer.echo(f"stored reference set {name!r}: {len(entries)} entries from {source}")
-
-
-@reference_app.command("list")
-@handle_errors
-def reference_list(db: DbOption = None) -> None:
-    """List stored reference sets."""
-    sets = ReferenceSets(_store(db)).names()
-    if not sets:
-        typer.echo("no reference sets stored")
-    for r in sets:
-        typer.echo(f"{r['name']}\t{r['entries']} entries\t{r['created_at']}\t{r['source']}\t{r['description']}")
-
-
-@reference_app.command("export")
-@handle_errors
-def reference_export(
-    name: Annotated[str, typer.Argument(help="Stored set.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Fingerprint file to write (.jsonl).")],
-    db: DbOption = None,
-) -> None:
-    """Write a stored set as a fingerprint file (importable elsewhere, usable with --reference)."""
-    info, entries = ReferenceSets(_store(db)).load(name)
-    with output.open("w", encoding="utf-8") as out:
-        n = write_set(entries, out, info.name, info.description, info.license)
-    typer.echo(f"wrote {n} entries of {name!r} to {output}")
-
-
-@reference_app.command("import")
-@handle_errors
-def reference_import(
-    file: Annotated[Path, typer.Argument(help="A fingerprint file written by `reference export`.")],
-    name: Annotated[str | None, typer.Option("--name", help="Store under this name (default: the file's).")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace a stored set of the same name.")] = False,
-    db: DbOption = None,
-) -> None:
-    """Store a set from a fingerprint file."""
-    set_name, entries, header = read_fingerprint_file(file, name)
-    info = ReferenceInfo(set_name, str(file), len(entries), header.get("description", ""), header.get("license", ""))
-    ReferenceSets(_store(db)).save(info, [replace(e, set_name=set_name) for e in entries], str(file), now_utc(),
-                                   force)
-    typer.echo(f"stored reference set {set_name!r}: {len(entries)} entries from {file}")
-
-
-@reference_app.command("remove")
-@handle_errors
-def reference_remove(name: Annotated[str, typer.Argument(help="Stored set.")], db: DbOption = None) -> None:
-    """Remove a stored set."""
-    ReferenceSets(_store(db)).remove(name)
-    typer.echo(f"removed reference set {name!r}")
-
-
 @app.command()
 @handle_errors
 def scans(db: DbOption = None) -> None:
     """List stored scans."""
-    rows = _store(db).list_scans()
+    rows = open_store(db).list_scans()
     if not rows:
         typer.echo("no scans stored")
         return
@@ -345,7 +265,7 @@ def report_cmd(
     db: DbOption = None,
 ) -> None:
     """Render a stored scan again."""
-    stored = _store(db).load_report(scan_id)
+    stored = open_store(db).load_report(scan_id)
     dataset = Path(stored.header.dataset)
     _write_reports(stored, list(report), dataset if dataset.exists() else None, no_thumbnails)
     for r in report:
@@ -421,7 +341,7 @@ def export_cmd(
     if as_ not in EXPORTS:
         raise typer.BadParameter(f"{as_!r} is not one of {', '.join(EXPORTS)}", param_hint="--as")
     kind, fn = EXPORTS[as_]
-    result = fn(_store(db).load_report(scan_id))
+    result = fn(open_store(db).load_report(scan_id))
     text = result if isinstance(result, str) else json.dumps(result, indent=2, sort_keys=True) + "\n"
     if output is None:
         typer.echo(text, nl=False)
