@@ -25,11 +25,10 @@ from pathlib import Path
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from transforms import TRANSFORMS  # noqa: E402
-
-from consentaudit.fingerprint import fingerprint256, fingerprint_bytes  # noqa: E402
-from consentaudit.matching import DEFAULT_PHASH_THRESHOLD, ConsentIndex, ReferenceIndex  # noqa: E402
-from consentaudit.models import ConsentRecord, ConsentStatus, Fingerprint, ReferenceEntry  # noqa: E402
+from consentaudit.fingerprint import fingerprint256, fingerprint_bytes
+from consentaudit.matching import DEFAULT_PHASH_THRESHOLD, ConsentIndex, ReferenceIndex
+from consentaudit.models import ConsentRecord, ConsentStatus, Fingerprint, ReferenceEntry
+from transforms import TRANSFORMS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif"}
@@ -91,7 +90,8 @@ def main() -> None:
         false_r += len(r - {i})
     print(f"originals against each other: {false_m} false manifest matches, {false_r} false reference matches")
     print()
-    print("| edit | manifest rule (pHash ≤ 9) | reference rule (+ 256-bit confirm) | false matches (manifest / reference) |")
+    print("| edit | manifest rule (pHash ≤ 9) | reference rule (+ 256-bit confirm) "
+          "| false matches (manifest / reference) |")
     print("|---|---:|---:|---:|")
     for name, fn in TRANSFORMS.items():
         tm = tr = fm = fr = 0
