@@ -58,8 +58,10 @@ def run(label: str, codes: list[int], queries: list[int], radius: int) -> None:
     bqps = nb / (time.perf_counter() - t)
     assert answers[:nb] == brute_answers, "index and brute force disagree"
     hits = sum(len(a) for a in answers) / len(answers)
-    print(f"| {label} | {len(codes):,} | {build:.2f} s | {idx.nbytes() / 1e6:.0f} MB | {qps:,.0f} | {bqps:,.0f} | "
-          f"{hits:.1f} |")
+    print(
+        f"| {label} | {len(codes):,} | {build:.2f} s | {idx.nbytes() / 1e6:.0f} MB | {qps:,.0f} | {bqps:,.0f} | "
+        f"{hits:.1f} |"
+    )
 
 
 def main() -> None:
@@ -69,8 +71,15 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=3000)
     ap.add_argument("--photos", type=Path, nargs="*")
     args = ap.parse_args()
-    folders = args.photos or [p for p in (ROOT / "fixtures/photos", ROOT.parent / "shared/corpus",
-                                          Path("/tmp/consentaudit-bench/jpeg100k-1000")) if p.exists()]
+    folders = args.photos or [
+        p
+        for p in (
+            ROOT / "fixtures/photos",
+            ROOT.parent / "shared/corpus",
+            Path("/tmp/consentaudit-bench/jpeg100k-1000"),
+        )
+        if p.exists()
+    ]
     rng = random.Random(5)
     real = real_codes(folders)
     print(f"{len(real)} real pHashes; radius {args.radius}; one core; Python {sys.version.split()[0]}")
@@ -88,8 +97,10 @@ def main() -> None:
             for b in rng.sample(range(64), rng.randint(12, 28)):
                 c ^= 1 << b
             like.append(c)
-        queries = [c ^ (1 << rng.randrange(64)) ^ (1 << rng.randrange(64)) for c in rng.sample(real, min(len(real),
-                                                                                                   args.queries))]
+        queries = [
+            c ^ (1 << rng.randrange(64)) ^ (1 << rng.randrange(64))
+            for c in rng.sample(real, min(len(real), args.queries))
+        ]
         run("real + fillers", like, queries, args.radius)
 
 

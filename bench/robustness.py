@@ -66,8 +66,10 @@ def main() -> None:
     t0 = time.perf_counter()
     originals = [fingerprint_bytes(png(im), with256=True) for _, im in photos]
     n = len(photos)
-    entries = [ReferenceEntry("bench", str(i), None, fp.phash, fp.dhash, phash256=fp.phash256)
-               for i, fp in enumerate(originals)]
+    entries = [
+        ReferenceEntry("bench", str(i), None, fp.phash, fp.dhash, phash256=fp.phash256)
+        for i, fp in enumerate(originals)
+    ]
     records = [ConsentRecord(str(i), ConsentStatus.GRANTED, phash=fp.phash) for i, fp in enumerate(originals)]
     refs = ReferenceIndex(entries)
     cons = ConsentIndex(records)
@@ -76,9 +78,14 @@ def main() -> None:
     def lookups(fp: Fingerprint, data: bytes) -> tuple[set[int], set[int]]:
         matches, _ = cons.lookup("-", Fingerprint(sha256="-", phash=fp.phash, phash_trim=fp.phash_trim))
         m = {int(r.record.record_id) for r in matches}
-        hit = refs.lookup(Fingerprint(sha256="-", phash=fp.phash, phash_mirror=fp.phash_mirror,
-                                      phash_trim=fp.phash_trim, dhash=fp.dhash), None, None,
-                          lambda mirror: fingerprint256(data, mirror))
+        hit = refs.lookup(
+            Fingerprint(
+                sha256="-", phash=fp.phash, phash_mirror=fp.phash_mirror, phash_trim=fp.phash_trim, dhash=fp.dhash
+            ),
+            None,
+            None,
+            lambda mirror: fingerprint256(data, mirror),
+        )
         r = {int(hit[0].ref_id)} if hit else set()
         return m, r
 
@@ -90,8 +97,10 @@ def main() -> None:
         false_r += len(r - {i})
     print(f"originals against each other: {false_m} false manifest matches, {false_r} false reference matches")
     print()
-    print("| edit | manifest rule (pHash ≤ 9) | reference rule (+ 256-bit confirm) "
-          "| false matches (manifest / reference) |")
+    print(
+        "| edit | manifest rule (pHash ≤ 9) | reference rule (+ 256-bit confirm) "
+        "| false matches (manifest / reference) |"
+    )
     print("|---|---:|---:|---:|")
     for name, fn in TRANSFORMS.items():
         tm = tr = fm = fr = 0

@@ -74,8 +74,21 @@ def naive(folder: Path) -> float:
 def run_scan(folder: Path, db: Path, jobs: int, extra: list[str] = ()) -> tuple[float, int]:
     """(wall seconds, peak RSS in MB of the scan process tree's largest process)."""
     t = time.perf_counter()
-    p = subprocess.Popen([*CLI, "scan", str(folder), "--db", f"sqlite:///{db}", "--jobs", str(jobs), "--quiet",
-                          "--fail-on", "none", *extra])
+    p = subprocess.Popen(
+        [
+            *CLI,
+            "scan",
+            str(folder),
+            "--db",
+            f"sqlite:///{db}",
+            "--jobs",
+            str(jobs),
+            "--quiet",
+            "--fail-on",
+            "none",
+            *extra,
+        ]
+    )
     _, status, usage = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t
     if os.waitstatus_to_exitcode(status) != 0:
@@ -185,11 +198,15 @@ def main() -> None:
         db.unlink(missing_ok=True)
         for jobs in (2,):
             wall, rss = run_scan(many, db, jobs)
-            print(f"## {args.rss_count} small JPEGs: cold scan --jobs {jobs}: {args.rss_count / wall:.0f} img/s, "
-                  f"peak RSS {rss} MB (main process)")
+            print(
+                f"## {args.rss_count} small JPEGs: cold scan --jobs {jobs}: {args.rss_count / wall:.0f} img/s, "
+                f"peak RSS {rss} MB (main process)"
+            )
             wall, rss = run_scan(many, db, jobs)
-            print(f"## {args.rss_count} small JPEGs: unchanged re-scan: {args.rss_count / wall:.0f} img/s, "
-                  f"peak RSS {rss} MB")
+            print(
+                f"## {args.rss_count} small JPEGs: unchanged re-scan: {args.rss_count / wall:.0f} img/s, "
+                f"peak RSS {rss} MB"
+            )
     shutil.rmtree(args.work / "unused", ignore_errors=True)
 
 

@@ -35,6 +35,21 @@ def dataset_copy(tmp_path: Path) -> Path:
 
 
 def scan_args(dataset: Path, db: str, *extra: str) -> list[str]:
-    return ["scan", str(dataset), "--manifest", str(MANIFESTS / "fixtures.csv"),
-            "--manifest", str(MANIFESTS / "fixtures-extra.jsonl"), "--reference", str(SCRAPED),
-            "--purpose", "ai-training", "--as-of", EXPECTED["as_of"], "--db", db, "--quiet", *extra]
+    return [
+        "scan",
+        str(dataset),
+        "--manifest",
+        str(MANIFESTS / "fixtures.csv"),
+        "--manifest",
+        str(MANIFESTS / "fixtures-extra.jsonl"),
+        "--reference",
+        str(SCRAPED),
+        "--purpose",
+        "ai-training",
+        "--as-of",
+        EXPECTED["as_of"],
+        "--db",
+        db,
+        "--quiet",
+        *extra,
+    ]

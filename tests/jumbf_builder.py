@@ -37,10 +37,10 @@ def jpeg_with_store(jpeg: bytes, blob: bytes, segment_payload: int = 60000) -> b
     header = blob[:8]
     body = blob[8:]
     chunks = [blob[:segment_payload]]
-    rest = body[segment_payload - 8:]
+    rest = body[segment_payload - 8 :]
     while rest:
-        chunks.append(header + rest[:segment_payload - 8])
-        rest = rest[segment_payload - 8:]
+        chunks.append(header + rest[: segment_payload - 8])
+        rest = rest[segment_payload - 8 :]
     segments = b""
     for seq, chunk in enumerate(chunks, start=1):
         payload = b"JP" + struct.pack(">HI", 1, seq) + chunk

@@ -41,8 +41,10 @@ def test_keygen_writes_a_private_key_only_its_owner_can_read(tmp_path: Path) -> 
 
 def test_sign_then_verify_round_trips_with_the_dataset(signed: tuple[Path, Path, Path, Path]) -> None:
     report, _, pub, data = signed
-    result = R.invoke(app, ["verify", str(report), "--signature", str(report) + ".sig", "--public-key", str(pub),
-                            "--dataset", str(data)])
+    result = R.invoke(
+        app,
+        ["verify", str(report), "--signature", str(report) + ".sig", "--public-key", str(pub), "--dataset", str(data)],
+    )
     assert result.exit_code == 0, result.output
     assert "signature OK" in result.output and "dataset OK" in result.output
     root = json.loads(report.read_text())["header"]["dataset_digest"]
@@ -91,9 +93,22 @@ def test_missing_public_key_or_signature_is_an_input_error(signed: tuple[Path, P
 def _scan_id(tmp_path: Path) -> tuple[int, str]:
     db = f"sqlite:///{tmp_path / 'db'}"
     out = tmp_path / "a.json"
-    R.invoke(app, ["scan", str(Path(__file__).resolve().parent.parent / "fixtures" / "shards"),
-                   "-m", str(MANIFESTS / "fixtures-shards.csv"), "--as-of", "2026-11-26", "--db", db, "--quiet",
-                   "--report", str(out)])
+    R.invoke(
+        app,
+        [
+            "scan",
+            str(Path(__file__).resolve().parent.parent / "fixtures" / "shards"),
+            "-m",
+            str(MANIFESTS / "fixtures-shards.csv"),
+            "--as-of",
+            "2026-11-26",
+            "--db",
+            db,
+            "--quiet",
+            "--report",
+            str(out),
+        ],
+    )
     return json.loads(out.read_text())["header"]["scan_id"], db
 
 
@@ -133,8 +148,12 @@ def test_croissant_rai_export(tmp_path: Path) -> None:
     result = R.invoke(app, ["export", str(scan_id), "--as", "croissant-rai", "--db", db])
     doc = json.loads(result.output)
     assert doc["@context"]["rai"] == "http://mlcommons.org/croissant/RAI/"
-    for key in ("rai:dataCollection", "rai:personalSensitiveInformation", "rai:dataCollectionType",
-                "prov:wasGeneratedBy"):
+    for key in (
+        "rai:dataCollection",
+        "rai:personalSensitiveInformation",
+        "rai:dataCollectionType",
+        "prov:wasGeneratedBy",
+    ):
         assert doc[key]
     assert doc["rai:dataCollectionType"] == "Web Scraping"
     assert R.invoke(app, ["export", str(scan_id), "--as", "bogus", "--db", db]).exit_code == 2

@@ -27,8 +27,16 @@ def test_every_fixture_gets_its_expected_verdict(runner: CliRunner, db: str, tmp
     got = {f["path"]: f["verdict"] for f in report["findings"]}
     assert got == EXPECTED["verdicts"]
     # every verdict is exercised by the fixtures
-    assert set(got.values()) == {"consented", "unconsented", "revoked", "expired", "out_of_scope",
-                                 "opted_out", "known_scraped", "unreadable"}
+    assert set(got.values()) == {
+        "consented",
+        "unconsented",
+        "revoked",
+        "expired",
+        "out_of_scope",
+        "opted_out",
+        "known_scraped",
+        "unreadable",
+    }
     assert report["summary"]["images"] == len(EXPECTED["verdicts"])
 
 
@@ -80,8 +88,9 @@ def test_csv_and_markdown_reports(runner: CliRunner, db: str, tmp_path: Path) ->
 
 
 def test_exit_zero_when_nothing_falls_under_fail_on(runner: CliRunner, db: str) -> None:
-    code, _ = _scan(runner, DATASET, db, "--fail-on", "known_scraped,unreadable,revoked,expired,"
-                    "out_of_scope,opted_out,unconsented")
+    code, _ = _scan(
+        runner, DATASET, db, "--fail-on", "known_scraped,unreadable,revoked,expired,out_of_scope,opted_out,unconsented"
+    )
     assert code == 1
     code, _ = _scan(runner, DATASET / "consented", db, "--fail-on", "unconsented")
     assert code == 0
@@ -89,14 +98,17 @@ def test_exit_zero_when_nothing_falls_under_fail_on(runner: CliRunner, db: str) 
     assert code == 0
 
 
-@pytest.mark.parametrize("args", [
-    ["scan", "no/such/dataset", "--quiet"],
-    ["scan", str(DATASET), "--as-of", "26/11/2026"],
-    ["scan", str(DATASET), "--fail-on", "bogus"],
-    ["scan", str(DATASET), "--report", "out.pdf"],
-    ["scan", str(DATASET), "--manifest", "missing.csv"],
-    ["scan", str(DATASET), "--no-such-flag"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["scan", "no/such/dataset", "--quiet"],
+        ["scan", str(DATASET), "--as-of", "26/11/2026"],
+        ["scan", str(DATASET), "--fail-on", "bogus"],
+        ["scan", str(DATASET), "--report", "out.pdf"],
+        ["scan", str(DATASET), "--manifest", "missing.csv"],
+        ["scan", str(DATASET), "--no-such-flag"],
+    ],
+)
 def test_usage_and_input_errors_exit_2(runner: CliRunner, db: str, args: list[str]) -> None:
     result = runner.invoke(app, [*args, "--db", db])
     assert result.exit_code == 2, result.output
@@ -114,8 +126,9 @@ def test_invalid_manifest_stops_before_scanning(runner: CliRunner, db: str, tmp_
     assert "no scans stored" in listed.output
 
 
-def test_internal_error_exits_3_and_ctrl_c_exits_130(runner: CliRunner, db: str,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_internal_error_exits_3_and_ctrl_c_exits_130(
+    runner: CliRunner, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def boom(*_a: object, **_k: object) -> None:
         raise RuntimeError("disk on fire")
 
@@ -172,8 +185,9 @@ def test_manifest_init_then_validate(runner: CliRunner, tmp_path: Path) -> None:
     # a skeleton has no status yet: validation lists that for every row
     result = runner.invoke(app, ["manifest", "validate", str(out)])
     assert result.exit_code == 2 and result.output.count(": status: required") == 2
-    ok = runner.invoke(app, ["manifest", "validate", str(MANIFESTS / "fixtures.csv"),
-                             str(MANIFESTS / "fixtures-extra.jsonl")])
+    ok = runner.invoke(
+        app, ["manifest", "validate", str(MANIFESTS / "fixtures.csv"), str(MANIFESTS / "fixtures-extra.jsonl")]
+    )
     assert ok.exit_code == 0 and "14 record(s)" in ok.output
 
 

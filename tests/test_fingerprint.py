@@ -43,8 +43,9 @@ EDITS = {
     "resize-50": lambda im: _jpeg(im.resize((im.width // 2, im.height // 2), Image.LANCZOS)),
     "jpeg-q30": lambda im: _jpeg(im, 30),
     "png": lambda im: (lambda b: (im.save(b, "PNG"), b.getvalue())[1])(io.BytesIO()),
-    "crop-2pct": lambda im: _jpeg(im.crop((im.width // 100, im.height // 100, im.width - im.width // 100,
-                                           im.height - im.height // 100))),
+    "crop-2pct": lambda im: _jpeg(
+        im.crop((im.width // 100, im.height // 100, im.width - im.width // 100, im.height - im.height // 100))
+    ),
     "brighter": lambda im: _jpeg(ImageEnhance.Brightness(im).enhance(1.15)),
     "grayscale": lambda im: _jpeg(im.convert("L")),
 }
@@ -78,16 +79,24 @@ def test_mirror_hash_matches_a_flipped_copy() -> None:
 def _png_claiming(width: int, height: int) -> bytes:
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\x00")) + chunk(b"IEND", b""))
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\x00"))
+        + chunk(b"IEND", b"")
+    )
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (b"", "empty file"),
-    (b"hello, not an image", "not an image"),
-    (REAL[0].read_bytes()[:4000], "truncated or corrupt"),
-    (_png_claiming(50_000, 50_000), "decompression bomb"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty file"),
+        (b"hello, not an image", "not an image"),
+        (REAL[0].read_bytes()[:4000], "truncated or corrupt"),
+        (_png_claiming(50_000, 50_000), "decompression bomb"),
+    ],
+)
 def test_unreadable_inputs_have_a_clear_reason(data: bytes, message: str) -> None:
     with pytest.raises(UnreadableImage, match=message):
         fingerprint_bytes(data)

@@ -13,8 +13,9 @@ codes = st.integers(min_value=0, max_value=(1 << 64) - 1)
 
 
 def brute(stored: list[int], q: int, r: int) -> list[tuple[int, int]]:
-    return sorted(((i, distance(c, q)) for i, c in enumerate(stored) if distance(c, q) <= r),
-                  key=lambda t: (t[1], t[0]))
+    return sorted(
+        ((i, distance(c, q)) for i, c in enumerate(stored) if distance(c, q) <= r), key=lambda t: (t[1], t[0])
+    )
 
 
 @settings(max_examples=150, deadline=None)

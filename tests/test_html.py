@@ -14,8 +14,9 @@ from typer.testing import CliRunner
 from conftest import DATASET, PHOTOS, scan_args
 from consentaudit.cli.app import app
 
-ARTIFACTS = Path(os.environ.get("CONSENTAUDIT_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent /
-                                "test-artifacts"))
+ARTIFACTS = Path(
+    os.environ.get("CONSENTAUDIT_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts")
+)
 HOSTILE = "<script>alert(1)<script>"
 
 
@@ -24,12 +25,14 @@ def _hostile_dataset(tmp_path: Path) -> Path:
     ds.mkdir()
     name = f'{HOSTILE}"onerror=alert(2).jpg'
     jpeg = (PHOTOS / "canon-ixus.jpg").read_bytes()
-    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-           '<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" '
-           'xmlns:xmpRights="http://ns.adobe.com/xap/1.0/rights/" '
-           'xmpRights:WebStatement="javascript:alert(3)">'
-           '<dc:rights><rdf:Alt><rdf:li>&lt;img src=x onerror=alert(4)&gt;</rdf:li></rdf:Alt></dc:rights>'
-           '</rdf:Description></rdf:RDF></x:xmpmeta>')
+    xmp = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:xmpRights="http://ns.adobe.com/xap/1.0/rights/" '
+        'xmpRights:WebStatement="javascript:alert(3)">'
+        "<dc:rights><rdf:Alt><rdf:li>&lt;img src=x onerror=alert(4)&gt;</rdf:li></rdf:Alt></dc:rights>"
+        "</rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
     payload = b"http://ns.adobe.com/xap/1.0/\x00" + xmp.encode()
     (ds / name).write_bytes(jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:])
     (ds / "x.json").write_text(json.dumps({"url": "javascript:alert(5)//<b>x</b>"}))
@@ -40,8 +43,9 @@ def _hostile_dataset(tmp_path: Path) -> Path:
 def test_everything_from_a_file_is_escaped(tmp_path: Path) -> None:
     ds = _hostile_dataset(tmp_path)
     out = tmp_path / "r.html"
-    result = CliRunner().invoke(app, ["scan", str(ds), "--db", f"sqlite:///{tmp_path / 'db'}", "--quiet",
-                                      "--report", str(out)])
+    result = CliRunner().invoke(
+        app, ["scan", str(ds), "--db", f"sqlite:///{tmp_path / 'db'}", "--quiet", "--report", str(out)]
+    )
     assert result.exit_code == 1, result.output
     page = out.read_text()
     assert HOSTILE not in page and "&lt;script&gt;alert(1)&lt;script&gt;" in page
@@ -60,8 +64,9 @@ def test_no_thumbnails_and_unreadable_files_are_never_thumbnailed(tmp_path: Path
     assert all("data:image" not in r for r in rows if 'data-verdict="unreadable"' in r)
     assert sum("data:image" in r for r in rows) == 18  # every readable image
     out2 = tmp_path / "r2.html"
-    CliRunner().invoke(app, scan_args(DATASET, f"sqlite:///{tmp_path / 'db'}", "--report", str(out2),
-                                      "--no-thumbnails"))
+    CliRunner().invoke(
+        app, scan_args(DATASET, f"sqlite:///{tmp_path / 'db'}", "--report", str(out2), "--no-thumbnails")
+    )
     assert "data:image" not in out2.read_text()
 
 
@@ -73,8 +78,9 @@ def _chromium() -> str | None:
     return None
 
 
-@pytest.mark.skipif(_chromium() is None, reason="no Chromium installed (Debian package 'chromium'; .ci/run "
-                                                 "installs it)")
+@pytest.mark.skipif(
+    _chromium() is None, reason="no Chromium installed (Debian package 'chromium'; .ci/run installs it)"
+)
 def test_report_in_headless_chromium(tmp_path: Path) -> None:
     pytest.importorskip("selenium", reason="selenium (test extra) not installed")
     from selenium import webdriver
@@ -89,9 +95,19 @@ def test_report_in_headless_chromium(tmp_path: Path) -> None:
     CliRunner().invoke(app, scan_args(DATASET, f"sqlite:///{tmp_path / 'db'}", "--report", str(out)))
     opts = webdriver.ChromeOptions()
     opts.binary_location = _chromium() or ""
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2000"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1280,2000",
+    ):
         opts.add_argument(flag)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(driver_path), options=opts)

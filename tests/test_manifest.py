@@ -21,23 +21,26 @@ def problems_of(text: str, name: str = "m.csv") -> list[str]:
     return [str(p) for p in parse_manifest(name, text).problems]
 
 
-@pytest.mark.parametrize(("row", "expected"), [
-    (f"r1,{SHA},,,maybe,ai-training,,,,", "m.csv:2: status: unknown status 'maybe'"),
-    (f"r1,{SHA},,,,ai-training,,,,", "m.csv:2: status: required"),
-    (f"r1,{SHA},,,granted,ai-training,2025-13-01,,,", "m.csv:2: granted_at: not an ISO date"),
-    (f"r1,{SHA},,,granted,ai-training,2025-05-01,2025-04-01,,", "m.csv:2: expires_at: expires (2025-04-01) before"),
-    (f"r1,{SHA},,,revoked,ai-training,2025-05-01,,2025-04-01,", "m.csv:2: revoked_at: revoked (2025-04-01) before"),
-    ("r1,,,,granted,ai-training,,,,", "m.csv:2: sha256: no identifier"),
-    (",{SHA},,,granted,ai-training,,,,".replace("{SHA}", SHA), "m.csv:2: record_id: required"),
-    ("r1,xyz,,,granted,ai-training,,,,", "m.csv:2: sha256: must be 64 hex digits"),
-    ("r1,,12345,,granted,ai-training,,,,", "m.csv:2: phash: must be 16 hex digits"),
-    ("r1,,,../etc/passwd,granted,ai-training,,,,", "m.csv:2: path: path must not contain '..'"),
-    ("r1,,,/abs/x.jpg,granted,ai-training,,,,", "m.csv:2: path: path must be relative"),
-    (f"r1,{SHA},,,granted,,,,,", "m.csv:2: purposes: granted consent must list the purposes"),
-    (f"r1,{SHA},,,granted,AI Training,,,,", "m.csv:2: purposes: invalid purpose token"),
-    (f"r1,{SHA},,,granted,ai-training,,,,perhaps", "m.csv:2: explicit_biometric: expected true or false"),
-    (f"r1,{SHA},,,granted,ai-training,2025-01-01,,2025-02-01,", "m.csv:2: revoked_at: set on a record whose"),
-])
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        (f"r1,{SHA},,,maybe,ai-training,,,,", "m.csv:2: status: unknown status 'maybe'"),
+        (f"r1,{SHA},,,,ai-training,,,,", "m.csv:2: status: required"),
+        (f"r1,{SHA},,,granted,ai-training,2025-13-01,,,", "m.csv:2: granted_at: not an ISO date"),
+        (f"r1,{SHA},,,granted,ai-training,2025-05-01,2025-04-01,,", "m.csv:2: expires_at: expires (2025-04-01) before"),
+        (f"r1,{SHA},,,revoked,ai-training,2025-05-01,,2025-04-01,", "m.csv:2: revoked_at: revoked (2025-04-01) before"),
+        ("r1,,,,granted,ai-training,,,,", "m.csv:2: sha256: no identifier"),
+        (",{SHA},,,granted,ai-training,,,,".replace("{SHA}", SHA), "m.csv:2: record_id: required"),
+        ("r1,xyz,,,granted,ai-training,,,,", "m.csv:2: sha256: must be 64 hex digits"),
+        ("r1,,12345,,granted,ai-training,,,,", "m.csv:2: phash: must be 16 hex digits"),
+        ("r1,,,../etc/passwd,granted,ai-training,,,,", "m.csv:2: path: path must not contain '..'"),
+        ("r1,,,/abs/x.jpg,granted,ai-training,,,,", "m.csv:2: path: path must be relative"),
+        (f"r1,{SHA},,,granted,,,,,", "m.csv:2: purposes: granted consent must list the purposes"),
+        (f"r1,{SHA},,,granted,AI Training,,,,", "m.csv:2: purposes: invalid purpose token"),
+        (f"r1,{SHA},,,granted,ai-training,,,,perhaps", "m.csv:2: explicit_biometric: expected true or false"),
+        (f"r1,{SHA},,,granted,ai-training,2025-01-01,,2025-02-01,", "m.csv:2: revoked_at: set on a record whose"),
+    ],
+)
 def test_each_error_class_is_reported_with_location(row: str, expected: str) -> None:
     found = problems_of(HEADER + row + "\n")
     assert any(p.startswith(expected) for p in found), found
@@ -52,8 +55,7 @@ def test_all_problems_are_reported_at_once() -> None:
 
 
 def test_unknown_fields_and_row_width() -> None:
-    found = problems_of("record_id,sha256,status,purposes,purpose\n"
-                        f"r1,{SHA},granted,ai-training,x\nr2,{SHA},granted\n")
+    found = problems_of(f"record_id,sha256,status,purposes,purpose\nr1,{SHA},granted,ai-training,x\nr2,{SHA},granted\n")
     assert "m.csv:2: purpose: unknown field (extension fields must start with 'x-')" in found
     assert "m.csv:3: -: row has 3 cells, header has 5" in found
     assert problems_of(f"record_id,sha256,status,purposes,x-batch\nr1,{SHA},granted,ai-training,7\n") == []
@@ -72,15 +74,17 @@ def test_duplicate_ids_across_manifests() -> None:
 def test_jsonl_and_json_line_numbers() -> None:
     jsonl = '{"record_id": "a", "path": "x.jpg", "status": "granted", "purposes": ["ai-training"]}\n{oops\n'
     assert problems_of(jsonl, "m.jsonl")[0].startswith("m.jsonl:2: -: invalid JSON")
-    doc = ('{\n  "manifest_version": "1",\n  "controller": "ACME",\n  "records": [\n'
-           '    {"record_id": "a", "path": "x.jpg", "status": "granted", "purposes": ["ai-training"]},\n'
-           '    {"record_id": "b",\n     "status": "granted", "purposes": ["ai-training"]}\n  ]\n}\n')
+    doc = (
+        '{\n  "manifest_version": "1",\n  "controller": "ACME",\n  "records": [\n'
+        '    {"record_id": "a", "path": "x.jpg", "status": "granted", "purposes": ["ai-training"]},\n'
+        '    {"record_id": "b",\n     "status": "granted", "purposes": ["ai-training"]}\n  ]\n}\n'
+    )
     parsed = parse_manifest("m.json", doc)
     assert [str(p) for p in parsed.problems] == [
-        "m.json:6: sha256: no identifier: at least one of sha256, phash or path is required"]
+        "m.json:6: sha256: no identifier: at least one of sha256, phash or path is required"
+    ]
     assert parsed.records[0].controller == "ACME"  # document-level controller applies to its records
-    assert problems_of('{"manifest_version": "2", "records": []}', "m.json")[0].startswith(
-        "m.json:1: manifest_version")
+    assert problems_of('{"manifest_version": "2", "records": []}', "m.json")[0].startswith("m.json:1: manifest_version")
 
 
 def test_bundled_manifests_parse_and_match_the_schema() -> None:
@@ -98,13 +102,13 @@ def test_bundled_manifests_parse_and_match_the_schema() -> None:
     # the schema rejects what the parser rejects
     assert not validator.is_valid({"record_id": "x", "status": "maybe", "path": "a.jpg"})
     assert not validator.is_valid({"record_id": "x", "status": "granted", "purposes": ["ai-training"]})
-    assert not validator.is_valid({"record_id": "x", "status": "granted", "sha256": "zz",
-                                   "purposes": ["ai-training"]})
+    assert not validator.is_valid({"record_id": "x", "status": "granted", "sha256": "zz", "purposes": ["ai-training"]})
 
 
 def test_csv_lists_dates_and_booleans(tmp_path: Path) -> None:
-    parsed = parse_manifest("m.csv", HEADER + f"r1,{SHA},,,granted,ai-training; research ,2025-01-01T10:00:00Z"
-                            ",2027-01-01,,yes\n")
+    parsed = parse_manifest(
+        "m.csv", HEADER + f"r1,{SHA},,,granted,ai-training; research ,2025-01-01T10:00:00Z,2027-01-01,,yes\n"
+    )
     (r,) = parsed.records
     assert r.purposes == frozenset({"ai-training", "research"})
     assert str(r.granted_at) == "2025-01-01" and r.explicit_biometric is True

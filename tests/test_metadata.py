@@ -28,14 +28,17 @@ def jpeg_with_xmp(xmp: str) -> bytes:
     return data[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + data[2:]
 
 
-@pytest.mark.parametrize("body", [
-    f'<rdf:Description {PLUS} plus:DataMining="http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED"/>',
-    f'<rdf:Description {PLUS}><plus:DataMining>DMI-PROHIBITED</plus:DataMining></rdf:Description>',
-    f'<rdf:Description {PLUS}><plus:DataMining rdf:resource="http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED"/>'
-    '</rdf:Description>',
-    f'<rdf:Description/><rdf:Description {PLUS}><plus:DataMining><rdf:Alt><rdf:li>dmi-prohibited</rdf:li>'
-    '</rdf:Alt></plus:DataMining></rdf:Description>',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        f'<rdf:Description {PLUS} plus:DataMining="http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED"/>',
+        f"<rdf:Description {PLUS}><plus:DataMining>DMI-PROHIBITED</plus:DataMining></rdf:Description>",
+        f'<rdf:Description {PLUS}><plus:DataMining rdf:resource="http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED"/>'
+        "</rdf:Description>",
+        f"<rdf:Description/><rdf:Description {PLUS}><plus:DataMining><rdf:Alt><rdf:li>dmi-prohibited</rdf:li>"
+        "</rdf:Alt></plus:DataMining></rdf:Description>",
+    ],
+)
 def test_data_mining_in_every_form(body: str) -> None:
     meta = read_metadata(jpeg_with_xmp(packet(body)))
     assert [s.value for s in meta.signals] == ["DMI-PROHIBITED"]
@@ -51,16 +54,22 @@ def test_png_itxt_xmp_compressed_and_plain() -> None:
         buf = io.BytesIO()
         Image.new("RGB", (8, 8)).save(buf, "PNG")
         png = buf.getvalue()
-        chunk = (struct.pack(">I", len(chunk_body)) + b"iTXt" + chunk_body
-                 + struct.pack(">I", zlib.crc32(b"iTXt" + chunk_body)))
+        chunk = (
+            struct.pack(">I", len(chunk_body))
+            + b"iTXt"
+            + chunk_body
+            + struct.pack(">I", zlib.crc32(b"iTXt" + chunk_body))
+        )
         png = png[:33] + chunk + png[33:]
         assert [s.value for s in read_metadata(png).signals] == ["DMI-PROHIBITED-GENAIMLTRAINING"]
 
 
 def test_xml_bomb_is_rejected_not_expanded() -> None:
-    bomb = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
-            f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF {RDF}><rdf:Description {PLUS} '
-            'plus:DataMining="&lol2;"/></rdf:RDF></x:xmpmeta>')
+    bomb = (
+        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
+        f'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF {RDF}><rdf:Description {PLUS} '
+        'plus:DataMining="&lol2;"/></rdf:RDF></x:xmpmeta>'
+    )
     meta = read_metadata(jpeg_with_xmp(bomb))
     assert meta.signals == []
     assert meta.notes and "XMP packet rejected" in meta.notes[0]
@@ -88,8 +97,11 @@ def test_iptc_reference_image_rights_fields() -> None:
 
 @pytest.mark.skipif(not SHARED_CORPUS.exists(), reason="../shared/corpus not present (extra check)")
 def test_whole_corpus_reads_without_crashing() -> None:
-    files = [p for p in SHARED_CORPUS.rglob("*") if p.is_file() and p.suffix.lower() in
-             {".jpg", ".jpeg", ".png", ".heic", ".heif", ".tiff", ".c2pa"}]
+    files = [
+        p
+        for p in SHARED_CORPUS.rglob("*")
+        if p.is_file() and p.suffix.lower() in {".jpg", ".jpeg", ".png", ".heic", ".heif", ".tiff", ".c2pa"}
+    ]
     assert len(files) > 80
     for p in files:
         read_metadata(p.read_bytes())

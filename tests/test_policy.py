@@ -26,36 +26,52 @@ RULES = Rules(("ai-training",), AS_OF)
 
 
 def rec(rid: str = "r1", **kw: object) -> ConsentRecord:
-    base: dict[str, object] = {"status": ConsentStatus.GRANTED, "sha256": "a" * 64,
-                               "purposes": frozenset({"ai-training"})}
+    base: dict[str, object] = {
+        "status": ConsentStatus.GRANTED,
+        "sha256": "a" * 64,
+        "purposes": frozenset({"ai-training"}),
+    }
     base.update(kw)
     return ConsentRecord(record_id=rid, **base)  # type: ignore[arg-type]
 
 
 def verdict_for(record: ConsentRecord | None, purposes: tuple[str, ...] = ("ai-training",), **kw: object) -> Verdict:
     records = [RecordMatch(record, Match(record.record_id, MatchKind.SHA256))] if record else []
-    args: dict[str, object] = {"error": None, "records": records, "conflicts": [], "reference": None,
-                               "signals": [], "purposes": purposes, "as_of": AS_OF}
+    args: dict[str, object] = {
+        "error": None,
+        "records": records,
+        "conflicts": [],
+        "reference": None,
+        "signals": [],
+        "purposes": purposes,
+        "as_of": AS_OF,
+    }
     args.update(kw)
     return judge(**args).verdict  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("record", "purposes", "expected"), [
-    (rec(), ("ai-training",), Verdict.CONSENTED),
-    (None, ("ai-training",), Verdict.UNCONSENTED),
-    (rec(status=ConsentStatus.REVOKED, revoked_at=date(2026, 6, 1)), ("ai-training",), Verdict.REVOKED),
-    (rec(status=ConsentStatus.REVOKED), ("ai-training",), Verdict.REVOKED),
-    # revoked after the audit date: consent still held on that date
-    (rec(status=ConsentStatus.REVOKED, revoked_at=date(2027, 1, 1)), ("ai-training",), Verdict.CONSENTED),
-    (rec(expires_at=date(2026, 11, 26)), ("ai-training",), Verdict.EXPIRED),
-    (rec(expires_at=date(2026, 11, 27)), ("ai-training",), Verdict.CONSENTED),
-    (rec(granted_at=date(2027, 1, 1)), ("ai-training",), Verdict.UNCONSENTED),
-    (rec(), ("ai-training", "commercial"), Verdict.OUT_OF_SCOPE),
-    (rec(status=ConsentStatus.DENIED, purposes=frozenset()), ("ai-training",), Verdict.OUT_OF_SCOPE),
-    (rec(purposes=frozenset({"biometric-identification"})), ("biometric-identification",), Verdict.OUT_OF_SCOPE),
-    (rec(purposes=frozenset({"biometric-identification"}), explicit_biometric=True),
-     ("biometric-identification",), Verdict.CONSENTED),
-])
+@pytest.mark.parametrize(
+    ("record", "purposes", "expected"),
+    [
+        (rec(), ("ai-training",), Verdict.CONSENTED),
+        (None, ("ai-training",), Verdict.UNCONSENTED),
+        (rec(status=ConsentStatus.REVOKED, revoked_at=date(2026, 6, 1)), ("ai-training",), Verdict.REVOKED),
+        (rec(status=ConsentStatus.REVOKED), ("ai-training",), Verdict.REVOKED),
+        # revoked after the audit date: consent still held on that date
+        (rec(status=ConsentStatus.REVOKED, revoked_at=date(2027, 1, 1)), ("ai-training",), Verdict.CONSENTED),
+        (rec(expires_at=date(2026, 11, 26)), ("ai-training",), Verdict.EXPIRED),
+        (rec(expires_at=date(2026, 11, 27)), ("ai-training",), Verdict.CONSENTED),
+        (rec(granted_at=date(2027, 1, 1)), ("ai-training",), Verdict.UNCONSENTED),
+        (rec(), ("ai-training", "commercial"), Verdict.OUT_OF_SCOPE),
+        (rec(status=ConsentStatus.DENIED, purposes=frozenset()), ("ai-training",), Verdict.OUT_OF_SCOPE),
+        (rec(purposes=frozenset({"biometric-identification"})), ("biometric-identification",), Verdict.OUT_OF_SCOPE),
+        (
+            rec(purposes=frozenset({"biometric-identification"}), explicit_biometric=True),
+            ("biometric-identification",),
+            Verdict.CONSENTED,
+        ),
+    ],
+)
 def test_record_verdicts(record: ConsentRecord | None, purposes: tuple[str, ...], expected: Verdict) -> None:
     assert verdict_for(record, purposes) == expected
 
@@ -64,41 +80,73 @@ def test_most_severe_wins_and_all_reasons_are_listed() -> None:
     r = rec(status=ConsentStatus.REVOKED, revoked_at=date(2026, 1, 1), expires_at=date(2026, 2, 1))
     sig = datamining.signal("http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED")
     entry = ReferenceEntry("laion-sample", "x.jpg", "a" * 64, None)
-    j = judge(error=None, records=[RecordMatch(r, Match("r1", MatchKind.SHA256))], conflicts=[],
-              reference=(entry, Match("laion-sample:x.jpg", MatchKind.SHA256)), signals=[sig],
-              purposes=("ai-training",), as_of=AS_OF)
+    j = judge(
+        error=None,
+        records=[RecordMatch(r, Match("r1", MatchKind.SHA256))],
+        conflicts=[],
+        reference=(entry, Match("laion-sample:x.jpg", MatchKind.SHA256)),
+        signals=[sig],
+        purposes=("ai-training",),
+        as_of=AS_OF,
+    )
     assert j.verdict == Verdict.KNOWN_SCRAPED
-    assert [x.verdict for x in j.reasons] == [Verdict.KNOWN_SCRAPED, Verdict.OPTED_OUT, Verdict.REVOKED,
-                                               Verdict.EXPIRED]
-    assert judge(error="empty file", records=[], conflicts=[], reference=(entry, Match("e", MatchKind.SHA256)),
-                 signals=[], purposes=("ai-training",), as_of=AS_OF).verdict == Verdict.UNREADABLE
+    assert [x.verdict for x in j.reasons] == [
+        Verdict.KNOWN_SCRAPED,
+        Verdict.OPTED_OUT,
+        Verdict.REVOKED,
+        Verdict.EXPIRED,
+    ]
+    assert (
+        judge(
+            error="empty file",
+            records=[],
+            conflicts=[],
+            reference=(entry, Match("e", MatchKind.SHA256)),
+            signals=[],
+            purposes=("ai-training",),
+            as_of=AS_OF,
+        ).verdict
+        == Verdict.UNREADABLE
+    )
 
 
 def test_severity_order_is_the_documented_one() -> None:
     order = sorted(Verdict, key=lambda v: v.severity, reverse=True)
-    assert [v.value for v in order] == ["unreadable", "known_scraped", "opted_out", "revoked", "expired",
-                                        "out_of_scope", "unconsented", "consented"]
+    assert [v.value for v in order] == [
+        "unreadable",
+        "known_scraped",
+        "opted_out",
+        "revoked",
+        "expired",
+        "out_of_scope",
+        "unconsented",
+        "consented",
+    ]
 
 
-@pytest.mark.parametrize(("value", "purpose", "prohibited"), [
-    ("http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED-AIMLTRAINING", "ai-training", True),
-    ("DMI-PROHIBITED-AIMLTRAINING", "generative-ai-training", True),
-    ("dmi-prohibited-genaimltraining", "ai-training", False),
-    ("DMI-PROHIBITED-GENAIMLTRAINING", "generative-ai-training", True),
-    ("DMI-PROHIBITED-EXCEPTSEARCHENGINEINDEXING", "search-indexing", False),
-    ("DMI-PROHIBITED-EXCEPTSEARCHENGINEINDEXING", "ai-training", True),
-    ("DMI PROHIBITED SEE CONSTRAINT", "research", True),
-    ("DMI-PROHIBITED-SEEEMBEDDEDRIGHTSEXPR", "ai-training", True),
-    ("DMI-PROHIBITED-SEELINKEDRIGHTSEXPR/", "ai-training", True),
-    ("DMI-ALLOWED", "ai-training", False),
-    ("DMI-UNSPECIFIED", "ai-training", False),
-])
+@pytest.mark.parametrize(
+    ("value", "purpose", "prohibited"),
+    [
+        ("http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED-AIMLTRAINING", "ai-training", True),
+        ("DMI-PROHIBITED-AIMLTRAINING", "generative-ai-training", True),
+        ("dmi-prohibited-genaimltraining", "ai-training", False),
+        ("DMI-PROHIBITED-GENAIMLTRAINING", "generative-ai-training", True),
+        ("DMI-PROHIBITED-EXCEPTSEARCHENGINEINDEXING", "search-indexing", False),
+        ("DMI-PROHIBITED-EXCEPTSEARCHENGINEINDEXING", "ai-training", True),
+        ("DMI PROHIBITED SEE CONSTRAINT", "research", True),
+        ("DMI-PROHIBITED-SEEEMBEDDEDRIGHTSEXPR", "ai-training", True),
+        ("DMI-PROHIBITED-SEELINKEDRIGHTSEXPR/", "ai-training", True),
+        ("DMI-ALLOWED", "ai-training", False),
+        ("DMI-UNSPECIFIED", "ai-training", False),
+    ],
+)
 def test_data_mining_values(value: str, purpose: str, prohibited: bool) -> None:
     sig = datamining.signal(value)
     assert sig.value != "invalid"
     assert (purpose in sig.prohibits) is prohibited
     assert verdict_for(rec(purposes=frozenset({purpose})), (purpose,), signals=[sig]) == (
-        Verdict.OPTED_OUT if prohibited else Verdict.CONSENTED)
+        Verdict.OPTED_OUT if prohibited else Verdict.CONSENTED
+    )
 
 
 def test_data_mining_states() -> None:
@@ -115,8 +163,10 @@ def _img(path: str, phash: str, sha: str) -> ScannedImage:
 def test_revocation_propagates_to_near_duplicates_in_the_dataset() -> None:
     revoked = rec("r-rev", sha256="1" * 64, status=ConsentStatus.REVOKED, revoked_at=date(2026, 1, 1))
     granted = rec("r-ok", sha256="2" * 64)
-    images = [_img("a.jpg", "ffff0000ffff0000", "1" * 64),  # covered by the revoked record
-              _img("b.jpg", "ffff0000ffff0003", "2" * 64)]  # its near-duplicate, with a granted record
+    images = [
+        _img("a.jpg", "ffff0000ffff0000", "1" * 64),  # covered by the revoked record
+        _img("b.jpg", "ffff0000ffff0003", "2" * 64),
+    ]  # its near-duplicate, with a granted record
     findings, groups = build_findings(images, ConsentIndex([revoked, granted], 9), None, RULES)
     assert groups == [["a.jpg", "b.jpg"]]
     by = {f.path: f for f in findings}

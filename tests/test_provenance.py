@@ -54,8 +54,12 @@ def scan_file(path: Path, settings: ScanSettings = ScanSettings()) -> dict[str, 
 def test_sample_c2pa_png_training_mining_unverified() -> None:
     sig = scan_file(PROV / "sample_c2pa.png", UNVERIFIED)
     values = sorted(v for v, _, _ in sig["c2pa-training-mining"])
-    assert values == ["c2pa.ai_generative_training=notAllowed", "c2pa.ai_inference=notAllowed",
-                      "c2pa.ai_training=notAllowed", "c2pa.data_mining=notAllowed"]
+    assert values == [
+        "c2pa.ai_generative_training=notAllowed",
+        "c2pa.ai_inference=notAllowed",
+        "c2pa.ai_training=notAllowed",
+        "c2pa.data_mining=notAllowed",
+    ]
     assert all("unverified" in ver for _, ver, _ in sig["c2pa-training-mining"])
 
 
@@ -63,8 +67,10 @@ def test_sample_c2pa_png_training_mining_unverified() -> None:
 def test_sample_c2pa_png_validated_offline() -> None:
     sig = scan_file(PROV / "sample_c2pa.png")
     assert sig["c2pa-manifest"] == [("present", "Valid, signer untrusted", "")]
-    assert any(v == "c2pa.ai_training=notAllowed" and "ai-training" in p and ver.endswith("Valid, signer untrusted")
-               for v, ver, p in sig["c2pa-training-mining"])
+    assert any(
+        v == "c2pa.ai_training=notAllowed" and "ai-training" in p and ver.endswith("Valid, signer untrusted")
+        for v, ver, p in sig["c2pa-training-mining"]
+    )
 
 
 @needs_c2pa
@@ -133,15 +139,26 @@ def _jpeg(size: tuple[int, int] = (64, 48)) -> bytes:
 
 
 def test_cawg_do_not_train_and_ai_generated_read_by_the_pure_reader(tmp_path: Path) -> None:
-    blob = store({
-        "cawg.training-mining": {"entries": {"cawg.ai_training": {"use": "notAllowed"},
-                                             "cawg.ai_generative_training": {"use": "constrained",
-                                                                             "constraint_info": "licence"},
-                                             "cawg.data_mining": {"use": "allowed"}}},
-        "c2pa.actions.v2": {"actions": [{"action": "c2pa.created", "digitalSourceType":
-                                         "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"}]},
-        "c2pa.thumbnail.claim.jpeg": {"pad": "x" * 90000},  # forces the store over two APP11 segments
-    })
+    blob = store(
+        {
+            "cawg.training-mining": {
+                "entries": {
+                    "cawg.ai_training": {"use": "notAllowed"},
+                    "cawg.ai_generative_training": {"use": "constrained", "constraint_info": "licence"},
+                    "cawg.data_mining": {"use": "allowed"},
+                }
+            },
+            "c2pa.actions.v2": {
+                "actions": [
+                    {
+                        "action": "c2pa.created",
+                        "digitalSourceType": "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia",
+                    }
+                ]
+            },
+            "c2pa.thumbnail.claim.jpeg": {"pad": "x" * 90000},  # forces the store over two APP11 segments
+        }
+    )
     data = jpeg_with_store(_jpeg(), blob)
     st = read_store(embedded_store(data) or b"")
     assert st.active is not None
@@ -154,8 +171,18 @@ def test_cawg_do_not_train_and_ai_generated_read_by_the_pure_reader(tmp_path: Pa
     assert "generative-ai-training" in states["cawg.ai_generative_training=constrained"]  # constrained = no
     assert states["cawg.data_mining=allowed"] == ""
     assert [v for v, _, _ in sig["digital-source-type"]] == ["trainedAlgorithmicMedia"]
-    result = CliRunner().invoke(app, ["scan", str(tmp_path), "--db", f"sqlite:///{tmp_path / 'db'}", "--quiet",
-                                      "--report", str(tmp_path / "r.json")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "scan",
+            str(tmp_path),
+            "--db",
+            f"sqlite:///{tmp_path / 'db'}",
+            "--quiet",
+            "--report",
+            str(tmp_path / "r.json"),
+        ],
+    )
     assert result.exit_code == 1
     (f,) = json.loads((tmp_path / "r.json").read_text())["findings"]
     assert f["verdict"] == "opted_out"
@@ -172,11 +199,13 @@ def test_iptc_reference_image_signals() -> None:
 def test_model_release_id_joins_a_record_and_no_release_conflicts(tmp_path: Path) -> None:
     from jumbf_builder import box  # noqa: F401  (keeps the helper module imported once)
 
-    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-           '<rdf:Description xmlns:plus="http://ns.useplus.org/ldf/xmp/1.0/" '
-           'plus:ModelReleaseStatus="http://ns.useplus.org/ldf/vocab/MR-NON">'
-           '<plus:ModelReleaseID><rdf:Bag><rdf:li>REL-2026-77</rdf:li></rdf:Bag></plus:ModelReleaseID>'
-           '</rdf:Description></rdf:RDF></x:xmpmeta>')
+    xmp = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description xmlns:plus="http://ns.useplus.org/ldf/xmp/1.0/" '
+        'plus:ModelReleaseStatus="http://ns.useplus.org/ldf/vocab/MR-NON">'
+        "<plus:ModelReleaseID><rdf:Bag><rdf:li>REL-2026-77</rdf:li></rdf:Bag></plus:ModelReleaseID>"
+        "</rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
     payload = b"http://ns.adobe.com/xap/1.0/\x00" + xmp.encode()
     jpeg = _jpeg()
     data = jpeg[:2] + b"\xff\xe1" + len(payload + b"xx").to_bytes(2, "big") + payload + jpeg[2:]
@@ -184,25 +213,39 @@ def test_model_release_id_joins_a_record_and_no_release_conflicts(tmp_path: Path
     ds.mkdir()
     (ds / "model.jpg").write_bytes(data)
     manifest = tmp_path / "m.csv"
-    manifest.write_text("record_id,path,status,purposes,evidence\n"
-                        "r9,elsewhere.jpg,granted,ai-training,REL-2026-77\n")
-    CliRunner().invoke(app, ["scan", str(ds), "-m", str(manifest), "--db", f"sqlite:///{tmp_path / 'db'}",
-                             "--quiet", "--report", str(tmp_path / "r.json")])
+    manifest.write_text("record_id,path,status,purposes,evidence\nr9,elsewhere.jpg,granted,ai-training,REL-2026-77\n")
+    CliRunner().invoke(
+        app,
+        [
+            "scan",
+            str(ds),
+            "-m",
+            str(manifest),
+            "--db",
+            f"sqlite:///{tmp_path / 'db'}",
+            "--quiet",
+            "--report",
+            str(tmp_path / "r.json"),
+        ],
+    )
     (f,) = json.loads((tmp_path / "r.json").read_text())["findings"]
     assert f["match"] == {"record_id": "r9", "kind": "release_id", "distance": None, "hash": None}
     assert f["verdict"] == "consented"
     assert any("says 'no model release'" in r["detail"] for r in f["reasons"])
 
 
-@pytest.mark.parametrize(("headers", "prohibited"), [
-    ({"X-Robots-Tag": "noai"}, True),
-    ({"x-robots-tag": "googlebot: noindex, otherbot: noimageai"}, True),
-    ({"X-Robots-Tag": "noindex, nofollow"}, False),
-    ({"tdm-reservation": "1"}, True),
-    ({"tdm-reservation": "0"}, False),
-    ({"Content-Usage": "train-ai=n"}, True),
-    ({"Content-Usage": "train-ai=y, search=n"}, False),
-])
+@pytest.mark.parametrize(
+    ("headers", "prohibited"),
+    [
+        ({"X-Robots-Tag": "noai"}, True),
+        ({"x-robots-tag": "googlebot: noindex, otherbot: noimageai"}, True),
+        ({"X-Robots-Tag": "noindex, nofollow"}, False),
+        ({"tdm-reservation": "1"}, True),
+        ({"tdm-reservation": "0"}, False),
+        ({"Content-Usage": "train-ai=n"}, True),
+        ({"Content-Usage": "train-ai=y, search=n"}, False),
+    ],
+)
 def test_crawl_headers(headers: dict[str, str], prohibited: bool) -> None:
     sigs = crawl_signals(crawl_record({"url": "https://www.Example.org/a.jpg", "headers": headers}))
     assert len(sigs) == 1
@@ -211,9 +254,22 @@ def test_crawl_headers(headers: dict[str, str], prohibited: bool) -> None:
 
 def test_img2dataset_shard_audited_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
-    result = CliRunner().invoke(app, ["scan", str(FIXTURES / "shards"), "-m", str(MANIFESTS / "fixtures-shards.csv"),
-                                      "--as-of", "2026-11-26", "--db", f"sqlite:///{tmp_path / 'db'}", "--quiet",
-                                      "--report", str(out)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "scan",
+            str(FIXTURES / "shards"),
+            "-m",
+            str(MANIFESTS / "fixtures-shards.csv"),
+            "--as-of",
+            "2026-11-26",
+            "--db",
+            f"sqlite:///{tmp_path / 'db'}",
+            "--quiet",
+            "--report",
+            str(out),
+        ],
+    )
     assert result.exit_code == 1, result.output
     report = json.loads(out.read_text())
     assert {f["path"]: f["verdict"] for f in report["findings"]} == EXPECTED["shards"]
@@ -227,16 +283,29 @@ def test_img2dataset_shard_audited_end_to_end(tmp_path: Path) -> None:
     assert parquet_only["metadata"]["crawl.domain"] == "pinterest.example"
 
 
-def test_policy_file_denies_domains_and_honours_chosen_signals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                                               ) -> None:
+def test_policy_file_denies_domains_and_honours_chosen_signals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "consentaudit.toml").write_text(
         'purposes = ["ai-training"]\nai_generated = "exclude"\n[domains]\ndeny = ["pinterest.example"]\n'
-        '[crawl_signals]\nhonour = ["x-robots-tag"]\n')
+        '[crawl_signals]\nhonour = ["x-robots-tag"]\n'
+    )
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "r.json"
-    CliRunner().invoke(app, ["scan", str(FIXTURES / "shards"), "-m", str(MANIFESTS / "fixtures-shards.csv"),
-                             "--as-of", "2026-11-26", "--db", f"sqlite:///{tmp_path / 'db'}", "--quiet",
-                             "--report", str(out)])
+    CliRunner().invoke(
+        app,
+        [
+            "scan",
+            str(FIXTURES / "shards"),
+            "-m",
+            str(MANIFESTS / "fixtures-shards.csv"),
+            "--as-of",
+            "2026-11-26",
+            "--db",
+            f"sqlite:///{tmp_path / 'db'}",
+            "--quiet",
+            "--report",
+            str(out),
+        ],
+    )
     got = {f["path"]: f["verdict"] for f in json.loads(out.read_text())["findings"]}
     assert got["00000.tar/000000005.jpg"] == "known_scraped"
     assert got["00000.tar/000000001.jpg"] == "opted_out"  # X-Robots-Tag honoured
@@ -266,8 +335,15 @@ def test_tar_traversal_and_links_are_reported_never_written(tmp_path: Path) -> N
     work = tmp_path / "work"
     work.mkdir()
     jpeg = _jpeg()
-    archive = _tar_with(work, [("ok/000.jpg", jpeg, None), ("../escaped.jpg", jpeg, None),
-                               ("/abs/evil.jpg", jpeg, None), ("link.jpg", None, "/etc/passwd")])
+    archive = _tar_with(
+        work,
+        [
+            ("ok/000.jpg", jpeg, None),
+            ("../escaped.jpg", jpeg, None),
+            ("/abs/evil.jpg", jpeg, None),
+            ("link.jpg", None, "/etc/passwd"),
+        ],
+    )
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     items = {i.path: i for i in open_source(archive).items()}
     assert items["evil.tar/ok/000.jpg"].problem is None
@@ -286,8 +362,9 @@ def test_zip_dataset_members_streamed(tmp_path: Path) -> None:
     path = tmp_path / "set.zip"
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("a/0001.jpg", _jpeg())
-        zf.writestr("a/0001.json", json.dumps({"url": "https://img.example.com/1.jpg",
-                                               "headers": {"X-Robots-Tag": "noai"}}))
+        zf.writestr(
+            "a/0001.json", json.dumps({"url": "https://img.example.com/1.jpg", "headers": {"X-Robots-Tag": "noai"}})
+        )
         zf.writestr("../up.jpg", _jpeg())
     imgs = {i.path: scan_item(i) for i in open_source(path).items()}
     assert imgs["set.zip/a/0001.jpg"].fingerprint is not None

@@ -34,8 +34,21 @@ def _verdicts(out: Path) -> dict[str, str]:
 
 def test_build_list_export_import_remove_round_trip(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'db'}"
-    r = R.invoke(app, ["reference", "build", "web-sample", str(SCRAPED), "--description", "two scraped photos",
-                       "--license", "mixed", "--db", db])
+    r = R.invoke(
+        app,
+        [
+            "reference",
+            "build",
+            "web-sample",
+            str(SCRAPED),
+            "--description",
+            "two scraped photos",
+            "--license",
+            "mixed",
+            "--db",
+            db,
+        ],
+    )
     assert r.exit_code == 0, r.output
     listed = R.invoke(app, ["reference", "list", "--db", db]).output
     assert "web-sample\t2 entries" in listed and "two scraped photos" in listed
@@ -64,8 +77,12 @@ def test_scan_with_a_stored_set_flags_transformed_copies(tmp_path: Path, monkeyp
     result = R.invoke(app, ["scan", str(ds), "--reference", "web-sample", "--db", db, "--quiet", "--report", str(out)])
     assert result.exit_code == 1, result.output
     got = _verdicts(out)
-    assert got == {"flipped.jpg": "known_scraped", "gray.png": "known_scraped", "half.jpg": "known_scraped",
-                   "own.jpg": "unconsented"}
+    assert got == {
+        "flipped.jpg": "known_scraped",
+        "gray.png": "known_scraped",
+        "half.jpg": "known_scraped",
+        "own.jpg": "unconsented",
+    }
     report = json.loads(out.read_text())
     flipped = next(f for f in report["findings"] if f["path"] == "flipped.jpg")
     assert flipped["reference"]["hash"] == "phash_mirror"
@@ -82,8 +99,10 @@ def test_url_and_domain_lists_match_recorded_source_urls(tmp_path: Path) -> None
     urls.write_text("# known scraped URLs\nhttps://photos.example.org/p/1.jpg\nexample.net\n")
     assert R.invoke(app, ["reference", "build", "laion-urls", str(urls), "--db", db]).exit_code == 0
     out = tmp_path / "r.json"
-    R.invoke(app, ["scan", str(FIXTURES / "shards"), "--reference", "laion-urls", "--db", db, "--quiet",
-                   "--report", str(out)])
+    R.invoke(
+        app,
+        ["scan", str(FIXTURES / "shards"), "--reference", "laion-urls", "--db", db, "--quiet", "--report", str(out)],
+    )
     findings = {f["path"]: f for f in json.loads(out.read_text())["findings"]}
     assert findings["00000.tar/000000000.jpg"]["reference"]["kind"] == "url"
     assert findings["00000.tar/000000000.jpg"]["verdict"] == "known_scraped"
@@ -129,8 +148,11 @@ def test_crops_and_borders_are_found_and_other_photos_are_not(tmp_path: Path) ->
     findings = json.loads(out.read_text())["findings"]
     inside = [f for f in findings if f["path"].rsplit("-", 1)[0] not in outsiders]
     outside = [f for f in findings if f["path"].rsplit("-", 1)[0] in outsiders]
-    wrong = [f["path"] for f in inside
-             if f["reference"] is None or f["reference"]["record_id"] != "refs:" + f["path"].rsplit("-", 1)[0] + ".jpg"]
+    wrong = [
+        f["path"]
+        for f in inside
+        if f["reference"] is None or f["reference"]["record_id"] != "refs:" + f["path"].rsplit("-", 1)[0] + ".jpg"
+    ]
     assert wrong == [], wrong  # every copy found, and found as a copy of its own original
     assert {f["reference"]["hash"] for f in inside} >= {"phash_trim"}  # borders are trimmed before hashing
     assert [f["path"] for f in outside if f["reference"] is not None] == []  # never tied to another photo

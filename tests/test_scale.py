@@ -54,8 +54,10 @@ def test_unchanged_rescan_reuses_the_previous_audit_and_a_change_is_seen(tmp_pat
     target.write_bytes((PHOTOS / "kodak-dc240.jpg").read_bytes())
     third = run_audit(req, store)
     changed = {f.path: f.sha256 for f in third.findings}
-    assert changed["unconsented/sanyo-vpcsx550.jpg"] != {f.path: f.sha256 for f in first.findings}[
-        "unconsented/sanyo-vpcsx550.jpg"]
+    assert (
+        changed["unconsented/sanyo-vpcsx550.jpg"]
+        != {f.path: f.sha256 for f in first.findings}["unconsented/sanyo-vpcsx550.jpg"]
+    )
     assert third.header.dataset_digest != first.header.dataset_digest
 
 
@@ -80,8 +82,23 @@ def test_sigkill_then_resume_audits_every_image_exactly_once(tmp_path: Path) -> 
     data = tmp_path / "many"
     _many(data, 400)
     db = tmp_path / "scans.db"
-    cmd = [sys.executable, "-m", "consentaudit.cli.app", "scan", str(data), "--db", f"sqlite:///{db}",
-           "--jobs", "1", "--batch-size", "10", "--quiet", "--fail-on", "none", "--exact-hashes"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "consentaudit.cli.app",
+        "scan",
+        str(data),
+        "--db",
+        f"sqlite:///{db}",
+        "--jobs",
+        "1",
+        "--batch-size",
+        "10",
+        "--quiet",
+        "--fail-on",
+        "none",
+        "--exact-hashes",
+    ]
     proc = subprocess.Popen(cmd, cwd=tmp_path)
     deadline = time.monotonic() + 60
     stored = 0
@@ -108,8 +125,9 @@ def test_sigkill_then_resume_audits_every_image_exactly_once(tmp_path: Path) -> 
     with sqlite3.connect(db) as con:
         scans = con.execute("select id, status from scan").fetchall()
         rows = con.execute("select path, count(*) from image group by path having count(*) > 1").fetchall()
-        per_scan = con.execute("select count(*), count(distinct path) from image where scan_id = ?",
-                               (scans[0][0],)).fetchone()
+        per_scan = con.execute(
+            "select count(*), count(distinct path) from image where scan_id = ?", (scans[0][0],)
+        ).fetchone()
     assert scans == [(scans[0][0], "complete")]  # the killed scan was resumed, not restarted
     assert rows == [] and per_scan == (400, 400)
     report = json.loads(out.read_text())
@@ -155,16 +173,21 @@ def test_copy_of_dataset_keeps_paths(tmp_path: Path) -> None:
 
 
 def test_fast_hashes_decide_exactly_like_imagehash_exact_ones(tmp_path: Path) -> None:
-    args = {"dataset": DATASET, "jobs": 1, "manifests": [ROOT / "manifests/fixtures.csv",
-                                                          ROOT / "manifests/fixtures-extra.jsonl"],
-            "references": [ROOT / "fixtures/scraped"]}
+    args = {
+        "dataset": DATASET,
+        "jobs": 1,
+        "manifests": [ROOT / "manifests/fixtures.csv", ROOT / "manifests/fixtures-extra.jsonl"],
+        "references": [ROOT / "fixtures/scraped"],
+    }
     fast = run_audit(AuditRequest(**args, fast=True), ScanStore(f"sqlite:///{tmp_path / 'f'}"))  # type: ignore[arg-type]
     exact = run_audit(AuditRequest(**args, fast=False), ScanStore(f"sqlite:///{tmp_path / 'e'}"))  # type: ignore[arg-type]
     assert "jpeg-draft" in fast.header.fingerprint_algorithm
     assert "full-decode" in exact.header.fingerprint_algorithm
 
     def decisions(r: object) -> list[tuple[object, ...]]:
-        return [(f["path"], f["verdict"], (f["match"] or {}).get("record_id"), (f["reference"] or {}).get("record_id"))
-                for f in _findings(r)]
+        return [
+            (f["path"], f["verdict"], (f["match"] or {}).get("record_id"), (f["reference"] or {}).get("record_id"))
+            for f in _findings(r)
+        ]
 
     assert decisions(fast) == decisions(exact)

@@ -35,8 +35,10 @@ def test_symlinks_that_loop_leave_the_root_or_dangle_are_findings(tmp_path: Path
     assert "leaves the dataset root" in (items["escape.jpg"].problem or "")
     assert "dangling" in (items["dangling.jpg"].problem or "")
     assert items["inside.jpg"].problem is None
-    result = CliRunner().invoke(app, ["scan", str(root), "--db", f"sqlite:///{tmp_path / 'db'}", "--quiet",
-                                      "--report", str(tmp_path / "r.json")])
+    result = CliRunner().invoke(
+        app,
+        ["scan", str(root), "--db", f"sqlite:///{tmp_path / 'db'}", "--quiet", "--report", str(tmp_path / "r.json")],
+    )
     assert result.exit_code == 1
     verdicts = {f["path"]: f["verdict"] for f in json.loads((tmp_path / "r.json").read_text())["findings"]}
     assert verdicts["loop.jpg"] == verdicts["escape.jpg"] == "unreadable"
@@ -59,7 +61,8 @@ def test_unreadable_file_permission(tmp_path: Path) -> None:
 
 
 def test_unchanged_files_are_not_decoded_again_and_changed_ones_are(
-        tmp_path: Path, dataset_copy: Path, monkeypatch: object) -> None:
+    tmp_path: Path, dataset_copy: Path, monkeypatch: object
+) -> None:
     store = ScanStore(f"sqlite:///{tmp_path / 'db'}")
     req = AuditRequest(dataset=dataset_copy, jobs=1)
     run_audit(req, store)
@@ -71,6 +74,7 @@ def test_unchanged_files_are_not_decoded_again_and_changed_ones_are(
         return real(item, *a)  # type: ignore[arg-type]
 
     import pytest
+
     mp = pytest.MonkeyPatch()
     mp.setattr(scanner, "scan_item", counting)
     try:

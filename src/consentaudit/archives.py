@@ -113,9 +113,15 @@ def _list_tar(archive: Path, rel: str) -> Iterator[Item]:
     for m in images:
         key, _ = _key(m.name)
         short = PurePosixPath(key).name
-        yield Item(f"{rel}/{m.name}", str(archive), m.size, int(m.mtime) * 1_000_000_000, member=m.name,
-                   crawl_json=sidecars.get(key) or parquet.get(short) or parquet.get(key),
-                   c2pa_sidecar=c2pa.get(key))
+        yield Item(
+            f"{rel}/{m.name}",
+            str(archive),
+            m.size,
+            int(m.mtime) * 1_000_000_000,
+            member=m.name,
+            crawl_json=sidecars.get(key) or parquet.get(short) or parquet.get(key),
+            c2pa_sidecar=c2pa.get(key),
+        )
     yield from problems
 
 
@@ -147,9 +153,15 @@ def _list_zip(archive: Path, rel: str) -> Iterator[Item]:
         key, _ = _key(info.filename)
         y, mo, d, h, mi, s = info.date_time
         mtime = ((((y * 13 + mo) * 32 + d) * 24 + h) * 60 + mi) * 60 + s
-        yield Item(f"{rel}/{info.filename}", str(archive), info.file_size, mtime, member=info.filename,
-                   crawl_json=sidecars.get(key) or parquet.get(PurePosixPath(key).name),
-                   c2pa_sidecar=c2pa.get(key))
+        yield Item(
+            f"{rel}/{info.filename}",
+            str(archive),
+            info.file_size,
+            mtime,
+            member=info.filename,
+            crawl_json=sidecars.get(key) or parquet.get(PurePosixPath(key).name),
+            c2pa_sidecar=c2pa.get(key),
+        )
 
 
 class ArchiveReader:

@@ -42,8 +42,7 @@ def keygen(key_path: Path, force: bool = False) -> Path:
     if not force and (key_path.exists() or pub_path.exists()):
         raise InputError(f"{key_path} or {pub_path} exists (use --force to overwrite)")
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     fd = os.open(key_path, flags, 0o600)
     try:
@@ -51,8 +50,9 @@ def keygen(key_path: Path, force: bool = False) -> Path:
     finally:
         os.close(fd)
     os.chmod(key_path, 0o600)
-    pub_path.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                       serialization.PublicFormat.SubjectPublicKeyInfo))
+    pub_path.write_bytes(
+        key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     return pub_path
 
 
@@ -91,8 +91,11 @@ def sign(report_path: Path, key_path: Path) -> Path:
     key = _load_private(key_path)
     header = json.loads(payload).get("header", {})
     sig = {
-        "format": SIGNATURE_FORMAT, "algorithm": "ed25519", "canonicalisation": CANONICALISATION,
-        "key_id": _key_id(key.public_key()), "payload_sha256": hashlib.sha256(payload).hexdigest(),
+        "format": SIGNATURE_FORMAT,
+        "algorithm": "ed25519",
+        "canonicalisation": CANONICALISATION,
+        "key_id": _key_id(key.public_key()),
+        "payload_sha256": hashlib.sha256(payload).hexdigest(),
         "dataset_digest": header.get("dataset_digest"),
         "signature": base64.b64encode(key.sign(payload)).decode("ascii"),
     }

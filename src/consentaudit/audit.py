@@ -90,8 +90,14 @@ class AuditRequest:
         return ScanSettings(self.max_image_pixels, self.keep_sensitive_metadata, self.verify_c2pa, anchors, self.fast)
 
     def rules(self) -> Rules:
-        return Rules(tuple(self.purposes), self.as_of, tuple(self.deny_domains), tuple(self.allow_domains),
-                     self.ai_generated, tuple(self.honour_crawl))
+        return Rules(
+            tuple(self.purposes),
+            self.as_of,
+            tuple(self.deny_domains),
+            tuple(self.allow_domains),
+            self.ai_generated,
+            tuple(self.honour_crawl),
+        )
 
 
 def now_utc() -> str:
@@ -128,8 +134,7 @@ EXACT = ScanSettings(fast=False)
 REFERENCE = ScanSettings(fast=False, with256=True)  # reference entries also carry the 256-bit pHash
 
 
-def load_reference(path: Path, settings: ScanSettings = REFERENCE
-                   ) -> tuple[ReferenceInfo, list[ReferenceEntry]]:
+def load_reference(path: Path, settings: ScanSettings = REFERENCE) -> tuple[ReferenceInfo, list[ReferenceEntry]]:
     """A reference set from a folder of images or a fingerprint file written by `fingerprint`."""
     if path.is_dir() or (path.is_file() and is_archive(path)):
         name = path.name
@@ -141,13 +146,15 @@ def load_reference(path: Path, settings: ScanSettings = REFERENCE
         return ReferenceInfo(path.stem, str(path), len(entries)), entries
     if path.is_file():
         name, entries, header = read_fingerprint_file(path)
-        return ReferenceInfo(name, str(path), len(entries), header.get("description", ""),
-                             header.get("license", "")), entries
+        return ReferenceInfo(
+            name, str(path), len(entries), header.get("description", ""), header.get("license", "")
+        ), entries
     raise InputError(f"reference set not found: {path} (neither a file, a folder nor a stored set)")
 
 
-def fingerprint_folder(path: Path, settings: ScanSettings = EXACT,
-                       progress: ProgressCallback | None = None) -> list[ScannedImage]:
+def fingerprint_folder(
+    path: Path, settings: ScanSettings = EXACT, progress: ProgressCallback | None = None
+) -> list[ScannedImage]:
     """Scan a folder without judging it (for `fingerprint` and `manifest init`)."""
     items = list(open_source(path).items())
     out: list[ScannedImage] = []
@@ -182,24 +189,35 @@ def thumbnail_source(dataset: Path) -> Callable[[Finding], str | None]:
 
 def _batches(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
-def _run_key(req: AuditRequest, dataset: str, manifests: Sequence[ManifestInfo],
-             references: Sequence[ReferenceInfo], ref_digests: Sequence[str]) -> str:
+def _run_key(
+    req: AuditRequest,
+    dataset: str,
+    manifests: Sequence[ManifestInfo],
+    references: Sequence[ReferenceInfo],
+    ref_digests: Sequence[str],
+) -> str:
     key = {
-        "dataset": dataset, "purposes": list(req.purposes), "as_of": str(req.as_of),
-        "threshold": req.phash_threshold, "max_pixels": req.max_image_pixels,
-        "sensitive": req.keep_sensitive_metadata, "verify_c2pa": req.verify_c2pa,
+        "dataset": dataset,
+        "purposes": list(req.purposes),
+        "as_of": str(req.as_of),
+        "threshold": req.phash_threshold,
+        "max_pixels": req.max_image_pixels,
+        "sensitive": req.keep_sensitive_metadata,
+        "verify_c2pa": req.verify_c2pa,
         "trust_anchors": str(req.trust_anchors) if req.trust_anchors else None,
-        "manifests": [m.sha256 for m in manifests], "references": list(ref_digests),
+        "manifests": [m.sha256 for m in manifests],
+        "references": list(ref_digests),
         "reference_names": [r.name for r in references],
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
-def _load_inputs(req: AuditRequest, settings: ScanSettings, store: ScanStore
-                 ) -> tuple[list[ConsentRecord], list[ManifestInfo], list[ReferenceInfo], list[ReferenceEntry]]:
+def _load_inputs(
+    req: AuditRequest, settings: ScanSettings, store: ScanStore
+) -> tuple[list[ConsentRecord], list[ManifestInfo], list[ReferenceInfo], list[ReferenceEntry]]:
     records, manifest_infos = load_manifests(req.manifests)
     ref_infos: list[ReferenceInfo] = []
     ref_entries: list[ReferenceEntry] = []
@@ -259,14 +277,28 @@ def run_audit(req: AuditRequest, store: ScanStore, progress: ProgressCallback | 
     if req.verify_c2pa and not c2pa_verify.available():
         errors.append("C2PA manifests read without validation (install consentaudit[c2pa] to validate)")
     header = ReportHeader(
-        tool="consentaudit", tool_version=__version__, fingerprint_algorithm=algo, dataset=str(req.dataset),
-        options=ScanOptions(purposes=tuple(req.purposes), as_of=req.as_of, phash_threshold=req.phash_threshold,
-                            fail_on=tuple(req.fail_on), max_image_pixels=req.max_image_pixels),
-        manifests=tuple(manifest_infos), references=tuple(ref_infos),
-        started_at=started, finished_at=now_utc(), scan_id=scan_id, errors=tuple(errors), dataset_digest=digest,
+        tool="consentaudit",
+        tool_version=__version__,
+        fingerprint_algorithm=algo,
+        dataset=str(req.dataset),
+        options=ScanOptions(
+            purposes=tuple(req.purposes),
+            as_of=req.as_of,
+            phash_threshold=req.phash_threshold,
+            fail_on=tuple(req.fail_on),
+            max_image_pixels=req.max_image_pixels,
+        ),
+        manifests=tuple(manifest_infos),
+        references=tuple(ref_infos),
+        started_at=started,
+        finished_at=now_utc(),
+        scan_id=scan_id,
+        errors=tuple(errors),
+        dataset_digest=digest,
     )
-    store.finish_scan(scan_id, header_to_dict(header), summary_to_dict(summary), [list(g) for g in groups],
-                      header.finished_at)
+    store.finish_scan(
+        scan_id, header_to_dict(header), summary_to_dict(summary), [list(g) for g in groups], header.finished_at
+    )
     return store.load_report(scan_id)
 
 
@@ -288,23 +320,29 @@ class UnitWork:
     """What a worker does with one unit: scan it, re-hash borderline fast hashes exactly, judge it. The
     parent only writes the results, so both cores decode while it does."""
 
-    def __init__(self, req: AuditRequest, settings: ScanSettings, records: list[ConsentRecord],
-                 ref_entries: list[ReferenceEntry]) -> None:
+    def __init__(
+        self, req: AuditRequest, settings: ScanSettings, records: list[ConsentRecord], ref_entries: list[ReferenceEntry]
+    ) -> None:
         self.settings = settings
         self.consents = ConsentIndex(records, req.phash_threshold)
         self.references = ReferenceIndex(ref_entries, req.phash_threshold) if ref_entries else None
         self.merger = Merger(self.consents, self.references, req.rules())
 
-    def judge(self, images: Sequence[ScannedImage], items: dict[str, Item]
-              ) -> tuple[list[ScannedImage], list[Finding]]:
+    def judge(self, images: Sequence[ScannedImage], items: dict[str, Item]) -> tuple[list[ScannedImage], list[Finding]]:
         """(images re-hashed exactly, findings) for already scanned images."""
         redone: list[ScannedImage] = []
         findings: list[Finding] = []
         for img in images:
             fp = img.fingerprint
-            if self.settings.fast and fp is not None and fp.format == "JPEG" and (
+            if (
+                self.settings.fast
+                and fp is not None
+                and fp.format == "JPEG"
+                and (
                     self.consents.borderline(fp, BORDER_MARGIN)
-                    or (self.references and self.references.borderline(fp, BORDER_MARGIN))):
+                    or (self.references and self.references.borderline(fp, BORDER_MARGIN))
+                )
+            ):
                 img = refingerprint_exact(items[img.path], img, self.settings)
                 redone.append(img)
             findings.append(self.merger.finding(img, _loader(items.get(img.path))))
@@ -317,8 +355,15 @@ class UnitWork:
         return [exact.get(img.path, img) for img in images], findings
 
 
-def _merge(req: AuditRequest, store: ScanStore, scan_id: int, dataset_key: str, algo: str, items: dict[str, Item],
-           work: UnitWork) -> tuple[str, list[list[str]], Summary]:
+def _merge(
+    req: AuditRequest,
+    store: ScanStore,
+    scan_id: int,
+    dataset_key: str,
+    algo: str,
+    items: dict[str, Item],
+    work: UnitWork,
+) -> tuple[str, list[list[str]], Summary]:
     def judge(batch: list[ScannedImage]) -> None:
         redone, findings = work.judge([img for img in batch if img.path in items], items)
         if redone:
@@ -337,7 +382,7 @@ def _merge(req: AuditRequest, store: ScanStore, scan_id: int, dataset_key: str, 
     groups = duplicate_groups(light, req.phash_threshold)
     del light
     for start in range(0, len(groups), 200):  # a few hundred groups at a time: memory stays flat
-        chunk = groups[start:start + 200]
+        chunk = groups[start : start + 200]
         members = store.get_findings(scan_id, [p for g in chunk for p in g])
         store.add_findings(scan_id, settle_groups(chunk, members, first=start + 1))
     builder = SummaryBuilder(req.fail_on)
@@ -355,8 +400,17 @@ def _unchanged(previous: dict[str, tuple[int, int]], items: dict[str, Item]) -> 
     return True
 
 
-def _map(req: AuditRequest, store: ScanStore, scan_id: int, dataset_key: str, algo: str, items: dict[str, Item],
-         done: set[str], progress: ProgressCallback | None, work: UnitWork) -> None:
+def _map(
+    req: AuditRequest,
+    store: ScanStore,
+    scan_id: int,
+    dataset_key: str,
+    algo: str,
+    items: dict[str, Item],
+    done: set[str],
+    progress: ProgressCallback | None,
+    work: UnitWork,
+) -> None:
     cache = store.cache_states(dataset_key, algo)
     unchanged: list[str] = []
     fresh: list[Item] = []

@@ -93,12 +93,12 @@ def parse_boxes(data: bytes, start: int = 0, end: int | None = None, depth: int 
         raise JumbfError("JUMBF nesting too deep")
     pos = start
     while pos + 8 <= end:
-        lbox, tbox = struct.unpack(">I4s", data[pos:pos + 8])
+        lbox, tbox = struct.unpack(">I4s", data[pos : pos + 8])
         header = 8
         if lbox == 1:
             if pos + 16 > end:
                 raise JumbfError("truncated extended box header")
-            (lbox,) = struct.unpack(">Q", data[pos + 8:pos + 16])
+            (lbox,) = struct.unpack(">Q", data[pos + 8 : pos + 16])
             header = 16
         elif lbox == 0:
             lbox = end - pos
@@ -114,7 +114,7 @@ def parse_boxes(data: bytes, start: int = 0, end: int | None = None, depth: int 
                 box.children = children[1:]
             yield box
         elif tbox == b"jumd":
-            body = data[pos + header:pos + lbox]
+            body = data[pos + header : pos + lbox]
             if len(body) < 17:
                 raise JumbfError("jumd box too short")
             label = None
@@ -122,7 +122,7 @@ def parse_boxes(data: bytes, start: int = 0, end: int | None = None, depth: int 
                 label = body[17:].split(b"\x00", 1)[0].decode("utf-8", "replace")
             yield Box("jumd", label=label, content_type=body[:4])
         else:
-            yield Box(kind, payload=data[pos + header:pos + lbox])
+            yield Box(kind, payload=data[pos + header : pos + lbox])
         pos += lbox
 
 

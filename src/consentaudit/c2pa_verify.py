@@ -19,8 +19,16 @@ try:
 except ImportError:  # pragma: no cover - depends on the optional extra
     _c2pa = None
 
-MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "TIFF": "image/tiff",
-        "HEIF": "image/heif", "AVIF": "image/avif", "GIF": "image/gif", "MPO": "image/jpeg"}
+MIME = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "TIFF": "image/tiff",
+    "HEIF": "image/heif",
+    "AVIF": "image/avif",
+    "GIF": "image/gif",
+    "MPO": "image/jpeg",
+}
 
 
 def available() -> bool:
@@ -46,8 +54,9 @@ def describe(state: str | None, codes: list[str]) -> str:
     return state or "Valid"
 
 
-def verify(data: bytes, fmt: str | None, sidecar: bytes | None, trust_anchors: str | None,
-           where: str) -> C2paFacts | None:
+def verify(
+    data: bytes, fmt: str | None, sidecar: bytes | None, trust_anchors: str | None, where: str
+) -> C2paFacts | None:
     """Validated facts of the file's manifest; None when the file carries none (or the format is unknown)."""
     if _c2pa is None or fmt not in MIME:
         return None
@@ -85,6 +94,11 @@ def verify(data: bytes, fmt: str | None, sidecar: bytes | None, trust_anchors: s
                 if isinstance(action, dict) and isinstance(action.get("digitalSourceType"), str):
                     source_types.append(action["digitalSourceType"])
     invalid = verification.startswith("Invalid")
-    return C2paFacts(where, verification, tuple(training), tuple(source_types),
-                     state="invalid" if invalid else "present",
-                     generator=str(manifest.get("claim_generator") or "")[:200] or None)
+    return C2paFacts(
+        where,
+        verification,
+        tuple(training),
+        tuple(source_types),
+        state="invalid" if invalid else "present",
+        generator=str(manifest.get("claim_generator") or "")[:200] or None,
+    )

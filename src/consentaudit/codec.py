@@ -25,23 +25,48 @@ from consentaudit.models import (
 
 
 def signal_to_dict(s: Signal) -> dict[str, Any]:
-    return {"protocol": s.protocol, "value": s.value, "source": s.source, "prohibits": list(s.prohibits),
-            "verification": s.verification, "raw": s.raw}
+    return {
+        "protocol": s.protocol,
+        "value": s.value,
+        "source": s.source,
+        "prohibits": list(s.prohibits),
+        "verification": s.verification,
+        "raw": s.raw,
+    }
 
 
 def signal_from_dict(d: dict[str, Any]) -> Signal:
-    return Signal(d["protocol"], d["value"], d["source"], tuple(d.get("prohibits") or ()),
-                  d.get("verification", "unverified"), d.get("raw"))
+    return Signal(
+        d["protocol"],
+        d["value"],
+        d["source"],
+        tuple(d.get("prohibits") or ()),
+        d.get("verification", "unverified"),
+        d.get("raw"),
+    )
 
 
 def scanned_to_dict(img: ScannedImage) -> dict[str, Any]:
     fp = img.fingerprint
     return {
-        "path": img.path, "size": img.size, "mtime_ns": img.mtime_ns, "error": img.error, "sha256": img.digest,
-        "fingerprint": None if fp is None else {
-            "sha256": fp.sha256, "phash": fp.phash, "dhash": fp.dhash, "phash_mirror": fp.phash_mirror,
-            "phash_trim": fp.phash_trim, "phash256": fp.phash256,
-            "width": fp.width, "height": fp.height, "format": fp.format},
+        "path": img.path,
+        "size": img.size,
+        "mtime_ns": img.mtime_ns,
+        "error": img.error,
+        "sha256": img.digest,
+        "fingerprint": None
+        if fp is None
+        else {
+            "sha256": fp.sha256,
+            "phash": fp.phash,
+            "dhash": fp.dhash,
+            "phash_mirror": fp.phash_mirror,
+            "phash_trim": fp.phash_trim,
+            "phash256": fp.phash256,
+            "width": fp.width,
+            "height": fp.height,
+            "format": fp.format,
+        },
         "signals": [signal_to_dict(s) for s in img.signals],
         "metadata": [list(kv) for kv in img.metadata],
         "notes": list(img.notes),
@@ -51,9 +76,12 @@ def scanned_to_dict(img: ScannedImage) -> dict[str, Any]:
 def scanned_from_dict(d: dict[str, Any]) -> ScannedImage:
     f = d.get("fingerprint")
     return ScannedImage(
-        path=d["path"], size=d["size"], mtime_ns=d["mtime_ns"],
+        path=d["path"],
+        size=d["size"],
+        mtime_ns=d["mtime_ns"],
         fingerprint=None if f is None else Fingerprint(**f),
-        error=d.get("error"), sha256=d.get("sha256"),
+        error=d.get("error"),
+        sha256=d.get("sha256"),
         signals=tuple(signal_from_dict(s) for s in d.get("signals", ())),
         metadata=tuple((k, v) for k, v in d.get("metadata", ())),
         notes=tuple(d.get("notes", ())),
@@ -74,10 +102,15 @@ def match_from_dict(d: dict[str, Any] | None) -> Match | None:
 
 def finding_to_dict(f: Finding) -> dict[str, Any]:
     return {
-        "path": f.path, "sha256": f.sha256, "phash": f.phash, "dhash": f.dhash, "size": f.size,
+        "path": f.path,
+        "sha256": f.sha256,
+        "phash": f.phash,
+        "dhash": f.dhash,
+        "size": f.size,
         "verdict": f.verdict.value,
         "reasons": [{"verdict": r.verdict.value, "detail": r.detail} for r in f.reasons],
-        "match": match_to_dict(f.match), "reference": match_to_dict(f.reference),
+        "match": match_to_dict(f.match),
+        "reference": match_to_dict(f.reference),
         "signals": [signal_to_dict(s) for s in f.signals],
         "metadata": {k: v for k, v in f.metadata},
         "duplicate_group": f.duplicate_group,
@@ -86,10 +119,15 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
 
 def finding_from_dict(d: dict[str, Any]) -> Finding:
     return Finding(
-        path=d["path"], sha256=d.get("sha256"), phash=d.get("phash"), dhash=d.get("dhash"), size=d["size"],
+        path=d["path"],
+        sha256=d.get("sha256"),
+        phash=d.get("phash"),
+        dhash=d.get("dhash"),
+        size=d["size"],
         verdict=Verdict(d["verdict"]),
         reasons=tuple(Reason(Verdict(r["verdict"]), r["detail"]) for r in d["reasons"]),
-        match=match_from_dict(d.get("match")), reference=match_from_dict(d.get("reference")),
+        match=match_from_dict(d.get("match")),
+        reference=match_from_dict(d.get("reference")),
         signals=tuple(signal_from_dict(s) for s in d.get("signals", ())),
         metadata=tuple(sorted((d.get("metadata") or {}).items())),
         duplicate_group=d.get("duplicate_group"),
@@ -99,14 +137,26 @@ def finding_from_dict(d: dict[str, Any]) -> Finding:
 def header_to_dict(h: ReportHeader) -> dict[str, Any]:
     o = h.options
     return {
-        "tool": h.tool, "tool_version": h.tool_version, "fingerprint_algorithm": h.fingerprint_algorithm,
-        "dataset": h.dataset, "scan_id": h.scan_id, "as_of": o.as_of.isoformat(), "purposes": list(o.purposes),
-        "options": {"phash_threshold": o.phash_threshold, "fail_on": [v.value for v in o.fail_on],
-                    "max_image_pixels": o.max_image_pixels},
+        "tool": h.tool,
+        "tool_version": h.tool_version,
+        "fingerprint_algorithm": h.fingerprint_algorithm,
+        "dataset": h.dataset,
+        "scan_id": h.scan_id,
+        "as_of": o.as_of.isoformat(),
+        "purposes": list(o.purposes),
+        "options": {
+            "phash_threshold": o.phash_threshold,
+            "fail_on": [v.value for v in o.fail_on],
+            "max_image_pixels": o.max_image_pixels,
+        },
         "manifests": [{"path": m.path, "sha256": m.sha256, "records": m.records} for m in h.manifests],
-        "references": [{"name": x.name, "path": x.path, "entries": x.entries, "description": x.description,
-                        "license": x.license} for x in h.references],
-        "started_at": h.started_at, "finished_at": h.finished_at, "errors": list(h.errors),
+        "references": [
+            {"name": x.name, "path": x.path, "entries": x.entries, "description": x.description, "license": x.license}
+            for x in h.references
+        ],
+        "started_at": h.started_at,
+        "finished_at": h.finished_at,
+        "errors": list(h.errors),
         "dataset_digest": h.dataset_digest,
     }
 
@@ -114,42 +164,72 @@ def header_to_dict(h: ReportHeader) -> dict[str, Any]:
 def header_from_dict(h: dict[str, Any]) -> ReportHeader:
     o = h["options"]
     return ReportHeader(
-        tool=h["tool"], tool_version=h["tool_version"], fingerprint_algorithm=h["fingerprint_algorithm"],
+        tool=h["tool"],
+        tool_version=h["tool_version"],
+        fingerprint_algorithm=h["fingerprint_algorithm"],
         dataset=h["dataset"],
-        options=ScanOptions(purposes=tuple(h["purposes"]), as_of=date.fromisoformat(h["as_of"]),
-                            phash_threshold=o["phash_threshold"], fail_on=tuple(Verdict(v) for v in o["fail_on"]),
-                            max_image_pixels=o["max_image_pixels"]),
+        options=ScanOptions(
+            purposes=tuple(h["purposes"]),
+            as_of=date.fromisoformat(h["as_of"]),
+            phash_threshold=o["phash_threshold"],
+            fail_on=tuple(Verdict(v) for v in o["fail_on"]),
+            max_image_pixels=o["max_image_pixels"],
+        ),
         manifests=tuple(ManifestInfo(m["path"], m["sha256"], m["records"]) for m in h["manifests"]),
-        references=tuple(ReferenceInfo(x["name"], x["path"], x["entries"], x.get("description", ""),
-                                       x.get("license", "")) for x in h["references"]),
-        started_at=h["started_at"], finished_at=h["finished_at"], scan_id=h.get("scan_id"),
-        errors=tuple(h.get("errors", ())), dataset_digest=h.get("dataset_digest"),
+        references=tuple(
+            ReferenceInfo(x["name"], x["path"], x["entries"], x.get("description", ""), x.get("license", ""))
+            for x in h["references"]
+        ),
+        started_at=h["started_at"],
+        finished_at=h["finished_at"],
+        scan_id=h.get("scan_id"),
+        errors=tuple(h.get("errors", ())),
+        dataset_digest=h.get("dataset_digest"),
     )
 
 
 def summary_to_dict(s: Summary) -> dict[str, Any]:
-    return {"images": s.images, "verdicts": dict(s.verdicts), "failing": s.failing,
-            "duplicate_groups": s.duplicate_groups, "bytes": s.bytes, "ai_generated": s.ai_generated,
-            "opt_outs": {k: dict(v) for k, v in s.opt_outs.items()},
-            "domains": [{"domain": d.domain, "images": d.images, "bytes": d.bytes} for d in s.domains]}
+    return {
+        "images": s.images,
+        "verdicts": dict(s.verdicts),
+        "failing": s.failing,
+        "duplicate_groups": s.duplicate_groups,
+        "bytes": s.bytes,
+        "ai_generated": s.ai_generated,
+        "opt_outs": {k: dict(v) for k, v in s.opt_outs.items()},
+        "domains": [{"domain": d.domain, "images": d.images, "bytes": d.bytes} for d in s.domains],
+    }
 
 
 def summary_from_dict(s: dict[str, Any]) -> Summary:
-    return Summary(s["images"], dict(s["verdicts"]), s["failing"], s["duplicate_groups"], s["bytes"],
-                   opt_outs={k: dict(v) for k, v in (s.get("opt_outs") or {}).items()},
-                   domains=tuple(DomainCount(d["domain"], d["images"], d["bytes"]) for d in s.get("domains") or ()),
-                   ai_generated=s.get("ai_generated", 0))
+    return Summary(
+        s["images"],
+        dict(s["verdicts"]),
+        s["failing"],
+        s["duplicate_groups"],
+        s["bytes"],
+        opt_outs={k: dict(v) for k, v in (s.get("opt_outs") or {}).items()},
+        domains=tuple(DomainCount(d["domain"], d["images"], d["bytes"]) for d in s.get("domains") or ()),
+        ai_generated=s.get("ai_generated", 0),
+    )
 
 
 def report_to_dict(r: Report) -> dict[str, Any]:
     """The whole report as one dict (small reports and tests; writers stream instead)."""
-    return {"schema_version": r.schema_version, "header": header_to_dict(r.header),
-            "summary": summary_to_dict(r.summary), "findings": [finding_to_dict(f) for f in r.findings],
-            "duplicates": [list(g) for g in r.duplicates]}
+    return {
+        "schema_version": r.schema_version,
+        "header": header_to_dict(r.header),
+        "summary": summary_to_dict(r.summary),
+        "findings": [finding_to_dict(f) for f in r.findings],
+        "duplicates": [list(g) for g in r.duplicates],
+    }
 
 
 def report_from_dict(d: dict[str, Any]) -> Report:
-    return Report(header=header_from_dict(d["header"]), summary=summary_from_dict(d["summary"]),
-                  findings=tuple(finding_from_dict(f) for f in d["findings"]),
-                  duplicates=tuple(tuple(g) for g in d.get("duplicates", ())),
-                  schema_version=d.get("schema_version", "1"))
+    return Report(
+        header=header_from_dict(d["header"]),
+        summary=summary_from_dict(d["summary"]),
+        findings=tuple(finding_from_dict(f) for f in d["findings"]),
+        duplicates=tuple(tuple(g) for g in d.get("duplicates", ())),
+        schema_version=d.get("schema_version", "1"),
+    )

@@ -77,8 +77,17 @@ def load_policy(explicit: Path | None, workdir: Path) -> PolicyFile:
 
 
 def parse_policy(path: Path, doc: dict[str, Any]) -> PolicyFile:
-    known = {"purposes", "fail_on", "phash_threshold", "max_image_pixels", "domains", "ai_generated",
-             "crawl_signals", "keep_sensitive_metadata", "trust_anchors"}
+    known = {
+        "purposes",
+        "fail_on",
+        "phash_threshold",
+        "max_image_pixels",
+        "domains",
+        "ai_generated",
+        "crawl_signals",
+        "keep_sensitive_metadata",
+        "trust_anchors",
+    }
     for key in doc:
         if key not in known:
             raise _err(path, key, f"unknown setting (known: {', '.join(sorted(known))})")
@@ -112,8 +121,9 @@ def parse_policy(path: Path, doc: dict[str, Any]) -> PolicyFile:
         honour = _strings(path, "crawl_signals / honour", crawl.get("honour", []))
         bad = [h for h in honour if h not in CRAWL_PROTOCOLS]
         if bad:
-            raise _err(path, "crawl_signals / honour", f"unknown signal {bad[0]!r} "
-                                                       f"(known: {', '.join(CRAWL_PROTOCOLS)})")
+            raise _err(
+                path, "crawl_signals / honour", f"unknown signal {bad[0]!r} (known: {', '.join(CRAWL_PROTOCOLS)})"
+            )
     keep = doc.get("keep_sensitive_metadata", False)
     if not isinstance(keep, bool):
         raise _err(path, "keep_sensitive_metadata", "expected true or false")
@@ -121,10 +131,15 @@ def parse_policy(path: Path, doc: dict[str, Any]) -> PolicyFile:
     if anchors is not None and not isinstance(anchors, str):
         raise _err(path, "trust_anchors", "expected a path to a PEM file")
     return PolicyFile(
-        path=str(path), purposes=purposes, fail_on=fail_on, phash_threshold=ints["phash_threshold"],
+        path=str(path),
+        purposes=purposes,
+        fail_on=fail_on,
+        phash_threshold=ints["phash_threshold"],
         max_image_pixels=ints["max_image_pixels"],
         deny_domains=_strings(path, "domains / deny", domains.get("deny", [])),
         allow_domains=_strings(path, "domains / allow", domains.get("allow", [])),
-        ai_generated=ai, honour_crawl=honour, keep_sensitive_metadata=keep,
+        ai_generated=ai,
+        honour_crawl=honour,
+        keep_sensitive_metadata=keep,
         trust_anchors=str(path.parent / anchors) if anchors else None,
     )

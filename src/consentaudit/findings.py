@@ -12,8 +12,14 @@ from consentaudit.models import DomainCount, Finding, Reason, ScannedImage, Sign
 from consentaudit.policy import Rules, judge
 from consentaudit.provenance import AI_SOURCE_TYPES, release_ids
 
-OPT_OUT_PROTOCOLS = ("iptc-data-mining", "c2pa-training-mining", "cawg-training-mining", "x-robots-tag",
-                     "tdm-reservation", "content-usage")
+OPT_OUT_PROTOCOLS = (
+    "iptc-data-mining",
+    "c2pa-training-mining",
+    "cawg-training-mining",
+    "x-robots-tag",
+    "tdm-reservation",
+    "content-usage",
+)
 TOP_DOMAINS = 100
 _PROPAGATED = "near-duplicate of "
 
@@ -31,46 +37,82 @@ class Merger:
 
     def finding(self, img: ScannedImage, image256: Callable[[bool], str | None] | None = None) -> Finding:
         records, conflicts = self.consents.lookup(img.path, img.fingerprint, img.digest, release_ids(img.metadata))
-        ref = (self.references.lookup(img.fingerprint, img.digest, _meta(img.metadata, "crawl.url"), image256)
-               if self.references else None)
-        j = judge(error=img.error, records=records, conflicts=conflicts, reference=ref, signals=img.signals,
-                  purposes=self.rules.purposes, as_of=self.rules.as_of, rules=self.rules,
-                  domain=_meta(img.metadata, "crawl.domain"))
+        ref = (
+            self.references.lookup(img.fingerprint, img.digest, _meta(img.metadata, "crawl.url"), image256)
+            if self.references
+            else None
+        )
+        j = judge(
+            error=img.error,
+            records=records,
+            conflicts=conflicts,
+            reference=ref,
+            signals=img.signals,
+            purposes=self.rules.purposes,
+            as_of=self.rules.as_of,
+            rules=self.rules,
+            domain=_meta(img.metadata, "crawl.domain"),
+        )
         reasons = j.reasons + tuple(Reason(j.verdict, f"note: {n}") for n in img.notes)
         fp = img.fingerprint
         return Finding(
-            path=img.path, sha256=img.digest, phash=fp.phash if fp else None, dhash=fp.dhash if fp else None,
-            size=img.size, verdict=j.verdict, reasons=reasons, match=j.match,
-            reference=ref[1] if ref else None, signals=img.signals, metadata=img.metadata,
+            path=img.path,
+            sha256=img.digest,
+            phash=fp.phash if fp else None,
+            dhash=fp.dhash if fp else None,
+            size=img.size,
+            verdict=j.verdict,
+            reasons=reasons,
+            match=j.match,
+            reference=ref[1] if ref else None,
+            signals=img.signals,
+            metadata=img.metadata,
         )
 
 
-def settle_groups(groups: Sequence[Sequence[str]], members: Mapping[str, Finding], first: int = 1
-                  ) -> list[Finding]:
+def settle_groups(groups: Sequence[Sequence[str]], members: Mapping[str, Finding], first: int = 1) -> list[Finding]:
     """The findings of duplicate-group members with their group number (`first` for groups[0]), and every
     near-duplicate of an image whose consent is revoked revoked too (with the source in its reasons)."""
     out: list[Finding] = []
     for n, group in enumerate(groups, start=first):
-        source = next(((p, r) for p in group for r in members[p].reasons
-                       if r.verdict == Verdict.REVOKED and not r.detail.startswith(_PROPAGATED)), None)
+        source = next(
+            (
+                (p, r)
+                for p in group
+                for r in members[p].reasons
+                if r.verdict == Verdict.REVOKED and not r.detail.startswith(_PROPAGATED)
+            ),
+            None,
+        )
         for p in group:
             f = replace(members[p], duplicate_group=n)
             if source is not None and not any(r.verdict == Verdict.REVOKED for r in f.reasons):
                 extra = Reason(Verdict.REVOKED, f"{_PROPAGATED}{source[0]}: {source[1].detail}")
                 reasons = sorted((*f.reasons, extra), key=lambda r: -r.verdict.severity)
-                f = replace(f, verdict=max(f.verdict, Verdict.REVOKED, key=lambda v: v.severity),
-                            reasons=tuple(reasons))
+                f = replace(
+                    f, verdict=max(f.verdict, Verdict.REVOKED, key=lambda v: v.severity), reasons=tuple(reasons)
+                )
             out.append(f)
     return out
 
 
-def build_findings(images: Sequence[ScannedImage], consents: ConsentIndex, references: ReferenceIndex | None,
-                   rules: Rules) -> tuple[list[Finding], list[list[str]]]:
+def build_findings(
+    images: Sequence[ScannedImage], consents: ConsentIndex, references: ReferenceIndex | None, rules: Rules
+) -> tuple[list[Finding], list[list[str]]]:
     """One finding per image, sorted by path, plus the groups of duplicate images (all in memory)."""
     ordered = sorted(images, key=lambda i: i.path)
-    groups = duplicate_groups([(i.path, i.digest, i.fingerprint.phash if i.fingerprint else None,
-                                i.fingerprint.phash_mirror if i.fingerprint else None) for i in ordered],
-                              consents.threshold)
+    groups = duplicate_groups(
+        [
+            (
+                i.path,
+                i.digest,
+                i.fingerprint.phash if i.fingerprint else None,
+                i.fingerprint.phash_mirror if i.fingerprint else None,
+            )
+            for i in ordered
+        ],
+        consents.threshold,
+    )
     merger = Merger(consents, references, rules)
     findings = {img.path: merger.finding(img) for img in ordered}
     for f in settle_groups(groups, findings):
@@ -132,14 +174,20 @@ class SummaryBuilder:
 
     def build(self, duplicate_groups: int) -> Summary:
         keys = ("images", "prohibited", "allowed", "unspecified", "invalid")
-        ranked = sorted((d for d, n in self.domain_count.items() if n > 0),
-                        key=lambda d: (-self.domain_count[d], -self.domain_bytes[d], d))[:TOP_DOMAINS]
+        ranked = sorted(
+            (d for d, n in self.domain_count.items() if n > 0),
+            key=lambda d: (-self.domain_count[d], -self.domain_bytes[d], d),
+        )[:TOP_DOMAINS]
         return Summary(
-            images=self.images, verdicts={v.value: self.verdicts.get(v.value, 0) for v in Verdict},
-            failing=self.failing, duplicate_groups=duplicate_groups, bytes=self.bytes,
+            images=self.images,
+            verdicts={v.value: self.verdicts.get(v.value, 0) for v in Verdict},
+            failing=self.failing,
+            duplicate_groups=duplicate_groups,
+            bytes=self.bytes,
             opt_outs={p: {k: c.get(k, 0) for k in keys} for p, c in self.opt.items()},
             domains=tuple(DomainCount(d, self.domain_count[d], self.domain_bytes[d]) for d in ranked),
-            ai_generated=self.ai)
+            ai_generated=self.ai,
+        )
 
 
 def summarise(findings: Iterable[Finding], fail_on: Sequence[Verdict], duplicate_groups: int) -> Summary:

@@ -32,6 +32,8 @@ ALGORITHM = EXACT_ALGORITHM
 
 def algorithm(fast: bool) -> str:
     return FAST_ALGORITHM if fast else EXACT_ALGORITHM
+
+
 DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's own bomb error threshold (2 x MAX_IMAGE_PIXELS)
 
 _PHASH_SIDE = 32  # imagehash.phash(hash_size=8, highfreq_factor=4) resizes to 32 x 32
@@ -45,8 +47,9 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def fingerprint_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, fast: bool = False,
-                      with256: bool = False) -> Fingerprint:
+def fingerprint_bytes(
+    data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, fast: bool = False, with256: bool = False
+) -> Fingerprint:
     """Decode `data` once and return its fingerprint; raise UnreadableImage with a clear reason.
 
     `fast` decodes JPEGs in the DCT domain straight to grayscale at the smallest scale that keeps at least
@@ -63,8 +66,7 @@ def fingerprint_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, fast: b
             width, height = im.size
             if width * height > max_pixels:
                 raise UnreadableImage(
-                    f"decompression bomb: {width}x{height} = {width * height} pixels exceeds the limit "
-                    f"of {max_pixels}"
+                    f"decompression bomb: {width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}"
                 )
             fmt = im.format
             if fast and fmt == "JPEG":
@@ -77,8 +79,7 @@ def fingerprint_bytes(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, fast: b
         raise UnreadableImage(f"decompression bomb: {exc}") from exc
     except UnidentifiedImageError as exc:
         if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"hevc", b"avif"):
-            raise UnreadableImage("unsupported format: HEIF/HEIC/AVIF (install consentaudit[heif] to read it)"
-                                  ) from exc
+            raise UnreadableImage("unsupported format: HEIF/HEIC/AVIF (install consentaudit[heif] to read it)") from exc
         raise UnreadableImage("not an image: no decoder recognises the format") from exc
     except OSError as exc:
         raise UnreadableImage(f"truncated or corrupt image data: {exc}") from exc
@@ -111,8 +112,11 @@ def trim_box(gray: Image.Image) -> tuple[int, int, int, int] | None:
     if px.ndim != 2 or min(px.shape) < 16:
         return None
     corner = int(px[0, 0])
-    if not (abs(px[0, -1] - corner) <= BORDER_TOLERANCE and abs(px[-1, 0] - corner) <= BORDER_TOLERANCE
-            and abs(px[-1, -1] - corner) <= BORDER_TOLERANCE):
+    if not (
+        abs(px[0, -1] - corner) <= BORDER_TOLERANCE
+        and abs(px[-1, 0] - corner) <= BORDER_TOLERANCE
+        and abs(px[-1, -1] - corner) <= BORDER_TOLERANCE
+    ):
         return None
     content = np.abs(px - corner) > BORDER_TOLERANCE
     rows, cols = np.flatnonzero(content.any(axis=1)), np.flatnonzero(content.any(axis=0))
@@ -150,8 +154,9 @@ def fingerprint256(data: bytes, mirror: bool = False, max_pixels: int = DEFAULT_
     return phash256_of(gray)
 
 
-def hash_gray(gray: Image.Image, digest: str, width: int, height: int, fmt: str | None,
-              with256: bool = False) -> Fingerprint:
+def hash_gray(
+    gray: Image.Image, digest: str, width: int, height: int, fmt: str | None, with256: bool = False
+) -> Fingerprint:
     """Perceptual hashes of a grayscale image, bit-identical to imagehash's defaults (a test checks it)."""
     small = np.asarray(gray.resize((_PHASH_SIDE, _PHASH_SIDE), Image.Resampling.LANCZOS))
     d = np.asarray(gray.resize((9, 8), Image.Resampling.LANCZOS))

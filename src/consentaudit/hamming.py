@@ -117,14 +117,13 @@ class HammingIndex:
         order = np.lexsort((pos, dist))
         return [(int(p), int(x)) for p, x in zip(pos[order], dist[order], strict=True)]
 
-    def within_many(self, queries: Sequence[int], radius: int, block: int = 64
-                    ) -> Iterator[tuple[int, int, int]]:
+    def within_many(self, queries: Sequence[int], radius: int, block: int = 64) -> Iterator[tuple[int, int, int]]:
         """(query index, position, distance) for every query and every stored code within `radius`: the
         same answers as `within` for each query, computed a block of queries at a time."""
         q_all = np.fromiter((int(q) for q in queries), dtype=np.uint64)
         per_chunk = radius // CHUNKS
         for b in range(0, len(q_all), block):
-            q = q_all[b:b + block]
+            q = q_all[b : b + block]
             if not self._order or per_chunk > 2:
                 for k, qv in enumerate(q):
                     for p, d in self.within(int(qv), radius):

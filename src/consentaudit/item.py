@@ -4,10 +4,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-IMAGE_EXTENSIONS = frozenset({
-    ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff",
-    ".heic", ".heif", ".avif", ".jp2", ".j2k", ".ico", ".ppm", ".pgm", ".pbm", ".tga",
-})
+IMAGE_EXTENSIONS = frozenset(
+    {
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".png",
+        ".gif",
+        ".webp",
+        ".bmp",
+        ".tif",
+        ".tiff",
+        ".heic",
+        ".heif",
+        ".avif",
+        ".jp2",
+        ".j2k",
+        ".ico",
+        ".ppm",
+        ".pgm",
+        ".pbm",
+        ".tga",
+    }
+)
+
 
 @dataclass(frozen=True)
 class Item:

@@ -103,8 +103,14 @@ def check_unique(manifests: Iterable[ParsedManifest]) -> list[Problem]:
             if seen is None:
                 first[rid] = where
             else:
-                problems.append(Problem(where.file, where.line, "record_id",
-                                        f"duplicate record_id {rid!r} (first defined at {seen.file}:{seen.line})"))
+                problems.append(
+                    Problem(
+                        where.file,
+                        where.line,
+                        "record_id",
+                        f"duplicate record_id {rid!r} (first defined at {seen.file}:{seen.line})",
+                    )
+                )
     return problems
 
 
@@ -143,9 +149,7 @@ def _csv_rows(name: str, text: str) -> tuple[list[tuple[int, Mapping[str, object
         if not any(v.strip() for v in values):
             continue
         if len(values) != len(header):
-            problems.append(
-                Problem(name, line, None, f"row has {len(values)} cells, header has {len(header)}")
-            )
+            problems.append(Problem(name, line, None, f"row has {len(values)} cells, header has {len(header)}"))
             continue
         rows.append((line, {k: v for k, v in zip(header, values, strict=True) if k}))
     return rows, problems
@@ -179,9 +183,7 @@ def _json_rows(name: str, text: str) -> tuple[list[tuple[int, Mapping[str, objec
     problems: list[Problem] = []
     version = doc.get("manifest_version")
     if str(version) != MANIFEST_VERSION:
-        problems.append(
-            Problem(name, 1, "manifest_version", f"unsupported manifest_version {version!r}, expected '1'")
-        )
+        problems.append(Problem(name, 1, "manifest_version", f"unsupported manifest_version {version!r}, expected '1'"))
     lines = _record_lines(text, len(doc["records"]))
     rows: list[tuple[int, Mapping[str, object]]] = []
     for i, obj in enumerate(doc["records"]):
@@ -360,8 +362,12 @@ def parse_record(raw: Mapping[str, object], where: SourceRef) -> tuple[ConsentRe
 
     for key in FIELDS:
         value = raw.get(key)
-        if key not in ("subject_ids", "purposes") and value is not None and not isinstance(value, str) \
-                and _text(value) is None:
+        if (
+            key not in ("subject_ids", "purposes")
+            and value is not None
+            and not isinstance(value, str)
+            and _text(value) is None
+        ):
             problem(key, f"expected text, got {type(value).__name__}")
 
     if problems or record_id is None or status is None:

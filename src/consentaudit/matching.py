@@ -67,8 +67,9 @@ class ConsentIndex:
                 self._phash_pos.append(i)
         self._index = HammingIndex(codes)
 
-    def lookup(self, path: str, fp: Fingerprint | None, sha256: str | None = None,
-               release_ids: Sequence[str] = ()) -> tuple[list[RecordMatch], list[PathConflict]]:
+    def lookup(
+        self, path: str, fp: Fingerprint | None, sha256: str | None = None, release_ids: Sequence[str] = ()
+    ) -> tuple[list[RecordMatch], list[PathConflict]]:
         """Records covering the image, best first (sha256, then path, then nearest pHash)."""
         digest = fp.sha256 if fp else sha256
         found: dict[int, Match] = {}
@@ -88,9 +89,11 @@ class ConsentIndex:
             r = self.records[i]
             if r.phash and fp and fp.phash and i not in perceptual:
                 d = distance(parse_hex64(r.phash), parse_hex64(fp.phash))
-                conflicts.append(PathConflict(
-                    r, f"record {r.record_id} names this path but its phash is {d} bits away: a different image"
-                ))
+                conflicts.append(
+                    PathConflict(
+                        r, f"record {r.record_id} names this path but its phash is {d} bits away: a different image"
+                    )
+                )
                 continue
             found[i] = Match(r.record_id, MatchKind.PATH)
         for i, d in perceptual.items():
@@ -117,8 +120,9 @@ def _borderline(index: HammingIndex, fp: Fingerprint, threshold: int, margin: in
     return False
 
 
-def perceptual_match(a: Fingerprint, b_phash: str | None, b_dhash: str | None, threshold: int
-                     ) -> tuple[int, str] | None:
+def perceptual_match(
+    a: Fingerprint, b_phash: str | None, b_dhash: str | None, threshold: int
+) -> tuple[int, str] | None:
     """(distance, hash name) when image `a` shows the same picture as (b_phash, b_dhash), else None.
 
     pHash within `threshold`, or the mirrored pHash within `threshold` (a flipped copy), or, when both
@@ -181,8 +185,13 @@ class ReferenceIndex:
     def borderline(self, fp: Fingerprint, margin: int) -> bool:
         return _borderline(self._index, fp, self.threshold, margin)
 
-    def lookup(self, fp: Fingerprint | None, sha256: str | None = None, url: str | None = None,
-               image256: Callable[[bool], str | None] | None = None) -> tuple[ReferenceEntry, Match] | None:
+    def lookup(
+        self,
+        fp: Fingerprint | None,
+        sha256: str | None = None,
+        url: str | None = None,
+        image256: Callable[[bool], str | None] | None = None,
+    ) -> tuple[ReferenceEntry, Match] | None:
         """The reference entry this image is a copy of: by sha256, source URL/domain, or perceptually —
         pHash, mirrored pHash or border-trimmed pHash within the threshold, or within CANDIDATE_RADIUS and
         confirmed by the 256-bit pHash (`image256(mirror)` computes the image's on demand)."""
@@ -204,8 +213,11 @@ class ReferenceIndex:
                     return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.DOMAIN)
         if not (fp and fp.phash):
             return None
-        queries = [(c, name) for c, name in ((fp.phash, "phash"), (fp.phash_mirror, "phash_mirror"),
-                                             (fp.phash_trim, "phash_trim")) if c]
+        queries = [
+            (c, name)
+            for c, name in ((fp.phash, "phash"), (fp.phash_mirror, "phash_mirror"), (fp.phash_trim, "phash_trim"))
+            if c
+        ]
         nearest: dict[int, tuple[int, str]] = {}
         for code, name in queries:
             for pos, d in self._index.within(parse_hex64(code), CANDIDATE_RADIUS):
@@ -236,8 +248,9 @@ class ReferenceIndex:
         return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.PERCEPTUAL, best[0], best[2])
 
 
-def duplicate_groups(items: Sequence[tuple[str, str | None, str | None, str | None]], threshold: int
-                     ) -> list[list[str]]:
+def duplicate_groups(
+    items: Sequence[tuple[str, str | None, str | None, str | None]], threshold: int
+) -> list[list[str]]:
     """Groups (size ≥ 2) of paths showing the same picture: equal sha256, or pHash (or mirrored pHash)
     within `threshold`. Items are light (path, sha256, phash, phash_mirror) rows; unreadable images have
     no pHash and join a group only through an equal sha256."""

@@ -51,8 +51,13 @@ XMP_FIELDS = (
     ("xmp.c2pa_provenance", "dcterms", "provenance"),
 )
 # IPTC-IIM (APP13 Photoshop 8BIM resource 0x0404) datasets kept in findings
-IIM_FIELDS = {(2, 80): "iptc.by_line", (2, 110): "iptc.credit", (2, 115): "iptc.source",
-              (2, 116): "iptc.copyright_notice", (2, 40): "iptc.special_instructions"}
+IIM_FIELDS = {
+    (2, 80): "iptc.by_line",
+    (2, 110): "iptc.credit",
+    (2, 115): "iptc.source",
+    (2, 116): "iptc.copyright_notice",
+    (2, 40): "iptc.special_instructions",
+}
 EXIF_FIELDS = (
     ("exif.make", "Image Make"),
     ("exif.model", "Image Model"),
@@ -64,8 +69,13 @@ EXIF_FIELDS = (
 )
 # Personal data that is neither stored nor reported unless asked for (--keep-sensitive-metadata)
 SENSITIVE_EXIF_PREFIXES = ("GPS ",)
-SENSITIVE_EXIF_KEYS = ("EXIF BodySerialNumber", "MakerNote SerialNumber", "EXIF LensSerialNumber",
-                       "Image CameraSerialNumber", "MakerNote InternalSerialNumber")
+SENSITIVE_EXIF_KEYS = (
+    "EXIF BodySerialNumber",
+    "MakerNote SerialNumber",
+    "EXIF LensSerialNumber",
+    "Image CameraSerialNumber",
+    "MakerNote InternalSerialNumber",
+)
 MAX_VALUE_CHARS = 500
 
 
@@ -107,14 +117,14 @@ def _read_iim(data: bytes, meta: FileMetadata) -> None:
         if marker != 0xED or not seg.startswith(b"Photoshop 3.0\x00"):
             continue
         pos = 14
-        while pos + 12 <= len(seg) and seg[pos:pos + 4] == b"8BIM":
-            (rid,) = struct.unpack(">H", seg[pos + 4:pos + 6])
+        while pos + 12 <= len(seg) and seg[pos : pos + 4] == b"8BIM":
+            (rid,) = struct.unpack(">H", seg[pos + 4 : pos + 6])
             name_len = seg[pos + 6]
             pos += 7 + name_len + ((name_len + 1) & 1)
             if pos + 4 > len(seg):
                 return
-            (size,) = struct.unpack(">I", seg[pos:pos + 4])
-            body = seg[pos + 4:pos + 4 + size]
+            (size,) = struct.unpack(">I", seg[pos : pos + 4])
+            body = seg[pos + 4 : pos + 4 + size]
             pos += 4 + size + (size & 1)
             if rid == 0x0404:
                 _iim_datasets(body, meta)
@@ -124,10 +134,10 @@ def _iim_datasets(body: bytes, meta: FileMetadata) -> None:
     pos = 0
     while pos + 5 <= len(body) and body[pos] == 0x1C:
         record, dataset = body[pos + 1], body[pos + 2]
-        (size,) = struct.unpack(">H", body[pos + 3:pos + 5])
+        (size,) = struct.unpack(">H", body[pos + 3 : pos + 5])
         if size & 0x8000:  # extended length: not used by the fields we read
             return
-        value = body[pos + 5:pos + 5 + size]
+        value = body[pos + 5 : pos + 5 + size]
         pos += 5 + size
         name = IIM_FIELDS.get((record, dataset))
         if name:
@@ -149,8 +159,11 @@ def _read_exif(data: bytes, meta: FileMetadata, keep_sensitive: bool = False) ->
         return
     fields = list(EXIF_FIELDS)
     if keep_sensitive:
-        fields += [(f"exif.sensitive.{k}", k) for k in sorted(tags)
-                   if k.startswith(SENSITIVE_EXIF_PREFIXES) or k in SENSITIVE_EXIF_KEYS]
+        fields += [
+            (f"exif.sensitive.{k}", k)
+            for k in sorted(tags)
+            if k.startswith(SENSITIVE_EXIF_PREFIXES) or k in SENSITIVE_EXIF_KEYS
+        ]
     for name, key in fields:
         tag = tags.get(key)
         if tag is None:
@@ -187,7 +200,7 @@ def xmp_packets(data: bytes) -> list[bytes]:
     """Raw XMP packets found in the container (JPEG APP1, PNG iTXt, WebP 'XMP '), else a byte search."""
     if data[:2] == b"\xff\xd8":
         segments = [seg for marker, seg in jpeg_segments(data) if marker == 0xE1]
-        found = [seg[len(XMP_JPEG_PREFIX):] for seg in segments if seg.startswith(XMP_JPEG_PREFIX)]
+        found = [seg[len(XMP_JPEG_PREFIX) :] for seg in segments if seg.startswith(XMP_JPEG_PREFIX)]
         found.extend(_extended_xmp(segments))
     elif data[:8] == b"\x89PNG\r\n\x1a\n":
         found = [p for ctype, body in png_chunks(data) if (p := _png_xmp(ctype, body)) is not None]
@@ -206,7 +219,7 @@ def _extended_xmp(segments: list[bytes]) -> list[bytes]:
     for seg in segments:
         if not seg.startswith(XMP_EXT_PREFIX) or len(seg) < len(XMP_EXT_PREFIX) + 40:
             continue
-        body = seg[len(XMP_EXT_PREFIX):]
+        body = seg[len(XMP_EXT_PREFIX) :]
         guid = body[:32]
         total, offset = struct.unpack(">II", body[32:40])
         if total > MAX_XMP_BYTES:
@@ -216,7 +229,7 @@ def _extended_xmp(segments: list[bytes]) -> list[bytes]:
     for total, chunks in parts.values():
         blob = bytearray(total)
         for offset, chunk in chunks.items():
-            blob[offset:offset + len(chunk)] = chunk[: max(0, total - offset)]
+            blob[offset : offset + len(chunk)] = chunk[: max(0, total - offset)]
         out.append(bytes(blob).rstrip(b"\x00"))
     return out
 
@@ -226,7 +239,7 @@ def _search_packet(data: bytes) -> list[bytes]:
     if start < 0:
         return []
     end = data.find(b"</x:xmpmeta>", start)
-    return [data[start:end + len(b"</x:xmpmeta>")]] if end > 0 else []
+    return [data[start : end + len(b"</x:xmpmeta>")]] if end > 0 else []
 
 
 def jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
@@ -245,10 +258,10 @@ def jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
             continue
         if marker in (0xD9, 0xDA):  # end of image / start of scan
             return
-        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
         if length < 2 or pos + 2 + length > n:
             return
-        yield marker, data[pos + 4:pos + 2 + length]
+        yield marker, data[pos + 4 : pos + 2 + length]
         pos += 2 + length
 
 
@@ -256,11 +269,11 @@ def png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
     pos = 8
     n = len(data)
     while pos + 8 <= n:
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        ctype = data[pos + 4:pos + 8]
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        ctype = data[pos + 4 : pos + 8]
         if pos + 12 + length > n:
             return
-        yield ctype, data[pos + 8:pos + 8 + length]
+        yield ctype, data[pos + 8 : pos + 8 + length]
         if ctype == b"IEND":
             return
         pos += 12 + length
@@ -269,7 +282,7 @@ def png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
 def _png_xmp(ctype: bytes, body: bytes) -> bytes | None:
     if ctype != b"iTXt" or not body.startswith(b"XML:com.adobe.xmp\x00"):
         return None
-    rest = body[len(b"XML:com.adobe.xmp\x00"):]
+    rest = body[len(b"XML:com.adobe.xmp\x00") :]
     if len(rest) < 2:
         return None
     compressed = rest[0] == 1
@@ -289,9 +302,9 @@ def riff_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
     pos = 12
     n = len(data)
     while pos + 8 <= n:
-        ctype = data[pos:pos + 4]
-        (length,) = struct.unpack("<I", data[pos + 4:pos + 8])
+        ctype = data[pos : pos + 4]
+        (length,) = struct.unpack("<I", data[pos + 4 : pos + 8])
         if pos + 8 + length > n:
             return
-        yield ctype, data[pos + 8:pos + 8 + length]
+        yield ctype, data[pos + 8 : pos + 8 + length]
         pos += 8 + length + (length & 1)

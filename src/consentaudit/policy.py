@@ -56,18 +56,27 @@ def evaluate_record(record: ConsentRecord, purposes: Sequence[str], as_of: date)
     elif record.status == ConsentStatus.REVOKED and record.revoked_at is None:
         reasons.append(Reason(Verdict.REVOKED, f"record {rid}: consent revoked (no date recorded)"))
     if record.granted_at is not None and record.granted_at > as_of:
-        reasons.append(Reason(Verdict.UNCONSENTED, f"record {rid}: consent starts on {record.granted_at}, "
-                                                   f"after the audit date {as_of}"))
+        reasons.append(
+            Reason(
+                Verdict.UNCONSENTED,
+                f"record {rid}: consent starts on {record.granted_at}, after the audit date {as_of}",
+            )
+        )
     if record.expires_at is not None and record.expires_at <= as_of:
         reasons.append(Reason(Verdict.EXPIRED, f"record {rid}: consent expired on {record.expires_at}"))
     missing = [p for p in purposes if p not in record.purposes]
     if missing:
         covered = ", ".join(sorted(record.purposes)) or "nothing"
-        reasons.append(Reason(Verdict.OUT_OF_SCOPE,
-                              f"record {rid}: does not cover {', '.join(missing)} (covers {covered})"))
+        reasons.append(
+            Reason(Verdict.OUT_OF_SCOPE, f"record {rid}: does not cover {', '.join(missing)} (covers {covered})")
+        )
     if BIOMETRIC in purposes and BIOMETRIC in record.purposes and record.explicit_biometric is not True:
-        reasons.append(Reason(Verdict.OUT_OF_SCOPE, f"record {rid}: biometric use needs explicit consent "
-                                                    "(explicit_biometric is not true)"))
+        reasons.append(
+            Reason(
+                Verdict.OUT_OF_SCOPE,
+                f"record {rid}: biometric use needs explicit consent (explicit_biometric is not true)",
+            )
+        )
     return reasons
 
 
@@ -91,8 +100,9 @@ def judge(
         reasons.append(Reason(Verdict.UNREADABLE, error))
     if reference is not None:
         entry, m = reference
-        reasons.append(Reason(Verdict.KNOWN_SCRAPED,
-                              f"in reference set {entry.set_name!r} as {entry.ref_id} ({_describe(m)})"))
+        reasons.append(
+            Reason(Verdict.KNOWN_SCRAPED, f"in reference set {entry.set_name!r} as {entry.ref_id} ({_describe(m)})")
+        )
     if domain and rules.deny_domains and domain_listed(domain, rules.deny_domains):
         reasons.append(Reason(Verdict.KNOWN_SCRAPED, f"source domain {domain} is on the policy's deny list"))
     elif domain and rules.allow_domains and not domain_listed(domain, rules.allow_domains):
@@ -107,11 +117,17 @@ def judge(
             if primary is not None and primary.record.status == ConsentStatus.GRANTED:
                 granted = [p for p in hit if p in primary.record.purposes]
                 if granted:
-                    detail += (f"; conflicts with record {primary.record.record_id}, "
-                               f"which grants {', '.join(granted)}")
+                    detail += f"; conflicts with record {primary.record.record_id}, which grants {', '.join(granted)}"
             reasons.append(Reason(Verdict.OPTED_OUT, detail))
-    ai = next((s for s in signals if s.protocol == "digital-source-type"
-               and s.value in ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia")), None)
+    ai = next(
+        (
+            s
+            for s in signals
+            if s.protocol == "digital-source-type"
+            and s.value in ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia")
+        ),
+        None,
+    )
     if ai is not None and rules.ai_generated != "ignore":
         detail = f"AI-generated image ({ai.value}, from {ai.source}; {ai.verification})"
         if rules.ai_generated == "exclude":
@@ -121,8 +137,10 @@ def judge(
     if primary is not None and primary.record.status == ConsentStatus.GRANTED:
         for s in signals:
             if s.protocol == "model-release" and s.value == "MR-NON":
-                notes.append(f"conflict: the file says 'no model release' ({s.source}) but record "
-                             f"{primary.record.record_id} claims consent")
+                notes.append(
+                    f"conflict: the file says 'no model release' ({s.source}) but record "
+                    f"{primary.record.record_id} claims consent"
+                )
     if primary is None:
         msg = "no consent record covers this image"
         if conflicts:
@@ -135,8 +153,12 @@ def judge(
         else:
             rec = primary.record
             until = f" until {rec.expires_at}" if rec.expires_at else ""
-            reasons.append(Reason(Verdict.CONSENTED, f"record {rec.record_id} ({_describe(primary.match)}) "
-                                                     f"grants {', '.join(purposes)}{until}"))
+            reasons.append(
+                Reason(
+                    Verdict.CONSENTED,
+                    f"record {rec.record_id} ({_describe(primary.match)}) grants {', '.join(purposes)}{until}",
+                )
+            )
         for other in records[1:]:  # a revocation on any record covering the image holds
             for r in evaluate_record(other.record, purposes, as_of):
                 if r.verdict == Verdict.REVOKED:

@@ -14,8 +14,12 @@ from consentaudit.datamining import ALL_MINING
 from consentaudit.models import Signal
 
 AI_SOURCE_TYPES = ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia")
-RELEASE_STATES = {"MR-NON": "no model release", "MR-NAP": "not applicable", "MR-UMR": "unlimited release",
-                  "MR-LMR": "limited or incomplete release"}
+RELEASE_STATES = {
+    "MR-NON": "no model release",
+    "MR-NAP": "not applicable",
+    "MR-UMR": "unlimited release",
+    "MR-LMR": "limited or incomplete release",
+}
 AI_TRAINING = ("ai-training", "generative-ai-training", "biometric-identification")
 CRAWL_PROTOCOLS = ("x-robots-tag", "tdm-reservation", "content-usage")
 
@@ -31,12 +35,19 @@ def xmp_signals(values: Iterable[tuple[str, str]]) -> list[Signal]:
         if name == "xmp.model_release_status":
             tok = _token(value).upper()
             state = RELEASE_STATES.get(tok, "unknown value")
-            out.append(Signal("model-release", tok, "XMP plus:ModelReleaseStatus", (), "embedded, unsigned",
-                              raw=state))
+            out.append(Signal("model-release", tok, "XMP plus:ModelReleaseStatus", (), "embedded, unsigned", raw=state))
         elif name == "xmp.digital_source_type":
             tok = _token(value)
-            out.append(Signal("digital-source-type", tok, "XMP Iptc4xmpExt:DigitalSourceType", (),
-                              "embedded, unsigned", raw=value[:200]))
+            out.append(
+                Signal(
+                    "digital-source-type",
+                    tok,
+                    "XMP Iptc4xmpExt:DigitalSourceType",
+                    (),
+                    "embedded, unsigned",
+                    raw=value[:200],
+                )
+            )
     return out
 
 
@@ -65,15 +76,33 @@ class C2paFacts:
 
 def c2pa_signals(facts: C2paFacts) -> list[Signal]:
     protocol_of = {"c2pa.training-mining": "c2pa-training-mining", "cawg.training-mining": "cawg-training-mining"}
-    out = [Signal("c2pa-manifest", facts.state, f"C2PA manifest ({facts.where})", (), facts.verification,
-                  raw=facts.generator)]
+    out = [
+        Signal(
+            "c2pa-manifest", facts.state, f"C2PA manifest ({facts.where})", (), facts.verification, raw=facts.generator
+        )
+    ]
     for label, key, use, purposes in facts.training:
         prohibited = use in ("notAllowed", "constrained")
-        out.append(Signal(protocol_of.get(label, label), f"{key}={use}", f"C2PA {label} ({facts.where})",
-                          purposes if prohibited else (), f"C2PA manifest {facts.verification}"))
+        out.append(
+            Signal(
+                protocol_of.get(label, label),
+                f"{key}={use}",
+                f"C2PA {label} ({facts.where})",
+                purposes if prohibited else (),
+                f"C2PA manifest {facts.verification}",
+            )
+        )
     for st in facts.source_types:
-        out.append(Signal("digital-source-type", _token(st), f"C2PA c2pa.actions ({facts.where})", (),
-                          f"C2PA manifest {facts.verification}", raw=st[:200]))
+        out.append(
+            Signal(
+                "digital-source-type",
+                _token(st),
+                f"C2PA c2pa.actions ({facts.where})",
+                (),
+                f"C2PA manifest {facts.verification}",
+                raw=st[:200],
+            )
+        )
     return out
 
 
@@ -122,9 +151,13 @@ def crawl_record(obj: Mapping[str, Any]) -> CrawlRecord:
             headers[lk] = str(value)
     status = obj.get("status")
     err = obj.get("error_message")
-    return CrawlRecord(url, domain_of(url), str(status) if status is not None else None,
-                       str(err)[:300] if err else None,
-                       tuple(sorted((k, v[:300]) for k, v in headers.items() if k in CRAWL_PROTOCOLS)))
+    return CrawlRecord(
+        url,
+        domain_of(url),
+        str(status) if status is not None else None,
+        str(err)[:300] if err else None,
+        tuple(sorted((k, v[:300]) for k, v in headers.items() if k in CRAWL_PROTOCOLS)),
+    )
 
 
 def crawl_signals(rec: CrawlRecord) -> list[Signal]:
@@ -137,18 +170,38 @@ def crawl_signals(rec: CrawlRecord) -> list[Signal]:
             directives |= {d.strip().lower() for d in re.split(r"[,\s]+", value)}
             hit = sorted(d for d in directives if d in ("noai", "noimageai"))
             if hit:
-                out.append(Signal("x-robots-tag", ",".join(hit), f"{src}: X-Robots-Tag", AI_TRAINING,
-                                  "recorded HTTP header", raw=value))
+                out.append(
+                    Signal(
+                        "x-robots-tag",
+                        ",".join(hit),
+                        f"{src}: X-Robots-Tag",
+                        AI_TRAINING,
+                        "recorded HTTP header",
+                        raw=value,
+                    )
+                )
             else:
-                out.append(Signal("x-robots-tag", "none", f"{src}: X-Robots-Tag", (), "recorded HTTP header",
-                                  raw=value))
+                out.append(
+                    Signal("x-robots-tag", "none", f"{src}: X-Robots-Tag", (), "recorded HTTP header", raw=value)
+                )
         elif name == "tdm-reservation":
             reserved = value.strip() == "1"
-            out.append(Signal("tdm-reservation", value.strip(), f"{src}: tdm-reservation",
-                              ALL_MINING if reserved else (), "recorded HTTP header", raw=value))
+            out.append(
+                Signal(
+                    "tdm-reservation",
+                    value.strip(),
+                    f"{src}: tdm-reservation",
+                    ALL_MINING if reserved else (),
+                    "recorded HTTP header",
+                    raw=value,
+                )
+            )
         elif name == "content-usage":
-            prefs = {k.strip().lower(): v.strip().lower()
-                     for k, _, v in (p.partition("=") for p in re.split(r"[,;]", value)) if k.strip()}
+            prefs = {
+                k.strip().lower(): v.strip().lower()
+                for k, _, v in (p.partition("=") for p in re.split(r"[,;]", value))
+                if k.strip()
+            }
             prohibits: list[str] = []
             if prefs.get("train-ai") == "n":
                 prohibits += list(AI_TRAINING)
@@ -156,6 +209,14 @@ def crawl_signals(rec: CrawlRecord) -> list[Signal]:
                 prohibits.append("generative-ai-training")
             if prefs.get("search") == "n":
                 prohibits.append("search-indexing")
-            out.append(Signal("content-usage", value.strip()[:100], f"{src}: Content-Usage",
-                              tuple(dict.fromkeys(prohibits)), "recorded HTTP header", raw=value))
+            out.append(
+                Signal(
+                    "content-usage",
+                    value.strip()[:100],
+                    f"{src}: Content-Usage",
+                    tuple(dict.fromkeys(prohibits)),
+                    "recorded HTTP header",
+                    raw=value,
+                )
+            )
     return out

@@ -17,16 +17,29 @@ FINGERPRINT_SCHEMA = "1"
 
 def write_fingerprints(images: Iterable[ScannedImage], out: IO[str], name: str, description: str = "") -> int:
     """Write a fingerprint file: a header line, then one JSON object per readable image."""
-    header = {"kind": FINGERPRINT_KIND, "schema_version": FINGERPRINT_SCHEMA, "algorithm": ALGORITHM,
-              "name": name, "description": description}
+    header = {
+        "kind": FINGERPRINT_KIND,
+        "schema_version": FINGERPRINT_SCHEMA,
+        "algorithm": ALGORITHM,
+        "name": name,
+        "description": description,
+    }
     out.write(json.dumps(header, sort_keys=True) + "\n")
     n = 0
     for img in images:
         fp = img.fingerprint
         if fp is None:
             continue
-        row = {"path": img.path, "sha256": fp.sha256, "phash": fp.phash, "dhash": fp.dhash,
-               "phash_mirror": fp.phash_mirror, "phash256": fp.phash256, "width": fp.width, "height": fp.height}
+        row = {
+            "path": img.path,
+            "sha256": fp.sha256,
+            "phash": fp.phash,
+            "dhash": fp.dhash,
+            "phash_mirror": fp.phash_mirror,
+            "phash256": fp.phash256,
+            "width": fp.width,
+            "height": fp.height,
+        }
         out.write(json.dumps(row, sort_keys=True) + "\n")
         n += 1
     return n
@@ -38,8 +51,7 @@ def read_fingerprints(path: Path, set_name: str | None = None) -> tuple[str, lis
     return name, entries
 
 
-def read_fingerprint_file(path: Path, set_name: str | None = None
-                          ) -> tuple[str, list[ReferenceEntry], dict[str, str]]:
+def read_fingerprint_file(path: Path, set_name: str | None = None) -> tuple[str, list[ReferenceEntry], dict[str, str]]:
     """(name, entries, header) of a fingerprint file."""
     name = set_name or path.stem
     header: dict[str, str] = {}
@@ -70,15 +82,17 @@ def read_fingerprint_file(path: Path, set_name: str | None = None
             problems.append(Problem(str(path), n, "sha256", "entry needs a 64-hex sha256, a 16-hex phash or a url"))
             continue
         dh = obj.get("dhash")
-        entries.append(ReferenceEntry(
-            set_name=name,
-            ref_id=str(obj.get("path") or obj.get("url") or f"line {n}"),
-            sha256=sha.lower() if isinstance(sha, str) and len(sha) == 64 else None,
-            phash=ph.lower() if isinstance(ph, str) and len(ph) == 16 else None,
-            dhash=dh.lower() if isinstance(dh, str) and len(dh) == 16 else None,
-            url=url.strip() if isinstance(url, str) and url.strip() and not has_hash else None,
-            phash256=p256.lower() if isinstance(p256 := obj.get("phash256"), str) and len(p256) == 64 else None,
-        ))
+        entries.append(
+            ReferenceEntry(
+                set_name=name,
+                ref_id=str(obj.get("path") or obj.get("url") or f"line {n}"),
+                sha256=sha.lower() if isinstance(sha, str) and len(sha) == 64 else None,
+                phash=ph.lower() if isinstance(ph, str) and len(ph) == 16 else None,
+                dhash=dh.lower() if isinstance(dh, str) and len(dh) == 16 else None,
+                url=url.strip() if isinstance(url, str) and url.strip() and not has_hash else None,
+                phash256=p256.lower() if isinstance(p256 := obj.get("phash256"), str) and len(p256) == 64 else None,
+            )
+        )
     if problems:
         raise ManifestError(problems)
     return name, entries, header
@@ -112,8 +126,11 @@ def read_url_list(path: Path, set_name: str) -> list[ReferenceEntry]:
                     raise InputError(f"{path}: a CSV URL list needs a 'url' column")
                 urls = [row["url"] for row in reader if row.get("url")]
         else:
-            urls = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()
-                    if ln.strip() and not ln.lstrip().startswith("#")]
+            urls = [
+                ln.strip()
+                for ln in path.read_text(encoding="utf-8").splitlines()
+                if ln.strip() and not ln.lstrip().startswith("#")
+            ]
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read URL list {path}: {exc}") from None
     except Exception as exc:  # pyarrow raises its own types for a broken file
@@ -125,13 +142,25 @@ def read_url_list(path: Path, set_name: str) -> list[ReferenceEntry]:
 
 def write_set(entries: Iterable[ReferenceEntry], out: IO[str], name: str, description: str, license: str) -> int:
     """A reference set as a fingerprint file (the format `fingerprint` writes; URL entries carry `url`)."""
-    header = {"kind": FINGERPRINT_KIND, "schema_version": FINGERPRINT_SCHEMA, "algorithm": ALGORITHM,
-              "name": name, "description": description, "license": license}
+    header = {
+        "kind": FINGERPRINT_KIND,
+        "schema_version": FINGERPRINT_SCHEMA,
+        "algorithm": ALGORITHM,
+        "name": name,
+        "description": description,
+        "license": license,
+    }
     out.write(json.dumps(header, sort_keys=True) + "\n")
     n = 0
     for e in entries:
-        row = {"path": e.ref_id, "sha256": e.sha256, "phash": e.phash, "dhash": e.dhash, "url": e.url,
-               "phash256": e.phash256}
+        row = {
+            "path": e.ref_id,
+            "sha256": e.sha256,
+            "phash": e.phash,
+            "dhash": e.dhash,
+            "url": e.url,
+            "phash256": e.phash256,
+        }
         out.write(json.dumps({k: v for k, v in row.items() if v is not None}, sort_keys=True) + "\n")
         n += 1
     return n

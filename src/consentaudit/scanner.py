@@ -42,8 +42,9 @@ def _sidecar_bytes(item: Item, archives: ArchiveReader) -> bytes | None:
         return None
 
 
-def c2pa_facts(data: bytes, fmt: str | None, sidecar: bytes | None, remote_url: str | None,
-               settings: ScanSettings) -> C2paFacts | None:
+def c2pa_facts(
+    data: bytes, fmt: str | None, sidecar: bytes | None, remote_url: str | None, settings: ScanSettings
+) -> C2paFacts | None:
     """The C2PA facts of a file: validated when c2pa-python is there, else read unverified."""
     blob = embedded_store(data)
     where = "embedded" if blob is not None else "sidecar"
@@ -53,19 +54,26 @@ def c2pa_facts(data: bytes, fmt: str | None, sidecar: bytes | None, remote_url: 
         if remote_url and remote_url.lower().startswith(("http://", "https://")):
             return C2paFacts("remote", f"not fetched ({remote_url[:200]})", state="remote-only")
         if remote_url and remote_url.startswith("self#jumbf"):
-            return C2paFacts("embedded", "XMP dcterms:provenance points to an embedded manifest that is not in "
-                             "the file (stripped)", state="missing")
+            return C2paFacts(
+                "embedded",
+                "XMP dcterms:provenance points to an embedded manifest that is not in the file (stripped)",
+                state="missing",
+            )
         return None
     store = read_store(blob)
     active = store.active
     if active is None:
         unverified = C2paFacts(where, "unverified; " + "; ".join(store.problems), state="malformed")
     else:
-        unverified = C2paFacts(where, "unverified (read without validation)", tuple(training_entries(active)),
-                               tuple(digital_source_types(active)), generator=active.claim_generator)
+        unverified = C2paFacts(
+            where,
+            "unverified (read without validation)",
+            tuple(training_entries(active)),
+            tuple(digital_source_types(active)),
+            generator=active.claim_generator,
+        )
     if settings.verify_c2pa and c2pa_verify.available():
-        facts = c2pa_verify.verify(data, fmt, sidecar if where == "sidecar" else None, settings.trust_anchors,
-                                   where)
+        facts = c2pa_verify.verify(data, fmt, sidecar if where == "sidecar" else None, settings.trust_anchors, where)
         if facts is not None and facts.state == "invalid" and not facts.training and unverified.training:
             # the validator rejected the store outright: keep what it says, signed by nobody, as Invalid
             return replace(unverified, verification=facts.verification, state="invalid")
@@ -74,8 +82,9 @@ def c2pa_facts(data: bytes, fmt: str | None, sidecar: bytes | None, remote_url: 
     return unverified
 
 
-def scan_item(item: Item, settings: ScanSettings = ScanSettings(), archives: ArchiveReader | None = None
-              ) -> ScannedImage:
+def scan_item(
+    item: Item, settings: ScanSettings = ScanSettings(), archives: ArchiveReader | None = None
+) -> ScannedImage:
     """Fingerprint and read the provenance of one item; every failure becomes a reported error."""
     if item.problem is not None:
         return ScannedImage(item.path, item.size, item.mtime_ns, None, error=item.problem)
@@ -91,14 +100,29 @@ def scan_item(item: Item, settings: ScanSettings = ScanSettings(), archives: Arc
         rec = parse_crawl_json(item.crawl_json)
         if rec is not None:
             signals.extend(crawl_signals(rec))
-            values.extend((k, v) for k, v in (("crawl.url", rec.url), ("crawl.domain", rec.domain),
-                                              ("crawl.status", rec.status), ("crawl.error", rec.error)) if v)
+            values.extend(
+                (k, v)
+                for k, v in (
+                    ("crawl.url", rec.url),
+                    ("crawl.domain", rec.domain),
+                    ("crawl.status", rec.status),
+                    ("crawl.error", rec.error),
+                )
+                if v
+            )
     try:
         fp = fingerprint_bytes(data, settings.max_pixels, settings.fast, settings.with256)
     except UnreadableImage as exc:
-        return ScannedImage(item.path, len(data), item.mtime_ns, None, error=str(exc),
-                            sha256=sha256_hex(data) if data else None, signals=tuple(signals),
-                            metadata=tuple(values))
+        return ScannedImage(
+            item.path,
+            len(data),
+            item.mtime_ns,
+            None,
+            error=str(exc),
+            sha256=sha256_hex(data) if data else None,
+            signals=tuple(signals),
+            metadata=tuple(values),
+        )
     meta = read_metadata(data, settings.keep_sensitive_metadata)
     signals.extend(meta.signals)
     signals.extend(xmp_signals(meta.values))

@@ -86,9 +86,14 @@ class DirectorySource:
                     stem, ext = entry.name, ""
                 if "." + ext.lower() in IMAGE_EXTENSIONS or _looks_like_image(full):
                     json_name = stem + ".json"
-                    yield Item(rel, str(full), st.st_size, st.st_mtime_ns,
-                               crawl_json=_sidecar_text(folder / json_name) if json_name in names else None,
-                               c2pa_sidecar=_c2pa_sidecar(folder, entry.name, stem, names))
+                    yield Item(
+                        rel,
+                        str(full),
+                        st.st_size,
+                        st.st_mtime_ns,
+                        crawl_json=_sidecar_text(folder / json_name) if json_name in names else None,
+                        c2pa_sidecar=_c2pa_sidecar(folder, entry.name, stem, names),
+                    )
                 elif is_archive(full):
                     yield from list_archive(full, rel)
                 else:
@@ -172,4 +177,3 @@ def read_item(item: Item, max_bytes: int = DEFAULT_MAX_FILE_BYTES, archives: Arc
     if len(data) > max_bytes:
         raise OSError(f"file larger than the {max_bytes}-byte limit")
     return data
-

@@ -32,8 +32,9 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def map_units(units: Iterable[Sequence[Item]], work: Callable[[Sequence[Item]], R], jobs: int
-              ) -> Iterator[tuple[Sequence[Item], R]]:
+def map_units(
+    units: Iterable[Sequence[Item]], work: Callable[[Sequence[Item]], R], jobs: int
+) -> Iterator[tuple[Sequence[Item], R]]:
     """(unit, work(unit)) for every unit, in input order. With jobs > 1, units run in worker processes (the
     work object is handed to each worker once, at start) and at most 2 x jobs units are in flight, so
     memory is bounded by the batch size, not the dataset."""

@@ -39,11 +39,16 @@ from consentaudit.reports.exports import EXPORTS
 from consentaudit.reports.html import HtmlReport
 from consentaudit.workers import default_jobs
 
-app = typer.Typer(help="Audit an image training set against consent manifests and known-scraped sets.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Audit an image training set against consent manifests and known-scraped sets.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 manifest_app = typer.Typer(help="Validate consent manifests or start one for a dataset.", no_args_is_help=True)
 app.add_typer(manifest_app, name="manifest")
 app.add_typer(reference_app, name="reference")
+
 
 def _parse_fail_on(values: list[str] | None) -> tuple[Verdict, ...]:
     if not values:
@@ -56,8 +61,9 @@ def _parse_fail_on(values: list[str] | None) -> tuple[Verdict, ...]:
             out.append(Verdict(v))
         except ValueError:
             choices = ", ".join(x.value for x in Verdict)
-            raise typer.BadParameter(f"{v!r} is not a verdict (choose from: {choices}, none)",
-                                     param_hint="--fail-on") from None
+            raise typer.BadParameter(
+                f"{v!r} is not a verdict (choose from: {choices}, none)", param_hint="--fail-on"
+            ) from None
     return tuple(out)
 
 
@@ -81,8 +87,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_callback(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Show the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
 ) -> None:
     """consentaudit: prove what an image training set contains and whether the people in it agreed."""
 
@@ -91,41 +98,87 @@ def main_callback(
 @handle_errors
 def scan(
     dataset: Annotated[Path, typer.Argument(help="Folder of images (scanned recursively).")],
-    manifest: Annotated[list[Path] | None, typer.Option("--manifest", "-m", help="Consent manifest "
-                        "(.csv, .jsonl, .json); repeatable.")] = None,
-    reference: Annotated[list[Path] | None, typer.Option("--reference", "-r", help="Known-scraped set: a "
-                         "folder of images or shards, a fingerprint file, a URL list, or the name of a stored "
-                         "set; repeatable.")] = None,
-    purpose: Annotated[list[str] | None, typer.Option("--purpose", "-p", help="Purpose the dataset is "
-                       "audited for; repeatable (default: ai-training).")] = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Audit date, YYYY-MM-DD (default: today, "
-                     "UTC).")] = None,
-    report: Annotated[list[Path] | None, typer.Option("--report", "-o", help="Report file; the format "
-                      "comes from the extension (.json, .csv, .md); repeatable.")] = None,
-    fail_on: Annotated[list[str] | None, typer.Option("--fail-on", help="Verdicts that make the exit code 1 "
-                       "(comma-separated or repeated; 'none' never fails; default: all but consented).")
-                       ] = None,
-    phash_threshold: Annotated[int | None, typer.Option("--phash-threshold", min=0, max=32, help="Largest "
-                               f"pHash distance that counts as the same picture [default: {DEFAULT_PHASH_THRESHOLD}]."
-                               )] = None,
-    max_image_pixels: Annotated[int | None, typer.Option("--max-image-pixels", min=1, help="Images with more "
-                                f"pixels are decompression bombs [default: {DEFAULT_MAX_PIXELS}].")] = None,
-    policy: Annotated[Path | None, typer.Option("--policy", help="Policy file (default: consentaudit.toml or "
-                      "[tool.consentaudit] in ./pyproject.toml).")] = None,
-    keep_sensitive_metadata: Annotated[bool, typer.Option("--keep-sensitive-metadata", help="Also store and "
-                                       "report GPS and camera serial numbers.")] = False,
-    trust_anchors: Annotated[Path | None, typer.Option("--trust-anchors", help="PEM trust anchors for C2PA "
-                             "signers (with consentaudit[c2pa]).")] = None,
-    no_c2pa_validation: Annotated[bool, typer.Option("--no-c2pa-validation", help="Read C2PA manifests "
-                                  "without validating them even when c2pa-python is installed.")] = False,
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes "
-                    "[default: all cores].")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Images per work unit (also how "
-                          "often progress is stored).")] = DEFAULT_BATCH,
-    exact_hashes: Annotated[bool, typer.Option("--exact-hashes", help="Decode every image fully "
-                            "(imagehash-exact hashes; slower).")] = False,
-    no_thumbnails: Annotated[bool, typer.Option("--no-thumbnails", help="No image thumbnails in HTML "
-                             "reports.")] = False,
+    manifest: Annotated[
+        list[Path] | None, typer.Option("--manifest", "-m", help="Consent manifest (.csv, .jsonl, .json); repeatable.")
+    ] = None,
+    reference: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--reference",
+            "-r",
+            help="Known-scraped set: a "
+            "folder of images or shards, a fingerprint file, a URL list, or the name of a stored "
+            "set; repeatable.",
+        ),
+    ] = None,
+    purpose: Annotated[
+        list[str] | None,
+        typer.Option("--purpose", "-p", help="Purpose the dataset is audited for; repeatable (default: ai-training)."),
+    ] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Audit date, YYYY-MM-DD (default: today, UTC).")] = None,
+    report: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--report", "-o", help="Report file; the format comes from the extension (.json, .csv, .md); repeatable."
+        ),
+    ] = None,
+    fail_on: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-on",
+            help="Verdicts that make the exit code 1 "
+            "(comma-separated or repeated; 'none' never fails; default: all but consented).",
+        ),
+    ] = None,
+    phash_threshold: Annotated[
+        int | None,
+        typer.Option(
+            "--phash-threshold",
+            min=0,
+            max=32,
+            help=f"Largest pHash distance that counts as the same picture [default: {DEFAULT_PHASH_THRESHOLD}].",
+        ),
+    ] = None,
+    max_image_pixels: Annotated[
+        int | None,
+        typer.Option(
+            "--max-image-pixels",
+            min=1,
+            help=f"Images with more pixels are decompression bombs [default: {DEFAULT_MAX_PIXELS}].",
+        ),
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy", help="Policy file (default: consentaudit.toml or [tool.consentaudit] in ./pyproject.toml)."
+        ),
+    ] = None,
+    keep_sensitive_metadata: Annotated[
+        bool, typer.Option("--keep-sensitive-metadata", help="Also store and report GPS and camera serial numbers.")
+    ] = False,
+    trust_anchors: Annotated[
+        Path | None,
+        typer.Option("--trust-anchors", help="PEM trust anchors for C2PA signers (with consentaudit[c2pa])."),
+    ] = None,
+    no_c2pa_validation: Annotated[
+        bool,
+        typer.Option(
+            "--no-c2pa-validation",
+            help="Read C2PA manifests without validating them even when c2pa-python is installed.",
+        ),
+    ] = False,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes [default: all cores].")
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Images per work unit (also how often progress is stored).")
+    ] = DEFAULT_BATCH,
+    exact_hashes: Annotated[
+        bool, typer.Option("--exact-hashes", help="Decode every image fully (imagehash-exact hashes; slower).")
+    ] = False,
+    no_thumbnails: Annotated[
+        bool, typer.Option("--no-thumbnails", help="No image thumbnails in HTML reports.")
+    ] = False,
     db: DbOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary.")] = False,
 ) -> None:
@@ -142,13 +195,25 @@ def scan(
     purposes = tuple(dict.fromkeys(purpose or pol.purposes or ["ai-training"]))
     anchors = trust_anchors or (Path(pol.trust_anchors) if pol.trust_anchors else None)
     req = AuditRequest(
-        dataset=dataset, manifests=list(manifest or []), references=list(reference or []), purposes=purposes,
-        phash_threshold=_first(phash_threshold, pol.phash_threshold, DEFAULT_PHASH_THRESHOLD), fail_on=fail,
+        dataset=dataset,
+        manifests=list(manifest or []),
+        references=list(reference or []),
+        purposes=purposes,
+        phash_threshold=_first(phash_threshold, pol.phash_threshold, DEFAULT_PHASH_THRESHOLD),
+        fail_on=fail,
         max_image_pixels=_first(max_image_pixels, pol.max_image_pixels, DEFAULT_MAX_PIXELS),
-        deny_domains=pol.deny_domains, allow_domains=pol.allow_domains, ai_generated=pol.ai_generated,
-        honour_crawl=pol.honour_crawl, keep_sensitive_metadata=keep_sensitive_metadata or pol.keep_sensitive_metadata,
-        verify_c2pa=not no_c2pa_validation, trust_anchors=anchors, policy_file=pol.path,
-        jobs=jobs or default_jobs(), batch_size=batch_size, fast=not exact_hashes)
+        deny_domains=pol.deny_domains,
+        allow_domains=pol.allow_domains,
+        ai_generated=pol.ai_generated,
+        honour_crawl=pol.honour_crawl,
+        keep_sensitive_metadata=keep_sensitive_metadata or pol.keep_sensitive_metadata,
+        verify_c2pa=not no_c2pa_validation,
+        trust_anchors=anchors,
+        policy_file=pol.path,
+        jobs=jobs or default_jobs(),
+        batch_size=batch_size,
+        fast=not exact_hashes,
+    )
     if audit_date:
         req.as_of = audit_date
     store = open_store(db)
@@ -209,8 +274,14 @@ def manifest_init(
         if img.fingerprint is None:
             typer.echo(f"skipped {img.path}: {img.error}", err=True)
             continue
-        rows.append({"record_id": f"r{n:06d}", "sha256": img.fingerprint.sha256,
-                     "phash": img.fingerprint.phash, "path": img.path})
+        rows.append(
+            {
+                "record_id": f"r{n:06d}",
+                "sha256": img.fingerprint.sha256,
+                "phash": img.fingerprint.phash,
+                "path": img.path,
+            }
+        )
     with output.open("w", encoding="utf-8", newline="") as out:
         if ext == ".csv":
             w = csv.DictWriter(out, fieldnames=list(FIELDS), lineterminator="\n")
@@ -220,8 +291,7 @@ def manifest_init(
             for row in rows:
                 out.write(json.dumps(row, sort_keys=True) + "\n")
         else:
-            doc = {"manifest_version": MANIFEST_VERSION, "dataset": str(dataset), "controller": None,
-                   "records": rows}
+            doc = {"manifest_version": MANIFEST_VERSION, "dataset": str(dataset), "controller": None, "records": rows}
             out.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
     typer.echo(f"wrote {len(rows)} record(s) to {output}; fill in status, purposes and dates")
 
@@ -300,8 +370,10 @@ def verify(
     report: Annotated[Path, typer.Argument(help="A signed JSON report.")],
     signature: Annotated[Path | None, typer.Option("--signature", help="Signature (default: REPORT.sig).")] = None,
     public_key: Annotated[Path | None, typer.Option("--public-key", help="The signer's public key.")] = None,
-    dataset: Annotated[Path | None, typer.Option("--dataset", help="Also check that this dataset is exactly "
-                       "the one the report describes.")] = None,
+    dataset: Annotated[
+        Path | None,
+        typer.Option("--dataset", help="Also check that this dataset is exactly the one the report describes."),
+    ] = None,
 ) -> None:
     """Check a report's signature and, with --dataset, that the data still has the report's Merkle root.
 

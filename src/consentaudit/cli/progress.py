@@ -16,16 +16,21 @@ from consentaudit.audit import ProgressCallback
 
 
 @contextmanager
-def progress_display(quiet: bool, stream: TextIO | None = None, interval: float = 2.0
-                     ) -> Iterator[ProgressCallback]:
+def progress_display(quiet: bool, stream: TextIO | None = None, interval: float = 2.0) -> Iterator[ProgressCallback]:
     out = stream or sys.stderr
     if quiet:
         yield lambda _tick: None
         return
     if out.isatty():
-        bar = Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(),
-                       TextColumn("{task.fields[rate]} img/s"), TimeRemainingColumn(),
-                       console=Console(file=out), transient=True)
+        bar = Progress(
+            TextColumn("scanning"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]} img/s"),
+            TimeRemainingColumn(),
+            console=Console(file=out),
+            transient=True,
+        )
         task = bar.add_task("scan", total=None, rate="-")
         start = time.monotonic()
 

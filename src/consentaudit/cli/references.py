@@ -15,16 +15,20 @@ from consentaudit.models import ReferenceInfo
 from consentaudit.references import read_fingerprint_file, write_set
 from consentaudit.store import ReferenceSets
 
-reference_app = typer.Typer(help="Named reference sets of known scraped images, URLs or domains.",
-                            no_args_is_help=True)
+reference_app = typer.Typer(help="Named reference sets of known scraped images, URLs or domains.", no_args_is_help=True)
 
 
 @reference_app.command("build")
 @handle_errors
 def reference_build(
     name: Annotated[str, typer.Argument(help="Name to store the set under.")],
-    source: Annotated[Path, typer.Argument(help="A folder of images, tar shards or zip, a fingerprint file "
-                      "(.jsonl), or a URL/domain list (.txt one per line, .csv or .parquet with a url column).")],
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="A folder of images, tar shards or zip, a fingerprint file "
+            "(.jsonl), or a URL/domain list (.txt one per line, .csv or .parquet with a url column)."
+        ),
+    ],
     description: Annotated[str, typer.Option("--description", help="What the collection is.")] = "",
     license_: Annotated[str, typer.Option("--license", help="The collection's licence.")] = "",
     force: Annotated[bool, typer.Option("--force", help="Replace a stored set of the same name.")] = False,
@@ -32,8 +36,7 @@ def reference_build(
 ) -> None:
     """Build and store a named reference set."""
     info, entries = load_reference(source)
-    info = ReferenceInfo(name, str(source), len(entries), description or info.description,
-                         license_ or info.license)
+    info = ReferenceInfo(name, str(source), len(entries), description or info.description, license_ or info.license)
     entries = [replace(e, set_name=name) for e in entries]
     ReferenceSets(open_store(db)).save(info, entries, str(source), now_utc(), force)
     typer.echo(f"stored reference set {name!r}: {len(entries)} entries from {source}")
@@ -75,8 +78,9 @@ def reference_import(
     """Store a set from a fingerprint file."""
     set_name, entries, header = read_fingerprint_file(file, name)
     info = ReferenceInfo(set_name, str(file), len(entries), header.get("description", ""), header.get("license", ""))
-    ReferenceSets(open_store(db)).save(info, [replace(e, set_name=set_name) for e in entries], str(file), now_utc(),
-                                   force)
+    ReferenceSets(open_store(db)).save(
+        info, [replace(e, set_name=set_name) for e in entries], str(file), now_utc(), force
+    )
     typer.echo(f"stored reference set {set_name!r}: {len(entries)} entries from {file}")
 
 

@@ -8,9 +8,16 @@ from rich.text import Text
 
 from consentaudit.models import Report, Verdict
 
-STYLES = {Verdict.CONSENTED: "green", Verdict.UNREADABLE: "magenta", Verdict.KNOWN_SCRAPED: "red",
-          Verdict.OPTED_OUT: "red", Verdict.REVOKED: "red", Verdict.EXPIRED: "yellow",
-          Verdict.OUT_OF_SCOPE: "yellow", Verdict.UNCONSENTED: "yellow"}
+STYLES = {
+    Verdict.CONSENTED: "green",
+    Verdict.UNREADABLE: "magenta",
+    Verdict.KNOWN_SCRAPED: "red",
+    Verdict.OPTED_OUT: "red",
+    Verdict.REVOKED: "red",
+    Verdict.EXPIRED: "yellow",
+    Verdict.OUT_OF_SCOPE: "yellow",
+    Verdict.UNCONSENTED: "yellow",
+}
 
 
 def print_summary(report: Report, console: Console, limit: int = 20) -> None:
@@ -36,8 +43,14 @@ def print_summary(report: Report, console: Console, limit: int = 20) -> None:
         console.print(Text(f"… and {len(flagged) - limit} more (see the report)"))
     carried = {p: row for p, row in s.opt_outs.items() if row["images"]}
     if carried:
-        console.print(Text("opt-out signals: " + "; ".join(
-            f"{p}: {row['images']} carried ({row['prohibited']} prohibit)" for p, row in carried.items())))
+        console.print(
+            Text(
+                "opt-out signals: "
+                + "; ".join(
+                    f"{p}: {row['images']} carried ({row['prohibited']} prohibit)" for p, row in carried.items()
+                )
+            )
+        )
     if s.domains:
         console.print(Text("top source domains: " + ", ".join(f"{d.domain} ({d.images})" for d in s.domains[:5])))
     if s.duplicate_groups:

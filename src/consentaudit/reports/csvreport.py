@@ -7,8 +7,21 @@ from typing import TextIO
 
 from consentaudit.models import Report
 
-COLUMNS = ("path", "verdict", "sha256", "phash", "size", "match_record_id", "match_kind", "match_distance",
-           "reference", "source_domain", "signals", "duplicate_group", "reasons")
+COLUMNS = (
+    "path",
+    "verdict",
+    "sha256",
+    "phash",
+    "size",
+    "match_record_id",
+    "match_kind",
+    "match_distance",
+    "reference",
+    "source_domain",
+    "signals",
+    "duplicate_group",
+    "reasons",
+)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -22,12 +35,23 @@ def write_csv(report: Report, out: TextIO) -> None:
     w.writerow(COLUMNS)
     for f in report.findings:
         m = f.match
-        w.writerow([safe_cell(v) for v in (
-            f.path, f.verdict.value, f.sha256, f.phash, f.size,
-            m.record_id if m else "", m.kind.value if m else "", m.distance if m and m.distance is not None else "",
-            f.reference.record_id if f.reference else "",
-            next((v for k, v in f.metadata if k == "crawl.domain"), ""),
-            "; ".join(f"{s.protocol}={s.value}" for s in f.signals),
-            f.duplicate_group or "",
-            " | ".join(f"{r.verdict.value}: {r.detail}" for r in f.reasons),
-        )])
+        w.writerow(
+            [
+                safe_cell(v)
+                for v in (
+                    f.path,
+                    f.verdict.value,
+                    f.sha256,
+                    f.phash,
+                    f.size,
+                    m.record_id if m else "",
+                    m.kind.value if m else "",
+                    m.distance if m and m.distance is not None else "",
+                    f.reference.record_id if f.reference else "",
+                    next((v for k, v in f.metadata if k == "crawl.domain"), ""),
+                    "; ".join(f"{s.protocol}={s.value}" for s in f.signals),
+                    f.duplicate_group or "",
+                    " | ".join(f"{r.verdict.value}: {r.detail}" for r in f.reasons),
+                )
+            ]
+        )

@@ -19,8 +19,11 @@ PROTOCOL_NAMES = {
 
 
 def size_bin(images: int) -> str:
-    for limit, label in ((1_000, "fewer than 1,000 images"), (1_000_000, "1,000 to 1 million images"),
-                         (1_000_000_000, "1 million to 1 billion images")):
+    for limit, label in (
+        (1_000, "fewer than 1,000 images"),
+        (1_000_000, "1,000 to 1 million images"),
+        (1_000_000_000, "1 million to 1 billion images"),
+    ):
         if images < limit:
             return label
     return "more than 1 billion images"
@@ -47,8 +50,13 @@ def eu_ai_act_summary(report: Report) -> str:
     lines.append(f"- Images with a recorded source URL: {with_domain} of {s.images}.")
     if s.domains:
         top = max(1, -(-len(s.domains) // 10))  # the top 10% of domains by content, at least one
-        lines += ["", f"Top {top} source domain(s) (top 10% of {len(s.domains)} listed domains by image count):", "",
-                  "| domain | images | bytes |", "|---|---:|---:|"]
+        lines += [
+            "",
+            f"Top {top} source domain(s) (top 10% of {len(s.domains)} listed domains by image count):",
+            "",
+            "| domain | images | bytes |",
+            "|---|---:|---:|",
+        ]
         lines += [f"| {d.domain} | {d.images} | {d.bytes} |" for d in s.domains[:top]]
     else:
         lines.append("- No source domains recorded.")
@@ -64,10 +72,16 @@ def eu_ai_act_summary(report: Report) -> str:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for proto, row in s.opt_outs.items():
-        lines.append(f"| {PROTOCOL_NAMES.get(proto, proto)} | {row['images']} | {row['prohibited']} | "
-                     f"{row['allowed']} | {row['unspecified']} | {row['invalid']} |")
-    lines += ["", f"Images found opted out: {s.verdicts.get(Verdict.OPTED_OUT.value, 0)}; found in known scraped "
-              f"reference sets: {s.verdicts.get(Verdict.KNOWN_SCRAPED.value, 0)}.", ""]
+        lines.append(
+            f"| {PROTOCOL_NAMES.get(proto, proto)} | {row['images']} | {row['prohibited']} | "
+            f"{row['allowed']} | {row['unspecified']} | {row['invalid']} |"
+        )
+    lines += [
+        "",
+        f"Images found opted out: {s.verdicts.get(Verdict.OPTED_OUT.value, 0)}; found in known scraped "
+        f"reference sets: {s.verdicts.get(Verdict.KNOWN_SCRAPED.value, 0)}.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -75,22 +89,29 @@ def croissant_rai(report: Report) -> dict[str, Any]:
     h, s = report.header, report.summary
     consented = s.verdicts.get(Verdict.CONSENTED.value, 0)
     return {
-        "@context": {"@vocab": "https://schema.org/", "rai": "http://mlcommons.org/croissant/RAI/",
-                     "prov": "http://www.w3.org/ns/prov#"},
+        "@context": {
+            "@vocab": "https://schema.org/",
+            "rai": "http://mlcommons.org/croissant/RAI/",
+            "prov": "http://www.w3.org/ns/prov#",
+        },
         "@type": "Dataset",
         "name": h.dataset,
         "rai:dataCollection": (
             f"Audited by consentaudit {h.tool_version} on {h.finished_at} (as of {h.options.as_of}) against "
             f"{len(h.manifests)} consent manifest(s) and {len(h.references)} known-scraped reference set(s). "
-            f"{s.images} images: " + ", ".join(f"{k} {v}" for k, v in s.verdicts.items() if v) + "."),
+            f"{s.images} images: " + ", ".join(f"{k} {v}" for k, v in s.verdicts.items() if v) + "."
+        ),
         "rai:dataCollectionType": "Web Scraping" if s.domains else "Others",
         "rai:personalSensitiveInformation": (
             f"Images may depict people. {consented} image(s) are covered by a consent record for "
             f"{', '.join(h.options.purposes)}; the manifests hold pseudonymous subject ids only. GPS and camera "
-            "serial numbers were not stored or reported. No face detection or biometric processing was done."),
+            "serial numbers were not stored or reported. No face detection or biometric processing was done."
+        ),
         "rai:dataUseCases": f"Audited for: {', '.join(h.options.purposes)}.",
         "prov:wasGeneratedBy": {
-            "@type": "prov:Activity", "prov:startedAtTime": h.started_at, "prov:endedAtTime": h.finished_at,
+            "@type": "prov:Activity",
+            "prov:startedAtTime": h.started_at,
+            "prov:endedAtTime": h.finished_at,
             "prov:used": [{"@type": "prov:Entity", "name": m.path, "sha256": m.sha256} for m in h.manifests],
             "prov:wasAssociatedWith": {"@type": "prov:SoftwareAgent", "name": f"consentaudit {h.tool_version}"},
         },
@@ -101,8 +122,10 @@ def croissant_rai(report: Report) -> dict[str, Any]:
 def cyclonedx(report: Report) -> dict[str, Any]:
     h, s = report.header, report.summary
     serial = uuid.uuid5(uuid.NAMESPACE_URL, f"consentaudit:{h.dataset_digest}:{h.finished_at}")
-    sensitive = [f"images of people: {s.images - s.verdicts.get('unreadable', 0)} readable images may depict "
-                 "identifiable people; consent records hold pseudonymous subject ids"]
+    sensitive = [
+        f"images of people: {s.images - s.verdicts.get('unreadable', 0)} readable images may depict "
+        "identifiable people; consent records hold pseudonymous subject ids"
+    ]
     return {
         "bomFormat": "CycloneDX",
         "specVersion": "1.6",
@@ -112,27 +135,39 @@ def cyclonedx(report: Report) -> dict[str, Any]:
             "timestamp": h.finished_at,
             "tools": {"components": [{"type": "application", "name": "consentaudit", "version": h.tool_version}]},
         },
-        "components": [{
-            "type": "data",
-            "bom-ref": "dataset",
-            "name": h.dataset,
-            "hashes": [{"alg": "SHA-256", "content": h.dataset_digest}] if h.dataset_digest else [],
-            "data": [{
-                "type": "dataset",
+        "components": [
+            {
+                "type": "data",
+                "bom-ref": "dataset",
                 "name": h.dataset,
-                "contents": {"properties": [
-                    {"name": f"consentaudit:verdict:{k}", "value": str(v)} for k, v in s.verdicts.items()]},
-                "classification": "images",
-                "sensitiveData": sensitive,
-                "governance": {
-                    "owners": [{"organization": {"name": "dataset provider (to complete)"}}],
-                },
-                "description": (f"{s.images} images audited as of {h.options.as_of} for "
-                                f"{', '.join(h.options.purposes)}; {s.failing} under --fail-on."),
-            }],
-        }],
+                "hashes": [{"alg": "SHA-256", "content": h.dataset_digest}] if h.dataset_digest else [],
+                "data": [
+                    {
+                        "type": "dataset",
+                        "name": h.dataset,
+                        "contents": {
+                            "properties": [
+                                {"name": f"consentaudit:verdict:{k}", "value": str(v)} for k, v in s.verdicts.items()
+                            ]
+                        },
+                        "classification": "images",
+                        "sensitiveData": sensitive,
+                        "governance": {
+                            "owners": [{"organization": {"name": "dataset provider (to complete)"}}],
+                        },
+                        "description": (
+                            f"{s.images} images audited as of {h.options.as_of} for "
+                            f"{', '.join(h.options.purposes)}; {s.failing} under --fail-on."
+                        ),
+                    }
+                ],
+            }
+        ],
     }
 
 
-EXPORTS = {"eu-ai-act-summary": ("md", eu_ai_act_summary), "croissant-rai": ("json", croissant_rai),
-           "cyclonedx": ("json", cyclonedx)}
+EXPORTS = {
+    "eu-ai-act-summary": ("md", eu_ai_act_summary),
+    "croissant-rai": ("json", croissant_rai),
+    "cyclonedx": ("json", cyclonedx),
+}

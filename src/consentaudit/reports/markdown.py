@@ -35,16 +35,21 @@ def write_markdown(report: Report, out: TextIO) -> None:
         w(f"| {v.value} | {s.verdicts.get(v.value, 0)} |\n")
     w(f"| **total** | **{s.images}** |\n\n")
     fail_on = ", ".join(v.value for v in h.options.fail_on) or "none"
-    w(f"{s.failing} image(s) fall under --fail-on ({fail_on}). "
-      f"{s.duplicate_groups} duplicate group(s).\n")
+    w(f"{s.failing} image(s) fall under --fail-on ({fail_on}). {s.duplicate_groups} duplicate group(s).\n")
     if any(v["images"] for v in s.opt_outs.values()) or s.opt_outs:
-        w("\n## Opt-out compliance\n\nEvery image was checked for every protocol below; absence of a signal "
-          "is *unspecified*, never permission.\n\n")
-        w("| protocol | images carrying it | prohibited | allowed | unspecified | invalid |\n"
-          "|---|---:|---:|---:|---:|---:|\n")
+        w(
+            "\n## Opt-out compliance\n\nEvery image was checked for every protocol below; absence of a signal "
+            "is *unspecified*, never permission.\n\n"
+        )
+        w(
+            "| protocol | images carrying it | prohibited | allowed | unspecified | invalid |\n"
+            "|---|---:|---:|---:|---:|---:|\n"
+        )
         for proto, row in s.opt_outs.items():
-            w(f"| {proto} | {row['images']} | {row['prohibited']} | {row['allowed']} | {row['unspecified']} "
-              f"| {row['invalid']} |\n")
+            w(
+                f"| {proto} | {row['images']} | {row['prohibited']} | {row['allowed']} | {row['unspecified']} "
+                f"| {row['invalid']} |\n"
+            )
     if s.domains:
         w("\n## Source domains\n\n| domain | images | bytes |\n|---|---:|---:|\n")
         for d in s.domains:
@@ -59,8 +64,11 @@ def write_markdown(report: Report, out: TextIO) -> None:
         w("| path | verdict | match | reasons |\n|---|---|---|---|\n")
         for f in flagged:
             fm = f.match
-            match = "" if fm is None else f"{fm.record_id} ({fm.kind.value}" + (
-                f", d={fm.distance})" if fm.distance is not None else ")")
+            match = (
+                ""
+                if fm is None
+                else f"{fm.record_id} ({fm.kind.value}" + (f", d={fm.distance})" if fm.distance is not None else ")")
+            )
             reasons = " · ".join(f"**{r.verdict.value}**: {md_escape(r.detail)}" for r in f.reasons)
             w(f"| {md_escape(f.path)} | {f.verdict.value} | {md_escape(match)} | {reasons} |\n")
     if report.duplicates:

@@ -84,8 +84,10 @@ class ScanStore:
                     s.add(MetaRow(key="schema_version", value=str(STORE_SCHEMA_VERSION)))
                     s.commit()
                 elif int(meta.value) != STORE_SCHEMA_VERSION:
-                    raise StoreError(f"store {url} has schema {meta.value}, this consentaudit uses "
-                                     f"{STORE_SCHEMA_VERSION}: use a new --db")
+                    raise StoreError(
+                        f"store {url} has schema {meta.value}, this consentaudit uses "
+                        f"{STORE_SCHEMA_VERSION}: use a new --db"
+                    )
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot open store {url}: {exc}") from exc
 
@@ -93,12 +95,17 @@ class ScanStore:
     def begin_scan(self, dataset: str, run_key: str, started_at: str) -> tuple[int, set[str]]:
         """Resume the unfinished scan of the same command, or start a new one. Returns (id, paths done)."""
         with self.engine.begin() as conn:
-            row = conn.execute(select(SCAN.c.id).where(SCAN.c.run_key == run_key, SCAN.c.status == "running")
-                               .order_by(SCAN.c.id.desc())).first()
+            row = conn.execute(
+                select(SCAN.c.id)
+                .where(SCAN.c.run_key == run_key, SCAN.c.status == "running")
+                .order_by(SCAN.c.id.desc())
+            ).first()
             if row is None:
-                new_id = conn.execute(insert(SCAN).values(dataset=dataset, run_key=run_key, status="running",
-                                                          started_at=started_at, images=0, failing=0)
-                                      ).inserted_primary_key
+                new_id = conn.execute(
+                    insert(SCAN).values(
+                        dataset=dataset, run_key=run_key, status="running", started_at=started_at, images=0, failing=0
+                    )
+                ).inserted_primary_key
                 assert new_id is not None
                 return int(new_id[0]), set()
             done = {r[0] for r in conn.execute(select(IMAGE.c.path).where(IMAGE.c.scan_id == row[0]))}
@@ -106,14 +113,21 @@ class ScanStore:
 
     def last_complete(self, run_key: str) -> int | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(SCAN.c.id).where(SCAN.c.run_key == run_key, SCAN.c.status == "complete")
-                               .order_by(SCAN.c.id.desc())).first()
+            row = conn.execute(
+                select(SCAN.c.id)
+                .where(SCAN.c.run_key == run_key, SCAN.c.status == "complete")
+                .order_by(SCAN.c.id.desc())
+            ).first()
         return int(row[0]) if row else None
 
     def image_states(self, scan_id: int) -> dict[str, tuple[int, int]]:
         with self.engine.connect() as conn:
-            return {r[0]: (r[1], r[2]) for r in conn.execute(
-                select(IMAGE.c.path, IMAGE.c.size, IMAGE.c.mtime_ns).where(IMAGE.c.scan_id == scan_id))}
+            return {
+                r[0]: (r[1], r[2])
+                for r in conn.execute(
+                    select(IMAGE.c.path, IMAGE.c.size, IMAGE.c.mtime_ns).where(IMAGE.c.scan_id == scan_id)
+                )
+            }
 
     def _upsert(self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
         if not rows:
@@ -129,16 +143,23 @@ class ScanStore:
                 conn.execute(delete(table).where(*(table.c[k] == row[k] for k in keys)))
                 conn.execute(table.insert(), row)
 
-    def add_images(self, scan_id: int, dataset: str, images: Sequence[ScannedImage], algorithm: str,
-                   cache: bool = True) -> None:
+    def add_images(
+        self, scan_id: int, dataset: str, images: Sequence[ScannedImage], algorithm: str, cache: bool = True
+    ) -> None:
         """Store one batch of scanned images (and refresh their cache rows) in one transaction."""
         rows = []
         cache_rows = []
         for img in images:
             fp = img.fingerprint
-            common = {"path": img.path, "size": img.size, "mtime_ns": img.mtime_ns, "sha256": img.digest,
-                      "phash": fp.phash if fp else None, "phash_mirror": fp.phash_mirror if fp else None,
-                      "data_json": dumps(scanned_to_dict(img))}
+            common = {
+                "path": img.path,
+                "size": img.size,
+                "mtime_ns": img.mtime_ns,
+                "sha256": img.digest,
+                "phash": fp.phash if fp else None,
+                "phash_mirror": fp.phash_mirror if fp else None,
+                "data_json": dumps(scanned_to_dict(img)),
+            }
             rows.append({"scan_id": scan_id, **common})
             if cache and img.mtime_ns:
                 cache_rows.append({"dataset": dataset, "algorithm": algorithm, **common})
@@ -151,24 +172,35 @@ class ScanStore:
         cols = ("path", "size", "mtime_ns", "sha256", "phash", "phash_mirror", "data_json")
         with self.engine.begin() as conn:
             for i in range(0, len(paths), 500):
-                chunk = list(paths[i:i + 500])
+                chunk = list(paths[i : i + 500])
                 src = select(bindparam("sid", scan_id).label("scan_id"), *(CACHE.c[c] for c in cols)).where(
-                    CACHE.c.dataset == dataset, CACHE.c.algorithm == algorithm, CACHE.c.path.in_(chunk))
+                    CACHE.c.dataset == dataset, CACHE.c.algorithm == algorithm, CACHE.c.path.in_(chunk)
+                )
                 conn.execute(insert(IMAGE).from_select(["scan_id", *cols], src))
 
     def cache_states(self, dataset: str, algorithm: str) -> dict[str, tuple[int, int]]:
         """path -> (size, mtime_ns) of cached fingerprints made by the same algorithm."""
         with self.engine.connect() as conn:
-            return {r[0]: (r[1], r[2]) for r in conn.execute(
-                select(CACHE.c.path, CACHE.c.size, CACHE.c.mtime_ns)
-                .where(CACHE.c.dataset == dataset, CACHE.c.algorithm == algorithm))}
+            return {
+                r[0]: (r[1], r[2])
+                for r in conn.execute(
+                    select(CACHE.c.path, CACHE.c.size, CACHE.c.mtime_ns).where(
+                        CACHE.c.dataset == dataset, CACHE.c.algorithm == algorithm
+                    )
+                )
+            }
 
     def light_rows(self, scan_id: int) -> list[tuple[str, str | None, str | None, str | None]]:
         """(path, sha256, phash, phash_mirror) of every image of a scan, in path order."""
         with self.engine.connect() as conn:
-            return [(r[0], r[1], r[2], r[3]) for r in conn.execute(
-                select(IMAGE.c.path, IMAGE.c.sha256, IMAGE.c.phash, IMAGE.c.phash_mirror)
-                .where(IMAGE.c.scan_id == scan_id).order_by(IMAGE.c.path))]
+            return [
+                (r[0], r[1], r[2], r[3])
+                for r in conn.execute(
+                    select(IMAGE.c.path, IMAGE.c.sha256, IMAGE.c.phash, IMAGE.c.phash_mirror)
+                    .where(IMAGE.c.scan_id == scan_id)
+                    .order_by(IMAGE.c.path)
+                )
+            ]
 
     def unjudged_images(self, scan_id: int) -> Iterator[ScannedImage]:
         """Images of a scan that have no finding yet, in path order, a batch at a time."""
@@ -176,9 +208,13 @@ class ScanStore:
         while True:
             j = IMAGE.outerjoin(FINDING, (FINDING.c.scan_id == IMAGE.c.scan_id) & (FINDING.c.path == IMAGE.c.path))
             with self.engine.connect() as conn:
-                rows = conn.execute(select(IMAGE.c.path, IMAGE.c.data_json).select_from(j)
-                                    .where(IMAGE.c.scan_id == scan_id, FINDING.c.path.is_(None), IMAGE.c.path > last)
-                                    .order_by(IMAGE.c.path).limit(BATCH)).all()
+                rows = conn.execute(
+                    select(IMAGE.c.path, IMAGE.c.data_json)
+                    .select_from(j)
+                    .where(IMAGE.c.scan_id == scan_id, FINDING.c.path.is_(None), IMAGE.c.path > last)
+                    .order_by(IMAGE.c.path)
+                    .limit(BATCH)
+                ).all()
             if not rows:
                 return
             for r in rows:
@@ -189,7 +225,7 @@ class ScanStore:
         """Forget entries of a resumed scan whose files are gone from the dataset."""
         with self.engine.begin() as conn:
             for i in range(0, len(paths), 500):
-                chunk = list(paths[i:i + 500])
+                chunk = list(paths[i : i + 500])
                 for table in (IMAGE, FINDING):
                     conn.execute(delete(table).where(table.c.scan_id == scan_id, table.c.path.in_(chunk)))
 
@@ -203,9 +239,12 @@ class ScanStore:
         last = ""
         while True:
             with self.engine.connect() as conn:
-                rows = conn.execute(select(table.c.path, table.c.data_json)
-                                    .where(table.c.scan_id == scan_id, table.c.path > last)
-                                    .order_by(table.c.path).limit(BATCH)).all()
+                rows = conn.execute(
+                    select(table.c.path, table.c.data_json)
+                    .where(table.c.scan_id == scan_id, table.c.path > last)
+                    .order_by(table.c.path)
+                    .limit(BATCH)
+                ).all()
             if not rows:
                 return
             for r in rows:
@@ -214,8 +253,10 @@ class ScanStore:
 
     # findings ----------------------------------------------------------------------------------------
     def add_findings(self, scan_id: int, findings: Sequence[Finding]) -> None:
-        rows = [{"scan_id": scan_id, "path": f.path, "verdict": f.verdict.value,
-                 "data_json": dumps(finding_to_dict(f))} for f in findings]
+        rows = [
+            {"scan_id": scan_id, "path": f.path, "verdict": f.verdict.value, "data_json": dumps(finding_to_dict(f))}
+            for f in findings
+        ]
         with self.engine.begin() as conn:
             self._upsert(conn, FINDING, rows, ("scan_id", "path"))
 
@@ -223,8 +264,11 @@ class ScanStore:
         out: dict[str, Finding] = {}
         with self.engine.connect() as conn:
             for i in range(0, len(paths), 500):
-                rows = conn.execute(select(FINDING.c.path, FINDING.c.data_json).where(
-                    FINDING.c.scan_id == scan_id, FINDING.c.path.in_(list(paths[i:i + 500])))).all()
+                rows = conn.execute(
+                    select(FINDING.c.path, FINDING.c.data_json).where(
+                        FINDING.c.scan_id == scan_id, FINDING.c.path.in_(list(paths[i : i + 500]))
+                    )
+                ).all()
                 out.update((r[0], finding_from_dict(json.loads(r[1]))) for r in rows)
         return out
 
@@ -238,15 +282,32 @@ class ScanStore:
                 conn.execute(delete(table).where(table.c.scan_id == dst))
                 cols = [c.name for c in table.columns if c.name != "scan_id"]
                 src_rows = select(bindparam("dst", dst).label("scan_id"), *(table.c[c] for c in cols)).where(
-                    table.c.scan_id == src)
+                    table.c.scan_id == src
+                )
                 conn.execute(insert(table).from_select(["scan_id", *cols], src_rows))
 
-    def finish_scan(self, scan_id: int, header: dict[str, Any], summary: dict[str, Any],
-                    duplicates: list[list[str]], finished_at: str) -> None:
+    def finish_scan(
+        self,
+        scan_id: int,
+        header: dict[str, Any],
+        summary: dict[str, Any],
+        duplicates: list[list[str]],
+        finished_at: str,
+    ) -> None:
         with self.engine.begin() as conn:
-            conn.execute(SCAN.update().where(SCAN.c.id == scan_id).values(
-                status="complete", finished_at=finished_at, images=summary["images"], failing=summary["failing"],
-                header_json=dumps(header), summary_json=dumps(summary), duplicates_json=dumps(duplicates)))
+            conn.execute(
+                SCAN.update()
+                .where(SCAN.c.id == scan_id)
+                .values(
+                    status="complete",
+                    finished_at=finished_at,
+                    images=summary["images"],
+                    failing=summary["failing"],
+                    header_json=dumps(header),
+                    summary_json=dumps(summary),
+                    duplicates_json=dumps(duplicates),
+                )
+            )
 
     def list_scans(self) -> list[ScanRow]:
         with Session(self.engine) as s:
@@ -262,9 +323,12 @@ class ScanStore:
         if row.header_json is None or row.summary_json is None:
             raise StoreError(f"scan {scan_id} did not finish; run the same scan command again to resume it")
         summary = summary_from_dict(json.loads(row.summary_json))
-        return Report(header_from_dict(json.loads(row.header_json)), summary,
-                      StoredFindings(self, scan_id, summary.images),
-                      tuple(tuple(g) for g in json.loads(row.duplicates_json or "[]")))
+        return Report(
+            header_from_dict(json.loads(row.header_json)),
+            summary,
+            StoredFindings(self, scan_id, summary.images),
+            tuple(tuple(g) for g in json.loads(row.duplicates_json or "[]")),
+        )
 
 
 class ReferenceSets:
@@ -273,8 +337,14 @@ class ReferenceSets:
     def __init__(self, store: ScanStore) -> None:
         self.engine = store.engine
 
-    def save(self, info: ReferenceInfo, entries: Sequence[ReferenceEntry], source: str, created_at: str,
-             replace_existing: bool = False) -> None:
+    def save(
+        self,
+        info: ReferenceInfo,
+        entries: Sequence[ReferenceEntry],
+        source: str,
+        created_at: str,
+        replace_existing: bool = False,
+    ) -> None:
         with self.engine.begin() as conn:
             exists = conn.execute(select(REFSET.c.name).where(REFSET.c.name == info.name)).first()
             if exists and not replace_existing:
@@ -282,12 +352,30 @@ class ReferenceSets:
             conn.execute(delete(REFENTRY).where(REFENTRY.c.set_name == info.name))
             conn.execute(delete(REFSET).where(REFSET.c.name == info.name))
             unique = {e.ref_id: e for e in entries}
-            conn.execute(insert(REFSET).values(name=info.name, description=info.description, license=info.license,
-                                               source=source, created_at=created_at, entries=len(unique)))
-            rows = [{"set_name": info.name, "ref_id": e.ref_id, "sha256": e.sha256, "phash": e.phash,
-                     "dhash": e.dhash, "url": e.url, "phash256": e.phash256} for e in unique.values()]
+            conn.execute(
+                insert(REFSET).values(
+                    name=info.name,
+                    description=info.description,
+                    license=info.license,
+                    source=source,
+                    created_at=created_at,
+                    entries=len(unique),
+                )
+            )
+            rows = [
+                {
+                    "set_name": info.name,
+                    "ref_id": e.ref_id,
+                    "sha256": e.sha256,
+                    "phash": e.phash,
+                    "dhash": e.dhash,
+                    "url": e.url,
+                    "phash256": e.phash256,
+                }
+                for e in unique.values()
+            ]
             for i in range(0, len(rows), 5000):
-                conn.execute(insert(REFENTRY), rows[i:i + 5000])
+                conn.execute(insert(REFENTRY), rows[i : i + 5000])
 
     def exists(self, name: str) -> bool:
         with self.engine.connect() as conn:
