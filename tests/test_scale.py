@@ -191,3 +191,14 @@ def test_fast_hashes_decide_exactly_like_imagehash_exact_ones(tmp_path: Path) ->
         ]
 
     assert decisions(fast) == decisions(exact)
+
+
+def test_a_changed_policy_is_not_answered_from_the_previous_audit(tmp_path: Path) -> None:
+    store = ScanStore(f"sqlite:///{tmp_path / 'db'}")
+    shards = ROOT / "fixtures" / "shards"
+    first = run_audit(AuditRequest(dataset=shards, jobs=1), store)
+    denied = run_audit(AuditRequest(dataset=shards, jobs=1, deny_domains=["pinterest.example"]), store)
+    before = {f.path: f.verdict.value for f in first.findings}
+    after = {f.path: f.verdict.value for f in denied.findings}
+    assert before["00000.tar/000000005.jpg"] == "unconsented"
+    assert after["00000.tar/000000005.jpg"] == "known_scraped"

@@ -208,6 +208,7 @@ def _run_key(
         "sensitive": req.keep_sensitive_metadata,
         "verify_c2pa": req.verify_c2pa,
         "trust_anchors": str(req.trust_anchors) if req.trust_anchors else None,
+        "rules": [sorted(req.deny_domains), sorted(req.allow_domains), req.ai_generated, sorted(req.honour_crawl)],
         "manifests": [m.sha256 for m in manifests],
         "references": list(ref_digests),
         "reference_names": [r.name for r in references],
