@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from conftest import EXPECTED, FIXTURES, MANIFESTS, PHOTOS, SHARED_CORPUS
 from consentaudit import c2pa_verify
@@ -252,24 +252,27 @@ def test_crawl_headers(headers: dict[str, str], prohibited: bool) -> None:
     assert ("ai-training" in sigs[0].prohibits) is prohibited
 
 
+def _scan_shards(tmp_path: Path, out: Path) -> Result:
+    """The img2dataset-style shard fixture scanned with its manifest, report written to `out`."""
+    args = [
+        "scan",
+        str(FIXTURES / "shards"),
+        "-m",
+        str(MANIFESTS / "fixtures-shards.csv"),
+        "--as-of",
+        "2026-11-26",
+        "--db",
+        f"sqlite:///{tmp_path / 'db'}",
+        "--quiet",
+        "--report",
+        str(out),
+    ]
+    return CliRunner().invoke(app, args)
+
+
 def test_img2dataset_shard_audited_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
-    result = CliRunner().invoke(
-        app,
-        [
-            "scan",
-            str(FIXTURES / "shards"),
-            "-m",
-            str(MANIFESTS / "fixtures-shards.csv"),
-            "--as-of",
-            "2026-11-26",
-            "--db",
-            f"sqlite:///{tmp_path / 'db'}",
-            "--quiet",
-            "--report",
-            str(out),
-        ],
-    )
+    result = _scan_shards(tmp_path, out)
     assert result.exit_code == 1, result.output
     report = json.loads(out.read_text())
     assert {f["path"]: f["verdict"] for f in report["findings"]} == EXPECTED["shards"]
@@ -290,22 +293,7 @@ def test_policy_file_denies_domains_and_honours_chosen_signals(tmp_path: Path, m
     )
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "r.json"
-    CliRunner().invoke(
-        app,
-        [
-            "scan",
-            str(FIXTURES / "shards"),
-            "-m",
-            str(MANIFESTS / "fixtures-shards.csv"),
-            "--as-of",
-            "2026-11-26",
-            "--db",
-            f"sqlite:///{tmp_path / 'db'}",
-            "--quiet",
-            "--report",
-            str(out),
-        ],
-    )
+    _scan_shards(tmp_path, out)
     got = {f["path"]: f["verdict"] for f in json.loads(out.read_text())["findings"]}
     assert got["00000.tar/000000005.jpg"] == "known_scraped"
     assert got["00000.tar/000000001.jpg"] == "opted_out"  # X-Robots-Tag honoured

@@ -223,13 +223,3 @@ def report_to_dict(r: Report) -> dict[str, Any]:
         "findings": [finding_to_dict(f) for f in r.findings],
         "duplicates": [list(g) for g in r.duplicates],
     }
-
-
-def report_from_dict(d: dict[str, Any]) -> Report:
-    return Report(
-        header=header_from_dict(d["header"]),
-        summary=summary_from_dict(d["summary"]),
-        findings=tuple(finding_from_dict(f) for f in d["findings"]),
-        duplicates=tuple(tuple(g) for g in d.get("duplicates", ())),
-        schema_version=d.get("schema_version", "1"),
-    )

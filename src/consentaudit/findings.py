@@ -188,10 +188,3 @@ class SummaryBuilder:
             domains=tuple(DomainCount(d, self.domain_count[d], self.domain_bytes[d]) for d in ranked),
             ai_generated=self.ai,
         )
-
-
-def summarise(findings: Iterable[Finding], fail_on: Sequence[Verdict], duplicate_groups: int) -> Summary:
-    b = SummaryBuilder(fail_on)
-    for f in findings:
-        b.add(f)
-    return b.build(duplicate_groups)

@@ -158,9 +158,3 @@ class HammingIndex:
             for i, d in self.within(int(self.codes[j]), radius):
                 if i < j:
                     yield i, j, d
-
-
-def brute_force(codes: Sequence[int], query: int, radius: int) -> list[tuple[int, int]]:
-    """The reference answer `HammingIndex.within` must equal."""
-    hits = [(i, distance(c, query)) for i, c in enumerate(codes)]
-    return sorted(((i, d) for i, d in hits if d <= radius), key=lambda t: (t[1], t[0]))

@@ -17,38 +17,7 @@ FINGERPRINT_SCHEMA = "1"
 
 def write_fingerprints(images: Iterable[ScannedImage], out: IO[str], name: str, description: str = "") -> int:
     """Write a fingerprint file: a header line, then one JSON object per readable image."""
-    header = {
-        "kind": FINGERPRINT_KIND,
-        "schema_version": FINGERPRINT_SCHEMA,
-        "algorithm": ALGORITHM,
-        "name": name,
-        "description": description,
-    }
-    out.write(json.dumps(header, sort_keys=True) + "\n")
-    n = 0
-    for img in images:
-        fp = img.fingerprint
-        if fp is None:
-            continue
-        row = {
-            "path": img.path,
-            "sha256": fp.sha256,
-            "phash": fp.phash,
-            "dhash": fp.dhash,
-            "phash_mirror": fp.phash_mirror,
-            "phash256": fp.phash256,
-            "width": fp.width,
-            "height": fp.height,
-        }
-        out.write(json.dumps(row, sort_keys=True) + "\n")
-        n += 1
-    return n
-
-
-def read_fingerprints(path: Path, set_name: str | None = None) -> tuple[str, list[ReferenceEntry]]:
-    """Entries of a fingerprint file; a line without a usable hash is a listed problem."""
-    name, entries, _ = read_fingerprint_file(path, set_name)
-    return name, entries
+    return write_set(entries_from_images(name, images), out, name, description, "")
 
 
 def read_fingerprint_file(path: Path, set_name: str | None = None) -> tuple[str, list[ReferenceEntry], dict[str, str]]:
