@@ -6,6 +6,9 @@ For random 64-bit codes and for "real-like" codes (real pHashes of photos, plus 
 12-28 random bits of a real code, so the set clusters the way real collections do), prints build time,
 index memory, and radius-r queries per second for HammingIndex and for a vectorised numpy scan over all
 codes (brute force); a sample of answers is compared and must be identical.
+
+With --crops FILE (the filler cache bench/false_matches.py writes: pHashes of random crops of real
+images), a third row uses those real-image codes as the set, queried with the real photos' pHashes.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ def main() -> None:
     ap.add_argument("--radius", type=int, default=10)
     ap.add_argument("--queries", type=int, default=3000)
     ap.add_argument("--photos", type=Path, nargs="*")
+    ap.add_argument("--crops", type=Path, help="filler cache (.npy) from bench/false_matches.py")
     args = ap.parse_args()
     folders = args.photos or [
         p
@@ -102,6 +106,9 @@ def main() -> None:
             for c in rng.sample(real, min(len(real), args.queries))
         ]
         run("real + fillers", like, queries, args.radius)
+        if args.crops:
+            crops = [parse_hex64(row[0]) for row in np.load(args.crops)[: n - len(real)].tolist()]
+            run("real + crops of real images", real + crops, queries, args.radius)
 
 
 if __name__ == "__main__":

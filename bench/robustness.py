@@ -84,7 +84,7 @@ def main() -> None:
             ),
             None,
             None,
-            lambda mirror: fingerprint256(data, mirror),
+            lambda variant: fingerprint256(data, variant),
         )
         r = {int(hit[0].ref_id)} if hit else set()
         return m, r

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 
-from PIL import Image, ImageDraw, ImageEnhance, ImageOps
+from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
 
 
 def _encode(im: Image.Image, fmt: str, **kw: object) -> Image.Image:
@@ -55,7 +55,22 @@ def flip(im: Image.Image) -> Image.Image:
 
 
 def watermark(im: Image.Image) -> Image.Image:
-    """A small stock-photo mark: a semi-transparent label in the bottom-right corner (12% x 4%)."""
+    """A small stock-photo mark: semi-transparent white text with a dark outline, 4% of the height tall,
+    in the bottom-right corner (about 20% of the width)."""
+    base = im.convert("RGBA")
+    layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
+    d = ImageDraw.Draw(layer)
+    w, h = base.size
+    font = ImageFont.load_default(size=max(8, round(h * 0.04)))
+    text = "(c) stockphoto"
+    left, top, right, bottom = d.textbbox((0, 0), text, font=font)
+    x, y = round(w * 0.97) - (right - left), round(h * 0.97) - (bottom - top)
+    d.text((x, y), text, font=font, fill=(255, 255, 255, 150), stroke_width=1, stroke_fill=(0, 0, 0, 110))
+    return Image.alpha_composite(base, layer).convert("RGB")
+
+
+def watermark_label(im: Image.Image) -> Image.Image:
+    """A stock-photo label: a semi-transparent white box (12% x 4%) with text, bottom-right corner."""
     base = im.convert("RGBA")
     layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
     d = ImageDraw.Draw(layer)
@@ -107,6 +122,7 @@ TRANSFORMS: dict[str, Callable[[Image.Image], Image.Image]] = {
     "bright-20": brightness(0.8),
     "grayscale": grayscale,
     "watermark": watermark,
+    "watermark-label": watermark_label,
     "watermark-large": watermark_large,
     "rotate-5": rotate(5),
     "border-10": border(0.10),

@@ -9,6 +9,7 @@ import struct
 import zlib
 
 import imagehash
+import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
@@ -111,3 +112,19 @@ def test_pixel_limit_is_configurable() -> None:
 def test_broken_exif_still_fingerprints() -> None:
     fp = fingerprint_bytes((PHOTOS / "broken-exif-image01551.jpg").read_bytes())
     assert fp.phash is not None and fp.width == 61
+
+
+def test_detail_separates_photos_from_flat_and_two_tone_images() -> None:
+    from PIL import ImageFilter
+
+    from consentaudit.matching import MIN_DETAIL
+
+    photo = Image.open(REAL[0]).convert("RGB")
+    assert (fingerprint_bytes(_jpeg(photo)).detail or 0) >= MIN_DETAIL
+    flat = Image.new("RGB", photo.size, (200, 180, 160))
+    assert fingerprint_bytes(_jpeg(flat)).detail == 0
+    # the same photo reduced to a soft two-tone layout ("dark here, light there"): too little to match on
+    gray = photo.convert("L")
+    median = int(np.median(np.asarray(gray)))
+    two_tone = gray.point(lambda v: 230 if v > median else 40).filter(ImageFilter.GaussianBlur(photo.width / 8))
+    assert (fingerprint_bytes(_jpeg(two_tone)).detail or 0) < MIN_DETAIL

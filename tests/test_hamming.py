@@ -31,11 +31,11 @@ def test_index_equals_brute_force(stored: list[int], query: int, radius: int, rn
 def test_large_index_probes_and_agrees() -> None:
     rnd = random.Random(7)
     stored = [rnd.getrandbits(64) for _ in range(20000)]
-    assert len(HammingIndex(stored)._order) == 4  # the probing path, not the small-index scan
+    assert HammingIndex(stored)._probing  # the probing path, not the small-index scan
     stored += [stored[i] ^ (1 << (i % 64)) ^ (1 << ((i * 7) % 64)) for i in range(200)]
     idx = HammingIndex(stored)
     for q in stored[:50]:
-        for r in (0, 3, 7, 10):
+        for r in (0, 3, 7, 10, 14):
             assert idx.within(q, r) == brute(stored, q, r)
 
 
@@ -45,7 +45,7 @@ def test_within_many_equals_within() -> None:
     stored += [c ^ (1 << (i % 64)) ^ (1 << ((i * 5) % 64)) for i, c in enumerate(stored[:500])]
     idx = HammingIndex(stored)
     queries = stored[:300] + [rnd.getrandbits(64) for _ in range(50)]
-    for r in (2, 9, 13):
+    for r in (2, 9, 13, 16):
         got = sorted(idx.within_many(queries, r, block=64))
         want = sorted((qi, p, d) for qi, q in enumerate(queries) for p, d in brute(stored, q, r))
         assert got == want

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
 
 from consentaudit import datamining
 from consentaudit.findings import build_findings
-from consentaudit.matching import ConsentIndex, RecordMatch, ReferenceIndex
+from consentaudit.matching import MIN_DETAIL, ConsentIndex, RecordMatch, ReferenceIndex
 from consentaudit.models import (
     ConsentRecord,
     ConsentStatus,
@@ -189,3 +190,41 @@ def test_reference_index_matches_mirrored_copies() -> None:
     hit = idx.lookup(flipped)
     assert hit is not None and hit[1].hash == "phash_mirror" and hit[1].distance == 1
     assert idx.lookup(Fingerprint(sha256="5" * 64, phash="0123456789abcdef")) is None
+
+
+def test_a_256_bit_code_decides_every_candidate() -> None:
+    """With 256-bit codes on both sides a 64-bit match is not enough: a colliding 64-bit code whose 256-bit
+    code disagrees is rejected, and a wider 64-bit candidate whose 256-bit code agrees is accepted."""
+    code256 = "0f" * 32
+    far256 = "f0" * 32  # 256 bits away
+    entries = [
+        ReferenceEntry("s", "same-64", None, "8f0f0f0f0f0f0f0f", None, phash256=far256),
+        ReferenceEntry("s", "wide-64", None, "8f0f0f0f0f0f0ff0", None, phash256=code256),  # 8 bits away
+    ]
+    idx = ReferenceIndex(entries)
+    fp = Fingerprint(sha256="4" * 64, phash="8f0f0f0f0f0f0f0f", detail=60)
+    asked: list[str] = []
+
+    def image256(variant: str) -> str:
+        asked.append(variant)
+        return code256
+
+    hits = idx.perceptual_hits(fp, image256)
+    assert [(entries[i].ref_id, d, how) for i, d, how in hits] == [("wide-64", 8, "phash+phash256")]
+    assert asked == ["phash"]  # computed once, for the variant the candidates came through
+    # without the image's own 256-bit code the 64-bit rule applies (threshold 9)
+    assert [entries[i].ref_id for i, _, _ in idx.perceptual_hits(fp, None)] == ["same-64", "wide-64"]
+
+
+def test_images_without_detail_are_not_matched_perceptually() -> None:
+    flat = Fingerprint(sha256="6" * 64, phash="8f0f0f0f0f0f0f0f", detail=MIN_DETAIL - 1)
+    detailed = replace(flat, detail=MIN_DETAIL)
+    idx = ReferenceIndex([ReferenceEntry("s", "r", None, "8f0f0f0f0f0f0f0f", None)])
+    assert idx.lookup(flat) is None and idx.lookup(detailed) is not None
+    cons = ConsentIndex(
+        [ConsentRecord("c1", ConsentStatus.GRANTED, purposes=("ai-training",), phash="8f0f0f0f0f0f0f0f")]
+    )
+    assert cons.lookup("x.jpg", flat)[0] == [] and cons.lookup("x.jpg", detailed)[0] != []
+    # nor is a reference entry that has too little detail of its own
+    low = ReferenceIndex([ReferenceEntry("s", "r", None, "8f0f0f0f0f0f0f0f", None, detail=MIN_DETAIL - 1)])
+    assert low.lookup(detailed) is None

@@ -57,6 +57,7 @@ def test_build_list_export_import_remove_round_trip(tmp_path: Path) -> None:
     lines = [json.loads(x) for x in exported.read_text().splitlines()]
     assert lines[0]["description"] == "two scraped photos" and lines[0]["license"] == "mixed"
     assert {x["path"] for x in lines[1:]} == {"web-0001.jpg", "web-0002.jpg"}
+    assert all(len(x["phash256"]) == 64 and x["detail"] > 20 for x in lines[1:])  # real photos: full detail
     other = f"sqlite:///{tmp_path / 'other.db'}"
     assert R.invoke(app, ["reference", "import", str(exported), "--db", other]).exit_code == 0
     again = tmp_path / "again.jsonl"
@@ -85,7 +86,7 @@ def test_scan_with_a_stored_set_flags_transformed_copies(tmp_path: Path, monkeyp
     }
     report = json.loads(out.read_text())
     flipped = next(f for f in report["findings"] if f["path"] == "flipped.jpg")
-    assert flipped["reference"]["hash"] == "phash_mirror"
+    assert flipped["reference"]["hash"] == "phash_mirror+phash256"  # mirrored code, confirmed on 256 bits
     assert report["header"]["references"][0]["name"] == "web-sample"
     # the same set given as a path works the same
     out2 = tmp_path / "r2.json"
@@ -154,5 +155,26 @@ def test_crops_and_borders_are_found_and_other_photos_are_not(tmp_path: Path) ->
         if f["reference"] is None or f["reference"]["record_id"] != "refs:" + f["path"].rsplit("-", 1)[0] + ".jpg"
     ]
     assert wrong == [], wrong  # every copy found, and found as a copy of its own original
-    assert {f["reference"]["hash"] for f in inside} >= {"phash_trim"}  # borders are trimmed before hashing
+    # borders are trimmed before hashing, and the 256-bit confirmation is computed on the trimmed image too
+    assert {f["reference"]["hash"] for f in inside} >= {"phash_trim+phash256"}
     assert [f["path"] for f in outside if f["reference"] is not None] == []  # never tied to another photo
+
+
+def test_a_store_of_schema_2_is_migrated(tmp_path: Path) -> None:
+    import sqlite3
+
+    db_path = tmp_path / "db"
+    db = f"sqlite:///{db_path}"
+    assert R.invoke(app, ["reference", "build", "web-sample", str(SCRAPED), "--db", db]).exit_code == 0
+    con = sqlite3.connect(db_path)  # make it what release 2 wrote: no `detail` column
+    con.execute("ALTER TABLE reference_entry DROP COLUMN detail")
+    con.execute("UPDATE store_meta SET value = '2' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+    listed = R.invoke(app, ["reference", "list", "--db", db])
+    assert listed.exit_code == 0 and "web-sample\t2 entries" in listed.output
+    ds = tmp_path / "ds"
+    _copies(ds)
+    out = tmp_path / "r.json"
+    R.invoke(app, ["scan", str(ds), "--reference", "web-sample", "--db", db, "--quiet", "--report", str(out)])
+    assert _verdicts(out)["half.jpg"] == "known_scraped"  # old entries (detail unknown) still match

@@ -303,14 +303,14 @@ def run_audit(req: AuditRequest, store: ScanStore, progress: ProgressCallback | 
     return store.load_report(scan_id)
 
 
-def _loader(item: Item | None) -> Callable[[bool], str | None] | None:
+def _loader(item: Item | None) -> Callable[[str], str | None] | None:
     """Computes an image's 256-bit pHash from its bytes, only when a reference candidate needs it."""
     if item is None or item.problem is not None:
         return None
 
-    def load(mirror: bool) -> str | None:
+    def load(variant: str) -> str | None:
         try:
-            return fingerprint256(read_item(item), mirror)
+            return fingerprint256(read_item(item), variant)
         except OSError:
             return None
 

@@ -63,6 +63,7 @@ def scanned_to_dict(img: ScannedImage) -> dict[str, Any]:
             "phash_mirror": fp.phash_mirror,
             "phash_trim": fp.phash_trim,
             "phash256": fp.phash256,
+            "detail": fp.detail,
             "width": fp.width,
             "height": fp.height,
             "format": fp.format,

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from consentaudit import datamining
-from consentaudit.matching import ConsentIndex, ReferenceIndex, duplicate_groups
+from consentaudit.matching import MIN_DETAIL, ConsentIndex, ReferenceIndex, duplicate_groups, matchable
 from consentaudit.models import DomainCount, Finding, Reason, ScannedImage, Signal, Summary, Verdict
 from consentaudit.policy import Rules, judge
 from consentaudit.provenance import AI_SOURCE_TYPES, release_ids
@@ -35,7 +35,7 @@ class Merger:
     def __init__(self, consents: ConsentIndex, references: ReferenceIndex | None, rules: Rules) -> None:
         self.consents, self.references, self.rules = consents, references, rules
 
-    def finding(self, img: ScannedImage, image256: Callable[[bool], str | None] | None = None) -> Finding:
+    def finding(self, img: ScannedImage, image256: Callable[[str], str | None] | None = None) -> Finding:
         records, conflicts = self.consents.lookup(img.path, img.fingerprint, img.digest, release_ids(img.metadata))
         ref = (
             self.references.lookup(img.fingerprint, img.digest, _meta(img.metadata, "crawl.url"), image256)
@@ -53,8 +53,14 @@ class Merger:
             rules=self.rules,
             domain=_meta(img.metadata, "crawl.domain"),
         )
-        reasons = j.reasons + tuple(Reason(j.verdict, f"note: {n}") for n in img.notes)
         fp = img.fingerprint
+        notes = list(img.notes)
+        if fp and fp.phash and not matchable(fp):
+            notes.append(
+                f"near-flat image (structure {fp.detail} < {MIN_DETAIL}): matched by sha256, path, URL or "
+                "release id only, not perceptually"
+            )
+        reasons = j.reasons + tuple(Reason(j.verdict, f"note: {n}") for n in notes)
         return Finding(
             path=img.path,
             sha256=img.digest,

@@ -23,7 +23,7 @@ except ImportError:  # pragma: no cover - depends on the optional extra
     HEIF_SUPPORT = False
 
 # Bump when any hash changes meaning: stored fingerprints from another algorithm are never compared blindly.
-_HASHES = f"sha256;imagehash-{imagehash.__version__}:phash(8),dhash(8),phash-mirror(8)"
+_HASHES = f"sha256;imagehash-{imagehash.__version__}:phash(8),dhash(8),phash-mirror(8);detail(32)"
 EXACT_ALGORITHM = f"{_HASHES};full-decode;convert(L);no-exif-transpose"
 DRAFT_SIDE = 128
 FAST_ALGORITHM = f"{_HASHES};jpeg-draft(L,>={DRAFT_SIDE}px);convert(L);no-exif-transpose"
@@ -130,6 +130,19 @@ def trim_box(gray: Image.Image) -> tuple[int, int, int, int] | None:
     return box
 
 
+DETAIL_STEP = 8  # grey levels
+
+
+def detail_of(small: np.ndarray) -> int:
+    """0-100: the percentage of the 32x32 thumbnail that pHash hashes whose pixels differ from a neighbour
+    by at least DETAIL_STEP grey levels. Flat, near-blank and smooth two-tone images score low: their
+    perceptual hashes say little more than "dark here, light there" and, against a million references,
+    match other such images (docs/matching.md)."""
+    s = small.astype(np.int16)
+    step = np.maximum(np.abs(np.diff(s, axis=1))[:-1, :], np.abs(np.diff(s, axis=0))[:, :-1])
+    return int(100 * np.count_nonzero(step >= DETAIL_STEP) / step.size)
+
+
 def phash256_of(gray: Image.Image) -> str:
     """imagehash.phash(image, hash_size=16): 256 bits as 64 hex digits."""
     px = np.asarray(gray.resize((64, 64), Image.Resampling.LANCZOS))
@@ -138,8 +151,10 @@ def phash256_of(gray: Image.Image) -> str:
     return _hex(low > np.median(low))
 
 
-def fingerprint256(data: bytes, mirror: bool = False, max_pixels: int = DEFAULT_MAX_PIXELS) -> str | None:
-    """The 256-bit pHash of an image's bytes (of its mirror image with `mirror`); None when unreadable."""
+def fingerprint256(data: bytes, variant: str = "phash", max_pixels: int = DEFAULT_MAX_PIXELS) -> str | None:
+    """The 256-bit pHash of an image's bytes, for the 64-bit `variant` a candidate was found through:
+    "phash" (as is), "phash_mirror" (mirror image) or "phash_trim" (uniform border trimmed); None when
+    the image is unreadable."""
     try:
         im = Image.open(io.BytesIO(data))
         if im.size[0] * im.size[1] > max_pixels:
@@ -149,8 +164,12 @@ def fingerprint256(data: bytes, mirror: bool = False, max_pixels: int = DEFAULT_
         gray = im.convert("L")
     except Exception:
         return None
-    if mirror:
+    if variant == "phash_mirror":
         gray = gray.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    elif variant == "phash_trim":
+        box = trim_box(gray)
+        if box is not None:
+            gray = gray.crop(box)
     return phash256_of(gray)
 
 
@@ -172,6 +191,7 @@ def hash_gray(
         phash_mirror=_hex(_phash_bits(small[:, ::-1])),
         phash_trim=trimmed,
         phash256=phash256_of(gray) if with256 else None,
+        detail=detail_of(small),
         width=width,
         height=height,
         format=fmt,

@@ -5,8 +5,9 @@ against every code would return (a property test checks this) — without compar
 the 64-bit code is cut into 4 chunks of 16 bits; two codes within distance r agree to within r // 4 bits
 on at least one chunk (pigeonhole), so probing each chunk's table with every variant of the query chunk
 that has at most r // 4 bits flipped finds every candidate, and the exact distance filters them.
-Tables are arrays sorted by chunk value with a 65,536-entry offset table, so a probe is two array reads
-and all of a query's candidates are gathered and filtered in a few vectorised numpy operations.
+Tables are arrays sorted by chunk value with a 65,536-entry offset table per chunk, so a probe is two
+array reads and all of a query's candidates (all chunks at once) are gathered and filtered in a few
+vectorised numpy operations. Radii up to 15 probe (up to 3 bits flipped per chunk); wider radii scan.
 """
 
 from __future__ import annotations
@@ -51,26 +52,42 @@ def _flip_masks(max_bits: int) -> npt.NDArray[np.uint16]:
     return np.array(masks, dtype=np.uint16)
 
 
-_FLIPS = {k: _flip_masks(k) for k in range(3)}
+MAX_FLIPS = 3  # probe chunks with up to 3 flipped bits (radius <= 15); wider radii scan every code
+_FLIPS = {k: _flip_masks(k).astype(np.int64) for k in range(MAX_FLIPS + 1)}
+_SHIFTS = np.arange(CHUNKS, dtype=np.uint64) * np.uint64(WIDTH)
+_BASES = np.arange(CHUNKS, dtype=np.int64) << WIDTH
 
 
 class HammingIndex:
-    """An immutable exact radius index over 64-bit codes; positions are the order the codes were given."""
+    """An immutable exact radius index over 64-bit codes; positions are the order the codes were given.
+
+    Layout: for each chunk, the codes sorted by that chunk's value, all chunks in one array (`_sorted`,
+    with `_pos` their original positions), and one offset table over (chunk, value) pairs, so that every
+    probe of every chunk is answered by one gather and the distance is computed on the gathered codes
+    without a second indirection."""
 
     def __init__(self, codes: Iterable[int] = ()) -> None:
         self.codes = np.fromiter((int(c) for c in codes), dtype=np.uint64)
         n = len(self.codes)
-        self._order: list[npt.NDArray[np.int64]] = []
-        self._start: list[npt.NDArray[np.int64]] = []
-        if n >= BRUTE_FORCE_BELOW:
+        self._probing = n >= BRUTE_FORCE_BELOW
+        self._sorted = np.empty(0, dtype=np.uint64)
+        self._pos = np.empty(0, dtype=np.int64)
+        self._start = np.zeros(1, dtype=np.int64)
+        if self._probing:
+            sorted_parts, pos_parts, starts = [], [], []
             for i in range(CHUNKS):
                 part = ((self.codes >> np.uint64(i * WIDTH)) & np.uint64(_MASK)).astype(np.int64)
                 order = np.argsort(part, kind="stable")
                 counts = np.bincount(part, minlength=1 << WIDTH)
-                start = np.zeros((1 << WIDTH) + 1, dtype=np.int64)
-                np.cumsum(counts, out=start[1:])
-                self._order.append(order)
-                self._start.append(start)
+                start = np.zeros(1 << WIDTH, dtype=np.int64)
+                np.cumsum(counts[:-1], out=start[1:])
+                sorted_parts.append(self.codes[order])
+                pos_parts.append(order.astype(np.int32 if n < 2**31 else np.int64))
+                starts.append(start + i * n)
+            starts.append(np.array([CHUNKS * n], dtype=np.int64))
+            self._sorted = np.concatenate(sorted_parts)
+            self._pos = np.concatenate(pos_parts)
+            self._start = np.concatenate(starts)
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -79,43 +96,40 @@ class HammingIndex:
         return int(self.codes[pos])
 
     def nbytes(self) -> int:
-        return int(self.codes.nbytes + sum(o.nbytes + s.nbytes for o, s in zip(self._order, self._start, strict=True)))
+        return int(self.codes.nbytes + self._sorted.nbytes + self._pos.nbytes + self._start.nbytes)
 
-    def _candidates(self, query: int, per_chunk: int) -> npt.NDArray[np.int64]:
-        flips = _FLIPS[per_chunk].astype(np.int64)
-        gathered = []
-        for i in range(CHUNKS):
-            part = (query >> (i * WIDTH)) & _MASK
-            probes = part ^ flips
-            lo = self._start[i][probes]
-            hi = self._start[i][probes + 1]
-            lengths = hi - lo
-            total = int(lengths.sum())
-            if total == 0:
-                continue
-            offsets = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
-            gathered.append(self._order[i][offsets])
-        if not gathered:
+    def _gather(self, parts: npt.NDArray[np.int64], per_chunk: int) -> npt.NDArray[np.int64]:
+        """Offsets into `_sorted` of every code whose chunk i is within `per_chunk` bits of parts[..., i]
+        (a code may appear once per matching chunk)."""
+        probes = ((parts[..., None] ^ _FLIPS[per_chunk]) + _BASES[:, None]).ravel()
+        lo = self._start[probes]
+        lengths = self._start[probes + 1] - lo
+        total = int(lengths.sum())
+        if total == 0:
             return np.empty(0, dtype=np.int64)
-        return np.concatenate(gathered)  # may repeat a position: deduplicated after the distance filter
+        return np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
 
     def within(self, query: int, radius: int) -> list[tuple[int, int]]:
         """(position, distance) of every stored code within `radius`, nearest first then by position."""
         if len(self.codes) == 0:
             return []
         per_chunk = radius // CHUNKS
-        if not self._order or per_chunk > 2:
-            cand = np.arange(len(self.codes))
+        q = np.uint64(query)
+        if not self._probing or per_chunk > MAX_FLIPS:
+            d = np.bitwise_count(self.codes ^ q)
+            pos = np.flatnonzero(d <= radius)
+            dist = d[pos].astype(np.int64)
         else:
-            cand = self._candidates(query, per_chunk)
-            if len(cand) == 0:
+            parts = np.array([(query >> (i * WIDTH)) & _MASK for i in range(CHUNKS)], dtype=np.int64)
+            offsets = self._gather(parts, per_chunk)
+            d = np.bitwise_count(self._sorted[offsets] ^ q)
+            keep = np.flatnonzero(d <= radius)
+            if len(keep) == 0:
                 return []
-        d = np.bitwise_count(self.codes[cand] ^ np.uint64(query))
-        keep = d <= radius
-        pos, first = np.unique(cand[keep], return_index=True)
-        dist = d[keep][first].astype(np.int64)
+            pos, first = np.unique(self._pos[offsets[keep]], return_index=True)
+            dist = d[keep][first].astype(np.int64)
         order = np.lexsort((pos, dist))
-        return [(int(p), int(x)) for p, x in zip(pos[order], dist[order], strict=True)]
+        return list(zip(pos[order].tolist(), dist[order].tolist(), strict=True))
 
     def within_many(self, queries: Sequence[int], radius: int, block: int = 64) -> Iterator[tuple[int, int, int]]:
         """(query index, position, distance) for every query and every stored code within `radius`: the
@@ -124,33 +138,29 @@ class HammingIndex:
         per_chunk = radius // CHUNKS
         for b in range(0, len(q_all), block):
             q = q_all[b : b + block]
-            if not self._order or per_chunk > 2:
+            if not self._probing or per_chunk > MAX_FLIPS:
                 for k, qv in enumerate(q):
                     for p, d in self.within(int(qv), radius):
                         yield b + k, p, d
                 continue
-            flips = _FLIPS[per_chunk].astype(np.int64)
-            qi_parts, pos_parts = [], []
-            for i in range(CHUNKS):
-                part = ((q >> np.uint64(i * WIDTH)) & np.uint64(_MASK)).astype(np.int64)
-                probes = (part[:, None] ^ flips[None, :]).ravel()
-                lo = self._start[i][probes]
-                lengths = self._start[i][probes + 1] - lo
-                total = int(lengths.sum())
-                if total == 0:
-                    continue
-                offsets = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
-                pos_parts.append(self._order[i][offsets])
-                qi_parts.append(np.repeat(np.repeat(np.arange(len(q)), len(flips)), lengths))
-            if not pos_parts:
+            parts = ((q[:, None] >> _SHIFTS[None, :]) & np.uint64(_MASK)).astype(np.int64)
+            probes = ((parts[..., None] ^ _FLIPS[per_chunk]) + _BASES[None, :, None]).ravel()
+            lo = self._start[probes]
+            lengths = self._start[probes + 1] - lo
+            total = int(lengths.sum())
+            if total == 0:
                 continue
-            pos = np.concatenate(pos_parts)
-            qi = np.concatenate(qi_parts)
-            d = np.bitwise_count(self.codes[pos] ^ q[qi])
-            keep = d <= radius
-            pairs = np.unique(np.stack([qi[keep], pos[keep], d[keep].astype(np.int64)], axis=1), axis=0)
-            for a, p, dist in pairs:
-                yield b + int(a), int(p), int(dist)
+            offsets = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+            per_query = CHUNKS * len(_FLIPS[per_chunk])
+            qi = np.repeat(np.repeat(np.arange(len(q)), per_query), lengths)
+            d = np.bitwise_count(self._sorted[offsets] ^ q[qi])
+            keep = np.flatnonzero(d <= radius)
+            pairs = np.unique(
+                np.stack([qi[keep], self._pos[offsets[keep]].astype(np.int64), d[keep].astype(np.int64)], axis=1),
+                axis=0,
+            )
+            for a, p, dist in pairs.tolist():
+                yield b + a, p, dist
 
     def pairs_within(self, radius: int) -> Iterator[tuple[int, int, int]]:
         """Every stored pair (i < j) within `radius`, with its distance."""

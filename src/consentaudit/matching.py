@@ -18,11 +18,29 @@ DEFAULT_PHASH_THRESHOLD = 9
 # benchmarked photos is within both (smallest max(phash, dhash) over distinct pairs: 18).
 CONFIRM_PHASH_RADIUS = 16
 CONFIRM_DHASH_RADIUS = 12
-# Reference entries carry a 256-bit pHash (imagehash phash, hash_size=16). A 64-bit candidate within
-# CANDIDATE_RADIUS is confirmed when the 256-bit codes are within CONFIRM_256_RADIUS: on the benchmarked real
-# photos no distinct pair is closer than 94 bits (docs/matching.md), while 95% crops sit at a median of 42.
+# Reference entries carry a 256-bit pHash (imagehash phash, hash_size=16). Against them every 64-bit
+# candidate within CANDIDATE_RADIUS is decided by the 256-bit codes: within radius256(d64). Chosen with
+# bench/false_matches.py: 1,000 real photos and tiles against 1M reference codes (edited copies plus crops
+# of ~3,000 real images) gave no confirmed false match with this rule (docs/matching.md); a flat
+# radius of 80 gave dozens, because at that scale two pictures with the same coarse layout are common.
 CANDIDATE_RADIUS = 14
 CONFIRM_256_RADIUS = 80
+
+# Images with less detail than this (fingerprint.detail_of: flat, near-blank, smooth two-tone pictures) are
+# matched by sha256, path, URL or release id only: their perceptual hashes describe a coarse layout that
+# thousands of other images share (docs/matching.md). Applies to the dataset image and to reference entries.
+MIN_DETAIL = 15
+
+
+def matchable(fp: Fingerprint) -> bool:
+    """Whether the image has enough detail for perceptual matching (detail unknown: yes)."""
+    return bool(fp.phash) and (fp.detail is None or fp.detail >= MIN_DETAIL)
+
+
+def radius256(d64: int) -> int:
+    """How far apart two 256-bit pHashes may be for a 64-bit candidate at distance `d64` to be a copy:
+    CONFIRM_256_RADIUS for identical 64-bit codes, 2 bits less per bit of 64-bit distance (52 at 14)."""
+    return CONFIRM_256_RADIUS - 2 * d64
 
 
 def hamming256(a: str, b: str) -> int:
@@ -77,7 +95,7 @@ class ConsentIndex:
             for i in self._by_sha.get(digest, ()):
                 found[i] = Match(self.records[i].record_id, MatchKind.SHA256)
         perceptual: dict[int, int] = {}
-        if fp and fp.phash:
+        if fp and matchable(fp):
             for code in filter(None, (fp.phash, fp.phash_trim)):
                 for pos, d in self._index.within(parse_hex64(code), self.threshold):
                     i = self._phash_pos[pos]
@@ -87,7 +105,7 @@ class ConsentIndex:
             if i in found:
                 continue
             r = self.records[i]
-            if r.phash and fp and fp.phash and i not in perceptual:
+            if r.phash and fp and fp.phash and matchable(fp) and i not in perceptual:
                 d = distance(parse_hex64(r.phash), parse_hex64(fp.phash))
                 conflicts.append(
                     PathConflict(
@@ -174,7 +192,7 @@ class ReferenceIndex:
                     self._by_domain.setdefault(e.url.lower().removeprefix("www."), i)
             if e.sha256:
                 self._by_sha.setdefault(e.sha256, i)
-            if e.phash:
+            if e.phash and (e.detail is None or e.detail >= MIN_DETAIL):
                 codes.append(parse_hex64(e.phash))
                 self._pos.append(i)
         self._index = HammingIndex(codes)
@@ -190,11 +208,11 @@ class ReferenceIndex:
         fp: Fingerprint | None,
         sha256: str | None = None,
         url: str | None = None,
-        image256: Callable[[bool], str | None] | None = None,
+        image256: Callable[[str], str | None] | None = None,
     ) -> tuple[ReferenceEntry, Match] | None:
         """The reference entry this image is a copy of: by sha256, source URL/domain, or perceptually —
         pHash, mirrored pHash or border-trimmed pHash within the threshold, or within CANDIDATE_RADIUS and
-        confirmed by the 256-bit pHash (`image256(mirror)` computes the image's on demand)."""
+        confirmed by the 256-bit pHash (`image256(variant)` computes the image's on demand)."""
         digest = fp.sha256 if fp else sha256
         if digest and digest in self._by_sha:
             e = self.entries[self._by_sha[digest]]
@@ -211,8 +229,21 @@ class ReferenceIndex:
                 if i is not None:
                     e = self.entries[i]
                     return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.DOMAIN)
-        if not (fp and fp.phash):
+        if not (fp and matchable(fp)):
             return None
+        hits = self.perceptual_hits(fp, image256)
+        if not hits:
+            return None
+        i, d, how = hits[0]
+        e = self.entries[i]
+        return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.PERCEPTUAL, d, how)
+
+    def perceptual_hits(
+        self, fp: Fingerprint, image256: Callable[[str], str | None] | None = None
+    ) -> list[tuple[int, int, str]]:
+        """Every entry this image is perceptually a copy of, as (entry index, 64-bit distance, how),
+        nearest first. Candidates come from the radius index (pHash, mirrored pHash, border-trimmed pHash
+        within CANDIDATE_RADIUS); see `confirm` for which of them count."""
         queries = [
             (c, name)
             for c, name in ((fp.phash, "phash"), (fp.phash_mirror, "phash_mirror"), (fp.phash_trim, "phash_trim"))
@@ -224,28 +255,40 @@ class ReferenceIndex:
                 i = self._pos[pos]
                 if i not in nearest or d < nearest[i][0]:
                     nearest[i] = (d, name)
-        best: tuple[int, int, str] | None = None
-        cache256: dict[bool, str | None] = {}
+        cache256: dict[str, str | None] = {}
+
+        def mine(variant: str) -> str | None:
+            if image256 is None:
+                return None
+            if variant not in cache256:
+                cache256[variant] = image256(variant)
+            return cache256[variant]
+
+        hits: list[tuple[int, int, str]] = []
         for i, (d, name) in sorted(nearest.items(), key=lambda t: (t[1][0], t[0])):
-            e = self.entries[i]
-            hit: tuple[int, str] | None = None
-            if d <= self.threshold:
-                hit = (d, name)
-            elif e.phash256 and image256 is not None:
-                mirror = name == "phash_mirror"
-                if mirror not in cache256:
-                    cache256[mirror] = image256(mirror)
-                mine = cache256[mirror]
-                if mine and hamming256(mine, e.phash256) <= CONFIRM_256_RADIUS:
-                    hit = (d, f"{name}+phash256")
-            elif name == "phash":
-                hit = perceptual_match(fp, e.phash, e.dhash, self.threshold)
-            if hit and (best is None or (hit[0], i) < (best[0], best[1])):
-                best = (hit[0], i, hit[1])
-        if best is None:
-            return None
-        e = self.entries[best[1]]
-        return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.PERCEPTUAL, best[0], best[2])
+            how = self.confirm(fp, self.entries[i], d, name, mine)
+            if how:
+                hits.append((i, d, how))
+        return hits
+
+    def confirm(
+        self, fp: Fingerprint, e: ReferenceEntry, d: int, name: str, mine: Callable[[str], str | None]
+    ) -> str | None:
+        """Whether a 64-bit candidate at distance `d` (found through `name`) is a copy, and how it was
+        confirmed. With a 256-bit code on the entry (and the image's own, computed on demand for the same
+        variant: mirrored or border-trimmed) it decides: within radius256(d). Without one: the 64-bit code
+        within the threshold, or the dHash rule (`perceptual_match`)."""
+        if e.phash256:
+            code = mine(name)
+            if code is not None:
+                d256 = hamming256(code, e.phash256)
+                return f"{name}+phash256" if d256 <= radius256(d) else None
+        if d <= self.threshold:
+            return name
+        if name == "phash":
+            hit = perceptual_match(fp, e.phash, e.dhash, self.threshold)
+            return hit[1] if hit else None
+        return None
 
 
 def duplicate_groups(

@@ -73,6 +73,7 @@ class Fingerprint:
     phash_mirror: str | None = None
     phash_trim: str | None = None  # pHash after trimming a uniform border (only when the image has one)
     phash256: str | None = None  # imagehash phash(hash_size=16), 64 hex: confirms wide candidates
+    detail: int | None = None  # 0-100, how much of the picture carries detail (fingerprint.detail_of)
     width: int | None = None
     height: int | None = None
     format: str | None = None
@@ -162,6 +163,7 @@ class ReferenceEntry:
     dhash: str | None = None
     url: str | None = None  # a URL-list entry: matches an image whose recorded source URL is this one
     phash256: str | None = None
+    detail: int | None = None  # fingerprint.detail_of of the original: too little detail, no perceptual match
 
 
 @dataclass(frozen=True)

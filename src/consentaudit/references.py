@@ -60,6 +60,7 @@ def read_fingerprint_file(path: Path, set_name: str | None = None) -> tuple[str,
                 dhash=dh.lower() if isinstance(dh, str) and len(dh) == 16 else None,
                 url=url.strip() if isinstance(url, str) and url.strip() and not has_hash else None,
                 phash256=p256.lower() if isinstance(p256 := obj.get("phash256"), str) and len(p256) == 64 else None,
+                detail=det if isinstance(det := obj.get("detail"), int) and 0 <= det <= 100 else None,
             )
         )
     if problems:
@@ -71,7 +72,7 @@ def entries_from_images(name: str, images: Iterable[ScannedImage]) -> Iterator[R
     for img in images:
         if img.fingerprint is not None:
             fp = img.fingerprint
-            yield ReferenceEntry(name, img.path, fp.sha256, fp.phash, fp.dhash, phash256=fp.phash256)
+            yield ReferenceEntry(name, img.path, fp.sha256, fp.phash, fp.dhash, phash256=fp.phash256, detail=fp.detail)
 
 
 def read_url_list(path: Path, set_name: str) -> list[ReferenceEntry]:
@@ -129,6 +130,7 @@ def write_set(entries: Iterable[ReferenceEntry], out: IO[str], name: str, descri
             "dhash": e.dhash,
             "url": e.url,
             "phash256": e.phash256,
+            "detail": e.detail,
         }
         out.write(json.dumps({k: v for k, v in row.items() if v is not None}, sort_keys=True) + "\n")
         n += 1

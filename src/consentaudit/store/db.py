@@ -83,6 +83,10 @@ class ScanStore:
                 if meta is None:
                     s.add(MetaRow(key="schema_version", value=str(STORE_SCHEMA_VERSION)))
                     s.commit()
+                elif int(meta.value) == 2:  # 2 -> 3: reference entries gained `detail` (unknown for old rows)
+                    s.connection().exec_driver_sql("ALTER TABLE reference_entry ADD COLUMN detail INTEGER")
+                    meta.value = str(STORE_SCHEMA_VERSION)
+                    s.commit()
                 elif int(meta.value) != STORE_SCHEMA_VERSION:
                     raise StoreError(
                         f"store {url} has schema {meta.value}, this consentaudit uses "
@@ -371,6 +375,7 @@ class ReferenceSets:
                     "dhash": e.dhash,
                     "url": e.url,
                     "phash256": e.phash256,
+                    "detail": e.detail,
                 }
                 for e in unique.values()
             ]
@@ -391,7 +396,9 @@ class ReferenceSets:
             if head is None:
                 raise StoreError(f"no reference set named {name!r} (see `consentaudit reference list`)")
             rows = conn.execute(select(REFENTRY).where(REFENTRY.c.set_name == name).order_by(REFENTRY.c.ref_id))
-            entries = [ReferenceEntry(name, r.ref_id, r.sha256, r.phash, r.dhash, r.url, r.phash256) for r in rows]
+            entries = [
+                ReferenceEntry(name, r.ref_id, r.sha256, r.phash, r.dhash, r.url, r.phash256, r.detail) for r in rows
+            ]
         info = ReferenceInfo(name, f"store:{name}", len(entries), head.description, head.license)
         return info, entries
 

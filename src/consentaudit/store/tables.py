@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Field, SQLModel
 
-STORE_SCHEMA_VERSION = 2
+STORE_SCHEMA_VERSION = 3
 
 
 class ScanRow(SQLModel, table=True):
@@ -88,3 +88,4 @@ class RefEntryRow(SQLModel, table=True):
     dhash: str | None = None
     url: str | None = None
     phash256: str | None = None
+    detail: int | None = None

@@ -1,0 +1,317 @@
+"""False matches at scale: real photos queried against a 1M-entry reference set.
+
+    python bench/false_matches.py --queries DIR ... --fillers-from DIR ... [--references 1000000]
+                                  [--limit 1000] [--tiles 2] [--jobs 2]
+
+The reference set is what a known-scraped collection looks like to ReferenceIndex:
+- real codes: every query photo's edited copies (bench/transforms.py: resize, re-encode, crops, mirror,
+  brightness, watermark, rotation, border, screenshot), fingerprinted as a reference build would;
+- realistic fillers: random crops (35-90% of each side, random position, half of them mirrored) of the
+  photos and figures under --fillers-from, a pool disjoint from the queries, until the set holds
+  --references entries. Each filler is a piece of a real image, so its codes are distributed as real
+  photos' codes are (random 64-bit fillers are far easier: they almost never come near a real pHash).
+
+Queries are the photos under --queries (downscaled to <= 1024 px), then, to reach --limit, the
+non-overlapping tiles of the larger ones (--tiles 2: 2 x 2 quadrants, each a real photo region). Tiles
+of one photo are never both query and reference of each other: a tile's own copies are not in the set.
+Every query is fingerprinted like a dataset image and looked up with the production matcher
+(ReferenceIndex.perceptual_hits, its 256-bit pHash computed on demand); a hit on one of its own edited
+copies is a true match, any other hit is a false match. Printed: candidates per query at each 64-bit
+radius, confirmed false matches under the production rule, the smallest 256-bit distance of any false
+candidate, and the 256-bit distances of true candidates, so the confirmation radius can be chosen.
+
+Fillers are cached in --cache (default /tmp/consentaudit-bench) keyed by their parameters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import random
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from consentaudit.fingerprint import fingerprint256, fingerprint_bytes, hash_gray
+from consentaudit.hamming import HammingIndex, parse_hex64
+from consentaudit.matching import CANDIDATE_RADIUS, ReferenceIndex, hamming256, radius256
+from consentaudit.models import ReferenceEntry
+from transforms import TRANSFORMS
+
+EXTS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif"}
+SAME_SCENE = ("orientation", "hdr", "Canon_40D", "/A.jpg", "/CA.jpg")
+MAX_SIDE = 1024
+FILLER_SIDE = 512
+TILE_MIN = 320
+
+
+def load(path: Path, max_side: int) -> Image.Image | None:
+    try:
+        im = Image.open(path)
+        im.load()
+    except Exception:
+        return None
+    if im.mode in ("RGBA", "LA", "P"):
+        im = im.convert("RGBA")
+        bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        bg.alpha_composite(im)
+        im = bg
+    im = im.convert("RGB")
+    im.thumbnail((max_side, max_side))
+    return im if min(im.size) >= 64 else None
+
+
+def files(folders: list[Path]) -> list[Path]:
+    out = []
+    for f in folders:
+        for p in sorted(f.rglob("*")):
+            if p.suffix.lower() in EXTS and not any(s in str(p) for s in SAME_SCENE):
+                out.append(p)
+    return out
+
+
+def png(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.convert("RGB").save(buf, "PNG")
+    return buf.getvalue()
+
+
+def query_images(folders: list[Path], limit: int, tiles: int) -> list[tuple[str, int, Image.Image]]:
+    """(name, source photo number, image): whole photos first, then non-overlapping tiles (n x n, n <=
+    `tiles`, each at least TILE_MIN px a side, downscaled to <= MAX_SIDE), round-robin over photos."""
+    seen: set[str] = set()
+    whole: list[tuple[str, Image.Image]] = []
+    for p in files(folders):
+        im = load(p, MAX_SIDE * tiles)
+        if im is None:
+            continue
+        key = hashlib.sha256(im.tobytes()).hexdigest()
+        if key not in seen:
+            seen.add(key)
+            whole.append((p.name, im))
+    out = []
+    for k, (name, im) in enumerate(whole):
+        small = im.copy()
+        small.thumbnail((MAX_SIDE, MAX_SIDE))
+        out.append((name, k, small))
+    cut: list[list[tuple[str, int, Image.Image]]] = []
+    for k, (name, im) in enumerate(whole):
+        w, h = im.size
+        n = min(tiles, min(w, h) // TILE_MIN)
+        if n < 2:
+            continue
+        parts = []
+        for ty in range(n):
+            for tx in range(n):
+                tile = im.crop((tx * w // n, ty * h // n, (tx + 1) * w // n, (ty + 1) * h // n))
+                tile.thumbnail((MAX_SIDE, MAX_SIDE))
+                parts.append((f"{name}#tile{ty}{tx}", k, tile))
+        cut.append(parts)
+    for j in range(tiles * tiles):
+        out.extend(parts[j] for parts in cut if j < len(parts))
+    return out[:limit]
+
+
+def edited_entries(job: tuple[int, Image.Image]) -> list[tuple[int, str, str, str, str, int]]:
+    """(query, edit, phash, dhash, phash256, detail) of every edited copy of one query image."""
+    q, im = job
+    out = []
+    for name, fn in TRANSFORMS.items():
+        edited = fn(im)
+        fp = hash_gray(edited.convert("L"), "-", edited.width, edited.height, None, with256=True)
+        assert fp.phash and fp.dhash and fp.phash256 and fp.detail is not None
+        out.append((q, name, fp.phash, fp.dhash, fp.phash256, fp.detail))
+    return out
+
+
+def filler_codes(job: tuple[list[str], int, int]) -> list[tuple[str, str, str, str]]:
+    """`count` random crops of the given images: (phash, dhash, phash256, detail) each."""
+    paths, count, seed = job
+    rng = random.Random(seed)
+    grays = [im.convert("L") for im in (load(Path(p), FILLER_SIDE) for p in paths) if im is not None]
+    out = []
+    for k in range(count):
+        g = grays[k % len(grays)]
+        w, h = g.size
+        fw, fh = rng.uniform(0.35, 0.9), rng.uniform(0.35, 0.9)
+        cw, ch = max(16, round(w * fw)), max(16, round(h * fh))
+        x, y = rng.randrange(0, w - cw + 1), rng.randrange(0, h - ch + 1)
+        crop = g.crop((x, y, x + cw, y + ch))
+        if rng.random() < 0.5:
+            crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        fp = hash_gray(crop, "-", cw, ch, None, with256=True)
+        assert fp.phash and fp.dhash and fp.phash256
+        out.append((fp.phash, fp.dhash, fp.phash256, str(fp.detail)))
+    return out
+
+
+def fillers(sources: list[Path], n: int, jobs: int, cache: Path, seed: int) -> list[tuple[str, str, str, str]]:
+    key = hashlib.sha256(f"v2|{n}|{FILLER_SIDE}|{seed}|{[str(p) for p in sources]}".encode()).hexdigest()[:16]
+    path = cache / f"fillers-{n}-{key}.npy"
+    if path.exists():
+        arr = np.load(path)
+        return [tuple(row) for row in arr.tolist()]  # type: ignore[misc]
+    rng = random.Random(seed)
+    paths = [str(p) for p in sources]
+    rng.shuffle(paths)
+    chunks = [paths[i : i + 50] for i in range(0, len(paths), 50)]
+    per = -(-n // len(chunks))
+    work = [(c, per, seed * 100_000 + i) for i, c in enumerate(chunks)]
+    out: list[tuple[str, str, str, str]] = []
+    with ProcessPoolExecutor(jobs) as ex:
+        for part in ex.map(filler_codes, work):
+            out.extend(part)
+    out = out[:n]
+    cache.mkdir(parents=True, exist_ok=True)
+    np.save(path, np.array(out))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--queries", type=Path, nargs="+", required=True)
+    ap.add_argument("--fillers-from", type=Path, nargs="+", required=True)
+    ap.add_argument("--references", type=int, default=1_000_000)
+    ap.add_argument("--limit", type=int, default=1000)
+    ap.add_argument("--tiles", type=int, default=5)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1, help="which random crops make the fillers")
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/consentaudit-bench"))
+    ap.add_argument("--dump", type=Path, help="write every candidate (query, quality, d64, d256, kind) as CSV")
+    args = ap.parse_args()
+
+    t0 = time.perf_counter()
+    queries = query_images(args.queries, args.limit, args.tiles)
+    n_whole = sum(1 for name, _, _ in queries if "#tile" not in name)
+    with ProcessPoolExecutor(args.jobs) as ex:
+        real = [
+            row for part in ex.map(edited_entries, [(q, im) for q, (_, _, im) in enumerate(queries)]) for row in part
+        ]
+    sources = [p for p in files(args.fillers_from)]
+    fill = fillers(sources, args.references - len(real), args.jobs, args.cache, args.seed)
+    entries = [
+        ReferenceEntry("copies", f"{q}:{edit}", None, ph, dh, phash256=p256, detail=det)
+        for q, edit, ph, dh, p256, det in real
+    ]
+    entries += [
+        ReferenceEntry("fillers", str(i), None, ph, dh, phash256=p256, detail=int(det))
+        for i, (ph, dh, p256, det) in enumerate(fill)
+    ]
+    everything = HammingIndex(parse_hex64(e.phash) for e in entries if e.phash)
+    owner = [q for q, *_ in real] + [-1] * len(fill)
+    source = [src for _, src, _ in queries]
+    t = time.perf_counter()
+    index = ReferenceIndex(entries)
+    build = time.perf_counter() - t
+    print(
+        f"{len(queries)} queries ({n_whole} whole real photos, {len(queries) - n_whole} tiles) from "
+        f"{', '.join(map(str, args.queries))}"
+    )
+    print(
+        f"{len(entries):,} reference entries: {len(real):,} edited copies of the queries + {len(fill):,} fillers "
+        f"(crops of {len(sources):,} images from {', '.join(map(str, args.fillers_from))}); "
+        f"index build {build:.1f} s; setup {time.perf_counter() - t0:.0f} s"
+    )
+
+    # Raw candidates: every entry within CANDIDATE_RADIUS of the query's pHash / mirror / trimmed pHash.
+    false_by_radius: Counter[int] = Counter()
+    false_256: list[tuple[int, int]] = []  # (d64, d256) of false candidates
+    true_256: list[tuple[int, int, str]] = []  # (d64, d256, edit) of true candidates
+    confirmed_false = confirmed_true = found = 0
+    missed: Counter[str] = Counter()
+    t = time.perf_counter()
+    lookup_time = 0.0
+    rows = ["query,detail,ref_detail,d64,d256,kind,ref"]
+    for q, (name, _, im) in enumerate(queries):
+        data = png(im)
+        fp = fingerprint_bytes(data)
+        codes256: dict[str, str | None] = {}
+
+        def mine(variant: str, data: bytes = data, codes256: dict[str, str | None] = codes256) -> str | None:
+            if variant not in codes256:
+                codes256[variant] = fingerprint256(data, variant)
+            return codes256[variant]
+
+        t1 = time.perf_counter()
+        hits = index.perceptual_hits(fp, mine)
+        lookup_time += time.perf_counter() - t1
+        own = {i for i, _, _ in hits if owner[i] == q}
+        confirmed_true += len(own)
+        found += bool(own)
+        confirmed_false += len(hits) - len(own)
+        for i, _, how in hits:
+            if owner[i] != q:
+                print(f"  false match: {name} ~ {entries[i].set_name}:{entries[i].ref_id} ({how})")
+        seen_edits = {entries[i].ref_id.split(":")[1] for i in own}
+        for edit in TRANSFORMS:
+            if edit not in seen_edits:
+                missed[edit] += 1
+        for code, variant in ((fp.phash, "phash"), (fp.phash_mirror, "phash_mirror"), (fp.phash_trim, "phash_trim")):
+            if not code:
+                continue
+            mine256 = mine(variant)
+            assert mine256
+            for i, d in everything.within(parse_hex64(code), CANDIDATE_RADIUS):
+                e = entries[i]
+                assert e.phash256
+                d256 = hamming256(mine256, e.phash256)
+                kind = (
+                    "own"
+                    if owner[i] == q
+                    else "filler"
+                    if owner[i] < 0
+                    else ("sibling" if source[owner[i]] == source[q] else "other")
+                )
+                rows.append(f"{q},{fp.detail},{e.detail},{d},{d256},{kind},{e.ref_id}")
+                if owner[i] == q:
+                    true_256.append((d, d256, e.ref_id.split(":")[1]))
+                else:
+                    false_by_radius[d] += 1
+                    false_256.append((d, d256))
+    elapsed = time.perf_counter() - t
+    if args.dump:
+        args.dump.write_text("\n".join(rows) + "\n")
+    nq = len(queries)
+    print(f"\nlookups: {nq / lookup_time:,.0f} queries/s through ReferenceIndex (one core, incl. 256-bit confirmation)")
+    print(f"total query phase {elapsed:.0f} s\n")
+    print("| 64-bit radius (pHash, mirror or trimmed) | false candidates | per query | smallest 256-bit distance |")
+    print("|---:|---:|---:|---:|")
+    cum = 0
+    for r in range(CANDIDATE_RADIUS + 1):
+        cum += false_by_radius[r]
+        d256 = [b for a, b in false_256 if a <= r]
+        print(f"| ≤ {r} | {cum:,} | {cum / nq:.3f} | {min(d256) if d256 else '-'} |")
+    print()
+    print(
+        f"production rule (candidates ≤ {CANDIDATE_RADIUS}, 256-bit ≤ radius256(d)): "
+        f"**{confirmed_false} confirmed false matches**; {found}/{nq} queries found at least one own copy, "
+        f"{confirmed_true} own copies in all"
+    )
+    hist = Counter((b // 8) * 8 for _, b in false_256)
+    print(
+        "\n256-bit distance of false candidates (bucket: count): "
+        + ", ".join(f"{k}: {v}" for k, v in sorted(hist.items()))
+    )
+    by_edit: dict[str, list[int]] = {}
+    for _, b, edit in true_256:
+        by_edit.setdefault(edit, []).append(b)
+    print("\n| edit (true candidates) | n | 256-bit median | p95 | max | copies missed by the rule |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for edit in TRANSFORMS:
+        v = sorted(by_edit.get(edit, []))
+        if v:
+            print(f"| {edit} | {len(v)} | {v[len(v) // 2]} | {v[int(len(v) * 0.95)]} | {v[-1]} | {missed[edit]} |")
+        else:
+            print(f"| {edit} | 0 | - | - | - | {missed[edit]} |")
+    print(f"\n(radius256 at d=0..14: {[radius256(d) for d in range(CANDIDATE_RADIUS + 1)]})")
+
+
+if __name__ == "__main__":
+    main()
