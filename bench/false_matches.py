@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from consentaudit.fingerprint import fingerprint256, fingerprint_bytes, hash_gray
+from consentaudit.fingerprint import VIEWS, fingerprint256, fingerprint_bytes, hash_gray
 from consentaudit.hamming import HammingIndex, parse_hex64
 from consentaudit.matching import CANDIDATE_RADIUS, ReferenceIndex, hamming256, radius256
 from consentaudit.models import ReferenceEntry
@@ -119,20 +119,24 @@ def query_images(folders: list[Path], limit: int, tiles: int) -> list[tuple[str,
     return out[:limit]
 
 
-def edited_entries(job: tuple[int, Image.Image]) -> list[tuple[int, str, str, str, str, int]]:
-    """(query, edit, phash, dhash, phash256, detail) of every edited copy of one query image."""
+Views = tuple[tuple[str, str, str], ...]
+
+
+def edited_entries(job: tuple[int, Image.Image]) -> list[tuple[int, str, str, str, str, int, Views]]:
+    """(query, edit, phash, dhash, phash256, detail, views) of every edited copy of one query image."""
     q, im = job
     out = []
     for name, fn in TRANSFORMS.items():
         edited = fn(im)
         fp = hash_gray(edited.convert("L"), "-", edited.width, edited.height, None, with256=True)
         assert fp.phash and fp.dhash and fp.phash256 and fp.detail is not None
-        out.append((q, name, fp.phash, fp.dhash, fp.phash256, fp.detail))
+        out.append((q, name, fp.phash, fp.dhash, fp.phash256, fp.detail, fp.views))
     return out
 
 
-def filler_codes(job: tuple[list[str], int, int]) -> list[tuple[str, str, str, str]]:
-    """`count` random crops of the given images: (phash, dhash, phash256, detail) each."""
+def filler_codes(job: tuple[list[str], int, int]) -> list[tuple[str, ...]]:
+    """`count` random crops of the given images: (phash, dhash, phash256, detail, then pHash and 256-bit
+    pHash of each centre-crop view) each."""
     paths, count, seed = job
     rng = random.Random(seed)
     grays = [im.convert("L") for im in (load(Path(p), FILLER_SIDE) for p in paths) if im is not None]
@@ -148,12 +152,13 @@ def filler_codes(job: tuple[list[str], int, int]) -> list[tuple[str, str, str, s
             crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         fp = hash_gray(crop, "-", cw, ch, None, with256=True)
         assert fp.phash and fp.dhash and fp.phash256
-        out.append((fp.phash, fp.dhash, fp.phash256, str(fp.detail)))
+        views = [code for _, ph, p256 in fp.views for code in (ph, p256)]
+        out.append((fp.phash, fp.dhash, fp.phash256, str(fp.detail), *views, *[""] * (2 * len(VIEWS) - len(views))))
     return out
 
 
-def fillers(sources: list[Path], n: int, jobs: int, cache: Path, seed: int) -> list[tuple[str, str, str, str]]:
-    key = hashlib.sha256(f"v2|{n}|{FILLER_SIDE}|{seed}|{[str(p) for p in sources]}".encode()).hexdigest()[:16]
+def fillers(sources: list[Path], n: int, jobs: int, cache: Path, seed: int) -> list[tuple[str, ...]]:
+    key = hashlib.sha256(f"v4|{n}|{FILLER_SIDE}|{seed}|{[str(p) for p in sources]}".encode()).hexdigest()[:16]
     path = cache / f"fillers-{n}-{key}.npy"
     if path.exists():
         arr = np.load(path)
@@ -164,7 +169,7 @@ def fillers(sources: list[Path], n: int, jobs: int, cache: Path, seed: int) -> l
     chunks = [paths[i : i + 50] for i in range(0, len(paths), 50)]
     per = -(-n // len(chunks))
     work = [(c, per, seed * 100_000 + i) for i, c in enumerate(chunks)]
-    out: list[tuple[str, str, str, str]] = []
+    out: list[tuple[str, ...]] = []
     with ProcessPoolExecutor(jobs) as ex:
         for part in ex.map(filler_codes, work):
             out.extend(part)
@@ -197,14 +202,26 @@ def main() -> None:
     sources = [p for p in files(args.fillers_from)]
     fill = fillers(sources, args.references - len(real), args.jobs, args.cache, args.seed)
     entries = [
-        ReferenceEntry("copies", f"{q}:{edit}", None, ph, dh, phash256=p256, detail=det)
-        for q, edit, ph, dh, p256, det in real
+        ReferenceEntry("copies", f"{q}:{edit}", None, ph, dh, phash256=p256, detail=det, views=views)
+        for q, edit, ph, dh, p256, det, views in real
     ]
     entries += [
-        ReferenceEntry("fillers", str(i), None, ph, dh, phash256=p256, detail=int(det))
-        for i, (ph, dh, p256, det) in enumerate(fill)
+        ReferenceEntry(
+            "fillers",
+            str(i),
+            None,
+            ph,
+            dh,
+            phash256=p256,
+            detail=int(det),
+            views=tuple((name, a, b) for (name, *_), a, b in zip(VIEWS, v[0::2], v[1::2], strict=True) if a),
+        )
+        for i, (ph, dh, p256, det, *v) in enumerate(fill)
     ]
-    everything = HammingIndex(parse_hex64(e.phash) for e in entries if e.phash)
+    # every code of every entry (its own and its views'), without the detail gate, for the raw table
+    codes = [(i, -1, e.phash, e.phash256) for i, e in enumerate(entries)]
+    codes += [(i, k, ph, p256) for i, e in enumerate(entries) for k, (_, ph, p256) in enumerate(e.views)]
+    everything = HammingIndex(parse_hex64(c[2]) for c in codes if c[2])
     owner = [q for q, *_ in real] + [-1] * len(fill)
     source = [src for _, src, _ in queries]
     t = time.perf_counter()
@@ -228,7 +245,7 @@ def main() -> None:
     missed: Counter[str] = Counter()
     t = time.perf_counter()
     lookup_time = 0.0
-    rows = ["query,detail,ref_detail,d64,d256,kind,ref"]
+    rows = ["query,detail,ref_detail,d64,d256,kind,ref,view"]
     for q, (name, _, im) in enumerate(queries):
         data = png(im)
         fp = fingerprint_bytes(data)
@@ -258,10 +275,11 @@ def main() -> None:
                 continue
             mine256 = mine(variant)
             assert mine256
-            for i, d in everything.within(parse_hex64(code), CANDIDATE_RADIUS):
+            for pos, d in everything.within(parse_hex64(code), CANDIDATE_RADIUS):
+                i, view, _, code256 = codes[pos]
                 e = entries[i]
-                assert e.phash256
-                d256 = hamming256(mine256, e.phash256)
+                assert code256
+                d256 = hamming256(mine256, code256)
                 kind = (
                     "own"
                     if owner[i] == q
@@ -269,7 +287,7 @@ def main() -> None:
                     if owner[i] < 0
                     else ("sibling" if source[owner[i]] == source[q] else "other")
                 )
-                rows.append(f"{q},{fp.detail},{e.detail},{d},{d256},{kind},{e.ref_id}")
+                rows.append(f"{q},{fp.detail},{e.detail},{d},{d256},{kind},{e.ref_id},{view}")
                 if owner[i] == q:
                     true_256.append((d, d256, e.ref_id.split(":")[1]))
                 else:

@@ -166,8 +166,9 @@ def test_a_store_of_schema_2_is_migrated(tmp_path: Path) -> None:
     db_path = tmp_path / "db"
     db = f"sqlite:///{db_path}"
     assert R.invoke(app, ["reference", "build", "web-sample", str(SCRAPED), "--db", db]).exit_code == 0
-    con = sqlite3.connect(db_path)  # make it what release 2 wrote: no `detail` column
+    con = sqlite3.connect(db_path)  # make it what release 2 wrote: no `detail` or `views` columns
     con.execute("ALTER TABLE reference_entry DROP COLUMN detail")
+    con.execute("ALTER TABLE reference_entry DROP COLUMN views")
     con.execute("UPDATE store_meta SET value = '2' WHERE key = 'schema_version'")
     con.commit()
     con.close()

@@ -24,6 +24,7 @@ except ImportError:  # pragma: no cover - depends on the optional extra
 
 # Bump when any hash changes meaning: stored fingerprints from another algorithm are never compared blindly.
 _HASHES = f"sha256;imagehash-{imagehash.__version__}:phash(8),dhash(8),phash-mirror(8);detail(32)"
+# Reference builds also record phash(16) of the picture and pHash/phash(16) of its c90/c80 centre crops.
 EXACT_ALGORITHM = f"{_HASHES};full-decode;convert(L);no-exif-transpose"
 DRAFT_SIDE = 128
 FAST_ALGORITHM = f"{_HASHES};jpeg-draft(L,>={DRAFT_SIDE}px);convert(L);no-exif-transpose"
@@ -143,6 +144,32 @@ def detail_of(small: np.ndarray) -> int:
     return int(100 * np.count_nonzero(step >= DETAIL_STEP) / step.size)
 
 
+# A reference image is also hashed as the copies that defeat a global pHash would show it: centre crops
+# keeping 90% / 80% of each side, and rotated by 5 degrees either way (corners filled black, as a rotating
+# editor leaves them). Computed on a copy at most VIEW_SIDE pixels a side.
+VIEWS = (("c90", 0.90, 0.0), ("c80", 0.80, 0.0), ("r+5", 1.0, 5.0), ("r-5", 1.0, -5.0))
+VIEW_SIDE = 512
+
+
+def views_of(gray: Image.Image) -> tuple[tuple[str, str, str], ...]:
+    """(name, pHash, 256-bit pHash) of each view in VIEWS, so that a cropped or slightly rotated copy in a
+    dataset finds the reference through close codes (docs/matching.md)."""
+    base = gray.copy()
+    base.thumbnail((VIEW_SIDE, VIEW_SIDE), Image.Resampling.LANCZOS)
+    w, h = base.size
+    out = []
+    for name, keep, angle in VIEWS:
+        dw, dh = round(w * (1 - keep) / 2), round(h * (1 - keep) / 2)
+        if w - 2 * dw < 16 or h - 2 * dh < 16:
+            continue
+        view = base.crop((dw, dh, w - dw, h - dh)) if keep < 1 else base
+        if angle:
+            view = view.rotate(angle, resample=Image.Resampling.BICUBIC, expand=False)
+        small = np.asarray(view.resize((_PHASH_SIDE, _PHASH_SIDE), Image.Resampling.LANCZOS))
+        out.append((name, _hex(_phash_bits(small)), phash256_of(view)))
+    return tuple(out)
+
+
 def phash256_of(gray: Image.Image) -> str:
     """imagehash.phash(image, hash_size=16): 256 bits as 64 hex digits."""
     px = np.asarray(gray.resize((64, 64), Image.Resampling.LANCZOS))
@@ -191,6 +218,7 @@ def hash_gray(
         phash_mirror=_hex(_phash_bits(small[:, ::-1])),
         phash_trim=trimmed,
         phash256=phash256_of(gray) if with256 else None,
+        views=views_of(gray) if with256 else (),
         detail=detail_of(small),
         width=width,
         height=height,

@@ -12,6 +12,7 @@ vectorised numpy operations. Radii up to 15 probe (up to 3 bits flipped per chun
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import combinations
 
@@ -67,7 +68,10 @@ class HammingIndex:
     without a second indirection."""
 
     def __init__(self, codes: Iterable[int] = ()) -> None:
-        self.codes = np.fromiter((int(c) for c in codes), dtype=np.uint64)
+        if isinstance(codes, array) and codes.typecode == "Q":
+            self.codes = np.frombuffer(codes, dtype=np.uint64).copy()
+        else:
+            self.codes = np.fromiter((int(c) for c in codes), dtype=np.uint64)
         n = len(self.codes)
         self._probing = n >= BRUTE_FORCE_BELOW
         self._sorted = np.empty(0, dtype=np.uint64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ CONFIRM_DHASH_RADIUS = 12
 # of ~3,000 real images) gave no confirmed false match with this rule (docs/matching.md); a flat
 # radius of 80 gave dozens, because at that scale two pictures with the same coarse layout are common.
 CANDIDATE_RADIUS = 14
-CONFIRM_256_RADIUS = 80
+CONFIRM_256_RADIUS = 76
 
 # Images with less detail than this (fingerprint.detail_of: flat, near-blank, smooth two-tone pictures) are
 # matched by sha256, path, URL or release id only: their perceptual hashes describe a coarse layout that
@@ -39,7 +40,7 @@ def matchable(fp: Fingerprint) -> bool:
 
 def radius256(d64: int) -> int:
     """How far apart two 256-bit pHashes may be for a 64-bit candidate at distance `d64` to be a copy:
-    CONFIRM_256_RADIUS for identical 64-bit codes, 2 bits less per bit of 64-bit distance (52 at 14)."""
+    CONFIRM_256_RADIUS for identical 64-bit codes, 2 bits less per bit of 64-bit distance (48 at 14)."""
     return CONFIRM_256_RADIUS - 2 * d64
 
 
@@ -180,10 +181,11 @@ class ReferenceIndex:
         self.entries = list(entries)
         self.threshold = phash_threshold
         self._by_sha: dict[str, int] = {}
-        self._pos: list[int] = []
+        pos = array("l")  # index position -> entry
+        view = array("b")  # index position -> the entry's view (-1: the whole picture)
         self._by_url: dict[str, int] = {}
         self._by_domain: dict[str, int] = {}
-        codes: list[int] = []
+        codes = array("Q")
         for i, e in enumerate(self.entries):
             if e.url:
                 if "/" in e.url:
@@ -194,7 +196,13 @@ class ReferenceIndex:
                 self._by_sha.setdefault(e.sha256, i)
             if e.phash and (e.detail is None or e.detail >= MIN_DETAIL):
                 codes.append(parse_hex64(e.phash))
-                self._pos.append(i)
+                pos.append(i)
+                view.append(-1)
+                for k, (_, view_phash, _) in enumerate(e.views):
+                    codes.append(parse_hex64(view_phash))
+                    pos.append(i)
+                    view.append(k)
+        self._pos, self._view = pos, view  # compact arrays: 9 bytes per code
         self._index = HammingIndex(codes)
 
     def __len__(self) -> int:
@@ -249,12 +257,10 @@ class ReferenceIndex:
             for c, name in ((fp.phash, "phash"), (fp.phash_mirror, "phash_mirror"), (fp.phash_trim, "phash_trim"))
             if c
         ]
-        nearest: dict[int, tuple[int, str]] = {}
+        candidates: list[tuple[int, int, str, int]] = []  # (distance, entry, variant, view)
         for code, name in queries:
             for pos, d in self._index.within(parse_hex64(code), CANDIDATE_RADIUS):
-                i = self._pos[pos]
-                if i not in nearest or d < nearest[i][0]:
-                    nearest[i] = (d, name)
+                candidates.append((d, self._pos[pos], name, self._view[pos]))
         cache256: dict[str, str | None] = {}
 
         def mine(variant: str) -> str | None:
@@ -264,20 +270,34 @@ class ReferenceIndex:
                 cache256[variant] = image256(variant)
             return cache256[variant]
 
-        hits: list[tuple[int, int, str]] = []
-        for i, (d, name) in sorted(nearest.items(), key=lambda t: (t[1][0], t[0])):
-            how = self.confirm(fp, self.entries[i], d, name, mine)
-            if how:
-                hits.append((i, d, how))
-        return hits
+        hits: dict[int, tuple[int, str]] = {}
+        for d, i, name, view in sorted(candidates, key=lambda c: (c[0], c[1], c[3])):
+            if i not in hits:
+                how = self.confirm(fp, self.entries[i], d, name, mine, view)
+                if how:
+                    hits[i] = (d, how)
+        return sorted(((i, d, how) for i, (d, how) in hits.items()), key=lambda h: (h[1], h[0]))
 
     def confirm(
-        self, fp: Fingerprint, e: ReferenceEntry, d: int, name: str, mine: Callable[[str], str | None]
+        self,
+        fp: Fingerprint,
+        e: ReferenceEntry,
+        d: int,
+        name: str,
+        mine: Callable[[str], str | None],
+        view: int = -1,
     ) -> str | None:
         """Whether a 64-bit candidate at distance `d` (found through `name`) is a copy, and how it was
         confirmed. With a 256-bit code on the entry (and the image's own, computed on demand for the same
         variant: mirrored or border-trimmed) it decides: within radius256(d). Without one: the 64-bit code
-        within the threshold, or the dHash rule (`perceptual_match`)."""
+        within the threshold, or the dHash rule (`perceptual_match`). A candidate found through one of
+        the entry's centre-crop views (`view` >= 0) is decided by that view's 256-bit code only."""
+        if view >= 0:
+            view_name, _, view256 = e.views[view]
+            code = mine(name)
+            if code is None:
+                return None
+            return f"{name}+phash256@{view_name}" if hamming256(code, view256) <= radius256(d) else None
         if e.phash256:
             code = mine(name)
             if code is not None:

@@ -73,6 +73,8 @@ class Fingerprint:
     phash_mirror: str | None = None
     phash_trim: str | None = None  # pHash after trimming a uniform border (only when the image has one)
     phash256: str | None = None  # imagehash phash(hash_size=16), 64 hex: confirms wide candidates
+    # centre crops of the picture as (name, pHash, 256-bit pHash), e.g. ("c90", ...): reference images only
+    views: tuple[tuple[str, str, str], ...] = ()
     detail: int | None = None  # 0-100, how much of the picture carries detail (fingerprint.detail_of)
     width: int | None = None
     height: int | None = None
@@ -164,6 +166,7 @@ class ReferenceEntry:
     url: str | None = None  # a URL-list entry: matches an image whose recorded source URL is this one
     phash256: str | None = None
     detail: int | None = None  # fingerprint.detail_of of the original: too little detail, no perceptual match
+    views: tuple[tuple[str, str, str], ...] = ()  # centre crops as (name, pHash, 256-bit pHash): finds crops
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,20 @@ FINGERPRINT_KIND = "consentaudit-fingerprints"
 FINGERPRINT_SCHEMA = "1"
 
 
+def parse_views(value: object) -> tuple[tuple[str, str, str], ...]:
+    """A fingerprint file's `views` ({"c90": {"phash": 16 hex, "phash256": 64 hex}, ...}); malformed views
+    are left out (the entry still matches through its own codes)."""
+    if not isinstance(value, dict):
+        return ()
+    out = []
+    for name, codes in sorted(value.items()):
+        if isinstance(codes, dict):
+            ph, p256 = codes.get("phash"), codes.get("phash256")
+            if isinstance(ph, str) and len(ph) == 16 and isinstance(p256, str) and len(p256) == 64:
+                out.append((str(name), ph.lower(), p256.lower()))
+    return tuple(out)
+
+
 def write_fingerprints(images: Iterable[ScannedImage], out: IO[str], name: str, description: str = "") -> int:
     """Write a fingerprint file: a header line, then one JSON object per readable image."""
     return write_set(entries_from_images(name, images), out, name, description, "")
@@ -61,6 +75,7 @@ def read_fingerprint_file(path: Path, set_name: str | None = None) -> tuple[str,
                 url=url.strip() if isinstance(url, str) and url.strip() and not has_hash else None,
                 phash256=p256.lower() if isinstance(p256 := obj.get("phash256"), str) and len(p256) == 64 else None,
                 detail=det if isinstance(det := obj.get("detail"), int) and 0 <= det <= 100 else None,
+                views=parse_views(obj.get("views")),
             )
         )
     if problems:
@@ -72,7 +87,9 @@ def entries_from_images(name: str, images: Iterable[ScannedImage]) -> Iterator[R
     for img in images:
         if img.fingerprint is not None:
             fp = img.fingerprint
-            yield ReferenceEntry(name, img.path, fp.sha256, fp.phash, fp.dhash, phash256=fp.phash256, detail=fp.detail)
+            yield ReferenceEntry(
+                name, img.path, fp.sha256, fp.phash, fp.dhash, phash256=fp.phash256, detail=fp.detail, views=fp.views
+            )
 
 
 def read_url_list(path: Path, set_name: str) -> list[ReferenceEntry]:
@@ -131,6 +148,7 @@ def write_set(entries: Iterable[ReferenceEntry], out: IO[str], name: str, descri
             "url": e.url,
             "phash256": e.phash256,
             "detail": e.detail,
+            "views": {v[0]: {"phash": v[1], "phash256": v[2]} for v in e.views} or None,
         }
         out.write(json.dumps({k: v for k, v in row.items() if v is not None}, sort_keys=True) + "\n")
         n += 1

@@ -71,6 +71,10 @@ class StoredFindings:
         return any(f == item for f in self)
 
 
+def _views(text: str | None) -> tuple[tuple[str, str, str], ...]:
+    return tuple((str(a), str(b), str(c)) for a, b, c in json.loads(text)) if text else ()
+
+
 class ScanStore:
     def __init__(self, url: str) -> None:
         try:
@@ -83,8 +87,9 @@ class ScanStore:
                 if meta is None:
                     s.add(MetaRow(key="schema_version", value=str(STORE_SCHEMA_VERSION)))
                     s.commit()
-                elif int(meta.value) == 2:  # 2 -> 3: reference entries gained `detail` (unknown for old rows)
+                elif int(meta.value) == 2:  # 2 -> 3: reference entries gained `detail` and `views` (old rows: none)
                     s.connection().exec_driver_sql("ALTER TABLE reference_entry ADD COLUMN detail INTEGER")
+                    s.connection().exec_driver_sql("ALTER TABLE reference_entry ADD COLUMN views VARCHAR")
                     meta.value = str(STORE_SCHEMA_VERSION)
                     s.commit()
                 elif int(meta.value) != STORE_SCHEMA_VERSION:
@@ -376,6 +381,7 @@ class ReferenceSets:
                     "url": e.url,
                     "phash256": e.phash256,
                     "detail": e.detail,
+                    "views": json.dumps([list(v) for v in e.views]) if e.views else None,
                 }
                 for e in unique.values()
             ]
@@ -397,7 +403,8 @@ class ReferenceSets:
                 raise StoreError(f"no reference set named {name!r} (see `consentaudit reference list`)")
             rows = conn.execute(select(REFENTRY).where(REFENTRY.c.set_name == name).order_by(REFENTRY.c.ref_id))
             entries = [
-                ReferenceEntry(name, r.ref_id, r.sha256, r.phash, r.dhash, r.url, r.phash256, r.detail) for r in rows
+                ReferenceEntry(name, r.ref_id, r.sha256, r.phash, r.dhash, r.url, r.phash256, r.detail, _views(r.views))
+                for r in rows
             ]
         info = ReferenceInfo(name, f"store:{name}", len(entries), head.description, head.license)
         return info, entries

@@ -89,3 +89,4 @@ class RefEntryRow(SQLModel, table=True):
     url: str | None = None
     phash256: str | None = None
     detail: int | None = None
+    views: str | None = None  # JSON [[name, phash, phash256], ...]
