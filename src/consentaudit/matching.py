@@ -218,9 +218,8 @@ class ReferenceIndex:
         url: str | None = None,
         image256: Callable[[str], str | None] | None = None,
     ) -> tuple[ReferenceEntry, Match] | None:
-        """The reference entry this image is a copy of: by sha256, source URL/domain, or perceptually —
-        pHash, mirrored pHash or border-trimmed pHash within the threshold, or within CANDIDATE_RADIUS and
-        confirmed by the 256-bit pHash (`image256(variant)` computes the image's on demand)."""
+        """The reference entry this image is a copy of: by sha256, source URL/domain, or perceptually (the
+        nearest of `perceptual_hits`; `image256(variant)` computes the image's 256-bit pHash on demand)."""
         digest = fp.sha256 if fp else sha256
         if digest and digest in self._by_sha:
             e = self.entries[self._by_sha[digest]]
@@ -237,7 +236,7 @@ class ReferenceIndex:
                 if i is not None:
                     e = self.entries[i]
                     return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.DOMAIN)
-        if not (fp and matchable(fp)):
+        if fp is None:
             return None
         hits = self.perceptual_hits(fp, image256)
         if not hits:
@@ -251,7 +250,10 @@ class ReferenceIndex:
     ) -> list[tuple[int, int, str]]:
         """Every entry this image is perceptually a copy of, as (entry index, 64-bit distance, how),
         nearest first. Candidates come from the radius index (pHash, mirrored pHash, border-trimmed pHash
-        within CANDIDATE_RADIUS); see `confirm` for which of them count."""
+        within CANDIDATE_RADIUS) of its own codes and of its views'; `confirm` decides which count. An image
+        without enough detail has none."""
+        if not matchable(fp):
+            return []
         queries = [
             (c, name)
             for c, name in ((fp.phash, "phash"), (fp.phash_mirror, "phash_mirror"), (fp.phash_trim, "phash_trim"))
