@@ -197,3 +197,30 @@ def test_summary_prints_file_text_literally(runner: CliRunner, tmp_path: Path) -
     (ds / "[bold]x[red].jpg").write_bytes((DATASET / "consented" / "canon-ixus.jpg").read_bytes())
     result = runner.invoke(app, ["scan", str(ds), "--db", f"sqlite:///{tmp_path / 'db'}"])
     assert "[bold]x[red].jpg" in result.output  # not swallowed as terminal markup
+
+
+def test_a_near_flat_image_is_not_matched_perceptually(runner: CliRunner, db: str, tmp_path: Path) -> None:
+    """Two different near-blank frames share their pHash layout; a record for one must not cover the other."""
+    import imagehash
+    from PIL import Image, ImageDraw
+
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    a = Image.new("RGB", (640, 480), (20, 20, 24))
+    ImageDraw.Draw(a).rectangle((0, 0, 320, 480), fill=(30, 30, 34))  # a dark frame, faintly two-tone
+    b = Image.new("RGB", (640, 480), (200, 190, 180))
+    ImageDraw.Draw(b).rectangle((0, 0, 320, 480), fill=(215, 205, 195))  # another picture, same layout
+    a.save(tmp_path / "a.jpg", quality=90)
+    b.save(ds / "b.jpg", quality=90)
+    phash_a = str(imagehash.phash(Image.open(tmp_path / "a.jpg")))
+    phash_b = str(imagehash.phash(Image.open(ds / "b.jpg")))
+    assert bin(int(phash_a, 16) ^ int(phash_b, 16)).count("1") <= 9  # within the threshold: they would match
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"record_id,phash,status,purposes,granted_at\nr-a,{phash_a},granted,ai-training,2025-01-01\n")
+    out = tmp_path / "r.json"
+    args = ["scan", str(ds), "--manifest", str(manifest), "--purpose", "ai-training", "--as-of", "2026-11-26"]
+    result = runner.invoke(app, [*args, "--db", db, "--quiet", "--report", str(out), "--fail-on", "none"])
+    assert result.exit_code == 0, result.output
+    (finding,) = json.loads(out.read_text())["findings"]
+    assert finding["verdict"] == "unconsented" and finding["match"] is None
+    assert any("near-flat image" in r["detail"] for r in finding["reasons"])
