@@ -181,7 +181,7 @@ def test_manifest_init_then_validate(runner: CliRunner, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(out.open()))
     assert {r["path"] for r in rows} == {"broken-exif.jpg", "canon-ixus.jpg"}
-    assert all(len(r["sha256"]) == 64 and len(r["phash"]) == 16 for r in rows)
+    assert all(len(r["sha256"]) == 64 and len(r["phash"]) == 16 and len(r["phash256"]) == 64 for r in rows)
     # a skeleton has no status yet: validation lists that for every row
     result = runner.invoke(app, ["manifest", "validate", str(out)])
     assert result.exit_code == 2 and result.output.count(": status: required") == 2

@@ -118,3 +118,15 @@ def test_csv_lists_dates_and_booleans(tmp_path: Path) -> None:
 def test_bom_and_non_csv_extension() -> None:
     assert parse_manifest("m.csv", "\ufeff" + HEADER + f"r1,{SHA},,,denied,,,,,\n").problems == ()
     assert problems_of("x", "m.txt")[0].startswith("m.txt: -: m.txt: unknown manifest format")
+
+
+def test_phash256_is_checked_and_needs_a_phash() -> None:
+    head = "record_id,phash,phash256,status,purposes\n"
+    good = parse_manifest("m.csv", head + f"r1,8f0f0f0f0f0f0f0f,{'AB' * 32},granted,ai-training\n")
+    assert not good.problems and good.records[0].phash256 == "ab" * 32
+    assert problems_of(head + "r1,8f0f0f0f0f0f0f0f,abc,granted,ai-training\n") == [
+        "m.csv:2: phash256: must be 64 hex digits (imagehash's phash with hash_size=16)"
+    ]
+    assert problems_of(f"record_id,sha256,phash256,status,purposes\nr1,{SHA},{'ab' * 32},granted,ai-training\n") == [
+        "m.csv:2: phash256: needs the record's 64-bit phash too (candidates are found by it)"
+    ]

@@ -228,3 +228,18 @@ def test_images_without_detail_are_not_matched_perceptually() -> None:
     # nor is a reference entry that has too little detail of its own
     low = ReferenceIndex([ReferenceEntry("s", "r", None, "8f0f0f0f0f0f0f0f", None, detail=MIN_DETAIL - 1)])
     assert low.lookup(detailed) is None
+
+
+def test_a_record_with_phash256_is_decided_by_it() -> None:
+    near = ConsentRecord("near", ConsentStatus.GRANTED, purposes=("ai-training",), phash="8f0f0f0f0f0f0f0f")
+    collide = replace(near, record_id="collide", phash256="f0" * 32)  # same 64-bit code, another picture
+    wide = replace(near, record_id="wide", phash="8f0f0f0f0f0f00f0", phash256="0f" * 32)  # 12 bits away
+    fp = Fingerprint(sha256="7" * 64, phash="8f0f0f0f0f0f0f0f", detail=60)
+    idx = ConsentIndex([near, collide, wide])
+    matches, _ = idx.lookup("x.jpg", fp, image256=lambda variant: "0f" * 32)
+    assert [(m.record.record_id, m.match.distance, m.match.hash) for m in matches] == [
+        ("near", 0, "phash"),  # no 256-bit code on the record: the 64-bit threshold decides
+        ("wide", 12, "phash+phash256"),  # beyond the threshold, confirmed on 256 bits
+    ]
+    # without the image's 256-bit code, records fall back to the 64-bit threshold
+    assert [m.record.record_id for m in idx.lookup("x.jpg", fp)[0]] == ["near", "collide"]

@@ -28,6 +28,20 @@ def _meta(metadata: Iterable[tuple[str, str]], key: str) -> str | None:
     return next((v for k, v in metadata if k == key), None)
 
 
+def _cached(image256: Callable[[str], str | None] | None) -> Callable[[str], str | None] | None:
+    """The image's 256-bit pHash per variant, computed at most once for consents and references together."""
+    if image256 is None:
+        return None
+    codes: dict[str, str | None] = {}
+
+    def get(variant: str) -> str | None:
+        if variant not in codes:
+            codes[variant] = image256(variant)
+        return codes[variant]
+
+    return get
+
+
 class Merger:
     """Judges images one at a time, as soon as their unit is scanned (duplicate groups are not known yet),
     then settles the groups: numbers them and propagates revocations to near-duplicates."""
@@ -36,7 +50,10 @@ class Merger:
         self.consents, self.references, self.rules = consents, references, rules
 
     def finding(self, img: ScannedImage, image256: Callable[[str], str | None] | None = None) -> Finding:
-        records, conflicts = self.consents.lookup(img.path, img.fingerprint, img.digest, release_ids(img.metadata))
+        image256 = _cached(image256)
+        records, conflicts = self.consents.lookup(
+            img.path, img.fingerprint, img.digest, release_ids(img.metadata), image256
+        )
         ref = (
             self.references.lookup(img.fingerprint, img.digest, _meta(img.metadata, "crawl.url"), image256)
             if self.references

@@ -39,6 +39,7 @@ FIELDS = (
     "mechanism",
     "explicit_biometric",
     "guardian",
+    "phash256",
 )
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _TOKEN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -300,6 +301,16 @@ def parse_record(raw: Mapping[str, object], where: SourceRef) -> tuple[ConsentRe
             phash = None
         else:
             phash = phash.lower()
+    phash256 = _text(raw.get("phash256"))
+    if phash256 is not None:
+        if len(phash256) != 64 or not _HEX.match(phash256):
+            problem("phash256", "must be 64 hex digits (imagehash's phash with hash_size=16)")
+            phash256 = None
+        elif phash is None:
+            problem("phash256", "needs the record's 64-bit phash too (candidates are found by it)")
+            phash256 = None
+        else:
+            phash256 = phash256.lower()
     path = _text(raw.get("path"))
     if path is not None:
         try:
@@ -378,6 +389,7 @@ def parse_record(raw: Mapping[str, object], where: SourceRef) -> tuple[ConsentRe
             status=status,
             sha256=sha256,
             phash=phash,
+            phash256=phash256,
             path=path,
             subject_ids=tuple(subject_ids),
             purposes=frozenset(purposes),

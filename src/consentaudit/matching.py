@@ -85,22 +85,34 @@ class ConsentIndex:
                 codes.append(parse_hex64(r.phash))
                 self._phash_pos.append(i)
         self._index = HammingIndex(codes)
+        self._radius = CANDIDATE_RADIUS if any(r.phash256 for r in self.records) else self.threshold
 
     def lookup(
-        self, path: str, fp: Fingerprint | None, sha256: str | None = None, release_ids: Sequence[str] = ()
+        self,
+        path: str,
+        fp: Fingerprint | None,
+        sha256: str | None = None,
+        release_ids: Sequence[str] = (),
+        image256: Callable[[str], str | None] | None = None,
     ) -> tuple[list[RecordMatch], list[PathConflict]]:
-        """Records covering the image, best first (sha256, then path, then nearest pHash)."""
+        """Records covering the image, best first (sha256, then path, then nearest pHash). A record with a
+        `phash256` is matched perceptually as reference entries are: its 64-bit candidates (within
+        CANDIDATE_RADIUS) are decided by the 256-bit codes (`image256(variant)` computes the image's)."""
         digest = fp.sha256 if fp else sha256
         found: dict[int, Match] = {}
         if digest:
             for i in self._by_sha.get(digest, ()):
                 found[i] = Match(self.records[i].record_id, MatchKind.SHA256)
-        perceptual: dict[int, int] = {}
+        perceptual: dict[int, tuple[int, str]] = {}
         if fp and matchable(fp):
-            for code in filter(None, (fp.phash, fp.phash_trim)):
-                for pos, d in self._index.within(parse_hex64(code), self.threshold):
+            for code, variant in ((fp.phash, "phash"), (fp.phash_trim, "phash_trim")):
+                if not code:
+                    continue
+                for pos, d in self._index.within(parse_hex64(code), self._radius):
                     i = self._phash_pos[pos]
-                    perceptual[i] = min(d, perceptual.get(i, 64))
+                    how = self._decide(self.records[i], d, variant, image256)
+                    if how and (i not in perceptual or d < perceptual[i][0]):
+                        perceptual[i] = (d, how)
         conflicts: list[PathConflict] = []
         for i in self._by_path.get(path, ()):
             if i in found:
@@ -115,9 +127,9 @@ class ConsentIndex:
                 )
                 continue
             found[i] = Match(r.record_id, MatchKind.PATH)
-        for i, d in perceptual.items():
+        for i, (d, how) in perceptual.items():
             if i not in found:
-                found[i] = Match(self.records[i].record_id, MatchKind.PERCEPTUAL, d, "phash")
+                found[i] = Match(self.records[i].record_id, MatchKind.PERCEPTUAL, d, how)
         for rid in release_ids:
             for i in self._by_release.get(rid.strip().lower(), ()):
                 if i not in found:
@@ -126,9 +138,21 @@ class ConsentIndex:
         ranked = sorted(found.items(), key=lambda t: (order[t[1].kind], t[1].distance or 0, t[0]))
         return [RecordMatch(self.records[i], m) for i, m in ranked], conflicts
 
+    def _decide(
+        self, r: ConsentRecord, d: int, variant: str, image256: Callable[[str], str | None] | None
+    ) -> str | None:
+        """Whether a record whose pHash is `d` bits away covers the image: by its 256-bit code when both
+        sides have one, else by the threshold on the 64-bit code."""
+        if r.phash256 and image256 is not None:
+            mine = image256(variant)
+            if mine is not None:
+                return "phash+phash256" if hamming256(mine, r.phash256) <= radius256(d) else None
+        return "phash" if d <= self.threshold else None
+
     def borderline(self, fp: Fingerprint, margin: int) -> bool:
-        """Some record's pHash is within `margin` bits of the threshold (either side) from this image's."""
-        return _borderline(self._index, fp, self.threshold, margin)
+        """Some record's pHash is within `margin` bits of the threshold or, with 256-bit records, of the
+        candidate radius (either side) from this image's."""
+        return any(_borderline(self._index, fp, r, margin) for r in {self.threshold, self._radius})
 
 
 def _borderline(index: HammingIndex, fp: Fingerprint, threshold: int, margin: int) -> bool:

@@ -128,6 +128,7 @@ class ConsentRecord:
     phash: str | None = None
     path: str | None = None
     subject_ids: tuple[str, ...] = ()
+    phash256: str | None = None  # imagehash phash(hash_size=16): lets the 256-bit rule decide (docs/matching.md)
     purposes: frozenset[str] = frozenset()
     granted_at: date | None = None
     expires_at: date | None = None

@@ -261,14 +261,14 @@ def manifest_init(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
-    """Write a skeleton manifest: one row per image with sha256, phash and path filled in."""
+    """Write a skeleton manifest: one row per image with sha256, phash, phash256 and path filled in."""
     if output.exists() and not force:
         raise InputError(f"{output} exists (use --force to overwrite)")
     ext = output.suffix.lower()
     if ext not in (".csv", ".jsonl", ".json"):
         raise InputError(f"{output}: manifest format must be .csv, .jsonl or .json")
     with progress_display(quiet) as tick:
-        images = fingerprint_folder(dataset, progress=tick)
+        images = fingerprint_folder(dataset, REFERENCE, progress=tick)  # with the 256-bit pHash
     rows = []
     for n, img in enumerate(images, start=1):
         if img.fingerprint is None:
@@ -279,6 +279,7 @@ def manifest_init(
                 "record_id": f"r{n:06d}",
                 "sha256": img.fingerprint.sha256,
                 "phash": img.fingerprint.phash,
+                "phash256": img.fingerprint.phash256,
                 "path": img.path,
             }
         )
