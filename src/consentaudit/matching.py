@@ -26,6 +26,9 @@ CONFIRM_DHASH_RADIUS = 12
 # radius of 80 gave dozens, because at that scale two pictures with the same coarse layout are common.
 CANDIDATE_RADIUS = 14
 CONFIRM_256_RADIUS = 76
+# A candidate found through one of an entry's views (crops, rotations) must be this much closer: each view
+# is one more chance of a look-alike, and a true cropped or rotated copy sits close to its view.
+VIEW_MARGIN = 16
 
 # Images with less detail than this (fingerprint.detail_of: flat, near-blank, smooth two-tone pictures) are
 # matched by sha256, path, URL or release id only: their perceptual hashes describe a coarse layout that
@@ -317,13 +320,14 @@ class ReferenceIndex:
         confirmed. With a 256-bit code on the entry (and the image's own, computed on demand for the same
         variant: mirrored or border-trimmed) it decides: within radius256(d). Without one: the 64-bit code
         within the threshold, or the dHash rule (`perceptual_match`). A candidate found through one of
-        the entry's centre-crop views (`view` >= 0) is decided by that view's 256-bit code only."""
+        the entry's views (`view` >= 0) is decided by that view's 256-bit code only, VIEW_MARGIN closer."""
         if view >= 0:
             view_name, _, view256 = e.views[view]
             code = mine(name)
             if code is None:
                 return None
-            return f"{name}+phash256@{view_name}" if hamming256(code, view256) <= radius256(d) else None
+            close = hamming256(code, view256) <= radius256(d) - VIEW_MARGIN
+            return f"{name}+phash256@{view_name}" if close else None
         if e.phash256:
             code = mine(name)
             if code is not None:
