@@ -121,15 +121,17 @@ def _edit(src: Path, dst: Path, how: str) -> None:
     with Image.open(src) as im:
         im = im.convert("RGB")
         w, h = im.size
-        if how == "crop95":
-            dx, dy = round(w * 0.025), round(h * 0.025)
+        if how == "crop90":
+            dx, dy = round(w * 0.05), round(h * 0.05)
             im = im.crop((dx, dy, w - dx, h - dy))
+        elif how == "rotate4":
+            im = im.rotate(-4, resample=Image.Resampling.BICUBIC)
         elif how == "border10":
             im = ImageOps.expand(im, border=round(max(w, h) * 0.10), fill=(0, 0, 0))
         im.save(dst, quality=88)
 
 
-def test_crops_and_borders_are_found_and_other_photos_are_not(tmp_path: Path) -> None:
+def test_crops_rotations_and_borders_are_found_and_other_photos_are_not(tmp_path: Path) -> None:
     refs = tmp_path / "refs"
     refs.mkdir()
     originals = sorted(p for p in PHOTOS.glob("*.jpg") if "broken" not in p.name)
@@ -140,7 +142,8 @@ def test_crops_and_borders_are_found_and_other_photos_are_not(tmp_path: Path) ->
     ds = tmp_path / "ds"
     ds.mkdir()
     for p in originals:
-        _edit(p, ds / f"{p.stem}-crop95.jpg", "crop95")
+        _edit(p, ds / f"{p.stem}-crop90.jpg", "crop90")
+        _edit(p, ds / f"{p.stem}-rotate4.jpg", "rotate4")
         _edit(p, ds / f"{p.stem}-border10.jpg", "border10")
     db = f"sqlite:///{tmp_path / 'db'}"
     R.invoke(app, ["reference", "build", "refs", str(refs), "--db", db])
@@ -157,6 +160,9 @@ def test_crops_and_borders_are_found_and_other_photos_are_not(tmp_path: Path) ->
     assert wrong == [], wrong  # every copy found, and found as a copy of its own original
     # borders are trimmed before hashing, and the 256-bit confirmation is computed on the trimmed image too
     assert {f["reference"]["hash"] for f in inside} >= {"phash_trim+phash256"}
+    # 10% crops and small rotations are found through the entries' views
+    views = {f["reference"]["hash"].rsplit("@", 1)[-1] for f in inside if "@" in f["reference"]["hash"]}
+    assert {"c90", "r-5"} <= views, views
     assert [f["path"] for f in outside if f["reference"] is not None] == []  # never tied to another photo
 
 
