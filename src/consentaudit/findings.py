@@ -74,7 +74,7 @@ class Merger:
         notes = list(img.notes)
         if fp and fp.phash and not matchable(fp):
             notes.append(
-                f"near-flat image (structure {fp.detail} < {MIN_DETAIL}): matched by sha256, path, URL or "
+                f"near-flat image (detail {fp.detail} < {MIN_DETAIL}): matched by sha256, path, URL or "
                 "release id only, not perceptually"
             )
         reasons = j.reasons + tuple(Reason(j.verdict, f"note: {n}") for n in notes)

@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover - depends on the optional extra
 
 # Bump when any hash changes meaning: stored fingerprints from another algorithm are never compared blindly.
 _HASHES = f"sha256;imagehash-{imagehash.__version__}:phash(8),dhash(8),phash-mirror(8);detail(32)"
-# Reference builds also record phash(16) of the picture and pHash/phash(16) of its c90/c80 centre crops.
+# Reference builds also record phash(16) of the picture and pHash + phash(16) of its views (VIEWS).
 EXACT_ALGORITHM = f"{_HASHES};full-decode;convert(L);no-exif-transpose"
 DRAFT_SIDE = 128
 FAST_ALGORITHM = f"{_HASHES};jpeg-draft(L,>={DRAFT_SIDE}px);convert(L);no-exif-transpose"
