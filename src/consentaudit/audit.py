@@ -18,7 +18,7 @@ from consentaudit.archives import is_archive
 from consentaudit.codec import header_to_dict, summary_to_dict
 from consentaudit.errors import InputError
 from consentaudit.findings import Merger, SummaryBuilder, settle_groups
-from consentaudit.fingerprint import DEFAULT_MAX_PIXELS, algorithm, fingerprint256, thumbnail_data_uri
+from consentaudit.fingerprint import DEFAULT_MAX_PIXELS, algorithm, lazy256, thumbnail_data_uri
 from consentaudit.item import Item
 from consentaudit.manifest import load_records, parse_manifest
 from consentaudit.matching import DEFAULT_PHASH_THRESHOLD, ConsentIndex, ReferenceIndex, duplicate_groups
@@ -304,17 +304,10 @@ def run_audit(req: AuditRequest, store: ScanStore, progress: ProgressCallback | 
 
 
 def _loader(item: Item | None) -> Callable[[str], str | None] | None:
-    """Computes an image's 256-bit pHash from its bytes, only when a reference candidate needs it."""
+    """Computes an image's 256-bit pHash from its bytes, only when a candidate needs it."""
     if item is None or item.problem is not None:
         return None
-
-    def load(variant: str) -> str | None:
-        try:
-            return fingerprint256(read_item(item), variant)
-        except OSError:
-            return None
-
-    return load
+    return lazy256(lambda: read_item(item))
 
 
 class UnitWork:

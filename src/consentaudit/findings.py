@@ -7,7 +7,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from consentaudit import datamining
-from consentaudit.matching import MIN_DETAIL, ConsentIndex, ReferenceIndex, duplicate_groups, matchable
+from consentaudit.matching import (
+    MIN_DETAIL,
+    ConsentIndex,
+    ReferenceIndex,
+    cached256,
+    duplicate_groups,
+    matchable,
+)
 from consentaudit.models import DomainCount, Finding, Reason, ScannedImage, Signal, Summary, Verdict
 from consentaudit.policy import Rules, judge
 from consentaudit.provenance import AI_SOURCE_TYPES, release_ids
@@ -28,20 +35,6 @@ def _meta(metadata: Iterable[tuple[str, str]], key: str) -> str | None:
     return next((v for k, v in metadata if k == key), None)
 
 
-def _cached(image256: Callable[[str], str | None] | None) -> Callable[[str], str | None] | None:
-    """The image's 256-bit pHash per variant, computed at most once for consents and references together."""
-    if image256 is None:
-        return None
-    codes: dict[str, str | None] = {}
-
-    def get(variant: str) -> str | None:
-        if variant not in codes:
-            codes[variant] = image256(variant)
-        return codes[variant]
-
-    return get
-
-
 class Merger:
     """Judges images one at a time, as soon as their unit is scanned (duplicate groups are not known yet),
     then settles the groups: numbers them and propagates revocations to near-duplicates."""
@@ -50,7 +43,7 @@ class Merger:
         self.consents, self.references, self.rules = consents, references, rules
 
     def finding(self, img: ScannedImage, image256: Callable[[str], str | None] | None = None) -> Finding:
-        image256 = _cached(image256)
+        image256 = cached256(image256)  # one computation per variant for records and references together
         records, conflicts = self.consents.lookup(
             img.path, img.fingerprint, img.digest, release_ids(img.metadata), image256
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+from collections.abc import Callable
 
 import imagehash
 import numpy as np
@@ -178,9 +179,8 @@ def phash256_of(gray: Image.Image) -> str:
     return _hex(low > np.median(low))
 
 
-def fingerprint256(data: bytes, variant: str = "phash", max_pixels: int = DEFAULT_MAX_PIXELS) -> str | None:
-    """The 256-bit pHash of an image's bytes, for the 64-bit `variant` a candidate was found through:
-    "phash" (as is), "phash_mirror" (mirror image) or "phash_trim" (uniform border trimmed); None when
+def gray256(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image | None:
+    """The grayscale picture the 256-bit pHash is computed from (JPEGs decoded at >= 256 px); None when
     the image is unreadable."""
     try:
         im = Image.open(io.BytesIO(data))
@@ -188,9 +188,14 @@ def fingerprint256(data: bytes, variant: str = "phash", max_pixels: int = DEFAUL
             return None
         if im.format == "JPEG":
             im.draft("L", (256, 256))
-        gray = im.convert("L")
+        return im.convert("L")
     except Exception:
         return None
+
+
+def phash256_variant(gray: Image.Image, variant: str = "phash") -> str:
+    """The 256-bit pHash for the 64-bit `variant` a candidate was found through: "phash" (as is),
+    "phash_mirror" (mirror image) or "phash_trim" (uniform border trimmed)."""
     if variant == "phash_mirror":
         gray = gray.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     elif variant == "phash_trim":
@@ -198,6 +203,28 @@ def fingerprint256(data: bytes, variant: str = "phash", max_pixels: int = DEFAUL
         if box is not None:
             gray = gray.crop(box)
     return phash256_of(gray)
+
+
+def lazy256(read: Callable[[], bytes]) -> Callable[[str], str | None]:
+    """`phash256_variant` of the image `read` returns, read and decoded once, on the first call, for every
+    variant asked for; None for every variant when it cannot be read or decoded."""
+    decoded: list[Image.Image | None] = []
+
+    def get(variant: str) -> str | None:
+        if not decoded:
+            try:
+                decoded.append(gray256(read()))
+            except OSError:
+                decoded.append(None)
+        return None if decoded[0] is None else phash256_variant(decoded[0], variant)
+
+    return get
+
+
+def fingerprint256(data: bytes, variant: str = "phash", max_pixels: int = DEFAULT_MAX_PIXELS) -> str | None:
+    """`phash256_variant` of an image's bytes; None when the image is unreadable."""
+    gray = gray256(data, max_pixels)
+    return None if gray is None else phash256_variant(gray, variant)
 
 
 def hash_gray(

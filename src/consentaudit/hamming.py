@@ -102,16 +102,19 @@ class HammingIndex:
     def nbytes(self) -> int:
         return int(self.codes.nbytes + self._sorted.nbytes + self._pos.nbytes + self._start.nbytes)
 
-    def _gather(self, parts: npt.NDArray[np.int64], per_chunk: int) -> npt.NDArray[np.int64]:
-        """Offsets into `_sorted` of every code whose chunk i is within `per_chunk` bits of parts[..., i]
-        (a code may appear once per matching chunk)."""
-        probes = ((parts[..., None] ^ _FLIPS[per_chunk]) + _BASES[:, None]).ravel()
+    def _gather(
+        self, queries: npt.NDArray[np.uint64], per_chunk: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(offsets into `_sorted`, query index of each offset) of every stored code that agrees with a
+        query to within `per_chunk` bits on some chunk (a code may appear once per matching chunk)."""
+        parts = ((queries[:, None] >> _SHIFTS[None, :]) & np.uint64(_MASK)).astype(np.int64)
+        probes = ((parts[..., None] ^ _FLIPS[per_chunk]) + _BASES[None, :, None]).ravel()
         lo = self._start[probes]
         lengths = self._start[probes + 1] - lo
         total = int(lengths.sum())
-        if total == 0:
-            return np.empty(0, dtype=np.int64)
-        return np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+        offsets = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+        per_query = CHUNKS * len(_FLIPS[per_chunk])
+        return offsets, np.repeat(np.repeat(np.arange(len(queries)), per_query), lengths)
 
     def within(self, query: int, radius: int) -> list[tuple[int, int]]:
         """(position, distance) of every stored code within `radius`, nearest first then by position."""
@@ -124,8 +127,7 @@ class HammingIndex:
             pos = np.flatnonzero(d <= radius)
             dist = d[pos].astype(np.int64)
         else:
-            parts = np.array([(query >> (i * WIDTH)) & _MASK for i in range(CHUNKS)], dtype=np.int64)
-            offsets = self._gather(parts, per_chunk)
+            offsets, _ = self._gather(np.array([query], dtype=np.uint64), per_chunk)
             d = np.bitwise_count(self._sorted[offsets] ^ q)
             keep = np.flatnonzero(d <= radius)
             if len(keep) == 0:
@@ -147,16 +149,7 @@ class HammingIndex:
                     for p, d in self.within(int(qv), radius):
                         yield b + k, p, d
                 continue
-            parts = ((q[:, None] >> _SHIFTS[None, :]) & np.uint64(_MASK)).astype(np.int64)
-            probes = ((parts[..., None] ^ _FLIPS[per_chunk]) + _BASES[None, :, None]).ravel()
-            lo = self._start[probes]
-            lengths = self._start[probes + 1] - lo
-            total = int(lengths.sum())
-            if total == 0:
-                continue
-            offsets = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
-            per_query = CHUNKS * len(_FLIPS[per_chunk])
-            qi = np.repeat(np.repeat(np.arange(len(q)), per_query), lengths)
+            offsets, qi = self._gather(q, per_chunk)
             d = np.bitwise_count(self._sorted[offsets] ^ q[qi])
             keep = np.flatnonzero(d <= radius)
             pairs = np.unique(

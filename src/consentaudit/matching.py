@@ -47,6 +47,28 @@ def radius256(d64: int) -> int:
     return CONFIRM_256_RADIUS - 2 * d64
 
 
+def cached256(image256: Callable[[str], str | None] | None) -> Callable[[str], str | None]:
+    """`image256` computed at most once per variant (None when there is no image to compute it from)."""
+    codes: dict[str, str | None] = {}
+
+    def get(variant: str) -> str | None:
+        if image256 is None:
+            return None
+        if variant not in codes:
+            codes[variant] = image256(variant)
+        return codes[variant]
+
+    return get
+
+
+def close256(mine: str | None, theirs: str | None, d64: int, margin: int = 0) -> bool | None:
+    """Whether two 256-bit pHashes say "same picture" for a 64-bit candidate at distance `d64` (within
+    radius256(d64) - margin); None when either side has no 256-bit code and the 64-bit rules decide."""
+    if mine is None or theirs is None:
+        return None
+    return hamming256(mine, theirs) <= radius256(d64) - margin
+
+
 def hamming256(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
 
@@ -146,10 +168,9 @@ class ConsentIndex:
     ) -> str | None:
         """Whether a record whose pHash is `d` bits away covers the image: by its 256-bit code when both
         sides have one, else by the threshold on the 64-bit code."""
-        if r.phash256 and image256 is not None:
-            mine = image256(variant)
-            if mine is not None:
-                return "phash+phash256" if hamming256(mine, r.phash256) <= radius256(d) else None
+        close = close256(image256(variant) if r.phash256 and image256 else None, r.phash256, d)
+        if close is not None:
+            return "phash+phash256" if close else None
         return "phash" if d <= self.threshold else None
 
     def borderline(self, fp: Fingerprint, margin: int) -> bool:
@@ -290,15 +311,7 @@ class ReferenceIndex:
         for code, name in queries:
             for pos, d in self._index.within(parse_hex64(code), CANDIDATE_RADIUS):
                 candidates.append((d, self._pos[pos], name, self._view[pos]))
-        cache256: dict[str, str | None] = {}
-
-        def mine(variant: str) -> str | None:
-            if image256 is None:
-                return None
-            if variant not in cache256:
-                cache256[variant] = image256(variant)
-            return cache256[variant]
-
+        mine = cached256(image256)
         hits: dict[int, tuple[int, str]] = {}
         for d, i, name, view in sorted(candidates, key=lambda c: (c[0], c[1], c[3])):
             if i not in hits:
@@ -323,16 +336,10 @@ class ReferenceIndex:
         the entry's views (`view` >= 0) is decided by that view's 256-bit code only, VIEW_MARGIN closer."""
         if view >= 0:
             view_name, _, view256 = e.views[view]
-            code = mine(name)
-            if code is None:
-                return None
-            close = hamming256(code, view256) <= radius256(d) - VIEW_MARGIN
-            return f"{name}+phash256@{view_name}" if close else None
-        if e.phash256:
-            code = mine(name)
-            if code is not None:
-                d256 = hamming256(code, e.phash256)
-                return f"{name}+phash256" if d256 <= radius256(d) else None
+            return f"{name}+phash256@{view_name}" if close256(mine(name), view256, d, VIEW_MARGIN) else None
+        close = close256(mine(name) if e.phash256 else None, e.phash256, d)
+        if close is not None:
+            return f"{name}+phash256" if close else None
         if d <= self.threshold:
             return name
         if name == "phash":
