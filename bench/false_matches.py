@@ -32,16 +32,30 @@ import random
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from consentaudit.fingerprint import VIEWS, fingerprint256, fingerprint_bytes, hash_gray
+from consentaudit.fingerprint import VIEWS, ImageProbe, fingerprint_bytes, hash_gray
 from consentaudit.hamming import HammingIndex, parse_hex64
-from consentaudit.matching import CANDIDATE_RADIUS, MIN_DETAIL, ReferenceIndex, hamming256, matchable, radius256
+from consentaudit.keypoints import STORED, Keypoints, detect, inliers
+from consentaudit.matching import (
+    CANDIDATE_RADIUS,
+    KEYPOINT_ZONE,
+    MIN_DETAIL,
+    MIN_INLIERS,
+    SURE_SLACK,
+    VIEW_MARGIN,
+    ReferenceIndex,
+    hamming256,
+    matchable,
+    radius256,
+)
 from consentaudit.models import ReferenceEntry
 from transforms import TRANSFORMS
 
@@ -122,39 +136,61 @@ def query_images(folders: list[Path], limit: int, tiles: int) -> list[tuple[str,
 Views = tuple[tuple[str, str, str], ...]
 
 
-def edited_entries(job: tuple[int, Image.Image]) -> list[tuple[int, str, str, str, str, int, Views]]:
-    """(query, edit, phash, dhash, phash256, detail, views) of every edited copy of one query image."""
+def edited_entries(job: tuple[int, Image.Image]) -> list[tuple[int, str, str, str, str, int, Views, str | None]]:
+    """(query, edit, phash, dhash, phash256, detail, views, keypoints) of every edited copy of one query."""
     q, im = job
     out = []
     for name, fn in TRANSFORMS.items():
         edited = fn(im)
         fp = hash_gray(edited.convert("L"), "-", edited.width, edited.height, None, with256=True)
         assert fp.phash and fp.dhash and fp.phash256 and fp.detail is not None
-        out.append((q, name, fp.phash, fp.dhash, fp.phash256, fp.detail, fp.views))
+        out.append((q, name, fp.phash, fp.dhash, fp.phash256, fp.detail, fp.views, fp.keypoints))
     return out
 
 
-def filler_codes(job: tuple[list[str], int, int]) -> list[tuple[str, ...]]:
-    """`count` random crops of the given images: (phash, dhash, phash256, detail, then pHash and 256-bit
-    pHash of each centre-crop view) each."""
-    paths, count, seed = job
+def crops(paths: list[str], count: int, seed: int, wanted: set[int] | None = None) -> Iterator[tuple[int, Image.Image]]:
+    """(k, image) of the `count` random crops of the given images (only the k in `wanted`, if given)."""
     rng = random.Random(seed)
     grays = [im.convert("L") for im in (load(Path(p), FILLER_SIDE) for p in paths) if im is not None]
-    out = []
     for k in range(count):
         g = grays[k % len(grays)]
         w, h = g.size
         fw, fh = rng.uniform(0.35, 0.9), rng.uniform(0.35, 0.9)
         cw, ch = max(16, round(w * fw)), max(16, round(h * fh))
         x, y = rng.randrange(0, w - cw + 1), rng.randrange(0, h - ch + 1)
+        flip = rng.random() < 0.5
+        if wanted is not None and k not in wanted:
+            continue
         crop = g.crop((x, y, x + cw, y + ch))
-        if rng.random() < 0.5:
-            crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        fp = hash_gray(crop, "-", cw, ch, None, with256=True)
+        yield k, crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else crop
+
+
+def filler_codes(job: tuple[list[str], int, int]) -> list[tuple[str, ...]]:
+    """`count` random crops of the given images: (phash, dhash, phash256, detail, then pHash and 256-bit
+    pHash of each centre-crop view) each."""
+    out = []
+    for _, crop in crops(*job):
+        fp = hash_gray(crop, "-", crop.width, crop.height, None, with256=True)
         assert fp.phash and fp.dhash and fp.phash256
         views = [code for _, ph, p256 in fp.views for code in (ph, p256)]
         out.append((fp.phash, fp.dhash, fp.phash256, str(fp.detail), *views, *[""] * (2 * len(VIEWS) - len(views))))
     return out
+
+
+def filler_plan(sources: list[Path], n: int, seed: int) -> list[tuple[list[str], int, int]]:
+    """The (paths, count, seed) jobs whose crops, in order, are the fillers."""
+    rng = random.Random(seed)
+    paths = [str(p) for p in sources]
+    rng.shuffle(paths)
+    chunks = [paths[i : i + 50] for i in range(0, len(paths), 50)]
+    per = -(-n // len(chunks))
+    return [(c, per, seed * 100_000 + i) for i, c in enumerate(chunks)]
+
+
+def filler_keypoints(job: tuple[list[str], int, int, list[int]]) -> list[tuple[int, str]]:
+    """(k, encoded ORB keypoints) of the job's crops numbered k in the list, as a reference build stores."""
+    paths, count, seed, ks = job
+    return [(k, detect(crop, STORED).encode()) for k, crop in crops(paths, count, seed, set(ks))]
 
 
 def fillers(sources: list[Path], n: int, jobs: int, cache: Path, seed: int) -> list[tuple[str, ...]]:
@@ -163,12 +199,7 @@ def fillers(sources: list[Path], n: int, jobs: int, cache: Path, seed: int) -> l
     if path.exists():
         arr = np.load(path)
         return [tuple(row) for row in arr.tolist()]  # type: ignore[misc]
-    rng = random.Random(seed)
-    paths = [str(p) for p in sources]
-    rng.shuffle(paths)
-    chunks = [paths[i : i + 50] for i in range(0, len(paths), 50)]
-    per = -(-n // len(chunks))
-    work = [(c, per, seed * 100_000 + i) for i, c in enumerate(chunks)]
+    work = filler_plan(sources, n, seed)
     out: list[tuple[str, ...]] = []
     with ProcessPoolExecutor(jobs) as ex:
         for part in ex.map(filler_codes, work):
@@ -202,8 +233,8 @@ def main() -> None:
     sources = [p for p in files(args.fillers_from)]
     fill = fillers(sources, args.references, args.jobs, args.cache, args.seed)[: args.references - len(real)]
     entries = [
-        ReferenceEntry("copies", f"{q}:{edit}", None, ph, dh, phash256=p256, detail=det, views=views)
-        for q, edit, ph, dh, p256, det, views in real
+        ReferenceEntry("copies", f"{q}:{edit}", None, ph, dh, phash256=p256, detail=det, views=views, keypoints=kp)
+        for q, edit, ph, dh, p256, det, views, kp in real
     ]
     entries += [
         ReferenceEntry(
@@ -224,9 +255,6 @@ def main() -> None:
     everything = HammingIndex(parse_hex64(c[2]) for c in codes if c[2])
     owner = [q for q, *_ in real] + [-1] * len(fill)
     source = [src for _, src, _ in queries]
-    t = time.perf_counter()
-    index = ReferenceIndex(entries)
-    build = time.perf_counter() - t
     print(
         f"{len(queries)} queries ({n_whole} whole real photos, {len(queries) - n_whole} tiles) from "
         f"{', '.join(map(str, args.queries))}"
@@ -234,49 +262,24 @@ def main() -> None:
     print(
         f"{len(entries):,} reference entries: {len(real):,} edited copies of the queries + {len(fill):,} fillers "
         f"(crops of {len(sources):,} images from {', '.join(map(str, args.fillers_from))}); "
-        f"index build {build:.1f} s; setup {time.perf_counter() - t0:.0f} s"
+        f"setup {time.perf_counter() - t0:.0f} s"
     )
 
-    # Raw candidates: every entry within CANDIDATE_RADIUS of the query's pHash / mirror / trimmed pHash.
+    # Pass 1, raw candidates: every entry within CANDIDATE_RADIUS of the query's pHash / mirror / trimmed
+    # pHash, with the 256-bit distance of the same variant (or view).
+    probes = [ImageProbe(lambda im=im: png(im)) for _, _, im in queries]
+    fps = [fingerprint_bytes(png(im)) for _, _, im in queries]
     false_by_radius: Counter[int] = Counter()
     false_256: list[tuple[int, int]] = []  # (d64, d256) of false candidates
     true_256: list[tuple[int, int, str]] = []  # (d64, d256, edit) of true candidates
-    confirmed_true = found = gated = 0
-    false_kinds: Counter[str] = Counter()  # confirmed false matches: fillers / other photos / sibling tiles
-    missed: Counter[str] = Counter()
-    t = time.perf_counter()
-    lookup_time = 0.0
+    zone: list[tuple[int, int, str, bool]] = []  # (query, entry, variant, true?) in reach of the keypoint check
     rows = ["query,detail,ref_detail,d64,d256,kind,ref,view"]
-    for q, (name, _, im) in enumerate(queries):
-        data = png(im)
-        fp = fingerprint_bytes(data)
-        gated += not matchable(fp)
-        codes256: dict[str, str | None] = {}
-
-        def mine(variant: str, data: bytes = data, codes256: dict[str, str | None] = codes256) -> str | None:
-            if variant not in codes256:
-                codes256[variant] = fingerprint256(data, variant)
-            return codes256[variant]
-
-        t1 = time.perf_counter()
-        hits = index.perceptual_hits(fp, mine)
-        lookup_time += time.perf_counter() - t1
-        own = {i for i, _, _ in hits if owner[i] == q}
-        confirmed_true += len(own)
-        found += bool(own)
-        for i, _, how in hits:
-            if owner[i] != q:
-                kind = "filler" if owner[i] < 0 else "sibling tile" if source[owner[i]] == source[q] else "other photo"
-                false_kinds[kind] += 1
-                print(f"  false match ({kind}): {name} ~ {entries[i].set_name}:{entries[i].ref_id} ({how})")
-        seen_edits = {entries[i].ref_id.split(":")[1] for i in own}
-        for edit in TRANSFORMS:
-            if edit not in seen_edits:
-                missed[edit] += 1
+    t = time.perf_counter()
+    for q, fp in enumerate(fps):
         for code, variant in ((fp.phash, "phash"), (fp.phash_mirror, "phash_mirror"), (fp.phash_trim, "phash_trim")):
             if not code:
                 continue
-            mine256 = mine(variant)
+            mine256 = probes[q].phash256(variant)
             assert mine256
             for pos, d in everything.within(parse_hex64(code), CANDIDATE_RADIUS):
                 i, view, _, code256 = codes[pos]
@@ -291,16 +294,87 @@ def main() -> None:
                     else ("sibling" if source[owner[i]] == source[q] else "other")
                 )
                 rows.append(f"{q},{fp.detail},{e.detail},{d},{d256},{kind},{e.ref_id},{view}")
+                slack = radius256(d) - (VIEW_MARGIN if view >= 0 else 0) - d256
+                if matchable(fp) and (e.detail or 0) >= MIN_DETAIL and SURE_SLACK > slack >= -KEYPOINT_ZONE:
+                    zone.append((q, i, variant, owner[i] == q))
                 if owner[i] == q:
                     true_256.append((d, d256, e.ref_id.split(":")[1]))
                 else:
                     false_by_radius[d] += 1
                     false_256.append((d, d256))
-    elapsed = time.perf_counter() - t
+    raw_time = time.perf_counter() - t
+
+    # The fillers a keypoint check may consult get their keypoints, as a reference build stores them: the
+    # others' are never read, so computing them would not change a result.
+    plan = filler_plan(sources, args.references, args.seed)
+    per = plan[0][1]
+    wanted: dict[int, list[int]] = {}
+    for _, i, _, _ in zone:
+        if owner[i] < 0:
+            j = i - len(real)
+            wanted.setdefault(j // per, []).append(j % per)
+    t = time.perf_counter()
+    with ProcessPoolExecutor(args.jobs) as ex:
+        jobs = [(*plan[c], sorted(set(ks))) for c, ks in sorted(wanted.items())]
+        for (c, _), part in zip(sorted(wanted.items()), ex.map(filler_keypoints, jobs), strict=True):
+            for k, kp in part:
+                i = len(real) + c * per + k
+                entries[i] = replace(entries[i], keypoints=kp)
+    n_kp = sum(len(set(ks)) for ks in wanted.values())
+    took = time.perf_counter() - t
+    print(f"{n_kp:,} fillers are in reach of the keypoint check: their keypoints computed in {took:.0f} s")
+
+    # Inliers of every candidate in the keypoint zone, true and false (what MIN_INLIERS is chosen on).
+    inl_true: Counter[int] = Counter()
+    inl_false: Counter[int] = Counter()
+    worst: list[tuple[int, str, str]] = []
+    for q, i, variant, is_own in zone:
+        stored = entries[i].keypoints
+        image = probes[q].keypoints(variant)
+        n = -1 if stored is None or image is None else inliers(image, Keypoints.decode(stored))
+        n = -1 if n is None else n
+        (inl_true if is_own else inl_false)[min(n, 40)] += 1
+        if not is_own and n >= MIN_INLIERS // 2:
+            worst.append((n, queries[q][0], f"{entries[i].set_name}:{entries[i].ref_id}"))
+
+    # Pass 2, the production matcher: ReferenceIndex with keypoints on the entries.
+    t = time.perf_counter()
+    index = ReferenceIndex(entries)
+    build = time.perf_counter() - t
+    confirmed_true = found = gated = 0
+    false_kinds: Counter[str] = Counter()  # confirmed false matches: fillers / other photos / sibling tiles
+    missed: Counter[str] = Counter()
+    hows: Counter[str] = Counter()
+    t = time.perf_counter()
+    lookup_time = 0.0
+    for q, (name, _, _) in enumerate(queries):
+        fp = fps[q]
+        gated += not matchable(fp)
+        t1 = time.perf_counter()
+        hits = index.perceptual_hits(fp, probes[q].phash256, probes[q].keypoints)
+        lookup_time += time.perf_counter() - t1
+        own = {i for i, _, _ in hits if owner[i] == q}
+        confirmed_true += len(own)
+        found += bool(own)
+        for i, _, how in hits:
+            if owner[i] != q:
+                kind = "filler" if owner[i] < 0 else "sibling tile" if source[owner[i]] == source[q] else "other photo"
+                false_kinds[kind] += 1
+                print(f"  false match ({kind}): {name} ~ {entries[i].set_name}:{entries[i].ref_id} ({how})")
+            else:
+                hows["keypoints" if "keypoints" in how else "phash256"] += 1
+        seen_edits = {entries[i].ref_id.split(":")[1] for i in own}
+        for edit in TRANSFORMS:
+            if edit not in seen_edits:
+                missed[edit] += 1
+    elapsed = time.perf_counter() - t + raw_time
     if args.dump:
         args.dump.write_text("\n".join(rows) + "\n")
     nq = len(queries)
-    print(f"\nlookups: {nq / lookup_time:,.0f} queries/s through ReferenceIndex (one core, incl. 256-bit confirmation)")
+    print(
+        f"\nlookups: {nq / lookup_time:,.0f} queries/s through ReferenceIndex (one core, incl. 256-bit and keypoint "
+        f"checks); index build {build:.1f} s"
+    )
     print(f"total query phase {elapsed:.0f} s\n")
     print("| 64-bit radius (pHash, mirror or trimmed) | false candidates | per query | smallest 256-bit distance |")
     print("|---:|---:|---:|---:|")
@@ -311,11 +385,22 @@ def main() -> None:
         print(f"| ≤ {r} | {cum:,} | {cum / nq:.3f} | {min(d256) if d256 else '-'} |")
     print()
     print(
-        f"production rule (detail ≥ {MIN_DETAIL}, candidates ≤ {CANDIDATE_RADIUS}, 256-bit ≤ radius256(d)): "
+        f"production rule (detail ≥ {MIN_DETAIL}, candidates ≤ {CANDIDATE_RADIUS}, 256-bit within radius256(d) "
+        f"- {SURE_SLACK}, or down to {KEYPOINT_ZONE} bits beyond it with ≥ {MIN_INLIERS} keypoint inliers): "
         f"**{sum(false_kinds.values())} confirmed false matches** ({dict(false_kinds) or 'none'}); "
         f"{gated} queries have too little detail to match perceptually; {found}/{nq} queries found at least "
-        f"one of their own edited copies ({confirmed_true} copies in all)"
+        f"one of their own edited copies ({confirmed_true} copies in all; confirmed by {dict(hows)})"
     )
+    print(
+        f"\nKeypoint zone: {len(zone):,} candidates (256-bit slack in [-{KEYPOINT_ZONE}, {SURE_SLACK}), both detailed)"
+    )
+    print("| inliers | false candidates | true candidates |")
+    print("|---:|---:|---:|")
+    for n in sorted(set(inl_true) | set(inl_false)):
+        label = "too few keypoints" if n < 0 else f"≥ {n}" if n == 40 else str(n)
+        print(f"| {label} | {inl_false[n]} | {inl_true[n]} |")
+    for n, qname, ref in sorted(worst, reverse=True)[:20]:
+        print(f"  false candidate with {n} inliers: {qname} ~ {ref}")
     hist = Counter((b // 8) * 8 for _, b in false_256)
     print(
         "\n256-bit distance of false candidates (bucket: count): "

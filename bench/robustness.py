@@ -25,7 +25,7 @@ from pathlib import Path
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from consentaudit.fingerprint import fingerprint256, fingerprint_bytes
+from consentaudit.fingerprint import ImageProbe, fingerprint_bytes
 from consentaudit.matching import DEFAULT_PHASH_THRESHOLD, MIN_DETAIL, ConsentIndex, ReferenceIndex, matchable
 from consentaudit.models import ConsentRecord, ConsentStatus, Fingerprint, ReferenceEntry
 from transforms import TRANSFORMS
@@ -80,6 +80,7 @@ def main() -> None:
     print(f"{len(low)} of them have too little detail to match perceptually (detail < {MIN_DETAIL}): {low}")
 
     def lookups(fp: Fingerprint, data: bytes) -> tuple[set[int], set[int]]:
+        probe = ImageProbe(lambda: data)
         matches, _ = cons.lookup(
             "-", Fingerprint(sha256="-", phash=fp.phash, phash_trim=fp.phash_trim, detail=fp.detail)
         )
@@ -95,7 +96,8 @@ def main() -> None:
             ),
             None,
             None,
-            lambda variant: fingerprint256(data, variant),
+            probe.phash256,
+            probe.keypoints,
         )
         r = {int(hit[0].ref_id)} if hit else set()
         return m, r

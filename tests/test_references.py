@@ -6,11 +6,13 @@ import io
 import json
 from pathlib import Path
 
+import pytest
 from PIL import Image, ImageOps
 from typer.testing import CliRunner
 
 from conftest import FIXTURES, PHOTOS, SCRAPED
 from consentaudit.cli.app import app
+from consentaudit.keypoints import MIN_KEYPOINTS, Keypoints
 
 R = CliRunner()
 
@@ -58,6 +60,7 @@ def test_build_list_export_import_remove_round_trip(tmp_path: Path) -> None:
     assert lines[0]["description"] == "two scraped photos" and lines[0]["license"] == "mixed"
     assert {x["path"] for x in lines[1:]} == {"web-0001.jpg", "web-0002.jpg"}
     assert all(len(x["phash256"]) == 64 and x["detail"] > 20 for x in lines[1:])  # real photos: full detail
+    assert all(len(Keypoints.decode(x["keypoints"])) >= MIN_KEYPOINTS for x in lines[1:])  # and keypoints
     other = f"sqlite:///{tmp_path / 'other.db'}"
     assert R.invoke(app, ["reference", "import", str(exported), "--db", other]).exit_code == 0
     again = tmp_path / "again.jsonl"
@@ -121,8 +124,8 @@ def _edit(src: Path, dst: Path, how: str) -> None:
     with Image.open(src) as im:
         im = im.convert("RGB")
         w, h = im.size
-        if how == "crop90":
-            dx, dy = round(w * 0.05), round(h * 0.05)
+        if how in ("crop90", "crop95"):
+            dx, dy = round(w * (0.05 if how == "crop90" else 0.025)), round(h * (0.05 if how == "crop90" else 0.025))
             im = im.crop((dx, dy, w - dx, h - dy))
         elif how == "rotate4":
             im = im.rotate(-4, resample=Image.Resampling.BICUBIC)
@@ -143,6 +146,7 @@ def test_crops_rotations_and_borders_are_found_and_other_photos_are_not(tmp_path
     ds.mkdir()
     for p in originals:
         _edit(p, ds / f"{p.stem}-crop90.jpg", "crop90")
+        _edit(p, ds / f"{p.stem}-crop95.jpg", "crop95")
         _edit(p, ds / f"{p.stem}-rotate4.jpg", "rotate4")
         _edit(p, ds / f"{p.stem}-border10.jpg", "border10")
     db = f"sqlite:///{tmp_path / 'db'}"
@@ -163,19 +167,22 @@ def test_crops_rotations_and_borders_are_found_and_other_photos_are_not(tmp_path
     # 10% crops and small rotations are found through the entries' views
     views = {f["reference"]["hash"].rsplit("@", 1)[-1] for f in inside if "@" in f["reference"]["hash"]}
     assert {"c90", "r-5"} <= views, views
+    # copies whose 256-bit codes fall short of SURE_SLACK are confirmed by their keypoints
+    assert any(f["reference"]["hash"].startswith("phash+keypoints(") for f in inside)
     assert [f["path"] for f in outside if f["reference"] is not None] == []  # never tied to another photo
 
 
-def test_a_store_of_schema_2_is_migrated(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [2, 3])
+def test_an_older_store_is_migrated(tmp_path: Path, version: int) -> None:
     import sqlite3
 
     db_path = tmp_path / "db"
     db = f"sqlite:///{db_path}"
     assert R.invoke(app, ["reference", "build", "web-sample", str(SCRAPED), "--db", db]).exit_code == 0
-    con = sqlite3.connect(db_path)  # make it what release 2 wrote: no `detail` or `views` columns
-    con.execute("ALTER TABLE reference_entry DROP COLUMN detail")
-    con.execute("ALTER TABLE reference_entry DROP COLUMN views")
-    con.execute("UPDATE store_meta SET value = '2' WHERE key = 'schema_version'")
+    con = sqlite3.connect(db_path)  # make it what that release wrote: 2 had no `detail`, `views`, 3 no `keypoints`
+    for column in ["keypoints", *(["detail", "views"] if version == 2 else [])]:
+        con.execute(f"ALTER TABLE reference_entry DROP COLUMN {column}")
+    con.execute(f"UPDATE store_meta SET value = '{version}' WHERE key = 'schema_version'")
     con.commit()
     con.close()
     listed = R.invoke(app, ["reference", "list", "--db", db])

@@ -18,7 +18,7 @@ from consentaudit.archives import is_archive
 from consentaudit.codec import header_to_dict, summary_to_dict
 from consentaudit.errors import InputError
 from consentaudit.findings import Merger, SummaryBuilder, settle_groups
-from consentaudit.fingerprint import DEFAULT_MAX_PIXELS, algorithm, lazy256, thumbnail_data_uri
+from consentaudit.fingerprint import DEFAULT_MAX_PIXELS, ImageProbe, algorithm, thumbnail_data_uri
 from consentaudit.item import Item
 from consentaudit.manifest import load_records, parse_manifest
 from consentaudit.matching import DEFAULT_PHASH_THRESHOLD, ConsentIndex, ReferenceIndex, duplicate_groups
@@ -303,11 +303,11 @@ def run_audit(req: AuditRequest, store: ScanStore, progress: ProgressCallback | 
     return store.load_report(scan_id)
 
 
-def _loader(item: Item | None) -> Callable[[str], str | None] | None:
-    """Computes an image's 256-bit pHash from its bytes, only when a candidate needs it."""
+def _probe(item: Item | None, max_pixels: int) -> ImageProbe | None:
+    """Computes an image's 256-bit pHash and keypoints from its bytes, only when a candidate needs them."""
     if item is None or item.problem is not None:
         return None
-    return lazy256(lambda: read_item(item))
+    return ImageProbe(lambda: read_item(item), max_pixels)
 
 
 class UnitWork:
@@ -339,7 +339,10 @@ class UnitWork:
             ):
                 img = refingerprint_exact(items[img.path], img, self.settings)
                 redone.append(img)
-            findings.append(self.merger.finding(img, _loader(items.get(img.path))))
+            probe = _probe(items.get(img.path), self.settings.max_pixels)
+            findings.append(
+                self.merger.finding(img, probe.phash256, probe.keypoints) if probe else self.merger.finding(img)
+            )
         return redone, findings
 
     def __call__(self, unit: Sequence[Item]) -> tuple[list[ScannedImage], list[Finding]]:

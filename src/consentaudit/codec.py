@@ -65,6 +65,7 @@ def scanned_to_dict(img: ScannedImage) -> dict[str, Any]:
             "phash256": fp.phash256,
             "detail": fp.detail,
             "views": [list(v) for v in fp.views],
+            "keypoints": fp.keypoints,
             "width": fp.width,
             "height": fp.height,
             "format": fp.format,

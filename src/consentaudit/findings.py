@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from consentaudit import datamining
+from consentaudit.keypoints import Keypoints
 from consentaudit.matching import (
     MIN_DETAIL,
     ConsentIndex,
@@ -42,13 +43,22 @@ class Merger:
     def __init__(self, consents: ConsentIndex, references: ReferenceIndex | None, rules: Rules) -> None:
         self.consents, self.references, self.rules = consents, references, rules
 
-    def finding(self, img: ScannedImage, image256: Callable[[str], str | None] | None = None) -> Finding:
+    def finding(
+        self,
+        img: ScannedImage,
+        image256: Callable[[str], str | None] | None = None,
+        image_keypoints: Callable[[str], Keypoints | None] | None = None,
+    ) -> Finding:
+        """The finding for one image; `image256` and `image_keypoints` compute its 256-bit pHash and ORB
+        keypoints (per variant) when a perceptual candidate needs them."""
         image256 = cached256(image256)  # one computation per variant for records and references together
         records, conflicts = self.consents.lookup(
             img.path, img.fingerprint, img.digest, release_ids(img.metadata), image256
         )
         ref = (
-            self.references.lookup(img.fingerprint, img.digest, _meta(img.metadata, "crawl.url"), image256)
+            self.references.lookup(
+                img.fingerprint, img.digest, _meta(img.metadata, "crawl.url"), image256, image_keypoints
+            )
             if self.references
             else None
         )

@@ -13,6 +13,7 @@ import scipy.fftpack
 from PIL import Image, UnidentifiedImageError
 
 from consentaudit.errors import ConsentAuditError
+from consentaudit.keypoints import FEATURE_SIDE, STORED, Keypoints, detect
 from consentaudit.models import Fingerprint
 
 try:  # HEIC/HEIF is optional: without pillow-heif those files are reported as unsupported
@@ -25,7 +26,8 @@ except ImportError:  # pragma: no cover - depends on the optional extra
 
 # Bump when any hash changes meaning: stored fingerprints from another algorithm are never compared blindly.
 _HASHES = f"sha256;imagehash-{imagehash.__version__}:phash(8),dhash(8),phash-mirror(8);detail(32)"
-# Reference builds also record phash(16) of the picture and pHash + phash(16) of its views (VIEWS).
+# Reference builds also record phash(16) of the picture, pHash + phash(16) of its views (VIEWS) and its
+# ORB keypoints (keypoints.py, OpenCV).
 EXACT_ALGORITHM = f"{_HASHES};full-decode;convert(L);no-exif-transpose"
 DRAFT_SIDE = 128
 FAST_ALGORITHM = f"{_HASHES};jpeg-draft(L,>={DRAFT_SIDE}px);convert(L);no-exif-transpose"
@@ -179,15 +181,15 @@ def phash256_of(gray: Image.Image) -> str:
     return _hex(low > np.median(low))
 
 
-def gray256(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image | None:
-    """The grayscale picture the 256-bit pHash is computed from (JPEGs decoded at >= 256 px); None when
+def gray256(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, side: int = 256) -> Image.Image | None:
+    """The grayscale picture the 256-bit pHash is computed from (JPEGs decoded at >= `side` px); None when
     the image is unreadable."""
     try:
         im = Image.open(io.BytesIO(data))
         if im.size[0] * im.size[1] > max_pixels:
             return None
         if im.format == "JPEG":
-            im.draft("L", (256, 256))
+            im.draft("L", (side, side))
         return im.convert("L")
     except Exception:
         return None
@@ -205,20 +207,44 @@ def phash256_variant(gray: Image.Image, variant: str = "phash") -> str:
     return phash256_of(gray)
 
 
-def lazy256(read: Callable[[], bytes]) -> Callable[[str], str | None]:
-    """`phash256_variant` of the image `read` returns, read and decoded once, on the first call, for every
-    variant asked for; None for every variant when it cannot be read or decoded."""
-    decoded: list[Image.Image | None] = []
+class ImageProbe:
+    """The costlier codes of one dataset image, computed only when a candidate needs them: its 256-bit pHash
+    per variant (`phash256`) and its ORB keypoints per variant (`keypoints`). The bytes are read once and
+    decoded once for each (at >= 256 and >= FEATURE_SIDE pixels); None when the image cannot be read."""
 
-    def get(variant: str) -> str | None:
-        if not decoded:
-            try:
-                decoded.append(gray256(read()))
-            except OSError:
-                decoded.append(None)
-        return None if decoded[0] is None else phash256_variant(decoded[0], variant)
+    def __init__(self, read: Callable[[], bytes], max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        self._read, self._max_pixels = read, max_pixels
+        self._data: bytes | None = None
+        self._gray: dict[int, Image.Image | None] = {}
+        self._codes: dict[str, str | None] = {}
+        self._points: dict[str, Keypoints | None] = {}
 
-    return get
+    def _decoded(self, side: int) -> Image.Image | None:
+        if side not in self._gray:
+            if self._data is None:
+                try:
+                    self._data = self._read()
+                except OSError:
+                    self._data = b""
+            self._gray[side] = gray256(self._data, self._max_pixels, side) if self._data else None
+        return self._gray[side]
+
+    def phash256(self, variant: str) -> str | None:
+        if variant not in self._codes:
+            gray = self._decoded(256)
+            self._codes[variant] = None if gray is None else phash256_variant(gray, variant)
+        return self._codes[variant]
+
+    def keypoints(self, variant: str) -> Keypoints | None:
+        """Keypoints of the picture as is, or of its mirror image for "phash_mirror" (a border-trimmed
+        candidate needs no trim: the transform the check fits absorbs the shift)."""
+        key = "mirror" if variant == "phash_mirror" else "as is"
+        if key not in self._points:
+            gray = self._decoded(FEATURE_SIDE)
+            if gray is not None and key == "mirror":
+                gray = gray.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            self._points[key] = None if gray is None else detect(gray)
+        return self._points[key]
 
 
 def fingerprint256(data: bytes, variant: str = "phash", max_pixels: int = DEFAULT_MAX_PIXELS) -> str | None:
@@ -247,6 +273,7 @@ def hash_gray(
         phash256=phash256_of(gray) if with256 else None,
         views=views_of(gray) if with256 else (),
         detail=detail_of(small),
+        keypoints=detect(gray, STORED).encode() if with256 else None,
         width=width,
         height=height,
         format=fmt,

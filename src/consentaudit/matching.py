@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from consentaudit.hamming import HammingIndex, distance, parse_hex64
+from consentaudit.keypoints import Keypoints, inliers
 from consentaudit.models import ConsentRecord, Fingerprint, Match, MatchKind, ReferenceEntry
 
 # Chosen from bench/robustness.py on the real photos (docs/matching.md): no distinct pair of real photos is
@@ -29,6 +30,14 @@ CONFIRM_256_RADIUS = 76
 # A candidate found through one of an entry's views (crops, rotations) must be this much closer: each view
 # is one more chance of a look-alike, and a true cropped or rotated copy sits close to its view.
 VIEW_MARGIN = 16
+# Entries that carry ORB keypoints (keypoints.py) are held to more: the 256-bit codes alone decide only with
+# SURE_SLACK bits to spare; from there down to KEYPOINT_ZONE bits *beyond* radius256 a candidate counts
+# when at least MIN_INLIERS of the image's keypoints match the entry's under one similarity transform.
+# Chosen with bench/false_matches.py (1M references): no false candidate had a 256-bit slack of 16 or more,
+# and none outside mirror-symmetric sibling tiles of one photo had more than 10 inliers (docs/matching.md).
+SURE_SLACK = 24
+KEYPOINT_ZONE = 40
+MIN_INLIERS = 12
 
 # Images with less detail than this (fingerprint.detail_of: flat, near-blank, smooth two-tone pictures) are
 # matched by sha256, path, URL or release id only: their perceptual hashes describe a coarse layout that
@@ -265,9 +274,11 @@ class ReferenceIndex:
         sha256: str | None = None,
         url: str | None = None,
         image256: Callable[[str], str | None] | None = None,
+        image_keypoints: Callable[[str], Keypoints | None] | None = None,
     ) -> tuple[ReferenceEntry, Match] | None:
         """The reference entry this image is a copy of: by sha256, source URL/domain, or perceptually (the
-        nearest of `perceptual_hits`; `image256(variant)` computes the image's 256-bit pHash on demand)."""
+        nearest of `perceptual_hits`; `image256(variant)` and `image_keypoints(variant)` compute the image's
+        256-bit pHash and ORB keypoints on demand)."""
         digest = fp.sha256 if fp else sha256
         if digest and digest in self._by_sha:
             e = self.entries[self._by_sha[digest]]
@@ -286,7 +297,7 @@ class ReferenceIndex:
                     return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.DOMAIN)
         if fp is None:
             return None
-        hits = self.perceptual_hits(fp, image256)
+        hits = self.perceptual_hits(fp, image256, image_keypoints)
         if not hits:
             return None
         i, d, how = hits[0]
@@ -294,7 +305,10 @@ class ReferenceIndex:
         return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.PERCEPTUAL, d, how)
 
     def perceptual_hits(
-        self, fp: Fingerprint, image256: Callable[[str], str | None] | None = None
+        self,
+        fp: Fingerprint,
+        image256: Callable[[str], str | None] | None = None,
+        image_keypoints: Callable[[str], Keypoints | None] | None = None,
     ) -> list[tuple[int, int, str]]:
         """Every entry this image is perceptually a copy of, as (entry index, 64-bit distance, how),
         nearest first. Candidates come from the radius index (pHash, mirrored pHash, border-trimmed pHash
@@ -315,7 +329,7 @@ class ReferenceIndex:
         hits: dict[int, tuple[int, str]] = {}
         for d, i, name, view in sorted(candidates, key=lambda c: (c[0], c[1], c[3])):
             if i not in hits:
-                how = self.confirm(fp, self.entries[i], d, name, mine, view)
+                how = self.confirm(fp, self.entries[i], d, name, mine, view, image_keypoints)
                 if how:
                     hits[i] = (d, how)
         return sorted(((i, d, how) for i, (d, how) in hits.items()), key=lambda h: (h[1], h[0]))
@@ -328,23 +342,44 @@ class ReferenceIndex:
         name: str,
         mine: Callable[[str], str | None],
         view: int = -1,
+        image_keypoints: Callable[[str], Keypoints | None] | None = None,
     ) -> str | None:
         """Whether a 64-bit candidate at distance `d` (found through `name`) is a copy, and how it was
         confirmed. With a 256-bit code on the entry (and the image's own, computed on demand for the same
-        variant: mirrored or border-trimmed) it decides: within radius256(d). Without one: the 64-bit code
-        within the threshold, or the dHash rule (`perceptual_match`). A candidate found through one of
-        the entry's views (`view` >= 0) is decided by that view's 256-bit code only, VIEW_MARGIN closer."""
+        variant: mirrored or border-trimmed) it decides: within radius256(d); a candidate found through one
+        of the entry's views (`view` >= 0) by that view's 256-bit code, VIEW_MARGIN closer. An entry with
+        keypoints needs SURE_SLACK bits to spare for that, else (down to KEYPOINT_ZONE bits beyond) at
+        least MIN_INLIERS matching keypoints (`image_keypoints(variant)` computes the image's). Without a
+        256-bit code: the 64-bit code within the threshold, or the dHash rule (`perceptual_match`)."""
+        view_name, theirs, margin = ("", e.phash256, 0) if view < 0 else (*e.views[view][::2], VIEW_MARGIN)
+        at = f"@{view_name}" if view_name else ""
+        ours = mine(name) if theirs else None
+        if ours is not None and theirs is not None:
+            slack = radius256(d) - margin - hamming256(ours, theirs)
+            if not e.keypoints:
+                return f"{name}+phash256{at}" if slack >= 0 else None
+            if slack >= SURE_SLACK:
+                return f"{name}+phash256{at}"
+            if slack < -KEYPOINT_ZONE or image_keypoints is None:
+                return None
+            found = _inliers(image_keypoints(name), e.keypoints)
+            return f"{name}+keypoints({found}){at}" if found is not None and found >= MIN_INLIERS else None
         if view >= 0:
-            view_name, _, view256 = e.views[view]
-            return f"{name}+phash256@{view_name}" if close256(mine(name), view256, d, VIEW_MARGIN) else None
-        close = close256(mine(name) if e.phash256 else None, e.phash256, d)
-        if close is not None:
-            return f"{name}+phash256" if close else None
+            return None
         if d <= self.threshold:
             return name
         if name == "phash":
             hit = perceptual_match(fp, e.phash, e.dhash, self.threshold)
             return hit[1] if hit else None
+        return None
+
+
+def _inliers(image: Keypoints | None, entry: str) -> int | None:
+    """`keypoints.inliers` of the image against an entry's encoded keypoints; None when either is missing
+    or the entry's cannot be decoded."""
+    try:
+        return None if image is None else inliers(image, Keypoints.decode(entry))
+    except ValueError:
         return None
 
 

@@ -76,6 +76,7 @@ class Fingerprint:
     # centre crops of the picture as (name, pHash, 256-bit pHash), e.g. ("c90", ...): reference images only
     views: tuple[tuple[str, str, str], ...] = ()
     detail: int | None = None  # 0-100, how much of the picture carries detail (fingerprint.detail_of)
+    keypoints: str | None = None  # ORB keypoints (keypoints.Keypoints.encode): reference images only
     width: int | None = None
     height: int | None = None
     format: str | None = None
@@ -168,6 +169,7 @@ class ReferenceEntry:
     phash256: str | None = None
     detail: int | None = None  # fingerprint.detail_of of the original: too little detail, no perceptual match
     views: tuple[tuple[str, str, str], ...] = ()  # centre crops as (name, pHash, 256-bit pHash): finds crops
+    keypoints: str | None = None  # ORB keypoints of the original (keypoints.Keypoints.encode): confirm copies
 
 
 @dataclass(frozen=True)

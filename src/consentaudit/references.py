@@ -9,6 +9,7 @@ from typing import IO
 
 from consentaudit.errors import InputError, ManifestError, Problem
 from consentaudit.fingerprint import ALGORITHM
+from consentaudit.keypoints import Keypoints
 from consentaudit.models import ReferenceEntry, ScannedImage
 
 FINGERPRINT_KIND = "consentaudit-fingerprints"
@@ -27,6 +28,18 @@ def parse_views(value: object) -> tuple[tuple[str, str, str], ...]:
             if isinstance(ph, str) and len(ph) == 16 and isinstance(p256, str) and len(p256) == 64:
                 out.append((str(name), ph.lower(), p256.lower()))
     return tuple(out)
+
+
+def parse_keypoints(value: object) -> str | None:
+    """A fingerprint file's `keypoints` (base64 of an ORB1 record); malformed ones are left out (the entry is
+    then decided by its 256-bit codes alone)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        Keypoints.decode(value)
+    except ValueError:
+        return None
+    return value
 
 
 def write_fingerprints(images: Iterable[ScannedImage], out: IO[str], name: str, description: str = "") -> int:
@@ -76,6 +89,7 @@ def read_fingerprint_file(path: Path, set_name: str | None = None) -> tuple[str,
                 phash256=p256.lower() if isinstance(p256 := obj.get("phash256"), str) and len(p256) == 64 else None,
                 detail=det if isinstance(det := obj.get("detail"), int) and 0 <= det <= 100 else None,
                 views=parse_views(obj.get("views")),
+                keypoints=parse_keypoints(obj.get("keypoints")),
             )
         )
     if problems:
@@ -88,7 +102,15 @@ def entries_from_images(name: str, images: Iterable[ScannedImage]) -> Iterator[R
         if img.fingerprint is not None:
             fp = img.fingerprint
             yield ReferenceEntry(
-                name, img.path, fp.sha256, fp.phash, fp.dhash, phash256=fp.phash256, detail=fp.detail, views=fp.views
+                name,
+                img.path,
+                fp.sha256,
+                fp.phash,
+                fp.dhash,
+                phash256=fp.phash256,
+                detail=fp.detail,
+                views=fp.views,
+                keypoints=fp.keypoints,
             )
 
 
@@ -149,6 +171,7 @@ def write_set(entries: Iterable[ReferenceEntry], out: IO[str], name: str, descri
             "phash256": e.phash256,
             "detail": e.detail,
             "views": {v[0]: {"phash": v[1], "phash256": v[2]} for v in e.views} or None,
+            "keypoints": e.keypoints,
         }
         out.write(json.dumps({k: v for k, v in row.items() if v is not None}, sort_keys=True) + "\n")
         n += 1

@@ -87,9 +87,10 @@ class ScanStore:
                 if meta is None:
                     s.add(MetaRow(key="schema_version", value=str(STORE_SCHEMA_VERSION)))
                     s.commit()
-                elif int(meta.value) == 2:  # 2 -> 3: reference entries gained `detail` and `views` (old rows: none)
-                    s.connection().exec_driver_sql("ALTER TABLE reference_entry ADD COLUMN detail INTEGER")
-                    s.connection().exec_driver_sql("ALTER TABLE reference_entry ADD COLUMN views VARCHAR")
+                elif int(meta.value) in (2, 3):  # reference entries gained `detail`, `views` (3), `keypoints` (4)
+                    added = [("detail", "INTEGER"), ("views", "VARCHAR")] if int(meta.value) == 2 else []
+                    for column, kind in [*added, ("keypoints", "VARCHAR")]:
+                        s.connection().exec_driver_sql(f"ALTER TABLE reference_entry ADD COLUMN {column} {kind}")
                     meta.value = str(STORE_SCHEMA_VERSION)
                     s.commit()
                 elif int(meta.value) != STORE_SCHEMA_VERSION:
@@ -382,6 +383,7 @@ class ReferenceSets:
                     "phash256": e.phash256,
                     "detail": e.detail,
                     "views": json.dumps([list(v) for v in e.views]) if e.views else None,
+                    "keypoints": e.keypoints,
                 }
                 for e in unique.values()
             ]
@@ -403,7 +405,9 @@ class ReferenceSets:
                 raise StoreError(f"no reference set named {name!r} (see `consentaudit reference list`)")
             rows = conn.execute(select(REFENTRY).where(REFENTRY.c.set_name == name).order_by(REFENTRY.c.ref_id))
             entries = [
-                ReferenceEntry(name, r.ref_id, r.sha256, r.phash, r.dhash, r.url, r.phash256, r.detail, _views(r.views))
+                ReferenceEntry(
+                    name, r.ref_id, r.sha256, r.phash, r.dhash, r.url, r.phash256, r.detail, _views(r.views), r.keypoints
+                )
                 for r in rows
             ]
         info = ReferenceInfo(name, f"store:{name}", len(entries), head.description, head.license)

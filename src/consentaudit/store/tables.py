@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Field, SQLModel
 
-STORE_SCHEMA_VERSION = 3
+STORE_SCHEMA_VERSION = 4
 
 
 class ScanRow(SQLModel, table=True):
@@ -90,3 +90,4 @@ class RefEntryRow(SQLModel, table=True):
     phash256: str | None = None
     detail: int | None = None
     views: str | None = None  # JSON [[name, phash, phash256], ...]
+    keypoints: str | None = None  # keypoints.Keypoints.encode()

@@ -1,0 +1,122 @@
+"""Local-feature confirmation (keypoints.py) on real photos: copies agree, other photos and blank pictures
+do not, the stored form round-trips, and the reference matcher uses it in the 256-bit grey zone."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+import pytest
+from PIL import Image, ImageOps
+
+from conftest import PHOTOS
+from consentaudit.fingerprint import ImageProbe, fingerprint_bytes
+from consentaudit.keypoints import MIN_KEYPOINTS, STORED, Keypoints, detect, inliers
+from consentaudit.matching import KEYPOINT_ZONE, MIN_INLIERS, SURE_SLACK, ReferenceIndex, radius256
+from consentaudit.models import ReferenceEntry
+
+
+def _photo(name: str) -> Image.Image:
+    im = Image.open(PHOTOS / name).convert("RGB")
+    im.thumbnail((1024, 1024))
+    return im
+
+
+def _jpeg(im: Image.Image, quality: int = 85) -> bytes:
+    buf = io.BytesIO()
+    im.convert("RGB").save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _stored(im: Image.Image) -> Keypoints:
+    return Keypoints.decode(detect(im.convert("L"), STORED).encode())
+
+
+def _crop(im: Image.Image, keep: float) -> Image.Image:
+    w, h = im.size
+    dw, dh = round(w * (1 - keep) / 2), round(h * (1 - keep) / 2)
+    return im.crop((dw, dh, w - dw, h - dh))
+
+
+EDITS = {
+    "resize-50": lambda im: im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS),
+    "crop-90": lambda im: _crop(im, 0.9),
+    "rotate-5": lambda im: im.rotate(5, resample=Image.Resampling.BICUBIC),
+    "grayscale": ImageOps.grayscale,
+    "jpeg-q30": lambda im: Image.open(io.BytesIO(_jpeg(im, 30))),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_a_copy_shares_keypoints_with_its_original(edit: str) -> None:
+    original = _photo("canon-ixus.jpg")
+    copy = EDITS[edit](original)
+    found = inliers(detect(copy.convert("L")), _stored(original))
+    assert found is not None and found >= MIN_INLIERS, (edit, found)
+
+
+def test_other_photos_do_not_share_keypoints() -> None:
+    names = ["canon-ixus.jpg", "fujifilm-dx10.jpg", "kodak-dc240.jpg", "nikon-e950.jpg", "sony-d700.jpg"]
+    photos = {n: _photo(n) for n in names}
+    stored = {n: _stored(im) for n, im in photos.items()}
+    for a in names:
+        for b in names:
+            if a != b:
+                found = inliers(detect(photos[a].convert("L")), stored[b])
+                assert found is not None and found < MIN_INLIERS, (a, b, found)
+
+
+def test_a_blank_picture_cannot_be_checked() -> None:
+    blank = Image.new("L", (400, 300), 128)
+    assert len(detect(blank)) < MIN_KEYPOINTS
+    assert inliers(detect(blank), _stored(_photo("canon-ixus.jpg"))) is None
+
+
+def test_the_stored_form_round_trips_and_malformed_ones_are_refused() -> None:
+    kp = detect(_photo("sony-d700.jpg").convert("L"), STORED)
+    assert 0 < len(kp) <= STORED
+    back = Keypoints.decode(kp.encode())
+    assert (back.descriptors == kp.descriptors).all()
+    assert abs(back.points - kp.points).max() < 1 / 60000  # positions kept to 1/65535 of the longer side
+    for bad in ["not base64!", "", "T1JCMQ==", kp.encode()[:-8]]:
+        with pytest.raises(ValueError):
+            Keypoints.decode(bad)
+
+
+def test_the_check_is_deterministic() -> None:
+    original, copy = _photo("nikon-e950.jpg"), _crop(_photo("nikon-e950.jpg"), 0.85)
+    runs = {inliers(detect(copy.convert("L")), _stored(original)) for _ in range(3)}
+    assert len(runs) == 1
+
+
+def _flip_bits(code: str, n: int) -> str:
+    """`code` (64 hex) with its first n bits inverted."""
+    value = int(code, 16) ^ (((1 << n) - 1) << (256 - n))
+    return f"{value:064x}"
+
+
+def test_the_reference_matcher_asks_keypoints_in_the_grey_zone() -> None:
+    """An entry whose 256-bit code is close enough for the old rule but short of SURE_SLACK is decided by
+    keypoints: its own photo's keypoints confirm it, another photo's refute it, and without the image's
+    keypoints it is not matched. Beyond SURE_SLACK the 256-bit code decides alone."""
+    original = _photo("canon-ixus.jpg")
+    data = _jpeg(original)
+    fp = fingerprint_bytes(data, with256=True)
+    probe = ImageProbe(lambda: data)
+    mine = probe.phash256("phash")
+    assert fp.phash and mine
+    grey = _flip_bits(mine, radius256(0) - SURE_SLACK + 8)  # slack SURE_SLACK - 8: in the zone
+    assert -KEYPOINT_ZONE <= SURE_SLACK - 8 < SURE_SLACK
+    own = ReferenceEntry("s", "own", None, fp.phash, fp.dhash, phash256=grey, keypoints=fp.keypoints)
+    other_kp = fingerprint_bytes(_jpeg(_photo("sony-d700.jpg")), with256=True).keypoints
+    other = replace(own, ref_id="look-alike", keypoints=other_kp)
+    for entry, expected in ((own, "own"), (other, None)):
+        hit = ReferenceIndex([entry]).lookup(fp, None, None, probe.phash256, probe.keypoints)
+        assert (hit[0].ref_id if hit else None) == expected
+        if hit:
+            assert hit[1].hash is not None and hit[1].hash.startswith("phash+keypoints(")
+    assert ReferenceIndex([own]).lookup(fp, None, None, probe.phash256) is None  # keypoints not computable
+    # with SURE_SLACK to spare the 256-bit code decides, whatever the keypoints say
+    sure = replace(other, phash256=_flip_bits(mine, radius256(0) - SURE_SLACK - 4))
+    hit = ReferenceIndex([sure]).lookup(fp, None, None, probe.phash256, probe.keypoints)
+    assert hit is not None and hit[1].hash == "phash+phash256"
