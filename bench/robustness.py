@@ -6,8 +6,10 @@ For every real photo and every edit in transforms.py, the edited copy is fingerp
 image and looked up:
 - `manifest`: against the 64-bit pHash of every original, as a consent record is matched (threshold 9,
   plus the border-trimmed pHash);
-- `reference`: through ReferenceIndex, as a known-scraped set is matched (pHash / mirrored / trimmed
-  within 9, or within 14 and confirmed by the 256-bit pHash within 80).
+- `reference`: through ReferenceIndex, as a known-scraped set is matched: the originals are entries as a
+  reference build stores them (256-bit pHash, views, ORB keypoints), and every pHash / mirrored / trimmed
+  candidate within 14 is decided by the 256-bit codes and, in their grey zone, by keypoint inliers
+  (matching.ReferenceIndex.confirm).
 A hit on the photo's own original is a true match; a hit on any other photo is a false match. Originals
 are also looked up against all *other* originals (every distinct pair). Photos are downscaled to at most
 1024 px first so the run stays short; files the corpus marks as the same scene (orientation and HDR
@@ -68,7 +70,15 @@ def main() -> None:
     n = len(photos)
     entries = [
         ReferenceEntry(
-            "bench", str(i), None, fp.phash, fp.dhash, phash256=fp.phash256, detail=fp.detail, views=fp.views
+            "bench",
+            str(i),
+            None,
+            fp.phash,
+            fp.dhash,
+            phash256=fp.phash256,
+            detail=fp.detail,
+            views=fp.views,
+            keypoints=fp.keypoints,
         )
         for i, fp in enumerate(originals)
     ]

@@ -192,3 +192,21 @@ def test_an_older_store_is_migrated(tmp_path: Path, version: int) -> None:
     out = tmp_path / "r.json"
     R.invoke(app, ["scan", str(ds), "--reference", "web-sample", "--db", db, "--quiet", "--report", str(out)])
     assert _verdicts(out)["half.jpg"] == "known_scraped"  # old entries (detail unknown) still match
+
+
+def test_a_stored_sets_keypoints_are_read_only_when_asked(tmp_path: Path) -> None:
+    import pickle
+    from dataclasses import replace
+
+    from consentaudit.store import ReferenceSets, ScanStore, StoredKeypoints
+
+    db = f"sqlite:///{tmp_path / 'db'}"
+    assert R.invoke(app, ["reference", "build", "web-sample", str(SCRAPED), "--db", db]).exit_code == 0
+    sets = ReferenceSets(ScanStore(db))
+    _, full = sets.load("web-sample")
+    _, light = sets.load("web-sample", keypoints=False)
+    assert all(e.keypoints for e in full) and not any(e.keypoints for e in light)
+    assert [replace(e, keypoints=None) for e in full] == light  # nothing else is left out
+    reader = pickle.loads(pickle.dumps(StoredKeypoints(db, ["web-sample"])))  # as a worker receives it
+    assert [reader(e) for e in light] == [e.keypoints for e in full]
+    assert reader(replace(light[0], set_name="another")) is None

@@ -21,7 +21,7 @@ from consentaudit.findings import Merger, SummaryBuilder, settle_groups
 from consentaudit.fingerprint import DEFAULT_MAX_PIXELS, ImageProbe, algorithm, thumbnail_data_uri
 from consentaudit.item import Item
 from consentaudit.manifest import load_records, parse_manifest
-from consentaudit.matching import DEFAULT_PHASH_THRESHOLD, ConsentIndex, ReferenceIndex, duplicate_groups
+from consentaudit.matching import DEFAULT_PHASH_THRESHOLD, MATCHER, ConsentIndex, ReferenceIndex, duplicate_groups
 from consentaudit.models import (
     ConsentRecord,
     Finding,
@@ -39,7 +39,7 @@ from consentaudit.policy import CRAWL_PROTOCOLS, Rules
 from consentaudit.references import entries_from_images, read_fingerprint_file, read_url_list
 from consentaudit.scanner import ScanSettings, refingerprint_exact, scan_unit
 from consentaudit.sources import open_source, read_item
-from consentaudit.store import ReferenceSets, ScanStore
+from consentaudit.store import ReferenceSets, ScanStore, StoredKeypoints
 from consentaudit.workers import default_jobs, map_units
 
 DEFAULT_FAIL_ON = tuple(v for v in Verdict if v != Verdict.CONSENTED)
@@ -216,21 +216,31 @@ def _run_key(
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
-def _load_inputs(
-    req: AuditRequest, settings: ScanSettings, store: ScanStore
-) -> tuple[list[ConsentRecord], list[ManifestInfo], list[ReferenceInfo], list[ReferenceEntry]]:
+@dataclass(frozen=True)
+class Inputs:
+    records: list[ConsentRecord]
+    manifests: list[ManifestInfo]
+    references: list[ReferenceInfo]
+    entries: list[ReferenceEntry]
+    keypoints_of: StoredKeypoints | None  # stored sets leave their entries' keypoints in the store
+
+
+def _load_inputs(req: AuditRequest, settings: ScanSettings, store: ScanStore) -> Inputs:
     records, manifest_infos = load_manifests(req.manifests)
     ref_infos: list[ReferenceInfo] = []
     ref_entries: list[ReferenceEntry] = []
+    stored: list[str] = []
     exact = replace(settings, fast=False, with256=True)  # reference hashes: imagehash-exact, with 256-bit
     for rp in req.references:
         if not rp.exists() and ReferenceSets(store).exists(str(rp)):
-            info, entries = ReferenceSets(store).load(str(rp))
+            info, entries = ReferenceSets(store).load(str(rp), keypoints=False)
+            stored.append(info.name)
         else:
             info, entries = load_reference(rp, exact)
         ref_infos.append(info)
         ref_entries.extend(entries)
-    return records, manifest_infos, ref_infos, ref_entries
+    url = store.engine.url.render_as_string(hide_password=False)
+    return Inputs(records, manifest_infos, ref_infos, ref_entries, StoredKeypoints(url, stored) if stored else None)
 
 
 def run_audit(req: AuditRequest, store: ScanStore, progress: ProgressCallback | None = None) -> Report:
@@ -244,8 +254,13 @@ def run_audit(req: AuditRequest, store: ScanStore, progress: ProgressCallback | 
     started = now_utc()
     settings = req.settings()
     algo = algorithm(settings.fast)
-    records, manifest_infos, ref_infos, ref_entries = _load_inputs(req, settings, store)
-    ref_digest = hashlib.sha256(json.dumps([(e.sha256, e.phash, e.dhash) for e in ref_entries]).encode())
+    inputs = _load_inputs(req, settings, store)
+    manifest_infos, ref_infos = inputs.manifests, inputs.references
+    ref_digest = hashlib.sha256(
+        json.dumps(
+            [MATCHER] + [(e.sha256, e.phash, e.dhash, e.url, e.phash256, e.detail, e.views) for e in inputs.entries]
+        ).encode()
+    )
     source = open_source(req.dataset)
     dataset_key = str(source.root)
     items = {i.path: i for i in source.items()}
@@ -267,7 +282,7 @@ def run_audit(req: AuditRequest, store: ScanStore, progress: ProgressCallback | 
         stale = sorted(done - items.keys())
         if stale:
             store.prune(scan_id, stale)
-        work = UnitWork(req, settings, records, ref_entries)
+        work = UnitWork(req, settings, inputs)
         _map(req, store, scan_id, dataset_key, algo, items, done, progress, work)
         digest, groups, summary = _merge(req, store, scan_id, dataset_key, algo, items, work)
     errors = []
@@ -314,12 +329,12 @@ class UnitWork:
     """What a worker does with one unit: scan it, re-hash borderline fast hashes exactly, judge it. The
     parent only writes the results, so both cores decode while it does."""
 
-    def __init__(
-        self, req: AuditRequest, settings: ScanSettings, records: list[ConsentRecord], ref_entries: list[ReferenceEntry]
-    ) -> None:
+    def __init__(self, req: AuditRequest, settings: ScanSettings, inputs: Inputs) -> None:
         self.settings = settings
-        self.consents = ConsentIndex(records, req.phash_threshold)
-        self.references = ReferenceIndex(ref_entries, req.phash_threshold) if ref_entries else None
+        self.consents = ConsentIndex(inputs.records, req.phash_threshold)
+        self.references = (
+            ReferenceIndex(inputs.entries, req.phash_threshold, inputs.keypoints_of) if inputs.entries else None
+        )
         self.merger = Merger(self.consents, self.references, req.rules())
 
     def judge(self, images: Sequence[ScannedImage], items: dict[str, Item]) -> tuple[list[ScannedImage], list[Finding]]:

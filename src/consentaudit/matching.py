@@ -44,6 +44,13 @@ MIN_INLIERS = 12
 # thousands of other images share (docs/matching.md). Applies to the dataset image and to reference entries.
 MIN_DETAIL = 15
 
+# What decides a perceptual match, in one string: part of a scan's run key, so that a stored audit is not
+# reused (resumed or cloned) under other rules.
+MATCHER = (
+    f"candidates<={CANDIDATE_RADIUS};256-bit<={CONFIRM_256_RADIUS}-2d;views-{VIEW_MARGIN};detail>={MIN_DETAIL};"
+    f"keypoints:sure{SURE_SLACK},zone{KEYPOINT_ZONE},inliers>={MIN_INLIERS}"
+)
+
 
 def matchable(fp: Fingerprint) -> bool:
     """Whether the image has enough detail for perceptual matching (detail unknown: yes)."""
@@ -234,9 +241,17 @@ def normalise_url(url: str) -> str:
 class ReferenceIndex:
     """Entries of known scraped collections, for 'is this image in a scraped set?'."""
 
-    def __init__(self, entries: Sequence[ReferenceEntry], phash_threshold: int = DEFAULT_PHASH_THRESHOLD):
+    def __init__(
+        self,
+        entries: Sequence[ReferenceEntry],
+        phash_threshold: int = DEFAULT_PHASH_THRESHOLD,
+        keypoints_of: Callable[[ReferenceEntry], str | None] | None = None,
+    ):
+        """`keypoints_of` reads an entry's keypoints when they were left out of `entries` (a stored set's
+        are read from the store only for the candidates that need them)."""
         self.entries = list(entries)
         self.threshold = phash_threshold
+        self._keypoints_of = keypoints_of
         self._by_sha: dict[str, int] = {}
         pos = array("l")  # index position -> entry
         view = array("b")  # index position -> the entry's view (-1: the whole picture)
@@ -356,13 +371,14 @@ class ReferenceIndex:
         ours = mine(name) if theirs else None
         if ours is not None and theirs is not None:
             slack = radius256(d) - margin - hamming256(ours, theirs)
-            if not e.keypoints:
-                return f"{name}+phash256{at}" if slack >= 0 else None
             if slack >= SURE_SLACK:
                 return f"{name}+phash256{at}"
+            stored = e.keypoints or (self._keypoints_of(e) if self._keypoints_of and slack >= -KEYPOINT_ZONE else None)
+            if not stored:  # an entry without keypoints (built before them, or from a foreign file)
+                return f"{name}+phash256{at}" if slack >= 0 else None
             if slack < -KEYPOINT_ZONE or image_keypoints is None:
                 return None
-            found = _inliers(image_keypoints(name), e.keypoints)
+            found = _inliers(image_keypoints(name), stored)
             return f"{name}+keypoints({found}){at}" if found is not None and found >= MIN_INLIERS else None
         if view >= 0:
             return None

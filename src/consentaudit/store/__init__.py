@@ -1,5 +1,5 @@
 """Persistence of scans (sqlmodel over SQLite by default). The one home of sqlmodel."""
 
-from consentaudit.store.db import ReferenceSets, ScanStore, default_url
+from consentaudit.store.db import ReferenceSets, ScanStore, StoredKeypoints, default_url
 
-__all__ = ["ReferenceSets", "ScanStore", "default_url"]
+__all__ = ["ReferenceSets", "ScanStore", "StoredKeypoints", "default_url"]

@@ -4,7 +4,7 @@ batches so that memory follows the batch size, not the dataset."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -398,15 +398,29 @@ class ReferenceSets:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(select(REFSET).order_by(REFSET.c.name))]
 
-    def load(self, name: str) -> tuple[ReferenceInfo, list[ReferenceEntry]]:
+    def load(self, name: str, keypoints: bool = True) -> tuple[ReferenceInfo, list[ReferenceEntry]]:
+        """A stored set and its entries; with `keypoints=False` the entries leave their keypoints in the store
+        (`StoredKeypoints` reads one when the matcher needs it): 4.6 KB an entry that a scan rarely reads."""
         with self.engine.connect() as conn:
             head = conn.execute(select(REFSET).where(REFSET.c.name == name)).first()
             if head is None:
                 raise StoreError(f"no reference set named {name!r} (see `consentaudit reference list`)")
-            rows = conn.execute(select(REFENTRY).where(REFENTRY.c.set_name == name).order_by(REFENTRY.c.ref_id))
+            columns = [c for c in REFENTRY.c if keypoints or c.name != "keypoints"]
+            rows = conn.execute(
+                select(*columns).where(REFENTRY.c.set_name == name).order_by(REFENTRY.c.ref_id)
+            ).mappings()
             entries = [
                 ReferenceEntry(
-                    name, r.ref_id, r.sha256, r.phash, r.dhash, r.url, r.phash256, r.detail, _views(r.views), r.keypoints
+                    name,
+                    r["ref_id"],
+                    r["sha256"],
+                    r["phash"],
+                    r["dhash"],
+                    r["url"],
+                    r["phash256"],
+                    r["detail"],
+                    _views(r["views"]),
+                    r.get("keypoints"),
                 )
                 for r in rows
             ]
@@ -421,6 +435,34 @@ class ReferenceSets:
             conn.execute(delete(REFSET).where(REFSET.c.name == name))
 
 
+class StoredKeypoints:
+    """The keypoints of entries of the stored sets `names`, read from the store one entry at a time when the
+    matcher asks for them (ReferenceIndex's `keypoints_of`). Picklable: each worker opens its own engine."""
+
+    def __init__(self, url: str, names: Iterable[str]) -> None:
+        self.url, self.names = url, frozenset(names)
+        self._engine: Engine | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"url": self.url, "names": self.names}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.url, self.names, self._engine = state["url"], state["names"], None
+
+    def __call__(self, entry: ReferenceEntry) -> str | None:
+        if entry.set_name not in self.names:
+            return None
+        if self._engine is None:
+            self._engine = create_engine(self.url)
+        with self._engine.connect() as conn:
+            value = conn.execute(
+                select(REFENTRY.c.keypoints).where(
+                    REFENTRY.c.set_name == entry.set_name, REFENTRY.c.ref_id == entry.ref_id
+                )
+            ).scalar()
+        return value if isinstance(value, str) else None
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -429,4 +471,4 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-__all__ = ["ReferenceSets", "ScanStore", "StoredFindings", "default_url"]
+__all__ = ["ReferenceSets", "ScanStore", "StoredFindings", "StoredKeypoints", "default_url"]
