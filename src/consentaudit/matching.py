@@ -22,9 +22,9 @@ CONFIRM_PHASH_RADIUS = 16
 CONFIRM_DHASH_RADIUS = 12
 # Reference entries carry a 256-bit pHash (imagehash phash, hash_size=16). Against them every 64-bit
 # candidate within CANDIDATE_RADIUS is decided by the 256-bit codes: within radius256(d64). Chosen with
-# bench/false_matches.py: 1,000 real photos and tiles against 1M reference codes (edited copies plus crops
-# of ~3,000 real images) gave no confirmed false match with this rule (docs/matching.md); a flat
-# radius of 80 gave dozens, because at that scale two pictures with the same coarse layout are common.
+# bench/false_matches.py (1,000 real photos and tiles against 1M reference codes: edited copies plus crops
+# of ~3,000 real images) as the widest schedule with no false match on two filler sets; a flat radius of
+# 80 gave ~200, because at that scale two pictures with the same coarse layout are common (docs/matching.md).
 CANDIDATE_RADIUS = 14
 CONFIRM_256_RADIUS = 76
 # A candidate found through one of an entry's views (crops, rotations) must be this much closer: each view
