@@ -131,7 +131,7 @@ def load_manifests(paths: Sequence[Path]) -> tuple[list[ConsentRecord], list[Man
 
 
 EXACT = ScanSettings(fast=False)
-REFERENCE = ScanSettings(fast=False, with256=True)  # reference entries also carry the 256-bit pHash
+REFERENCE = ScanSettings(fast=False, with256=True)  # reference entries: also 256-bit pHash, views, keypoints
 
 
 def load_reference(path: Path, settings: ScanSettings = REFERENCE) -> tuple[ReferenceInfo, list[ReferenceEntry]]:

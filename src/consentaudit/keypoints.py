@@ -9,8 +9,8 @@ match the entry's under one similarity transform (scale, rotation, shift: what r
 small rotations do), found by RANSAC. Positions are relative to the picture's longer side, so the check
 does not depend on the copy's resolution.
 
-Pure: pictures in, bytes and counts out. These are features of an image, not of a person: nothing here
-detects or describes faces.
+No I/O: pictures in, bytes and counts out. These are features of an image, not of a person: nothing
+here detects or describes faces.
 """
 
 from __future__ import annotations
