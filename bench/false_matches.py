@@ -14,11 +14,16 @@ The reference set is what a known-scraped collection looks like to ReferenceInde
 Queries are the photos under --queries (downscaled to <= 1024 px), then, to reach --limit, the
 non-overlapping tiles of the larger ones (--tiles 2: 2 x 2 quadrants, each a real photo region). Tiles
 of one photo are never both query and reference of each other: a tile's own copies are not in the set.
-Every query is fingerprinted like a dataset image and looked up with the production matcher
-(ReferenceIndex.perceptual_hits, its 256-bit pHash computed on demand); a hit on one of its own edited
-copies is a true match, any other hit is a false match. Printed: candidates per query at each 64-bit
-radius, confirmed false matches under the production rule, the smallest 256-bit distance of any false
-candidate, and the 256-bit distances of true candidates, so the confirmation radius can be chosen.
+Every query is fingerprinted like a dataset image. A first pass lists every candidate within
+CANDIDATE_RADIUS with its 256-bit distance (the raw tables, and `--dump`) and finds the grey-zone
+candidates, which the keypoint check consults; the edited copies carry keypoints as a build stores them,
+and the fillers among grey-zone candidates get theirs (their crop regenerated): no other entry's are ever
+read, so the result is the one a set with keypoints on every entry gives. The second pass looks every
+query up with the production matcher (ReferenceIndex.perceptual_hits, its 256-bit pHash and keypoints
+computed on demand); a hit on one of its own edited copies is a true match, any other hit is a false
+match. Printed: candidates per query at each 64-bit radius, confirmed false matches under the production
+rule, the inliers of true and false grey-zone candidates, the smallest 256-bit distance of any false
+candidate, and the 256-bit distances of true candidates, so the radii and MIN_INLIERS can be chosen.
 
 Fillers are cached in --cache (default /tmp/consentaudit-bench) keyed by their parameters.
 """
