@@ -10,7 +10,7 @@ from typing import IO
 from consentaudit.errors import InputError, ManifestError, Problem
 from consentaudit.fingerprint import ALGORITHM
 from consentaudit.keypoints import Keypoints
-from consentaudit.models import ReferenceEntry, ScannedImage
+from consentaudit.models import Fingerprint, ReferenceEntry, ScannedImage
 
 FINGERPRINT_KIND = "consentaudit-fingerprints"
 FINGERPRINT_SCHEMA = "1"
@@ -97,21 +97,25 @@ def read_fingerprint_file(path: Path, set_name: str | None = None) -> tuple[str,
     return name, entries, header
 
 
+def entry_from_fingerprint(name: str, ref_id: str, fp: Fingerprint) -> ReferenceEntry:
+    """The reference entry of an image of set `name` (every code its fingerprint carries)."""
+    return ReferenceEntry(
+        name,
+        ref_id,
+        fp.sha256,
+        fp.phash,
+        fp.dhash,
+        phash256=fp.phash256,
+        detail=fp.detail,
+        views=fp.views,
+        keypoints=fp.keypoints,
+    )
+
+
 def entries_from_images(name: str, images: Iterable[ScannedImage]) -> Iterator[ReferenceEntry]:
     for img in images:
         if img.fingerprint is not None:
-            fp = img.fingerprint
-            yield ReferenceEntry(
-                name,
-                img.path,
-                fp.sha256,
-                fp.phash,
-                fp.dhash,
-                phash256=fp.phash256,
-                detail=fp.detail,
-                views=fp.views,
-                keypoints=fp.keypoints,
-            )
+            yield entry_from_fingerprint(name, img.path, img.fingerprint)
 
 
 def read_url_list(path: Path, set_name: str) -> list[ReferenceEntry]:
