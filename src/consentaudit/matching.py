@@ -40,6 +40,7 @@ VIEW_MARGIN = 16
 SURE_SLACK = 24
 KEYPOINT_ZONE = 40
 MIN_INLIERS = 15
+NO_KEYPOINTS = -1
 
 # Images with less detail than this (fingerprint.detail_of: flat, near-blank, smooth two-tone pictures) are
 # matched by sha256, path, URL or release id only: their perceptual hashes describe a coarse layout that
@@ -344,9 +345,10 @@ class ReferenceIndex:
                 candidates.append((d, self._pos[pos], name, self._view[pos]))
         mine = cached256(image256)
         hits: dict[int, tuple[int, str]] = {}
+        checked: dict[tuple[str, str, bool], int | None] = {}  # an entry's keypoint check, once per image side
         for d, i, name, view in sorted(candidates, key=lambda c: (c[0], c[1], c[3])):
             if i not in hits:
-                how = self.confirm(fp, self.entries[i], d, name, mine, view, image_keypoints)
+                how = self.confirm(fp, self.entries[i], d, name, mine, view, image_keypoints, checked)
                 if how:
                     hits[i] = (d, how)
         return sorted(((i, d, how) for i, (d, how) in hits.items()), key=lambda h: (h[1], h[0]))
@@ -360,6 +362,7 @@ class ReferenceIndex:
         mine: Callable[[str], str | None],
         view: int = -1,
         image_keypoints: Callable[[str], Keypoints | None] | None = None,
+        checked: dict[tuple[str, str, bool], int | None] | None = None,
     ) -> str | None:
         """Whether a 64-bit candidate at distance `d` (found through `name`) is a copy, and how it was
         confirmed. With a 256-bit code on the entry (and the image's own, computed on demand for the same
@@ -367,7 +370,8 @@ class ReferenceIndex:
         of the entry's views (`view` >= 0) by that view's 256-bit code, VIEW_MARGIN closer. An entry with
         keypoints needs SURE_SLACK bits to spare for that, else (down to KEYPOINT_ZONE bits beyond) at
         least MIN_INLIERS matching keypoints (`image_keypoints(variant)` computes the image's). Without a
-        256-bit code: the 64-bit code within the threshold, or the dHash rule (`perceptual_match`)."""
+        256-bit code: the 64-bit code within the threshold, or the dHash rule (`perceptual_match`). `checked`
+        keeps the keypoint checks already made (another view of the same entry asks the same question)."""
         view_name, theirs, margin = ("", e.phash256, 0) if view < 0 else (*e.views[view][::2], VIEW_MARGIN)
         at = f"@{view_name}" if view_name else ""
         ours = mine(name) if theirs else None
@@ -375,12 +379,15 @@ class ReferenceIndex:
             slack = radius256(d) - margin - hamming256(ours, theirs)
             if slack >= SURE_SLACK:
                 return f"{name}+phash256{at}"
-            stored = e.keypoints or (self._keypoints_of(e) if self._keypoints_of and slack >= -KEYPOINT_ZONE else None)
-            if not stored:  # an entry without keypoints (built before them, or from a foreign file)
-                return f"{name}+phash256{at}" if slack >= 0 else None
-            if slack < -KEYPOINT_ZONE or image_keypoints is None:
+            if slack < -KEYPOINT_ZONE:
                 return None
-            found = _inliers(image_keypoints(name), stored)
+            key = (e.set_name, e.ref_id, name == "phash_mirror")
+            memo = {} if checked is None else checked
+            if key not in memo:
+                memo[key] = self._keypoint_check(e, name, image_keypoints)
+            found = memo[key]
+            if found == NO_KEYPOINTS:  # an entry built before keypoints, or from a foreign file
+                return f"{name}+phash256{at}" if slack >= 0 else None
             return f"{name}+keypoints({found}){at}" if found is not None and found >= MIN_INLIERS else None
         if view >= 0:
             return None
@@ -391,14 +398,19 @@ class ReferenceIndex:
             return hit[1] if hit else None
         return None
 
-
-def _inliers(image: Keypoints | None, entry: str) -> int | None:
-    """`keypoints.inliers` of the image against an entry's encoded keypoints; None when either is missing
-    or the entry's cannot be decoded."""
-    try:
-        return None if image is None else inliers(image, Keypoints.decode(entry))
-    except ValueError:
-        return None
+    def _keypoint_check(
+        self, e: ReferenceEntry, name: str, image_keypoints: Callable[[str], Keypoints | None] | None
+    ) -> int | None:
+        """The inliers of the image (its keypoints for variant `name`) against the entry's; NO_KEYPOINTS when
+        the entry has none, None when the image's cannot be computed or the entry's cannot be decoded."""
+        stored = e.keypoints or (self._keypoints_of(e) if self._keypoints_of else None)
+        if not stored:
+            return NO_KEYPOINTS
+        image = image_keypoints(name) if image_keypoints else None
+        try:
+            return None if image is None else inliers(image, Keypoints.decode(stored))
+        except ValueError:
+            return None
 
 
 def duplicate_groups(
