@@ -46,22 +46,12 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from consentaudit.fingerprint import VIEWS, ImageProbe, fingerprint_bytes, hash_gray
+from consentaudit.fingerprint import VIEWS, ImageProbe, fingerprint_bytes, hash_gray, keypoints_of
 from consentaudit.hamming import HammingIndex, parse_hex64
-from consentaudit.keypoints import STORED, Keypoints, detect, inliers
-from consentaudit.matching import (
-    CANDIDATE_RADIUS,
-    KEYPOINT_ZONE,
-    MIN_DETAIL,
-    MIN_INLIERS,
-    SURE_SLACK,
-    VIEW_MARGIN,
-    ReferenceIndex,
-    hamming256,
-    matchable,
-    radius256,
-)
+from consentaudit.keypoints import STORED, Keypoints, inliers
+from consentaudit.matching import CANDIDATE_RADIUS, MIN_DETAIL, hamming256, matchable, radius256
 from consentaudit.models import ReferenceEntry
+from consentaudit.reference_index import KEYPOINT_ZONE, MIN_INLIERS, SURE_SLACK, VIEW_MARGIN, ReferenceIndex
 from transforms import TRANSFORMS
 
 EXTS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif"}
@@ -195,7 +185,7 @@ def filler_plan(sources: list[Path], n: int, seed: int) -> list[tuple[list[str],
 def filler_keypoints(job: tuple[list[str], int, int, list[int]]) -> list[tuple[int, str]]:
     """(k, encoded ORB keypoints) of the job's crops numbered k in the list, as a reference build stores."""
     paths, count, seed, ks = job
-    return [(k, detect(crop, STORED).encode()) for k, crop in crops(paths, count, seed, set(ks))]
+    return [(k, keypoints_of(crop, STORED).encode()) for k, crop in crops(paths, count, seed, set(ks))]
 
 
 def fillers(sources: list[Path], n: int, jobs: int, cache: Path, seed: int) -> list[tuple[str, ...]]:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from consentaudit.fingerprint import ImageProbe, fingerprint_bytes
-from consentaudit.keypoints import STORED, Keypoints, detect, inliers
+from consentaudit.fingerprint import ImageProbe, fingerprint_bytes, keypoints_of
+from consentaudit.keypoints import STORED, Keypoints, inliers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,7 +46,7 @@ def main() -> None:
     ]
     sizes = [Image.open(io.BytesIO(d)).size for d in datas]
     grays = [Image.open(io.BytesIO(d)).convert("L") for d in datas]
-    stored = [detect(g, STORED) for g in grays]
+    stored = [keypoints_of(g, STORED) for g in grays]
     copies = []
     for g in grays:
         w, h = g.size
@@ -63,7 +63,7 @@ def main() -> None:
             "reference fingerprint (with256: 256-bit pHash, views, keypoints)",
             per_image(lambda d: fingerprint_bytes(d, with256=True), datas),
         ),
-        ("of which keypoints (ORB, <= 512 px copy)", per_image(lambda g: detect(g, STORED).encode(), grays)),
+        ("of which keypoints (ORB, <= 512 px copy)", per_image(lambda g: keypoints_of(g, STORED).encode(), grays)),
         (
             "dataset image's keypoints (ImageProbe: read, decode >= 512 px, ORB)",
             per_image(lambda d: ImageProbe(lambda: d).keypoints("phash"), copies),

@@ -9,7 +9,7 @@ image and looked up:
 - `reference`: through ReferenceIndex, as a known-scraped set is matched: the originals are entries as a
   reference build stores them (256-bit pHash, views, ORB keypoints), and every pHash / mirrored / trimmed
   candidate within 14 is decided by the 256-bit codes and, in their grey zone, by keypoint inliers
-  (matching.ReferenceIndex.confirm).
+  (reference_index.ReferenceIndex.confirm).
 A hit on the photo's own original is a true match; a hit on any other photo is a false match. Originals
 are also looked up against all *other* originals (every distinct pair). Photos are downscaled to at most
 1024 px first so the run stays short; files the corpus marks as the same scene (orientation and HDR
@@ -29,8 +29,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from consentaudit.fingerprint import ImageProbe, fingerprint_bytes
-from consentaudit.matching import DEFAULT_PHASH_THRESHOLD, MIN_DETAIL, ConsentIndex, ReferenceIndex, matchable
+from consentaudit.matching import DEFAULT_PHASH_THRESHOLD, MIN_DETAIL, ConsentIndex, matchable
 from consentaudit.models import ConsentRecord, ConsentStatus, Fingerprint
+from consentaudit.reference_index import ReferenceIndex
 from consentaudit.references import entry_from_fingerprint
 from transforms import TRANSFORMS
 

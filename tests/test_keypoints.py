@@ -10,10 +10,11 @@ import pytest
 from PIL import Image, ImageOps
 
 from conftest import PHOTOS
-from consentaudit.fingerprint import ImageProbe, fingerprint_bytes
-from consentaudit.keypoints import MIN_KEYPOINTS, STORED, Keypoints, detect, inliers
-from consentaudit.matching import KEYPOINT_ZONE, MIN_INLIERS, SURE_SLACK, ReferenceIndex, radius256
+from consentaudit.fingerprint import ImageProbe, fingerprint_bytes, keypoints_of
+from consentaudit.keypoints import MIN_KEYPOINTS, STORED, Keypoints, inliers
+from consentaudit.matching import radius256
 from consentaudit.models import ReferenceEntry
+from consentaudit.reference_index import KEYPOINT_ZONE, MIN_INLIERS, SURE_SLACK, ReferenceIndex
 
 
 def _photo(name: str) -> Image.Image:
@@ -29,7 +30,7 @@ def _jpeg(im: Image.Image, quality: int = 85) -> bytes:
 
 
 def _stored(im: Image.Image) -> Keypoints:
-    return Keypoints.decode(detect(im.convert("L"), STORED).encode())
+    return Keypoints.decode(keypoints_of(im.convert("L"), STORED).encode())
 
 
 def _crop(im: Image.Image, keep: float) -> Image.Image:
@@ -51,7 +52,7 @@ EDITS = {
 def test_a_copy_shares_keypoints_with_its_original(edit: str) -> None:
     original = _photo("canon-ixus.jpg")
     copy = EDITS[edit](original)
-    found = inliers(detect(copy.convert("L")), _stored(original))
+    found = inliers(keypoints_of(copy.convert("L")), _stored(original))
     assert found is not None and found >= MIN_INLIERS, (edit, found)
 
 
@@ -62,18 +63,18 @@ def test_other_photos_do_not_share_keypoints() -> None:
     for a in names:
         for b in names:
             if a != b:
-                found = inliers(detect(photos[a].convert("L")), stored[b])
+                found = inliers(keypoints_of(photos[a].convert("L")), stored[b])
                 assert found is not None and found < MIN_INLIERS, (a, b, found)
 
 
 def test_a_blank_picture_cannot_be_checked() -> None:
     blank = Image.new("L", (400, 300), 128)
-    assert len(detect(blank)) < MIN_KEYPOINTS
-    assert inliers(detect(blank), _stored(_photo("canon-ixus.jpg"))) is None
+    assert len(keypoints_of(blank)) < MIN_KEYPOINTS
+    assert inliers(keypoints_of(blank), _stored(_photo("canon-ixus.jpg"))) is None
 
 
 def test_the_stored_form_round_trips_and_malformed_ones_are_refused() -> None:
-    kp = detect(_photo("sony-d700.jpg").convert("L"), STORED)
+    kp = keypoints_of(_photo("sony-d700.jpg").convert("L"), STORED)
     assert 0 < len(kp) <= STORED
     back = Keypoints.decode(kp.encode())
     assert (back.descriptors == kp.descriptors).all()
@@ -85,7 +86,7 @@ def test_the_stored_form_round_trips_and_malformed_ones_are_refused() -> None:
 
 def test_the_check_is_deterministic() -> None:
     original, copy = _photo("nikon-e950.jpg"), _crop(_photo("nikon-e950.jpg"), 0.85)
-    runs = {inliers(detect(copy.convert("L")), _stored(original)) for _ in range(3)}
+    runs = {inliers(keypoints_of(copy.convert("L")), _stored(original)) for _ in range(3)}
     assert len(runs) == 1
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from consentaudit import datamining
 from consentaudit.findings import build_findings
-from consentaudit.matching import MIN_DETAIL, ConsentIndex, RecordMatch, ReferenceIndex
+from consentaudit.matching import MIN_DETAIL, ConsentIndex, RecordMatch
 from consentaudit.models import (
     ConsentRecord,
     ConsentStatus,
@@ -21,6 +21,7 @@ from consentaudit.models import (
     Verdict,
 )
 from consentaudit.policy import Rules, judge
+from consentaudit.reference_index import ReferenceIndex
 
 AS_OF = date(2026, 11, 26)
 RULES = Rules(("ai-training",), AS_OF)

@@ -21,7 +21,7 @@ from consentaudit.findings import Merger, SummaryBuilder, settle_groups
 from consentaudit.fingerprint import DEFAULT_MAX_PIXELS, ImageProbe, algorithm, thumbnail_data_uri
 from consentaudit.item import Item
 from consentaudit.manifest import load_records, parse_manifest
-from consentaudit.matching import DEFAULT_PHASH_THRESHOLD, MATCHER, ConsentIndex, ReferenceIndex, duplicate_groups
+from consentaudit.matching import DEFAULT_PHASH_THRESHOLD, ConsentIndex, duplicate_groups
 from consentaudit.models import (
     ConsentRecord,
     Finding,
@@ -36,6 +36,7 @@ from consentaudit.models import (
     Verdict,
 )
 from consentaudit.policy import CRAWL_PROTOCOLS, Rules
+from consentaudit.reference_index import MATCHER, ReferenceIndex
 from consentaudit.references import entries_from_images, read_fingerprint_file, read_url_list
 from consentaudit.scanner import ScanSettings, refingerprint_exact, scan_unit
 from consentaudit.sources import open_source, read_item

@@ -8,17 +8,11 @@ from dataclasses import replace
 
 from consentaudit import datamining
 from consentaudit.keypoints import Keypoints
-from consentaudit.matching import (
-    MIN_DETAIL,
-    ConsentIndex,
-    ReferenceIndex,
-    cached256,
-    duplicate_groups,
-    matchable,
-)
+from consentaudit.matching import MIN_DETAIL, ConsentIndex, cached256, duplicate_groups, matchable
 from consentaudit.models import DomainCount, Finding, Reason, ScannedImage, Signal, Summary, Verdict
 from consentaudit.policy import Rules, judge
 from consentaudit.provenance import AI_SOURCE_TYPES, release_ids
+from consentaudit.reference_index import ReferenceIndex
 
 OPT_OUT_PROTOCOLS = (
     "iptc-data-mining",

@@ -13,7 +13,7 @@ import scipy.fftpack
 from PIL import Image, UnidentifiedImageError
 
 from consentaudit.errors import ConsentAuditError
-from consentaudit.keypoints import FEATURE_SIDE, STORED, Keypoints, detect
+from consentaudit.keypoints import FEATURE_SIDE, QUERIED, STORED, Keypoints
 from consentaudit.models import Fingerprint
 
 try:  # HEIC/HEIF is optional: without pillow-heif those files are reported as unsupported
@@ -207,6 +207,25 @@ def phash256_variant(gray: Image.Image, variant: str = "phash") -> str:
     return phash256_of(gray)
 
 
+def keypoints_of(gray: Image.Image, limit: int = QUERIED) -> Keypoints:
+    """The strongest `limit` ORB keypoints of a grayscale picture (on a copy at most FEATURE_SIDE a side)."""
+    import cv2
+
+    small = gray.convert("L")
+    small.thumbnail((FEATURE_SIDE, FEATURE_SIDE), Image.Resampling.LANCZOS)
+    pixels = np.ascontiguousarray(np.asarray(small))
+    empty = Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
+    if min(pixels.shape) < 32:
+        return empty
+    orb = cv2.ORB.create(nfeatures=limit, edgeThreshold=15, patchSize=15, fastThreshold=10)
+    found, des = orb.detectAndCompute(pixels, None)
+    if des is None or not found:
+        return empty
+    side = float(max(pixels.shape))
+    points = np.array([k.pt for k in found], np.float32) / side
+    return Keypoints(points, des)
+
+
 class ImageProbe:
     """The costlier codes of one dataset image, computed only when a candidate needs them: its 256-bit pHash
     per variant (`phash256`) and its ORB keypoints per variant (`keypoints`). The bytes are read once and
@@ -243,7 +262,7 @@ class ImageProbe:
             gray = self._decoded(FEATURE_SIDE)
             if gray is not None and key == "mirror":
                 gray = gray.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-            self._points[key] = None if gray is None else detect(gray)
+            self._points[key] = None if gray is None else keypoints_of(gray)
         return self._points[key]
 
 
@@ -273,7 +292,7 @@ def hash_gray(
         phash256=phash256_of(gray) if with256 else None,
         views=views_of(gray) if with256 else (),
         detail=detail_of(small),
-        keypoints=detect(gray, STORED).encode() if with256 else None,
+        keypoints=keypoints_of(gray, STORED).encode() if with256 else None,
         width=width,
         height=height,
         format=fmt,

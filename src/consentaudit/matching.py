@@ -1,16 +1,14 @@
-"""Tie images to consent records and reference entries by sha256, path or perceptual distance. Pure."""
+"""Tie images to consent records by sha256, path, release id or perceptual distance; the perceptual rules
+shared with reference sets (reference_index.py); within-dataset duplicate groups. Pure."""
 
 from __future__ import annotations
 
-from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from consentaudit.hamming import HammingIndex, distance, parse_hex64
-from consentaudit.keypoints import Keypoints, inliers
-from consentaudit.models import ConsentRecord, Fingerprint, Match, MatchKind, ReferenceEntry
+from consentaudit.models import ConsentRecord, Fingerprint, Match, MatchKind
 
 # Chosen from bench/robustness.py on the real photos (docs/matching.md): no distinct pair of real photos is
 # within pHash distance 13; 9 finds 100% of resized/re-encoded/PNG/grayscale copies, 99% of 2% crops and
@@ -27,32 +25,10 @@ CONFIRM_DHASH_RADIUS = 12
 # 80 gave ~200, because at that scale two pictures with the same coarse layout are common (docs/matching.md).
 CANDIDATE_RADIUS = 14
 CONFIRM_256_RADIUS = 76
-# A candidate found through one of an entry's views (crops, rotations) must be this much closer: each view
-# is one more chance of a look-alike, and a true cropped or rotated copy sits close to its view.
-VIEW_MARGIN = 16
-# Entries that carry ORB keypoints (keypoints.py) are held to more: the 256-bit codes alone decide only with
-# SURE_SLACK bits to spare; from there down to KEYPOINT_ZONE bits *beyond* radius256 a candidate counts
-# when at least MIN_INLIERS of the image's keypoints match the entry's under one similarity transform.
-# Chosen with bench/false_matches.py (1M references): no false candidate had a 256-bit slack of 16 or more
-# (seeds 3, 4), and of ~3,400 false grey-zone candidates (seeds 4, 5) none had more than 10 inliers, apart
-# from one pair of mirror-symmetric sibling tiles of one photo; 15 leaves a margin over 10 for about 1% of
-# the true grey-zone candidates (docs/matching.md).
-SURE_SLACK = 24
-KEYPOINT_ZONE = 40
-MIN_INLIERS = 15
-NO_KEYPOINTS = -1
-
 # Images with less detail than this (fingerprint.detail_of: flat, near-blank, smooth two-tone pictures) are
 # matched by sha256, path, URL or release id only: their perceptual hashes describe a coarse layout that
 # thousands of other images share (docs/matching.md). Applies to the dataset image and to reference entries.
 MIN_DETAIL = 15
-
-# What decides a perceptual match, in one string: part of a scan's run key, so that a stored audit is not
-# reused (resumed or cloned) under other rules.
-MATCHER = (
-    f"candidates<={CANDIDATE_RADIUS};256-bit<={CONFIRM_256_RADIUS}-2d;views-{VIEW_MARGIN};detail>={MIN_DETAIL};"
-    f"keypoints:sure{SURE_SLACK},zone{KEYPOINT_ZONE},inliers>={MIN_INLIERS}"
-)
 
 
 def matchable(fp: Fingerprint) -> bool:
@@ -195,10 +171,10 @@ class ConsentIndex:
     def borderline(self, fp: Fingerprint, margin: int) -> bool:
         """Some record's pHash is within `margin` bits of the threshold or, with 256-bit records, of the
         candidate radius (either side) from this image's."""
-        return any(_borderline(self._index, fp, r, margin) for r in {self.threshold, self._radius})
+        return any(near_threshold(self._index, fp, r, margin) for r in {self.threshold, self._radius})
 
 
-def _borderline(index: HammingIndex, fp: Fingerprint, threshold: int, margin: int) -> bool:
+def near_threshold(index: HammingIndex, fp: Fingerprint, threshold: int, margin: int) -> bool:
     for code in filter(None, (fp.phash, fp.phash_mirror, fp.phash_trim)):
         for _, d in index.within(parse_hex64(code), threshold + margin):
             if d > threshold - margin:
@@ -229,188 +205,6 @@ def perceptual_match(
         if dd <= CONFIRM_DHASH_RADIUS:
             return d, "phash+dhash"
     return None
-
-
-def normalise_url(url: str) -> str:
-    """Scheme and host lower-cased, 'www.' and the fragment dropped: the same image URL compares equal."""
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return url.strip()
-    host = (parts.hostname or "").lower().removeprefix("www.")
-    return f"{host}{parts.path}" + (f"?{parts.query}" if parts.query else "")
-
-
-class ReferenceIndex:
-    """Entries of known scraped collections, for 'is this image in a scraped set?'."""
-
-    def __init__(
-        self,
-        entries: Sequence[ReferenceEntry],
-        phash_threshold: int = DEFAULT_PHASH_THRESHOLD,
-        keypoints_of: Callable[[ReferenceEntry], str | None] | None = None,
-    ):
-        """`keypoints_of` reads an entry's keypoints when they were left out of `entries` (a stored set's
-        are read from the store only for the candidates that need them)."""
-        self.entries = list(entries)
-        self.threshold = phash_threshold
-        self._keypoints_of = keypoints_of
-        self._by_sha: dict[str, int] = {}
-        pos = array("l")  # index position -> entry
-        view = array("b")  # index position -> the entry's view (-1: the whole picture)
-        self._by_url: dict[str, int] = {}
-        self._by_domain: dict[str, int] = {}
-        codes = array("Q")
-        for i, e in enumerate(self.entries):
-            if e.url:
-                if "/" in e.url:
-                    self._by_url.setdefault(normalise_url(e.url), i)
-                else:
-                    self._by_domain.setdefault(e.url.lower().removeprefix("www."), i)
-            if e.sha256:
-                self._by_sha.setdefault(e.sha256, i)
-            if e.phash and (e.detail is None or e.detail >= MIN_DETAIL):
-                codes.append(parse_hex64(e.phash))
-                pos.append(i)
-                view.append(-1)
-                for k, (_, view_phash, _) in enumerate(e.views):
-                    codes.append(parse_hex64(view_phash))
-                    pos.append(i)
-                    view.append(k)
-        self._pos, self._view = pos, view  # compact arrays: 9 bytes per code
-        self._index = HammingIndex(codes)
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def borderline(self, fp: Fingerprint, margin: int) -> bool:
-        return _borderline(self._index, fp, self.threshold, margin)
-
-    def lookup(
-        self,
-        fp: Fingerprint | None,
-        sha256: str | None = None,
-        url: str | None = None,
-        image256: Callable[[str], str | None] | None = None,
-        image_keypoints: Callable[[str], Keypoints | None] | None = None,
-    ) -> tuple[ReferenceEntry, Match] | None:
-        """The reference entry this image is a copy of: by sha256, source URL/domain, or perceptually (the
-        nearest of `perceptual_hits`; `image256(variant)` and `image_keypoints(variant)` compute the image's
-        256-bit pHash and ORB keypoints on demand)."""
-        digest = fp.sha256 if fp else sha256
-        if digest and digest in self._by_sha:
-            e = self.entries[self._by_sha[digest]]
-            return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.SHA256)
-        if url and (self._by_url or self._by_domain):
-            i = self._by_url.get(normalise_url(url))
-            if i is not None:
-                e = self.entries[i]
-                return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.URL)
-            host = (urlsplit(url).hostname or "").lower().removeprefix("www.")
-            parts = host.split(".")
-            for k in range(len(parts) - 1):
-                i = self._by_domain.get(".".join(parts[k:]))
-                if i is not None:
-                    e = self.entries[i]
-                    return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.DOMAIN)
-        if fp is None:
-            return None
-        hits = self.perceptual_hits(fp, image256, image_keypoints)
-        if not hits:
-            return None
-        i, d, how = hits[0]
-        e = self.entries[i]
-        return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.PERCEPTUAL, d, how)
-
-    def perceptual_hits(
-        self,
-        fp: Fingerprint,
-        image256: Callable[[str], str | None] | None = None,
-        image_keypoints: Callable[[str], Keypoints | None] | None = None,
-    ) -> list[tuple[int, int, str]]:
-        """Every entry this image is perceptually a copy of, as (entry index, 64-bit distance, how),
-        nearest first. Candidates come from the radius index (pHash, mirrored pHash, border-trimmed pHash
-        within CANDIDATE_RADIUS) of its own codes and of its views'; `confirm` decides which count. An image
-        without enough detail has none."""
-        if not matchable(fp):
-            return []
-        queries = [
-            (c, name)
-            for c, name in ((fp.phash, "phash"), (fp.phash_mirror, "phash_mirror"), (fp.phash_trim, "phash_trim"))
-            if c
-        ]
-        candidates: list[tuple[int, int, str, int]] = []  # (distance, entry, variant, view)
-        for code, name in queries:
-            for pos, d in self._index.within(parse_hex64(code), CANDIDATE_RADIUS):
-                candidates.append((d, self._pos[pos], name, self._view[pos]))
-        mine = cached256(image256)
-        hits: dict[int, tuple[int, str]] = {}
-        checked: dict[tuple[str, str, bool], int | None] = {}  # an entry's keypoint check, once per image side
-        for d, i, name, view in sorted(candidates, key=lambda c: (c[0], c[1], c[3])):
-            if i not in hits:
-                how = self.confirm(fp, self.entries[i], d, name, mine, view, image_keypoints, checked)
-                if how:
-                    hits[i] = (d, how)
-        return sorted(((i, d, how) for i, (d, how) in hits.items()), key=lambda h: (h[1], h[0]))
-
-    def confirm(
-        self,
-        fp: Fingerprint,
-        e: ReferenceEntry,
-        d: int,
-        name: str,
-        mine: Callable[[str], str | None],
-        view: int = -1,
-        image_keypoints: Callable[[str], Keypoints | None] | None = None,
-        checked: dict[tuple[str, str, bool], int | None] | None = None,
-    ) -> str | None:
-        """Whether a 64-bit candidate at distance `d` (found through `name`) is a copy, and how it was
-        confirmed. With a 256-bit code on the entry (and the image's own, computed on demand for the same
-        variant: mirrored or border-trimmed) it decides: within radius256(d); a candidate found through one
-        of the entry's views (`view` >= 0) by that view's 256-bit code, VIEW_MARGIN closer. An entry with
-        keypoints needs SURE_SLACK bits to spare for that, else (down to KEYPOINT_ZONE bits beyond) at
-        least MIN_INLIERS matching keypoints (`image_keypoints(variant)` computes the image's). Without a
-        256-bit code: the 64-bit code within the threshold, or the dHash rule (`perceptual_match`). `checked`
-        keeps the keypoint checks already made (another view of the same entry asks the same question)."""
-        view_name, theirs, margin = ("", e.phash256, 0) if view < 0 else (*e.views[view][::2], VIEW_MARGIN)
-        at = f"@{view_name}" if view_name else ""
-        ours = mine(name) if theirs else None
-        if ours is not None and theirs is not None:
-            slack = radius256(d) - margin - hamming256(ours, theirs)
-            if slack >= SURE_SLACK:
-                return f"{name}+phash256{at}"
-            if slack < -KEYPOINT_ZONE:
-                return None
-            key = (e.set_name, e.ref_id, name == "phash_mirror")
-            memo = {} if checked is None else checked
-            if key not in memo:
-                memo[key] = self._keypoint_check(e, name, image_keypoints)
-            found = memo[key]
-            if found == NO_KEYPOINTS:  # an entry built before keypoints, or from a foreign file
-                return f"{name}+phash256{at}" if slack >= 0 else None
-            return f"{name}+keypoints({found}){at}" if found is not None and found >= MIN_INLIERS else None
-        if view >= 0:
-            return None
-        if d <= self.threshold:
-            return name
-        if name == "phash":
-            hit = perceptual_match(fp, e.phash, e.dhash, self.threshold)
-            return hit[1] if hit else None
-        return None
-
-    def _keypoint_check(
-        self, e: ReferenceEntry, name: str, image_keypoints: Callable[[str], Keypoints | None] | None
-    ) -> int | None:
-        """The inliers of the image (its keypoints for variant `name`) against the entry's; NO_KEYPOINTS when
-        the entry has none, None when the image's cannot be computed or the entry's cannot be decoded."""
-        stored = e.keypoints or (self._keypoints_of(e) if self._keypoints_of else None)
-        if not stored:
-            return NO_KEYPOINTS
-        image = image_keypoints(name) if image_keypoints else None
-        try:
-            return None if image is None else inliers(image, Keypoints.decode(stored))
-        except ValueError:
-            return None
 
 
 def duplicate_groups(
