@@ -266,12 +266,6 @@ class ImageProbe:
         return self._points[key]
 
 
-def fingerprint256(data: bytes, variant: str = "phash", max_pixels: int = DEFAULT_MAX_PIXELS) -> str | None:
-    """`phash256_variant` of an image's bytes; None when the image is unreadable."""
-    gray = gray256(data, max_pixels)
-    return None if gray is None else phash256_variant(gray, variant)
-
-
 def hash_gray(
     gray: Image.Image, digest: str, width: int, height: int, fmt: str | None, with256: bool = False
 ) -> Fingerprint:
