@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from consentaudit.fingerprint import fingerprint_bytes
-from consentaudit.hamming import distance, parse_hex64
+from consentaudit.matching.hamming import distance, parse_hex64
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from consentaudit.fingerprint import fingerprint_bytes
-from consentaudit.hamming import HammingIndex, parse_hex64
+from consentaudit.matching.hamming import HammingIndex, parse_hex64
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from PIL import Image
 
 from consentaudit.fingerprint import ImageProbe, fingerprint_bytes, keypoints_of
-from consentaudit.keypoints import STORED, Keypoints, inliers
+from consentaudit.matching.keypoints import STORED, Keypoints, inliers
 
 ROOT = Path(__file__).resolve().parent.parent
 

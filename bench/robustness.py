@@ -29,10 +29,11 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from consentaudit.fingerprint import ImageProbe, fingerprint_bytes
-from consentaudit.matching import DEFAULT_PHASH_THRESHOLD, MIN_DETAIL, ConsentIndex, matchable
+from consentaudit.matching.consent_index import ConsentIndex
+from consentaudit.matching.perceptual import DEFAULT_PHASH_THRESHOLD, MIN_DETAIL, matchable
+from consentaudit.matching.reference_index import ReferenceIndex
 from consentaudit.models import ConsentRecord, ConsentStatus, Fingerprint
-from consentaudit.reference_index import ReferenceIndex
-from consentaudit.references import entry_from_fingerprint
+from consentaudit.reference_files import entry_from_fingerprint
 from transforms import TRANSFORMS
 
 ROOT = Path(__file__).resolve().parent.parent

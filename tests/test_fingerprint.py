@@ -15,8 +15,8 @@ from PIL import Image, ImageEnhance
 
 from conftest import PHOTOS
 from consentaudit.fingerprint import UnreadableImage, fingerprint_bytes
-from consentaudit.hamming import distance, parse_hex64
-from consentaudit.matching import DEFAULT_PHASH_THRESHOLD
+from consentaudit.matching.hamming import distance, parse_hex64
+from consentaudit.matching.perceptual import DEFAULT_PHASH_THRESHOLD
 
 REAL = sorted(p for p in PHOTOS.glob("*.jpg") if "broken" not in p.name)
 
@@ -117,7 +117,7 @@ def test_broken_exif_still_fingerprints() -> None:
 def test_detail_separates_photos_from_flat_and_two_tone_images() -> None:
     from PIL import ImageFilter
 
-    from consentaudit.matching import MIN_DETAIL
+    from consentaudit.matching.perceptual import MIN_DETAIL
 
     photo = Image.open(REAL[0]).convert("RGB")
     assert (fingerprint_bytes(_jpeg(photo)).detail or 0) >= MIN_DETAIL

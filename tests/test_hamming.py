@@ -7,7 +7,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consentaudit.hamming import HammingIndex, distance, format_hex64, parse_hex64
+from consentaudit.matching.hamming import HammingIndex, distance, format_hex64, parse_hex64
 
 codes = st.integers(min_value=0, max_value=(1 << 64) - 1)
 

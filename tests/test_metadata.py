@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from conftest import PHOTOS, SHARED_CORPUS
-from consentaudit.metadata import read_metadata, xmp_packets
+from consentaudit.signals.metadata import read_metadata, xmp_packets
 
 PLUS = 'xmlns:plus="http://ns.useplus.org/ldf/xmp/1.0/"'
 RDF = 'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"'

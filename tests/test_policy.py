@@ -7,9 +7,10 @@ from datetime import date
 
 import pytest
 
-from consentaudit import datamining
-from consentaudit.findings import build_findings
-from consentaudit.matching import MIN_DETAIL, ConsentIndex, RecordMatch
+from consentaudit.matching.consent_index import ConsentIndex, RecordMatch
+from consentaudit.matching.perceptual import MIN_DETAIL
+from consentaudit.matching.reference_index import ReferenceIndex
+from consentaudit.merge import build_findings
 from consentaudit.models import (
     ConsentRecord,
     ConsentStatus,
@@ -20,8 +21,8 @@ from consentaudit.models import (
     ScannedImage,
     Verdict,
 )
-from consentaudit.policy import Rules, judge
-from consentaudit.reference_index import ReferenceIndex
+from consentaudit.signals import datamining
+from consentaudit.verdicts import Rules, judge
 
 AS_OF = date(2026, 11, 26)
 RULES = Rules(("ai-training",), AS_OF)

@@ -17,14 +17,15 @@ from PIL import Image
 from typer.testing import CliRunner, Result
 
 from conftest import EXPECTED, FIXTURES, MANIFESTS, PHOTOS, SHARED_CORPUS
-from consentaudit import c2pa_verify
-from consentaudit.c2pa_reader import embedded_store, read_store, training_entries
 from consentaudit.cli.app import app
-from consentaudit.item import Item
-from consentaudit.metadata import jpeg_segments, read_metadata
-from consentaudit.provenance import crawl_record, crawl_signals
 from consentaudit.scanner import ScanSettings, scan_item, scan_unit
+from consentaudit.signals import c2pa_verify
+from consentaudit.signals.c2pa_reader import embedded_store, read_store, training_entries
+from consentaudit.signals.containers import jpeg_segments
+from consentaudit.signals.metadata import read_metadata
+from consentaudit.signals.provenance import crawl_record, crawl_signals
 from consentaudit.sources import DirectorySource, open_source
+from consentaudit.sources.item import Item
 from jumbf_builder import jpeg_with_store, store
 
 PROV = FIXTURES / "provenance"

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from conftest import FIXTURES, PHOTOS, SCRAPED
 from consentaudit.cli.app import app
-from consentaudit.keypoints import MIN_KEYPOINTS, Keypoints
+from consentaudit.matching.keypoints import MIN_KEYPOINTS, Keypoints
 
 R = CliRunner()
 

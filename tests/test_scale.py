@@ -16,10 +16,10 @@ from pathlib import Path
 from PIL import Image
 
 from conftest import DATASET, EXPECTED, PHOTOS, ROOT
-from consentaudit import merkle
 from consentaudit.audit import AuditRequest, Progress, run_audit
 from consentaudit.cli.progress import progress_display
 from consentaudit.codec import report_to_dict
+from consentaudit.digest import merkle_root
 from consentaudit.reports.jsonreport import canonical_json
 from consentaudit.store import ScanStore
 
@@ -63,9 +63,9 @@ def test_unchanged_rescan_reuses_the_previous_audit_and_a_change_is_seen(tmp_pat
 
 def test_dataset_digest_is_a_merkle_root_over_path_and_sha(tmp_path: Path) -> None:
     report = run_audit(AuditRequest(dataset=DATASET, jobs=1), ScanStore(f"sqlite:///{tmp_path / 'a'}"))
-    assert report.header.dataset_digest == merkle.root((f.path, f.sha256) for f in report.findings)
-    assert merkle.root([("a", "1"), ("b", "2")]) != merkle.root([("a", "2"), ("b", "1")])
-    assert merkle.root([("a", "1"), ("b", "2"), ("c", "3")]) == merkle.root([("c", "3"), ("a", "1"), ("b", "2")])
+    assert report.header.dataset_digest == merkle_root((f.path, f.sha256) for f in report.findings)
+    assert merkle_root([("a", "1"), ("b", "2")]) != merkle_root([("a", "2"), ("b", "1")])
+    assert merkle_root([("a", "1"), ("b", "2"), ("c", "3")]) == merkle_root([("c", "3"), ("a", "1"), ("b", "2")])
 
 
 def _many(folder: Path, n: int) -> None:

@@ -15,9 +15,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from consentaudit import merkle
+from consentaudit.digest import merkle_root, sha256_hex
 from consentaudit.errors import ConsentAuditError, InputError
-from consentaudit.fingerprint import sha256_hex
 from consentaudit.sources import open_source, read_item
 
 SIGNATURE_FORMAT = "consentaudit-signature/1"
@@ -157,7 +156,7 @@ def dataset_entries(dataset: Path) -> dict[str, str | None]:
 def compare_dataset(report: dict[str, Any], dataset: Path) -> DatasetDiff:
     recorded = {f["path"]: f.get("sha256") for f in report.get("findings", [])}
     actual = dataset_entries(dataset)
-    diff = DatasetDiff(report.get("header", {}).get("dataset_digest"), merkle.root(actual.items()))
+    diff = DatasetDiff(report.get("header", {}).get("dataset_digest"), merkle_root(actual.items()))
     diff.added = sorted(set(actual) - set(recorded))
     diff.removed = sorted(set(recorded) - set(actual))
     diff.changed = sorted(p for p in set(actual) & set(recorded) if actual[p] != recorded[p])

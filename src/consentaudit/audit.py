@@ -13,15 +13,18 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from consentaudit import __version__, c2pa_verify, merkle
-from consentaudit.archives import is_archive
+from consentaudit import __version__
 from consentaudit.codec import header_to_dict, summary_to_dict
+from consentaudit.digest import merkle_root, sha256_file
 from consentaudit.errors import InputError
-from consentaudit.findings import Merger, SummaryBuilder, settle_groups
+from consentaudit.executors import default_jobs, map_units
 from consentaudit.fingerprint import DEFAULT_MAX_PIXELS, ImageProbe, algorithm, thumbnail_data_uri
-from consentaudit.item import Item
 from consentaudit.manifest import load_records, parse_manifest
-from consentaudit.matching import DEFAULT_PHASH_THRESHOLD, ConsentIndex, duplicate_groups
+from consentaudit.matching.consent_index import ConsentIndex
+from consentaudit.matching.duplicates import duplicate_groups
+from consentaudit.matching.perceptual import DEFAULT_PHASH_THRESHOLD
+from consentaudit.matching.reference_index import MATCHER, ReferenceIndex
+from consentaudit.merge import Merger, SummaryBuilder, settle_groups
 from consentaudit.models import (
     ConsentRecord,
     Finding,
@@ -35,13 +38,14 @@ from consentaudit.models import (
     Summary,
     Verdict,
 )
-from consentaudit.policy import CRAWL_PROTOCOLS, Rules
-from consentaudit.reference_index import MATCHER, ReferenceIndex
-from consentaudit.references import entries_from_images, read_fingerprint_file, read_url_list
+from consentaudit.reference_files import entries_from_images, read_fingerprint_file, read_url_list
 from consentaudit.scanner import ScanSettings, refingerprint_exact, scan_unit
+from consentaudit.signals import c2pa_verify
 from consentaudit.sources import open_source, read_item
+from consentaudit.sources.archives import is_archive
+from consentaudit.sources.item import Item
 from consentaudit.store import ReferenceSets, ScanStore, StoredKeypoints
-from consentaudit.workers import default_jobs, map_units
+from consentaudit.verdicts import CRAWL_PROTOCOLS, Rules
 
 DEFAULT_FAIL_ON = tuple(v for v in Verdict if v != Verdict.CONSENTED)
 DEFAULT_BATCH = 64
@@ -105,14 +109,6 @@ def now_utc() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def load_manifests(paths: Sequence[Path]) -> tuple[list[ConsentRecord], list[ManifestInfo]]:
     """Parse and validate every manifest; raise ManifestError listing all problems of all files."""
     parsed = []
@@ -127,7 +123,7 @@ def load_manifests(paths: Sequence[Path]) -> tuple[list[ConsentRecord], list[Man
             raise InputError(f"cannot read manifest {p}: {exc.strerror}") from None
         parsed.append(parse_manifest(str(p), text))
     records = load_records(parsed)
-    infos = [ManifestInfo(str(p), _sha256_file(p), len(m.records)) for p, m in zip(paths, parsed, strict=True)]
+    infos = [ManifestInfo(str(p), sha256_file(p), len(m.records)) for p, m in zip(paths, parsed, strict=True)]
     return records, infos
 
 
@@ -391,7 +387,7 @@ def _merge(
             batch = []
     judge(batch)
     light = [row for row in store.light_rows(scan_id) if row[0] in items]
-    digest = merkle.root((p, sha) for p, sha, _, _ in light)
+    digest = merkle_root((p, sha) for p, sha, _, _ in light)
     groups = duplicate_groups(light, req.phash_threshold)
     del light
     for start in range(0, len(groups), 200):  # a few hundred groups at a time: memory stays flat

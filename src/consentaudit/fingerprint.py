@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import warnings
 from collections.abc import Callable
@@ -12,8 +11,9 @@ import numpy as np
 import scipy.fftpack
 from PIL import Image, UnidentifiedImageError
 
+from consentaudit.digest import sha256_hex
 from consentaudit.errors import ConsentAuditError
-from consentaudit.keypoints import FEATURE_SIDE, QUERIED, STORED, Keypoints
+from consentaudit.matching.keypoints import FEATURE_SIDE, QUERIED, STORED, Keypoints
 from consentaudit.models import Fingerprint
 
 try:  # HEIC/HEIF is optional: without pillow-heif those files are reported as unsupported
@@ -45,10 +45,6 @@ _PHASH_SIDE = 32  # imagehash.phash(hash_size=8, highfreq_factor=4) resizes to 3
 
 class UnreadableImage(ConsentAuditError):
     """The bytes are not an image this tool can decode; the message says why."""
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def fingerprint_bytes(

@@ -10,15 +10,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from consentaudit import c2pa_verify
-from consentaudit.archives import ArchiveReader
-from consentaudit.c2pa_reader import digital_source_types, embedded_store, read_store, training_entries
-from consentaudit.fingerprint import DEFAULT_MAX_PIXELS, UnreadableImage, fingerprint_bytes, sha256_hex
-from consentaudit.item import Item
-from consentaudit.metadata import read_metadata
+from consentaudit.digest import sha256_hex
+from consentaudit.fingerprint import DEFAULT_MAX_PIXELS, UnreadableImage, fingerprint_bytes
 from consentaudit.models import ScannedImage, Signal
-from consentaudit.provenance import C2paFacts, c2pa_signals, crawl_signals, parse_crawl_json, xmp_signals
+from consentaudit.signals import c2pa_verify
+from consentaudit.signals.c2pa_reader import digital_source_types, embedded_store, read_store, training_entries
+from consentaudit.signals.metadata import read_metadata
+from consentaudit.signals.provenance import C2paFacts, c2pa_signals, crawl_signals, parse_crawl_json, xmp_signals
 from consentaudit.sources import read_item
+from consentaudit.sources.archives import ArchiveReader
+from consentaudit.sources.item import Item
 
 
 @dataclass(frozen=True)

@@ -27,17 +27,17 @@ from consentaudit.cli.errors import EXIT_DATASET, EXIT_FINDINGS, EXIT_OK, EXIT_S
 from consentaudit.cli.progress import progress_display
 from consentaudit.cli.references import reference_app
 from consentaudit.cli.summary import print_summary
-from consentaudit.config import load_policy
 from consentaudit.errors import InputError, ManifestError, Problem
+from consentaudit.executors import default_jobs
 from consentaudit.fingerprint import DEFAULT_MAX_PIXELS
 from consentaudit.manifest import FIELDS, MANIFEST_VERSION, ParsedManifest, check_unique, parse_manifest
-from consentaudit.matching import DEFAULT_PHASH_THRESHOLD
+from consentaudit.matching.perceptual import DEFAULT_PHASH_THRESHOLD
 from consentaudit.models import Report, Verdict
-from consentaudit.references import write_fingerprints
+from consentaudit.policy_file import load_policy
+from consentaudit.reference_files import write_fingerprints
 from consentaudit.reports import write_report, writer_for
 from consentaudit.reports.exports import EXPORTS
 from consentaudit.reports.html import HtmlReport
-from consentaudit.workers import default_jobs
 
 app = typer.Typer(
     help="Audit an image training set against consent manifests and known-scraped sets.",

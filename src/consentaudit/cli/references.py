@@ -12,7 +12,7 @@ from consentaudit.audit import load_reference, now_utc
 from consentaudit.cli.common import DbOption, open_store
 from consentaudit.cli.errors import handle_errors
 from consentaudit.models import ReferenceInfo
-from consentaudit.references import read_fingerprint_file, write_set
+from consentaudit.reference_files import read_fingerprint_file, write_set
 from consentaudit.store import ReferenceSets
 
 reference_app = typer.Typer(help="Named reference sets of known scraped images, URLs or domains.", no_args_is_help=True)

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from consentaudit.archives import ArchiveReader, is_archive, list_archive
 from consentaudit.errors import InputError
-from consentaudit.item import IMAGE_EXTENSIONS, Item
+from consentaudit.sources.archives import ArchiveReader, is_archive, list_archive
+from consentaudit.sources.item import IMAGE_EXTENSIONS, Item
 
 MAGICS = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
 DEFAULT_MAX_FILE_BYTES = 1 << 30

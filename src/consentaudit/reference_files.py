@@ -9,7 +9,7 @@ from typing import IO
 
 from consentaudit.errors import InputError, ManifestError, Problem
 from consentaudit.fingerprint import ALGORITHM
-from consentaudit.keypoints import Keypoints
+from consentaudit.matching.keypoints import Keypoints
 from consentaudit.models import Fingerprint, ReferenceEntry, ScannedImage
 
 FINGERPRINT_KIND = "consentaudit-fingerprints"

@@ -7,9 +7,9 @@ from array import array
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
-from consentaudit.hamming import HammingIndex, parse_hex64
-from consentaudit.keypoints import Keypoints, inliers
-from consentaudit.matching import (
+from consentaudit.matching.hamming import HammingIndex, parse_hex64
+from consentaudit.matching.keypoints import Keypoints, inliers
+from consentaudit.matching.perceptual import (
     CANDIDATE_RADIUS,
     CONFIRM_256_RADIUS,
     DEFAULT_PHASH_THRESHOLD,

@@ -10,7 +10,7 @@ from typing import Any
 
 from consentaudit.errors import InputError
 from consentaudit.models import Verdict
-from consentaudit.policy import CRAWL_PROTOCOLS
+from consentaudit.verdicts import CRAWL_PROTOCOLS
 
 AI_CHOICES = ("flag", "exclude", "ignore")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import cbor2
 
-from consentaudit.metadata import jpeg_segments, png_chunks, riff_chunks
+from consentaudit.signals.containers import jpeg_segments, png_chunks, riff_chunks
 
 MAX_STORE_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 16

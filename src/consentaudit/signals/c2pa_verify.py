@@ -11,8 +11,8 @@ import io
 import json
 from typing import Any
 
-from consentaudit.c2pa_reader import ACTION_LABELS, TRAINING_KEYS, TRAINING_LABELS, base_label
-from consentaudit.provenance import C2paFacts
+from consentaudit.signals.c2pa_reader import ACTION_LABELS, TRAINING_KEYS, TRAINING_LABELS, base_label
+from consentaudit.signals.provenance import C2paFacts
 
 try:
     import c2pa as _c2pa

@@ -6,13 +6,15 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 
-from consentaudit import datamining
-from consentaudit.keypoints import Keypoints
-from consentaudit.matching import MIN_DETAIL, ConsentIndex, cached256, duplicate_groups, matchable
+from consentaudit.matching.consent_index import ConsentIndex
+from consentaudit.matching.duplicates import duplicate_groups
+from consentaudit.matching.keypoints import Keypoints
+from consentaudit.matching.perceptual import MIN_DETAIL, cached256, matchable
+from consentaudit.matching.reference_index import ReferenceIndex
 from consentaudit.models import DomainCount, Finding, Reason, ScannedImage, Signal, Summary, Verdict
-from consentaudit.policy import Rules, judge
-from consentaudit.provenance import AI_SOURCE_TYPES, release_ids
-from consentaudit.reference_index import ReferenceIndex
+from consentaudit.signals import datamining
+from consentaudit.signals.provenance import AI_SOURCE_TYPES, release_ids
+from consentaudit.verdicts import Rules, judge
 
 OPT_OUT_PROTOCOLS = (
     "iptc-data-mining",

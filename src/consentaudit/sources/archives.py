@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from consentaudit.item import IMAGE_EXTENSIONS, Item
+from consentaudit.sources.item import IMAGE_EXTENSIONS, Item
 
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
 MAX_SIDECAR_BYTES = 1 << 20

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from consentaudit.matching import PathConflict, RecordMatch
+from consentaudit.matching.consent_index import PathConflict, RecordMatch
 from consentaudit.models import ConsentRecord, ConsentStatus, Match, Reason, ReferenceEntry, Signal, Verdict
 
 BIOMETRIC = "biometric-identification"

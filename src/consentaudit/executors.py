@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, TypeVar
 
-from consentaudit.item import Item
+from consentaudit.sources.item import Item
 
 R = TypeVar("R")
 _WORK: Callable[[Sequence[Item]], Any] | None = None  # set in each worker process by _init

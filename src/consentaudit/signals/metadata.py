@@ -9,7 +9,6 @@ import io
 import logging
 import struct
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from xml.etree.ElementTree import Element
 
@@ -17,8 +16,9 @@ import exifread
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
-from consentaudit import datamining
 from consentaudit.models import Signal
+from consentaudit.signals import datamining
+from consentaudit.signals.containers import jpeg_segments, png_chunks, riff_chunks
 
 logging.getLogger("exifread").setLevel(logging.CRITICAL)
 
@@ -242,43 +242,6 @@ def _search_packet(data: bytes) -> list[bytes]:
     return [data[start : end + len(b"</x:xmpmeta>")]] if end > 0 else []
 
 
-def jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
-    """(marker, payload) of each JPEG marker segment up to the start of scan; stops at broken structure."""
-    pos = 2
-    n = len(data)
-    while pos + 4 <= n:
-        if data[pos] != 0xFF:
-            return
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            pos += 2
-            continue
-        if marker in (0xD9, 0xDA):  # end of image / start of scan
-            return
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        if length < 2 or pos + 2 + length > n:
-            return
-        yield marker, data[pos + 4 : pos + 2 + length]
-        pos += 2 + length
-
-
-def png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
-    pos = 8
-    n = len(data)
-    while pos + 8 <= n:
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        ctype = data[pos + 4 : pos + 8]
-        if pos + 12 + length > n:
-            return
-        yield ctype, data[pos + 8 : pos + 8 + length]
-        if ctype == b"IEND":
-            return
-        pos += 12 + length
-
-
 def _png_xmp(ctype: bytes, body: bytes) -> bytes | None:
     if ctype != b"iTXt" or not body.startswith(b"XML:com.adobe.xmp\x00"):
         return None
@@ -296,15 +259,3 @@ def _png_xmp(ctype: bytes, body: bytes) -> bytes | None:
         except zlib.error:
             return None
     return text
-
-
-def riff_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
-    pos = 12
-    n = len(data)
-    while pos + 8 <= n:
-        ctype = data[pos : pos + 4]
-        (length,) = struct.unpack("<I", data[pos + 4 : pos + 8])
-        if pos + 8 + length > n:
-            return
-        yield ctype, data[pos + 8 : pos + 8 + length]
-        pos += 8 + length + (length & 1)

@@ -1,4 +1,5 @@
-"""A dataset digest: a Merkle root over the sorted (path, sha256) of every image. Pure.
+"""Digests: the sha256 of bytes and files, and the dataset digest, a Merkle root over the sorted
+(path, sha256) of every image.
 
 Leaves are SHA-256(0x00 || path || 0x00 || sha256-hex); inner nodes SHA-256(0x01 || left || right); an odd
 node is carried up unchanged. Domain separation keeps a leaf from ever equalling an inner node.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from pathlib import Path
 
 EMPTY_ROOT = hashlib.sha256(b"consentaudit:empty-dataset").hexdigest()
 ALGORITHM = "merkle-sha256-v1(leaf=0x00|path|0x00|sha256hex, node=0x01|l|r, sorted by path)"
@@ -17,7 +19,7 @@ def leaf(path: str, sha256: str | None) -> bytes:
     return hashlib.sha256(b"\x00" + path.encode("utf-8") + b"\x00" + (sha256 or "-").encode()).digest()
 
 
-def root(entries: Iterable[tuple[str, str | None]]) -> str:
+def merkle_root(entries: Iterable[tuple[str, str | None]]) -> str:
     level = [leaf(p, s) for p, s in sorted(entries)]
     if not level:
         return EMPTY_ROOT
@@ -27,3 +29,16 @@ def root(entries: Iterable[tuple[str, str | None]]) -> str:
             nxt.append(level[-1])
         level = nxt
     return level[0].hex()
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

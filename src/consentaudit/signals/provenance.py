@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from consentaudit.datamining import ALL_MINING
 from consentaudit.models import Signal
+from consentaudit.signals.datamining import ALL_MINING
 
 AI_SOURCE_TYPES = ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia")
 RELEASE_STATES = {

@@ -1,0 +1,123 @@
+"""Tie images to consent records by sha256, path, release id or perceptual distance. Pure."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from consentaudit.matching.hamming import HammingIndex, distance, parse_hex64
+from consentaudit.matching.perceptual import (
+    CANDIDATE_RADIUS,
+    DEFAULT_PHASH_THRESHOLD,
+    close256,
+    matchable,
+    near_threshold,
+)
+from consentaudit.models import ConsentRecord, Fingerprint, Match, MatchKind
+
+
+@dataclass(frozen=True)
+class RecordMatch:
+    record: ConsentRecord
+    match: Match
+
+
+@dataclass(frozen=True)
+class PathConflict:
+    """A record names this path but its content identifiers say the file is a different image."""
+
+    record: ConsentRecord
+    detail: str
+
+
+class ConsentIndex:
+    """Every consent record, indexed by sha256, path and pHash."""
+
+    def __init__(self, records: Iterable[ConsentRecord], phash_threshold: int = DEFAULT_PHASH_THRESHOLD):
+        self.threshold = phash_threshold
+        self.records = list(records)
+        self._by_sha: dict[str, list[int]] = defaultdict(list)
+        self._by_path: dict[str, list[int]] = defaultdict(list)
+        self._by_release: dict[str, list[int]] = defaultdict(list)
+        self._phash_pos: list[int] = []
+        codes: list[int] = []
+        for i, r in enumerate(self.records):
+            if r.sha256:
+                self._by_sha[r.sha256].append(i)
+            if r.path:
+                self._by_path[r.path].append(i)
+            for rid in {r.record_id, r.evidence}:
+                if rid:
+                    self._by_release[rid.strip().lower()].append(i)
+            if r.phash:
+                codes.append(parse_hex64(r.phash))
+                self._phash_pos.append(i)
+        self._index = HammingIndex(codes)
+        self._radius = CANDIDATE_RADIUS if any(r.phash256 for r in self.records) else self.threshold
+
+    def lookup(
+        self,
+        path: str,
+        fp: Fingerprint | None,
+        sha256: str | None = None,
+        release_ids: Sequence[str] = (),
+        image256: Callable[[str], str | None] | None = None,
+    ) -> tuple[list[RecordMatch], list[PathConflict]]:
+        """Records covering the image, best first (sha256, then path, then nearest pHash). A record with a
+        `phash256` is matched perceptually as reference entries are: its 64-bit candidates (within
+        CANDIDATE_RADIUS) are decided by the 256-bit codes (`image256(variant)` computes the image's)."""
+        digest = fp.sha256 if fp else sha256
+        found: dict[int, Match] = {}
+        if digest:
+            for i in self._by_sha.get(digest, ()):
+                found[i] = Match(self.records[i].record_id, MatchKind.SHA256)
+        perceptual: dict[int, tuple[int, str]] = {}
+        if fp and matchable(fp):
+            for code, variant in ((fp.phash, "phash"), (fp.phash_trim, "phash_trim")):
+                if not code:
+                    continue
+                for pos, d in self._index.within(parse_hex64(code), self._radius):
+                    i = self._phash_pos[pos]
+                    how = self._decide(self.records[i], d, variant, image256)
+                    if how and (i not in perceptual or d < perceptual[i][0]):
+                        perceptual[i] = (d, how)
+        conflicts: list[PathConflict] = []
+        for i in self._by_path.get(path, ()):
+            if i in found:
+                continue
+            r = self.records[i]
+            if r.phash and fp and fp.phash and matchable(fp) and i not in perceptual:
+                d = distance(parse_hex64(r.phash), parse_hex64(fp.phash))
+                conflicts.append(
+                    PathConflict(
+                        r, f"record {r.record_id} names this path but its phash is {d} bits away: a different image"
+                    )
+                )
+                continue
+            found[i] = Match(r.record_id, MatchKind.PATH)
+        for i, (d, how) in perceptual.items():
+            if i not in found:
+                found[i] = Match(self.records[i].record_id, MatchKind.PERCEPTUAL, d, how)
+        for rid in release_ids:
+            for i in self._by_release.get(rid.strip().lower(), ()):
+                if i not in found:
+                    found[i] = Match(self.records[i].record_id, MatchKind.RELEASE_ID)
+        order = {MatchKind.SHA256: 0, MatchKind.PATH: 1, MatchKind.PERCEPTUAL: 2, MatchKind.RELEASE_ID: 3}
+        ranked = sorted(found.items(), key=lambda t: (order[t[1].kind], t[1].distance or 0, t[0]))
+        return [RecordMatch(self.records[i], m) for i, m in ranked], conflicts
+
+    def _decide(
+        self, r: ConsentRecord, d: int, variant: str, image256: Callable[[str], str | None] | None
+    ) -> str | None:
+        """Whether a record whose pHash is `d` bits away covers the image: by its 256-bit code when both
+        sides have one, else by the threshold on the 64-bit code."""
+        close = close256(image256(variant) if r.phash256 and image256 else None, r.phash256, d)
+        if close is not None:
+            return "phash+phash256" if close else None
+        return "phash" if d <= self.threshold else None
+
+    def borderline(self, fp: Fingerprint, margin: int) -> bool:
+        """Some record's pHash is within `margin` bits of the threshold or, with 256-bit records, of the
+        candidate radius (either side) from this image's."""
+        return any(near_threshold(self._index, fp, r, margin) for r in {self.threshold, self._radius})
