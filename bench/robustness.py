@@ -32,8 +32,9 @@ from consentaudit.fingerprint import ImageProbe, fingerprint_bytes
 from consentaudit.matching.consent_index import ConsentIndex
 from consentaudit.matching.perceptual import DEFAULT_PHASH_THRESHOLD, MIN_DETAIL, matchable
 from consentaudit.matching.reference_index import ReferenceIndex
-from consentaudit.models import ConsentRecord, ConsentStatus, Fingerprint
+from consentaudit.models import ConsentRecord, Fingerprint
 from consentaudit.reference_files import entry_from_fingerprint
+from consentaudit.vocab import ConsentStatus
 from transforms import TRANSFORMS
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ import pytest
 from conftest import MANIFESTS
 from consentaudit.errors import ManifestError
 from consentaudit.manifest import check_unique, load_records, parse_manifest
-from consentaudit.models import ConsentStatus
+from consentaudit.vocab import ConsentStatus
 
 SHA = "a" * 64
 HEADER = "record_id,sha256,phash,path,status,purposes,granted_at,expires_at,revoked_at,explicit_biometric\n"

@@ -11,18 +11,10 @@ from consentaudit.matching.consent_index import ConsentIndex, RecordMatch
 from consentaudit.matching.perceptual import MIN_DETAIL
 from consentaudit.matching.reference_index import ReferenceIndex
 from consentaudit.merge import build_findings
-from consentaudit.models import (
-    ConsentRecord,
-    ConsentStatus,
-    Fingerprint,
-    Match,
-    MatchKind,
-    ReferenceEntry,
-    ScannedImage,
-    Verdict,
-)
+from consentaudit.models import ConsentRecord, Fingerprint, Match, ReferenceEntry, ScannedImage
 from consentaudit.signals import datamining
 from consentaudit.verdicts import Rules, judge
+from consentaudit.vocab import ConsentStatus, MatchKind, Verdict
 
 AS_OF = date(2026, 11, 26)
 RULES = Rules(("ai-training",), AS_OF)

@@ -36,7 +36,6 @@ from consentaudit.models import (
     ScannedImage,
     ScanOptions,
     Summary,
-    Verdict,
 )
 from consentaudit.reference_files import entries_from_images, read_fingerprint_file, read_url_list
 from consentaudit.scanner import ScanSettings, refingerprint_exact, scan_unit
@@ -45,7 +44,8 @@ from consentaudit.sources import open_source, read_item
 from consentaudit.sources.archives import is_archive
 from consentaudit.sources.item import Item
 from consentaudit.store import ReferenceSets, ScanStore, StoredKeypoints
-from consentaudit.verdicts import CRAWL_PROTOCOLS, Rules
+from consentaudit.verdicts import Rules
+from consentaudit.vocab import CRAWL_PROTOCOLS, AiGenerated, Verdict
 
 DEFAULT_FAIL_ON = tuple(v for v in Verdict if v != Verdict.CONSENTED)
 DEFAULT_BATCH = 64
@@ -76,7 +76,7 @@ class AuditRequest:
     batch_size: int = DEFAULT_BATCH
     deny_domains: Sequence[str] = ()
     allow_domains: Sequence[str] = ()
-    ai_generated: str = "flag"
+    ai_generated: AiGenerated = AiGenerated.FLAG
     honour_crawl: Sequence[str] = CRAWL_PROTOCOLS
     keep_sensitive_metadata: bool = False
     verify_c2pa: bool = True

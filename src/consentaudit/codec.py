@@ -11,7 +11,6 @@ from consentaudit.models import (
     Fingerprint,
     ManifestInfo,
     Match,
-    MatchKind,
     Reason,
     ReferenceInfo,
     Report,
@@ -20,8 +19,8 @@ from consentaudit.models import (
     ScanOptions,
     Signal,
     Summary,
-    Verdict,
 )
+from consentaudit.vocab import MatchKind, SignalProtocol, Verdict
 
 
 def signal_to_dict(s: Signal) -> dict[str, Any]:
@@ -37,7 +36,7 @@ def signal_to_dict(s: Signal) -> dict[str, Any]:
 
 def signal_from_dict(d: dict[str, Any]) -> Signal:
     return Signal(
-        d["protocol"],
+        SignalProtocol(d["protocol"]),
         d["value"],
         d["source"],
         tuple(d.get("prohibits") or ()),

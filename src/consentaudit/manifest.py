@@ -13,7 +13,8 @@ from datetime import date, datetime
 from pathlib import PurePosixPath
 
 from consentaudit.errors import ManifestError, Problem
-from consentaudit.models import ConsentRecord, ConsentStatus, SourceRef
+from consentaudit.models import ConsentRecord, SourceRef
+from consentaudit.vocab import ConsentStatus
 
 MANIFEST_VERSION = "1"
 LIST_SEPARATOR = ";"

@@ -11,19 +11,12 @@ from consentaudit.matching.duplicates import duplicate_groups
 from consentaudit.matching.keypoints import Keypoints
 from consentaudit.matching.perceptual import MIN_DETAIL, cached256, matchable
 from consentaudit.matching.reference_index import ReferenceIndex
-from consentaudit.models import DomainCount, Finding, Reason, ScannedImage, Signal, Summary, Verdict
+from consentaudit.models import DomainCount, Finding, Reason, ScannedImage, Signal, Summary
 from consentaudit.signals import datamining
-from consentaudit.signals.provenance import AI_SOURCE_TYPES, release_ids
+from consentaudit.signals.provenance import release_ids
 from consentaudit.verdicts import Rules, judge
+from consentaudit.vocab import AI_SOURCE_TYPES, OPT_OUT_PROTOCOLS, SignalProtocol, Verdict
 
-OPT_OUT_PROTOCOLS = (
-    "iptc-data-mining",
-    "c2pa-training-mining",
-    "cawg-training-mining",
-    "x-robots-tag",
-    "tdm-reservation",
-    "content-usage",
-)
 TOP_DOMAINS = 100
 _PROPAGATED = "near-duplicate of "
 
@@ -144,7 +137,7 @@ def build_findings(
 
 def signal_state(s: Signal) -> str:
     """prohibited / allowed / unspecified / invalid for one opt-out signal."""
-    if s.protocol == "iptc-data-mining":
+    if s.protocol == SignalProtocol.IPTC_DATA_MINING:
         return datamining.state(s)
     if s.verification.startswith(("Invalid", "C2PA manifest Invalid")):
         return "invalid"
@@ -175,7 +168,9 @@ class SummaryBuilder:
         self.verdicts[f.verdict.value] += sign
         self.failing += sign * (f.verdict in self.fail_on)
         self.bytes += sign * f.size
-        self.ai += sign * any(s.protocol == "digital-source-type" and s.value in AI_SOURCE_TYPES for s in f.signals)
+        self.ai += sign * any(
+            s.protocol == SignalProtocol.DIGITAL_SOURCE_TYPE and s.value in AI_SOURCE_TYPES for s in f.signals
+        )
         states: dict[str, str] = {}
         for s in f.signals:
             if s.protocol in self.opt:

@@ -5,62 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
-from enum import StrEnum
 
-
-class Verdict(StrEnum):
-    CONSENTED = "consented"
-    UNCONSENTED = "unconsented"
-    OUT_OF_SCOPE = "out_of_scope"
-    EXPIRED = "expired"
-    REVOKED = "revoked"
-    OPTED_OUT = "opted_out"
-    KNOWN_SCRAPED = "known_scraped"
-    UNREADABLE = "unreadable"
-
-    @property
-    def severity(self) -> int:
-        """Higher is worse; when several verdicts apply the most severe one wins."""
-        return _SEVERITY.index(self)
-
-
-_SEVERITY = [
-    Verdict.CONSENTED,
-    Verdict.UNCONSENTED,
-    Verdict.OUT_OF_SCOPE,
-    Verdict.EXPIRED,
-    Verdict.REVOKED,
-    Verdict.OPTED_OUT,
-    Verdict.KNOWN_SCRAPED,
-    Verdict.UNREADABLE,
-]
-
-
-class ConsentStatus(StrEnum):
-    GRANTED = "granted"
-    REVOKED = "revoked"
-    DENIED = "denied"
-
-
-class MatchKind(StrEnum):
-    SHA256 = "sha256"
-    PATH = "path"
-    PERCEPTUAL = "perceptual"
-    RELEASE_ID = "release_id"  # the file's plus:ModelReleaseID names the record (record_id or evidence)
-    URL = "url"  # the image's recorded source URL is in a reference URL list
-    DOMAIN = "domain"  # the image's source domain is in a reference domain list
-
-
-KNOWN_PURPOSES = (
-    "ai-training",
-    "generative-ai-training",
-    "biometric-identification",
-    "commercial",
-    "research",
-    "redistribution",
-    "data-mining",
-    "search-indexing",
-)
+from consentaudit.vocab import ConsentStatus, MatchKind, SignalProtocol, Verdict
 
 
 @dataclass(frozen=True)
@@ -86,7 +32,7 @@ class Fingerprint:
 class Signal:
     """A machine-readable statement about the image's rights found in or next to the file."""
 
-    protocol: str  # e.g. "iptc-data-mining"
+    protocol: SignalProtocol
     value: str  # normalised token, e.g. "DMI-PROHIBITED-AIMLTRAINING"
     source: str  # where it was read, e.g. "XMP plus:DataMining"
     prohibits: tuple[str, ...] = ()  # purposes this signal prohibits

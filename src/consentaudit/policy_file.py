@@ -9,10 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from consentaudit.errors import InputError
-from consentaudit.models import Verdict
-from consentaudit.verdicts import CRAWL_PROTOCOLS
-
-AI_CHOICES = ("flag", "exclude", "ignore")
+from consentaudit.vocab import CRAWL_PROTOCOLS, AiGenerated, Verdict
 
 
 @dataclass(frozen=True)
@@ -24,7 +21,7 @@ class PolicyFile:
     max_image_pixels: int | None = None
     deny_domains: tuple[str, ...] = ()
     allow_domains: tuple[str, ...] = ()
-    ai_generated: str = "flag"
+    ai_generated: AiGenerated = AiGenerated.FLAG
     honour_crawl: tuple[str, ...] = CRAWL_PROTOCOLS
     keep_sensitive_metadata: bool = False
     trust_anchors: str | None = None  # path of a PEM file
@@ -110,9 +107,10 @@ def parse_policy(path: Path, doc: dict[str, Any]) -> PolicyFile:
     for key in domains:
         if key not in ("allow", "deny"):
             raise _err(path, f"domains / {key}", "unknown setting (known: allow, deny)")
-    ai = doc.get("ai_generated", "flag")
-    if ai not in AI_CHOICES:
-        raise _err(path, "ai_generated", f"expected one of {', '.join(AI_CHOICES)}")
+    try:
+        ai = AiGenerated(doc.get("ai_generated", AiGenerated.FLAG))
+    except ValueError:
+        raise _err(path, "ai_generated", f"expected one of {', '.join(AiGenerated)}") from None
     crawl = doc.get("crawl_signals", {})
     honour: tuple[str, ...] = CRAWL_PROTOCOLS
     if crawl:

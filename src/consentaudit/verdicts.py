@@ -7,12 +7,18 @@ from dataclasses import dataclass
 from datetime import date
 
 from consentaudit.matching.consent_index import PathConflict, RecordMatch
-from consentaudit.models import ConsentRecord, ConsentStatus, Match, Reason, ReferenceEntry, Signal, Verdict
+from consentaudit.models import ConsentRecord, Match, Reason, ReferenceEntry, Signal
+from consentaudit.vocab import (
+    AI_SOURCE_TYPES,
+    CRAWL_PROTOCOLS,
+    AiGenerated,
+    ConsentStatus,
+    Purpose,
+    SignalProtocol,
+    Verdict,
+)
 
-BIOMETRIC = "biometric-identification"
-
-
-CRAWL_PROTOCOLS = ("x-robots-tag", "tdm-reservation", "content-usage")
+BIOMETRIC = Purpose.BIOMETRIC_IDENTIFICATION
 
 
 @dataclass(frozen=True)
@@ -23,7 +29,7 @@ class Rules:
     as_of: date
     deny_domains: tuple[str, ...] = ()
     allow_domains: tuple[str, ...] = ()  # when set, any other source domain counts as scraped
-    ai_generated: str = "flag"  # flag (a reason, verdict unchanged) | exclude (out_of_scope) | ignore
+    ai_generated: AiGenerated = AiGenerated.FLAG
     honour_crawl: tuple[str, ...] = CRAWL_PROTOCOLS  # crawl-time signals that can opt an image out
 
 
@@ -120,23 +126,18 @@ def judge(
                     detail += f"; conflicts with record {primary.record.record_id}, which grants {', '.join(granted)}"
             reasons.append(Reason(Verdict.OPTED_OUT, detail))
     ai = next(
-        (
-            s
-            for s in signals
-            if s.protocol == "digital-source-type"
-            and s.value in ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia")
-        ),
+        (s for s in signals if s.protocol == SignalProtocol.DIGITAL_SOURCE_TYPE and s.value in AI_SOURCE_TYPES),
         None,
     )
-    if ai is not None and rules.ai_generated != "ignore":
+    if ai is not None and rules.ai_generated != AiGenerated.IGNORE:
         detail = f"AI-generated image ({ai.value}, from {ai.source}; {ai.verification})"
-        if rules.ai_generated == "exclude":
+        if rules.ai_generated == AiGenerated.EXCLUDE:
             reasons.append(Reason(Verdict.OUT_OF_SCOPE, detail + "; the policy excludes AI-generated images"))
         else:
             notes.append(detail)
     if primary is not None and primary.record.status == ConsentStatus.GRANTED:
         for s in signals:
-            if s.protocol == "model-release" and s.value == "MR-NON":
+            if s.protocol == SignalProtocol.MODEL_RELEASE and s.value == "MR-NON":
                 notes.append(
                     f"conflict: the file says 'no model release' ({s.source}) but record "
                     f"{primary.record.record_id} claims consent"

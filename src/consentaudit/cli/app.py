@@ -32,12 +32,13 @@ from consentaudit.executors import default_jobs
 from consentaudit.fingerprint import DEFAULT_MAX_PIXELS
 from consentaudit.manifest import FIELDS, MANIFEST_VERSION, ParsedManifest, check_unique, parse_manifest
 from consentaudit.matching.perceptual import DEFAULT_PHASH_THRESHOLD
-from consentaudit.models import Report, Verdict
+from consentaudit.models import Report
 from consentaudit.policy_file import load_policy
 from consentaudit.reference_files import write_fingerprints
 from consentaudit.reports import write_report, writer_for
 from consentaudit.reports.exports import EXPORTS
 from consentaudit.reports.html import HtmlReport
+from consentaudit.vocab import Verdict
 
 app = typer.Typer(
     help="Audit an image training set against consent manifests and known-scraped sets.",

@@ -6,7 +6,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from consentaudit.models import Report, Verdict
+from consentaudit.models import Report
+from consentaudit.vocab import Verdict
 
 STYLES = {
     Verdict.CONSENTED: "green",

@@ -14,7 +14,8 @@ from consentaudit.matching.perceptual import (
     matchable,
     near_threshold,
 )
-from consentaudit.models import ConsentRecord, Fingerprint, Match, MatchKind
+from consentaudit.models import ConsentRecord, Fingerprint, Match
+from consentaudit.vocab import MatchKind
 
 
 @dataclass(frozen=True)

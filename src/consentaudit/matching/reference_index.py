@@ -21,7 +21,8 @@ from consentaudit.matching.perceptual import (
     perceptual_match,
     radius256,
 )
-from consentaudit.models import Fingerprint, Match, MatchKind, ReferenceEntry
+from consentaudit.models import Fingerprint, Match, ReferenceEntry
+from consentaudit.vocab import MatchKind
 
 # A candidate found through one of an entry's views (crops, rotations) must be this much closer: each view
 # is one more chance of a look-alike, and a true cropped or rotated copy sits close to its view.

@@ -6,7 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from consentaudit.models import Report, Verdict
+from consentaudit.models import Report
+from consentaudit.vocab import Verdict
 
 PROTOCOL_NAMES = {
     "iptc-data-mining": "IPTC/PLUS Data Mining (XMP plus:DataMining) embedded in the image",

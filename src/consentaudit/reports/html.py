@@ -11,7 +11,8 @@ from collections.abc import Callable
 from html import escape
 from typing import TextIO
 
-from consentaudit.models import Finding, Report, Verdict
+from consentaudit.models import Finding, Report
+from consentaudit.vocab import Verdict
 
 ThumbnailSource = Callable[[Finding], str | None]  # a data: URI for a finding's image, or None
 

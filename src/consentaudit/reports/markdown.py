@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from consentaudit.models import Report, Verdict
+from consentaudit.models import Report
+from consentaudit.vocab import Verdict
 
 
 def md_escape(text: str) -> str:

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import re
 
-from consentaudit.models import KNOWN_PURPOSES, Signal
+from consentaudit.models import Signal
+from consentaudit.vocab import AI_TRAINING_PURPOSES, KNOWN_PURPOSES, SignalProtocol
 
-PROTOCOL = "iptc-data-mining"
+PROTOCOL = SignalProtocol.IPTC_DATA_MINING
 VOCAB_URI = "http://ns.useplus.org/ldf/vocab/"
 
 ALL_MINING = tuple(KNOWN_PURPOSES)
-AI_TRAINING = ("ai-training", "generative-ai-training", "biometric-identification")
 
 # What each value prohibits (NOTES.md): the absence of a prohibition is never a permission.
 PROHIBITS: dict[str, tuple[str, ...]] = {
     "DMI-UNSPECIFIED": (),
     "DMI-ALLOWED": (),
-    "DMI-PROHIBITED-AIMLTRAINING": AI_TRAINING,
+    "DMI-PROHIBITED-AIMLTRAINING": AI_TRAINING_PURPOSES,
     "DMI-PROHIBITED-GENAIMLTRAINING": ("generative-ai-training",),
     "DMI-PROHIBITED-EXCEPTSEARCHENGINEINDEXING": tuple(p for p in ALL_MINING if p != "search-indexing"),
     "DMI-PROHIBITED": ALL_MINING,

@@ -12,16 +12,21 @@ from urllib.parse import urlsplit
 
 from consentaudit.models import Signal
 from consentaudit.signals.datamining import ALL_MINING
+from consentaudit.vocab import (
+    AI_SOURCE_TYPES,
+    AI_TRAINING_PURPOSES,
+    CRAWL_PROTOCOLS,
+    TRAINING_ASSERTION_PROTOCOLS,
+    Purpose,
+    SignalProtocol,
+)
 
-AI_SOURCE_TYPES = ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia")
 RELEASE_STATES = {
     "MR-NON": "no model release",
     "MR-NAP": "not applicable",
     "MR-UMR": "unlimited release",
     "MR-LMR": "limited or incomplete release",
 }
-AI_TRAINING = ("ai-training", "generative-ai-training", "biometric-identification")
-CRAWL_PROTOCOLS = ("x-robots-tag", "tdm-reservation", "content-usage")
 
 
 def _token(value: str) -> str:
@@ -35,12 +40,21 @@ def xmp_signals(values: Iterable[tuple[str, str]]) -> list[Signal]:
         if name == "xmp.model_release_status":
             tok = _token(value).upper()
             state = RELEASE_STATES.get(tok, "unknown value")
-            out.append(Signal("model-release", tok, "XMP plus:ModelReleaseStatus", (), "embedded, unsigned", raw=state))
+            out.append(
+                Signal(
+                    SignalProtocol.MODEL_RELEASE,
+                    tok,
+                    "XMP plus:ModelReleaseStatus",
+                    (),
+                    "embedded, unsigned",
+                    raw=state,
+                )
+            )
         elif name == "xmp.digital_source_type":
             tok = _token(value)
             out.append(
                 Signal(
-                    "digital-source-type",
+                    SignalProtocol.DIGITAL_SOURCE_TYPE,
                     tok,
                     "XMP Iptc4xmpExt:DigitalSourceType",
                     (),
@@ -57,7 +71,7 @@ def release_ids(values: Iterable[tuple[str, str]]) -> list[str]:
 
 def is_ai_generated(signals: Sequence[Signal]) -> str | None:
     for s in signals:
-        if s.protocol == "digital-source-type" and s.value in AI_SOURCE_TYPES:
+        if s.protocol == SignalProtocol.DIGITAL_SOURCE_TYPE and s.value in AI_SOURCE_TYPES:
             return s.value
     return None
 
@@ -75,17 +89,21 @@ class C2paFacts:
 
 
 def c2pa_signals(facts: C2paFacts) -> list[Signal]:
-    protocol_of = {"c2pa.training-mining": "c2pa-training-mining", "cawg.training-mining": "cawg-training-mining"}
     out = [
         Signal(
-            "c2pa-manifest", facts.state, f"C2PA manifest ({facts.where})", (), facts.verification, raw=facts.generator
+            SignalProtocol.C2PA_MANIFEST,
+            facts.state,
+            f"C2PA manifest ({facts.where})",
+            (),
+            facts.verification,
+            raw=facts.generator,
         )
     ]
     for label, key, use, purposes in facts.training:
         prohibited = use in ("notAllowed", "constrained")
         out.append(
             Signal(
-                protocol_of.get(label, label),
+                TRAINING_ASSERTION_PROTOCOLS[label],
                 f"{key}={use}",
                 f"C2PA {label} ({facts.where})",
                 purposes if prohibited else (),
@@ -95,7 +113,7 @@ def c2pa_signals(facts: C2paFacts) -> list[Signal]:
     for st in facts.source_types:
         out.append(
             Signal(
-                "digital-source-type",
+                SignalProtocol.DIGITAL_SOURCE_TYPE,
                 _token(st),
                 f"C2PA c2pa.actions ({facts.where})",
                 (),
@@ -172,23 +190,30 @@ def crawl_signals(rec: CrawlRecord) -> list[Signal]:
             if hit:
                 out.append(
                     Signal(
-                        "x-robots-tag",
+                        SignalProtocol.X_ROBOTS_TAG,
                         ",".join(hit),
                         f"{src}: X-Robots-Tag",
-                        AI_TRAINING,
+                        AI_TRAINING_PURPOSES,
                         "recorded HTTP header",
                         raw=value,
                     )
                 )
             else:
                 out.append(
-                    Signal("x-robots-tag", "none", f"{src}: X-Robots-Tag", (), "recorded HTTP header", raw=value)
+                    Signal(
+                        SignalProtocol.X_ROBOTS_TAG,
+                        "none",
+                        f"{src}: X-Robots-Tag",
+                        (),
+                        "recorded HTTP header",
+                        raw=value,
+                    )
                 )
         elif name == "tdm-reservation":
             reserved = value.strip() == "1"
             out.append(
                 Signal(
-                    "tdm-reservation",
+                    SignalProtocol.TDM_RESERVATION,
                     value.strip(),
                     f"{src}: tdm-reservation",
                     ALL_MINING if reserved else (),
@@ -204,14 +229,14 @@ def crawl_signals(rec: CrawlRecord) -> list[Signal]:
             }
             prohibits: list[str] = []
             if prefs.get("train-ai") == "n":
-                prohibits += list(AI_TRAINING)
+                prohibits += list(AI_TRAINING_PURPOSES)
             if prefs.get("train-genai") == "n":
-                prohibits.append("generative-ai-training")
+                prohibits.append(Purpose.GENERATIVE_AI_TRAINING)
             if prefs.get("search") == "n":
-                prohibits.append("search-indexing")
+                prohibits.append(Purpose.SEARCH_INDEXING)
             out.append(
                 Signal(
-                    "content-usage",
+                    SignalProtocol.CONTENT_USAGE,
                     value.strip()[:100],
                     f"{src}: Content-Usage",
                     tuple(dict.fromkeys(prohibits)),
