@@ -98,7 +98,8 @@ def run_scan(folder: Path, db: Path, jobs: int, extra: list[str] = ()) -> tuple[
 
 def in_process(folder: Path, db: Path, jobs: int) -> float:
     """img/s of run_audit itself, after imports (what a long scan converges to)."""
-    from consentaudit.audit import AuditRequest, run_audit
+    from consentaudit.audit import run_audit
+    from consentaudit.request import AuditRequest
     from consentaudit.store import ScanStore
 
     db.unlink(missing_ok=True)

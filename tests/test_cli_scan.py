@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import DATASET, EXPECTED, MANIFESTS, scan_args
-from consentaudit.cli import app as app_module
+from consentaudit.cli import scan as scan_command
 from consentaudit.cli.app import app
 
 
@@ -132,14 +132,14 @@ def test_internal_error_exits_3_and_ctrl_c_exits_130(
     def boom(*_a: object, **_k: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(app_module, "run_audit", boom)
+    monkeypatch.setattr(scan_command, "run_audit", boom)
     result = runner.invoke(app, ["scan", str(DATASET), "--db", db, "--quiet"])
     assert result.exit_code == 3 and "internal error: RuntimeError: disk on fire" in result.output
 
     def interrupt(*_a: object, **_k: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(app_module, "run_audit", interrupt)
+    monkeypatch.setattr(scan_command, "run_audit", interrupt)
     result = runner.invoke(app, ["scan", str(DATASET), "--db", db, "--quiet"])
     assert result.exit_code == 130
 

@@ -16,11 +16,13 @@ from pathlib import Path
 from PIL import Image
 
 from conftest import DATASET, EXPECTED, PHOTOS, ROOT
-from consentaudit.audit import AuditRequest, Progress, run_audit
+from consentaudit.audit import run_audit
 from consentaudit.cli.progress import progress_display
 from consentaudit.codec import report_to_dict
 from consentaudit.digest import merkle_root
+from consentaudit.progress import Progress
 from consentaudit.reports.jsonreport import canonical_json
+from consentaudit.request import AuditRequest
 from consentaudit.store import ScanStore
 
 

@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from conftest import DATASET, EXPECTED, PHOTOS, scan_args
 from consentaudit import scanner
-from consentaudit.audit import AuditRequest, run_audit
+from consentaudit.audit import run_audit
 from consentaudit.cli.app import app
+from consentaudit.request import AuditRequest
 from consentaudit.sources import DirectorySource
 from consentaudit.store import ScanStore
 

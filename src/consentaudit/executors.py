@@ -1,4 +1,7 @@
-"""Run work units in parallel processes, results in order, with a bounded number of units in flight."""
+"""Executors run the map step of a scan: `map(units, fn)` yields `(unit, fn(unit))` for every unit, in
+input order. `fn` is a picklable callable that touches neither the store nor the terminal, so any executor
+can run it: the local process pool here, a distributed engine beside it.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +10,21 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from consentaudit.sources.item import Item
 
 R = TypeVar("R")
-_WORK: Callable[[Sequence[Item]], Any] | None = None  # set in each worker process by _init
+Unit = Sequence[Item]
+_WORK: Callable[[Unit], Any] | None = None  # set in each worker process by _init
 
 
-def _init(work: Callable[[Sequence[Item]], Any]) -> None:
+def _init(work: Callable[[Unit], Any]) -> None:
     global _WORK
     _WORK = work
 
 
-def _run(unit: Sequence[Item]) -> Any:
+def _run(unit: Unit) -> Any:
     assert _WORK is not None
     return _WORK(unit)
 
@@ -32,33 +36,47 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def map_units(
-    units: Iterable[Sequence[Item]], work: Callable[[Sequence[Item]], R], jobs: int
-) -> Iterator[tuple[Sequence[Item], R]]:
-    """(unit, work(unit)) for every unit, in input order. With jobs > 1, units run in worker processes (the
-    work object is handed to each worker once, at start) and at most 2 x jobs units are in flight, so
-    memory is bounded by the batch size, not the dataset."""
-    if jobs <= 1:
-        for unit in units:
-            yield unit, work(unit)
-        return
-    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    pending: deque[tuple[Sequence[Item], Future[R]]] = deque()
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init, initargs=(work,))
-    try:
-        it = iter(units)
-        exhausted = False
-        while True:
-            while not exhausted and len(pending) < 2 * jobs:
-                try:
-                    unit = next(it)
-                except StopIteration:
-                    exhausted = True
-                    break
-                pending.append((unit, pool.submit(_run, unit)))
-            if not pending:
-                return
-            unit, fut = pending.popleft()
-            yield unit, fut.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+class Executor(Protocol):
+    name: str
+
+    def map(self, units: Iterable[Unit], work: Callable[[Unit], R]) -> Iterator[tuple[Unit, R]]: ...
+
+
+class LocalExecutor:
+    """Worker processes on this machine (one process in-line with jobs=1). The work object is handed to
+    each worker once, at start; at most 2 x jobs units are in flight, so memory is bounded by the unit
+    size, not the dataset."""
+
+    name = "local"
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+
+    def map(self, units: Iterable[Unit], work: Callable[[Unit], R]) -> Iterator[tuple[Unit, R]]:
+        if self.jobs <= 1:
+            for unit in units:
+                yield unit, work(unit)
+            return
+        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        pending: deque[tuple[Unit, Future[R]]] = deque()
+        pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx, initializer=_init, initargs=(work,))
+        try:
+            it = iter(units)
+            exhausted = False
+            while True:
+                while not exhausted and len(pending) < 2 * self.jobs:
+                    try:
+                        unit = next(it)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    pending.append((unit, pool.submit(_run, unit)))
+                if not pending:
+                    return
+                unit, fut = pending.popleft()
+                yield unit, fut.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+EXECUTORS: dict[str, Callable[[int], Executor]] = {"local": LocalExecutor}

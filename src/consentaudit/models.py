@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -208,3 +208,4 @@ class Report:
     findings: Collection[Finding]  # sorted by path; a stored scan streams them from the store
     duplicates: tuple[tuple[str, ...], ...] = field(default=())
     schema_version: str = "1"
+    thumbnails: Mapping[str, str] = field(default_factory=dict)  # path -> data: URI, for the HTML report only

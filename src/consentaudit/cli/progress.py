@@ -11,8 +11,8 @@ from typing import TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from consentaudit.audit import Progress as Tick
-from consentaudit.audit import ProgressCallback
+from consentaudit.progress import Progress as Tick
+from consentaudit.progress import ProgressCallback
 
 
 @contextmanager

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from consentaudit.audit import load_reference, now_utc
 from consentaudit.cli.common import DbOption, open_store
 from consentaudit.cli.errors import handle_errors
-from consentaudit.models import ReferenceInfo
-from consentaudit.reference_files import read_fingerprint_file, write_set
+from consentaudit.cli.progress import progress_display
+from consentaudit.reference_sets import build_set, export_set, fingerprint_to_file, import_set
 from consentaudit.store import ReferenceSets
 
 reference_app = typer.Typer(help="Named reference sets of known scraped images, URLs or domains.", no_args_is_help=True)
@@ -35,11 +33,8 @@ def reference_build(
     db: DbOption = None,
 ) -> None:
     """Build and store a named reference set."""
-    info, entries = load_reference(source)
-    info = ReferenceInfo(name, str(source), len(entries), description or info.description, license_ or info.license)
-    entries = [replace(e, set_name=name) for e in entries]
-    ReferenceSets(open_store(db)).save(info, entries, str(source), now_utc(), force)
-    typer.echo(f"stored reference set {name!r}: {len(entries)} entries from {source}")
+    info = build_set(open_store(db), name, source, description, license_, force)
+    typer.echo(f"stored reference set {name!r}: {info.entries} entries from {source}")
 
 
 @reference_app.command("list")
@@ -61,9 +56,7 @@ def reference_export(
     db: DbOption = None,
 ) -> None:
     """Write a stored set as a fingerprint file (importable elsewhere, usable with --reference)."""
-    info, entries = ReferenceSets(open_store(db)).load(name)
-    with output.open("w", encoding="utf-8") as out:
-        n = write_set(entries, out, info.name, info.description, info.license)
+    n = export_set(open_store(db), name, output)
     typer.echo(f"wrote {n} entries of {name!r} to {output}")
 
 
@@ -76,12 +69,8 @@ def reference_import(
     db: DbOption = None,
 ) -> None:
     """Store a set from a fingerprint file."""
-    set_name, entries, header = read_fingerprint_file(file, name)
-    info = ReferenceInfo(set_name, str(file), len(entries), header.get("description", ""), header.get("license", ""))
-    ReferenceSets(open_store(db)).save(
-        info, [replace(e, set_name=set_name) for e in entries], str(file), now_utc(), force
-    )
-    typer.echo(f"stored reference set {set_name!r}: {len(entries)} entries from {file}")
+    info = import_set(open_store(db), file, name, force)
+    typer.echo(f"stored reference set {info.name!r}: {info.entries} entries from {file}")
 
 
 @reference_app.command("remove")
@@ -90,3 +79,17 @@ def reference_remove(name: Annotated[str, typer.Argument(help="Stored set.")], d
     """Remove a stored set."""
     ReferenceSets(open_store(db)).remove(name)
     typer.echo(f"removed reference set {name!r}")
+
+
+@handle_errors
+def fingerprint(
+    folder: Annotated[Path, typer.Argument(help="Folder of images (e.g. a known scraped set).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Fingerprint file to write (.jsonl).")],
+    name: Annotated[str | None, typer.Option("--name", help="Name of the set (default: folder name).")] = None,
+    description: Annotated[str, typer.Option("--description", help="What the set is and its licence.")] = "",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Fingerprint a folder into a file that `scan --reference` accepts."""
+    with progress_display(quiet) as tick:
+        n, bad = fingerprint_to_file(folder, output, name, description, tick)
+    typer.echo(f"wrote {n} fingerprint(s) to {output}" + (f"; {bad} unreadable file(s) skipped" if bad else ""))

@@ -25,12 +25,17 @@ WRITERS: dict[str, Writer] = {
 }
 
 
-def writer_for(path: Path) -> Writer:
+def format_of(path: Path) -> str:
+    """The report format a file name asks for (its extension), one of WRITERS."""
     ext = path.suffix.lower().lstrip(".")
     ext = {"markdown": "md", "htm": "html"}.get(ext, ext)
     if ext not in WRITERS:
         raise InputError(f"{path}: unknown report format {ext!r} (choose from: {', '.join(sorted(WRITERS))})")
-    return WRITERS[ext]
+    return ext
+
+
+def writer_for(path: Path) -> Writer:
+    return WRITERS[format_of(path)]
 
 
 def write_report(report: Report, path: Path, writer: Writer | None = None) -> None:
@@ -42,4 +47,4 @@ def write_report(report: Report, path: Path, writer: Writer | None = None) -> No
     tmp.replace(path)
 
 
-__all__ = ["WRITERS", "Writer", "write_report", "writer_for"]
+__all__ = ["WRITERS", "Writer", "format_of", "write_report", "writer_for"]

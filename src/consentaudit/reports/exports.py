@@ -3,9 +3,11 @@ facts (§2.3, §3.1), a Croissant RAI JSON-LD fragment, and a CycloneDX 1.6 `dat
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
+from consentaudit.errors import InputError
 from consentaudit.models import Report
 from consentaudit.vocab import Verdict
 
@@ -172,3 +174,12 @@ EXPORTS = {
     "croissant-rai": ("json", croissant_rai),
     "cyclonedx": ("json", cyclonedx),
 }
+
+
+def render_export(report: Report, name: str) -> str:
+    """The export `name` of a finished report, as the text to write."""
+    if name not in EXPORTS:
+        raise InputError(f"--as: {name!r} is not one of {', '.join(EXPORTS)}")
+    _, fn = EXPORTS[name]
+    result = fn(report)
+    return result if isinstance(result, str) else json.dumps(result, indent=2, sort_keys=True) + "\n"

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable
 from html import escape
 from typing import TextIO
 
 from consentaudit.models import Finding, Report
 from consentaudit.vocab import Verdict
-
-ThumbnailSource = Callable[[Finding], str | None]  # a data: URI for a finding's image, or None
 
 COLORS = {
     Verdict.CONSENTED: "#2e7d32",
@@ -115,83 +112,75 @@ def _evidence(f: Finding) -> str:
     return "".join(parts)
 
 
-class HtmlReport:
-    def __init__(self, thumbnails: ThumbnailSource | None = None) -> None:
-        self.thumbnails = thumbnails
-
-    def __call__(self, report: Report, out: TextIO) -> None:
-        h, s = report.header, report.summary
-        script_hash = base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
-        csp = (
-            f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'; "
-            "base-uri 'none'; form-action 'none'"
-        )
-        w = out.write
-        w('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">')
-        w(f'<meta http-equiv="Content-Security-Policy" content="{_e(csp)}">')
-        w('<meta name="viewport" content="width=device-width, initial-scale=1">')
-        w(f"<title>consentaudit report — {_e(h.dataset)}</title><style>{STYLE}</style></head><body>")
-        w(f"<h1>consentaudit report: {_e(h.dataset)}</h1>")
-        w(
-            f'<p class="meta">as of {_e(h.options.as_of)} · purposes {_e(", ".join(h.options.purposes))} · '
-            f"consentaudit {_e(h.tool_version)} · report schema {_e(report.schema_version)} · scan {_e(h.scan_id)} · "
-            f"{_e(h.started_at)} – {_e(h.finished_at)}</p>"
-        )
-        w(f'<p class="meta">dataset digest (Merkle root) <code>{_e(h.dataset_digest)}</code></p>')
-        w("<h2>Summary</h2>")
-        w(_chart(report))
-        w(
-            f"<p>{s.images} images, {s.failing} under --fail-on, {s.duplicate_groups} duplicate groups, "
-            f"{s.ai_generated} declared AI-generated.</p>"
-        )
-        w(
-            "<h3>Opt-out compliance</h3><table><tr><th>protocol</th><th>images carrying it</th><th>prohibited</th>"
-            "<th>allowed</th><th>unspecified</th><th>invalid</th></tr>"
-        )
-        for proto, row in s.opt_outs.items():
-            w(
-                f"<tr><td>{_e(proto)}</td>"
-                + "".join(
-                    f'<td class="num">{row.get(k, 0)}</td>'
-                    for k in ("images", "prohibited", "allowed", "unspecified", "invalid")
-                )
-                + "</tr>"
-            )
-        w("</table><h3>Source domains</h3>")
-        if s.domains:
-            w("<table><tr><th>domain</th><th>images</th><th>bytes</th></tr>")
-            for d in s.domains:
-                w(f'<tr><td>{_e(d.domain)}</td><td class="num">{d.images}</td><td class="num">{d.bytes}</td></tr>')
-            w("</table>")
-        else:
-            w("<p>No source URLs were recorded.</p>")
-        w("<h2>Findings</h2>")
-        w('<div id="filters" hidden><label>verdict <select id="verdict-filter"><option value="">all</option>')
-        for v in Verdict:
-            w(f'<option value="{v.value}">{v.value}</option>')
-        w(
-            '</select></label> <label>search <input id="text-filter" type="search"></label> '
-            '<span id="shown-count"></span></div>'
-        )
-        w(
-            '<table id="findings"><thead><tr><th>image</th><th>path</th><th>verdict</th><th>evidence</th></tr>'
-            "</thead><tbody>"
-        )
-        for f in report.findings:
-            thumb = ""
-            if self.thumbnails is not None and f.verdict != Verdict.UNREADABLE:
-                uri = self.thumbnails(f)
-                if uri and uri.startswith("data:image/"):
-                    thumb = f'<img class="thumb" alt="" src="{_e(uri)}">'
-            first = f.reasons[0].detail if f.reasons else ""
-            w(
-                f'<tr class="finding" data-verdict="{_e(f.verdict.value)}"><td>{thumb}</td><td>{_e(f.path)}</td>'
-                f'<td><span class="verdict" style="background:{COLORS[f.verdict]}">{_e(f.verdict.value)}</span></td>'
-                f"<td><details><summary>{_e(first)}</summary>{_evidence(f)}</details></td></tr>"
-            )
-        w("</tbody></table>")
-        w(f"<script>{SCRIPT}</script></body></html>\n")
-
-
 def write_html(report: Report, out: TextIO) -> None:
-    HtmlReport()(report, out)
+    """One self-contained page; thumbnails are the report's own (`Report.thumbnails`)."""
+    h, s = report.header, report.summary
+    script_hash = base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
+    csp = (
+        f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'; "
+        "base-uri 'none'; form-action 'none'"
+    )
+    w = out.write
+    w('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">')
+    w(f'<meta http-equiv="Content-Security-Policy" content="{_e(csp)}">')
+    w('<meta name="viewport" content="width=device-width, initial-scale=1">')
+    w(f"<title>consentaudit report — {_e(h.dataset)}</title><style>{STYLE}</style></head><body>")
+    w(f"<h1>consentaudit report: {_e(h.dataset)}</h1>")
+    w(
+        f'<p class="meta">as of {_e(h.options.as_of)} · purposes {_e(", ".join(h.options.purposes))} · '
+        f"consentaudit {_e(h.tool_version)} · report schema {_e(report.schema_version)} · scan {_e(h.scan_id)} · "
+        f"{_e(h.started_at)} – {_e(h.finished_at)}</p>"
+    )
+    w(f'<p class="meta">dataset digest (Merkle root) <code>{_e(h.dataset_digest)}</code></p>')
+    w("<h2>Summary</h2>")
+    w(_chart(report))
+    w(
+        f"<p>{s.images} images, {s.failing} under --fail-on, {s.duplicate_groups} duplicate groups, "
+        f"{s.ai_generated} declared AI-generated.</p>"
+    )
+    w(
+        "<h3>Opt-out compliance</h3><table><tr><th>protocol</th><th>images carrying it</th><th>prohibited</th>"
+        "<th>allowed</th><th>unspecified</th><th>invalid</th></tr>"
+    )
+    for proto, row in s.opt_outs.items():
+        w(
+            f"<tr><td>{_e(proto)}</td>"
+            + "".join(
+                f'<td class="num">{row.get(k, 0)}</td>'
+                for k in ("images", "prohibited", "allowed", "unspecified", "invalid")
+            )
+            + "</tr>"
+        )
+    w("</table><h3>Source domains</h3>")
+    if s.domains:
+        w("<table><tr><th>domain</th><th>images</th><th>bytes</th></tr>")
+        for d in s.domains:
+            w(f'<tr><td>{_e(d.domain)}</td><td class="num">{d.images}</td><td class="num">{d.bytes}</td></tr>')
+        w("</table>")
+    else:
+        w("<p>No source URLs were recorded.</p>")
+    w("<h2>Findings</h2>")
+    w('<div id="filters" hidden><label>verdict <select id="verdict-filter"><option value="">all</option>')
+    for v in Verdict:
+        w(f'<option value="{v.value}">{v.value}</option>')
+    w(
+        '</select></label> <label>search <input id="text-filter" type="search"></label> '
+        '<span id="shown-count"></span></div>'
+    )
+    w(
+        '<table id="findings"><thead><tr><th>image</th><th>path</th><th>verdict</th><th>evidence</th></tr>'
+        "</thead><tbody>"
+    )
+    for f in report.findings:
+        thumb = ""
+        uri = report.thumbnails.get(f.path)
+        if uri and uri.startswith("data:image/") and f.verdict != Verdict.UNREADABLE:
+            thumb = f'<img class="thumb" alt="" src="{_e(uri)}">'
+        first = f.reasons[0].detail if f.reasons else ""
+        w(
+            f'<tr class="finding" data-verdict="{_e(f.verdict.value)}"><td>{thumb}</td><td>{_e(f.path)}</td>'
+            f'<td><span class="verdict" style="background:{COLORS[f.verdict]}">{_e(f.verdict.value)}</span></td>'
+            f"<td><details><summary>{_e(first)}</summary>{_evidence(f)}</details></td></tr>"
+        )
+    w("</tbody></table>")
+    w(f"<script>{SCRIPT}</script></body></html>\n")

@@ -69,6 +69,7 @@ class StoredFindings:
 
 class ScanStore:
     def __init__(self, url: str) -> None:
+        self.url = url
         try:
             self.engine: Engine = create_engine(url)
             if url.startswith("sqlite"):

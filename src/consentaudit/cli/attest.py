@@ -1,0 +1,65 @@
+"""`consentaudit keygen | sign | verify`: Ed25519 keys, detached signatures, dataset verification."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from consentaudit import attest
+from consentaudit.cli.errors import EXIT_DATASET, EXIT_SIGNATURE, handle_errors
+
+
+@handle_errors
+def keygen(
+    key: Annotated[Path, typer.Argument(help="Private key file to write (KEY.pub is written beside it).")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing key files.")] = False,
+) -> None:
+    """Write an Ed25519 signing key (mode 0600) and its public key."""
+    pub = attest.keygen(key, force)
+    typer.echo(f"wrote {key} (private, mode 0600) and {pub}")
+
+
+@handle_errors
+def sign(
+    report: Annotated[Path, typer.Argument(help="A JSON report.")],
+    key: Annotated[Path, typer.Option("--key", help="Ed25519 private key (from `consentaudit keygen`).")],
+) -> None:
+    """Write REPORT.sig, a detached signature over the canonical JSON report."""
+    out = attest.sign(report, key)
+    typer.echo(f"wrote {out}")
+
+
+@handle_errors
+def verify(
+    report: Annotated[Path, typer.Argument(help="A signed JSON report.")],
+    public_key: Annotated[Path, typer.Option("--public-key", help="The signer's public key.")],
+    signature: Annotated[Path | None, typer.Option("--signature", help="Signature (default: REPORT.sig).")] = None,
+    dataset: Annotated[
+        Path | None,
+        typer.Option("--dataset", help="Also check that this dataset is exactly the one the report describes."),
+    ] = None,
+) -> None:
+    """Check a report's signature and, with --dataset, that the data still has the report's Merkle root.
+
+    Exit codes: 0 verified, 2 input error, 4 signature invalid (report changed or another key), 5 dataset
+    differs from the report."""
+    sig = signature or report.with_name(report.name + ".sig")
+    try:
+        doc = attest.verify_signature(report, sig, public_key)
+    except attest.SignatureInvalid as exc:
+        typer.echo(f"SIGNATURE INVALID: {exc}", err=True)
+        raise typer.Exit(EXIT_SIGNATURE) from None
+    typer.echo(f"signature OK: {report} signed by {public_key}")
+    if dataset is None:
+        return
+    diff = attest.compare_dataset(doc, dataset)
+    if diff.matches:
+        typer.echo(f"dataset OK: {dataset} has Merkle root {diff.actual_root}")
+        return
+    typer.echo(f"DATASET DIFFERS: report root {diff.expected_root}, {dataset} root {diff.actual_root}", err=True)
+    for label, paths in (("added", diff.added), ("removed", diff.removed), ("changed", diff.changed)):
+        for p in paths:
+            typer.echo(f"  {label}: {p}", err=True)
+    raise typer.Exit(EXIT_DATASET)

@@ -1,0 +1,58 @@
+"""`consentaudit scans | report | export`: stored scans, rendered again or exported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from consentaudit.audit import with_thumbnails
+from consentaudit.cli.common import DbOption, open_store
+from consentaudit.cli.errors import handle_errors
+from consentaudit.reports import format_of, write_report
+from consentaudit.reports.exports import EXPORTS, render_export
+
+
+@handle_errors
+def scans(db: DbOption = None) -> None:
+    """List stored scans."""
+    rows = open_store(db).list_scans()
+    if not rows:
+        typer.echo("no scans stored")
+        return
+    for r in rows:
+        typer.echo(f"{r.id}\t{r.status}\t{r.started_at}\t{r.images} images\t{r.failing} failing\t{r.dataset}")
+
+
+@handle_errors
+def report(
+    scan_id: Annotated[int, typer.Argument(help="Scan id (see `consentaudit scans`).")],
+    report: Annotated[list[Path], typer.Option("--report", "-o", help="Report file(s) to write.")],
+    no_thumbnails: Annotated[bool, typer.Option("--no-thumbnails", help="No thumbnails in HTML reports.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Render a stored scan again."""
+    formats = [format_of(r) for r in report]
+    stored = open_store(db).load_report(scan_id)
+    if "html" in formats and not no_thumbnails:
+        stored = with_thumbnails(stored, stored.header.options.max_image_pixels)
+    for r in report:
+        write_report(stored, r)
+        typer.echo(f"wrote {r}")
+
+
+@handle_errors
+def export(
+    scan_id: Annotated[int, typer.Argument(help="Scan id (see `consentaudit scans`).")],
+    as_: Annotated[str, typer.Option("--as", help=f"Export format: {', '.join(EXPORTS)}.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Export a stored scan as the EU AI Act summary draft, a Croissant RAI fragment or CycloneDX 1.6."""
+    text = render_export(open_store(db).load_report(scan_id), as_)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output} ({as_}, {EXPORTS[as_][0]})")

@@ -1,0 +1,143 @@
+"""`consentaudit scan`: flags -> one AuditRequest -> run_audit -> reports, summary, exit code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from consentaudit.audit import run_audit
+from consentaudit.cli.common import DbOption, open_store
+from consentaudit.cli.errors import EXIT_FINDINGS, EXIT_OK, handle_errors
+from consentaudit.cli.progress import progress_display
+from consentaudit.cli.summary import print_summary
+from consentaudit.fingerprint import DEFAULT_MAX_PIXELS
+from consentaudit.matching.perceptual import DEFAULT_PHASH_THRESHOLD
+from consentaudit.reports import format_of, write_report
+from consentaudit.request import DEFAULT_BATCH, ScanFlags, build_request
+
+
+@handle_errors
+def scan(
+    dataset: Annotated[Path, typer.Argument(help="Folder of images (scanned recursively), a tar shard or a zip.")],
+    manifest: Annotated[
+        list[Path] | None, typer.Option("--manifest", "-m", help="Consent manifest (.csv, .jsonl, .json); repeatable.")
+    ] = None,
+    reference: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--reference",
+            "-r",
+            help="Known-scraped set: a folder of images or shards, a fingerprint file, a URL list, or the name "
+            "of a stored set; repeatable.",
+        ),
+    ] = None,
+    purpose: Annotated[
+        list[str] | None,
+        typer.Option("--purpose", "-p", help="Purpose the dataset is audited for; repeatable (default: ai-training)."),
+    ] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Audit date, YYYY-MM-DD (default: today, UTC).")] = None,
+    report: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--report",
+            "-o",
+            help="Report file; the format comes from the extension (.json, .csv, .md, .html); repeatable.",
+        ),
+    ] = None,
+    fail_on: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fail-on",
+            help="Verdicts that make the exit code 1 "
+            "(comma-separated or repeated; 'none' never fails; default: all but consented).",
+        ),
+    ] = None,
+    phash_threshold: Annotated[
+        int | None,
+        typer.Option(
+            "--phash-threshold",
+            min=0,
+            max=32,
+            help=f"Largest pHash distance that counts as the same picture (default: {DEFAULT_PHASH_THRESHOLD}).",
+        ),
+    ] = None,
+    max_image_pixels: Annotated[
+        int | None,
+        typer.Option(
+            "--max-image-pixels",
+            min=1,
+            help=f"Images with more pixels are decompression bombs (default: {DEFAULT_MAX_PIXELS}).",
+        ),
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy", help="Policy file (default: consentaudit.toml or [tool.consentaudit] in ./pyproject.toml)."
+        ),
+    ] = None,
+    keep_sensitive_metadata: Annotated[
+        bool, typer.Option("--keep-sensitive-metadata", help="Also store and report GPS and camera serial numbers.")
+    ] = False,
+    trust_anchors: Annotated[
+        Path | None,
+        typer.Option("--trust-anchors", help="PEM trust anchors for C2PA signers (with the c2pa extra)."),
+    ] = None,
+    no_c2pa_validation: Annotated[
+        bool,
+        typer.Option(
+            "--no-c2pa-validation",
+            help="Read C2PA manifests without validating them even when c2pa-python is installed.",
+        ),
+    ] = False,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes (default: all cores).")
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Images per work unit (also how often progress is stored).")
+    ] = DEFAULT_BATCH,
+    exact_hashes: Annotated[
+        bool, typer.Option("--exact-hashes", help="Decode every image fully (imagehash-exact hashes; slower).")
+    ] = False,
+    no_thumbnails: Annotated[
+        bool, typer.Option("--no-thumbnails", help="No image thumbnails in HTML reports.")
+    ] = False,
+    db: DbOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary.")] = False,
+) -> None:
+    """Fingerprint every image of DATASET, check it against the manifests and references, report."""
+    reports = list(report or [])
+    formats = [format_of(r) for r in reports]  # unknown formats fail before the scan
+    flags = ScanFlags(
+        dataset=dataset,
+        manifests=tuple(manifest or ()),
+        references=tuple(reference or ()),
+        purposes=tuple(purpose or ()),
+        as_of=as_of,
+        fail_on=tuple(fail_on or ()),
+        phash_threshold=phash_threshold,
+        max_image_pixels=max_image_pixels,
+        policy=policy,
+        keep_sensitive_metadata=keep_sensitive_metadata,
+        trust_anchors=trust_anchors,
+        no_c2pa_validation=no_c2pa_validation,
+        jobs=jobs,
+        batch_size=batch_size,
+        exact_hashes=exact_hashes,
+        thumbnails=not no_thumbnails and "html" in formats,
+    )
+    req = build_request(flags, Path.cwd())
+    store = open_store(db)
+    with progress_display(quiet) as tick:
+        result = run_audit(req, store, tick)
+    for r in reports:
+        write_report(result, r)
+    if not quiet:
+        console = Console()
+        print_summary(result, console)
+        for r in reports:
+            console.print(Text(f"wrote {r}"))
+    raise typer.Exit(EXIT_FINDINGS if result.summary.failing else EXIT_OK)

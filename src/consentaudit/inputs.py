@@ -1,0 +1,96 @@
+"""What a scan reads besides the dataset: consent manifests and reference sets, each read in one place.
+
+`read_manifest` is the only code that opens a manifest file (scan, `manifest validate` and the other
+manifest commands all come through it), so every command reports the same errors the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from consentaudit.digest import sha256_file
+from consentaudit.errors import InputError
+from consentaudit.manifest import ParsedManifest, load_records, parse_manifest
+from consentaudit.models import ConsentRecord, ManifestInfo, ReferenceEntry, ReferenceInfo
+from consentaudit.reference_files import entries_from_images, read_fingerprint_file, read_url_list
+from consentaudit.request import AuditRequest
+from consentaudit.scanner import ScanSettings, scan_unit
+from consentaudit.sources import open_source
+from consentaudit.sources.archives import is_archive
+from consentaudit.store import ReferenceSets, ScanStore, StoredKeypoints
+
+
+def read_manifest(path: Path) -> ParsedManifest:
+    """One manifest file, parsed; problems inside it are returned with the result, not raised."""
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, not a manifest file (.csv, .jsonl or .json)")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise InputError(f"manifest not found: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise InputError(f"cannot read manifest {path}: {exc.strerror or exc}") from None
+    return parse_manifest(str(path), text)
+
+
+def load_manifests(paths: Sequence[Path]) -> tuple[list[ConsentRecord], list[ManifestInfo]]:
+    """Parse and validate every manifest; raise ManifestError listing all problems of all files."""
+    parsed = [read_manifest(p) for p in paths]
+    records = load_records(parsed)
+    infos = [ManifestInfo(str(p), sha256_file(p), len(m.records)) for p, m in zip(paths, parsed, strict=True)]
+    return records, infos
+
+
+EXACT = ScanSettings(fast=False)
+REFERENCE = ScanSettings(fast=False, with256=True)  # reference entries: also 256-bit pHash, views, keypoints
+
+
+def load_reference(path: Path, settings: ScanSettings = REFERENCE) -> tuple[ReferenceInfo, list[ReferenceEntry]]:
+    """A reference set from a folder of images or a fingerprint file written by `fingerprint`."""
+    if path.is_dir() or (path.is_file() and is_archive(path)):
+        name = path.name
+        images = scan_unit(list(open_source(path).items()), settings)
+        entries = list(entries_from_images(name, images))
+        return ReferenceInfo(name, str(path), len(entries)), entries
+    if path.is_file() and path.suffix.lower() in (".txt", ".csv", ".parquet"):
+        entries = read_url_list(path, path.stem)
+        return ReferenceInfo(path.stem, str(path), len(entries)), entries
+    if path.is_file():
+        name, entries, header = read_fingerprint_file(path)
+        return ReferenceInfo(
+            name, str(path), len(entries), header.get("description", ""), header.get("license", "")
+        ), entries
+    raise InputError(f"reference set not found: {path} (neither a file, a folder nor a stored set)")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    records: list[ConsentRecord]
+    manifests: list[ManifestInfo]
+    references: list[ReferenceInfo]
+    entries: list[ReferenceEntry]
+    keypoints_of: StoredKeypoints | None  # stored sets leave their entries' keypoints in the store
+
+
+def load_inputs(req: AuditRequest, settings: ScanSettings, store: ScanStore) -> Inputs:
+    records, manifest_infos = load_manifests(req.manifests)
+    ref_infos: list[ReferenceInfo] = []
+    ref_entries: list[ReferenceEntry] = []
+    stored: list[str] = []
+    exact = replace(settings, fast=False, with256=True)  # reference hashes: imagehash-exact, with 256-bit
+    sets = ReferenceSets(store)
+    for rp in req.references:
+        if not rp.exists() and sets.exists(str(rp)):
+            info, entries = sets.load(str(rp), keypoints=False)
+            stored.append(info.name)
+        else:
+            info, entries = load_reference(rp, exact)
+        ref_infos.append(info)
+        ref_entries.extend(entries)
+    return Inputs(
+        records, manifest_infos, ref_infos, ref_entries, StoredKeypoints(store.url, stored) if stored else None
+    )

@@ -1,0 +1,87 @@
+"""The map step of a scan: one work unit of items -> (scanned images, findings).
+
+`UnitMapper` is a pure function of (unit, settings, read-only indexes): it reads the unit's files, never
+the store or the terminal, so every executor runs the same object. It is also what judges the images the
+store already holds (`judge`), with the same rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from consentaudit.fingerprint import ImageProbe
+from consentaudit.matching.consent_index import ConsentIndex
+from consentaudit.matching.reference_index import ReferenceIndex
+from consentaudit.merge import Merger
+from consentaudit.models import ConsentRecord, Finding, ReferenceEntry, ScannedImage
+from consentaudit.scanner import ScanSettings, refingerprint_exact, scan_unit
+from consentaudit.sources import read_item
+from consentaudit.sources.item import Item
+from consentaudit.verdicts import Rules
+
+BORDER_MARGIN = 6  # bits: the measured drift of draft-decoded pHash is at most 4 (docs/performance.md)
+
+
+# Where a reference entry's keypoints come from when they are not held in memory (a stored set).
+KeypointSource = Callable[[ReferenceEntry], str | None]
+
+
+@dataclass(frozen=True)
+class UnitResult:
+    images: list[ScannedImage]
+    findings: list[Finding]
+
+
+def _probe(item: Item | None, max_pixels: int) -> ImageProbe | None:
+    """Computes an image's 256-bit pHash and keypoints from its bytes, only when a candidate needs them."""
+    if item is None or item.problem is not None:
+        return None
+    return ImageProbe(lambda: read_item(item), max_pixels)
+
+
+class UnitMapper:
+    """Scan a unit, re-hash borderline fast hashes exactly, judge it."""
+
+    def __init__(
+        self,
+        settings: ScanSettings,
+        rules: Rules,
+        records: Sequence[ConsentRecord],
+        entries: Sequence[ReferenceEntry],
+        phash_threshold: int,
+        keypoints_of: KeypointSource | None = None,
+    ) -> None:
+        self.settings = settings
+        self.consents = ConsentIndex(records, phash_threshold)
+        self.references = ReferenceIndex(entries, phash_threshold, keypoints_of) if entries else None
+        self.merger = Merger(self.consents, self.references, rules)
+
+    def judge(self, images: Sequence[ScannedImage], items: dict[str, Item]) -> tuple[list[ScannedImage], list[Finding]]:
+        """(images re-hashed exactly, findings) for already scanned images."""
+        redone: list[ScannedImage] = []
+        findings: list[Finding] = []
+        for img in images:
+            fp = img.fingerprint
+            if (
+                self.settings.fast
+                and fp is not None
+                and fp.format == "JPEG"
+                and (
+                    self.consents.borderline(fp, BORDER_MARGIN)
+                    or (self.references and self.references.borderline(fp, BORDER_MARGIN))
+                )
+            ):
+                img = refingerprint_exact(items[img.path], img, self.settings)
+                redone.append(img)
+            probe = _probe(items.get(img.path), self.settings.max_pixels)
+            findings.append(
+                self.merger.finding(img, probe.phash256, probe.keypoints) if probe else self.merger.finding(img)
+            )
+        return redone, findings
+
+    def __call__(self, unit: Sequence[Item]) -> UnitResult:
+        images = scan_unit(unit, self.settings)
+        redone, findings = self.judge(images, {i.path: i for i in unit})
+        exact = {img.path: img for img in redone}
+        return UnitResult([exact.get(img.path, img) for img in images], findings)

@@ -1,0 +1,47 @@
+"""Reference sets as the commands use them: build a named set from a folder, shard or file, import and
+export fingerprint files, fingerprint a folder into a file `scan --reference` accepts."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from consentaudit.inputs import REFERENCE, load_reference
+from consentaudit.models import ReferenceInfo
+from consentaudit.progress import ProgressCallback
+from consentaudit.reference_files import read_fingerprint_file, write_fingerprints, write_set
+from consentaudit.scanner import fingerprint_source
+from consentaudit.store import ReferenceSets, ScanStore
+from consentaudit.timestamps import now_utc
+
+
+def build_set(
+    store: ScanStore, name: str, source: Path, description: str = "", license_: str = "", force: bool = False
+) -> ReferenceInfo:
+    info, entries = load_reference(source)
+    info = ReferenceInfo(name, str(source), len(entries), description or info.description, license_ or info.license)
+    ReferenceSets(store).save(info, [replace(e, set_name=name) for e in entries], str(source), now_utc(), force)
+    return info
+
+
+def import_set(store: ScanStore, file: Path, name: str | None = None, force: bool = False) -> ReferenceInfo:
+    set_name, entries, header = read_fingerprint_file(file, name)
+    info = ReferenceInfo(set_name, str(file), len(entries), header.get("description", ""), header.get("license", ""))
+    ReferenceSets(store).save(info, [replace(e, set_name=set_name) for e in entries], str(file), now_utc(), force)
+    return info
+
+
+def export_set(store: ScanStore, name: str, output: Path) -> int:
+    info, entries = ReferenceSets(store).load(name)
+    with output.open("w", encoding="utf-8") as out:
+        return write_set(entries, out, info.name, info.description, info.license)
+
+
+def fingerprint_to_file(
+    folder: Path, output: Path, name: str | None = None, description: str = "", progress: ProgressCallback | None = None
+) -> tuple[int, int]:
+    """(fingerprints written, unreadable files skipped)."""
+    images = fingerprint_source(folder, REFERENCE, progress)
+    with output.open("w", encoding="utf-8") as out:
+        n = write_fingerprints(images, out, name or folder.resolve().name, description)
+    return n, len(images) - n
