@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from consentaudit.consent_record import FIELDS
 from consentaudit.errors import InputError, ManifestError
 from consentaudit.inputs import REFERENCE, read_manifest
-from consentaudit.manifest import FIELDS, MANIFEST_VERSION, check_unique
+from consentaudit.manifest import MANIFEST_VERSION, check_unique
 from consentaudit.progress import ProgressCallback
 from consentaudit.scanner import fingerprint_source
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import tarfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -82,86 +83,94 @@ def list_archive(archive: Path, rel: str) -> Iterator[Item]:
         yield Item(rel, str(archive), 0, 0, f"archive unreadable: {type(exc).__name__}: {exc}")
 
 
-def _list_tar(archive: Path, rel: str) -> Iterator[Item]:
-    images: list[tarfile.TarInfo] = []
+@dataclass(frozen=True)
+class _Member:
+    """One archive member as both tar and zip describe it."""
+
+    name: str
+    size: int
+    mtime_ns: int
+    kind: str  # file | dir | link | special
+    link: str = ""
+
+
+def _tar_members(tf: tarfile.TarFile) -> Iterator[tuple[_Member, Callable[[], bytes | None]]]:
+    for m in tf:
+        kind = "link" if m.issym() or m.islnk() else "file" if m.isfile() else "dir" if m.isdir() else "special"
+
+        def read(m: tarfile.TarInfo = m) -> bytes | None:
+            f = tf.extractfile(m)
+            return f.read() if f is not None else None
+
+        yield _Member(m.name, m.size, int(m.mtime) * 1_000_000_000, kind, m.linkname), read
+
+
+def _zip_members(zf: zipfile.ZipFile) -> Iterator[tuple[_Member, Callable[[], bytes | None]]]:
+    for info in zf.infolist():
+        mode = info.external_attr >> 16
+        kind = "link" if (mode & 0o170000) == 0o120000 else "dir" if info.is_dir() else "file"
+        y, mo, d, h, mi, s = info.date_time
+        mtime = ((((y * 13 + mo) * 32 + d) * 24 + h) * 60 + mi) * 60 + s
+
+        def read(info: zipfile.ZipInfo = info) -> bytes | None:
+            return zf.read(info)
+
+        yield _Member(info.filename, info.file_size, mtime, kind), read
+
+
+def _items(archive: Path, rel: str, members: Iterable[tuple[_Member, Callable[[], bytes | None]]]) -> Iterator[Item]:
+    """Group one pass over the members by key: images become items carrying their `<key>.json` sidecar (or
+    the shard's parquet row) and `<key>.c2pa`; unsafe members become items with a problem."""
+    images: list[_Member] = []
     problems: list[Item] = []
     sidecars: dict[str, str] = {}
     c2pa: dict[str, str] = {}
-    with tarfile.open(archive, "r:*") as tf:
-        for m in tf:
-            why = unsafe_name(m.name)
-            key, suffix = _key(m.name)
-            if why is None and (m.issym() or m.islnk()):
-                why = f"link member {m.name!r} -> {m.linkname!r}: not followed"
-            if why is None and not (m.isfile() or m.isdir()):
-                why = f"special member {m.name!r}: not read"
-            if why is not None:
-                if suffix in IMAGE_EXTENSIONS or m.issym() or m.islnk() or ".." in m.name or m.name.startswith("/"):
-                    problems.append(Item(f"{rel}/{m.name.lstrip('/')}", str(archive), 0, 0, why))
-                continue
-            if not m.isfile():
-                continue
-            if suffix == ".json" and m.size <= MAX_SIDECAR_BYTES:
-                f = tf.extractfile(m)
-                if f is not None:
-                    sidecars[key] = f.read().decode("utf-8", "replace")
-            elif suffix == ".c2pa":
-                c2pa[key] = m.name
-            elif suffix in IMAGE_EXTENSIONS:
-                images.append(m)
+    for m, read in members:
+        why = unsafe_name(m.name)
+        key, suffix = _key(m.name)
+        if why is None and m.kind == "link":
+            why = f"link member {m.name!r}" + (f" -> {m.link!r}" if m.link else "") + ": not followed"
+        if why is None and m.kind == "special":
+            why = f"special member {m.name!r}: not read"
+        if why is not None:
+            if suffix in IMAGE_EXTENSIONS or m.kind == "link" or ".." in m.name or m.name.startswith("/"):
+                problems.append(Item(f"{rel}/{m.name.lstrip('/')}", str(archive), 0, 0, why))
+            continue
+        if m.kind != "file":
+            continue
+        if suffix == ".json" and m.size <= MAX_SIDECAR_BYTES:
+            data = read()
+            if data is not None:
+                sidecars[key] = data.decode("utf-8", "replace")
+        elif suffix == ".c2pa":
+            c2pa[key] = m.name
+        elif suffix in IMAGE_EXTENSIONS:
+            images.append(m)
     parquet = _parquet_rows(archive)
     for m in images:
         key, _ = _key(m.name)
-        short = PurePosixPath(key).name
         yield Item(
             f"{rel}/{m.name}",
             str(archive),
             m.size,
-            int(m.mtime) * 1_000_000_000,
+            m.mtime_ns,
             member=m.name,
-            crawl_json=sidecars.get(key) or parquet.get(short) or parquet.get(key),
+            crawl_json=sidecars.get(key) or parquet.get(PurePosixPath(key).name) or parquet.get(key),
             c2pa_sidecar=c2pa.get(key),
         )
     yield from problems
 
 
+def _list_tar(archive: Path, rel: str) -> Iterator[Item]:
+    with tarfile.open(archive, "r:*") as tf:
+        items = list(_items(archive, rel, _tar_members(tf)))
+    yield from items
+
+
 def _list_zip(archive: Path, rel: str) -> Iterator[Item]:
     with zipfile.ZipFile(archive) as zf:
-        infos = zf.infolist()
-        sidecars: dict[str, str] = {}
-        c2pa: dict[str, str] = {}
-        images: list[zipfile.ZipInfo] = []
-        for info in infos:
-            key, suffix = _key(info.filename)
-            why = unsafe_name(info.filename)
-            mode = info.external_attr >> 16
-            if why is None and (mode & 0o170000) == 0o120000:
-                why = f"link member {info.filename!r}: not followed"
-            if why is not None:
-                yield Item(f"{rel}/{info.filename.lstrip('/')}", str(archive), 0, 0, why)
-                continue
-            if info.is_dir():
-                continue
-            if suffix == ".json" and info.file_size <= MAX_SIDECAR_BYTES:
-                sidecars[key] = zf.read(info).decode("utf-8", "replace")
-            elif suffix == ".c2pa":
-                c2pa[key] = info.filename
-            elif suffix in IMAGE_EXTENSIONS:
-                images.append(info)
-    parquet = _parquet_rows(archive)
-    for info in images:
-        key, _ = _key(info.filename)
-        y, mo, d, h, mi, s = info.date_time
-        mtime = ((((y * 13 + mo) * 32 + d) * 24 + h) * 60 + mi) * 60 + s
-        yield Item(
-            f"{rel}/{info.filename}",
-            str(archive),
-            info.file_size,
-            mtime,
-            member=info.filename,
-            crawl_json=sidecars.get(key) or parquet.get(PurePosixPath(key).name),
-            c2pa_sidecar=c2pa.get(key),
-        )
+        items = list(_items(archive, rel, _zip_members(zf)))
+    yield from items
 
 
 class ArchiveReader:
