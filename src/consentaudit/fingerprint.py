@@ -13,7 +13,7 @@ from PIL import Image, UnidentifiedImageError
 
 from consentaudit.digest import sha256_hex
 from consentaudit.errors import ConsentAuditError
-from consentaudit.matching.keypoints import FEATURE_SIDE, QUERIED, STORED, Keypoints
+from consentaudit.matching.keypoints import FEATURE_SIDE, QUERIED, STORED, Keypoints, detect_keypoints
 from consentaudit.models import Fingerprint
 
 try:  # HEIC/HEIF is optional: without pillow-heif those files are reported as unsupported
@@ -205,21 +205,9 @@ def phash256_variant(gray: Image.Image, variant: str = "phash") -> str:
 
 def keypoints_of(gray: Image.Image, limit: int = QUERIED) -> Keypoints:
     """The strongest `limit` ORB keypoints of a grayscale picture (on a copy at most FEATURE_SIDE a side)."""
-    import cv2
-
     small = gray.convert("L")
     small.thumbnail((FEATURE_SIDE, FEATURE_SIDE), Image.Resampling.LANCZOS)
-    pixels = np.ascontiguousarray(np.asarray(small))
-    empty = Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
-    if min(pixels.shape) < 32:
-        return empty
-    orb = cv2.ORB.create(nfeatures=limit, edgeThreshold=15, patchSize=15, fastThreshold=10)
-    found, des = orb.detectAndCompute(pixels, None)
-    if des is None or not found:
-        return empty
-    side = float(max(pixels.shape))
-    points = np.array([k.pt for k in found], np.float32) / side
-    return Keypoints(points, des)
+    return detect_keypoints(np.ascontiguousarray(np.asarray(small)), limit)
 
 
 class ImageProbe:

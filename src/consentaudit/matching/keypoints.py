@@ -9,7 +9,8 @@ match the entry's under one similarity transform (scale, rotation, shift: what r
 small rotations do), found by RANSAC. Positions are relative to the picture's longer side, so the check
 does not depend on the copy's resolution.
 
-Pure: keypoints in, bytes and counts out (fingerprint.keypoints_of finds them in a picture). These are
+The one home of OpenCV: detection (`detect_keypoints`, on pixels fingerprint.keypoints_of hands it), the
+stored form, and the check. These are
 features of an image, not of a person: nothing here detects or describes faces.
 """
 
@@ -20,6 +21,7 @@ import struct
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 FEATURE_SIDE = 512  # keypoints are found on a copy at most this many pixels a side
 STORED = 128  # a reference entry keeps its strongest keypoints (4.6 KB)
@@ -65,6 +67,22 @@ class Keypoints:
         pos = np.frombuffer(raw, "<u2", 2 * n, _HEAD.size).reshape(n, 2).astype(np.float32) / 65535
         des = np.frombuffer(raw, np.uint8, 32 * n, _HEAD.size + 4 * n).reshape(n, 32)
         return cls(pos, des)
+
+
+def detect_keypoints(pixels: npt.NDArray[np.uint8], limit: int) -> Keypoints:
+    """The strongest `limit` ORB keypoints of a grayscale pixel array, positions relative to its longer side."""
+    import cv2
+
+    empty = Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
+    if min(pixels.shape) < 32:
+        return empty
+    orb = cv2.ORB.create(nfeatures=limit, edgeThreshold=15, patchSize=15, fastThreshold=10)
+    found, des = orb.detectAndCompute(pixels, None)
+    if des is None or not found:
+        return empty
+    side = float(max(pixels.shape))
+    points = np.array([k.pt for k in found], np.float32) / side
+    return Keypoints(points, des)
 
 
 def inliers(image: Keypoints, reference: Keypoints) -> int | None:

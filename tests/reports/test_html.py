@@ -11,12 +11,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import DATASET, PHOTOS, scan_args
+from conftest import DATASET, PHOTOS, ROOT, scan_args
 from consentaudit.cli.app import app
 
-ARTIFACTS = Path(
-    os.environ.get("CONSENTAUDIT_TEST_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts")
-)
+ARTIFACTS = Path(os.environ.get("CONSENTAUDIT_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 HOSTILE = "<script>alert(1)<script>"
 
 
