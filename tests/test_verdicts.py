@@ -13,7 +13,7 @@ from consentaudit.matching.reference_index import ReferenceIndex
 from consentaudit.merge import build_findings
 from consentaudit.models import ConsentRecord, Fingerprint, Match, ReferenceEntry, ScannedImage
 from consentaudit.signals import datamining
-from consentaudit.verdicts import Rules, judge
+from consentaudit.verdicts import Evidence, Rules, judge
 from consentaudit.vocab import ConsentStatus, MatchKind, Verdict
 
 AS_OF = date(2026, 11, 26)
@@ -32,17 +32,7 @@ def rec(rid: str = "r1", **kw: object) -> ConsentRecord:
 
 def verdict_for(record: ConsentRecord | None, purposes: tuple[str, ...] = ("ai-training",), **kw: object) -> Verdict:
     records = [RecordMatch(record, Match(record.record_id, MatchKind.SHA256))] if record else []
-    args: dict[str, object] = {
-        "error": None,
-        "records": records,
-        "conflicts": [],
-        "reference": None,
-        "signals": [],
-        "purposes": purposes,
-        "as_of": AS_OF,
-    }
-    args.update(kw)
-    return judge(**args).verdict  # type: ignore[arg-type]
+    return judge(Evidence(records=records, **kw), Rules(purposes, AS_OF)).verdict  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -76,13 +66,12 @@ def test_most_severe_wins_and_all_reasons_are_listed() -> None:
     sig = datamining.signal("http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED")
     entry = ReferenceEntry("laion-sample", "x.jpg", "a" * 64, None)
     j = judge(
-        error=None,
-        records=[RecordMatch(r, Match("r1", MatchKind.SHA256))],
-        conflicts=[],
-        reference=(entry, Match("laion-sample:x.jpg", MatchKind.SHA256)),
-        signals=[sig],
-        purposes=("ai-training",),
-        as_of=AS_OF,
+        Evidence(
+            records=[RecordMatch(r, Match("r1", MatchKind.SHA256))],
+            reference=(entry, Match("laion-sample:x.jpg", MatchKind.SHA256)),
+            signals=[sig],
+        ),
+        Rules(("ai-training",), AS_OF),
     )
     assert j.verdict == Verdict.KNOWN_SCRAPED
     assert [x.verdict for x in j.reasons] == [
@@ -93,13 +82,8 @@ def test_most_severe_wins_and_all_reasons_are_listed() -> None:
     ]
     assert (
         judge(
-            error="empty file",
-            records=[],
-            conflicts=[],
-            reference=(entry, Match("e", MatchKind.SHA256)),
-            signals=[],
-            purposes=("ai-training",),
-            as_of=AS_OF,
+            Evidence(error="empty file", reference=(entry, Match("e", MatchKind.SHA256))),
+            Rules(("ai-training",), AS_OF),
         ).verdict
         == Verdict.UNREADABLE
     )

@@ -14,7 +14,7 @@ from consentaudit.matching.reference_index import ReferenceIndex
 from consentaudit.models import DomainCount, Finding, Reason, ScannedImage, Signal, Summary
 from consentaudit.signals import datamining
 from consentaudit.signals.provenance import release_ids
-from consentaudit.verdicts import Rules, judge
+from consentaudit.verdicts import Evidence, Rules, judge
 from consentaudit.vocab import AI_SOURCE_TYPES, OPT_OUT_PROTOCOLS, SignalProtocol, Verdict
 
 TOP_DOMAINS = 100
@@ -51,17 +51,8 @@ class Merger:
             if self.references
             else None
         )
-        j = judge(
-            error=img.error,
-            records=records,
-            conflicts=conflicts,
-            reference=ref,
-            signals=img.signals,
-            purposes=self.rules.purposes,
-            as_of=self.rules.as_of,
-            rules=self.rules,
-            domain=_meta(img.metadata, "crawl.domain"),
-        )
+        evidence = Evidence(records, conflicts, ref, img.signals, img.error, _meta(img.metadata, "crawl.domain"))
+        j = judge(evidence, self.rules)
         fp = img.fingerprint
         notes = list(img.notes)
         if fp and fp.phash and not matchable(fp):

@@ -86,26 +86,28 @@ def evaluate_record(record: ConsentRecord, purposes: Sequence[str], as_of: date)
     return reasons
 
 
-def judge(
-    *,
-    error: str | None,
-    records: Sequence[RecordMatch],
-    conflicts: Sequence[PathConflict],
-    reference: tuple[ReferenceEntry, Match] | None,
-    signals: Sequence[Signal],
-    purposes: Sequence[str],
-    as_of: date,
-    rules: Rules | None = None,
-    domain: str | None = None,
-) -> Judgement:
+@dataclass(frozen=True)
+class Evidence:
+    """Everything known about one image that its verdict rests on."""
+
+    records: Sequence[RecordMatch] = ()  # records covering the image, the deciding one first
+    conflicts: Sequence[PathConflict] = ()  # records naming its path for another picture
+    reference: tuple[ReferenceEntry, Match] | None = None
+    signals: Sequence[Signal] = ()
+    error: str | None = None  # why the image could not be read
+    domain: str | None = None  # its recorded source domain
+
+
+def judge(evidence: Evidence, rules: Rules) -> Judgement:
     """One verdict for one image: the most severe that applies; `reasons` lists every one that applied."""
-    rules = rules or Rules(tuple(purposes), as_of)
+    purposes, as_of, domain = rules.purposes, rules.as_of, evidence.domain
+    records, signals = evidence.records, evidence.signals
     reasons: list[Reason] = []
     notes: list[str] = []
-    if error is not None:
-        reasons.append(Reason(Verdict.UNREADABLE, error))
-    if reference is not None:
-        entry, m = reference
+    if evidence.error is not None:
+        reasons.append(Reason(Verdict.UNREADABLE, evidence.error))
+    if evidence.reference is not None:
+        entry, m = evidence.reference
         reasons.append(
             Reason(Verdict.KNOWN_SCRAPED, f"in reference set {entry.set_name!r} as {entry.ref_id} ({_describe(m)})")
         )
@@ -144,8 +146,8 @@ def judge(
                 )
     if primary is None:
         msg = "no consent record covers this image"
-        if conflicts:
-            msg += "; " + "; ".join(c.detail for c in conflicts)
+        if evidence.conflicts:
+            msg += "; " + "; ".join(c.detail for c in evidence.conflicts)
         reasons.append(Reason(Verdict.UNCONSENTED, msg))
     else:
         problems = evaluate_record(primary.record, purposes, as_of)

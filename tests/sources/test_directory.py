@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from conftest import DATASET, PHOTOS, scan_args
 from consentaudit import scanner
 from consentaudit.cli.app import app
-from consentaudit.sources import DirectorySource
+from consentaudit.sources.directory import DirectorySource
 
 
 def test_symlinks_that_loop_leave_the_root_or_dangle_are_findings(tmp_path: Path) -> None:

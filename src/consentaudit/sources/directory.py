@@ -1,0 +1,130 @@
+"""A folder of images, sidecars and shards at any depth: `DirectorySource`."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+from consentaudit.errors import InputError
+from consentaudit.sources.archives import is_archive, list_archive
+from consentaudit.sources.item import IMAGE_EXTENSIONS, Item
+
+MAGICS = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
+
+
+def _looks_like_image(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+    except OSError:
+        return False
+    return head.startswith(MAGICS) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP") or head[4:8] == b"ftyp"
+
+
+class DirectorySource:
+    """Every image below a folder, recursively, in sorted order; hidden entries are skipped.
+
+    Symbolic links are never followed out of the dataset root: a link that leaves the root, dangles or
+    loops becomes an item with a `problem`; a link to a directory is not descended (its files would be
+    counted twice); a link to a file inside the root is an entry of its own.
+    """
+
+    @staticmethod
+    def accepts(path: Path) -> bool:
+        return True  # anything else is a folder, or an error that names the path
+
+    def __init__(self, root: Path) -> None:
+        if not root.exists():
+            raise InputError(f"dataset not found: {root}")
+        if not root.is_dir():
+            raise InputError(f"dataset is not a folder: {root}")
+        self.root = root.resolve()
+        self.skipped = 0
+
+    def items(self) -> Iterator[Item]:
+        yield from self._walk(self.root, "")
+
+    def _walk(self, folder: Path, prefix: str) -> Iterator[Item]:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            yield Item(prefix.rstrip("/") or ".", str(folder), 0, 0, f"folder unreadable: {exc.strerror}")
+            return
+        names = {e.name for e in entries}
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            rel = prefix + entry.name
+            full = Path(entry.path)
+            if entry.is_symlink():
+                item = self._link(full, rel)
+                if item is not None:
+                    yield item
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                yield Item(rel, str(full), 0, 0, f"cannot stat: {exc.strerror}")
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                yield from self._walk(full, rel + "/")
+            elif stat.S_ISREG(st.st_mode):
+                stem, dot, ext = entry.name.rpartition(".")
+                if not dot:
+                    stem, ext = entry.name, ""
+                if "." + ext.lower() in IMAGE_EXTENSIONS or _looks_like_image(full):
+                    json_name = stem + ".json"
+                    yield Item(
+                        rel,
+                        str(full),
+                        st.st_size,
+                        st.st_mtime_ns,
+                        crawl_json=_sidecar_text(folder / json_name) if json_name in names else None,
+                        c2pa_sidecar=_c2pa_sidecar(folder, entry.name, stem, names),
+                    )
+                elif is_archive(full):
+                    yield from list_archive(full, rel)
+                else:
+                    self.skipped += 1
+
+    def _link(self, full: Path, rel: str) -> Item | None:
+        is_image_name = full.suffix.lower() in IMAGE_EXTENSIONS
+        try:
+            target = full.resolve(strict=True)
+        except RuntimeError:
+            return Item(rel, str(full), 0, 0, "symlink loop: not followed")
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return Item(rel, str(full), 0, 0, "symlink loop: not followed")
+            return Item(rel, str(full), 0, 0, "dangling symlink: target does not exist") if is_image_name else None
+        if not target.is_relative_to(self.root):
+            return Item(rel, str(full), 0, 0, f"symlink leaves the dataset root ({os.readlink(full)}): not followed")
+        if target.is_dir():
+            self.skipped += 1
+            return None
+        if not (is_image_name or _looks_like_image(target)):
+            self.skipped += 1
+            return None
+        st = target.stat()
+        return Item(rel, str(target), st.st_size, st.st_mtime_ns)
+
+
+def _sidecar_text(side: Path) -> str | None:
+    """The crawl record `<key>.json` beside an image (img2dataset 'files' layout), if small enough."""
+    try:
+        if side.is_file() and not side.is_symlink() and side.stat().st_size <= 1 << 20:
+            return side.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return None
+
+
+def _c2pa_sidecar(folder: Path, name: str, stem: str, names: set[str]) -> str | None:
+    """A remote-manifest sidecar: `<stem>.c2pa`, `<name>.c2pa` or `<stem>_manifest.c2pa`."""
+    for cand in (stem + ".c2pa", name + ".c2pa", stem + "_manifest.c2pa"):
+        if cand in names and not (folder / cand).is_symlink():
+            return str(folder / cand)
+    return None
