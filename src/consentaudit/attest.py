@@ -15,7 +15,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from consentaudit.digest import merkle_root, sha256_hex
+from consentaudit.digest import merkle_root, sha256_file, sha256_hex
 from consentaudit.errors import ConsentAuditError, InputError
 from consentaudit.sources import open_source, read_item
 
@@ -138,9 +138,11 @@ class DatasetDiff:
 
 
 def dataset_entries(dataset: Path) -> dict[str, str | None]:
-    """(path -> sha256) of every dataset entry, as a scan records it (None for entries it cannot read)."""
+    """(path -> sha256) of every dataset entry as a scan records it: each image (None when it cannot be
+    read) and every other file a loader could read (sidecars, shards, parquet, hidden files)."""
     out: dict[str, str | None] = {}
-    for item in open_source(dataset).items():
+    source = open_source(dataset)
+    for item in source.items():
         if item.problem is not None:
             out[item.path] = None
             continue
@@ -150,11 +152,16 @@ def dataset_entries(dataset: Path) -> dict[str, str | None]:
             out[item.path] = None
             continue
         out[item.path] = sha256_hex(data) if data else None
+    for f in source.files:
+        try:
+            out[f.path] = sha256_file(Path(f.location))
+        except OSError:
+            out[f.path] = None
     return out
 
 
 def compare_dataset(report: dict[str, Any], dataset: Path) -> DatasetDiff:
-    recorded = {f["path"]: f.get("sha256") for f in report.get("findings", [])}
+    recorded = {f["path"]: f.get("sha256") for f in [*report.get("findings", []), *report.get("files", [])]}
     actual = dataset_entries(dataset)
     diff = DatasetDiff(report.get("header", {}).get("dataset_digest"), merkle_root(actual.items()))
     diff.added = sorted(set(actual) - set(recorded))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from consentaudit import __version__
 from consentaudit.codec import header_to_dict, summary_to_dict
-from consentaudit.digest import merkle_root
+from consentaudit.digest import merkle_root, sha256_file
 from consentaudit.errors import InputError
 from consentaudit.executors import Executor, LocalExecutor
 from consentaudit.fingerprint import algorithm, thumbnail_data_uri
@@ -34,6 +34,7 @@ from consentaudit.progress import Progress, ProgressCallback
 from consentaudit.request import AuditRequest
 from consentaudit.signals import c2pa_verify
 from consentaudit.sources import open_source, read_item
+from consentaudit.sources.directory import DataFile
 from consentaudit.sources.item import Item
 from consentaudit.store import ScanStore
 from consentaudit.timestamps import now_utc
@@ -97,8 +98,13 @@ def run_audit(
     run_key = _run_key(req, dataset_key, inputs.manifests, inputs.references, [_reference_digest(inputs), algo])
     scan_id, done = store.begin_scan(dataset_key, run_key, started)
 
+    file_states = {f.path: (f.size, f.mtime_ns) for f in source.files}
     previous = store.last_complete(run_key) if not done else None
-    if previous is not None and _unchanged(store.image_states(previous), items):
+    if (
+        previous is not None
+        and _unchanged(store.image_states(previous), items)
+        and store.file_states(previous) == file_states
+    ):
         # same inputs, same files: the previous audit's findings, digest, groups and counts hold
         store.clone_scan(previous, scan_id)
         if progress:
@@ -114,11 +120,12 @@ def run_audit(
         mapper = UnitMapper(
             settings, req.rules(), inputs.records, inputs.entries, req.phash_threshold, inputs.keypoints_of
         )
+        files = _bind_files(store, scan_id, dataset_key, source.files)
         fresh, finished = _plan(store, scan_id, dataset_key, algo, items, done, progress)
         units = batches(fresh, req.batch_size)
         run = executor or LocalExecutor(req.jobs)
         _map(store, scan_id, dataset_key, algo, units, mapper, run, (finished, len(items)), progress)
-        digest, groups, summary = _merge(req, store, scan_id, dataset_key, algo, items, mapper)
+        digest, groups, summary = _merge(req, store, scan_id, dataset_key, algo, items, files, mapper)
     errors = []
     if source.skipped:
         errors.append(f"{source.skipped} non-image files skipped")
@@ -160,6 +167,27 @@ def _unchanged(previous: dict[str, tuple[int, int]], items: dict[str, Item]) -> 
         if item.problem is not None or previous.get(path) != (item.size, item.mtime_ns):
             return False
     return True
+
+
+def _bind_files(
+    store: ScanStore, scan_id: int, dataset_key: str, files: Sequence[DataFile]
+) -> list[tuple[str, str | None]]:
+    """Hash the dataset's data files (sidecars, shards, parquet, anything not audited as an image) into the
+    scan, reusing the last scan's hash of a file whose size and mtime are unchanged: (path, sha256) rows."""
+    known = store.known_files(dataset_key)
+    rows: list[tuple[str, int, int, str | None]] = []
+    for f in files:
+        before = known.get(f.path)
+        if before is not None and before[:2] == (f.size, f.mtime_ns):
+            sha = before[2]
+        else:
+            try:
+                sha = sha256_file(Path(f.location))
+            except OSError:
+                sha = None
+        rows.append((f.path, f.size, f.mtime_ns, sha))
+    store.set_files(scan_id, rows)
+    return [(p, sha) for p, _, _, sha in rows]
 
 
 def _plan(
@@ -218,6 +246,7 @@ def _merge(
     dataset_key: str,
     algo: str,
     items: dict[str, Item],
+    files: list[tuple[str, str | None]],
     mapper: UnitMapper,
 ) -> tuple[str, list[list[str]], Summary]:
     def judge(batch: list[ScannedImage]) -> None:
@@ -234,7 +263,7 @@ def _merge(
             batch = []
     judge(batch)
     light = [row for row in store.light_rows(scan_id) if row[0] in items]
-    digest = merkle_root((p, sha) for p, sha, _, _ in light)
+    digest = merkle_root([(p, sha) for p, sha, _, _ in light] + files)  # every file a loader could read
     groups = duplicate_groups(light, req.phash_threshold)
     del light
     for start in range(0, len(groups), 200):  # a few hundred groups at a time: memory stays flat

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 from consentaudit.models import (
+    DataFileDigest,
     DomainCount,
     Finding,
     Fingerprint,
@@ -216,6 +217,14 @@ def summary_from_dict(s: dict[str, Any]) -> Summary:
     )
 
 
+def file_to_dict(f: DataFileDigest) -> dict[str, Any]:
+    return {"path": f.path, "sha256": f.sha256, "size": f.size}
+
+
+def file_from_dict(d: dict[str, Any]) -> DataFileDigest:
+    return DataFileDigest(d["path"], d.get("sha256"), int(d.get("size", 0)))
+
+
 def report_to_dict(r: Report) -> dict[str, Any]:
     """The whole report as one dict (small reports and tests; writers stream instead)."""
     return {
@@ -224,4 +233,5 @@ def report_to_dict(r: Report) -> dict[str, Any]:
         "summary": summary_to_dict(r.summary),
         "findings": [finding_to_dict(f) for f in r.findings],
         "duplicates": [list(g) for g in r.duplicates],
+        "files": [file_to_dict(f) for f in r.files],
     }

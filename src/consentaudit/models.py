@@ -202,10 +202,21 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class DataFileDigest:
+    """A dataset file that is not an audited image (sidecar, shard, crawl parquet, other file), bound into
+    the dataset digest by its sha256."""
+
+    path: str
+    sha256: str | None  # None: it could not be read
+    size: int
+
+
+@dataclass(frozen=True)
 class Report:
     header: ReportHeader
     summary: Summary
     findings: Collection[Finding]  # sorted by path; a stored scan streams them from the store
     duplicates: tuple[tuple[str, ...], ...] = field(default=())
     schema_version: str = "1"
+    files: tuple[DataFileDigest, ...] = ()  # every other file of the dataset, sorted by path
     thumbnails: Mapping[str, str] = field(default_factory=dict)  # path -> data: URI, for the HTML report only

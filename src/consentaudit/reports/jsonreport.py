@@ -8,7 +8,7 @@ import io
 import json
 from typing import Any, TextIO
 
-from consentaudit.codec import finding_to_dict, header_to_dict, summary_to_dict
+from consentaudit.codec import file_to_dict, finding_to_dict, header_to_dict, summary_to_dict
 from consentaudit.models import Report
 
 
@@ -19,6 +19,7 @@ def _nested(value: Any, level: int) -> str:
 def write_json(report: Report, out: TextIO) -> None:
     out.write("{\n")
     out.write(f'  "duplicates": {_nested([list(g) for g in report.duplicates], 1)},\n')
+    out.write(f'  "files": {_nested([file_to_dict(f) for f in report.files], 1)},\n')
     out.write('  "findings": [')
     first = True
     for f in report.findings:

@@ -5,6 +5,9 @@ Sources are named in SOURCES so that new dataset shapes (tar shards, zip) plug i
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 import tarfile
 import zipfile
 from collections.abc import Iterator
@@ -12,8 +15,8 @@ from pathlib import Path
 from typing import Protocol
 
 from consentaudit.sources.archives import ArchiveReader, is_archive, list_archive
-from consentaudit.sources.directory import DirectorySource
-from consentaudit.sources.item import Item
+from consentaudit.sources.directory import DataFile, DirectorySource
+from consentaudit.sources.item import Item, display_name
 
 DEFAULT_MAX_FILE_BYTES = 1 << 30
 
@@ -21,6 +24,7 @@ DEFAULT_MAX_FILE_BYTES = 1 << 30
 class Source(Protocol):
     root: Path
     skipped: int  # non-image files passed over
+    files: list[DataFile]  # every file that is not an audited image (complete once items() is exhausted)
 
     @staticmethod
     def accepts(path: Path) -> bool: ...
@@ -29,7 +33,8 @@ class Source(Protocol):
 
 
 class ArchiveSource:
-    """One archive given as the dataset: items are named `<archive name>/<member>`."""
+    """One archive given as the dataset: items are named `<archive name>/<member>`; the archive itself is
+    the one data file."""
 
     @staticmethod
     def accepts(path: Path) -> bool:
@@ -39,6 +44,8 @@ class ArchiveSource:
         self.root = path.resolve().parent
         self.archive = path.resolve()
         self.skipped = 0
+        st = self.archive.stat()
+        self.files = [DataFile(display_name(self.archive.name), str(self.archive), st.st_size, st.st_mtime_ns)]
 
     def items(self) -> Iterator[Item]:
         yield from list_archive(self.archive, self.archive.name)
@@ -64,7 +71,20 @@ def read_item(item: Item, max_bytes: int = DEFAULT_MAX_FILE_BYTES, archives: Arc
             return reader.read(item.location, item.member, max_bytes)
         except (KeyError, tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
             raise OSError(f"cannot read archive member: {type(exc).__name__}: {exc}") from exc
-    with open(item.location, "rb") as f:
+    try:
+        fd = os.open(item.location, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, "the file became a symlink after it was listed: not followed") from None
+        raise
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file any more: not read")
+        if item.file_id is not None and (
+            (st.st_dev, st.st_ino) != item.file_id or (st.st_size, st.st_mtime_ns) != (item.size, item.mtime_ns)
+        ):
+            raise OSError(errno.ESTALE, "replaced or changed after it was listed: not read (scan again)")
         data = f.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise OSError(f"file larger than the {max_bytes}-byte limit")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from consentaudit.sources.item import IMAGE_EXTENSIONS, Item
+from consentaudit.sources.item import IMAGE_EXTENSIONS, Item, display_name
 
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
 MAX_SIDECAR_BYTES = 1 << 20
@@ -134,7 +134,7 @@ def _items(archive: Path, rel: str, members: Iterable[tuple[_Member, Callable[[]
             why = f"special member {m.name!r}: not read"
         if why is not None:
             if suffix in IMAGE_EXTENSIONS or m.kind == "link" or ".." in m.name or m.name.startswith("/"):
-                problems.append(Item(f"{rel}/{m.name.lstrip('/')}", str(archive), 0, 0, why))
+                problems.append(Item(f"{rel}/{display_name(m.name.lstrip('/'))}", str(archive), 0, 0, why))
             continue
         if m.kind != "file":
             continue
@@ -150,7 +150,7 @@ def _items(archive: Path, rel: str, members: Iterable[tuple[_Member, Callable[[]
     for m in images:
         key, _ = _key(m.name)
         yield Item(
-            f"{rel}/{m.name}",
+            f"{rel}/{display_name(m.name)}",
             str(archive),
             m.size,
             m.mtime_ns,

@@ -6,13 +6,18 @@ import errno
 import os
 import stat
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from consentaudit.errors import InputError
 from consentaudit.sources.archives import is_archive, list_archive
-from consentaudit.sources.item import IMAGE_EXTENSIONS, Item
+from consentaudit.sources.item import IMAGE_EXTENSIONS, Item, display_name
 
 MAGICS = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
+# ISO-BMFF brands of still images (HEIF/HEIC/AVIF); other brands (mp41, isom, qt, ...) are video.
+IMAGE_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis", b"mif2")
+# Folders no training loader reads and consentaudit never audits: its own store and version control.
+NOT_DATA = frozenset({".consentaudit", ".git", ".hg", ".svn"})
 
 
 def _looks_like_image(path: Path) -> bool:
@@ -21,11 +26,27 @@ def _looks_like_image(path: Path) -> bool:
             head = f.read(16)
     except OSError:
         return False
-    return head.startswith(MAGICS) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP") or head[4:8] == b"ftyp"
+    return (
+        head.startswith(MAGICS)
+        or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+        or (head[4:8] == b"ftyp" and head[8:12] in IMAGE_BRANDS)
+    )
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """A file of the dataset that is not an image: a sidecar, a shard, a crawl-record parquet, anything a
+    loader could read. Not audited, but bound into the dataset digest by its sha256."""
+
+    path: str
+    location: str
+    size: int
+    mtime_ns: int
 
 
 class DirectorySource:
-    """Every image below a folder, recursively, in sorted order; hidden entries are skipped.
+    """Every image below a folder, recursively, in sorted order, hidden ones included (a loader reads
+    them too); only NOT_DATA folders are passed over. Every other regular file is listed in `files`.
 
     Symbolic links are never followed out of the dataset root: a link that leaves the root, dangles or
     loops becomes an item with a `problem`; a link to a directory is not descended (its files would be
@@ -43,6 +64,7 @@ class DirectorySource:
             raise InputError(f"dataset is not a folder: {root}")
         self.root = root.resolve()
         self.skipped = 0
+        self.files: list[DataFile] = []  # filled while `items()` is iterated
 
     def items(self) -> Iterator[Item]:
         yield from self._walk(self.root, "")
@@ -55,9 +77,7 @@ class DirectorySource:
             return
         names = {e.name for e in entries}
         for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            rel = prefix + entry.name
+            rel = prefix + display_name(entry.name)
             full = Path(entry.path)
             if entry.is_symlink():
                 item = self._link(full, rel)
@@ -70,7 +90,8 @@ class DirectorySource:
                 yield Item(rel, str(full), 0, 0, f"cannot stat: {exc.strerror}")
                 continue
             if stat.S_ISDIR(st.st_mode):
-                yield from self._walk(full, rel + "/")
+                if entry.name not in NOT_DATA:
+                    yield from self._walk(full, rel + "/")
             elif stat.S_ISREG(st.st_mode):
                 stem, dot, ext = entry.name.rpartition(".")
                 if not dot:
@@ -84,8 +105,11 @@ class DirectorySource:
                         st.st_mtime_ns,
                         crawl_json=_sidecar_text(folder / json_name) if json_name in names else None,
                         c2pa_sidecar=_c2pa_sidecar(folder, entry.name, stem, names),
+                        file_id=(st.st_dev, st.st_ino),
                     )
-                elif is_archive(full):
+                    continue
+                self.files.append(DataFile(rel, str(full), st.st_size, st.st_mtime_ns))
+                if is_archive(full):
                     yield from list_archive(full, rel)
                 else:
                     self.skipped += 1
@@ -109,7 +133,7 @@ class DirectorySource:
             self.skipped += 1
             return None
         st = target.stat()
-        return Item(rel, str(target), st.st_size, st.st_mtime_ns)
+        return Item(rel, str(target), st.st_size, st.st_mtime_ns, file_id=(st.st_dev, st.st_ino))
 
 
 def _sidecar_text(side: Path) -> str | None:

@@ -30,6 +30,15 @@ IMAGE_EXTENSIONS = frozenset(
 )
 
 
+def display_name(name: str) -> str:
+    """A file name as reports and the store show it: bytes that are not UTF-8 (which Python decodes to
+    lone surrogates) are written as `\\xNN`, so every name round-trips into UTF-8 text and stays distinct.
+    Reading always uses the raw name (`Item.location`, `Item.member`)."""
+    if not any("\udc80" <= c <= "\udcff" for c in name):
+        return name
+    return "".join(f"\\x{ord(c) - 0xDC00:02x}" if "\udc80" <= c <= "\udcff" else c for c in name)
+
+
 @dataclass(frozen=True)
 class Item:
     """One dataset entry. `problem` is set when the entry cannot be read safely (it is still reported)."""
@@ -42,3 +51,4 @@ class Item:
     member: str | None = None  # member name when `location` is an archive
     crawl_json: str | None = None  # text of the crawl record (<key>.json sidecar or parquet row)
     c2pa_sidecar: str | None = None  # a .c2pa sidecar: file location, or member name in the same archive
+    file_id: tuple[int, int] | None = None  # (st_dev, st_ino) when listed: reading checks it is the same file

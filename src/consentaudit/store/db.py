@@ -24,13 +24,14 @@ from consentaudit.codec import (
     summary_from_dict,
 )
 from consentaudit.errors import StoreError
-from consentaudit.models import Finding, Report, ScannedImage
+from consentaudit.models import DataFileDigest, Finding, Report, ScannedImage
 from consentaudit.store.tables import (
     STORE_SCHEMA_VERSION,
     CacheRow,
     FindingRow,
     ImageRow,
     MetaRow,
+    ScanFileRow,
     ScanRow,
 )
 
@@ -39,6 +40,7 @@ IMAGE: Table = ImageRow.__table__  # type: ignore[attr-defined]
 FINDING: Table = FindingRow.__table__  # type: ignore[attr-defined]
 CACHE: Table = CacheRow.__table__  # type: ignore[attr-defined]
 SCAN: Table = ScanRow.__table__  # type: ignore[attr-defined]
+FILE: Table = ScanFileRow.__table__  # type: ignore[attr-defined]
 
 
 def default_url(workdir: Path) -> str:
@@ -229,7 +231,7 @@ class ScanStore:
         with self.engine.begin() as conn:
             for i in range(0, len(paths), 500):
                 chunk = list(paths[i : i + 500])
-                for table in (IMAGE, FINDING):
+                for table in (IMAGE, FINDING, FILE):
                     conn.execute(delete(table).where(table.c.scan_id == scan_id, table.c.path.in_(chunk)))
 
     def iter_images(self, scan_id: int) -> Iterator[ScannedImage]:
@@ -279,7 +281,7 @@ class ScanStore:
         yield from (finding_from_dict(json.loads(d)) for d in self._pages(FINDING, scan_id))
 
     def clone_scan(self, src: int, dst: int) -> None:
-        """Copy the images and findings of a complete scan into another (an unchanged re-scan)."""
+        """Copy the images, findings and data files of a complete scan into another (an unchanged re-scan)."""
         with self.engine.begin() as conn:
             for table in (IMAGE, FINDING):
                 conn.execute(delete(table).where(table.c.scan_id == dst))
@@ -288,6 +290,48 @@ class ScanStore:
                     table.c.scan_id == src
                 )
                 conn.execute(insert(table).from_select(["scan_id", *cols], src_rows))
+
+    # data files (not audited, bound into the digest) -------------------------------------------------------
+
+    def known_files(self, dataset: str) -> dict[str, tuple[int, int, str | None]]:
+        """path -> (size, mtime_ns, sha256) of the data files the latest scan of `dataset` recorded."""
+        with self.engine.connect() as conn:
+            latest = conn.execute(
+                select(FILE.c.scan_id)
+                .join(SCAN, SCAN.c.id == FILE.c.scan_id)
+                .where(SCAN.c.dataset == dataset)
+                .order_by(FILE.c.scan_id.desc())
+                .limit(1)
+            ).scalar()
+            if latest is None:
+                return {}
+            rows = conn.execute(
+                select(FILE.c.path, FILE.c.size, FILE.c.mtime_ns, FILE.c.sha256).where(FILE.c.scan_id == latest)
+            )
+            return {r.path: (r.size, r.mtime_ns, r.sha256) for r in rows}
+
+    def set_files(self, scan_id: int, rows: Sequence[tuple[str, int, int, str | None]]) -> None:
+        """The scan's data files as (path, size, mtime_ns, sha256)."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(FILE).where(FILE.c.scan_id == scan_id))
+            for start in range(0, len(rows), BATCH):
+                chunk = rows[start : start + BATCH]
+                conn.execute(
+                    insert(FILE),
+                    [{"scan_id": scan_id, "path": p, "size": s, "mtime_ns": m, "sha256": h} for p, s, m, h in chunk],
+                )
+
+    def files(self, scan_id: int) -> list[DataFileDigest]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(FILE.c.path, FILE.c.sha256, FILE.c.size).where(FILE.c.scan_id == scan_id).order_by(FILE.c.path)
+            )
+            return [DataFileDigest(r.path, r.sha256, r.size) for r in rows]
+
+    def file_states(self, scan_id: int) -> dict[str, tuple[int, int]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(FILE.c.path, FILE.c.size, FILE.c.mtime_ns).where(FILE.c.scan_id == scan_id))
+            return {r.path: (r.size, r.mtime_ns) for r in rows}
 
     def finish_scan(
         self,
@@ -331,6 +375,7 @@ class ScanStore:
             summary,
             StoredFindings(self, scan_id, summary.images),
             tuple(tuple(g) for g in json.loads(row.duplicates_json or "[]")),
+            files=tuple(self.files(scan_id)),
         )
 
 

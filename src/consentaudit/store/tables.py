@@ -46,6 +46,17 @@ class FindingRow(SQLModel, table=True):
     data_json: str
 
 
+class ScanFileRow(SQLModel, table=True):
+    """A dataset file that is not an audited image (sidecar, shard, parquet, other), bound into the digest."""
+
+    __tablename__ = "scan_file"
+    scan_id: int = Field(foreign_key="scan.id", primary_key=True)
+    path: str = Field(primary_key=True)
+    size: int = 0
+    mtime_ns: int = 0
+    sha256: str | None = None
+
+
 class CacheRow(SQLModel, table=True):
     """Fingerprints by (dataset, path, size, mtime): unchanged files are not decoded again."""
 
