@@ -121,3 +121,82 @@ def test_a_video_is_a_data_file_never_an_unreadable_image(tmp_path: Path, brand:
     assert code == 0, output
     assert [f["path"] for f in doc["findings"]] == ["a.jpg"]  # type: ignore[index]
     assert {f["path"] for f in doc["files"]} == {"clip", "clip.mp4"}  # type: ignore[index]
+
+
+def _validate(*paths: Path | str) -> tuple[int, str]:
+    result = R.invoke(app, ["manifest", "validate", *map(str, paths)])
+    return result.exit_code, result.output
+
+
+def test_manifests_that_used_to_crash_are_precise_input_errors(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    deep_json = tmp_path / "deep.json"
+    deep_json.write_text('{"manifest_version": "1", "records": [' + "[" * 100_000 + "]" * 100_000 + "]}")
+    digits = tmp_path / "digits.jsonl"
+    digits.write_text('{"record_id": "r1", "sha256": ' + "9" * 5000 + "}\n")
+    nan = tmp_path / "nan.jsonl"
+    nan.write_text('{"record_id": NaN, "path": "a.jpg", "status": "granted", "purposes": ["ai-training"]}\n')
+    dupe = tmp_path / "dupe.jsonl"
+    dupe.write_text('{"record_id": "r1", "record_id": "r2", "path": "a.jpg", "status": "granted"}\n')
+    for path, expected in (
+        (deep, "nested too deeply"),
+        (deep_json, "nested too deeply"),
+        (digits, "invalid JSON"),
+        (nan, "NaN is not a JSON number"),
+        (dupe, "duplicate key 'record_id'"),
+        (tmp_path, "is a folder"),
+        (Path("/dev/zero"), "not a regular file"),
+    ):
+        code, output = _validate(path)
+        assert code == 2, (path, output)
+        assert expected in output, (path, output)
+        assert "Traceback" not in output
+
+
+def test_huge_manifests_are_bounded(tmp_path: Path) -> None:
+    big_field = tmp_path / "field.csv"
+    with big_field.open("w") as f:
+        f.write("record_id,path,status,purposes,evidence\n")
+        f.write("r1,a.jpg,granted,ai-training," + "x" * 100_000 + "\n")
+        f.write("r2,b.jpg,granted,ai-training,ok\n")
+    code, output = _validate(big_field)
+    assert code == 2 and "field.csv:2: evidence: value longer than" in output, output
+    one_line = tmp_path / "line.jsonl"
+    with one_line.open("w") as f:
+        f.write('{"record_id": "' + "x" * (3 << 20) + '"}\n')
+        f.write('{"record_id": "r2", "path": "b.jpg", "status": "granted", "purposes": ["ai-training"]}\n')
+    code, output = _validate(one_line)
+    assert code == 2 and "line.jsonl:1: -: line longer than" in output, output
+    assert "line.jsonl:2" not in output  # the line after it is read as usual
+    many = tmp_path / "many.csv"
+    with many.open("w") as f:
+        f.write("record_id,path,status,purposes,colour\n")
+        for n in range(5000):
+            f.write(f"r{n},p{n}.jpg,granted,ai-training,red\n")
+    code, output = _validate(many)
+    assert code == 2
+    assert output.count("colour") == 1  # the misspelt column, once
+
+
+def test_a_large_csv_streams(tmp_path: Path) -> None:
+    """Not a timing: a 10 MB manifest whose rows are all invalid keeps no records and at most MAX_PROBLEMS
+    problems, so the parse's peak memory stays far below the file's size (tracemalloc) -- it never holds the
+    text."""
+    import tracemalloc
+
+    from consentaudit.inputs import read_manifest
+
+    path = tmp_path / "big.csv"
+    with path.open("w") as f:
+        f.write("record_id,sha256,status,purposes,x-note\n")
+        for n in range(20_000):
+            f.write(f"r{n:07d},{n:064x},maybe,ai-training,{'n' * 400}\n")
+    tracemalloc.start()
+    parsed = read_manifest(path)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert parsed.records == () and len(parsed.problems) == 1001  # 1000 listed, then "... and N more"
+    assert "19000 more problem(s)" in str(parsed.problems[-1])
+    size = path.stat().st_size
+    assert peak < size / 2, f"peak {peak} bytes while parsing a {size}-byte file"  # ids kept, text not

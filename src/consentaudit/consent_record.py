@@ -194,12 +194,12 @@ def parse_record(raw: Mapping[str, object], where: SourceRef) -> tuple[ConsentRe
         else:
             problem("explicit_biometric", f"expected true or false, got {eb!r}")
 
-    for key in FIELDS:
-        value = raw.get(key)
+    for key, value in raw.items():
         if (
-            key not in ("subject_ids", "purposes")
-            and value is not None
+            value is not None
             and not isinstance(value, str)
+            and key in FIELDS
+            and key not in ("subject_ids", "purposes")
             and as_text(value) is None
         ):
             problem(key, f"expected text, got {type(value).__name__}")

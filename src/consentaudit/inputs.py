@@ -6,13 +6,16 @@ manifest commands all come through it), so every command reports the same errors
 
 from __future__ import annotations
 
+import io
+import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from consentaudit.digest import sha256_file
 from consentaudit.errors import InputError
-from consentaudit.manifest import ParsedManifest, load_records, parse_manifest
+from consentaudit.manifest import ParsedManifest, load_records, parse_manifest_stream
 from consentaudit.models import ConsentRecord, ManifestInfo, ReferenceEntry, ReferenceInfo
 from consentaudit.reference_files import entries_from_images, read_fingerprint_file, read_url_list
 from consentaudit.request import AuditRequest
@@ -23,18 +26,26 @@ from consentaudit.store import ReferenceSets, ScanStore, StoredKeypoints
 
 
 def read_manifest(path: Path) -> ParsedManifest:
-    """One manifest file, parsed; problems inside it are returned with the result, not raised."""
+    """One manifest file, parsed as a stream; problems inside it are returned with the result, not raised.
+    Only regular files are read (a folder, a device or a pipe is an input error, never read forever)."""
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not a manifest file (.csv, .jsonl or .json)")
     try:
-        text = path.read_bytes().decode("utf-8")
+        f = path.open("rb")
     except FileNotFoundError:
         raise InputError(f"manifest not found: {path}") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise InputError(f"cannot read manifest {path}: {exc.strerror or exc}") from None
-    return parse_manifest(str(path), text)
+    with f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise InputError(f"{path}: not a regular file (a manifest is a .csv, .jsonl or .json file)")
+        text = io.TextIOWrapper(f, encoding="utf-8-sig", errors="strict", newline="")
+        try:
+            return parse_manifest_stream(str(path), text)
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}: not UTF-8 text ({exc.reason})") from None
+        except OSError as exc:
+            raise InputError(f"cannot read manifest {path}: {exc.strerror or exc}") from None
 
 
 def load_manifests(paths: Sequence[Path]) -> tuple[list[ConsentRecord], list[ManifestInfo]]:

@@ -1,5 +1,10 @@
 """Consent manifest v1 files: parse CSV, JSONL and JSON text into rows and rows into ConsentRecords
-(consent_record.py), reporting every problem with its file, line and field. Pure: callers read the files."""
+(consent_record.py), reporting every problem with its file, line and field. Pure: callers open the files
+and hand over a text stream, which CSV and JSONL read a line at a time.
+
+Bounded by construction: a line (MAX_LINE_CHARS), a CSV cell (MAX_FIELD_CHARS), a JSON document
+(MAX_JSON_CHARS: larger manifests are JSONL), the records of one file (MAX_RECORDS) and the problems listed
+for one file (MAX_PROBLEMS), so no input, however large or hostile, makes memory grow without end."""
 
 from __future__ import annotations
 
@@ -7,14 +12,23 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TextIO
 
-from consentaudit.consent_record import as_text, parse_record
+from consentaudit import strict_json
+from consentaudit.consent_record import FIELDS, as_text, parse_record
 from consentaudit.errors import ManifestError, Problem
 from consentaudit.models import ConsentRecord, SourceRef
 
 MANIFEST_VERSION = "1"
+MAX_LINE_CHARS = 1 << 20  # one JSONL record or CSV line
+MAX_FIELD_CHARS = 1 << 16  # one CSV cell
+MAX_JSON_CHARS = 64 << 20  # a whole .json manifest; larger ones are written as JSONL
+MAX_RECORDS = 20_000_000  # records of one file
+MAX_PROBLEMS = 1000  # problems listed for one file before the rest are counted
+
+Row = tuple[int, Mapping[str, object]]
 
 
 @dataclass(frozen=True)
@@ -35,24 +49,46 @@ def detect_format(name: str) -> str:
     raise ValueError(f"{name}: unknown manifest format (expected .csv, .jsonl or .json)")
 
 
+class _Problems:
+    """The problems of one file, the first MAX_PROBLEMS listed and the rest counted."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.items, self.more = name, list[Problem](), 0
+
+    def add(self, line: int | None, field: str | None, message: str) -> None:
+        self.extend([Problem(self.name, line, field, message)])
+
+    def extend(self, problems: Iterable[Problem]) -> None:
+        for p in problems:
+            if len(self.items) < MAX_PROBLEMS:
+                self.items.append(p)
+            else:
+                self.more += 1
+
+    def done(self) -> tuple[Problem, ...]:
+        tail = [Problem(self.name, None, None, f"... and {self.more} more problem(s)")] if self.more else []
+        return tuple(self.items + tail)
+
+
 def parse_manifest(name: str, text: str, fmt: str | None = None) -> ParsedManifest:
+    """Parse one manifest given as text (tests, small inputs)."""
+    return parse_manifest_stream(name, io.StringIO(text.removeprefix("\ufeff"), newline=""), fmt)
+
+
+def parse_manifest_stream(name: str, stream: TextIO, fmt: str | None = None) -> ParsedManifest:
     """Parse one manifest; problems are returned, not raised, so that all of them can be listed."""
     try:
         kind = fmt or detect_format(name)
     except ValueError as exc:
         return ParsedManifest(name, (), (Problem(name, None, None, str(exc)),))
-    text = text.removeprefix("\ufeff")
-    rows: list[tuple[int, Mapping[str, object]]] = []
-    problems: list[Problem] = []
-    if kind == "csv":
-        rows, problems = _csv_rows(name, text)
-    elif kind == "jsonl":
-        rows, problems = _jsonl_rows(name, text)
-    else:
-        rows, problems = _json_rows(name, text)
+    problems = _Problems(name)
+    rows = {"csv": _csv_rows, "jsonl": _jsonl_rows, "json": _json_rows}[kind](name, stream, problems)
     records: list[ConsentRecord] = []
     ids: list[tuple[str, SourceRef]] = []
     for line, raw in rows:
+        if len(ids) >= MAX_RECORDS:
+            problems.add(line, None, f"more than {MAX_RECORDS} records in one file: split it")
+            break
         where = SourceRef(name, line)
         record, errs = parse_record(raw, where)
         problems.extend(errs)
@@ -61,7 +97,7 @@ def parse_manifest(name: str, text: str, fmt: str | None = None) -> ParsedManife
         rid = as_text(raw.get("record_id"))
         if rid is not None:
             ids.append((rid, where))
-    return ParsedManifest(name, tuple(records), tuple(problems), tuple(ids))
+    return ParsedManifest(name, tuple(records), problems.done(), tuple(ids))
 
 
 def check_unique(manifests: Iterable[ParsedManifest]) -> list[Problem]:
@@ -93,98 +129,129 @@ def load_records(manifests: list[ParsedManifest]) -> list[ConsentRecord]:
     return [r for m in manifests for r in m.records]
 
 
-def _csv_rows(name: str, text: str) -> tuple[list[tuple[int, Mapping[str, object]]], list[Problem]]:
-    rows: list[tuple[int, Mapping[str, object]]] = []
-    problems: list[Problem] = []
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
-        return [], [Problem(name, 1, None, "empty file: expected a header row")]
-    except csv.Error as exc:
-        return [], [Problem(name, 1, None, f"CSV syntax: {exc}")]
-    header = [h.strip() for h in header]
-    if "record_id" not in header:
-        problems.append(Problem(name, 1, "record_id", "header row has no record_id column"))
-    prev_end = reader.line_num
+def _lines(stream: TextIO, name: str, problems: _Problems) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each line, with overlong lines reported and skipped without being held."""
+    n = 0
     while True:
+        line = stream.readline(MAX_LINE_CHARS + 1)
+        if not line:
+            return
+        n += 1
+        if len(line) > MAX_LINE_CHARS and not line.endswith("\n"):
+            problems.add(n, None, f"line longer than {MAX_LINE_CHARS} characters: skipped")
+            while (rest := stream.readline(MAX_LINE_CHARS)) and not rest.endswith("\n"):
+                pass
+            continue
+        yield n, line
+
+
+def _csv_rows(name: str, stream: TextIO, problems: _Problems) -> Iterator[Row]:
+    numbered = _lines(stream, name, problems)
+    line_of: list[int] = []
+
+    def text() -> Iterator[str]:
+        for n, line in numbered:
+            line_of.append(n)
+            yield line
+
+    reader = csv.reader(text())
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        problems.add(1, None, "empty file: expected a header row")
+        return
+    except csv.Error as exc:
+        problems.add(1, None, f"CSV syntax: {exc}")
+        return
+    if "record_id" not in header:
+        problems.add(1, "record_id", "header row has no record_id column")
+    unknown = [h for h in header if h and h not in FIELDS and not h.startswith("x-")]
+    for h in unknown:  # reported once, for the header, not once per row
+        problems.add(1, h, "unknown column (extension fields must start with 'x-')")
+    keep = [i for i, h in enumerate(header) if h and h not in unknown]
+    while True:
+        start = len(line_of) + 1
         try:
             values = next(reader)
         except StopIteration:
-            break
+            return
         except csv.Error as exc:
-            problems.append(Problem(name, prev_end + 1, None, f"CSV syntax: {exc}"))
-            break
-        line = prev_end + 1
-        prev_end = reader.line_num
+            problems.add(line_of[-1] if line_of else start, None, f"CSV syntax: {exc}")
+            return
+        line = line_of[start - 1] if start - 1 < len(line_of) else start
         if not any(v.strip() for v in values):
             continue
         if len(values) != len(header):
-            problems.append(Problem(name, line, None, f"row has {len(values)} cells, header has {len(header)}"))
+            problems.add(line, None, f"row has {len(values)} cells, header has {len(header)}")
             continue
-        rows.append((line, {k: v for k, v in zip(header, values, strict=True) if k}))
-    return rows, problems
+        long = next((header[i] for i in keep if len(values[i]) > MAX_FIELD_CHARS), None)
+        if long is not None:
+            problems.add(line, long, f"value longer than {MAX_FIELD_CHARS} characters")
+            continue
+        yield line, {header[i]: values[i] for i in keep}
 
 
-def _jsonl_rows(name: str, text: str) -> tuple[list[tuple[int, Mapping[str, object]]], list[Problem]]:
-    rows: list[tuple[int, Mapping[str, object]]] = []
-    problems: list[Problem] = []
-    for n, line in enumerate(text.splitlines(), start=1):
+def _jsonl_rows(name: str, stream: TextIO, problems: _Problems) -> Iterator[Row]:
+    for n, line in _lines(stream, name, problems):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(Problem(name, n, None, f"invalid JSON: {exc.msg} (column {exc.colno})"))
+            obj = strict_json.loads(line)
+        except strict_json.StrictJsonError as exc:
+            problems.add(n, None, f"{exc}" + (f" (column {exc.column})" if exc.column else ""))
             continue
         if not isinstance(obj, dict):
-            problems.append(Problem(name, n, None, "expected a JSON object per line"))
+            problems.add(n, None, "expected a JSON object per line")
             continue
-        rows.append((n, obj))
-    return rows, problems
+        yield n, obj
 
 
-def _json_rows(name: str, text: str) -> tuple[list[tuple[int, Mapping[str, object]]], list[Problem]]:
+def _json_rows(name: str, stream: TextIO, problems: _Problems) -> Iterator[Row]:
+    text = stream.read(MAX_JSON_CHARS + 1)
+    if len(text) > MAX_JSON_CHARS:
+        problems.add(None, None, f"JSON manifest larger than {MAX_JSON_CHARS} characters: write it as JSONL")
+        return
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return [], [Problem(name, exc.lineno, None, f"invalid JSON: {exc.msg} (column {exc.colno})")]
+        doc = strict_json.loads(text)
+    except strict_json.StrictJsonError as exc:
+        problems.add(exc.line, None, f"{exc}" + (f" (column {exc.column})" if exc.column else ""))
+        return
     if not isinstance(doc, dict) or not isinstance(doc.get("records"), list):
-        return [], [Problem(name, 1, "records", 'expected an object with a "records" array')]
-    problems: list[Problem] = []
+        problems.add(1, "records", 'expected an object with a "records" array')
+        return
     version = doc.get("manifest_version")
     if str(version) != MANIFEST_VERSION:
-        problems.append(Problem(name, 1, "manifest_version", f"unsupported manifest_version {version!r}, expected '1'"))
+        problems.add(1, "manifest_version", f"unsupported manifest_version {version!r}, expected '1'")
     lines = _record_lines(text, len(doc["records"]))
-    rows: list[tuple[int, Mapping[str, object]]] = []
     for i, obj in enumerate(doc["records"]):
         line = lines[i] if i < len(lines) else 1
         if not isinstance(obj, dict):
-            problems.append(Problem(name, line, None, "each record must be a JSON object"))
+            problems.add(line, None, "each record must be a JSON object")
             continue
         merged = dict(obj)
         if "controller" not in merged and isinstance(doc.get("controller"), str):
             merged["controller"] = doc["controller"]  # the document-level controller applies to each record
-        rows.append((line, merged))
-    return rows, problems
+        yield line, merged
 
 
 def _record_lines(text: str, count: int) -> list[int]:
-    """Line number where each element of the top-level "records" array starts."""
+    """Line number where each element of the top-level "records" array starts (one pass over the text)."""
     decoder = json.JSONDecoder()
     match = re.search(r'"records"\s*:\s*\[', text)
     if not match:
         return []
-    pos = match.end()
+    pos, line, counted = match.end(), text.count("\n", 0, match.end()) + 1, match.end()
     lines: list[int] = []
     while len(lines) < count:
         while pos < len(text) and text[pos] in " \t\r\n,":
             pos += 1
         if pos >= len(text) or text[pos] == "]":
             break
-        lines.append(text.count("\n", 0, pos) + 1)
+        line += text.count("\n", counted, pos)
+        counted = pos
+        lines.append(line)
         try:
             _, pos = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             break
     return lines

@@ -59,7 +59,7 @@ class ScannedImage:
         return self.fingerprint.sha256 if self.fingerprint else self.sha256
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceRef:
     """Where a manifest record was read from."""
 
@@ -67,7 +67,7 @@ class SourceRef:
     line: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConsentRecord:
     record_id: str
     status: ConsentStatus
