@@ -200,3 +200,115 @@ def test_a_large_csv_streams(tmp_path: Path) -> None:
     assert "19000 more problem(s)" in str(parsed.problems[-1])
     size = path.stat().st_size
     assert peak < size / 2, f"peak {peak} bytes while parsing a {size}-byte file"  # ids kept, text not
+
+
+@pytest.fixture
+def signed_report(tmp_path: Path) -> tuple[Path, Path]:
+    root = tmp_path / "ds"
+    root.mkdir()
+    shutil.copy(PHOTO, root / "a.jpg")
+    shutil.copy(PHOTOS / "kodak-dc210.jpg", root / "b.jpg")
+    scan(root, tmp_path, "--fail-on", "none")
+    key = tmp_path / "k"
+    assert R.invoke(app, ["keygen", str(key)]).exit_code == 0
+    assert R.invoke(app, ["sign", str(tmp_path / "r.json"), "--key", str(key)]).exit_code == 0
+    return tmp_path / "r.json", Path(f"{key}.pub")
+
+
+def test_a_report_cannot_be_read_two_ways_and_still_verify(signed_report: tuple[Path, Path]) -> None:
+    report, pub = signed_report
+    text = report.read_text()
+    assert '"verdict": "unconsented"' in text
+    # a duplicate key before the real one: a last-wins reader sees "unconsented", a first-wins one "consented"
+    report.write_text(text.replace('"verdict": "unconsented"', '"verdict": "consented", "verdict": "unconsented"', 1))
+    result = R.invoke(app, ["verify", str(report), "--public-key", str(pub)])
+    assert result.exit_code == 2, result.output
+    assert "duplicate key 'verdict'" in result.output
+
+
+@pytest.mark.parametrize("value", ["123", "null", '"not base64!"', "[]"])
+def test_a_malformed_signature_file_is_an_input_error(signed_report: tuple[Path, Path], value: str) -> None:
+    report, pub = signed_report
+    sig = Path(f"{report}.sig")
+    doc = json.loads(sig.read_text())
+    sig.write_text(json.dumps(doc).replace(json.dumps(doc["signature"]), value))
+    result = R.invoke(app, ["verify", str(report), "--public-key", str(pub)])
+    assert result.exit_code in (2, 4), result.output  # 4 only for text that is not the signature
+    assert "Traceback" not in result.output and "internal error" not in result.output
+    if value != '"not base64!"':
+        assert result.exit_code == 2 and "malformed signature file" in result.output
+
+
+@pytest.mark.parametrize("doc", ["[1, 2]", '{"header": {}}', "3", '{"a": NaN}'])
+def test_sign_refuses_what_is_not_a_report(tmp_path: Path, doc: str) -> None:
+    key = tmp_path / "k"
+    assert R.invoke(app, ["keygen", str(key)]).exit_code == 0
+    path = tmp_path / "x.json"
+    path.write_text(doc)
+    result = R.invoke(app, ["sign", str(path), "--key", str(key)])
+    assert result.exit_code == 2, result.output
+    assert "not a" in result.output and not Path(f"{path}.sig").exists()
+
+
+def _limited_cli(args: list[str], limit: int, cwd: Path) -> tuple[int, str]:
+    """Run the CLI in a process whose files cannot grow past `limit` bytes: a write fails as on a full disk."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    def cap() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "consentaudit.cli.app", *args],
+        preexec_fn=cap,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_a_full_disk_is_a_precise_error_and_leaves_no_partial_file(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    shutil.copytree(PHOTOS, root)
+    db = f"sqlite:///{tmp_path / 'db'}"
+    code, output = _limited_cli(["scan", str(root), "--db", db, "-q"], 20_000, tmp_path)
+    assert code == 2, output
+    assert "store" in output and "Traceback" not in output
+    code, output = _limited_cli(["scan", str(root), "--db", db, "-q", "--fail-on", "none"], 1 << 30, tmp_path)
+    assert code == 0, output
+    out = tmp_path / "out" / "r.html"
+    # 48 KB: room for SQLite's 32 KB shared-memory file, not for the HTML page with 18 thumbnails
+    code, output = _limited_cli(["report", "1", "--db", db, "--report", str(out)], 48_000, tmp_path)
+    assert code == 2, output
+    assert f"cannot write report {out}" in output and "Traceback" not in output
+    assert list(out.parent.iterdir()) == []  # neither the report nor its temporary file
+
+
+def test_outputs_are_checked_before_the_scan_and_dash_is_stdout(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    root.mkdir()
+    shutil.copy(PHOTO, root / "a.jpg")
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    result = R.invoke(app, ["scan", str(root), "--db", f"sqlite:///{tmp_path / 'db'}", "--report", f"{blocker}/r.json"])
+    assert result.exit_code == 2 and "cannot write report" in result.output
+    assert not (tmp_path / "db").exists()  # nothing was scanned
+    result = R.invoke(app, ["scan", str(root), "--db", f"sqlite:///{tmp_path / 'db'}", "--report", "-"])
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)  # stdout is the report alone
+    assert [f["path"] for f in doc["findings"]] == ["a.jpg"]
+    assert "no --manifest given" in result.stderr
+
+
+def test_an_empty_dataset_is_an_input_error(tmp_path: Path) -> None:
+    root = tmp_path / "empty"
+    root.mkdir()
+    (root / "notes.txt").write_text("no images here")
+    result = R.invoke(app, ["scan", str(root), "--db", f"sqlite:///{tmp_path / 'db'}", "-q"])
+    assert result.exit_code == 2
+    assert "no images in" in result.output and "1 other files" in result.output

@@ -15,6 +15,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from consentaudit import strict_json
 from consentaudit.digest import merkle_root, sha256_file, sha256_hex
 from consentaudit.errors import ConsentAuditError, InputError
 from consentaudit.sources import open_source, read_item
@@ -27,11 +28,24 @@ class SignatureInvalid(ConsentAuditError):
     """The signature does not verify: the report was changed or another key signed it."""
 
 
-def canonical_bytes(report_text: str) -> bytes:
+def parse_report(report_text: str, where: str = "report") -> dict[str, Any]:
+    """A consentaudit JSON report read one way only: duplicate keys, NaN and other ambiguities are refused
+    (strict_json), and it must be an object with a header and findings."""
     try:
-        obj = json.loads(report_text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not a JSON report: {exc}") from None
+        obj = strict_json.loads(report_text)
+    except strict_json.StrictJsonError as exc:
+        raise InputError(f"{where}: not a JSON report: {exc}") from None
+    if (
+        not isinstance(obj, dict)
+        or not isinstance(obj.get("header"), dict)
+        or not isinstance(obj.get("findings"), list)
+    ):
+        raise InputError(f"{where}: not a consentaudit report (expected an object with a header and findings)")
+    return obj
+
+
+def canonical_bytes(report_text: str, where: str = "report") -> bytes:
+    obj = parse_report(report_text, where)
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
@@ -86,9 +100,9 @@ def sign(report_path: Path, key_path: Path) -> Path:
         text = report_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read report {report_path}: {exc}") from None
-    payload = canonical_bytes(text)
+    payload = canonical_bytes(text, str(report_path))
     key = _load_private(key_path)
-    header = json.loads(payload).get("header", {})
+    header = json.loads(payload)["header"]
     sig = {
         "format": SIGNATURE_FORMAT,
         "algorithm": "ed25519",
@@ -107,21 +121,34 @@ def verify_signature(report_path: Path, sig_path: Path, pub_path: Path) -> dict[
     """The report as a dict when the signature verifies; SignatureInvalid otherwise."""
     try:
         text = report_path.read_text(encoding="utf-8")
-        sig = json.loads(sig_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        sig_text = sig_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read report or signature: {exc}") from None
-    if not isinstance(sig, dict) or sig.get("format") != SIGNATURE_FORMAT or sig.get("algorithm") != "ed25519":
-        raise InputError(f"{sig_path} is not a {SIGNATURE_FORMAT} Ed25519 signature")
+    sig = _parse_signature(sig_text, sig_path)
     pub = _load_public(pub_path)
-    payload = canonical_bytes(text)
-    if sig.get("key_id") != _key_id(pub):
-        raise SignatureInvalid(f"signed by another key ({sig.get('key_id')}), not {pub_path} ({_key_id(pub)})")
+    payload = canonical_bytes(text, str(report_path))
+    if sig["key_id"] != _key_id(pub):
+        raise SignatureInvalid(f"signed by another key ({sig['key_id']}), not {pub_path} ({_key_id(pub)})")
     try:
-        pub.verify(base64.b64decode(sig["signature"]), payload)
-    except (InvalidSignature, ValueError, KeyError) as exc:
+        pub.verify(base64.b64decode(sig["signature"], validate=True), payload)
+    except (InvalidSignature, ValueError) as exc:
         raise SignatureInvalid("the report does not match its signature: it was changed after signing") from exc
     report: dict[str, Any] = json.loads(payload)
     return report
+
+
+def _parse_signature(text: str, path: Path) -> dict[str, str]:
+    """A signature file's fields, each checked for its type: a malformed file is an input error."""
+    try:
+        sig = strict_json.loads(text)
+    except strict_json.StrictJsonError as exc:
+        raise InputError(f"{path}: not a signature file: {exc}") from None
+    if not isinstance(sig, dict) or sig.get("format") != SIGNATURE_FORMAT or sig.get("algorithm") != "ed25519":
+        raise InputError(f"{path} is not a {SIGNATURE_FORMAT} Ed25519 signature")
+    for name in ("key_id", "signature"):
+        if not isinstance(sig.get(name), str):
+            raise InputError(f"{path}: malformed signature file: {name!r} must be text, not {sig.get(name)!r}")
+    return {k: v for k, v in sig.items() if isinstance(v, str)}
 
 
 @dataclass

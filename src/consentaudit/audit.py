@@ -95,6 +95,9 @@ def run_audit(
     source = open_source(req.dataset)
     dataset_key = str(source.root)
     items = {i.path: i for i in source.items()}
+    if not items:
+        others = f" ({len(source.files)} other files)" if source.files else ""
+        raise InputError(f"no images in {req.dataset}{others}: nothing to audit")
     run_key = _run_key(req, dataset_key, inputs.manifests, inputs.references, [_reference_digest(inputs), algo])
     scan_id, done = store.begin_scan(dataset_key, run_key, started)
 

@@ -35,5 +35,9 @@ class ManifestError(ConsentAuditError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+class OutputError(ConsentAuditError):
+    """A report or export cannot be written (no such folder, no permission, disk full)."""
+
+
 class StoreError(ConsentAuditError):
     """The scan store cannot be opened or does not hold what was asked for."""

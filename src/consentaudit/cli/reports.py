@@ -10,7 +10,7 @@ import typer
 from consentaudit.audit import with_thumbnails
 from consentaudit.cli.common import DbOption, open_store
 from consentaudit.cli.errors import handle_errors
-from consentaudit.reports import format_of, write_report
+from consentaudit.reports import check_output, format_of, write_report
 from consentaudit.reports.exports import EXPORTS, render_export
 
 
@@ -33,6 +33,8 @@ def report(
     db: DbOption = None,
 ) -> None:
     """Render a stored scan again."""
+    for r in report:
+        check_output(r)
     formats = [format_of(r) for r in report]
     stored = open_store(db).load_report(scan_id)
     if "html" in formats and not no_thumbnails:

@@ -16,7 +16,7 @@ from consentaudit.cli.progress import progress_display
 from consentaudit.cli.summary import print_summary
 from consentaudit.fingerprint import DEFAULT_MAX_PIXELS
 from consentaudit.matching.perceptual import DEFAULT_PHASH_THRESHOLD
-from consentaudit.reports import format_of, write_report
+from consentaudit.reports import STDOUT, check_output, format_of, write_report
 from consentaudit.request import DEFAULT_BATCH, ScanFlags, build_request
 
 
@@ -45,7 +45,8 @@ def scan(
         typer.Option(
             "--report",
             "-o",
-            help="Report file; the format comes from the extension (.json, .csv, .md, .html); repeatable.",
+            help="Report file; the format comes from the extension (.json, .csv, .md, .html); '-' writes the "
+            "JSON report to standard output; repeatable.",
         ),
     ] = None,
     fail_on: Annotated[
@@ -110,7 +111,10 @@ def scan(
 ) -> None:
     """Fingerprint every image of DATASET, check it against the manifests and references, report."""
     reports = list(report or [])
-    formats = [format_of(r) for r in reports]  # unknown formats fail before the scan
+    for r in reports:
+        check_output(r)  # an unknown format or an unwritable path fails before the scan, not after it
+    formats = [format_of(r) for r in reports]
+    to_stdout = STDOUT in reports
     flags = ScanFlags(
         dataset=dataset,
         manifests=tuple(manifest or ()),
@@ -130,14 +134,16 @@ def scan(
         thumbnails=not no_thumbnails and "html" in formats,
     )
     req = build_request(flags, Path.cwd())
+    console = Console(stderr=to_stdout)  # with `--report -` stdout carries the report alone
+    if not req.manifests and not quiet:
+        console.print(Text("warning: no --manifest given: no image can be consented", style="yellow"))
     store = open_store(db)
     with progress_display(quiet) as tick:
         result = run_audit(req, store, tick)
     for r in reports:
         write_report(result, r)
     if not quiet:
-        console = Console()
         print_summary(result, console)
         for r in reports:
-            console.print(Text(f"wrote {r}"))
+            console.print(Text(f"wrote {r}" if r != STDOUT else "wrote the JSON report to standard output"))
     raise typer.Exit(EXIT_FINDINGS if result.summary.failing else EXIT_OK)

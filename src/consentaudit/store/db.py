@@ -12,7 +12,7 @@ from sqlalchemy import Table, bindparam, delete, event, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, col, create_engine
 
 from consentaudit.codec import (
@@ -76,6 +76,7 @@ class ScanStore:
             self.engine: Engine = create_engine(url)
             if url.startswith("sqlite"):
                 event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "handle_error", _operational_error)
             with Session(self.engine) as s:
                 SQLModel.metadata.create_all(self.engine)
                 meta = s.get(MetaRow, "schema_version")
@@ -377,6 +378,14 @@ class ScanStore:
             tuple(tuple(g) for g in json.loads(row.duplicates_json or "[]")),
             files=tuple(self.files(scan_id)),
         )
+
+
+def _operational_error(context: Any) -> None:
+    """The database cannot do what was asked (disk full, read-only, locked, gone): a StoreError naming the
+    store, not an internal error. Programming errors pass through unchanged."""
+    if isinstance(context.sqlalchemy_exception, OperationalError):
+        url = context.engine.url.render_as_string(hide_password=True) if context.engine is not None else "store"
+        raise StoreError(f"store {url}: {context.original_exception}") from None
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
