@@ -312,3 +312,38 @@ def test_an_empty_dataset_is_an_input_error(tmp_path: Path) -> None:
     result = R.invoke(app, ["scan", str(root), "--db", f"sqlite:///{tmp_path / 'db'}", "-q"])
     assert result.exit_code == 2
     assert "no images in" in result.output and "1 other files" in result.output
+
+
+def test_file_names_carry_no_live_payload_into_csv_markdown_or_the_terminal(tmp_path: Path) -> None:
+    import csv as csv_module
+
+    root = tmp_path / "ds"
+    root.mkdir()
+    names = ["\r=1+3.jpg", "a;b,c.jpg", "\x1b]0;TITLE\x07.jpg", "x\u202egpj.exe.jpg"]
+    for name in names:
+        shutil.copy(PHOTO, root / name)
+    csv_path, md_path = tmp_path / "r.csv", tmp_path / "r.md"
+    result = R.invoke(
+        app,
+        [
+            "scan",
+            str(root),
+            "--db",
+            f"sqlite:///{tmp_path / 'db'}",
+            "--report",
+            str(csv_path),
+            "--report",
+            str(md_path),
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    for text in (result.output, csv_path.read_text(), md_path.read_text()):
+        assert "\x1b" not in text and "\x07" not in text and "\r" not in text and "\u202e" not in text
+    assert "\\x1b]0;TITLE\\x07.jpg" in result.output  # shown, escaped
+    raw = csv_path.read_text()
+    assert '"a;b,c.jpg"' in raw  # quoted whatever the spreadsheet's delimiter
+    rows = list(csv_module.reader(raw.splitlines()))
+    assert all(len(r) == len(rows[0]) for r in rows) and len(rows) == 1 + len(names)
+    paths = {r[0] for r in rows[1:]}
+    assert "\\x0d=1+3.jpg" in paths  # the control character escaped: the cell no longer starts a formula
+    assert not any(p.startswith(("=", "+", "-", "@")) for p in paths)

@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from consentaudit.models import Report
+from consentaudit.visible import visible
 from consentaudit.vocab import Verdict
 
 STYLES = {
@@ -23,7 +24,7 @@ STYLES = {
 
 def print_summary(report: Report, console: Console, limit: int = 20) -> None:
     h, s = report.header, report.summary
-    console.print(Text(f"consentaudit {h.tool_version} — scan {h.scan_id} of {h.dataset}", style="bold"))
+    console.print(Text(visible(f"consentaudit {h.tool_version} — scan {h.scan_id} of {h.dataset}"), style="bold"))
     console.print(Text(f"as of {h.options.as_of}; purposes: {', '.join(h.options.purposes)}"))
     table = Table(show_header=True, header_style="bold")
     table.add_column("verdict")
@@ -38,7 +39,7 @@ def print_summary(report: Report, console: Console, limit: int = 20) -> None:
     for f in flagged[:limit]:
         line = Text()
         line.append(f"{f.verdict.value:<13}", style=STYLES[f.verdict])
-        line.append(f" {f.path}: {f.reasons[0].detail if f.reasons else ''}")
+        line.append(visible(f" {f.path}: {f.reasons[0].detail if f.reasons else ''}"))
         console.print(line)
     if len(flagged) > limit:
         console.print(Text(f"… and {len(flagged) - limit} more (see the report)"))
@@ -53,9 +54,11 @@ def print_summary(report: Report, console: Console, limit: int = 20) -> None:
             )
         )
     if s.domains:
-        console.print(Text("top source domains: " + ", ".join(f"{d.domain} ({d.images})" for d in s.domains[:5])))
+        console.print(
+            Text(visible("top source domains: " + ", ".join(f"{d.domain} ({d.images})" for d in s.domains[:5])))
+        )
     if s.duplicate_groups:
         console.print(f"{s.duplicate_groups} group(s) of duplicate images")
     for e in h.errors:
-        console.print(Text(f"note: {e}"))
+        console.print(Text(visible(f"note: {e}")))
     console.print(Text(f"{s.failing} image(s) under --fail-on", style="bold red" if s.failing else "bold green"))

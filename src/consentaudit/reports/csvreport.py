@@ -1,4 +1,6 @@
-"""One row per finding. Cells that a spreadsheet would run as a formula are neutralised."""
+"""One row per finding. Every cell is quoted (a `;` or `,` in a name never splits a row, whatever the
+spreadsheet's delimiter), control characters are escaped (visible.py) and cells a spreadsheet would run as
+a formula are neutralised."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import csv
 from typing import TextIO
 
 from consentaudit.models import Report
+from consentaudit.visible import visible
 
 COLUMNS = (
     "path",
@@ -26,12 +29,12 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_cell(value: object) -> str:
-    text = "" if value is None else str(value)
+    text = visible("" if value is None else str(value))
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def write_csv(report: Report, out: TextIO) -> None:
-    w = csv.writer(out, lineterminator="\n")
+    w = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     w.writerow(COLUMNS)
     for f in report.findings:
         m = f.match

@@ -5,15 +5,22 @@ from __future__ import annotations
 from typing import TextIO
 
 from consentaudit.models import Report
+from consentaudit.visible import visible
 from consentaudit.vocab import Verdict
 
 
 def md_escape(text: str) -> str:
-    """Escape text for a Markdown table cell (no HTML, no pipes, no line breaks)."""
-    out = text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    """Escape text for a Markdown table cell (no HTML, no pipes, no line breaks, no control characters)."""
+    out = (
+        visible(" ".join(text.split()))
+        .replace("\\", "\\\\")
+        .replace("|", "\\|")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+    )
     for ch in "`*_[]":
         out = out.replace(ch, "\\" + ch)
-    return " ".join(out.split())
+    return out
 
 
 def write_markdown(report: Report, out: TextIO) -> None:
