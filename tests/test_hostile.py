@@ -347,3 +347,19 @@ def test_file_names_carry_no_live_payload_into_csv_markdown_or_the_terminal(tmp_
     paths = {r[0] for r in rows[1:]}
     assert "\\x0d=1+3.jpg" in paths  # the control character escaped: the cell no longer starts a formula
     assert not any(p.startswith(("=", "+", "-", "@")) for p in paths)
+
+
+def test_crawl_parquet_is_read_by_the_default_install_and_a_broken_one_is_reported(tmp_path: Path) -> None:
+    import importlib.metadata
+
+    requires = importlib.metadata.requires("consentaudit") or []
+    default = [r for r in requires if "extra ==" not in r]
+    assert any(r.startswith("pyarrow") for r in default), default  # not behind an extra: opt-outs live there
+    shards = tmp_path / "shards"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "fixtures" / "shards", shards)
+    parquet = sorted(shards.glob("*.parquet"))[0]
+    parquet.write_bytes(b"PAR1 this is not a parquet file PAR1")
+    code, output, doc = scan(shards, tmp_path, "--fail-on", "none")
+    assert code == 0, output
+    errors = doc["header"]["errors"]  # type: ignore[index]
+    assert any(parquet.name in e and "not read" in e for e in errors), errors

@@ -129,7 +129,7 @@ def run_audit(
         run = executor or LocalExecutor(req.jobs)
         _map(store, scan_id, dataset_key, algo, units, mapper, run, (finished, len(items)), progress)
         digest, groups, summary = _merge(req, store, scan_id, dataset_key, algo, items, files, mapper)
-    errors = []
+    errors = list(source.warnings)
     if source.skipped:
         errors.append(f"{source.skipped} non-image files skipped")
     if req.policy_file:

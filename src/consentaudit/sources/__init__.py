@@ -24,6 +24,7 @@ DEFAULT_MAX_FILE_BYTES = 1 << 30
 class Source(Protocol):
     root: Path
     skipped: int  # non-image files passed over
+    warnings: list[str]  # what could not be read beside the images
     files: list[DataFile]  # every file that is not an audited image (complete once items() is exhausted)
 
     @staticmethod
@@ -44,11 +45,12 @@ class ArchiveSource:
         self.root = path.resolve().parent
         self.archive = path.resolve()
         self.skipped = 0
+        self.warnings: list[str] = []
         st = self.archive.stat()
         self.files = [DataFile(display_name(self.archive.name), str(self.archive), st.st_size, st.st_mtime_ns)]
 
     def items(self) -> Iterator[Item]:
-        yield from list_archive(self.archive, self.archive.name)
+        yield from list_archive(self.archive, self.archive.name, self.warnings.append)
 
 
 SOURCES: dict[str, type[ArchiveSource] | type[DirectorySource]] = {

@@ -42,8 +42,9 @@ def _key(name: str) -> tuple[str, str]:
     return str(p.with_suffix("")) if p.suffix else name, suffix
 
 
-def _parquet_rows(shard: Path) -> dict[str, str]:
-    """key -> crawl record (as JSON text) from `<shard>.parquet` beside the shard, when pyarrow is there."""
+def _parquet_rows(shard: Path, warn: Warn) -> dict[str, str]:
+    """key -> crawl record (as JSON text) from img2dataset's `<shard>.parquet` beside the shard. A parquet
+    that cannot be read is a warning in the report, never silently ignored (opt-outs may be in it)."""
     base = shard.name
     for suffix in ARCHIVE_SUFFIXES:
         if base.lower().endswith(suffix):
@@ -54,11 +55,10 @@ def _parquet_rows(shard: Path) -> dict[str, str]:
         return {}
     try:
         import pyarrow.parquet as pq
-    except ImportError:
-        return {}
-    try:
+
         table = pq.read_table(pq_path)
-    except Exception:
+    except Exception as exc:
+        warn(f"crawl records in {pq_path.name} not read ({type(exc).__name__}: {str(exc)[:200]})")
         return {}
     rows: dict[str, str] = {}
     for row in table.to_pylist():
@@ -72,13 +72,20 @@ def _jsonable(v: Any) -> bool:
     return v is None or isinstance(v, str | int | float | bool | dict | list)
 
 
-def list_archive(archive: Path, rel: str) -> Iterator[Item]:
+Warn = Callable[[str], None]
+
+
+def _ignore(_message: str) -> None:
+    return None
+
+
+def list_archive(archive: Path, rel: str, warn: Warn = _ignore) -> Iterator[Item]:
     """Items of one archive; `rel` is the archive's path inside the dataset ('00012.tar')."""
     try:
         if archive.name.lower().endswith(".zip"):
-            yield from _list_zip(archive, rel)
+            yield from _list_zip(archive, rel, warn)
         else:
-            yield from _list_tar(archive, rel)
+            yield from _list_tar(archive, rel, warn)
     except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
         yield Item(rel, str(archive), 0, 0, f"archive unreadable: {type(exc).__name__}: {exc}")
 
@@ -118,7 +125,9 @@ def _zip_members(zf: zipfile.ZipFile) -> Iterator[tuple[_Member, Callable[[], by
         yield _Member(info.filename, info.file_size, mtime, kind), read
 
 
-def _items(archive: Path, rel: str, members: Iterable[tuple[_Member, Callable[[], bytes | None]]]) -> Iterator[Item]:
+def _items(
+    archive: Path, rel: str, members: Iterable[tuple[_Member, Callable[[], bytes | None]]], warn: Warn
+) -> Iterator[Item]:
     """Group one pass over the members by key: images become items carrying their `<key>.json` sidecar (or
     the shard's parquet row) and `<key>.c2pa`; unsafe members become items with a problem."""
     images: list[_Member] = []
@@ -146,7 +155,7 @@ def _items(archive: Path, rel: str, members: Iterable[tuple[_Member, Callable[[]
             c2pa[key] = m.name
         elif suffix in IMAGE_EXTENSIONS:
             images.append(m)
-    parquet = _parquet_rows(archive)
+    parquet = _parquet_rows(archive, warn)
     for m in images:
         key, _ = _key(m.name)
         yield Item(
@@ -161,15 +170,15 @@ def _items(archive: Path, rel: str, members: Iterable[tuple[_Member, Callable[[]
     yield from problems
 
 
-def _list_tar(archive: Path, rel: str) -> Iterator[Item]:
+def _list_tar(archive: Path, rel: str, warn: Warn) -> Iterator[Item]:
     with tarfile.open(archive, "r:*") as tf:
-        items = list(_items(archive, rel, _tar_members(tf)))
+        items = list(_items(archive, rel, _tar_members(tf), warn))
     yield from items
 
 
-def _list_zip(archive: Path, rel: str) -> Iterator[Item]:
+def _list_zip(archive: Path, rel: str, warn: Warn) -> Iterator[Item]:
     with zipfile.ZipFile(archive) as zf:
-        items = list(_items(archive, rel, _zip_members(zf)))
+        items = list(_items(archive, rel, _zip_members(zf), warn))
     yield from items
 
 

@@ -65,6 +65,7 @@ class DirectorySource:
         self.root = root.resolve()
         self.skipped = 0
         self.files: list[DataFile] = []  # filled while `items()` is iterated
+        self.warnings: list[str] = []  # what could not be read beside the images (a broken crawl parquet)
 
     def items(self) -> Iterator[Item]:
         yield from self._walk(self.root, "")
@@ -110,7 +111,7 @@ class DirectorySource:
                     continue
                 self.files.append(DataFile(rel, str(full), st.st_size, st.st_mtime_ns))
                 if is_archive(full):
-                    yield from list_archive(full, rel)
+                    yield from list_archive(full, rel, self.warnings.append)
                 else:
                     self.skipped += 1
 
