@@ -363,3 +363,20 @@ def test_crawl_parquet_is_read_by_the_default_install_and_a_broken_one_is_report
     assert code == 0, output
     errors = doc["header"]["errors"]  # type: ignore[index]
     assert any(parquet.name in e and "not read" in e for e in errors), errors
+
+
+def test_a_misspelt_purpose_is_an_input_error_with_a_suggestion(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    root.mkdir()
+    shutil.copy(PHOTO, root / "a.jpg")
+    db = f"sqlite:///{tmp_path / 'db'}"
+    result = R.invoke(app, ["scan", str(root), "--db", db, "-q", "--purpose", "ai-trainig"])
+    assert result.exit_code == 2, result.output
+    assert "unknown purpose 'ai-trainig'" in result.output and "did you mean 'ai-training'" in result.output
+    assert R.invoke(app, ["scan", str(root), "--db", db, "-q", "--purpose", "x-internal-qa"]).exit_code == 1
+    policy = tmp_path / "policy.toml"
+    policy.write_text('declare_purposes = ["internal-qa"]\n')
+    args = ["scan", str(root), "--db", db, "-q", "--purpose", "internal-qa", "--policy", str(policy)]
+    assert R.invoke(app, args).exit_code == 1  # declared by the policy: a real audit, findings
+    listing = R.invoke(app, ["purposes", "--policy", str(policy)]).output
+    assert "ai-training\t" in listing and "internal-qa\tdeclared by" in listing

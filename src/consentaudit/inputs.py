@@ -23,6 +23,7 @@ from consentaudit.scanner import ScanSettings, scan_unit
 from consentaudit.sources import open_source
 from consentaudit.sources.archives import is_archive
 from consentaudit.store import ReferenceSets, ScanStore, StoredKeypoints
+from consentaudit.vocab import unknown_purposes
 
 
 def read_manifest(path: Path) -> ParsedManifest:
@@ -87,8 +88,23 @@ class Inputs:
     keypoints_of: StoredKeypoints | None  # stored sets leave their entries' keypoints in the store
 
 
+def check_purposes(req: AuditRequest, records: Sequence[ConsentRecord]) -> None:
+    """Every requested purpose must be known, declared by the policy file or used by a manifest record: a
+    typo would otherwise switch the opt-outs for the intended purpose off without a word."""
+    used = {p for r in records for p in r.purposes}
+    unknown = unknown_purposes(req.purposes, [*req.declared_purposes, *used])
+    if unknown:
+        p, near = unknown[0]
+        hint = f" (did you mean {near!r}?)" if near else ""
+        raise InputError(
+            f"--purpose: unknown purpose {p!r}{hint}; `consentaudit purposes` lists the known ones, and a policy "
+            "file may declare more (declare_purposes)"
+        )
+
+
 def load_inputs(req: AuditRequest, settings: ScanSettings, store: ScanStore) -> Inputs:
     records, manifest_infos = load_manifests(req.manifests)
+    check_purposes(req, records)
     ref_infos: list[ReferenceInfo] = []
     ref_entries: list[ReferenceEntry] = []
     stored: list[str] = []

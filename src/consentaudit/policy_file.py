@@ -25,6 +25,7 @@ class PolicyFile:
     honour_crawl: tuple[str, ...] = CRAWL_PROTOCOLS
     keep_sensitive_metadata: bool = False
     trust_anchors: str | None = None  # path of a PEM file
+    declared_purposes: tuple[str, ...] = ()  # purposes beyond the known vocabulary
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -84,6 +85,7 @@ def parse_policy(path: Path, doc: dict[str, Any]) -> PolicyFile:
         "crawl_signals",
         "keep_sensitive_metadata",
         "trust_anchors",
+        "declare_purposes",
     }
     for key in doc:
         if key not in known:
@@ -140,4 +142,5 @@ def parse_policy(path: Path, doc: dict[str, Any]) -> PolicyFile:
         honour_crawl=honour,
         keep_sensitive_metadata=keep,
         trust_anchors=str(path.parent / anchors) if anchors else None,
+        declared_purposes=_strings(path, "declare_purposes", doc.get("declare_purposes", [])),
     )

@@ -50,6 +50,7 @@ class AuditRequest:
     jobs: int = field(default_factory=default_jobs)
     fast: bool = True
     thumbnails: bool = False  # the audit collects thumbnails for an HTML report
+    declared_purposes: Sequence[str] = ()  # purposes the policy file adds to the vocabulary
 
     def settings(self) -> ScanSettings:
         anchors = None
@@ -152,4 +153,5 @@ def build_request(flags: ScanFlags, workdir: Path) -> AuditRequest:
         batch_size=flags.batch_size,
         fast=not flags.exact_hashes,
         thumbnails=flags.thumbnails,
+        declared_purposes=pol.declared_purposes,
     )

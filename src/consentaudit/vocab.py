@@ -3,6 +3,8 @@ source types. One place each; every other module names them from here. Pure."""
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -67,6 +69,17 @@ AI_TRAINING_PURPOSES: tuple[str, ...] = (
     Purpose.GENERATIVE_AI_TRAINING,
     Purpose.BIOMETRIC_IDENTIFICATION,
 )
+
+
+def unknown_purposes(requested: Iterable[str], declared: Iterable[str] = ()) -> list[tuple[str, str | None]]:
+    """(purpose, closest known purpose or None) for each requested purpose that is neither known, declared
+    (by a policy file or used by a manifest record) nor an `x-` extension."""
+    known = {*KNOWN_PURPOSES, *declared}
+    return [
+        (p, next(iter(difflib.get_close_matches(p, sorted(known), n=1, cutoff=0.6)), None))
+        for p in requested
+        if p not in known and not p.startswith("x-")
+    ]
 
 
 class SignalProtocol(StrEnum):

@@ -89,4 +89,4 @@ def test_csv_cells_are_spreadsheet_safe(tmp_path: Path) -> None:
     shutil.copy(SCRAPED / "web-0001.jpg", ds / "=HYPERLINK(evil).jpg")
     out = tmp_path / "r.csv"
     R.invoke(app, ["scan", str(ds), "--db", f"sqlite:///{tmp_path / 'db'}", "--quiet", "--report", str(out)])
-    assert "\n\"'=HYPERLINK(evil).jpg\"," in out.read_text()  # quoted, with the formula neutralised
+    assert '\n"\'=HYPERLINK(evil).jpg",' in out.read_text()  # quoted, with the formula neutralised

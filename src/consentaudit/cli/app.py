@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from consentaudit import __version__
-from consentaudit.cli import attest, reports, scan
+from consentaudit.cli import attest, reports, scan, vocabulary
 from consentaudit.cli.manifests import manifest_app
 from consentaudit.cli.references import fingerprint, reference_app
 
@@ -28,6 +28,7 @@ app.command("export")(reports.export)
 app.command("keygen")(attest.keygen)
 app.command("sign")(attest.sign)
 app.command("verify")(attest.verify)
+app.command("purposes")(vocabulary.purposes)
 
 
 def _version(value: bool) -> None:
