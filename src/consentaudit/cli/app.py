@@ -15,8 +15,9 @@ from consentaudit.cli.references import fingerprint, reference_app
 app = typer.Typer(
     help="Audit an image training set against consent manifests and known-scraped sets.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 app.add_typer(manifest_app, name="manifest")
 app.add_typer(reference_app, name="reference")

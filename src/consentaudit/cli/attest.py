@@ -13,7 +13,9 @@ from consentaudit.cli.errors import EXIT_DATASET, EXIT_SIGNATURE, handle_errors
 
 @handle_errors
 def keygen(
-    key: Annotated[Path, typer.Argument(help="Private key file to write (KEY.pub is written beside it).")],
+    key: Annotated[
+        Path, typer.Argument(help="Private key file to write (KEY.pub is written beside it).", metavar="KEY")
+    ],
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing key files.")] = False,
 ) -> None:
     """Write an Ed25519 signing key (mode 0600) and its public key."""
@@ -23,8 +25,10 @@ def keygen(
 
 @handle_errors
 def sign(
-    report: Annotated[Path, typer.Argument(help="A JSON report.")],
-    key: Annotated[Path, typer.Option("--key", help="Ed25519 private key (from `consentaudit keygen`).")],
+    report: Annotated[Path, typer.Argument(help="A JSON report.", metavar="FILE")],
+    key: Annotated[
+        Path, typer.Option("--key", help="Ed25519 private key (from `consentaudit keygen`).", metavar="KEY")
+    ],
 ) -> None:
     """Write REPORT.sig, a detached signature over the canonical JSON report."""
     out = attest.sign(report, key)
@@ -33,12 +37,16 @@ def sign(
 
 @handle_errors
 def verify(
-    report: Annotated[Path, typer.Argument(help="A signed JSON report.")],
-    public_key: Annotated[Path, typer.Option("--public-key", help="The signer's public key.")],
-    signature: Annotated[Path | None, typer.Option("--signature", help="Signature (default: REPORT.sig).")] = None,
+    report: Annotated[Path, typer.Argument(help="A signed JSON report.", metavar="FILE")],
+    public_key: Annotated[Path, typer.Option("--public-key", help="The signer's public key.", metavar="KEY")],
+    signature: Annotated[
+        Path | None, typer.Option("--signature", help="Signature (default: REPORT.sig).", metavar="FILE")
+    ] = None,
     dataset: Annotated[
         Path | None,
-        typer.Option("--dataset", help="Also check that this dataset is exactly the one the report describes."),
+        typer.Option(
+            "--dataset", help="Also check that this dataset is exactly the one the report describes.", metavar="DATASET"
+        ),
     ] = None,
 ) -> None:
     """Check a report's signature and, with --dataset, that the data still has the report's Merkle root.

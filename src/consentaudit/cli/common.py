@@ -9,7 +9,9 @@ import typer
 
 from consentaudit.store import ScanStore, default_url
 
-DbOption = Annotated[str | None, typer.Option("--db", help="Store URL (default: sqlite in ./.consentaudit/).")]
+DbOption = Annotated[
+    str | None, typer.Option("--db", help="Store URL (default: sqlite in ./.consentaudit/).", metavar="URL")
+]
 
 
 def open_store(db: str | None) -> ScanStore:

@@ -29,7 +29,7 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except (typer.Exit, typer.BadParameter, typer.exceptions.TyperException):
+        except (typer.Exit, typer.BadParameter):
             raise
         except ManifestError as exc:
             for p in exc.problems:

@@ -17,7 +17,7 @@ manifest_app = typer.Typer(help="Validate consent manifests or start one for a d
 @manifest_app.command("validate")
 @handle_errors
 def manifest_validate(
-    files: Annotated[list[Path], typer.Argument(help="Manifest files, checked together.")],
+    files: Annotated[list[Path], typer.Argument(help="Manifest files, checked together.", metavar="FILE")],
 ) -> None:
     """Report every problem of the manifests as file:line: field: message (exit 2 when there are any)."""
     records, manifests = validate_manifests(files)
@@ -27,8 +27,10 @@ def manifest_validate(
 @manifest_app.command("init")
 @handle_errors
 def manifest_init(
-    dataset: Annotated[Path, typer.Argument(help="Folder of images.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Manifest to write (.csv, .jsonl, .json).")],
+    dataset: Annotated[Path, typer.Argument(help="Folder of images.", metavar="DATASET")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Manifest to write (.csv, .jsonl, .json).", metavar="FILE")
+    ],
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:

@@ -19,16 +19,17 @@ reference_app = typer.Typer(help="Named reference sets of known scraped images, 
 @reference_app.command("build")
 @handle_errors
 def reference_build(
-    name: Annotated[str, typer.Argument(help="Name to store the set under.")],
+    name: Annotated[str, typer.Argument(help="Name to store the set under.", metavar="NAME")],
     source: Annotated[
         Path,
         typer.Argument(
             help="A folder of images, tar shards or zip, a fingerprint file "
-            "(.jsonl), or a URL/domain list (.txt one per line, .csv or .parquet with a url column)."
+            "(.jsonl), or a URL/domain list (.txt one per line, .csv or .parquet with a url column).",
+            metavar="SOURCE",
         ),
     ],
-    description: Annotated[str, typer.Option("--description", help="What the collection is.")] = "",
-    license_: Annotated[str, typer.Option("--license", help="The collection's licence.")] = "",
+    description: Annotated[str, typer.Option("--description", help="What the collection is.", metavar="TEXT")] = "",
+    license_: Annotated[str, typer.Option("--license", help="The collection's licence.", metavar="TEXT")] = "",
     force: Annotated[bool, typer.Option("--force", help="Replace a stored set of the same name.")] = False,
     db: DbOption = None,
 ) -> None:
@@ -51,8 +52,8 @@ def reference_list(db: DbOption = None) -> None:
 @reference_app.command("export")
 @handle_errors
 def reference_export(
-    name: Annotated[str, typer.Argument(help="Stored set.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Fingerprint file to write (.jsonl).")],
+    name: Annotated[str, typer.Argument(help="Stored set.", metavar="NAME")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Fingerprint file to write (.jsonl).", metavar="FILE")],
     db: DbOption = None,
 ) -> None:
     """Write a stored set as a fingerprint file (importable elsewhere, usable with --reference)."""
@@ -63,8 +64,10 @@ def reference_export(
 @reference_app.command("import")
 @handle_errors
 def reference_import(
-    file: Annotated[Path, typer.Argument(help="A fingerprint file written by `reference export`.")],
-    name: Annotated[str | None, typer.Option("--name", help="Store under this name (default: the file's).")] = None,
+    file: Annotated[Path, typer.Argument(help="A fingerprint file written by `reference export`.", metavar="FILE")],
+    name: Annotated[
+        str | None, typer.Option("--name", help="Store under this name (default: the file's).", metavar="NAME")
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace a stored set of the same name.")] = False,
     db: DbOption = None,
 ) -> None:
@@ -75,7 +78,9 @@ def reference_import(
 
 @reference_app.command("remove")
 @handle_errors
-def reference_remove(name: Annotated[str, typer.Argument(help="Stored set.")], db: DbOption = None) -> None:
+def reference_remove(
+    name: Annotated[str, typer.Argument(help="Stored set.", metavar="NAME")], db: DbOption = None
+) -> None:
     """Remove a stored set."""
     ReferenceSets(open_store(db)).remove(name)
     typer.echo(f"removed reference set {name!r}")
@@ -83,10 +88,14 @@ def reference_remove(name: Annotated[str, typer.Argument(help="Stored set.")], d
 
 @handle_errors
 def fingerprint(
-    folder: Annotated[Path, typer.Argument(help="Folder of images (e.g. a known scraped set).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Fingerprint file to write (.jsonl).")],
-    name: Annotated[str | None, typer.Option("--name", help="Name of the set (default: folder name).")] = None,
-    description: Annotated[str, typer.Option("--description", help="What the set is and its licence.")] = "",
+    folder: Annotated[Path, typer.Argument(help="Folder of images (e.g. a known scraped set).", metavar="FOLDER")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Fingerprint file to write (.jsonl).", metavar="FILE")],
+    name: Annotated[
+        str | None, typer.Option("--name", help="Name of the set (default: folder name).", metavar="NAME")
+    ] = None,
+    description: Annotated[
+        str, typer.Option("--description", help="What the set is and its licence.", metavar="TEXT")
+    ] = "",
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Fingerprint a folder into a file that `scan --reference` accepts."""

@@ -27,8 +27,8 @@ def scans(db: DbOption = None) -> None:
 
 @handle_errors
 def report(
-    scan_id: Annotated[int, typer.Argument(help="Scan id (see `consentaudit scans`).")],
-    report: Annotated[list[Path], typer.Option("--report", "-o", help="Report file(s) to write.")],
+    scan_id: Annotated[int, typer.Argument(help="Scan id (see `consentaudit scans`).", metavar="SCAN_ID")],
+    report: Annotated[list[Path], typer.Option("--report", "-o", help="Report file(s) to write.", metavar="FILE")],
     no_thumbnails: Annotated[bool, typer.Option("--no-thumbnails", help="No thumbnails in HTML reports.")] = False,
     db: DbOption = None,
 ) -> None:
@@ -46,9 +46,11 @@ def report(
 
 @handle_errors
 def export(
-    scan_id: Annotated[int, typer.Argument(help="Scan id (see `consentaudit scans`).")],
-    as_: Annotated[str, typer.Option("--as", help=f"Export format: {', '.join(EXPORTS)}.")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    scan_id: Annotated[int, typer.Argument(help="Scan id (see `consentaudit scans`).", metavar="SCAN_ID")],
+    as_: Annotated[str, typer.Option("--as", help=f"Export format: {', '.join(EXPORTS)}.", metavar="FORMAT")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).", metavar="FILE")
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Export a stored scan as the EU AI Act summary draft, a Croissant RAI fragment or CycloneDX 1.6."""

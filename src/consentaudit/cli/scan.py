@@ -22,9 +22,12 @@ from consentaudit.request import DEFAULT_BATCH, ScanFlags, build_request
 
 @handle_errors
 def scan(
-    dataset: Annotated[Path, typer.Argument(help="Folder of images (scanned recursively), a tar shard or a zip.")],
+    dataset: Annotated[
+        Path, typer.Argument(help="Folder of images (scanned recursively), a tar shard or a zip.", metavar="DATASET")
+    ],
     manifest: Annotated[
-        list[Path] | None, typer.Option("--manifest", "-m", help="Consent manifest (.csv, .jsonl, .json); repeatable.")
+        list[Path] | None,
+        typer.Option("--manifest", "-m", help="Consent manifest (.csv, .jsonl, .json); repeatable.", metavar="FILE"),
     ] = None,
     reference: Annotated[
         list[Path] | None,
@@ -33,13 +36,21 @@ def scan(
             "-r",
             help="Known-scraped set: a folder of images or shards, a fingerprint file, a URL list, or the name "
             "of a stored set; repeatable.",
+            metavar="SET",
         ),
     ] = None,
     purpose: Annotated[
         list[str] | None,
-        typer.Option("--purpose", "-p", help="Purpose the dataset is audited for; repeatable (default: ai-training)."),
+        typer.Option(
+            "--purpose",
+            "-p",
+            help="Purpose the dataset is audited for; repeatable (default: ai-training).",
+            metavar="PURPOSE",
+        ),
     ] = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Audit date, YYYY-MM-DD (default: today, UTC).")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Audit date, YYYY-MM-DD (default: today, UTC).", metavar="DATE")
+    ] = None,
     report: Annotated[
         list[Path] | None,
         typer.Option(
@@ -47,6 +58,7 @@ def scan(
             "-o",
             help="Report file; the format comes from the extension (.json, .csv, .md, .html); '-' writes the "
             "JSON report to standard output; repeatable.",
+            metavar="FILE",
         ),
     ] = None,
     fail_on: Annotated[
@@ -55,6 +67,7 @@ def scan(
             "--fail-on",
             help="Verdicts that make the exit code 1 "
             "(comma-separated or repeated; 'none' never fails; default: all but consented).",
+            metavar="VERDICTS",
         ),
     ] = None,
     phash_threshold: Annotated[
@@ -64,6 +77,7 @@ def scan(
             min=0,
             max=32,
             help=f"Largest pHash distance that counts as the same picture (default: {DEFAULT_PHASH_THRESHOLD}).",
+            metavar="BITS",
         ),
     ] = None,
     max_image_pixels: Annotated[
@@ -72,12 +86,15 @@ def scan(
             "--max-image-pixels",
             min=1,
             help=f"Images with more pixels are decompression bombs (default: {DEFAULT_MAX_PIXELS}).",
+            metavar="PIXELS",
         ),
     ] = None,
     policy: Annotated[
         Path | None,
         typer.Option(
-            "--policy", help="Policy file (default: consentaudit.toml or [tool.consentaudit] in ./pyproject.toml)."
+            "--policy",
+            help="Policy file (default: consentaudit.toml or [tool.consentaudit] in ./pyproject.toml).",
+            metavar="FILE",
         ),
     ] = None,
     keep_sensitive_metadata: Annotated[
@@ -85,7 +102,9 @@ def scan(
     ] = False,
     trust_anchors: Annotated[
         Path | None,
-        typer.Option("--trust-anchors", help="PEM trust anchors for C2PA signers (with the c2pa extra)."),
+        typer.Option(
+            "--trust-anchors", help="PEM trust anchors for C2PA signers (with the c2pa extra).", metavar="PEM"
+        ),
     ] = None,
     no_c2pa_validation: Annotated[
         bool,
@@ -95,10 +114,13 @@ def scan(
         ),
     ] = False,
     jobs: Annotated[
-        int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes (default: all cores).")
+        int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes (default: all cores).", metavar="N")
     ] = None,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, help="Images per work unit (also how often progress is stored).")
+        int,
+        typer.Option(
+            "--batch-size", min=1, help="Images per work unit (also how often progress is stored).", metavar="N"
+        ),
     ] = DEFAULT_BATCH,
     exact_hashes: Annotated[
         bool, typer.Option("--exact-hashes", help="Decode every image fully (imagehash-exact hashes; slower).")

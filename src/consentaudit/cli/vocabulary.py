@@ -15,7 +15,7 @@ from consentaudit.vocab import PURPOSE_DESCRIPTIONS
 @handle_errors
 def purposes(
     policy: Annotated[
-        Path | None, typer.Option("--policy", help="Also list the purposes this policy declares.")
+        Path | None, typer.Option("--policy", help="Also list the purposes this policy declares.", metavar="FILE")
     ] = None,
 ) -> None:
     """List the purposes a scan can be audited for (--purpose), with what each covers."""
