@@ -221,3 +221,28 @@ def test_a_record_with_phash256_is_decided_by_it() -> None:
     ]
     # without the image's 256-bit code, records fall back to the 64-bit threshold
     assert [m.record.record_id for m in idx.lookup("x.jpg", fp)[0]] == ["near", "collide"]
+
+
+def test_the_summary_counts_as_prohibited_only_what_prohibits_an_audited_purpose() -> None:
+    from consentaudit.merge import SummaryBuilder
+    from consentaudit.models import Finding, Reason, Signal
+    from consentaudit.vocab import SignalProtocol
+
+    genai_only = datamining.signal("DMI-PROHIBITED-GENAIMLTRAINING")
+    all_ai = datamining.signal("DMI-PROHIBITED-AIMLTRAINING")
+    noai = Signal(SignalProtocol.X_ROBOTS_TAG, "noai", "crawl", ("ai-training",), "recorded HTTP header")
+
+    def finding(path: str, *signals: Signal) -> Finding:
+        return Finding(path, None, None, None, 1, Verdict.CONSENTED, (Reason(Verdict.CONSENTED, "x"),), signals=signals)
+
+    builder = SummaryBuilder((), ("research",))
+    for f in (finding("a", genai_only), finding("b", all_ai), finding("c", noai)):
+        builder.add(f)
+    opt = builder.build(0).opt_outs
+    assert opt["iptc-data-mining"]["images"] == 2 and opt["iptc-data-mining"]["prohibited"] == 0
+    assert opt["iptc-data-mining"]["unspecified"] == 2 and opt["x-robots-tag"]["prohibited"] == 0
+    builder = SummaryBuilder((), ("ai-training",))
+    for f in (finding("a", genai_only), finding("b", all_ai), finding("c", noai)):
+        builder.add(f)
+    opt = builder.build(0).opt_outs
+    assert opt["iptc-data-mining"]["prohibited"] == 1 and opt["x-robots-tag"]["prohibited"] == 1

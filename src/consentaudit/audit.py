@@ -273,7 +273,7 @@ def _merge(
         chunk = groups[start : start + 200]
         members = store.get_findings(scan_id, [p for g in chunk for p in g])
         store.add_findings(scan_id, settle_groups(chunk, members, first=start + 1))
-    builder = SummaryBuilder(req.fail_on)
+    builder = SummaryBuilder(req.fail_on, req.purposes)
     for f in store.iter_findings(scan_id):
         builder.add(f)
     return digest, groups, builder.build(len(groups))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -103,6 +104,16 @@ def match_from_dict(d: dict[str, Any] | None) -> Match | None:
     return Match(d["record_id"], MatchKind(d["kind"]), d.get("distance"), d.get("hash"))
 
 
+def metadata_dict(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Reportable metadata as one entry per key; a key read several times (two plus:ModelReleaseID) keeps
+    every distinct value, joined with "; " in the order read."""
+    values: dict[str, list[str]] = {}
+    for k, v in pairs:
+        if v not in values.setdefault(k, []):
+            values[k].append(v)
+    return {k: "; ".join(vs) for k, vs in values.items()}
+
+
 def finding_to_dict(f: Finding) -> dict[str, Any]:
     return {
         "path": f.path,
@@ -115,7 +126,7 @@ def finding_to_dict(f: Finding) -> dict[str, Any]:
         "match": match_to_dict(f.match),
         "reference": match_to_dict(f.reference),
         "signals": [signal_to_dict(s) for s in f.signals],
-        "metadata": {k: v for k, v in f.metadata},
+        "metadata": metadata_dict(f.metadata),
         "duplicate_group": f.duplicate_group,
     }
 

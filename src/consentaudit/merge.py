@@ -126,14 +126,17 @@ def build_findings(
     return [findings[p] for p in sorted(findings)], groups
 
 
-def signal_state(s: Signal) -> str:
-    """prohibited / allowed / unspecified / invalid for one opt-out signal."""
+def signal_state(s: Signal, purposes: Sequence[str]) -> str:
+    """prohibited / allowed / unspecified / invalid for one opt-out signal and the audited purposes: it is
+    "prohibited" only when it prohibits one of them."""
     if s.protocol == SignalProtocol.IPTC_DATA_MINING:
-        return datamining.state(s)
+        return datamining.state(s, purposes)
     if s.verification.startswith(("Invalid", "C2PA manifest Invalid")):
         return "invalid"
-    if s.prohibits:
+    if set(s.prohibits) & set(purposes):
         return "prohibited"
+    if s.prohibits:
+        return "unspecified"
     value = s.value.lower()
     if value.endswith("=allowed") or value in ("0", "none") or "=y" in value:
         return "allowed"
@@ -146,8 +149,9 @@ _RANK = {"prohibited": 3, "invalid": 2, "allowed": 1, "unspecified": 0}
 class SummaryBuilder:
     """Counts for the summary, fed one finding at a time (and corrected when a finding changes)."""
 
-    def __init__(self, fail_on: Sequence[Verdict]) -> None:
+    def __init__(self, fail_on: Sequence[Verdict], purposes: Sequence[str]) -> None:
         self.fail_on = tuple(fail_on)
+        self.purposes = tuple(purposes)
         self.verdicts: Counter[str] = Counter()
         self.images = self.failing = self.bytes = self.ai = 0
         self.opt: dict[str, Counter[str]] = {p: Counter() for p in OPT_OUT_PROTOCOLS}
@@ -165,7 +169,7 @@ class SummaryBuilder:
         states: dict[str, str] = {}
         for s in f.signals:
             if s.protocol in self.opt:
-                st = signal_state(s)
+                st = signal_state(s, self.purposes)
                 if s.protocol not in states or _RANK[st] > _RANK[states[s.protocol]]:
                     states[s.protocol] = st
         for proto, st in states.items():

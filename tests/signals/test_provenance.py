@@ -419,3 +419,56 @@ def test_every_corpus_file_scans_without_crashing() -> None:
     results = scan_unit(items)
     broken = [r for r in results if r.fingerprint is None]
     assert all(r.error for r in broken)
+
+
+def test_a_c2pa_store_in_a_tiff_is_read_by_the_pure_reader(tmp_path: Path) -> None:
+    """TIFF and DNG carry the store in tag 0xCD41 of the first IFD: a real photo saved as TIFF with the
+    store of sample_c2pa.png in that tag gives its training-mining assertions (unverified: the store's hash
+    binding is for the PNG). A big-endian container is walked the same way."""
+    import struct
+
+    from PIL import Image, TiffImagePlugin
+
+    from consentaudit.signals.c2pa_reader import embedded_store
+
+    blob = embedded_store((PROV / "sample_c2pa.png").read_bytes())
+    assert blob is not None
+    ifd = TiffImagePlugin.ImageFileDirectory_v2()
+    ifd[0xCD41] = blob
+    ifd.tagtype[0xCD41] = 7  # UNDEFINED
+    folder = tmp_path / "ds"
+    folder.mkdir()
+    tiff = folder / "photo.tif"
+    with Image.open(PHOTOS / "canon-ixus.jpg") as im:
+        im.save(tiff, tiffinfo=ifd)
+    assert embedded_store(tiff.read_bytes()) == blob
+    sig = scan_file(tiff, UNVERIFIED)
+    assert "c2pa.ai_training=notAllowed" in [v for v, _, _ in sig["c2pa-training-mining"]]
+    # big-endian: header, IFD at 8 with one UNDEFINED entry pointing at the store
+    big = b"MM\x00*" + struct.pack(">I", 8) + struct.pack(">H", 1) + struct.pack(">HHII", 0xCD41, 7, len(blob), 26)
+    big += struct.pack(">I", 0) + blob
+    assert embedded_store(big) == blob
+    assert embedded_store(big[:40]) is None  # a store cut short is not read past the end
+
+
+def test_cawg_identity_failures_are_named_and_no_class_name_leaks() -> None:
+    from consentaudit.signals.c2pa_verify import _reason, describe
+
+    codes = ["signingCredential.untrusted", "cawg.ica.credential_invalid"]
+    assert describe("Valid", codes) == "Valid, signer untrusted; CAWG identity failed: cawg.ica.credential_invalid"
+    assert describe("Trusted", ["cawg.identity.signature_mismatch"]).endswith("cawg.identity.signature_mismatch")
+    assert describe("Valid", ["signingCredential.untrusted"]) == "Valid, signer untrusted"
+
+    class _C2paOther(Exception):
+        pass
+
+    assert _reason(_C2paOther("claim signature is not valid")) == "claim signature is not valid"
+    assert "_C2pa" not in _reason(_C2paOther())
+
+
+def test_every_model_release_id_is_reported(tmp_path: Path) -> None:
+    from consentaudit.codec import metadata_dict
+
+    assert metadata_dict([("xmp.model_release_id", "MR-1"), ("xmp.model_release_id", "MR-2")]) == {
+        "xmp.model_release_id": "MR-1; MR-2"
+    }

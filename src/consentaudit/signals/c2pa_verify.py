@@ -44,14 +44,25 @@ def _context(trust_anchors: str | None) -> Any:
 
 
 def describe(state: str | None, codes: list[str]) -> str:
-    failures = [c for c in codes if c != "signingCredential.untrusted"]
+    """The verification as one line. CAWG identity-assertion failures do not make the C2PA manifest
+    invalid, but they are named: an identity that does not check out is part of the evidence."""
+    identity = [c for c in codes if c.startswith("cawg.")]
+    failures = [c for c in codes if c != "signingCredential.untrusted" and c not in identity]
     if state == "Invalid" or (state is None and failures):
-        return "Invalid: " + (", ".join(failures) or "validation failed")
+        return "Invalid: " + (", ".join(failures + identity) or "validation failed")
     if state == "Trusted":
-        return "Trusted"
-    if "signingCredential.untrusted" in codes:
-        return "Valid, signer untrusted"
-    return state or "Valid"
+        base = "Trusted"
+    elif "signingCredential.untrusted" in codes:
+        base = "Valid, signer untrusted"
+    else:
+        base = state or "Valid"
+    return base + (f"; CAWG identity failed: {', '.join(identity)}" if identity else "")
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong, in the validator's words, without a Python class name (`_C2paOther: ...`)."""
+    text = str(exc).strip()
+    return text or type(exc).__name__.lstrip("_").removeprefix("C2pa") or "validation failed"
 
 
 def verify(
@@ -69,7 +80,7 @@ def verify(
             return None
         if "Remote" in text or "remote" in text:
             return C2paFacts("remote", "not fetched (remote manifest)", state="remote-only")
-        return C2paFacts(where, f"Invalid: {text[:200]}", state="invalid")
+        return C2paFacts(where, f"Invalid: {_reason(exc)[:200]}", state="invalid")
     codes = [str(s.get("code")) for s in report.get("validation_status") or [] if isinstance(s, dict)]
     results = report.get("validation_results") or {}
     active_results = results.get("activeManifest") if isinstance(results, dict) else None

@@ -29,6 +29,33 @@ def jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
         pos += 2 + length
 
 
+TIFF_C2PA_TAG = 0xCD41  # C2PA: the manifest store in the first IFD of TIFF and DNG
+
+
+def tiff_tag(data: bytes, tag: int) -> bytes | None:
+    """The bytes of one BYTE/UNDEFINED tag of a TIFF's first IFD (classic TIFF, either byte order), or None."""
+    if data[:4] == b"II*\x00":
+        end = "<"
+    elif data[:4] == b"MM\x00*":
+        end = ">"
+    else:
+        return None
+    n = len(data)
+    (ifd,) = struct.unpack(end + "I", data[4:8])
+    if ifd + 2 > n:
+        return None
+    (count,) = struct.unpack(end + "H", data[ifd : ifd + 2])
+    for i in range(min(count, (n - ifd - 2) // 12)):
+        pos = ifd + 2 + 12 * i
+        t, kind, length, value = struct.unpack(end + "HHII", data[pos : pos + 12])
+        if t != tag or kind not in (1, 7):  # BYTE or UNDEFINED
+            continue
+        if length <= 4:
+            return data[pos + 8 : pos + 8 + length]
+        return data[value : value + length] if value + length <= n else None
+    return None
+
+
 def png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
     pos = 8
     n = len(data)

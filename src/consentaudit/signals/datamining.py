@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from consentaudit.models import Signal
 from consentaudit.vocab import AI_TRAINING_PURPOSES, KNOWN_PURPOSES, SignalProtocol
@@ -46,10 +47,14 @@ def signal(value: str, source: str = "XMP plus:DataMining") -> Signal:
     return Signal(PROTOCOL, token, source, PROHIBITS[token], "embedded, unsigned", raw=value[:200])
 
 
-def state(sig: Signal) -> str:
-    """allowed / prohibited / unspecified / invalid, the three IPTC states plus unreadable values."""
+def state(sig: Signal, purposes: Sequence[str] | None = None) -> str:
+    """allowed / prohibited / unspecified / invalid, the three IPTC states plus unreadable values.
+    With `purposes`, "prohibited" means it prohibits one of them; a value that prohibits only other
+    purposes says nothing about these ("unspecified")."""
     if sig.value == "invalid":
         return "invalid"
     if sig.prohibits:
+        if purposes is not None and not set(sig.prohibits) & set(purposes):
+            return "unspecified"
         return "prohibited"
     return "allowed" if sig.value == "DMI-ALLOWED" else "unspecified"
