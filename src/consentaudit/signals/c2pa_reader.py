@@ -169,6 +169,8 @@ def read_store(blob: bytes) -> C2paStore:
                     gen = claim.get("claim_generator") or claim.get("claim_generator_info")
                     generator = gen if isinstance(gen, str) else str(gen)[:200] if gen else None
         manifests.append(C2paManifest(m.label or "", assertions, generator))
+    if not manifests:
+        return C2paStore([], ["the manifest store holds no readable manifest"])
     return C2paStore(manifests)
 
 
