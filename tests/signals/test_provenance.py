@@ -472,3 +472,24 @@ def test_every_model_release_id_is_reported(tmp_path: Path) -> None:
     assert metadata_dict([("xmp.model_release_id", "MR-1"), ("xmp.model_release_id", "MR-2")]) == {
         "xmp.model_release_id": "MR-1; MR-2"
     }
+
+
+def test_a_c2pa_store_in_an_iso_bmff_uuid_box_is_read_by_the_pure_reader() -> None:
+    """HEIF/AVIF carry the store in a top-level `uuid` box (C2PA's UUID, purpose "manifest")."""
+    import struct
+
+    from consentaudit.signals.c2pa_reader import embedded_store
+    from consentaudit.signals.containers import C2PA_BMFF_UUID
+
+    blob = embedded_store((PROV / "sample_c2pa.png").read_bytes())
+    assert blob is not None
+
+    def box(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", 8 + len(payload)) + kind + payload
+
+    ftyp = box(b"ftyp", b"heic\x00\x00\x00\x00mif1heic")
+    c2pa = box(b"uuid", C2PA_BMFF_UUID + b"\x00\x00\x00\x00" + b"manifest\x00" + struct.pack(">Q", 0) + blob)
+    heif = ftyp + box(b"meta", b"\x00" * 16) + c2pa + box(b"mdat", b"\x00" * 32)
+    assert embedded_store(heif) == blob
+    assert embedded_store(ftyp + box(b"mdat", b"\x00" * 32)) is None
+    assert embedded_store(heif[: len(heif) - 60]) is None  # the uuid box cut short is not read

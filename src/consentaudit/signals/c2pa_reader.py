@@ -14,7 +14,7 @@ from typing import Any
 
 import cbor2
 
-from consentaudit.signals.containers import TIFF_C2PA_TAG, jpeg_segments, png_chunks, riff_chunks, tiff_tag
+from consentaudit.signals.containers import TIFF_C2PA_TAG, bmff_c2pa, jpeg_segments, png_chunks, riff_chunks, tiff_tag
 
 MAX_STORE_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 16
@@ -84,6 +84,9 @@ def embedded_store(data: bytes) -> bytes | None:
         for ctype, body in riff_chunks(data):
             if ctype == b"C2PA":
                 return body
+    if data[4:8] == b"ftyp":  # ISO-BMFF: HEIF, AVIF
+        found = bmff_c2pa(data)
+        return found[:MAX_STORE_BYTES] if found else None
     if data[:4] in (b"II*\x00", b"MM\x00*"):  # TIFF and DNG
         tagged = tiff_tag(data, TIFF_C2PA_TAG)
         return tagged[:MAX_STORE_BYTES] if tagged else None

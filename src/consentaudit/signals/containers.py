@@ -29,6 +29,41 @@ def jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
         pos += 2 + length
 
 
+C2PA_BMFF_UUID = bytes.fromhex("d8fec3d61b0e483c92975828877ec481")  # C2PA's ISO-BMFF `uuid` box
+
+
+def bmff_boxes(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """(type, payload) of each top-level ISO-BMFF box (HEIF, AVIF, MP4); stops at broken structure."""
+    pos, n = 0, len(data)
+    while pos + 8 <= n:
+        size, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        head = 8
+        if size == 1:
+            if pos + 16 > n:
+                return
+            (size,) = struct.unpack(">Q", data[pos + 8 : pos + 16])
+            head = 16
+        elif size == 0:
+            size = n - pos
+        if size < head or pos + size > n:
+            return
+        yield kind, data[pos + head : pos + size]
+        pos += size
+
+
+def bmff_c2pa(data: bytes) -> bytes | None:
+    """The manifest store of an ISO-BMFF file: a top-level `uuid` box with C2PA's UUID, FullBox header,
+    purpose "manifest", an 8-byte Merkle offset, then the JUMBF store."""
+    for kind, payload in bmff_boxes(data):
+        if kind != b"uuid" or payload[:16] != C2PA_BMFF_UUID:
+            continue
+        rest = payload[16 + 4 :]  # version and flags
+        purpose, sep, rest = rest.partition(b"\x00")
+        if sep and purpose == b"manifest" and len(rest) > 8:
+            return rest[8:]
+    return None
+
+
 TIFF_C2PA_TAG = 0xCD41  # C2PA: the manifest store in the first IFD of TIFF and DNG
 
 
