@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,33 @@ def scan_args(dataset: Path, db: str, *extra: str) -> list[str]:
         "--quiet",
         *extra,
     ]
+
+
+@pytest.fixture(scope="session")
+def postgres_base() -> Iterator[str]:
+    from postgres_server import MISSING, binaries, postgres_server
+
+    if binaries() is None:
+        pytest.skip(MISSING)
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg not installed: pip install -e '.[postgres]'")
+    with postgres_server() as base:
+        yield base
+
+
+@pytest.fixture
+def pg_url(postgres_base: str) -> str:
+    """A fresh database on the session's throwaway PostgreSQL server."""
+    from postgres_server import create_database
+
+    return create_database(postgres_base)
+
+
+@pytest.fixture(autouse=True)
+def isolated_user_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test writes to the real user store: the user data folder is a temporary one, and no store comes
+    from the environment unless a test sets it."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("user-data")))
+    monkeypatch.delenv("CONSENTAUDIT_DB", raising=False)

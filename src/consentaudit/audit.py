@@ -99,67 +99,68 @@ def run_audit(
         others = f" ({len(source.files)} other files)" if source.files else ""
         raise InputError(f"no images in {req.dataset}{others}: nothing to audit")
     run_key = _run_key(req, dataset_key, inputs.manifests, inputs.references, [_reference_digest(inputs), algo])
-    scan_id, done = store.begin_scan(dataset_key, run_key, started)
+    with store.scan_lock(run_key):  # one writer per scan: the same scan started twice waits here
+        scan_id, done = store.begin_scan(dataset_key, run_key, started)
 
-    file_states = {f.path: (f.size, f.mtime_ns) for f in source.files}
-    previous = store.last_complete(run_key) if not done else None
-    if (
-        previous is not None
-        and _unchanged(store.image_states(previous), items)
-        and store.file_states(previous) == file_states
-    ):
-        # same inputs, same files: the previous audit's findings, digest, groups and counts hold
-        store.clone_scan(previous, scan_id)
-        if progress:
-            progress(Progress(len(items), len(items), len(items)))
-        before = store.load_report(previous)
-        digest, groups = before.header.dataset_digest, [list(g) for g in before.duplicates]
-        failing = sum(before.summary.verdicts.get(v.value, 0) for v in req.fail_on)  # --fail-on may differ
-        summary = replace(before.summary, failing=failing)
-    else:
-        stale = sorted(done - items.keys())
-        if stale:
-            store.prune(scan_id, stale)
-        mapper = UnitMapper(
-            settings, req.rules(), inputs.records, inputs.entries, req.phash_threshold, inputs.keypoints_of
+        file_states = {f.path: (f.size, f.mtime_ns) for f in source.files}
+        previous = store.last_complete(run_key) if not done else None
+        if (
+            previous is not None
+            and _unchanged(store.image_states(previous), items)
+            and store.file_states(previous) == file_states
+        ):
+            # same inputs, same files: the previous audit's findings, digest, groups and counts hold
+            store.clone_scan(previous, scan_id)
+            if progress:
+                progress(Progress(len(items), len(items), len(items)))
+            before = store.load_report(previous)
+            digest, groups = before.header.dataset_digest, [list(g) for g in before.duplicates]
+            failing = sum(before.summary.verdicts.get(v.value, 0) for v in req.fail_on)  # --fail-on may differ
+            summary = replace(before.summary, failing=failing)
+        else:
+            stale = sorted(done - items.keys())
+            if stale:
+                store.prune(scan_id, stale)
+            mapper = UnitMapper(
+                settings, req.rules(), inputs.records, inputs.entries, req.phash_threshold, inputs.keypoints_of
+            )
+            files = _bind_files(store, scan_id, dataset_key, source.files)
+            fresh, finished = _plan(store, scan_id, dataset_key, algo, items, done, progress)
+            units = batches(fresh, req.batch_size)
+            run = executor or LocalExecutor(req.jobs)
+            _map(store, scan_id, dataset_key, algo, units, mapper, run, (finished, len(items)), progress)
+            digest, groups, summary = _merge(req, store, scan_id, dataset_key, algo, items, files, mapper)
+        errors = list(source.warnings)
+        if source.skipped:
+            errors.append(f"{source.skipped} non-image files skipped")
+        if req.policy_file:
+            errors.append(f"policy file: {req.policy_file}")
+        if req.verify_c2pa and not c2pa_verify.available():
+            errors.append("C2PA manifests read without validation (install consentaudit[c2pa] to validate)")
+        header = ReportHeader(
+            tool="consentaudit",
+            tool_version=__version__,
+            fingerprint_algorithm=algo,
+            dataset=str(req.dataset),
+            options=ScanOptions(
+                purposes=tuple(req.purposes),
+                as_of=req.as_of,
+                phash_threshold=req.phash_threshold,
+                fail_on=tuple(req.fail_on),
+                max_image_pixels=req.max_image_pixels,
+            ),
+            manifests=tuple(inputs.manifests),
+            references=tuple(inputs.references),
+            started_at=started,
+            finished_at=now_utc(),
+            scan_id=scan_id,
+            errors=tuple(errors),
+            dataset_digest=digest,
         )
-        files = _bind_files(store, scan_id, dataset_key, source.files)
-        fresh, finished = _plan(store, scan_id, dataset_key, algo, items, done, progress)
-        units = batches(fresh, req.batch_size)
-        run = executor or LocalExecutor(req.jobs)
-        _map(store, scan_id, dataset_key, algo, units, mapper, run, (finished, len(items)), progress)
-        digest, groups, summary = _merge(req, store, scan_id, dataset_key, algo, items, files, mapper)
-    errors = list(source.warnings)
-    if source.skipped:
-        errors.append(f"{source.skipped} non-image files skipped")
-    if req.policy_file:
-        errors.append(f"policy file: {req.policy_file}")
-    if req.verify_c2pa and not c2pa_verify.available():
-        errors.append("C2PA manifests read without validation (install consentaudit[c2pa] to validate)")
-    header = ReportHeader(
-        tool="consentaudit",
-        tool_version=__version__,
-        fingerprint_algorithm=algo,
-        dataset=str(req.dataset),
-        options=ScanOptions(
-            purposes=tuple(req.purposes),
-            as_of=req.as_of,
-            phash_threshold=req.phash_threshold,
-            fail_on=tuple(req.fail_on),
-            max_image_pixels=req.max_image_pixels,
-        ),
-        manifests=tuple(inputs.manifests),
-        references=tuple(inputs.references),
-        started_at=started,
-        finished_at=now_utc(),
-        scan_id=scan_id,
-        errors=tuple(errors),
-        dataset_digest=digest,
-    )
-    store.finish_scan(
-        scan_id, header_to_dict(header), summary_to_dict(summary), [list(g) for g in groups], header.finished_at
-    )
-    report = store.load_report(scan_id)
+        store.finish_scan(
+            scan_id, header_to_dict(header), summary_to_dict(summary), [list(g) for g in groups], header.finished_at
+        )
+        report = store.load_report(scan_id)
     return with_thumbnails(report, req.max_image_pixels) if req.thumbnails else report
 
 

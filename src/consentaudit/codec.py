@@ -246,3 +246,15 @@ def report_to_dict(r: Report) -> dict[str, Any]:
         "duplicates": [list(g) for g in r.duplicates],
         "files": [file_to_dict(f) for f in r.files],
     }
+
+
+def report_from_dict(d: dict[str, Any]) -> Report:
+    """A report read back from its JSON form (a received audit.json)."""
+    return Report(
+        header_from_dict(d["header"]),
+        summary_from_dict(d["summary"]),
+        [finding_from_dict(f) for f in d.get("findings", [])],
+        tuple(tuple(g) for g in d.get("duplicates", [])),
+        str(d.get("schema_version", "1")),
+        tuple(file_from_dict(f) for f in d.get("files", [])),
+    )

@@ -9,14 +9,16 @@ from __future__ import annotations
 import io
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from consentaudit.attest import parse_report
+from consentaudit.codec import report_from_dict
 from consentaudit.digest import sha256_file
 from consentaudit.errors import InputError
 from consentaudit.manifest import ParsedManifest, load_records, parse_manifest_stream
-from consentaudit.models import ConsentRecord, ManifestInfo, ReferenceEntry, ReferenceInfo
+from consentaudit.models import ConsentRecord, ManifestInfo, ReferenceEntry, ReferenceInfo, Report
 from consentaudit.reference_files import entries_from_images, read_fingerprint_file, read_url_list
 from consentaudit.request import AuditRequest
 from consentaudit.scanner import ScanSettings, scan_unit
@@ -49,6 +51,31 @@ def read_manifest(path: Path) -> ParsedManifest:
             raise InputError(f"cannot read manifest {path}: {exc.strerror or exc}") from None
 
 
+def read_report(path: Path) -> Report:
+    """A received JSON report (audit.json), read strictly: one meaning only, or an input error."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read report {path}: {exc}") from None
+    doc = parse_report(text, str(path))
+    try:
+        return report_from_dict(doc)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(
+            f"{path}: not a consentaudit report this version reads ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def open_report(ref: str, store: Callable[[], ScanStore]) -> Report:
+    """A report named by a file (a received audit.json) or by the id of a scan in the store."""
+    path = Path(ref)
+    if path.is_file():
+        return read_report(path)
+    if ref.isdigit():
+        return store().load_report(int(ref))
+    raise InputError(f"{ref}: neither a report file nor a scan id (see `consentaudit scans`)")
+
+
 def load_manifests(paths: Sequence[Path]) -> tuple[list[ConsentRecord], list[ManifestInfo]]:
     """Parse and validate every manifest; raise ManifestError listing all problems of all files."""
     parsed = [read_manifest(p) for p in paths]
@@ -76,7 +103,7 @@ def load_reference(path: Path, settings: ScanSettings = REFERENCE) -> tuple[Refe
         return ReferenceInfo(
             name, str(path), len(entries), header.get("description", ""), header.get("license", "")
         ), entries
-    raise InputError(f"reference set not found: {path} (neither a file, a folder nor a stored set)")
+    raise InputError(f"reference set not found: {path} is neither a file nor a folder")
 
 
 @dataclass(frozen=True)
@@ -114,6 +141,10 @@ def load_inputs(req: AuditRequest, settings: ScanSettings, store: ScanStore) -> 
         if not rp.exists() and sets.exists(str(rp)):
             info, entries = sets.load(str(rp), keypoints=False)
             stored.append(info.name)
+        elif not rp.exists():
+            raise InputError(
+                f"reference set not found: {rp} is neither a file, a folder nor a set stored in {store.describe()}"
+            )
         else:
             info, entries = load_reference(rp, exact)
         ref_infos.append(info)

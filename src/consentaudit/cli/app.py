@@ -11,6 +11,7 @@ from consentaudit import __version__
 from consentaudit.cli import attest, reports, scan, vocabulary
 from consentaudit.cli.manifests import manifest_app
 from consentaudit.cli.references import fingerprint, reference_app
+from consentaudit.cli.store import store_app
 
 app = typer.Typer(
     help="Audit an image training set against consent manifests and known-scraped sets.",
@@ -21,6 +22,7 @@ app = typer.Typer(
 )
 app.add_typer(manifest_app, name="manifest")
 app.add_typer(reference_app, name="reference")
+app.add_typer(store_app, name="store")
 app.command("scan")(scan.scan)
 app.command("fingerprint")(fingerprint)
 app.command("scans")(reports.scans)

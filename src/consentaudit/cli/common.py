@@ -7,12 +7,18 @@ from typing import Annotated
 
 import typer
 
-from consentaudit.store import ScanStore, default_url
+from consentaudit.store import ScanStore, locate
 
 DbOption = Annotated[
-    str | None, typer.Option("--db", help="Store URL (default: sqlite in ./.consentaudit/).", metavar="URL")
+    str | None,
+    typer.Option(
+        "--db",
+        help="Store URL: sqlite:///FILE or postgresql+psycopg://USER@HOST/DB (default: $CONSENTAUDIT_DB, else the "
+        "project store found in .consentaudit/ here or above, else the user store).",
+        metavar="URL",
+    ),
 ]
 
 
 def open_store(db: str | None) -> ScanStore:
-    return ScanStore(db or default_url(Path.cwd()))
+    return ScanStore(locate(db, Path.cwd()))

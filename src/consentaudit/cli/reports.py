@@ -10,6 +10,7 @@ import typer
 from consentaudit.audit import with_thumbnails
 from consentaudit.cli.common import DbOption, open_store
 from consentaudit.cli.errors import handle_errors
+from consentaudit.inputs import open_report
 from consentaudit.reports import check_output, format_of, write_report
 from consentaudit.reports.exports import EXPORTS, render_export
 
@@ -27,16 +28,18 @@ def scans(db: DbOption = None) -> None:
 
 @handle_errors
 def report(
-    scan_id: Annotated[int, typer.Argument(help="Scan id (see `consentaudit scans`).", metavar="SCAN_ID")],
+    source: Annotated[
+        str, typer.Argument(help="A received JSON report, or a scan id (see `consentaudit scans`).", metavar="REPORT")
+    ],
     report: Annotated[list[Path], typer.Option("--report", "-o", help="Report file(s) to write.", metavar="FILE")],
     no_thumbnails: Annotated[bool, typer.Option("--no-thumbnails", help="No thumbnails in HTML reports.")] = False,
     db: DbOption = None,
 ) -> None:
-    """Render a stored scan again."""
+    """Render a received report or a stored scan again, in any format."""
     for r in report:
         check_output(r)
     formats = [format_of(r) for r in report]
-    stored = open_store(db).load_report(scan_id)
+    stored = open_report(source, lambda: open_store(db))
     if "html" in formats and not no_thumbnails:
         stored = with_thumbnails(stored, stored.header.options.max_image_pixels)
     for r in report:
@@ -46,15 +49,17 @@ def report(
 
 @handle_errors
 def export(
-    scan_id: Annotated[int, typer.Argument(help="Scan id (see `consentaudit scans`).", metavar="SCAN_ID")],
+    source: Annotated[
+        str, typer.Argument(help="A received JSON report, or a scan id (see `consentaudit scans`).", metavar="REPORT")
+    ],
     as_: Annotated[str, typer.Option("--as", help=f"Export format: {', '.join(EXPORTS)}.", metavar="FORMAT")],
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).", metavar="FILE")
     ] = None,
     db: DbOption = None,
 ) -> None:
-    """Export a stored scan as the EU AI Act summary draft, a Croissant RAI fragment or CycloneDX 1.6."""
-    text = render_export(open_store(db).load_report(scan_id), as_)
+    """Export a report (file or stored scan) as the EU AI Act summary draft, Croissant RAI or CycloneDX 1.6."""
+    text = render_export(open_report(source, lambda: open_store(db)), as_)
     if output is None:
         typer.echo(text, nl=False)
     else:

@@ -1,6 +1,8 @@
-"""Persistence of scans (sqlmodel over SQLite by default). The one home of sqlmodel."""
+"""Persistence of scans and reference sets: SQLite (the default) or PostgreSQL. The one home of sqlmodel and
+SQLAlchemy."""
 
-from consentaudit.store.db import ScanStore, default_url
+from consentaudit.store.db import ScanStore
+from consentaudit.store.location import StoreLocation, init_project_store, locate
 from consentaudit.store.refsets import ReferenceSets, StoredKeypoints
 
-__all__ = ["ReferenceSets", "ScanStore", "StoredKeypoints", "default_url"]
+__all__ = ["ReferenceSets", "ScanStore", "StoreLocation", "StoredKeypoints", "init_project_store", "locate"]

@@ -1,19 +1,17 @@
-"""ScanStore: scans, their images and findings, and the fingerprint cache. Rows are read and written in
-batches so that memory follows the batch size, not the dataset."""
+"""ScanStore: scans, their images, findings and data files, and the fingerprint cache. Rows are read and
+written in batches so that memory follows the batch size, not the dataset; writes go through bulk.py
+(COPY on PostgreSQL) in transactions that are retried when the server rolls them back."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from pathlib import Path
+from contextlib import AbstractContextManager
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, event, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlmodel import Session, SQLModel, col, create_engine
+from sqlmodel import Session, col
 
 from consentaudit.codec import (
     finding_from_dict,
@@ -25,15 +23,11 @@ from consentaudit.codec import (
 )
 from consentaudit.errors import StoreError
 from consentaudit.models import DataFileDigest, Finding, Report, ScannedImage
-from consentaudit.store.tables import (
-    STORE_SCHEMA_VERSION,
-    CacheRow,
-    FindingRow,
-    ImageRow,
-    MetaRow,
-    ScanFileRow,
-    ScanRow,
-)
+from consentaudit.store.bulk import in_transaction, upsert
+from consentaudit.store.location import StoreLocation
+from consentaudit.store.locks import scan_lock, schema_lock
+from consentaudit.store.schema import ensure_schema, open_engine
+from consentaudit.store.tables import CacheRow, FindingRow, ImageRow, ScanFileRow, ScanRow
 
 BATCH = 1000
 IMAGE: Table = ImageRow.__table__  # type: ignore[attr-defined]
@@ -41,12 +35,6 @@ FINDING: Table = FindingRow.__table__  # type: ignore[attr-defined]
 CACHE: Table = CacheRow.__table__  # type: ignore[attr-defined]
 SCAN: Table = ScanRow.__table__  # type: ignore[attr-defined]
 FILE: Table = ScanFileRow.__table__  # type: ignore[attr-defined]
-
-
-def default_url(workdir: Path) -> str:
-    folder = workdir / ".consentaudit"
-    folder.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{folder / 'scans.db'}"
 
 
 def dumps(obj: Any) -> str:
@@ -70,32 +58,22 @@ class StoredFindings:
 
 
 class ScanStore:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        try:
-            self.engine: Engine = create_engine(url)
-            if url.startswith("sqlite"):
-                event.listen(self.engine, "connect", _sqlite_pragmas)
-            event.listen(self.engine, "handle_error", _operational_error)
-            with Session(self.engine) as s:
-                SQLModel.metadata.create_all(self.engine)
-                meta = s.get(MetaRow, "schema_version")
-                if meta is None:
-                    s.add(MetaRow(key="schema_version", value=str(STORE_SCHEMA_VERSION)))
-                    s.commit()
-                elif int(meta.value) in (2, 3):  # reference entries gained `detail`, `views` (3), `keypoints` (4)
-                    added = [("detail", "INTEGER"), ("views", "VARCHAR")] if int(meta.value) == 2 else []
-                    for column, kind in [*added, ("keypoints", "VARCHAR")]:
-                        s.connection().exec_driver_sql(f"ALTER TABLE reference_entry ADD COLUMN {column} {kind}")
-                    meta.value = str(STORE_SCHEMA_VERSION)
-                    s.commit()
-                elif int(meta.value) != STORE_SCHEMA_VERSION:
-                    raise StoreError(
-                        f"store {url} has schema {meta.value}, this consentaudit uses "
-                        f"{STORE_SCHEMA_VERSION}: use a new --db"
-                    )
-        except SQLAlchemyError as exc:
-            raise StoreError(f"cannot open store {url}: {exc}") from exc
+    """Scans, their images and findings, the fingerprint cache and reference sets, in SQLite or PostgreSQL."""
+
+    def __init__(self, location: StoreLocation | str) -> None:
+        self.location = location if isinstance(location, StoreLocation) else StoreLocation(location, "given")
+        self.url = self.location.url
+        self.engine: Engine = open_engine(self.url)
+        with schema_lock(self.engine):
+            ensure_schema(self.engine, self.url)
+
+    def describe(self) -> str:
+        """The store and how it was chosen, for messages."""
+        return self.location.describe()
+
+    def scan_lock(self, run_key: str) -> AbstractContextManager[None]:
+        """Held for a whole scan: the same scan started twice waits for the first (one writer per scan)."""
+        return scan_lock(self.engine, run_key)
 
     # scans -------------------------------------------------------------------------------------------
     def begin_scan(self, dataset: str, run_key: str, started_at: str) -> tuple[int, set[str]]:
@@ -135,20 +113,6 @@ class ScanStore:
                 )
             }
 
-    def _upsert(self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
-        if not rows:
-            return
-        dialect = self.engine.dialect.name
-        if dialect in ("sqlite", "postgresql"):
-            insert_fn = sqlite_insert if dialect == "sqlite" else pg_insert
-            stmt = insert_fn(table)
-            update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
-            conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=update), rows)
-        else:  # portable fallback
-            for row in rows:
-                conn.execute(delete(table).where(*(table.c[k] == row[k] for k in keys)))
-                conn.execute(table.insert(), row)
-
     def add_images(
         self, scan_id: int, dataset: str, images: Sequence[ScannedImage], algorithm: str, cache: bool = True
     ) -> None:
@@ -169,9 +133,12 @@ class ScanStore:
             rows.append({"scan_id": scan_id, **common})
             if cache and img.mtime_ns:
                 cache_rows.append({"dataset": dataset, "algorithm": algorithm, **common})
-        with self.engine.begin() as conn:
-            self._upsert(conn, IMAGE, rows, ("scan_id", "path"))
-            self._upsert(conn, CACHE, cache_rows, ("dataset", "path"))
+
+        def write(conn: Connection) -> None:
+            upsert(conn, IMAGE, rows, ("scan_id", "path"))
+            upsert(conn, CACHE, cache_rows, ("dataset", "path"))
+
+        in_transaction(self.engine, write)
 
     def copy_cached(self, scan_id: int, dataset: str, algorithm: str, paths: Sequence[str]) -> None:
         """Add unchanged images to a scan straight from the cache, inside the database."""
@@ -232,7 +199,7 @@ class ScanStore:
         with self.engine.begin() as conn:
             for i in range(0, len(paths), 500):
                 chunk = list(paths[i : i + 500])
-                for table in (IMAGE, FINDING, FILE):
+                for table in (IMAGE, FINDING):
                     conn.execute(delete(table).where(table.c.scan_id == scan_id, table.c.path.in_(chunk)))
 
     def iter_images(self, scan_id: int) -> Iterator[ScannedImage]:
@@ -263,8 +230,7 @@ class ScanStore:
             {"scan_id": scan_id, "path": f.path, "verdict": f.verdict.value, "data_json": dumps(finding_to_dict(f))}
             for f in findings
         ]
-        with self.engine.begin() as conn:
-            self._upsert(conn, FINDING, rows, ("scan_id", "path"))
+        in_transaction(self.engine, lambda conn: upsert(conn, FINDING, rows, ("scan_id", "path")))
 
     def get_findings(self, scan_id: int, paths: Sequence[str]) -> dict[str, Finding]:
         out: dict[str, Finding] = {}
@@ -284,7 +250,7 @@ class ScanStore:
     def clone_scan(self, src: int, dst: int) -> None:
         """Copy the images, findings and data files of a complete scan into another (an unchanged re-scan)."""
         with self.engine.begin() as conn:
-            for table in (IMAGE, FINDING):
+            for table in (IMAGE, FINDING, FILE):
                 conn.execute(delete(table).where(table.c.scan_id == dst))
                 cols = [c.name for c in table.columns if c.name != "scan_id"]
                 src_rows = select(bindparam("dst", dst).label("scan_id"), *(table.c[c] for c in cols)).where(
@@ -367,7 +333,7 @@ class ScanStore:
         with Session(self.engine) as s:
             row = s.get(ScanRow, scan_id)
         if row is None:
-            raise StoreError(f"no scan with id {scan_id}")
+            raise StoreError(f"no scan with id {scan_id} in {self.describe()}")
         if row.header_json is None or row.summary_json is None:
             raise StoreError(f"scan {scan_id} did not finish; run the same scan command again to resume it")
         summary = summary_from_dict(json.loads(row.summary_json))
@@ -380,20 +346,4 @@ class ScanStore:
         )
 
 
-def _operational_error(context: Any) -> None:
-    """The database cannot do what was asked (disk full, read-only, locked, gone): a StoreError naming the
-    store, not an internal error. Programming errors pass through unchanged."""
-    if isinstance(context.sqlalchemy_exception, OperationalError):
-        url = context.engine.url.render_as_string(hide_password=True) if context.engine is not None else "store"
-        raise StoreError(f"store {url}: {context.original_exception}") from None
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
-
-
-__all__ = ["ScanStore", "StoredFindings", "default_url"]
+__all__ = ["ScanStore", "StoredFindings"]

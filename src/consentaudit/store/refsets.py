@@ -28,6 +28,7 @@ class ReferenceSets:
     """Named reference sets kept in the store (`consentaudit reference ...`)."""
 
     def __init__(self, store: ScanStore) -> None:
+        self.store = store
         self.engine = store.engine
 
     def save(
@@ -87,7 +88,9 @@ class ReferenceSets:
         with self.engine.connect() as conn:
             head = conn.execute(select(REFSET).where(REFSET.c.name == name)).first()
             if head is None:
-                raise StoreError(f"no reference set named {name!r} (see `consentaudit reference list`)")
+                raise StoreError(
+                    f"no reference set named {name!r} in {self.store.describe()} (see `consentaudit reference list`)"
+                )
             columns = [c for c in REFENTRY.c if keypoints or c.name != "keypoints"]
             rows = conn.execute(
                 select(*columns).where(REFENTRY.c.set_name == name).order_by(REFENTRY.c.ref_id)
@@ -113,7 +116,7 @@ class ReferenceSets:
     def remove(self, name: str) -> None:
         with self.engine.begin() as conn:
             if conn.execute(select(REFSET.c.name).where(REFSET.c.name == name)).first() is None:
-                raise StoreError(f"no reference set named {name!r}")
+                raise StoreError(f"no reference set named {name!r} in {self.store.describe()}")
             conn.execute(delete(REFENTRY).where(REFENTRY.c.set_name == name))
             conn.execute(delete(REFSET).where(REFSET.c.name == name))
 

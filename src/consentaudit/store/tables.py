@@ -1,10 +1,20 @@
-"""The tables. Hashes are fixed-width lowercase hex text (SQLite has no unsigned 64-bit integer)."""
+"""The tables. Hashes are fixed-width lowercase hex text (SQLite has no unsigned 64-bit integer); sizes,
+nanosecond mtimes and counts are 64-bit integers on every backend (PostgreSQL's INTEGER is 32-bit);
+timestamps are ISO 8601 UTC text ending in Z, which keeps the offset on every backend (SQLite has no
+time-zone-aware type)."""
 
 from __future__ import annotations
 
+from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel
 
-STORE_SCHEMA_VERSION = 4
+STORE_SCHEMA_VERSION = 5
+# Columns that were 32-bit INTEGER before schema 5 (a PostgreSQL store of schema 4 is widened).
+WIDENED = {
+    "scan": ("images", "failing"),
+    "image": ("size", "mtime_ns"),
+    "fingerprint_cache": ("size", "mtime_ns"),
+}
 
 
 class ScanRow(SQLModel, table=True):
@@ -15,8 +25,8 @@ class ScanRow(SQLModel, table=True):
     status: str = "running"  # running | complete
     started_at: str
     finished_at: str | None = None
-    images: int = 0
-    failing: int = 0
+    images: int = Field(default=0, sa_type=BigInteger)
+    failing: int = Field(default=0, sa_type=BigInteger)
     header_json: str | None = None
     summary_json: str | None = None
     duplicates_json: str | None = None
@@ -28,8 +38,8 @@ class ImageRow(SQLModel, table=True):
     __tablename__ = "image"
     scan_id: int = Field(foreign_key="scan.id", primary_key=True)
     path: str = Field(primary_key=True)
-    size: int = 0
-    mtime_ns: int = 0
+    size: int = Field(default=0, sa_type=BigInteger)
+    mtime_ns: int = Field(default=0, sa_type=BigInteger)
     sha256: str | None = Field(default=None, index=True)
     phash: str | None = None
     phash_mirror: str | None = None
@@ -52,8 +62,8 @@ class ScanFileRow(SQLModel, table=True):
     __tablename__ = "scan_file"
     scan_id: int = Field(foreign_key="scan.id", primary_key=True)
     path: str = Field(primary_key=True)
-    size: int = 0
-    mtime_ns: int = 0
+    size: int = Field(default=0, sa_type=BigInteger)
+    mtime_ns: int = Field(default=0, sa_type=BigInteger)
     sha256: str | None = None
 
 
@@ -63,8 +73,8 @@ class CacheRow(SQLModel, table=True):
     __tablename__ = "fingerprint_cache"
     dataset: str = Field(primary_key=True)
     path: str = Field(primary_key=True)
-    size: int
-    mtime_ns: int
+    size: int = Field(sa_type=BigInteger)
+    mtime_ns: int = Field(sa_type=BigInteger)
     algorithm: str
     sha256: str | None = None
     phash: str | None = None

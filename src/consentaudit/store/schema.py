@@ -1,0 +1,107 @@
+"""Opening a store: the engine for its URL (SQLite or PostgreSQL), the tables, and the schema version with
+its migrations, applied in place and in order (2 -> 3 -> 4 -> 5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlmodel import Session, SQLModel, create_engine
+
+from consentaudit.errors import StoreError
+from consentaudit.store.tables import STORE_SCHEMA_VERSION, WIDENED, MetaRow
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for `url`, with the store's settings: SQLite in WAL mode with a long busy timeout (several
+    processes may write one file), and errors of the database itself reported as StoreError."""
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 120})
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise StoreError(f"cannot open store {_safe(url)}: {exc}") from None
+    event.listen(engine, "handle_error", _operational_error)
+    return engine
+
+
+def ensure_schema(engine: Engine, url: str) -> None:
+    """Create missing tables and migrate an older store to STORE_SCHEMA_VERSION."""
+    try:
+        SQLModel.metadata.create_all(engine)
+        with Session(engine) as s:
+            meta = s.get(MetaRow, "schema_version")
+            if meta is None:
+                s.add(MetaRow(key="schema_version", value=str(STORE_SCHEMA_VERSION)))
+                s.commit()
+                return
+            version = int(meta.value)
+            if version > STORE_SCHEMA_VERSION or version < 2:
+                raise StoreError(
+                    f"store {_safe(url)} has schema {version}, this consentaudit reads 2 to {STORE_SCHEMA_VERSION}: "
+                    "use another --db (or a matching consentaudit)"
+                )
+            conn = s.connection()
+            for step in range(version, STORE_SCHEMA_VERSION):
+                MIGRATIONS[step](conn)
+            meta.value = str(STORE_SCHEMA_VERSION)
+            s.commit()
+    except StoreError:
+        raise
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot open store {_safe(url)}: {exc}") from exc
+
+
+def _to_3(conn: Connection) -> None:  # reference entries gained `detail` and `views`
+    for column, kind in (("detail", "INTEGER"), ("views", "VARCHAR")):
+        conn.exec_driver_sql(f"ALTER TABLE reference_entry ADD COLUMN {column} {kind}")
+
+
+def _to_4(conn: Connection) -> None:  # ... and `keypoints`
+    conn.exec_driver_sql("ALTER TABLE reference_entry ADD COLUMN keypoints VARCHAR")
+
+
+def _to_5(conn: Connection) -> None:
+    """`scan_file` (created by create_all); 64-bit sizes, mtimes and counts. SQLite's INTEGER is already 64
+    bits; PostgreSQL's columns are widened."""
+    if conn.dialect.name == "postgresql":
+        for table, columns in WIDENED.items():
+            for column in columns:
+                conn.execute(text(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" TYPE BIGINT'))
+
+
+MIGRATIONS = {2: _to_3, 3: _to_4, 4: _to_5}
+
+
+def _safe(url: str) -> str:
+    """The URL without its password."""
+    head, sep, tail = url.partition("@")
+    if not sep or "://" not in head:
+        return url
+    scheme, _, creds = head.partition("://")
+    return f"{scheme}://{creds.split(':', 1)[0]}@{tail}"
+
+
+def _operational_error(context: Any) -> None:
+    """The database cannot do what was asked (disk full, read-only, locked, gone): a StoreError naming the
+    store, not an internal error. A transaction rolled back by the server (deadlock, serialization failure:
+    SQLSTATE class 40) passes through, so the writer can retry it; programming errors pass through too."""
+    if not isinstance(context.sqlalchemy_exception, OperationalError):
+        return
+    if str(getattr(context.original_exception, "sqlstate", "") or "").startswith("40"):
+        return
+    url = context.engine.url.render_as_string(hide_password=True) if context.engine is not None else "store"
+    raise StoreError(f"store {url}: {context.original_exception}") from None
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=120000")
+    cur.close()
