@@ -34,8 +34,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """Yields a base URL `postgresql+psycopg://postgres@127.0.0.1:PORT/`; add a database name to it."""
+def postgres_server(durable: bool = False) -> Iterator[str]:
+    """Yields a base URL `postgresql+psycopg://postgres@127.0.0.1:PORT/`; add a database name to it. Tests
+    run it with fsync off (nothing survives them anyway); benchmarks pass durable=True."""
     bindir = binaries()
     if bindir is None:
         raise FileNotFoundError(MISSING)
@@ -50,7 +51,9 @@ def postgres_server() -> Iterator[str]:
     port = _free_port()
     run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True, text=True)  # noqa: E731
     run(str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-    opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50"
+    opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=50"
+    if not durable:
+        opts += " -c fsync=off"
     run(str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(root / "log"), "-w", "start")
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/"

@@ -12,8 +12,10 @@ reports progress through a callback.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -29,7 +31,16 @@ from consentaudit.mapper import UnitMapper
 from consentaudit.matching.duplicates import duplicate_groups
 from consentaudit.matching.reference_index import MATCHER
 from consentaudit.merge import SummaryBuilder, settle_groups
-from consentaudit.models import ManifestInfo, ReferenceInfo, Report, ReportHeader, ScannedImage, ScanOptions, Summary
+from consentaudit.models import (
+    Finding,
+    ManifestInfo,
+    ReferenceInfo,
+    Report,
+    ReportHeader,
+    ScannedImage,
+    ScanOptions,
+    Summary,
+)
 from consentaudit.progress import Progress, ProgressCallback
 from consentaudit.request import AuditRequest
 from consentaudit.signals import c2pa_verify
@@ -39,6 +50,9 @@ from consentaudit.sources.item import Item
 from consentaudit.store import ScanStore
 from consentaudit.timestamps import now_utc
 from consentaudit.vocab import Verdict
+
+WRITE_IMAGES = 512  # the driver writes landed results in transactions of about this many images
+WRITE_SECONDS = 1.0  # ... or at least this often
 
 
 def batches(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
@@ -233,14 +247,37 @@ def _map(
     counts: tuple[int, int],
     progress: ProgressCallback | None,
 ) -> None:
-    """Run the units on the executor; only this, the driver, writes the store."""
+    """Run the units on the executor; only this, the driver, writes the store. Results that land are
+    buffered up to WRITE_IMAGES images or WRITE_SECONDS and written in one transaction: fewer, larger
+    writes. An interruption writes what has landed first; only a kill -9 can lose that much work, which the
+    resume redoes."""
     finished, total = counts
-    for unit, result in executor.map(units, mapper):
-        store.add_images(scan_id, dataset_key, result.images, algo)
-        store.add_findings(scan_id, result.findings)
-        finished += len(unit)
-        if progress:
-            progress(Progress(finished, total, 0, unit[-1].path))
+    images: list[ScannedImage] = []
+    findings: list[Finding] = []
+    last_write = time.monotonic()
+
+    def flush() -> None:
+        nonlocal last_write
+        if images:
+            store.add_images(scan_id, dataset_key, images, algo, findings=findings)
+            images.clear()
+            findings.clear()
+        last_write = time.monotonic()
+
+    try:
+        for unit, result in executor.map(units, mapper):
+            images.extend(result.images)
+            findings.extend(result.findings)
+            finished += len(unit)
+            if len(images) >= WRITE_IMAGES or time.monotonic() - last_write >= WRITE_SECONDS:
+                flush()
+            if progress:
+                progress(Progress(finished, total, 0, unit[-1].path))
+    except BaseException:  # Ctrl-C or a failing unit: keep what has landed, then let the error through
+        with contextlib.suppress(Exception):
+            flush()
+        raise
+    flush()
 
 
 def _merge(
@@ -255,9 +292,7 @@ def _merge(
 ) -> tuple[str, list[list[str]], Summary]:
     def judge(batch: list[ScannedImage]) -> None:
         redone, findings = mapper.judge([img for img in batch if img.path in items], items)
-        if redone:
-            store.add_images(scan_id, dataset_key, redone, algo, cache=False)
-        store.add_findings(scan_id, findings)
+        store.add_images(scan_id, dataset_key, redone, algo, cache=False, findings=findings)
 
     batch: list[ScannedImage] = []
     for img in store.unjudged_images(scan_id):  # cached, unchanged and resumed images

@@ -55,13 +55,14 @@ def _copy_upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]],
     updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in cols if c not in keys)
     tmp = f"bulk_{table.name}"
     with raw.cursor() as cur:
+        # once per connection; rows leave it in the same statement that moves them (DELETE ... RETURNING)
         cur.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{tmp}" (LIKE "{table.name}" INCLUDING DEFAULTS)')
-        cur.execute(f'TRUNCATE "{tmp}"')
         with cur.copy(f'COPY "{tmp}" ({names}) FROM STDIN') as copy:
             for row in rows:
                 copy.write_row([row.get(c) for c in cols])
         cur.execute(
-            f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{tmp}" ORDER BY {key_names} '
+            f'WITH moved AS (DELETE FROM "{tmp}" RETURNING {names}) '
+            f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM moved ORDER BY {key_names} '
             f"ON CONFLICT ({key_names}) DO UPDATE SET {updates}"
         )
 

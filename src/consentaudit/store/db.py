@@ -114,9 +114,16 @@ class ScanStore:
             }
 
     def add_images(
-        self, scan_id: int, dataset: str, images: Sequence[ScannedImage], algorithm: str, cache: bool = True
+        self,
+        scan_id: int,
+        dataset: str,
+        images: Sequence[ScannedImage],
+        algorithm: str,
+        cache: bool = True,
+        findings: Sequence[Finding] = (),
     ) -> None:
-        """Store one batch of scanned images (and refresh their cache rows) in one transaction."""
+        """Store scanned images, refresh their cache rows and store their findings, in one transaction."""
+        finding_rows = [self._finding_row(scan_id, f) for f in findings]
         rows = []
         cache_rows = []
         for img in images:
@@ -137,6 +144,7 @@ class ScanStore:
         def write(conn: Connection) -> None:
             upsert(conn, IMAGE, rows, ("scan_id", "path"))
             upsert(conn, CACHE, cache_rows, ("dataset", "path"))
+            upsert(conn, FINDING, finding_rows, ("scan_id", "path"))
 
         in_transaction(self.engine, write)
 
@@ -225,11 +233,12 @@ class ScanStore:
             last = rows[-1][0]
 
     # findings ----------------------------------------------------------------------------------------
+    @staticmethod
+    def _finding_row(scan_id: int, f: Finding) -> dict[str, Any]:
+        return {"scan_id": scan_id, "path": f.path, "verdict": f.verdict.value, "data_json": dumps(finding_to_dict(f))}
+
     def add_findings(self, scan_id: int, findings: Sequence[Finding]) -> None:
-        rows = [
-            {"scan_id": scan_id, "path": f.path, "verdict": f.verdict.value, "data_json": dumps(finding_to_dict(f))}
-            for f in findings
-        ]
+        rows = [self._finding_row(scan_id, f) for f in findings]
         in_transaction(self.engine, lambda conn: upsert(conn, FINDING, rows, ("scan_id", "path")))
 
     def get_findings(self, scan_id: int, paths: Sequence[str]) -> dict[str, Finding]:
