@@ -33,11 +33,12 @@ class UnitResult:
     findings: list[Finding]
 
 
-def _probe(item: Item | None, max_pixels: int) -> ImageProbe | None:
-    """Computes an image's 256-bit pHash and keypoints from its bytes, only when a candidate needs them."""
+def _probe(item: Item | None, max_pixels: int, data: bytes | None = None) -> ImageProbe | None:
+    """Computes an image's 256-bit pHash and keypoints from its bytes (those in hand, else read again), only
+    when a candidate needs them."""
     if item is None or item.problem is not None:
         return None
-    return ImageProbe(lambda: read_item(item), max_pixels)
+    return ImageProbe((lambda: data) if data is not None else (lambda: read_item(item)), max_pixels)
 
 
 class UnitMapper:
@@ -57,8 +58,12 @@ class UnitMapper:
         self.references = ReferenceIndex(entries, phash_threshold, keypoints_of) if entries else None
         self.merger = Merger(self.consents, self.references, rules)
 
-    def judge(self, images: Sequence[ScannedImage], items: dict[str, Item]) -> tuple[list[ScannedImage], list[Finding]]:
-        """(images re-hashed exactly, findings) for already scanned images."""
+    def judge(
+        self, images: Sequence[ScannedImage], items: dict[str, Item], in_hand: dict[str, bytes] | None = None
+    ) -> tuple[list[ScannedImage], list[Finding]]:
+        """(images re-hashed exactly, findings) for already scanned images; `in_hand`: their bytes, when the
+        unit still holds them."""
+        held = in_hand or {}
         redone: list[ScannedImage] = []
         findings: list[Finding] = []
         for img in images:
@@ -72,16 +77,17 @@ class UnitMapper:
                     or (self.references and self.references.borderline(fp, BORDER_MARGIN))
                 )
             ):
-                img = refingerprint_exact(items[img.path], img, self.settings)
+                img = refingerprint_exact(items[img.path], img, self.settings, held.get(img.path))
                 redone.append(img)
-            probe = _probe(items.get(img.path), self.settings.max_pixels)
+            probe = _probe(items.get(img.path), self.settings.max_pixels, held.get(img.path))
             findings.append(
                 self.merger.finding(img, probe.phash256, probe.keypoints) if probe else self.merger.finding(img)
             )
         return redone, findings
 
     def __call__(self, unit: Sequence[Item]) -> UnitResult:
-        images = scan_unit(unit, self.settings)
-        redone, findings = self.judge(images, {i.path: i for i in unit})
+        in_hand: dict[str, bytes] = {}
+        images = scan_unit(unit, self.settings, in_hand)
+        redone, findings = self.judge(images, {i.path: i for i in unit}, in_hand)
         exact = {img.path: img for img in redone}
         return UnitResult([exact.get(img.path, img) for img in images], findings)

@@ -6,7 +6,7 @@ merged in order afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -90,7 +90,10 @@ def c2pa_facts(
 
 
 def scan_item(
-    item: Item, settings: ScanSettings = ScanSettings(), archives: ArchiveReader | None = None
+    item: Item,
+    settings: ScanSettings = ScanSettings(),
+    archives: ArchiveReader | None = None,
+    hold: Callable[[str, bytes], None] | None = None,
 ) -> ScannedImage:
     """Fingerprint and read the provenance of one item; every failure becomes a reported error."""
     if item.problem is not None:
@@ -101,6 +104,8 @@ def scan_item(
     except OSError as exc:
         reason = exc.strerror or str(exc)
         return ScannedImage(item.path, item.size, item.mtime_ns, None, error=f"cannot read file: {reason}")
+    if hold is not None:
+        hold(item.path, data)
     signals: list[Signal] = []
     values: list[tuple[str, str]] = []
     if item.crawl_json:
@@ -148,20 +153,37 @@ def scan_item(
     )
 
 
-def refingerprint_exact(item: Item, img: ScannedImage, settings: ScanSettings) -> ScannedImage:
-    """The same image with imagehash-exact hashes (full decode); used for borderline perceptual matches."""
+def refingerprint_exact(
+    item: Item, img: ScannedImage, settings: ScanSettings, data: bytes | None = None
+) -> ScannedImage:
+    """The same image with imagehash-exact hashes (full decode); used for borderline perceptual matches.
+    `data`: the bytes already in hand (else they are read again)."""
     try:
-        data = read_item(item)
+        data = data if data is not None else read_item(item)
         fp = fingerprint_bytes(data, settings.max_pixels, fast=False)
     except (OSError, UnreadableImage):
         return img
     return replace(img, fingerprint=fp)
 
 
-def scan_unit(items: Sequence[Item], settings: ScanSettings = ScanSettings()) -> list[ScannedImage]:
+KEEP_BYTES = 128 << 20  # bytes of one unit kept in hand for its exact re-hashes
+
+
+def scan_unit(
+    items: Sequence[Item], settings: ScanSettings = ScanSettings(), keep: dict[str, bytes] | None = None
+) -> list[ScannedImage]:
+    """Scan a unit; with `keep`, the bytes read stay in hand (up to KEEP_BYTES) for what the unit does next."""
     archives = ArchiveReader()
+    kept = 0
+
+    def hold(path: str, data: bytes) -> None:
+        nonlocal kept
+        if keep is not None and kept + len(data) <= KEEP_BYTES:
+            keep[path] = data
+            kept += len(data)
+
     try:
-        return [scan_item(i, settings, archives) for i in items]
+        return [scan_item(i, settings, archives, hold) for i in items]
     finally:
         archives.close()
 

@@ -67,6 +67,17 @@ def open_source(path: Path) -> ArchiveSource | DirectorySource:
 
 def read_item(item: Item, max_bytes: int = DEFAULT_MAX_FILE_BYTES, archives: ArchiveReader | None = None) -> bytes:
     """The bytes of an item; raise OSError with a clear message when they cannot be read."""
+    if item.member is not None and item.offset is not None:  # a plain tar member: one positioned read
+        if item.size > max_bytes:
+            raise OSError(f"member larger than the {max_bytes}-byte limit")
+        fd = os.open(item.location, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            data = os.pread(fd, item.size, item.offset)
+        finally:
+            os.close(fd)
+        if len(data) != item.size:
+            raise OSError(errno.EIO, "archive member cut short (the shard changed after it was listed)")
+        return data
     if item.member is not None:
         reader = archives or ArchiveReader()
         try:

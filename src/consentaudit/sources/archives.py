@@ -99,9 +99,12 @@ class _Member:
     mtime_ns: int
     kind: str  # file | dir | link | special
     link: str = ""
+    offset: int | None = None  # data offset in an uncompressed tar
 
 
-def _tar_members(tf: tarfile.TarFile) -> Iterator[tuple[_Member, Callable[[], bytes | None]]]:
+def _tar_members(tf: tarfile.TarFile, plain: bool) -> Iterator[tuple[_Member, Callable[[], bytes | None]]]:
+    """Members in one pass over the headers; `plain` (an uncompressed tar) records each member's data offset,
+    so that its bytes are read later with one positioned read, never by listing the archive again."""
     for m in tf:
         kind = "link" if m.issym() or m.islnk() else "file" if m.isfile() else "dir" if m.isdir() else "special"
 
@@ -109,7 +112,8 @@ def _tar_members(tf: tarfile.TarFile) -> Iterator[tuple[_Member, Callable[[], by
             f = tf.extractfile(m)
             return f.read() if f is not None else None
 
-        yield _Member(m.name, m.size, int(m.mtime) * 1_000_000_000, kind, m.linkname), read
+        offset = m.offset_data if plain else None
+        yield _Member(m.name, m.size, int(m.mtime) * 1_000_000_000, kind, m.linkname, offset), read
 
 
 def _zip_members(zf: zipfile.ZipFile) -> Iterator[tuple[_Member, Callable[[], bytes | None]]]:
@@ -166,13 +170,15 @@ def _items(
             member=m.name,
             crawl_json=sidecars.get(key) or parquet.get(PurePosixPath(key).name) or parquet.get(key),
             c2pa_sidecar=c2pa.get(key),
+            offset=m.offset,
         )
     yield from problems
 
 
 def _list_tar(archive: Path, rel: str, warn: Warn) -> Iterator[Item]:
-    with tarfile.open(archive, "r:*") as tf:
-        items = list(_items(archive, rel, _tar_members(tf), warn))
+    plain = archive.name.lower().endswith(".tar")
+    with tarfile.open(archive, "r:" if plain else "r:*") as tf:
+        items = list(_items(archive, rel, _tar_members(tf, plain), warn))
     yield from items
 
 

@@ -52,3 +52,4 @@ class Item:
     crawl_json: str | None = None  # text of the crawl record (<key>.json sidecar or parquet row)
     c2pa_sidecar: str | None = None  # a .c2pa sidecar: file location, or member name in the same archive
     file_id: tuple[int, int] | None = None  # (st_dev, st_ino) when listed: reading checks it is the same file
+    offset: int | None = None  # where a plain tar member's bytes start in the archive: read without re-listing

@@ -1,0 +1,78 @@
+"""A tar shard is listed once: a scan parses each member header one time and opens the archive once for
+listing, whatever the unit size, the exact re-hashes and the 256-bit probes (member bytes are read by
+offset, and a unit keeps its bytes in hand)."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from conftest import PHOTOS
+from consentaudit.audit import run_audit
+from consentaudit.manifest_files import write_skeleton
+from consentaudit.request import AuditRequest
+from consentaudit.store import ScanStore
+
+
+def _shard(path: Path, count: int) -> None:
+    photos = sorted(PHOTOS.glob("*.jpg"))
+    with tarfile.open(path, "w") as tf:
+        for i in range(count):
+            with Image.open(photos[i % len(photos)]) as im:
+                im = im.convert("RGB")
+                im.thumbnail((160 + i % 7, 160))
+                buf = io.BytesIO()
+                im.save(buf, "JPEG", quality=80 + i % 10)
+            data = buf.getvalue()
+            info = tarfile.TarInfo(f"{i:09d}.jpg")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+            meta = f'{{"key": "{i:09d}", "url": "https://example.org/{i}.jpg", "status": "success"}}'.encode()
+            info = tarfile.TarInfo(f"{i:09d}.json")
+            info.size = len(meta)
+            tf.addfile(info, io.BytesIO(meta))
+
+
+def test_a_shard_is_listed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    count = 240
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    _shard(shards / "00000.tar", count)
+    manifest = tmp_path / "m.csv"
+    write_skeleton(shards, manifest)  # records with pHash: most images fall in the borderline margin
+    text = manifest.read_text().splitlines()
+    header, rows = text[0].split(","), text[1:]
+    status, purposes = header.index("status"), header.index("purposes")
+    filled = []
+    for row in rows:
+        cells = row.split(",")
+        cells[status], cells[purposes] = "granted", "ai-training"
+        filled.append(",".join(cells))
+    manifest.write_text("\n".join([text[0], *filled]) + "\n")
+
+    parses = {"n": 0}
+    opens = {"n": 0}
+    real_frombuf = tarfile.TarInfo.frombuf.__func__  # type: ignore[attr-defined]
+    real_open = tarfile.open
+
+    def counting_frombuf(cls: type[tarfile.TarInfo], buf: bytes, encoding: str, errors: str) -> tarfile.TarInfo:
+        parses["n"] += 1
+        return real_frombuf(cls, buf, encoding, errors)  # type: ignore[no-any-return]
+
+    def counting_open(*args: object, **kwargs: object) -> tarfile.TarFile:
+        opens["n"] += 1
+        return real_open(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tarfile.TarInfo, "frombuf", classmethod(counting_frombuf))
+    monkeypatch.setattr(tarfile, "open", counting_open)
+    store = ScanStore(f"sqlite:///{tmp_path / 'db'}")
+    req = AuditRequest(dataset=shards, manifests=[manifest], jobs=1, batch_size=16)
+    report = run_audit(req, store)
+    assert report.summary.images == count
+    assert report.summary.verdicts["consented"] == count  # every image tied to its record
+    assert opens["n"] == 1, opens  # the listing; member bytes are read by offset
+    assert parses["n"] <= 2 * count + 2, parses  # each header once (image + sidecar), plus the end blocks
