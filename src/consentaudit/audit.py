@@ -292,7 +292,7 @@ def _merge(
 ) -> tuple[str, list[list[str]], Summary]:
     def judge(batch: list[ScannedImage]) -> None:
         redone, findings = mapper.judge([img for img in batch if img.path in items], items)
-        store.add_images(scan_id, dataset_key, redone, algo, cache=False, findings=findings)
+        store.add_images(scan_id, dataset_key, redone, algo, findings=findings)  # same bytes: cache them too
 
     batch: list[ScannedImage] = []
     for img in store.unjudged_images(scan_id):  # cached, unchanged and resumed images

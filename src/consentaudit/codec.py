@@ -70,6 +70,8 @@ def scanned_to_dict(img: ScannedImage) -> dict[str, Any]:
             "width": fp.width,
             "height": fp.height,
             "format": fp.format,
+            "exact": fp.exact,
+            "probed": [list(kv) for kv in fp.probed],
         },
         "signals": [signal_to_dict(s) for s in img.signals],
         "metadata": [list(kv) for kv in img.metadata],
@@ -83,7 +85,15 @@ def scanned_from_dict(d: dict[str, Any]) -> ScannedImage:
         path=d["path"],
         size=d["size"],
         mtime_ns=d["mtime_ns"],
-        fingerprint=None if f is None else Fingerprint(**{**f, "views": tuple(tuple(v) for v in f.get("views", ()))}),
+        fingerprint=None
+        if f is None
+        else Fingerprint(
+            **{
+                **f,
+                "views": tuple(tuple(v) for v in f.get("views", ())),
+                "probed": tuple((str(k), str(v)) for k, v in f.get("probed", ())),
+            }
+        ),
         error=d.get("error"),
         sha256=d.get("sha256"),
         signals=tuple(signal_from_dict(s) for s in d.get("signals", ())),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import imagehash
 import numpy as np
@@ -79,7 +81,7 @@ def fingerprint_bytes(
         raise UnreadableImage(f"decompression bomb: {exc}") from exc
     except UnidentifiedImageError as exc:
         if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"heim", b"hevc", b"avif"):
-            raise UnreadableImage("unsupported format: HEIF/HEIC/AVIF (install consentaudit[heif] to read it)") from exc
+            raise UnreadableImage("unsupported format: HEIF/HEIC/AVIF (the pillow-heif decoder did not load)") from exc
         raise UnreadableImage("not an image: no decoder recognises the format") from exc
     except OSError as exc:
         raise UnreadableImage(f"truncated or corrupt image data: {exc}") from exc
@@ -87,7 +89,8 @@ def fingerprint_bytes(
         raise UnreadableImage("image too large to decode in memory") from exc
     except Exception as exc:  # Pillow plugins raise many types on hostile input
         raise UnreadableImage(f"cannot decode image: {type(exc).__name__}: {exc}") from exc
-    return hash_gray(gray, digest, width, height, fmt, with256)
+    fp = hash_gray(gray, digest, width, height, fmt, with256)
+    return replace(fp, exact=not (fast and fmt == "JPEG"))
 
 
 def _hex(bits: np.ndarray) -> str:
@@ -215,12 +218,27 @@ class ImageProbe:
     per variant (`phash256`) and its ORB keypoints per variant (`keypoints`). The bytes are read once and
     decoded once for each (at >= 256 and >= FEATURE_SIDE pixels); None when the image cannot be read."""
 
-    def __init__(self, read: Callable[[], bytes], max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    def __init__(
+        self, read: Callable[[], bytes], max_pixels: int = DEFAULT_MAX_PIXELS, known: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        """`known`: codes an earlier probe of the same bytes computed (Fingerprint.probed): not computed again."""
         self._read, self._max_pixels = read, max_pixels
         self._data: bytes | None = None
         self._gray: dict[int, Image.Image | None] = {}
         self._codes: dict[str, str | None] = {}
         self._points: dict[str, Keypoints | None] = {}
+        self._new: dict[str, str] = {}
+        for name, value in known:
+            kind, _, variant = name.partition(":")
+            if kind == "phash256":
+                self._codes[variant] = value
+            elif kind == "keypoints":
+                with contextlib.suppress(ValueError):
+                    self._points[variant] = Keypoints.decode(value)
+
+    def computed(self) -> tuple[tuple[str, str], ...]:
+        """The codes this probe computed (not given as known), to keep with the image."""
+        return tuple(sorted(self._new.items()))
 
     def _decoded(self, side: int) -> Image.Image | None:
         if side not in self._gray:
@@ -235,7 +253,9 @@ class ImageProbe:
     def phash256(self, variant: str) -> str | None:
         if variant not in self._codes:
             gray = self._decoded(256)
-            self._codes[variant] = None if gray is None else phash256_variant(gray, variant)
+            self._codes[variant] = code = None if gray is None else phash256_variant(gray, variant)
+            if code is not None:
+                self._new[f"phash256:{variant}"] = code
         return self._codes[variant]
 
     def keypoints(self, variant: str) -> Keypoints | None:
@@ -246,7 +266,9 @@ class ImageProbe:
             gray = self._decoded(FEATURE_SIDE)
             if gray is not None and key == "mirror":
                 gray = gray.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-            self._points[key] = None if gray is None else keypoints_of(gray)
+            self._points[key] = points = None if gray is None else keypoints_of(gray)
+            if points is not None:
+                self._new[f"keypoints:{key}"] = points.encode()
         return self._points[key]
 
 

@@ -8,7 +8,7 @@ store already holds (`judge`), with the same rules.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from consentaudit.fingerprint import ImageProbe
 from consentaudit.matching.consent_index import ConsentIndex
@@ -33,12 +33,13 @@ class UnitResult:
     findings: list[Finding]
 
 
-def _probe(item: Item | None, max_pixels: int, data: bytes | None = None) -> ImageProbe | None:
+def _probe(item: Item | None, img: ScannedImage, max_pixels: int, data: bytes | None = None) -> ImageProbe | None:
     """Computes an image's 256-bit pHash and keypoints from its bytes (those in hand, else read again), only
-    when a candidate needs them."""
+    when a candidate needs them and an earlier probe of the same bytes did not keep them."""
     if item is None or item.problem is not None:
         return None
-    return ImageProbe((lambda: data) if data is not None else (lambda: read_item(item)), max_pixels)
+    known = img.fingerprint.probed if img.fingerprint else ()
+    return ImageProbe((lambda: data) if data is not None else (lambda: read_item(item)), max_pixels, known)
 
 
 class UnitMapper:
@@ -61,8 +62,9 @@ class UnitMapper:
     def judge(
         self, images: Sequence[ScannedImage], items: dict[str, Item], in_hand: dict[str, bytes] | None = None
     ) -> tuple[list[ScannedImage], list[Finding]]:
-        """(images re-hashed exactly, findings) for already scanned images; `in_hand`: their bytes, when the
-        unit still holds them."""
+        """(images whose fingerprint changed, findings) for already scanned images; `in_hand`: their bytes,
+        when the unit still holds them. A fast JPEG hash near a decision is re-hashed exactly once (then it
+        is `exact`), and codes a probe computes are kept with the image: judging it again decodes nothing."""
         held = in_hand or {}
         redone: list[ScannedImage] = []
         findings: list[Finding] = []
@@ -71,6 +73,7 @@ class UnitMapper:
             if (
                 self.settings.fast
                 and fp is not None
+                and not fp.exact
                 and fp.format == "JPEG"
                 and (
                     self.consents.borderline(fp, BORDER_MARGIN)
@@ -78,11 +81,19 @@ class UnitMapper:
                 )
             ):
                 img = refingerprint_exact(items[img.path], img, self.settings, held.get(img.path))
-                redone.append(img)
-            probe = _probe(items.get(img.path), self.settings.max_pixels, held.get(img.path))
+                changed = True
+            else:
+                changed = False
+            probe = _probe(items.get(img.path), img, self.settings.max_pixels, held.get(img.path))
             findings.append(
                 self.merger.finding(img, probe.phash256, probe.keypoints) if probe else self.merger.finding(img)
             )
+            if probe is not None and probe.computed() and img.fingerprint is not None:
+                fp2 = img.fingerprint
+                img = replace(img, fingerprint=replace(fp2, probed=tuple(sorted({*fp2.probed, *probe.computed()}))))
+                changed = True
+            if changed:
+                redone.append(img)
         return redone, findings
 
     def __call__(self, unit: Sequence[Item]) -> UnitResult:

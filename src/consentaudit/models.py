@@ -26,6 +26,10 @@ class Fingerprint:
     width: int | None = None
     height: int | None = None
     format: str | None = None
+    exact: bool = False  # the 64-bit hashes are imagehash-exact (full decode): never re-hashed
+    # codes a probe computed once a candidate needed them ("phash256:<variant>" -> hex, "keypoints:<side>" ->
+    # base64), kept with the image so that judging it again decodes nothing
+    probed: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+from datetime import date
 from pathlib import Path
 
-from conftest import EXPECTED, PHOTOS
+import pytest
+
+from conftest import DATASET, EXPECTED, FIXTURES, MANIFESTS, PHOTOS
 from consentaudit import scanner
 from consentaudit.audit import run_audit
 from consentaudit.request import AuditRequest
@@ -64,3 +67,38 @@ def test_interrupted_scan_resumes_without_losing_or_doubling_work(tmp_path: Path
     assert [r.status for r in store.list_scans()] == ["complete"]
     paths = [f.path for f in report.findings]
     assert len(paths) == len(set(paths)) == len(EXPECTED["verdicts"])
+
+
+def test_a_re_judge_opens_no_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the date changes: every fingerprint, exact re-hash and probed 256-bit code comes from the store,
+    and the verdicts follow the new date."""
+    from consentaudit import fingerprint
+    from consentaudit.reference_sets import fingerprint_to_file
+
+    refs = tmp_path / "refs.jsonl"
+    fingerprint_to_file(FIXTURES / "scraped", refs)
+    store = ScanStore(f"sqlite:///{tmp_path / 'db'}")
+    manifests = [MANIFESTS / "fixtures.csv", MANIFESTS / "fixtures-extra.jsonl"]
+    first = run_audit(
+        AuditRequest(dataset=DATASET, manifests=manifests, references=[refs], as_of=date(2026, 11, 26), jobs=1),
+        store,
+    )
+    opened = {"n": 0}
+    real_open = fingerprint.Image.open
+
+    def counting_open(*args: object, **kwargs: object) -> object:
+        opened["n"] += 1
+        return real_open(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fingerprint.Image, "open", counting_open)
+    later = run_audit(
+        AuditRequest(dataset=DATASET, manifests=manifests, references=[refs], as_of=date(2001, 1, 1), jobs=1),
+        store,
+    )
+    assert opened["n"] == 0
+    assert later.header.scan_id != first.header.scan_id
+    before = {f.path: f.verdict for f in first.findings}
+    after = {f.path: f.verdict for f in later.findings}
+    assert before.keys() == after.keys()
+    # in 2001 no consent had been granted yet: judged again, for real
+    assert before["consented/canon-ixus.jpg"] == "consented" and after["consented/canon-ixus.jpg"] == "unconsented"
