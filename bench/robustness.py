@@ -28,9 +28,10 @@ from pathlib import Path
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from consentaudit.defaults import DEFAULT_PHASH_THRESHOLD
 from consentaudit.fingerprint import ImageProbe, fingerprint_bytes
 from consentaudit.matching.consent_index import ConsentIndex
-from consentaudit.matching.perceptual import DEFAULT_PHASH_THRESHOLD, MIN_DETAIL, matchable
+from consentaudit.matching.perceptual import MIN_DETAIL, matchable
 from consentaudit.matching.reference_index import ReferenceIndex
 from consentaudit.models import ConsentRecord, Fingerprint
 from consentaudit.reference_files import entry_from_fingerprint

@@ -14,9 +14,9 @@ import pytest
 from PIL import Image, ImageEnhance
 
 from conftest import PHOTOS
+from consentaudit.defaults import DEFAULT_PHASH_THRESHOLD
 from consentaudit.fingerprint import UnreadableImage, fingerprint_bytes
 from consentaudit.matching.hamming import distance, parse_hex64
-from consentaudit.matching.perceptual import DEFAULT_PHASH_THRESHOLD
 
 REAL = sorted(p for p in PHOTOS.glob("*.jpg") if "broken" not in p.name)
 

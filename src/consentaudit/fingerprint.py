@@ -13,6 +13,7 @@ import numpy as np
 import scipy.fftpack
 from PIL import Image, UnidentifiedImageError
 
+from consentaudit.defaults import DEFAULT_MAX_PIXELS
 from consentaudit.digest import sha256_hex
 from consentaudit.errors import ConsentAuditError
 from consentaudit.matching.keypoints import FEATURE_SIDE, QUERIED, STORED, Keypoints, detect_keypoints
@@ -39,8 +40,6 @@ ALGORITHM = EXACT_ALGORITHM
 def algorithm(fast: bool) -> str:
     return FAST_ALGORITHM if fast else EXACT_ALGORITHM
 
-
-DEFAULT_MAX_PIXELS = 178_956_970  # Pillow's own bomb error threshold (2 x MAX_IMAGE_PIXELS)
 
 _PHASH_SIDE = 32  # imagehash.phash(hash_size=8, highfreq_factor=4) resizes to 32 x 32
 

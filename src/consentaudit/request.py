@@ -10,17 +10,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TypeVar
 
+from consentaudit.defaults import DEFAULT_BATCH, DEFAULT_MAX_PIXELS, DEFAULT_PHASH_THRESHOLD
 from consentaudit.errors import InputError
 from consentaudit.executors import default_jobs
-from consentaudit.fingerprint import DEFAULT_MAX_PIXELS
-from consentaudit.matching.perceptual import DEFAULT_PHASH_THRESHOLD
 from consentaudit.policy_file import PolicyFile, load_policy
 from consentaudit.scanner import ScanSettings
 from consentaudit.verdicts import Rules
 from consentaudit.vocab import CRAWL_PROTOCOLS, AiGenerated, Purpose, Verdict
 
 DEFAULT_FAIL_ON = tuple(v for v in Verdict if v != Verdict.CONSENTED)
-DEFAULT_BATCH = 64
 DEFAULT_PURPOSES: tuple[str, ...] = (Purpose.AI_TRAINING,)
 
 

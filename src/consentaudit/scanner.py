@@ -10,8 +10,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from consentaudit.defaults import DEFAULT_MAX_PIXELS
 from consentaudit.digest import sha256_hex
-from consentaudit.fingerprint import DEFAULT_MAX_PIXELS, UnreadableImage, fingerprint_bytes
+from consentaudit.fingerprint import UnreadableImage, fingerprint_bytes
 from consentaudit.models import ScannedImage, Signal
 from consentaudit.progress import Progress, ProgressCallback
 from consentaudit.signals import c2pa_verify

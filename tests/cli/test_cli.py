@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import DATASET, EXPECTED, MANIFESTS, scan_args
-from consentaudit.cli import scan as scan_command
+from consentaudit import audit as scan_command
 from consentaudit.cli.app import app
 
 

@@ -41,3 +41,21 @@ def test_every_help_page_is_clean() -> None:
 def test_shell_completion_is_offered() -> None:
     top = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"}).output
     assert "--install-completion" in top and "--show-completion" in top
+
+
+def test_version_and_help_load_no_heavy_library() -> None:
+    """Start-up stays light: the heavy libraries load only when a command needs them (a structural check,
+    not a timing: the process reports which modules it loaded)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from consentaudit.cli.app import main\n"
+        "sys.argv = ['consentaudit', '--version']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = ['sqlalchemy', 'sqlmodel', 'PIL', 'scipy', 'cv2', 'imagehash', 'pyarrow', 'numpy', 'c2pa']\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]", out

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from consentaudit import attest
 from consentaudit.cli.errors import EXIT_DATASET, EXIT_SIGNATURE, handle_errors
 
 
@@ -19,6 +18,8 @@ def keygen(
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing key files.")] = False,
 ) -> None:
     """Write an Ed25519 signing key (mode 0600) and its public key."""
+    from consentaudit import attest
+
     pub = attest.keygen(key, force)
     typer.echo(f"wrote {key} (private, mode 0600) and {pub}")
 
@@ -31,6 +32,8 @@ def sign(
     ],
 ) -> None:
     """Write REPORT.sig, a detached signature over the canonical JSON report."""
+    from consentaudit import attest
+
     out = attest.sign(report, key)
     typer.echo(f"wrote {out}")
 
@@ -53,6 +56,8 @@ def verify(
 
     Exit codes: 0 verified, 2 input error, 4 signature invalid (report changed or another key), 5 dataset
     differs from the report."""
+    from consentaudit import attest
+
     sig = signature or report.with_name(report.name + ".sig")
     try:
         doc = attest.verify_signature(report, sig, public_key)

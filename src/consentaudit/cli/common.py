@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from consentaudit.store import ScanStore, locate
+if TYPE_CHECKING:
+    from consentaudit.store import ScanStore
 
 DbOption = Annotated[
     str | None,
@@ -21,4 +22,6 @@ DbOption = Annotated[
 
 
 def open_store(db: str | None) -> ScanStore:
+    from consentaudit.store import ScanStore, locate  # SQLAlchemy only when a command needs the store
+
     return ScanStore(locate(db, Path.cwd()))

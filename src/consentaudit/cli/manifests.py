@@ -8,8 +8,6 @@ from typing import Annotated
 import typer
 
 from consentaudit.cli.errors import handle_errors
-from consentaudit.cli.progress import progress_display
-from consentaudit.manifest_files import validate_manifests, write_skeleton
 
 manifest_app = typer.Typer(help="Validate consent manifests or start one for a dataset.", no_args_is_help=True)
 
@@ -20,6 +18,8 @@ def manifest_validate(
     files: Annotated[list[Path], typer.Argument(help="Manifest files, checked together.", metavar="FILE")],
 ) -> None:
     """Report every problem of the manifests as file:line: field: message (exit 2 when there are any)."""
+    from consentaudit.manifest_files import validate_manifests
+
     records, manifests = validate_manifests(files)
     typer.echo(f"ok: {records} record(s) in {manifests} manifest(s)")
 
@@ -35,6 +35,9 @@ def manifest_init(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Write a skeleton manifest: one row per image with sha256, phash, phash256 and path filled in."""
+    from consentaudit.cli.progress import progress_display
+    from consentaudit.manifest_files import write_skeleton
+
     with progress_display(quiet) as tick:
         result = write_skeleton(dataset, output, force, tick)
     for path, why in result.skipped:

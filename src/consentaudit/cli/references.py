@@ -9,9 +9,6 @@ import typer
 
 from consentaudit.cli.common import DbOption, open_store
 from consentaudit.cli.errors import handle_errors
-from consentaudit.cli.progress import progress_display
-from consentaudit.reference_sets import build_set, export_set, fingerprint_to_file, import_set
-from consentaudit.store import ReferenceSets
 
 reference_app = typer.Typer(help="Named reference sets of known scraped images, URLs or domains.", no_args_is_help=True)
 
@@ -34,6 +31,8 @@ def reference_build(
     db: DbOption = None,
 ) -> None:
     """Build and store a named reference set."""
+    from consentaudit.reference_sets import build_set
+
     info = build_set(open_store(db), name, source, description, license_, force)
     typer.echo(f"stored reference set {name!r}: {info.entries} entries from {source}")
 
@@ -42,6 +41,8 @@ def reference_build(
 @handle_errors
 def reference_list(db: DbOption = None) -> None:
     """List stored reference sets."""
+    from consentaudit.store import ReferenceSets
+
     sets = ReferenceSets(open_store(db)).names()
     if not sets:
         typer.echo("no reference sets stored")
@@ -57,6 +58,8 @@ def reference_export(
     db: DbOption = None,
 ) -> None:
     """Write a stored set as a fingerprint file (importable elsewhere, usable with --reference)."""
+    from consentaudit.reference_sets import export_set
+
     n = export_set(open_store(db), name, output)
     typer.echo(f"wrote {n} entries of {name!r} to {output}")
 
@@ -72,6 +75,8 @@ def reference_import(
     db: DbOption = None,
 ) -> None:
     """Store a set from a fingerprint file."""
+    from consentaudit.reference_sets import import_set
+
     info = import_set(open_store(db), file, name, force)
     typer.echo(f"stored reference set {info.name!r}: {info.entries} entries from {file}")
 
@@ -82,6 +87,8 @@ def reference_remove(
     name: Annotated[str, typer.Argument(help="Stored set.", metavar="NAME")], db: DbOption = None
 ) -> None:
     """Remove a stored set."""
+    from consentaudit.store import ReferenceSets
+
     ReferenceSets(open_store(db)).remove(name)
     typer.echo(f"removed reference set {name!r}")
 
@@ -99,6 +106,9 @@ def fingerprint(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Fingerprint a folder into a file that `scan --reference` accepts."""
+    from consentaudit.cli.progress import progress_display
+    from consentaudit.reference_sets import fingerprint_to_file
+
     with progress_display(quiet) as tick:
         n, bad = fingerprint_to_file(folder, output, name, description, tick)
     typer.echo(f"wrote {n} fingerprint(s) to {output}" + (f"; {bad} unreadable file(s) skipped" if bad else ""))

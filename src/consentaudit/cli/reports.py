@@ -7,11 +7,8 @@ from typing import Annotated
 
 import typer
 
-from consentaudit.audit import with_thumbnails
 from consentaudit.cli.common import DbOption, open_store
 from consentaudit.cli.errors import handle_errors
-from consentaudit.inputs import open_report
-from consentaudit.reports import check_output, format_of, write_report
 from consentaudit.reports.exports import EXPORTS, render_export
 
 
@@ -36,6 +33,10 @@ def report(
     db: DbOption = None,
 ) -> None:
     """Render a received report or a stored scan again, in any format."""
+    from consentaudit.audit import with_thumbnails
+    from consentaudit.inputs import open_report
+    from consentaudit.reports import check_output, format_of, write_report
+
     for r in report:
         check_output(r)
     formats = [format_of(r) for r in report]
@@ -59,6 +60,8 @@ def export(
     db: DbOption = None,
 ) -> None:
     """Export a report (file or stored scan) as the EU AI Act summary draft, Croissant RAI or CycloneDX 1.6."""
+    from consentaudit.inputs import open_report
+
     text = render_export(open_report(source, lambda: open_store(db)), as_)
     if output is None:
         typer.echo(text, nl=False)

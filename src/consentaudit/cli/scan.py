@@ -6,18 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
-from consentaudit.audit import run_audit
 from consentaudit.cli.common import DbOption, open_store
 from consentaudit.cli.errors import EXIT_FINDINGS, EXIT_OK, handle_errors
-from consentaudit.cli.progress import progress_display
-from consentaudit.cli.summary import print_summary
-from consentaudit.fingerprint import DEFAULT_MAX_PIXELS
-from consentaudit.matching.perceptual import DEFAULT_PHASH_THRESHOLD
-from consentaudit.reports import STDOUT, check_output, format_of, write_report
-from consentaudit.request import DEFAULT_BATCH, ScanFlags, build_request
+from consentaudit.defaults import DEFAULT_BATCH, DEFAULT_MAX_PIXELS, DEFAULT_PHASH_THRESHOLD
 
 
 @handle_errors
@@ -132,6 +124,15 @@ def scan(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary.")] = False,
 ) -> None:
     """Fingerprint every image of DATASET, check it against the manifests and references, report."""
+    from rich.console import Console  # imported here: `--help` and `--version` stay fast
+    from rich.text import Text
+
+    from consentaudit import audit
+    from consentaudit.cli.progress import progress_display
+    from consentaudit.cli.summary import print_summary
+    from consentaudit.reports import STDOUT, check_output, format_of, write_report
+    from consentaudit.request import ScanFlags, build_request
+
     reports = list(report or [])
     for r in reports:
         check_output(r)  # an unknown format or an unwritable path fails before the scan, not after it
@@ -161,7 +162,7 @@ def scan(
         console.print(Text("warning: no --manifest given: no image can be consented", style="yellow"))
     store = open_store(db)
     with progress_display(quiet) as tick:
-        result = run_audit(req, store, tick)
+        result = audit.run_audit(req, store, tick)
     for r in reports:
         write_report(result, r)
     if not quiet:

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from consentaudit.cli.errors import handle_errors
-from consentaudit.policy_file import load_policy
 from consentaudit.vocab import PURPOSE_DESCRIPTIONS
 
 
@@ -19,6 +18,8 @@ def purposes(
     ] = None,
 ) -> None:
     """List the purposes a scan can be audited for (--purpose), with what each covers."""
+    from consentaudit.policy_file import load_policy
+
     for p, text in PURPOSE_DESCRIPTIONS.items():
         typer.echo(f"{p.value}\t{text}")
     pol = load_policy(policy, Path.cwd())

@@ -6,10 +6,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from consentaudit.defaults import DEFAULT_PHASH_THRESHOLD
 from consentaudit.matching.hamming import HammingIndex, distance, parse_hex64
 from consentaudit.matching.perceptual import (
     CANDIDATE_RADIUS,
-    DEFAULT_PHASH_THRESHOLD,
     close256,
     matchable,
     near_threshold,

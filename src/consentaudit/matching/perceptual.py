@@ -8,10 +8,6 @@ from collections.abc import Callable
 from consentaudit.matching.hamming import HammingIndex, distance, parse_hex64
 from consentaudit.models import Fingerprint
 
-# Chosen from bench/robustness.py on the real photos (docs/matching.md): no distinct pair of real photos is
-# within pHash distance 13; 9 finds 100% of resized/re-encoded/PNG/grayscale copies, 99% of 2% crops and
-# ~91% of 5% crops while keeping the false-match rate of a 1M-entry reference set well under one per query.
-DEFAULT_PHASH_THRESHOLD = 9
 # When both sides carry a dHash, a wider pHash radius is confirmed by the dHash: no distinct pair of the
 # benchmarked photos is within both (smallest max(phash, dhash) over distinct pairs: 18).
 CONFIRM_PHASH_RADIUS = 16

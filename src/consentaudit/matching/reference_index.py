@@ -7,12 +7,12 @@ from array import array
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
+from consentaudit.defaults import DEFAULT_PHASH_THRESHOLD
 from consentaudit.matching.hamming import HammingIndex, parse_hex64
 from consentaudit.matching.keypoints import Keypoints, inliers
 from consentaudit.matching.perceptual import (
     CANDIDATE_RADIUS,
     CONFIRM_256_RADIUS,
-    DEFAULT_PHASH_THRESHOLD,
     MIN_DETAIL,
     cached256,
     hamming256,
