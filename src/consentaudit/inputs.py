@@ -17,8 +17,9 @@ from consentaudit.attest import parse_report
 from consentaudit.codec import report_from_dict
 from consentaudit.digest import sha256_file
 from consentaudit.errors import InputError
+from consentaudit.fingerprint import algorithm
 from consentaudit.manifest import ParsedManifest, load_records, parse_manifest_stream
-from consentaudit.models import ConsentRecord, ManifestInfo, ReferenceEntry, ReferenceInfo, Report
+from consentaudit.models import ConsentRecord, ManifestInfo, ReferenceEntry, ReferenceInfo, Report, ScannedImage
 from consentaudit.reference_files import entries_from_images, read_fingerprint_file, read_url_list
 from consentaudit.request import AuditRequest
 from consentaudit.scanner import ScanSettings, scan_unit
@@ -88,11 +89,31 @@ EXACT = ScanSettings(fast=False)
 REFERENCE = ScanSettings(fast=False, with256=True)  # reference entries: also 256-bit pHash, views, keypoints
 
 
-def load_reference(path: Path, settings: ScanSettings = REFERENCE) -> tuple[ReferenceInfo, list[ReferenceEntry]]:
+def reference_images(path: Path, settings: ScanSettings, store: ScanStore | None = None) -> list[ScannedImage]:
+    """The fingerprints of a reference folder or archive; with a store, from its fingerprint cache for every
+    file whose size and mtime are unchanged (a reference folder is fingerprinted once, not on every scan)."""
+    source = open_source(path)
+    items = list(source.items())
+    if store is None:
+        return scan_unit(items, settings)
+    key = f"reference:{source.root / path.name if path.is_file() else source.root}"
+    algo = f"{algorithm(False)};reference(256,views,orb)"
+    states = store.cache_states(key, algo)
+    fresh = [i for i in items if i.problem is not None or states.get(i.path) != (i.size, i.mtime_ns)]
+    seen = {i.path for i in fresh}
+    cached = store.cached_images(key, algo, [i.path for i in items if i.path not in seen])
+    scanned = scan_unit(fresh, settings)
+    store.cache_images(key, scanned, algo)
+    return sorted(cached + scanned, key=lambda img: img.path)
+
+
+def load_reference(
+    path: Path, settings: ScanSettings = REFERENCE, store: ScanStore | None = None
+) -> tuple[ReferenceInfo, list[ReferenceEntry]]:
     """A reference set from a folder of images or a fingerprint file written by `fingerprint`."""
     if path.is_dir() or (path.is_file() and is_archive(path)):
         name = path.name
-        images = scan_unit(list(open_source(path).items()), settings)
+        images = reference_images(path, settings, store)
         entries = list(entries_from_images(name, images))
         return ReferenceInfo(name, str(path), len(entries)), entries
     if path.is_file() and path.suffix.lower() in (".txt", ".csv", ".parquet"):
@@ -146,7 +167,7 @@ def load_inputs(req: AuditRequest, settings: ScanSettings, store: ScanStore) -> 
                 f"reference set not found: {rp} is neither a file, a folder nor a set stored in {store.describe()}"
             )
         else:
-            info, entries = load_reference(rp, exact)
+            info, entries = load_reference(rp, exact, store)
         ref_infos.append(info)
         ref_entries.extend(entries)
     return Inputs(

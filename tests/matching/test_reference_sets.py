@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -210,3 +211,42 @@ def test_a_stored_sets_keypoints_are_read_only_when_asked(tmp_path: Path) -> Non
     reader = pickle.loads(pickle.dumps(StoredKeypoints(db, ["web-sample"])))  # as a worker receives it
     assert [reader(e) for e in light] == [e.keypoints for e in full]
     assert reader(replace(light[0], set_name="another")) is None
+
+
+def test_a_reference_folder_is_fingerprinted_once_and_again_when_a_file_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from consentaudit import inputs
+    from consentaudit.audit import run_audit
+    from consentaudit.request import AuditRequest
+    from consentaudit.store import ScanStore
+
+    refs = tmp_path / "scraped"
+    shutil.copytree(SCRAPED, refs)
+    dataset = tmp_path / "ds"
+    shutil.copytree(FIXTURES / "dataset" / "copies", dataset)
+    scanned: list[str] = []
+    real = inputs.scan_unit
+
+    def counting(items: list[object], *args: object, **kwargs: object) -> object:
+        scanned.extend(str(getattr(i, "path", "")) for i in items)
+        return real(items, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(inputs, "scan_unit", counting)
+    store = ScanStore(f"sqlite:///{tmp_path / 'db'}")
+
+    def audit(day: int) -> dict[str, str]:
+        req = AuditRequest(dataset=dataset, references=[refs], jobs=1, as_of=date(2026, 11, day))
+        return {f.path: f.verdict.value for f in run_audit(req, store).findings}
+
+    first = audit(1)
+    assert sorted(scanned) == sorted(p.name for p in refs.iterdir())
+    scanned.clear()
+    assert audit(2) == first  # another date: the references come from the cache
+    assert scanned == []
+    changed = sorted(refs.iterdir())[0]
+    changed.write_bytes((PHOTOS / "kodak-dc210.jpg").read_bytes())
+    audit(3)
+    assert scanned == [changed.name]  # only the changed file is fingerprinted again

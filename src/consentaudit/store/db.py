@@ -127,16 +127,7 @@ class ScanStore:
         rows = []
         cache_rows = []
         for img in images:
-            fp = img.fingerprint
-            common = {
-                "path": img.path,
-                "size": img.size,
-                "mtime_ns": img.mtime_ns,
-                "sha256": img.digest,
-                "phash": fp.phash if fp else None,
-                "phash_mirror": fp.phash_mirror if fp else None,
-                "data_json": dumps(scanned_to_dict(img)),
-            }
+            common = self._image_common(img)
             rows.append({"scan_id": scan_id, **common})
             if cache and img.mtime_ns:
                 cache_rows.append({"dataset": dataset, "algorithm": algorithm, **common})
@@ -148,6 +139,19 @@ class ScanStore:
 
         in_transaction(self.engine, write)
 
+    @staticmethod
+    def _image_common(img: ScannedImage) -> dict[str, Any]:
+        fp = img.fingerprint
+        return {
+            "path": img.path,
+            "size": img.size,
+            "mtime_ns": img.mtime_ns,
+            "sha256": img.digest,
+            "phash": fp.phash if fp else None,
+            "phash_mirror": fp.phash_mirror if fp else None,
+            "data_json": dumps(scanned_to_dict(img)),
+        }
+
     def copy_cached(self, scan_id: int, dataset: str, algorithm: str, paths: Sequence[str]) -> None:
         """Add unchanged images to a scan straight from the cache, inside the database."""
         cols = ("path", "size", "mtime_ns", "sha256", "phash", "phash_mirror", "data_json")
@@ -158,6 +162,28 @@ class ScanStore:
                     CACHE.c.dataset == dataset, CACHE.c.algorithm == algorithm, CACHE.c.path.in_(chunk)
                 )
                 conn.execute(insert(IMAGE).from_select(["scan_id", *cols], src))
+
+    def cached_images(self, dataset: str, algorithm: str, paths: Sequence[str]) -> list[ScannedImage]:
+        """The cached fingerprints (whole scanned images) of these paths, made by `algorithm`."""
+        out: list[ScannedImage] = []
+        with self.engine.connect() as conn:
+            for i in range(0, len(paths), 500):
+                rows = conn.execute(
+                    select(CACHE.c.data_json).where(
+                        CACHE.c.dataset == dataset,
+                        CACHE.c.algorithm == algorithm,
+                        CACHE.c.path.in_(list(paths[i : i + 500])),
+                    )
+                )
+                out.extend(scanned_from_dict(json.loads(r[0])) for r in rows)
+        return out
+
+    def cache_images(self, dataset: str, images: Sequence[ScannedImage], algorithm: str) -> None:
+        """Put fingerprints in the cache only (no scan): reference folders."""
+        rows = [
+            {"dataset": dataset, "algorithm": algorithm, **self._image_common(img)} for img in images if img.mtime_ns
+        ]
+        in_transaction(self.engine, lambda conn: upsert(conn, CACHE, rows, ("dataset", "path")))
 
     def cache_states(self, dataset: str, algorithm: str) -> dict[str, tuple[int, int]]:
         """path -> (size, mtime_ns) of cached fingerprints made by the same algorithm."""
