@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from consentaudit import __version__
-from consentaudit.cli import attest, reports, scan, vocabulary
+from consentaudit.cli import attest, reports, scan, spotcheck, vocabulary
 from consentaudit.cli.manifests import manifest_app
 from consentaudit.cli.references import fingerprint, reference_app
 from consentaudit.cli.store import store_app
@@ -32,6 +32,8 @@ app.command("keygen")(attest.keygen)
 app.command("sign")(attest.sign)
 app.command("verify")(attest.verify)
 app.command("purposes")(vocabulary.purposes)
+app.command("spot-check")(spotcheck.spot_check)
+app.command("diff")(spotcheck.diff)
 
 
 def _version(value: bool) -> None:
