@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from conftest import DATASET, EXPECTED, PHOTOS, ROOT
@@ -204,3 +205,57 @@ def test_a_changed_policy_is_not_answered_from_the_previous_audit(tmp_path: Path
     after = {f.path: f.verdict.value for f in denied.findings}
     assert before["00000.tar/000000005.jpg"] == "unconsented"
     assert after["00000.tar/000000005.jpg"] == "known_scraped"
+
+
+def test_an_image_tied_by_sha256_is_not_re_hashed_or_probed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a `manifest init` manifest every record carries the image's sha256 and pHash: the exact re-hash
+    and the 256-bit probe could only decide records the sha256 already decided. A revoked record for a
+    look-alike is still decided (it can change the verdict)."""
+    import csv
+
+    from consentaudit import fingerprint, mapper
+    from consentaudit.manifest_files import write_skeleton
+    from consentaudit.store import ScanStore
+
+    data = tmp_path / "ds"
+    data.mkdir()
+    for p in sorted(PHOTOS.glob("*.jpg"))[:8]:
+        shutil.copy(p, data / p.name)
+    manifest = tmp_path / "m.csv"
+    write_skeleton(data, manifest)
+    rows = list(csv.DictReader(manifest.open()))
+    for r in rows:
+        r["status"], r["purposes"] = "granted", "ai-training"
+    with manifest.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    rehashed: list[str] = []
+    probed = {"n": 0}
+    real_rehash, real_gray = mapper.refingerprint_exact, fingerprint.gray256
+
+    def rehash(item: object, img: object, *a: object, **k: object) -> object:
+        rehashed.append(str(getattr(item, "path", "")))
+        return real_rehash(item, img, *a, **k)  # type: ignore[arg-type]
+
+    def gray(*a: object, **k: object) -> object:
+        probed["n"] += 1
+        return real_gray(*a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mapper, "refingerprint_exact", rehash)
+    monkeypatch.setattr(fingerprint, "gray256", gray)
+    report = run_audit(
+        AuditRequest(dataset=data, manifests=[manifest], jobs=1), ScanStore(f"sqlite:///{tmp_path / 'a.db'}")
+    )
+    assert report.summary.verdicts["consented"] == 8
+    assert rehashed == [] and probed["n"] == 0
+    # a revoked record for a look-alike of one image (its pHash, another sha256) is still decided
+    revoked = dict(rows[0], record_id="r-revoked", sha256="0" * 64, path="", status="revoked", revoked_at="2026-01-01")
+    with manifest.open("a", newline="") as f:
+        csv.DictWriter(f, fieldnames=list(rows[0])).writerow(revoked)
+    report = run_audit(
+        AuditRequest(dataset=data, manifests=[manifest], jobs=1), ScanStore(f"sqlite:///{tmp_path / 'b.db'}")
+    )
+    by_path = {f.path: f.verdict.value for f in report.findings}
+    assert by_path[rows[0]["path"]] == "revoked"
+    assert probed["n"] >= 1  # the revoked look-alike needed the 256-bit code

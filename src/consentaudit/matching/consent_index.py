@@ -15,7 +15,7 @@ from consentaudit.matching.perceptual import (
     near_threshold,
 )
 from consentaudit.models import ConsentRecord, Fingerprint, Match
-from consentaudit.vocab import MatchKind
+from consentaudit.vocab import ConsentStatus, MatchKind
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,9 @@ class ConsentIndex:
                 self._phash_pos.append(i)
         self._index = HammingIndex(codes)
         self._radius = CANDIDATE_RADIUS if any(r.phash256 for r in self.records) else self.threshold
+        # A record found besides the one an image's sha256 ties it to can only add a revocation (verdicts.judge):
+        # for a tied image, only records that can revoke need a perceptual decision.
+        self._can_revoke = [r.status == ConsentStatus.REVOKED or r.revoked_at is not None for r in self.records]
 
     def lookup(
         self,
@@ -73,6 +76,7 @@ class ConsentIndex:
         if digest:
             for i in self._by_sha.get(digest, ()):
                 found[i] = Match(self.records[i].record_id, MatchKind.SHA256)
+        tied = bool(found)
         perceptual: dict[int, tuple[int, str]] = {}
         if fp and matchable(fp):
             for code, variant in ((fp.phash, "phash"), (fp.phash_trim, "phash_trim")):
@@ -80,6 +84,8 @@ class ConsentIndex:
                     continue
                 for pos, d in self._index.within(parse_hex64(code), self._radius):
                     i = self._phash_pos[pos]
+                    if i in found or (tied and not self._can_revoke[i]):
+                        continue  # already tied by sha256, or cannot change the verdict of a tied image
                     how = self._decide(self.records[i], d, variant, image256)
                     if how and (i not in perceptual or d < perceptual[i][0]):
                         perceptual[i] = (d, how)
@@ -120,5 +126,9 @@ class ConsentIndex:
 
     def borderline(self, fp: Fingerprint, margin: int) -> bool:
         """Some record's pHash is within `margin` bits of the threshold or, with 256-bit records, of the
-        candidate radius (either side) from this image's."""
-        return any(near_threshold(self._index, fp, r, margin) for r in {self.threshold, self._radius})
+        candidate radius (either side) from this image's -- among the records whose decision could change
+        the verdict: for an image its sha256 ties to a record, only records that can revoke."""
+        relevant = None
+        if self._by_sha.get(fp.sha256):
+            relevant = lambda pos: self._can_revoke[self._phash_pos[pos]]  # noqa: E731
+        return any(near_threshold(self._index, fp, r, margin, relevant) for r in {self.threshold, self._radius})

@@ -62,10 +62,18 @@ def hamming256(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
 
 
-def near_threshold(index: HammingIndex, fp: Fingerprint, threshold: int, margin: int) -> bool:
+def near_threshold(
+    index: HammingIndex,
+    fp: Fingerprint,
+    threshold: int,
+    margin: int,
+    relevant: Callable[[int], bool] | None = None,
+) -> bool:
+    """Some indexed code (one that is `relevant`, by index position) lies within `margin` bits of
+    `threshold` from one of the image's codes: an exact re-hash could move it across."""
     for code in filter(None, (fp.phash, fp.phash_mirror, fp.phash_trim)):
-        for _, d in index.within(parse_hex64(code), threshold + margin):
-            if d > threshold - margin:
+        for pos, d in index.within(parse_hex64(code), threshold + margin):
+            if d > threshold - margin and (relevant is None or relevant(pos)):
                 return True
     return False
 
