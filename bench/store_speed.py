@@ -17,6 +17,7 @@ runuser when run as root), as the tests start it, but with fsync on (PostgreSQL'
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import statistics
 import subprocess
@@ -34,13 +35,18 @@ from scan_speed import build, real_photos  # noqa: E402
 CLI = [sys.executable, "-m", "consentaudit.cli.app"]
 
 
-def cli_scan(folder: Path, db: str) -> float:
+def cli_scan(folder: Path, db: str, *extra: str) -> float:
     t = time.perf_counter()
     subprocess.run(
-        [*CLI, "scan", str(folder), "--db", db, "--jobs", "2", "--quiet", "--fail-on", "none"],
+        [*CLI, "scan", str(folder), "--db", db, "--jobs", "2", "--quiet", "--fail-on", "none", *extra],
         check=True,
     )
     return time.perf_counter() - t
+
+
+def findings(report: Path) -> list[tuple[str, str, str, list[str]]]:
+    doc = json.loads(report.read_text())
+    return [(f["path"], f["sha256"], f["verdict"], [r["detail"] for r in f["reasons"]]) for f in doc["findings"]]
 
 
 def write_path(db: str, rows: int, sample_dir: Path) -> float:
@@ -84,9 +90,14 @@ def main() -> None:
     with postgres_server(durable=True) as base:
         walls: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
         for n in range(args.repeat):
-            walls["sqlite"].append(cli_scan(folder, f"sqlite:///{args.work / f'bench-{n}.db'}"))
-            walls["postgresql"].append(cli_scan(folder, create_database(base)))
+            sqlite_report, pg_report = args.work / f"sqlite-{n}.json", args.work / f"pg-{n}.json"
+            walls["sqlite"].append(
+                cli_scan(folder, f"sqlite:///{args.work / f'bench-{n}.db'}", "--report", str(sqlite_report))
+            )
+            walls["postgresql"].append(cli_scan(folder, create_database(base), "--report", str(pg_report)))
             (args.work / f"bench-{n}.db").unlink()
+            same = findings(sqlite_report) == findings(pg_report)
+            print(f"run {n + 1}: PostgreSQL findings equal SQLite's (path, sha256, verdict, reasons): {same}")
         print("\n## Whole CLI processes: cold scan into a fresh store")
         print("| store | min s | median s | img/s (median) |")
         print("|---|---|---|---|")
