@@ -3,8 +3,8 @@
     python bench/cli_workflows.py [--count 1000] [--refs 200] [--repeat 3] [--work /tmp/consentaudit-cli-bench]
 
 Data: --count real-photo JPEGs of ~100 KB (built as bench/scan_speed.py builds them) as a loose folder and
-as one img2dataset-style tar shard (`<key>.jpg` + `<key>.json`), each with a `manifest init` manifest filled
-in (granted, ai-training); --refs other real-photo JPEGs as a `--reference` folder. Every figure is the
+as one img2dataset-style tar shard (`<key>.jpg` + `<key>.json`), each with a `manifest init --status granted
+--purpose ai-training` manifest; --refs other real-photo JPEGs as a `--reference` folder. Every figure is the
 wall time of a whole process (fresh `--db` where it says cold), min and median of --repeat runs:
 
 - naive: a whole-process Python loop that reads each file, sha256s it, opens it with Pillow and computes
@@ -18,7 +18,6 @@ wall time of a whole process (fresh `--db` where it says cold), min and median o
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import platform
@@ -66,14 +65,8 @@ def shard_of(folder: Path, shard: Path) -> None:
 
 
 def manifest_for(dataset: Path, out: Path) -> None:
-    subprocess.run([*CLI, "manifest", "init", str(dataset), "-o", str(out), "--force", "-q"], check=True)
-    rows = list(csv.DictReader(out.open()))
-    for r in rows:
-        r["status"], r["purposes"] = "granted", "ai-training"
-    with out.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    init = [*CLI, "manifest", "init", str(dataset), "-o", str(out), "--force", "-q"]
+    subprocess.run([*init, "--status", "granted", "--purpose", "ai-training"], check=True)
 
 
 def main() -> None:

@@ -214,7 +214,7 @@ def test_an_image_tied_by_sha256_is_not_re_hashed_or_probed(tmp_path: Path, monk
     import csv
 
     from consentaudit import fingerprint, mapper
-    from consentaudit.manifest_files import write_skeleton
+    from consentaudit.manifest_files import RecordDefaults, write_skeleton
     from consentaudit.store import ScanStore
 
     data = tmp_path / "ds"
@@ -222,14 +222,8 @@ def test_an_image_tied_by_sha256_is_not_re_hashed_or_probed(tmp_path: Path, monk
     for p in sorted(PHOTOS.glob("*.jpg"))[:8]:
         shutil.copy(p, data / p.name)
     manifest = tmp_path / "m.csv"
-    write_skeleton(data, manifest)
+    write_skeleton(data, manifest, defaults=RecordDefaults(status="granted", purposes=("ai-training",)))
     rows = list(csv.DictReader(manifest.open()))
-    for r in rows:
-        r["status"], r["purposes"] = "granted", "ai-training"
-    with manifest.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
     rehashed: list[str] = []
     probed = {"n": 0}
     real_rehash, real_gray = mapper.refingerprint_exact, fingerprint.gray256

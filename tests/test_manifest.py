@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conftest import MANIFESTS
+from conftest import FIXTURES, MANIFESTS
 from consentaudit.errors import ManifestError
 from consentaudit.manifest import check_unique, load_records, parse_manifest
 from consentaudit.vocab import ConsentStatus
@@ -131,3 +131,22 @@ def test_phash256_is_checked_and_needs_a_phash() -> None:
     assert problems_of(f"record_id,sha256,phash256,status,purposes\nr1,{SHA},{'ab' * 32},granted,ai-training\n") == [
         "m.csv:2: phash256: needs the record's 64-bit phash too (candidates are found by it)"
     ]
+
+
+def test_manifest_init_fills_in_the_defaults_it_is_given(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from consentaudit.cli.app import app
+
+    out = tmp_path / "m.jsonl"
+    args = ["manifest", "init", str(FIXTURES / "photos"), "-o", str(out), "--id-prefix", "acme-", "--status", "granted"]
+    result = CliRunner().invoke(app, [*args, "-p", "ai-training", "-p", "research", "--granted-at", "2026-01-05"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows[0]["record_id"] == "acme-000001" and rows[0]["status"] == "granted"
+    assert rows[0]["purposes"] == ["ai-training", "research"] and rows[0]["granted_at"] == "2026-01-05"
+    assert CliRunner().invoke(app, ["manifest", "validate", str(out)]).exit_code == 0  # a valid manifest
+    bad = CliRunner().invoke(
+        app, ["manifest", "init", str(FIXTURES / "photos"), "-o", str(tmp_path / "x.csv"), "--status", "maybe"]
+    )
+    assert bad.exit_code == 2 and "--status" in bad.output and not (tmp_path / "x.csv").exists()

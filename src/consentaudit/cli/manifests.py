@@ -32,14 +32,30 @@ def manifest_init(
         Path, typer.Option("--output", "-o", help="Manifest to write (.csv, .jsonl, .json).", metavar="FILE")
     ],
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    id_prefix: Annotated[
+        str, typer.Option("--id-prefix", help="Record ids are PREFIX000001, ...", metavar="PREFIX")
+    ] = "r",
+    status: Annotated[
+        str, typer.Option("--status", help="Fill in this status (granted, revoked, denied).", metavar="STATUS")
+    ] = "",
+    purpose: Annotated[
+        list[str] | None, typer.Option("--purpose", "-p", help="Fill in this purpose; repeatable.", metavar="PURPOSE")
+    ] = None,
+    granted_at: Annotated[
+        str, typer.Option("--granted-at", help="Fill in this date (YYYY-MM-DD).", metavar="DATE")
+    ] = "",
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
-    """Write a skeleton manifest: one row per image with sha256, phash, phash256 and path filled in."""
+    """Write a manifest with one row per image (sha256, phash, phash256, path) and the given defaults; what is
+    not given is left for the controller to fill in."""
     from consentaudit.cli.progress import progress_display
-    from consentaudit.manifest_files import write_skeleton
+    from consentaudit.manifest_files import RecordDefaults, write_skeleton
 
     with progress_display(quiet) as tick:
-        result = write_skeleton(dataset, output, force, tick)
+        defaults = RecordDefaults(id_prefix, status, tuple(purpose or ()), granted_at)
+        result = write_skeleton(dataset, output, force, tick, defaults)
     for path, why in result.skipped:
         typer.echo(f"skipped {path}: {why}", err=True)
-    typer.echo(f"wrote {result.written} record(s) to {output}; fill in status, purposes and dates")
+    missing = [n for n, v in (("status", status), ("purposes", purpose), ("dates", granted_at)) if not v]
+    todo = f"; fill in {', '.join(missing)}" if missing else ""
+    typer.echo(f"wrote {result.written} record(s) to {output}{todo}")
