@@ -29,7 +29,7 @@ from consentaudit.store import ReferenceSets, ScanStore, StoredKeypoints
 from consentaudit.vocab import unknown_purposes
 
 
-def read_manifest(path: Path) -> ParsedManifest:
+def read_manifest(path: Path, keep_records: bool = True) -> ParsedManifest:
     """One manifest file, parsed as a stream; problems inside it are returned with the result, not raised.
     Only regular files are read (a folder, a device or a pipe is an input error, never read forever)."""
     if path.is_dir():
@@ -45,7 +45,7 @@ def read_manifest(path: Path) -> ParsedManifest:
             raise InputError(f"{path}: not a regular file (a manifest is a .csv, .jsonl or .json file)")
         text = io.TextIOWrapper(f, encoding="utf-8-sig", errors="strict", newline="")
         try:
-            return parse_manifest_stream(str(path), text)
+            return parse_manifest_stream(str(path), text, keep_records=keep_records)
         except UnicodeDecodeError as exc:
             raise InputError(f"{path}: not UTF-8 text ({exc.reason})") from None
         except OSError as exc:

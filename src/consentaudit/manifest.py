@@ -37,6 +37,7 @@ class ParsedManifest:
     records: tuple[ConsentRecord, ...]
     problems: tuple[Problem, ...]
     ids: tuple[tuple[str, SourceRef], ...] = ()  # every record_id seen, valid record or not
+    valid: int = 0  # valid records (held in `records` unless parsed for validation only)
 
 
 def detect_format(name: str) -> str:
@@ -75,8 +76,11 @@ def parse_manifest(name: str, text: str, fmt: str | None = None) -> ParsedManife
     return parse_manifest_stream(name, io.StringIO(text.removeprefix("\ufeff"), newline=""), fmt)
 
 
-def parse_manifest_stream(name: str, stream: TextIO, fmt: str | None = None) -> ParsedManifest:
-    """Parse one manifest; problems are returned, not raised, so that all of them can be listed."""
+def parse_manifest_stream(
+    name: str, stream: TextIO, fmt: str | None = None, keep_records: bool = True
+) -> ParsedManifest:
+    """Parse one manifest; problems are returned, not raised, so that all of them can be listed. Without
+    `keep_records` (validation only) the records are checked and counted, not held."""
     try:
         kind = fmt or detect_format(name)
     except ValueError as exc:
@@ -84,6 +88,7 @@ def parse_manifest_stream(name: str, stream: TextIO, fmt: str | None = None) -> 
     problems = _Problems(name)
     rows = {"csv": _csv_rows, "jsonl": _jsonl_rows, "json": _json_rows}[kind](name, stream, problems)
     records: list[ConsentRecord] = []
+    valid = 0
     ids: list[tuple[str, SourceRef]] = []
     for line, raw in rows:
         if len(ids) >= MAX_RECORDS:
@@ -93,11 +98,14 @@ def parse_manifest_stream(name: str, stream: TextIO, fmt: str | None = None) -> 
         record, errs = parse_record(raw, where)
         problems.extend(errs)
         if record is not None:
-            records.append(record)
+            if keep_records:
+                records.append(record)
+            else:
+                valid += 1
         rid = as_text(raw.get("record_id"))
         if rid is not None:
             ids.append((rid, where))
-    return ParsedManifest(name, tuple(records), problems.done(), tuple(ids))
+    return ParsedManifest(name, tuple(records), problems.done(), tuple(ids), valid + len(records))
 
 
 def check_unique(manifests: Iterable[ParsedManifest]) -> list[Problem]:

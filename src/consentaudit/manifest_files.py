@@ -23,11 +23,11 @@ WHERE = SourceRef("manifest init", 0)
 
 def validate_manifests(paths: Sequence[Path]) -> tuple[int, int]:
     """(records, manifests) when every file is valid; ManifestError listing every problem otherwise."""
-    parsed = [read_manifest(p) for p in paths]
+    parsed = [read_manifest(p, keep_records=False) for p in paths]
     problems = [p for m in parsed for p in m.problems] + check_unique(parsed)
     if problems:
         raise ManifestError(problems)
-    return sum(len(m.records) for m in parsed), len(parsed)
+    return sum(m.valid for m in parsed), len(parsed)
 
 
 @dataclass(frozen=True)
