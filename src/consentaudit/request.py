@@ -101,8 +101,8 @@ def first(*values: T | None) -> T:
     return next(v for v in values if v is not None)
 
 
-def parse_fail_on(values: Iterable[str]) -> tuple[Verdict, ...]:
-    """`--fail-on` values (comma-separated or repeated; `none` never fails)."""
+def parse_fail_on(values: Iterable[str], option: str = "--fail-on") -> tuple[Verdict, ...]:
+    """Verdicts given on the command line (comma-separated or repeated; `none` is none)."""
     out: list[Verdict] = []
     for v in (x.strip() for value in values for x in value.split(",")):
         if not v or v == "none":
@@ -111,7 +111,7 @@ def parse_fail_on(values: Iterable[str]) -> tuple[Verdict, ...]:
             out.append(Verdict(v))
         except ValueError:
             choices = ", ".join(x.value for x in Verdict)
-            raise InputError(f"--fail-on: {v!r} is not a verdict (choose from: {choices}, none)") from None
+            raise InputError(f"{option}: {v!r} is not a verdict (choose from: {choices}, none)") from None
     return tuple(out)
 
 

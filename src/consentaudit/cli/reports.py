@@ -68,3 +68,30 @@ def export(
     else:
         output.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {output} ({as_}, {EXPORTS[as_][0]})")
+
+
+@handle_errors
+def lists(
+    source: Annotated[
+        str, typer.Argument(help="A JSON report, or a scan id (see `consentaudit scans`).", metavar="REPORT")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write the lists to.", metavar="DIR")],
+    keep: Annotated[
+        list[str] | None,
+        typer.Option("--keep", help="Verdicts to keep (default: consented); repeatable.", metavar="VERDICT"),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Write keep.txt, drop.txt, filter.jsonl, filter.parquet (path, shard, key, sha256, pHash, verdict, keep)
+    and takedown.jsonl (sha256 + pHash of revoked and opted-out images) for a pipeline to apply."""
+    from consentaudit.filter_lists import write_lists
+    from consentaudit.inputs import open_report
+    from consentaudit.request import parse_fail_on
+    from consentaudit.vocab import Verdict
+
+    kept = parse_fail_on(keep, "--keep") if keep else (Verdict.CONSENTED,)
+    written = write_lists(open_report(source, lambda: open_store(db)), output, kept)
+    typer.echo(
+        f"keep {written.keep}, drop {written.drop}, takedown {written.takedown}: "
+        + ", ".join(str(f) for f in written.files)
+    )

@@ -1,0 +1,51 @@
+"""Keep/drop lists and the takedown list a pipeline applies, from a real shard audit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from typer.testing import CliRunner
+
+from conftest import DATASET, FIXTURES, MANIFESTS, scan_args
+from consentaudit.cli.app import app
+from consentaudit.filter_lists import shard_and_key
+
+R = CliRunner()
+
+
+def test_keep_and_drop_partition_the_findings_and_the_takedown_list_holds_revocations(tmp_path: Path) -> None:
+    report = tmp_path / "audit.json"
+    assert R.invoke(app, scan_args(DATASET, f"sqlite:///{tmp_path / 'db'}", "--report", str(report))).exit_code == 1
+    out = tmp_path / "lists"
+    result = R.invoke(app, ["lists", str(report), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(report.read_text())
+    verdicts = {f["path"]: f["verdict"] for f in doc["findings"]}
+    keep = (out / "keep.txt").read_text().splitlines()
+    drop = (out / "drop.txt").read_text().splitlines()
+    assert sorted(keep + drop) == sorted(verdicts) and not set(keep) & set(drop)
+    assert all(verdicts[p] == "consented" for p in keep) and keep
+    table = pq.read_table(out / "filter.parquet").to_pylist()
+    assert {r["path"]: r["keep"] for r in table} == {p: p in keep for p in verdicts}
+    takedown = [json.loads(line) for line in (out / "takedown.jsonl").read_text().splitlines()]
+    expected = {f["sha256"] for f in doc["findings"] if f["verdict"] in ("revoked", "opted_out") and f["sha256"]}
+    assert {t["sha256"] for t in takedown} == expected and expected
+    wider = R.invoke(app, ["lists", str(report), "-o", str(tmp_path / "wide"), "--keep", "consented,unconsented"])
+    assert wider.exit_code == 0
+    assert len((tmp_path / "wide" / "keep.txt").read_text().splitlines()) > len(keep)
+    bad = R.invoke(app, ["lists", str(report), "-o", str(tmp_path / "x"), "--keep", "fine"])
+    assert bad.exit_code == 2 and "--keep: 'fine' is not a verdict" in bad.output
+
+
+def test_shard_members_carry_their_shard_and_key(tmp_path: Path) -> None:
+    assert shard_and_key("00012.tar/000120034.jpg") == ("00012.tar", "000120034")
+    assert shard_and_key("part/00001.tar/sub/x.png") == ("part/00001.tar", "sub/x")
+    assert shard_and_key("loose/photo.jpg") == (None, "loose/photo")
+    report = tmp_path / "shards.json"
+    args = ["scan", str(FIXTURES / "shards"), "-m", str(MANIFESTS / "fixtures-shards.csv"), "--as-of", "2026-11-26"]
+    R.invoke(app, [*args, "--db", f"sqlite:///{tmp_path / 'db'}", "-q", "--report", str(report)])
+    assert R.invoke(app, ["lists", str(report), "-o", str(tmp_path / "l")]).exit_code == 0
+    rows = [json.loads(x) for x in (tmp_path / "l" / "filter.jsonl").read_text().splitlines()]
+    assert rows and all(r["shard"] == "00000.tar" and r["path"] == f"00000.tar/{r['key']}.jpg" for r in rows)
