@@ -89,3 +89,24 @@ def test_missing_public_key_or_signature_is_an_input_error(signed: tuple[Path, P
     report, _, pub, _ = signed
     assert R.invoke(app, ["verify", str(report)]).exit_code == 2
     assert R.invoke(app, ["verify", str(report), "--public-key", str(pub), "--signature", "nope.sig"]).exit_code == 2
+
+
+def test_a_passphrase_protected_key_signs_and_every_step_prints_the_key_fingerprint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONSENTAUDIT_KEY_PASSPHRASE", "correct horse battery staple")
+    key = tmp_path / "vendor"
+    made = R.invoke(app, ["keygen", str(key), "--passphrase"])
+    assert made.exit_code == 0, made.output
+    assert "ENCRYPTED PRIVATE KEY" in key.read_text()
+    fingerprint = made.output.split("key fingerprint: ")[1].split()[0]
+    assert fingerprint.startswith("sha256:") and len(fingerprint) == 7 + 64
+    report = tmp_path / "audit.json"
+    R.invoke(app, scan_args(DATASET, f"sqlite:///{tmp_path / 'db'}", "--report", str(report)))
+    signed = R.invoke(app, ["sign", str(report), "--key", str(key)])
+    assert signed.exit_code == 0 and fingerprint in signed.output
+    verified = R.invoke(app, ["verify", str(report), "--public-key", f"{key}.pub"])
+    assert verified.exit_code == 0 and fingerprint in verified.output
+    monkeypatch.setenv("CONSENTAUDIT_KEY_PASSPHRASE", "wrong")
+    refused = R.invoke(app, ["sign", str(report), "--key", str(key)])
+    assert refused.exit_code == 2 and "wrong passphrase" in refused.output

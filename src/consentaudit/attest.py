@@ -49,13 +49,17 @@ def canonical_bytes(report_text: str, where: str = "report") -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def keygen(key_path: Path, force: bool = False) -> Path:
-    """Write an Ed25519 private key (PKCS#8 PEM, mode 0600) and KEY.pub; returns the public key path."""
+def keygen(key_path: Path, force: bool = False, passphrase: bytes | None = None) -> Path:
+    """Write an Ed25519 private key (PKCS#8 PEM, mode 0600; encrypted with `passphrase` when given) and
+    KEY.pub; returns the public key path."""
     pub_path = key_path.with_name(key_path.name + ".pub")
     if not force and (key_path.exists() or pub_path.exists()):
         raise InputError(f"{key_path} or {pub_path} exists (use --force to overwrite)")
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    protection: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
+    )
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, protection)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     fd = os.open(key_path, flags, 0o600)
     try:
@@ -69,10 +73,22 @@ def keygen(key_path: Path, force: bool = False) -> Path:
     return pub_path
 
 
-def _load_private(path: Path) -> Ed25519PrivateKey:
+def is_encrypted(path: Path) -> bool:
+    """Whether a private key file is passphrase-protected (PKCS#8 ENCRYPTED PRIVATE KEY)."""
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
+        return b"ENCRYPTED PRIVATE KEY" in path.read_bytes()[:200]
+    except OSError:
+        return False
+
+
+def _load_private(path: Path, passphrase: bytes | None = None) -> Ed25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=passphrase)
+    except TypeError:
+        raise InputError(f"{path} is passphrase-protected: give the passphrase") from None
+    except ValueError:
+        raise InputError(f"cannot load private key {path}: wrong passphrase or not a PEM private key") from None
+    except OSError as exc:
         raise InputError(f"cannot load private key {path}: {exc}") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise InputError(f"{path} is not an Ed25519 private key")
@@ -89,19 +105,24 @@ def _load_public(path: Path) -> Ed25519PublicKey:
     return key
 
 
+def key_fingerprint(path: Path) -> str:
+    """The key id (sha256 of the raw Ed25519 public key) of a public key file, as signatures record it."""
+    return _key_id(_load_public(path))
+
+
 def _key_id(pub: Ed25519PublicKey) -> str:
     raw = pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def sign(report_path: Path, key_path: Path) -> Path:
+def sign(report_path: Path, key_path: Path, passphrase: bytes | None = None) -> Path:
     """Write REPORT.sig, a detached Ed25519 signature over the canonical JSON of the report."""
     try:
         text = report_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read report {report_path}: {exc}") from None
     payload = canonical_bytes(text, str(report_path))
-    key = _load_private(key_path)
+    key = _load_private(key_path, passphrase)
     header = json.loads(payload)["header"]
     sig = {
         "format": SIGNATURE_FORMAT,

@@ -9,6 +9,18 @@ import typer
 
 from consentaudit.cli.errors import EXIT_DATASET, EXIT_SIGNATURE, handle_errors
 
+PASSPHRASE_ENV = "CONSENTAUDIT_KEY_PASSPHRASE"
+
+
+def _passphrase(confirm: bool = False) -> bytes:
+    """The key's passphrase: from the environment (for CI and scripts), else asked for on the terminal."""
+    import os
+
+    text = os.environ.get(PASSPHRASE_ENV) or typer.prompt(
+        "key passphrase", hide_input=True, confirmation_prompt=confirm
+    )
+    return text.encode("utf-8")
+
 
 @handle_errors
 def keygen(
@@ -16,12 +28,17 @@ def keygen(
         Path, typer.Argument(help="Private key file to write (KEY.pub is written beside it).", metavar="KEY")
     ],
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing key files.")] = False,
+    passphrase: Annotated[
+        bool,
+        typer.Option("--passphrase", help=f"Protect the key with a passphrase (${PASSPHRASE_ENV} or a prompt)."),
+    ] = False,
 ) -> None:
-    """Write an Ed25519 signing key (mode 0600) and its public key."""
+    """Write an Ed25519 signing key (mode 0600) and its public key; print the key's fingerprint."""
     from consentaudit import attest
 
-    pub = attest.keygen(key, force)
-    typer.echo(f"wrote {key} (private, mode 0600) and {pub}")
+    pub = attest.keygen(key, force, _passphrase(confirm=True) if passphrase else None)
+    typer.echo(f"wrote {key} (private, mode 0600{', passphrase-protected' if passphrase else ''}) and {pub}")
+    typer.echo(f"key fingerprint: {attest.key_fingerprint(pub)}")
 
 
 @handle_errors
@@ -31,11 +48,13 @@ def sign(
         Path, typer.Option("--key", help="Ed25519 private key (from `consentaudit keygen`).", metavar="KEY")
     ],
 ) -> None:
-    """Write REPORT.sig, a detached signature over the canonical JSON report."""
+    """Write REPORT.sig, a detached signature over the canonical JSON report; print the key's fingerprint."""
+    import json
+
     from consentaudit import attest
 
-    out = attest.sign(report, key)
-    typer.echo(f"wrote {out}")
+    out = attest.sign(report, key, _passphrase() if attest.is_encrypted(key) else None)
+    typer.echo(f"wrote {out} (key fingerprint {json.loads(out.read_text())['key_id']})")
 
 
 @handle_errors
@@ -64,7 +83,7 @@ def verify(
     except attest.SignatureInvalid as exc:
         typer.echo(f"SIGNATURE INVALID: {exc}", err=True)
         raise typer.Exit(EXIT_SIGNATURE) from None
-    typer.echo(f"signature OK: {report} signed by {public_key}")
+    typer.echo(f"signature OK: {report} signed by {public_key} (key fingerprint {attest.key_fingerprint(public_key)})")
     if dataset is None:
         return
     diff = attest.compare_dataset(doc, dataset)
