@@ -85,7 +85,6 @@ def load_manifests(paths: Sequence[Path]) -> tuple[list[ConsentRecord], list[Man
     return records, infos
 
 
-EXACT = ScanSettings(fast=False)
 REFERENCE = ScanSettings(fast=False, with256=True)  # reference entries: also 256-bit pHash, views, keypoints
 
 

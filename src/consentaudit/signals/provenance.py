@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 from consentaudit.models import Signal
 from consentaudit.signals.datamining import ALL_MINING
 from consentaudit.vocab import (
-    AI_SOURCE_TYPES,
     AI_TRAINING_PURPOSES,
     CRAWL_PROTOCOLS,
     TRAINING_ASSERTION_PROTOCOLS,
@@ -67,13 +66,6 @@ def xmp_signals(values: Iterable[tuple[str, str]]) -> list[Signal]:
 
 def release_ids(values: Iterable[tuple[str, str]]) -> list[str]:
     return [v for k, v in values if k == "xmp.model_release_id"]
-
-
-def is_ai_generated(signals: Sequence[Signal]) -> str | None:
-    for s in signals:
-        if s.protocol == SignalProtocol.DIGITAL_SOURCE_TYPE and s.value in AI_SOURCE_TYPES:
-            return s.value
-    return None
 
 
 @dataclass(frozen=True)
