@@ -16,8 +16,10 @@ from pathlib import Path
 from consentaudit import __version__
 from consentaudit.attest import parse_report
 from consentaudit.codec import report_from_dict
+from consentaudit.defaults import DEFAULT_BATCH
 from consentaudit.digest import sha256_hex
 from consentaudit.errors import InputError
+from consentaudit.executors import LocalExecutor
 from consentaudit.inputs import REFERENCE, load_manifests, load_reference
 from consentaudit.mapper import UnitMapper
 from consentaudit.matching.duplicates import duplicate_groups
@@ -160,17 +162,18 @@ def run_spot_check(req: SpotCheckRequest) -> SpotCheckResult:
     wanted = set(sampled) | {p for g in groups for p in g}
     items = {i.path: i for i in open_source(req.dataset).items() if i.path in wanted}
     mapper = UnitMapper(audit.settings(), audit.rules(), records, entries, audit.phash_threshold)
-    result = mapper([items[p] for p in sorted(items)])
-    derived = {f.path: f for f in result.findings}
+    ordered = [items[p] for p in sorted(items)]
+    units = [ordered[i : i + DEFAULT_BATCH] for i in range(0, len(ordered), DEFAULT_BATCH)]
+    derived: dict[str, Finding] = {}
+    images = []
+    for _, result in LocalExecutor(req.jobs).map(units, mapper):
+        derived.update((f.path, f) for f in result.findings)
+        images.extend(result.images)
     light = [
-        (
-            img.path,
-            img.digest,
-            img.fingerprint.phash if img.fingerprint else None,
-            img.fingerprint.phash_mirror if img.fingerprint else None,
-        )
-        for img in result.images
-    ]
+        (img.path, img.digest, img.fingerprint.phash if img.fingerprint else None,
+         img.fingerprint.phash_mirror if img.fingerprint else None)
+        for img in images
+    ]  # fmt: skip
     for f in settle_groups(duplicate_groups(light, audit.phash_threshold), derived):
         derived[f.path] = f
     disagreements = [d for p in sampled for d in _compare(p, claimed[p], derived.get(p))]

@@ -37,10 +37,13 @@ def spot_check(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Spot-check report: OUT (.json) and OUT.md.", metavar="FILE")
     ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.", metavar="N")] = 1,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes (default: all cores).", metavar="N")
+    ] = None,
 ) -> None:
     """Re-derive a seeded sample of REPORT's verdicts from the data; exit 0 when the error-rate bound is
     within --tolerance, 1 when not, 2 for bad inputs."""
+    from consentaudit.executors import default_jobs
     from consentaudit.reports import check_output
     from consentaudit.spotcheck import SpotCheckRequest, run_spot_check
     from consentaudit.spotcheck_report import write_spot_check_json, write_spot_check_markdown
@@ -63,7 +66,7 @@ def spot_check(
         tolerance,
         confidence,
         stratified,
-        jobs,
+        jobs or default_jobs(),
     )
     result = run_spot_check(req)
     for w in result.warnings:
