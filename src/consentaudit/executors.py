@@ -77,6 +77,3 @@ class LocalExecutor:
                 yield unit, fut.result()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-
-
-EXECUTORS: dict[str, Callable[[int], Executor]] = {"local": LocalExecutor}

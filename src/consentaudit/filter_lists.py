@@ -13,10 +13,10 @@ from typing import Any
 
 from consentaudit.errors import OutputError
 from consentaudit.models import Report
+from consentaudit.sources.archives import ARCHIVE_SUFFIXES
 from consentaudit.vocab import Verdict
 
 TAKEDOWN = (Verdict.REVOKED, Verdict.OPTED_OUT)
-ARCHIVES = (".tar", ".tgz", ".zip", ".tar.gz", ".tar.bz2", ".tar.xz")
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ def shard_and_key(path: str) -> tuple[str | None, str]:
     """('00012.tar', '000120034') for '00012.tar/000120034.jpg'; (None, stem) for a loose file."""
     parts = PurePosixPath(path).parts
     for i, part in enumerate(parts[:-1]):
-        if part.lower().endswith(ARCHIVES):
+        if part.lower().endswith(ARCHIVE_SUFFIXES):
             return "/".join(parts[: i + 1]), str(PurePosixPath(*parts[i + 1 :]).with_suffix(""))
     return None, str(PurePosixPath(path).with_suffix(""))
 

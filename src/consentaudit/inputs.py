@@ -15,7 +15,7 @@ from pathlib import Path
 
 from consentaudit.attest import parse_report
 from consentaudit.codec import report_from_dict
-from consentaudit.digest import sha256_file
+from consentaudit.digest import sha256_file, sha256_hex
 from consentaudit.errors import InputError
 from consentaudit.fingerprint import algorithm
 from consentaudit.manifest import ParsedManifest, load_records, parse_manifest_stream
@@ -52,19 +52,25 @@ def read_manifest(path: Path, keep_records: bool = True) -> ParsedManifest:
             raise InputError(f"cannot read manifest {path}: {exc.strerror or exc}") from None
 
 
-def read_report(path: Path) -> Report:
-    """A received JSON report (audit.json), read strictly: one meaning only, or an input error."""
+def read_report_and_digest(path: Path) -> tuple[Report, str]:
+    """A received JSON report (audit.json), read strictly (one meaning only, or an input error), and the
+    sha256 of its bytes."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read report {path}: {exc}") from None
     doc = parse_report(text, str(path))
     try:
-        return report_from_dict(doc)
+        return report_from_dict(doc), sha256_hex(raw)
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(
             f"{path}: not a consentaudit report this version reads ({type(exc).__name__}: {exc})"
         ) from None
+
+
+def read_report(path: Path) -> Report:
+    return read_report_and_digest(path)[0]
 
 
 def open_report(ref: str, store: Callable[[], ScanStore]) -> Report:

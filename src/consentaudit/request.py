@@ -101,7 +101,7 @@ def first(*values: T | None) -> T:
     return next(v for v in values if v is not None)
 
 
-def parse_fail_on(values: Iterable[str], option: str = "--fail-on") -> tuple[Verdict, ...]:
+def parse_verdicts(values: Iterable[str], option: str = "--fail-on") -> tuple[Verdict, ...]:
     """Verdicts given on the command line (comma-separated or repeated; `none` is none)."""
     out: list[Verdict] = []
     for v in (x.strip() for value in values for x in value.split(",")):
@@ -128,7 +128,7 @@ def build_request(flags: ScanFlags, workdir: Path) -> AuditRequest:
     """One request from defaults < policy file (--policy, else ./consentaudit.toml or pyproject.toml) <
     flags."""
     pol: PolicyFile = load_policy(flags.policy, workdir)
-    fail_on = parse_fail_on(flags.fail_on) if flags.fail_on else None
+    fail_on = parse_verdicts(flags.fail_on) if flags.fail_on else None
     anchors = flags.trust_anchors or (Path(pol.trust_anchors) if pol.trust_anchors else None)
     return AuditRequest(
         dataset=flags.dataset,

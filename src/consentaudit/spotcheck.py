@@ -14,13 +14,10 @@ from datetime import date
 from pathlib import Path
 
 from consentaudit import __version__
-from consentaudit.attest import parse_report
-from consentaudit.codec import report_from_dict
 from consentaudit.defaults import DEFAULT_BATCH
-from consentaudit.digest import sha256_hex
 from consentaudit.errors import InputError
 from consentaudit.executors import LocalExecutor
-from consentaudit.inputs import REFERENCE, load_manifests, load_reference
+from consentaudit.inputs import REFERENCE, load_manifests, load_reference, read_report_and_digest
 from consentaudit.mapper import UnitMapper
 from consentaudit.matching.duplicates import duplicate_groups
 from consentaudit.merge import settle_groups
@@ -86,19 +83,6 @@ class SpotCheckResult:
         return self.upper_bound <= self.tolerance
 
 
-def _read_report(path: Path) -> tuple[Report, str]:
-    try:
-        raw = path.read_bytes()
-        text = raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read report {path}: {exc}") from None
-    doc = parse_report(text, str(path))
-    try:
-        return report_from_dict(doc), sha256_hex(raw)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"{path}: not a report this version reads ({type(exc).__name__}: {exc})") from None
-
-
 def _input_warnings(report: Report, req: SpotCheckRequest, manifest_digests: dict[str, str]) -> list[str]:
     warnings: list[str] = []
     recorded = {m.sha256 for m in report.header.manifests}
@@ -124,7 +108,7 @@ def run_spot_check(req: SpotCheckRequest) -> SpotCheckResult:
         raise InputError("--sample must be at least 1")
     if not 0 < req.confidence < 1 or not 0 <= req.tolerance < 1:
         raise InputError("--confidence must be in (0, 1) and --tolerance in [0, 1)")
-    report, report_digest = _read_report(req.report)
+    report, report_digest = read_report_and_digest(req.report)
     h = report.header
     records, infos = load_manifests(req.manifests)
     warnings = _input_warnings(report, req, {m.path: m.sha256 for m in infos})

@@ -86,10 +86,10 @@ def lists(
     and takedown.jsonl (sha256 + pHash of revoked and opted-out images) for a pipeline to apply."""
     from consentaudit.filter_lists import write_lists
     from consentaudit.inputs import open_report
-    from consentaudit.request import parse_fail_on
+    from consentaudit.request import parse_verdicts
     from consentaudit.vocab import Verdict
 
-    kept = parse_fail_on(keep, "--keep") if keep else (Verdict.CONSENTED,)
+    kept = parse_verdicts(keep, "--keep") if keep else (Verdict.CONSENTED,)
     written = write_lists(open_report(source, lambda: open_store(db)), output, kept)
     typer.echo(
         f"keep {written.keep}, drop {written.drop}, takedown {written.takedown}: "
