@@ -158,6 +158,15 @@ def verify_signature(report_path: Path, sig_path: Path, pub_path: Path) -> dict[
     return report
 
 
+def read_signature(path: Path) -> dict[str, str]:
+    """A signature file's fields (format, key_id, signature, payload_sha256, …), checked."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read signature {path}: {exc}") from None
+    return _parse_signature(text, path)
+
+
 def _parse_signature(text: str, path: Path) -> dict[str, str]:
     """A signature file's fields, each checked for its type: a malformed file is an input error."""
     try:

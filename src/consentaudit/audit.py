@@ -144,6 +144,7 @@ def run_audit(
             run = executor or LocalExecutor(req.jobs)
             _map(store, scan_id, dataset_key, algo, units, mapper, run, (finished, len(items)), progress)
             digest, groups, summary = _merge(req, store, scan_id, dataset_key, algo, items, files, mapper)
+        summary = replace(summary, crawl_refusals=dict(sorted(source.refusals.items())))
         errors = list(source.warnings)
         if source.skipped:
             errors.append(f"{source.skipped} non-image files skipped")

@@ -221,6 +221,7 @@ def summary_to_dict(s: Summary) -> dict[str, Any]:
         "bytes": s.bytes,
         "ai_generated": s.ai_generated,
         "opt_outs": {k: dict(v) for k, v in s.opt_outs.items()},
+        "crawl_refusals": dict(sorted(s.crawl_refusals.items())),
         "domains": [{"domain": d.domain, "images": d.images, "bytes": d.bytes} for d in s.domains],
     }
 
@@ -235,6 +236,7 @@ def summary_from_dict(s: dict[str, Any]) -> Summary:
         opt_outs={k: dict(v) for k, v in (s.get("opt_outs") or {}).items()},
         domains=tuple(DomainCount(d["domain"], d["images"], d["bytes"]) for d in s.get("domains") or ()),
         ai_generated=s.get("ai_generated", 0),
+        crawl_refusals={str(k): int(v) for k, v in (s.get("crawl_refusals") or {}).items()},
     )
 
 

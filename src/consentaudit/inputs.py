@@ -12,14 +12,24 @@ import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
-from consentaudit.attest import parse_report
+from consentaudit import strict_json
+from consentaudit.attest import parse_report, read_signature
 from consentaudit.codec import report_from_dict
 from consentaudit.digest import sha256_file, sha256_hex
 from consentaudit.errors import InputError
 from consentaudit.fingerprint import algorithm
 from consentaudit.manifest import ParsedManifest, load_records, parse_manifest_stream
-from consentaudit.models import ConsentRecord, ManifestInfo, ReferenceEntry, ReferenceInfo, Report, ScannedImage
+from consentaudit.models import (
+    ConsentRecord,
+    ManifestInfo,
+    ReferenceEntry,
+    ReferenceInfo,
+    Report,
+    ReportFile,
+    ScannedImage,
+)
 from consentaudit.reference_files import entries_from_images, read_fingerprint_file, read_url_list
 from consentaudit.request import AuditRequest
 from consentaudit.scanner import ScanSettings, scan_unit
@@ -81,6 +91,37 @@ def open_report(ref: str, store: Callable[[], ScanStore]) -> Report:
     if ref.isdigit():
         return store().load_report(int(ref))
     raise InputError(f"{ref}: neither a report file nor a scan id (see `consentaudit scans`)")
+
+
+def open_delivered_report(ref: str, store: Callable[[], ScanStore]) -> tuple[Report, ReportFile]:
+    """A report (file or stored scan id) and what identifies the delivered file: for a file, the sha256 of
+    its bytes and its signature (REPORT.sig beside it); for a stored scan, the bytes `consentaudit report ID
+    -o scan-ID.json` writes."""
+    path = Path(ref)
+    if path.is_file():
+        report, digest = read_report_and_digest(path)
+        sig_path = path.with_name(path.name + ".sig")
+        if sig_path.is_file():
+            sig = read_signature(sig_path)
+            return report, ReportFile(path.name, digest, sig["key_id"], sha256_file(sig_path))
+        return report, ReportFile(path.name, digest)
+    report = open_report(ref, store)
+    from consentaudit.reports.jsonreport import canonical_json
+
+    return report, ReportFile(f"scan-{ref}.json", sha256_hex(canonical_json(report).encode("utf-8")))
+
+
+def read_json_document(path: Path) -> dict[str, Any]:
+    """A JSON object from a file the user gives (a Croissant file to merge into), read strictly."""
+    try:
+        obj = strict_json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+    except strict_json.StrictJsonError as exc:
+        raise InputError(f"{path}: not JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{path}: expected a JSON object")
+    return obj
 
 
 def load_manifests(paths: Sequence[Path]) -> tuple[list[ConsentRecord], list[ManifestInfo]]:

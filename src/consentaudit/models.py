@@ -203,6 +203,8 @@ class Summary:
     opt_outs: dict[str, dict[str, int]] = field(default_factory=dict)
     domains: tuple[DomainCount, ...] = ()
     ai_generated: int = 0
+    # protocol -> crawl records (img2dataset parquet rows) whose download the crawler refused for it
+    crawl_refusals: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -224,3 +226,14 @@ class Report:
     schema_version: str = "1"
     files: tuple[DataFileDigest, ...] = ()  # every other file of the dataset, sorted by path
     thumbnails: Mapping[str, str] = field(default_factory=dict)  # path -> data: URI, for the HTML report only
+
+
+@dataclass(frozen=True)
+class ReportFile:
+    """The delivered report an export points to: its file name and the sha256 of its bytes, and the key id
+    of the detached signature found beside it (REPORT.sig), if any."""
+
+    name: str
+    sha256: str
+    signed_by: str | None = None
+    signature_sha256: str | None = None

@@ -47,13 +47,39 @@ def test_eu_ai_act_summary_export(tmp_path: Path) -> None:
     assert "| cdn.example.com | 2 |" in text  # top 10% of 4 domains: one domain
     assert "W3C TDMRep tdm-reservation HTTP header recorded at crawl | 1 | 1 |" in text
     assert "fewer than 1,000 images" in text
+    # the shard's parquet has one row img2dataset refused for X-Robots-Tag (no image in the tar) and one
+    # plain 404: only the first is an opt-out honoured at crawl time
+    assert "X-Robots-Tag: noai / noimageai HTTP header recorded at crawl | 1 | 1 | 0 | 0 | 0 | 1 |" in text
+    assert "Opt-outs honoured at crawl time: 1 sample(s)" in text
 
 
-def test_cyclonedx_export_validates_against_the_1_6_schema(tmp_path: Path) -> None:
+def test_crawl_refusals_are_counted_from_the_shards_parquet(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shards = tmp_path / "shards"
+    shutil.copytree(FIXTURES / "shards", shards)
+    rows = pq.read_table(shards / "00000.parquet").to_pylist()
+    refused = [r for r in rows if r["status"] != "success"]
+    assert [r["error_message"] for r in refused] == [
+        "Use of image disallowed by X-Robots-Tag directive",
+        "HTTP Error 404: Not Found",
+    ]
+    extra = [{**refused[0], "key": f"00000010{n}", "url": f"https://art.example.org/{n}.jpg"} for n in range(3)]
+    pq.write_table(pa.Table.from_pylist(rows + extra), shards / "00000.parquet")
+    out = tmp_path / "a.json"
+    R.invoke(app, ["scan", str(shards), "--db", f"sqlite:///{tmp_path / 'db'}", "--quiet", "--report", str(out)])
+    assert json.loads(out.read_text())["summary"]["crawl_refusals"] == {"x-robots-tag": 4}
+
+
+def test_cyclonedx_export_validates_and_references_the_signed_report(tmp_path: Path) -> None:
+    import hashlib
+
     from cyclonedx.schema import SchemaVersion
     from cyclonedx.validation.json import JsonStrictValidator
 
     scan_id, db = _scan_id(tmp_path)
+    report = tmp_path / "a.json"
     result = R.invoke(app, ["export", str(scan_id), "--as", "cyclonedx", "--db", db])
     assert result.exit_code == 0, result.output
     errors = JsonStrictValidator(SchemaVersion.V1_6).validate_str(result.output)
@@ -62,25 +88,62 @@ def test_cyclonedx_export_validates_against_the_1_6_schema(tmp_path: Path) -> No
     (component,) = doc["components"]
     assert component["type"] == "data" and component["data"][0]["governance"]
     assert component["data"][0]["sensitiveData"]
+    # the stored scan's JSON rendering is the report the scan wrote: the same bytes, the same digest
+    (ref,) = component["externalReferences"]
+    assert ref["hashes"][0]["content"] == hashlib.sha256(report.read_bytes()).hexdigest()
+    # a signed report file: the export names the report's bytes and the signature beside it
+    key = tmp_path / "k"
+    assert R.invoke(app, ["keygen", str(key)]).exit_code == 0
+    assert R.invoke(app, ["sign", str(report), "--key", str(key)]).exit_code == 0
+    result = R.invoke(app, ["export", str(report), "--as", "cyclonedx"])
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(result.output) is None
+    refs = {r["type"]: r for r in json.loads(result.output)["components"][0]["externalReferences"]}
+    assert refs["attestation"]["url"] == "a.json"
+    assert refs["attestation"]["hashes"][0]["content"] == hashlib.sha256(report.read_bytes()).hexdigest()
+    sig = tmp_path / "a.json.sig"
+    assert refs["digital-signature"]["hashes"][0]["content"] == hashlib.sha256(sig.read_bytes()).hexdigest()
+    assert json.loads(sig.read_text())["key_id"] in refs["attestation"]["comment"]
     # the validator does catch a broken document
     doc["components"][0]["type"] = "not-a-type"
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(json.dumps(doc)) is not None
 
 
-def test_croissant_rai_export(tmp_path: Path) -> None:
+def test_croissant_rai_export_loads_in_mlcroissant(tmp_path: Path) -> None:
+    import mlcroissant as mlc
+
     scan_id, db = _scan_id(tmp_path)
-    result = R.invoke(app, ["export", str(scan_id), "--as", "croissant-rai", "--db", db])
-    doc = json.loads(result.output)
-    assert doc["@context"]["rai"] == "http://mlcommons.org/croissant/RAI/"
-    for key in (
-        "rai:dataCollection",
-        "rai:personalSensitiveInformation",
-        "rai:dataCollectionType",
-        "prov:wasGeneratedBy",
-    ):
-        assert doc[key]
-    assert doc["rai:dataCollectionType"] == "Web Scraping"
+    out = tmp_path / "rai.json"
+    result = R.invoke(app, ["export", str(tmp_path / "a.json"), "--as", "croissant-rai", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    meta = mlc.Dataset(jsonld=str(out)).metadata
+    assert not meta.ctx.issues.errors
+    assert meta.data_collection.startswith("Audited by consentaudit")
+    assert meta.data_collection_type == ["Web Scraping"]
+    assert "ai-training" in meta.data_use_cases[0]
     assert R.invoke(app, ["export", str(scan_id), "--as", "bogus", "--db", db]).exit_code == 2
+
+
+def test_croissant_rai_merges_into_a_real_croissant_file(tmp_path: Path) -> None:
+    import mlcroissant as mlc
+
+    _scan_id(tmp_path)
+    base = FIXTURES / "croissant" / "minimal_recommended.json"
+    out = tmp_path / "merged.json"
+    args = ["export", str(tmp_path / "a.json"), "--as", "croissant-rai", "--into", str(base), "-o", str(out)]
+    result = R.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    meta = mlc.Dataset(jsonld=str(out)).metadata
+    assert not meta.ctx.issues.errors
+    assert meta.name == "minimal_example_with_recommended_fields"  # the dataset's own file, kept
+    assert [rs.name for rs in meta.record_sets] == ["examples"]
+    assert "consentaudit" in meta.data_collection
+    merged, original = json.loads(out.read_text()), json.loads(base.read_text())
+    assert {k: v for k, v in merged.items() if not k.startswith(("rai:", "prov:", "@context"))} == {
+        k: v for k, v in original.items() if k != "@context"
+    }
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1]")
+    assert R.invoke(app, [*args[:-4], "--into", str(bad)]).exit_code == 2
 
 
 def test_csv_cells_are_spreadsheet_safe(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,7 @@ import typer
 
 from consentaudit.cli.common import DbOption, open_store
 from consentaudit.cli.errors import handle_errors
+from consentaudit.errors import InputError
 from consentaudit.reports.exports import EXPORTS, render_export
 
 
@@ -57,12 +59,32 @@ def export(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).", metavar="FILE")
     ] = None,
+    into: Annotated[
+        Path | None,
+        typer.Option(
+            "--into",
+            help="croissant-rai only: the dataset's own Croissant file; write it with the audit's RAI "
+            "properties merged in.",
+            metavar="CROISSANT",
+        ),
+    ] = None,
     db: DbOption = None,
 ) -> None:
-    """Export a report (file or stored scan) as the EU AI Act summary draft, Croissant RAI or CycloneDX 1.6."""
-    from consentaudit.inputs import open_report
+    """Export a report (file or stored scan) as the EU AI Act summary draft, Croissant RAI or CycloneDX 1.6.
 
-    text = render_export(open_report(source, lambda: open_store(db)), as_)
+    The exports name the report they come from by its sha256 (and its signature, REPORT.sig, when one is
+    beside the file)."""
+    from consentaudit.inputs import open_delivered_report, read_json_document
+    from consentaudit.reports.exports import croissant_rai, merge_croissant
+
+    stored, delivered = open_delivered_report(source, lambda: open_store(db))
+    if into is not None:
+        if as_ != "croissant-rai":
+            raise InputError("--into merges a croissant-rai export into a Croissant file: use --as croissant-rai")
+        merged = merge_croissant(read_json_document(into), croissant_rai(stored, delivered))
+        text = json.dumps(merged, indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = render_export(stored, as_, delivered)
     if output is None:
         typer.echo(text, nl=False)
     else:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from consentaudit.errors import InputError
-from consentaudit.models import Report
+from consentaudit.models import Report, ReportFile
 from consentaudit.vocab import Verdict
 
 PROTOCOL_NAMES = {
@@ -32,7 +34,7 @@ def size_bin(images: int) -> str:
     return "more than 1 billion images"
 
 
-def eu_ai_act_summary(report: Report) -> str:
+def eu_ai_act_summary(report: Report, delivered: ReportFile | None = None) -> str:
     h, s = report.header, report.summary
     lines = [
         "# DRAFT — facts for the EU AI Act public summary of training content",
@@ -41,7 +43,8 @@ def eu_ai_act_summary(report: Report) -> str:
         "> the audit can establish; the provider must complete and review every section before publication.",
         "",
         f"Dataset: {h.dataset} — audited {h.finished_at} (as of {h.options.as_of}), consentaudit {h.tool_version}, "
-        f"scan {h.scan_id}, dataset digest `{h.dataset_digest}`.",
+        f"scan {h.scan_id}, dataset digest `{h.dataset_digest}`."
+        + (f" Audit report `{delivered.name}`, sha256 `{delivered.sha256}`." if delivered else ""),
         "",
         "## 2.3 Data crawled and scraped from online sources",
         "",
@@ -71,38 +74,100 @@ def eu_ai_act_summary(report: Report) -> str:
         "never as permission; images carrying a prohibiting signal for the audited purposes "
         f"({', '.join(h.options.purposes)}) are reported as `opted_out`.",
         "",
-        "| protocol | images carrying it | prohibited | allowed | unspecified | invalid |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| protocol | images carrying it | prohibited | allowed | unspecified | invalid | refused at crawl |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for proto, row in s.opt_outs.items():
+    refused = s.crawl_refusals
+    for proto in [*s.opt_outs, *(p for p in refused if p not in s.opt_outs)]:
+        row = s.opt_outs.get(proto, {})
         lines.append(
-            f"| {PROTOCOL_NAMES.get(proto, proto)} | {row['images']} | {row['prohibited']} | "
-            f"{row['allowed']} | {row['unspecified']} | {row['invalid']} |"
+            f"| {PROTOCOL_NAMES.get(proto, proto)} | {row.get('images', 0)} | {row.get('prohibited', 0)} | "
+            f"{row.get('allowed', 0)} | {row.get('unspecified', 0)} | {row.get('invalid', 0)} | "
+            f"{refused.get(proto, 0)} |"
         )
+    opted = s.verdicts.get(Verdict.OPTED_OUT.value, 0)
     lines += [
         "",
-        f"Images found opted out: {s.verdicts.get(Verdict.OPTED_OUT.value, 0)}; found in known scraped "
-        f"reference sets: {s.verdicts.get(Verdict.KNOWN_SCRAPED.value, 0)}.",
+        f"Opt-outs honoured at crawl time: {sum(refused.values())} sample(s) the crawler did not download "
+        "because the server reserved them (crawl records with no image, such as img2dataset's \"Use of image "
+        f'disallowed by X-Robots-Tag directive"). Images in the dataset found opted out: {opted} (reported '
+        "`opted_out`: to be removed before training). Found in known scraped reference sets: "
+        f"{s.verdicts.get(Verdict.KNOWN_SCRAPED.value, 0)}.",
         "",
     ]
     return "\n".join(lines)
 
 
-def croissant_rai(report: Report) -> dict[str, Any]:
+# The Croissant 1.0 JSON-LD context as the spec's examples write it (mlcroissant warns on any other), plus
+# PROV-O for the audit activity.
+CROISSANT_CONTEXT: dict[str, Any] = {
+    "@language": "en",
+    "@vocab": "https://schema.org/",
+    "citeAs": "cr:citeAs",
+    "column": "cr:column",
+    "conformsTo": "dct:conformsTo",
+    "cr": "http://mlcommons.org/croissant/",
+    "rai": "http://mlcommons.org/croissant/RAI/",
+    "data": {"@id": "cr:data", "@type": "@json"},
+    "dataType": {"@id": "cr:dataType", "@type": "@vocab"},
+    "dct": "http://purl.org/dc/terms/",
+    "examples": {"@id": "cr:examples", "@type": "@json"},
+    "extract": "cr:extract",
+    "field": "cr:field",
+    "fileProperty": "cr:fileProperty",
+    "fileObject": "cr:fileObject",
+    "fileSet": "cr:fileSet",
+    "format": "cr:format",
+    "includes": "cr:includes",
+    "isLiveDataset": "cr:isLiveDataset",
+    "jsonPath": "cr:jsonPath",
+    "key": "cr:key",
+    "md5": "cr:md5",
+    "parentField": "cr:parentField",
+    "path": "cr:path",
+    "recordSet": "cr:recordSet",
+    "references": "cr:references",
+    "regex": "cr:regex",
+    "repeated": "cr:repeated",
+    "replace": "cr:replace",
+    "sc": "https://schema.org/",
+    "separator": "cr:separator",
+    "source": "cr:source",
+    "subField": "cr:subField",
+    "transform": "cr:transform",
+    "prov": "http://www.w3.org/ns/prov#",
+}
+CROISSANT_1_0 = "http://mlcommons.org/croissant/1.0"
+# what `--into` copies from the fragment into a dataset's own Croissant file
+RAI_PREFIXES = ("rai:", "prov:")
+
+
+def croissant_rai(report: Report, delivered: ReportFile | None = None) -> dict[str, Any]:
+    """A Croissant 1.0 dataset document carrying the audit's Responsible-AI (RAI) facts: it loads with
+    mlcroissant on its own, and `merge_croissant` copies its rai:/prov: properties into the dataset's file."""
     h, s = report.header, report.summary
     consented = s.verdicts.get(Verdict.CONSENTED.value, 0)
+    used: list[dict[str, Any]] = [
+        {"@type": "prov:Entity", "name": Path(m.path).name, "sha256": m.sha256} for m in h.manifests
+    ]
+    if delivered is not None:
+        used.append({"@type": "prov:Entity", "name": delivered.name, "sha256": delivered.sha256})
     return {
-        "@context": {
-            "@vocab": "https://schema.org/",
-            "rai": "http://mlcommons.org/croissant/RAI/",
-            "prov": "http://www.w3.org/ns/prov#",
-        },
-        "@type": "Dataset",
-        "name": h.dataset,
+        "@context": CROISSANT_CONTEXT,
+        "@type": "sc:Dataset",
+        "conformsTo": CROISSANT_1_0,
+        "name": Path(h.dataset).name or h.dataset,
+        "description": (
+            f"Consent and provenance audit of {s.images} images by consentaudit {h.tool_version} "
+            f"(dataset digest {h.dataset_digest})."
+        ),
         "rai:dataCollection": (
             f"Audited by consentaudit {h.tool_version} on {h.finished_at} (as of {h.options.as_of}) against "
             f"{len(h.manifests)} consent manifest(s) and {len(h.references)} known-scraped reference set(s). "
-            f"{s.images} images: " + ", ".join(f"{k} {v}" for k, v in s.verdicts.items() if v) + "."
+            f"{s.images} images: "
+            + ", ".join(f"{k} {v}" for k, v in s.verdicts.items() if v)
+            + "."
+            + (f" Audit report {delivered.name}, sha256 {delivered.sha256}." if delivered else "")
         ),
         "rai:dataCollectionType": "Web Scraping" if s.domains else "Others",
         "rai:personalSensitiveInformation": (
@@ -115,20 +180,81 @@ def croissant_rai(report: Report) -> dict[str, Any]:
             "@type": "prov:Activity",
             "prov:startedAtTime": h.started_at,
             "prov:endedAtTime": h.finished_at,
-            "prov:used": [{"@type": "prov:Entity", "name": m.path, "sha256": m.sha256} for m in h.manifests],
+            "prov:used": used,
             "prov:wasAssociatedWith": {"@type": "prov:SoftwareAgent", "name": f"consentaudit {h.tool_version}"},
         },
-        "sha256": h.dataset_digest,
     }
 
 
-def cyclonedx(report: Report) -> dict[str, Any]:
+def merge_croissant(dataset_doc: dict[str, Any], fragment: dict[str, Any]) -> dict[str, Any]:
+    """The dataset's own Croissant document with the audit's rai:/prov: properties added (replacing any the
+    document had) and the rai/prov prefixes declared in its @context; nothing else of it changes."""
+    context = dataset_doc.get("@context")
+    if not isinstance(context, dict) or dataset_doc.get("@type") not in ("sc:Dataset", "Dataset"):
+        raise InputError("--into: not a Croissant dataset document (a JSON-LD object with @context and @type)")
+    merged = dict(dataset_doc)
+    merged["@context"] = {**context, "rai": CROISSANT_CONTEXT["rai"], "prov": CROISSANT_CONTEXT["prov"]}
+    for key, value in fragment.items():
+        if key.startswith(RAI_PREFIXES):
+            merged[key] = value
+    return merged
+
+
+def cyclonedx(report: Report, delivered: ReportFile | None = None) -> dict[str, Any]:
     h, s = report.header, report.summary
     serial = uuid.uuid5(uuid.NAMESPACE_URL, f"consentaudit:{h.dataset_digest}:{h.finished_at}")
     sensitive = [
         f"images of people: {s.images - s.verdicts.get('unreadable', 0)} readable images may depict "
         "identifiable people; consent records hold pseudonymous subject ids"
     ]
+    references: list[dict[str, Any]] = []
+    if delivered is not None:
+        references.append(
+            {
+                "type": "attestation",
+                "url": delivered.name,
+                "comment": "consentaudit audit report (per-image verdicts and evidence)"
+                + (f", signed by Ed25519 key {delivered.signed_by}" if delivered.signed_by else ", unsigned"),
+                "hashes": [{"alg": "SHA-256", "content": delivered.sha256}],
+            }
+        )
+        if delivered.signed_by and delivered.signature_sha256:
+            references.append(
+                {
+                    "type": "digital-signature",
+                    "url": delivered.name + ".sig",
+                    "comment": f"detached Ed25519 signature over {delivered.name} (key {delivered.signed_by})",
+                    "hashes": [{"alg": "SHA-256", "content": delivered.signature_sha256}],
+                }
+            )
+    component: dict[str, Any] = {
+        "type": "data",
+        "bom-ref": "dataset",
+        "name": h.dataset,
+        "hashes": [{"alg": "SHA-256", "content": h.dataset_digest}] if h.dataset_digest else [],
+        "data": [
+            {
+                "type": "dataset",
+                "name": h.dataset,
+                "contents": {
+                    "properties": [
+                        {"name": f"consentaudit:verdict:{k}", "value": str(v)} for k, v in s.verdicts.items()
+                    ]
+                },
+                "classification": "images",
+                "sensitiveData": sensitive,
+                "governance": {
+                    "owners": [{"organization": {"name": "dataset provider (to complete)"}}],
+                },
+                "description": (
+                    f"{s.images} images audited as of {h.options.as_of} for "
+                    f"{', '.join(h.options.purposes)}; {s.failing} under --fail-on."
+                ),
+            }
+        ],
+    }
+    if references:
+        component["externalReferences"] = references
     return {
         "bomFormat": "CycloneDX",
         "specVersion": "1.6",
@@ -138,48 +264,22 @@ def cyclonedx(report: Report) -> dict[str, Any]:
             "timestamp": h.finished_at,
             "tools": {"components": [{"type": "application", "name": "consentaudit", "version": h.tool_version}]},
         },
-        "components": [
-            {
-                "type": "data",
-                "bom-ref": "dataset",
-                "name": h.dataset,
-                "hashes": [{"alg": "SHA-256", "content": h.dataset_digest}] if h.dataset_digest else [],
-                "data": [
-                    {
-                        "type": "dataset",
-                        "name": h.dataset,
-                        "contents": {
-                            "properties": [
-                                {"name": f"consentaudit:verdict:{k}", "value": str(v)} for k, v in s.verdicts.items()
-                            ]
-                        },
-                        "classification": "images",
-                        "sensitiveData": sensitive,
-                        "governance": {
-                            "owners": [{"organization": {"name": "dataset provider (to complete)"}}],
-                        },
-                        "description": (
-                            f"{s.images} images audited as of {h.options.as_of} for "
-                            f"{', '.join(h.options.purposes)}; {s.failing} under --fail-on."
-                        ),
-                    }
-                ],
-            }
-        ],
+        "components": [component],
     }
 
 
-EXPORTS = {
+EXPORTS: dict[str, tuple[str, Callable[[Report, ReportFile | None], str | dict[str, Any]]]] = {
     "eu-ai-act-summary": ("md", eu_ai_act_summary),
     "croissant-rai": ("json", croissant_rai),
     "cyclonedx": ("json", cyclonedx),
 }
 
 
-def render_export(report: Report, name: str) -> str:
-    """The export `name` of a finished report, as the text to write."""
+def render_export(report: Report, name: str, delivered: ReportFile | None = None) -> str:
+    """The export `name` of a finished report, as the text to write; `delivered` names the report file the
+    export points to (its sha256 and signature)."""
     if name not in EXPORTS:
         raise InputError(f"--as: {name!r} is not one of {', '.join(EXPORTS)}")
     _, fn = EXPORTS[name]
-    result = fn(report)
+    result = fn(report, delivered)
     return result if isinstance(result, str) else json.dumps(result, indent=2, sort_keys=True) + "\n"

@@ -10,11 +10,12 @@ import os
 import stat
 import tarfile
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from consentaudit.sources.archives import ArchiveReader, is_archive, list_archive
+from consentaudit.sources.archives import ArchiveReader, ListingLog, is_archive, list_archive
 from consentaudit.sources.directory import DataFile, DirectorySource
 from consentaudit.sources.item import Item, display_name
 
@@ -25,6 +26,7 @@ class Source(Protocol):
     root: Path
     skipped: int  # non-image files passed over
     warnings: list[str]  # what could not be read beside the images
+    refusals: Counter[str]  # crawl-time refusals (img2dataset rows without an image) by protocol
     files: list[DataFile]  # every file that is not an audited image (complete once items() is exhausted)
 
     @staticmethod
@@ -45,12 +47,13 @@ class ArchiveSource:
         self.root = path.resolve().parent
         self.archive = path.resolve()
         self.skipped = 0
-        self.warnings: list[str] = []
+        self._log = ListingLog()
+        self.warnings, self.refusals = self._log.warnings, self._log.refusals
         st = self.archive.stat()
         self.files = [DataFile(display_name(self.archive.name), str(self.archive), st.st_size, st.st_mtime_ns)]
 
     def items(self) -> Iterator[Item]:
-        yield from list_archive(self.archive, self.archive.name, self.warnings.append)
+        yield from list_archive(self.archive, self.archive.name, self._log)
 
 
 SOURCES: dict[str, type[ArchiveSource] | type[DirectorySource]] = {

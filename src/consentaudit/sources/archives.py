@@ -3,16 +3,19 @@
 Members are listed and read as streams, never extracted to disk. A member whose name is absolute, climbs
 out with '..', or is a link is reported as an item with a `problem` and never read. Members are grouped by
 key (the name without its extension): a `<key>.json` sidecar is attached to its `<key>.jpg`, and an
-img2dataset `<shard>.parquet` beside the shard supplies the crawl record when the json is absent.
+img2dataset `<shard>.parquet` beside the shard supplies the crawl record when the json is absent, and its
+rows for samples refused at crawl time (no image in the shard) are counted as opt-outs honoured.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import tarfile
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -40,6 +43,32 @@ def _key(name: str) -> tuple[str, str]:
     p = PurePosixPath(name)
     suffix = "".join(p.suffixes[-1:]).lower()
     return str(p.with_suffix("")) if p.suffix else name, suffix
+
+
+# img2dataset's error_message for a sample it did not download because the server reserved it
+# (`--disallowed_header_directives`): "Use of image disallowed by X-Robots-Tag directive".
+REFUSAL = re.compile(r"disallowed by (x-robots-tag)", re.IGNORECASE)
+
+
+@dataclass
+class ListingLog:
+    """What listing noticed beside the images: warnings (a crawl parquet that cannot be read) and crawl-time
+    refusals by protocol (img2dataset rows with no image because a header reserved it)."""
+
+    warnings: list[str] = field(default_factory=list)
+    refusals: Counter[str] = field(default_factory=Counter)
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+
+def refusal_protocol(row: dict[str, Any]) -> str | None:
+    """The protocol that made the crawler refuse this row's download, if its error says so."""
+    err = row.get("error_message")
+    if row.get("status") == "success" or not isinstance(err, str):
+        return None
+    m = REFUSAL.search(err)
+    return m.group(1).lower() if m else None
 
 
 def _parquet_rows(shard: Path, warn: Warn) -> dict[str, str]:
@@ -75,17 +104,14 @@ def _jsonable(v: Any) -> bool:
 Warn = Callable[[str], None]
 
 
-def _ignore(_message: str) -> None:
-    return None
-
-
-def list_archive(archive: Path, rel: str, warn: Warn = _ignore) -> Iterator[Item]:
+def list_archive(archive: Path, rel: str, log: ListingLog | None = None) -> Iterator[Item]:
     """Items of one archive; `rel` is the archive's path inside the dataset ('00012.tar')."""
+    log = log if log is not None else ListingLog()
     try:
         if archive.name.lower().endswith(".zip"):
-            yield from _list_zip(archive, rel, warn)
+            yield from _list_zip(archive, rel, log)
         else:
-            yield from _list_tar(archive, rel, warn)
+            yield from _list_tar(archive, rel, log)
     except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
         yield Item(rel, str(archive), 0, 0, f"archive unreadable: {type(exc).__name__}: {exc}")
 
@@ -130,7 +156,7 @@ def _zip_members(zf: zipfile.ZipFile) -> Iterator[tuple[_Member, Callable[[], by
 
 
 def _items(
-    archive: Path, rel: str, members: Iterable[tuple[_Member, Callable[[], bytes | None]]], warn: Warn
+    archive: Path, rel: str, members: Iterable[tuple[_Member, Callable[[], bytes | None]]], log: ListingLog
 ) -> Iterator[Item]:
     """Group one pass over the members by key: images become items carrying their `<key>.json` sidecar (or
     the shard's parquet row) and `<key>.c2pa`; unsafe members become items with a problem."""
@@ -159,7 +185,13 @@ def _items(
             c2pa[key] = m.name
         elif suffix in IMAGE_EXTENSIONS:
             images.append(m)
-    parquet = _parquet_rows(archive, warn)
+    parquet = _parquet_rows(archive, log.warn)
+    present = {PurePosixPath(_key(m.name)[0]).name for m in images}
+    for key, text in parquet.items():
+        if key not in present:
+            proto = refusal_protocol(json.loads(text))
+            if proto:
+                log.refusals[proto] += 1
     for m in images:
         key, _ = _key(m.name)
         yield Item(
@@ -175,16 +207,16 @@ def _items(
     yield from problems
 
 
-def _list_tar(archive: Path, rel: str, warn: Warn) -> Iterator[Item]:
+def _list_tar(archive: Path, rel: str, log: ListingLog) -> Iterator[Item]:
     plain = archive.name.lower().endswith(".tar")
     with tarfile.open(archive, "r:" if plain else "r:*") as tf:
-        items = list(_items(archive, rel, _tar_members(tf, plain), warn))
+        items = list(_items(archive, rel, _tar_members(tf, plain), log))
     yield from items
 
 
-def _list_zip(archive: Path, rel: str, warn: Warn) -> Iterator[Item]:
+def _list_zip(archive: Path, rel: str, log: ListingLog) -> Iterator[Item]:
     with zipfile.ZipFile(archive) as zf:
-        items = list(_items(archive, rel, _zip_members(zf), warn))
+        items = list(_items(archive, rel, _zip_members(zf), log))
     yield from items
 
 

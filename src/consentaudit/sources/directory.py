@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from consentaudit.errors import InputError
-from consentaudit.sources.archives import is_archive, list_archive
+from consentaudit.sources.archives import ListingLog, is_archive, list_archive
 from consentaudit.sources.item import IMAGE_EXTENSIONS, Item, display_name
 
 MAGICS = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
@@ -65,7 +65,9 @@ class DirectorySource:
         self.root = root.resolve()
         self.skipped = 0
         self.files: list[DataFile] = []  # filled while `items()` is iterated
-        self.warnings: list[str] = []  # what could not be read beside the images (a broken crawl parquet)
+        self._log = ListingLog()
+        self.warnings = self._log.warnings  # what could not be read beside the images (a broken crawl parquet)
+        self.refusals = self._log.refusals  # crawl-time refusals by protocol, from shards' parquet rows
 
     def items(self) -> Iterator[Item]:
         yield from self._walk(self.root, "")
@@ -111,7 +113,7 @@ class DirectorySource:
                     continue
                 self.files.append(DataFile(rel, str(full), st.st_size, st.st_mtime_ns))
                 if is_archive(full):
-                    yield from list_archive(full, rel, self.warnings.append)
+                    yield from list_archive(full, rel, self._log)
                 else:
                     self.skipped += 1
 
