@@ -45,8 +45,7 @@ def parse_report(report_text: str, where: str = "report") -> dict[str, Any]:
 
 
 def canonical_bytes(report_text: str, where: str = "report") -> bytes:
-    obj = parse_report(report_text, where)
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return canonical_json(parse_report(report_text, where))
 
 
 def keygen(key_path: Path, force: bool = False, passphrase: bytes | None = None) -> Path:
@@ -115,6 +114,38 @@ def _key_id(pub: Ed25519PublicKey) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
+def canonical_json(obj: Any) -> bytes:
+    """The bytes a signature covers: JSON with sorted keys, no whitespace, UTF-8."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def sign_payload(
+    payload: bytes, key_path: Path, passphrase: bytes | None = None, **fields: str | None
+) -> dict[str, str | None]:
+    """A detached Ed25519 signature document over `payload` (with `fields` recorded beside it)."""
+    key = _load_private(key_path, passphrase)
+    return {
+        "format": SIGNATURE_FORMAT,
+        "algorithm": "ed25519",
+        "canonicalisation": CANONICALISATION,
+        "key_id": _key_id(key.public_key()),
+        "payload_sha256": hashlib.sha256(payload).hexdigest(),
+        **fields,
+        "signature": base64.b64encode(key.sign(payload)).decode("ascii"),
+    }
+
+
+def check_payload(payload: bytes, sig: dict[str, str], pub_path: Path, what: str = "the report") -> None:
+    """SignatureInvalid unless `sig` (a parsed signature file) is `pub_path`'s signature over `payload`."""
+    pub = _load_public(pub_path)
+    if sig["key_id"] != _key_id(pub):
+        raise SignatureInvalid(f"signed by another key ({sig['key_id']}), not {pub_path} ({_key_id(pub)})")
+    try:
+        pub.verify(base64.b64decode(sig["signature"], validate=True), payload)
+    except (InvalidSignature, ValueError) as exc:
+        raise SignatureInvalid(f"{what} does not match its signature: it was changed after signing") from exc
+
+
 def sign(report_path: Path, key_path: Path, passphrase: bytes | None = None) -> Path:
     """Write REPORT.sig, a detached Ed25519 signature over the canonical JSON of the report."""
     try:
@@ -122,17 +153,8 @@ def sign(report_path: Path, key_path: Path, passphrase: bytes | None = None) -> 
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read report {report_path}: {exc}") from None
     payload = canonical_bytes(text, str(report_path))
-    key = _load_private(key_path, passphrase)
     header = json.loads(payload)["header"]
-    sig = {
-        "format": SIGNATURE_FORMAT,
-        "algorithm": "ed25519",
-        "canonicalisation": CANONICALISATION,
-        "key_id": _key_id(key.public_key()),
-        "payload_sha256": hashlib.sha256(payload).hexdigest(),
-        "dataset_digest": header.get("dataset_digest"),
-        "signature": base64.b64encode(key.sign(payload)).decode("ascii"),
-    }
+    sig = sign_payload(payload, key_path, passphrase, dataset_digest=header.get("dataset_digest"))
     out = report_path.with_name(report_path.name + ".sig")
     out.write_text(json.dumps(sig, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return out
@@ -145,15 +167,9 @@ def verify_signature(report_path: Path, sig_path: Path, pub_path: Path) -> dict[
         sig_text = sig_path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read report or signature: {exc}") from None
-    sig = _parse_signature(sig_text, sig_path)
-    pub = _load_public(pub_path)
+    sig = parse_signature(sig_text, sig_path)
     payload = canonical_bytes(text, str(report_path))
-    if sig["key_id"] != _key_id(pub):
-        raise SignatureInvalid(f"signed by another key ({sig['key_id']}), not {pub_path} ({_key_id(pub)})")
-    try:
-        pub.verify(base64.b64decode(sig["signature"], validate=True), payload)
-    except (InvalidSignature, ValueError) as exc:
-        raise SignatureInvalid("the report does not match its signature: it was changed after signing") from exc
+    check_payload(payload, sig, pub_path)
     report: dict[str, Any] = json.loads(payload)
     return report
 
@@ -164,10 +180,10 @@ def read_signature(path: Path) -> dict[str, str]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read signature {path}: {exc}") from None
-    return _parse_signature(text, path)
+    return parse_signature(text, path)
 
 
-def _parse_signature(text: str, path: Path) -> dict[str, str]:
+def parse_signature(text: str, path: Path | str) -> dict[str, str]:
     """A signature file's fields, each checked for its type: a malformed file is an input error."""
     try:
         sig = strict_json.loads(text)

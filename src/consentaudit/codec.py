@@ -175,7 +175,14 @@ def header_to_dict(h: ReportHeader) -> dict[str, Any]:
         },
         "manifests": [{"path": m.path, "sha256": m.sha256, "records": m.records} for m in h.manifests],
         "references": [
-            {"name": x.name, "path": x.path, "entries": x.entries, "description": x.description, "license": x.license}
+            {
+                "name": x.name,
+                "path": x.path,
+                "entries": x.entries,
+                "description": x.description,
+                "license": x.license,
+                "sha256": x.sha256,
+            }
             for x in h.references
         ],
         "started_at": h.started_at,
@@ -201,7 +208,9 @@ def header_from_dict(h: dict[str, Any]) -> ReportHeader:
         ),
         manifests=tuple(ManifestInfo(m["path"], m["sha256"], m["records"]) for m in h["manifests"]),
         references=tuple(
-            ReferenceInfo(x["name"], x["path"], x["entries"], x.get("description", ""), x.get("license", ""))
+            ReferenceInfo(
+                x["name"], x["path"], x["entries"], x.get("description", ""), x.get("license", ""), x.get("sha256", "")
+            )
             for x in h["references"]
         ),
         started_at=h["started_at"],

@@ -42,3 +42,10 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def entries_digest(rows: Iterable[tuple[str | None, ...]]) -> str:
+    """sha256 over a reference set's fingerprints (sha256, pHash, dHash, URL, 256-bit pHash per entry),
+    independent of their order and of where the set was read from: two copies of a set share it."""
+    lines = sorted("\t".join(v or "-" for v in row) for row in rows)
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()

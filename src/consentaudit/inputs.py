@@ -17,7 +17,7 @@ from typing import Any
 from consentaudit import strict_json
 from consentaudit.attest import parse_report, read_signature
 from consentaudit.codec import report_from_dict
-from consentaudit.digest import sha256_file, sha256_hex
+from consentaudit.digest import entries_digest, sha256_file, sha256_hex
 from consentaudit.errors import InputError
 from consentaudit.fingerprint import algorithm
 from consentaudit.manifest import ParsedManifest, load_records, parse_manifest_stream
@@ -173,6 +173,11 @@ def load_reference(
     raise InputError(f"reference set not found: {path} is neither a file nor a folder")
 
 
+def with_digest(info: ReferenceInfo, entries: Sequence[ReferenceEntry]) -> ReferenceInfo:
+    """The set's description with the digest of its fingerprints, as the report header records it."""
+    return replace(info, sha256=entries_digest((e.sha256, e.phash, e.dhash, e.url, e.phash256) for e in entries))
+
+
 @dataclass(frozen=True)
 class Inputs:
     records: list[ConsentRecord]
@@ -214,7 +219,7 @@ def load_inputs(req: AuditRequest, settings: ScanSettings, store: ScanStore) -> 
             )
         else:
             info, entries = load_reference(rp, exact, store)
-        ref_infos.append(info)
+        ref_infos.append(with_digest(info, entries))
         ref_entries.extend(entries)
     return Inputs(
         records, manifest_infos, ref_infos, ref_entries, StoredKeypoints(store.url, stored) if stored else None

@@ -158,6 +158,7 @@ class ReferenceInfo:
     entries: int
     description: str = ""
     license: str = ""
+    sha256: str = ""  # digest.entries_digest of the set's fingerprints: what a spot-check compares
 
 
 @dataclass(frozen=True)

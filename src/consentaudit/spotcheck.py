@@ -17,7 +17,7 @@ from consentaudit import __version__
 from consentaudit.defaults import DEFAULT_BATCH
 from consentaudit.errors import InputError
 from consentaudit.executors import LocalExecutor
-from consentaudit.inputs import REFERENCE, load_manifests, load_reference, read_report_and_digest
+from consentaudit.inputs import REFERENCE, load_manifests, load_reference, read_report_and_digest, with_digest
 from consentaudit.mapper import UnitMapper
 from consentaudit.matching.duplicates import duplicate_groups
 from consentaudit.merge import settle_groups
@@ -117,10 +117,19 @@ def run_spot_check(req: SpotCheckRequest) -> SpotCheckResult:
         if not rp.exists():
             raise InputError(f"reference set not found: {rp} (a spot-check takes the set's folder or file)")
         info, es = load_reference(rp, REFERENCE)
+        info = with_digest(info, es)
         entries.extend(es)
-        recorded = {r.name: r.entries for r in h.references}
-        if recorded.get(info.name) != info.entries:
-            warnings.append(f"reference {rp}: {info.entries} entries, the report recorded {recorded.get(info.name)}")
+        recorded = {r.name: r for r in h.references}
+        was = recorded.get(info.name)
+        if was is None:
+            warnings.append(f"reference {rp}: the report used no set named {info.name!r}")
+        elif was.sha256 and was.sha256 != info.sha256:
+            warnings.append(
+                f"reference {rp} (sha256 {info.sha256[:16]}…, {info.entries} entries) differs from the set the "
+                f"report used (sha256 {was.sha256[:16]}…, {was.entries} entries)"
+            )
+        elif was.entries != info.entries:
+            warnings.append(f"reference {rp}: {info.entries} entries, the report recorded {was.entries}")
     pol = load_policy(req.policy, Path.cwd())
     fast = "jpeg-draft" in h.fingerprint_algorithm
     audit = AuditRequest(

@@ -58,8 +58,58 @@ def sign(
 
 
 @handle_errors
+def certify(
+    report: Annotated[Path, typer.Argument(help="The JSON report to certify.", metavar="REPORT")],
+    key: Annotated[
+        Path, typer.Option("--key", help="Ed25519 private key (from `consentaudit keygen`).", metavar="KEY")
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Bundle to write: a new folder, or FILE.zip.", metavar="OUT")
+    ],
+    manifest: Annotated[
+        list[Path] | None,
+        typer.Option("--manifest", "-m", help="Check a manifest is one the report used; repeatable.", metavar="FILE"),
+    ] = None,
+    reference: Annotated[
+        list[Path] | None,
+        typer.Option("--reference", "-r", help="Record a reference set file/folder's sha256.", metavar="SET"),
+    ] = None,
+    thumbnails: Annotated[
+        bool, typer.Option("--thumbnails", help="Thumbnails in audit.html (read from the dataset).")
+    ] = False,
+) -> None:
+    """Write a certification bundle: audit.json, audit.html, audit.md, the exports, the inputs' digests and
+    the tool version, with one signature over an index of them all; check it with `verify BUNDLE`."""
+    from consentaudit import attest
+    from consentaudit.bundle import CertifyRequest, certify
+    from consentaudit.inputs import read_report
+
+    with_thumbs = None
+    if thumbnails:
+        from consentaudit.audit import with_thumbnails
+
+        stored = read_report(report)
+        with_thumbs = with_thumbnails(stored, stored.header.options.max_image_pixels)
+    req = CertifyRequest(
+        report,
+        key,
+        output,
+        _passphrase() if attest.is_encrypted(key) else None,
+        tuple(manifest or ()),
+        tuple(reference or ()),
+        with_thumbs,
+    )
+    out, index = certify(req)
+    pub = key.with_name(key.name + ".pub")
+    fp = f" (key fingerprint {attest.key_fingerprint(pub)})" if pub.is_file() else ""
+    typer.echo(f"wrote bundle {out}: {len(index['files'])} files and their signed index{fp}")
+
+
+@handle_errors
 def verify(
-    report: Annotated[Path, typer.Argument(help="A signed JSON report.", metavar="FILE")],
+    report: Annotated[
+        Path, typer.Argument(help="A signed JSON report, or a bundle (folder or .zip).", metavar="REPORT|BUNDLE")
+    ],
     public_key: Annotated[Path, typer.Option("--public-key", help="The signer's public key.", metavar="KEY")],
     signature: Annotated[
         Path | None, typer.Option("--signature", help="Signature (default: REPORT.sig).", metavar="FILE")
@@ -71,19 +121,36 @@ def verify(
         ),
     ] = None,
 ) -> None:
-    """Check a report's signature and, with --dataset, that the data still has the report's Merkle root.
+    """Check a report's signature, or a bundle's (its index, every file, the exports); with --dataset, also
+    that the data still has the report's Merkle root.
 
-    Exit codes: 0 verified, 2 input error, 4 signature invalid (report changed or another key), 5 dataset
-    differs from the report."""
+    Exit codes: 0 verified, 2 input error, 4 signature invalid (report or bundle changed, or another key),
+    5 dataset differs from the report."""
     from consentaudit import attest
+    from consentaudit.bundle import is_bundle, verify_bundle
 
-    sig = signature or report.with_name(report.name + ".sig")
     try:
-        doc = attest.verify_signature(report, sig, public_key)
+        if is_bundle(report):
+            check = verify_bundle(report, public_key)
+            if not check.ok:
+                for problem in check.problems:
+                    typer.echo(f"  {problem}", err=True)
+                typer.echo(f"BUNDLE INVALID: {report}: {len(check.problems)} problem(s)", err=True)
+                raise typer.Exit(EXIT_SIGNATURE)
+            typer.echo(
+                f"bundle OK: {report}: {len(check.index['files'])} files match the index signed by {public_key} "
+                f"(key fingerprint {check.key_id}); consentaudit {check.index.get('tool_version')}"
+            )
+            doc = check.report or {}
+        else:
+            sig = signature or report.with_name(report.name + ".sig")
+            doc = attest.verify_signature(report, sig, public_key)
+            typer.echo(
+                f"signature OK: {report} signed by {public_key} (key fingerprint {attest.key_fingerprint(public_key)})"
+            )
     except attest.SignatureInvalid as exc:
         typer.echo(f"SIGNATURE INVALID: {exc}", err=True)
         raise typer.Exit(EXIT_SIGNATURE) from None
-    typer.echo(f"signature OK: {report} signed by {public_key} (key fingerprint {attest.key_fingerprint(public_key)})")
     if dataset is None:
         return
     diff = attest.compare_dataset(doc, dataset)
