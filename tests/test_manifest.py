@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -150,3 +151,69 @@ def test_manifest_init_fills_in_the_defaults_it_is_given(tmp_path: Path) -> None
         app, ["manifest", "init", str(FIXTURES / "photos"), "-o", str(tmp_path / "x.csv"), "--status", "maybe"]
     )
     assert bad.exit_code == 2 and "--status" in bad.output and not (tmp_path / "x.csv").exists()
+
+
+def _verdicts(tmp_path: Path, *manifests: Path) -> dict[str, str]:
+    from typer.testing import CliRunner
+
+    from consentaudit.cli.app import app
+
+    out = tmp_path / f"r{len(list(tmp_path.glob('r*.json')))}.json"
+    args = ["scan", str(FIXTURES / "dataset"), "--as-of", "2026-11-26", "--db", f"sqlite:///{tmp_path / 'db'}"]
+    for m in manifests:
+        args += ["-m", str(m)]
+    CliRunner().invoke(app, [*args, "--quiet", "--report", str(out), "--no-thumbnails"])
+    return {f["path"]: f["verdict"] for f in json.loads(out.read_text())["findings"]}
+
+
+@pytest.mark.parametrize("ext", [".csv", ".jsonl", ".json"])
+def test_manifest_merge_gives_the_verdicts_of_its_inputs(tmp_path: Path, ext: str) -> None:
+    from typer.testing import CliRunner
+
+    from consentaudit.cli.app import app
+
+    a, b = MANIFESTS / "fixtures.csv", MANIFESTS / "fixtures-extra.jsonl"
+    merged = tmp_path / f"merged{ext}"
+    result = CliRunner().invoke(app, ["manifest", "merge", str(a), str(b), str(a), "-o", str(merged)])
+    assert result.exit_code == 0, result.output
+    records = load_records([parse_manifest(str(p), p.read_text()) for p in (a, b)])
+    assert f"wrote {len(records)} record(s)" in result.output
+    assert f"{len(load_records([parse_manifest(str(a), a.read_text())]))} identical repeat(s)" in result.output
+
+    def content(rs: list[Any]) -> dict[str, tuple[object, ...]]:
+        return {
+            r.record_id: (r.status, r.purposes, r.sha256, r.phash, r.granted_at, r.revoked_at, r.subject_ids, r.license)
+            for r in rs
+        }
+
+    assert content(load_records([parse_manifest(str(merged), merged.read_text())])) == content(records)
+    assert _verdicts(tmp_path, merged) == _verdicts(tmp_path, a, b)
+
+
+def test_manifest_merge_conflicts_name_both_places_or_the_later_file_wins(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from consentaudit.cli.app import app
+
+    a = MANIFESTS / "fixtures.csv"
+    lines = a.read_text().splitlines()
+    update = tmp_path / "update.csv"  # r-0001 revoked after the original grant
+    row = lines[1].split(",")
+    row[lines[0].split(",").index("status")] = "revoked"
+    row[lines[0].split(",").index("revoked_at")] = "2026-06-01"
+    update.write_text(lines[0] + "\n" + ",".join(row) + "\n")
+    out = tmp_path / "m.csv"
+    result = CliRunner().invoke(app, ["manifest", "merge", str(a), str(update), "-o", str(out)])
+    assert result.exit_code == 2 and not out.exists()
+    assert f"{update}:2: record_id: record 'r-0001' differs from the one at {a}:2" in result.output
+    result = CliRunner().invoke(app, ["manifest", "merge", str(a), str(update), "-o", str(out), "--prefer", "last"])
+    assert result.exit_code == 0, result.output
+    assert "1 replaced by a later file" in result.output
+    (revoked,) = [r for r in load_records([parse_manifest(str(out), out.read_text())]) if r.record_id == "r-0001"]
+    assert revoked.status == ConsentStatus.REVOKED
+    assert _verdicts(tmp_path, out, MANIFESTS / "fixtures-extra.jsonl")[row[3]] == "revoked"
+    # an invalid input: every problem with file:line, nothing written
+    bad = tmp_path / "bad.csv"
+    bad.write_text(lines[0] + "\n" + lines[1].replace(",granted,", ",maybe,") + "\n")
+    result = CliRunner().invoke(app, ["manifest", "merge", str(a), str(bad), "-o", str(tmp_path / "n.csv")])
+    assert result.exit_code == 2 and f"{bad}:2: status" in result.output and not (tmp_path / "n.csv").exists()

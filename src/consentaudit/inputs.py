@@ -39,7 +39,7 @@ from consentaudit.store import ReferenceSets, ScanStore, StoredKeypoints
 from consentaudit.vocab import unknown_purposes
 
 
-def read_manifest(path: Path, keep_records: bool = True) -> ParsedManifest:
+def read_manifest(path: Path, keep_records: bool = True, keep_rows: bool = False) -> ParsedManifest:
     """One manifest file, parsed as a stream; problems inside it are returned with the result, not raised.
     Only regular files are read (a folder, a device or a pipe is an input error, never read forever)."""
     if path.is_dir():
@@ -55,7 +55,7 @@ def read_manifest(path: Path, keep_records: bool = True) -> ParsedManifest:
             raise InputError(f"{path}: not a regular file (a manifest is a .csv, .jsonl or .json file)")
         text = io.TextIOWrapper(f, encoding="utf-8-sig", errors="strict", newline="")
         try:
-            return parse_manifest_stream(str(path), text, keep_records=keep_records)
+            return parse_manifest_stream(str(path), text, keep_records=keep_records, keep_rows=keep_rows)
         except UnicodeDecodeError as exc:
             raise InputError(f"{path}: not UTF-8 text ({exc.reason})") from None
         except OSError as exc:

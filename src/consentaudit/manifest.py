@@ -38,6 +38,7 @@ class ParsedManifest:
     problems: tuple[Problem, ...]
     ids: tuple[tuple[str, SourceRef], ...] = ()  # every record_id seen, valid record or not
     valid: int = 0  # valid records (held in `records` unless parsed for validation only)
+    rows: tuple[Row, ...] = ()  # the valid records' rows as written (kept for `manifest merge`)
 
 
 def detect_format(name: str) -> str:
@@ -77,7 +78,7 @@ def parse_manifest(name: str, text: str, fmt: str | None = None) -> ParsedManife
 
 
 def parse_manifest_stream(
-    name: str, stream: TextIO, fmt: str | None = None, keep_records: bool = True
+    name: str, stream: TextIO, fmt: str | None = None, keep_records: bool = True, keep_rows: bool = False
 ) -> ParsedManifest:
     """Parse one manifest; problems are returned, not raised, so that all of them can be listed. Without
     `keep_records` (validation only) the records are checked and counted, not held."""
@@ -90,6 +91,7 @@ def parse_manifest_stream(
     records: list[ConsentRecord] = []
     valid = 0
     ids: list[tuple[str, SourceRef]] = []
+    kept: list[Row] = []
     for line, raw in rows:
         if len(ids) >= MAX_RECORDS:
             problems.add(line, None, f"more than {MAX_RECORDS} records in one file: split it")
@@ -98,6 +100,8 @@ def parse_manifest_stream(
         record, errs = parse_record(raw, where)
         problems.extend(errs)
         if record is not None:
+            if keep_rows:
+                kept.append((line, raw))
             if keep_records:
                 records.append(record)
             else:
@@ -105,7 +109,7 @@ def parse_manifest_stream(
         rid = as_text(raw.get("record_id"))
         if rid is not None:
             ids.append((rid, where))
-    return ParsedManifest(name, tuple(records), problems.done(), tuple(ids), valid + len(records))
+    return ParsedManifest(name, tuple(records), problems.done(), tuple(ids), valid + len(records), tuple(kept))
 
 
 def check_unique(manifests: Iterable[ParsedManifest]) -> list[Problem]:

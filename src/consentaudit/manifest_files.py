@@ -1,18 +1,18 @@
 """Manifest files as the `manifest` commands use them: validate a set together, write a skeleton for a
-dataset."""
+dataset, merge several into one."""
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from consentaudit.consent_record import FIELDS, LIST_SEPARATOR, parse_record
-from consentaudit.errors import InputError, ManifestError
+from consentaudit.errors import InputError, ManifestError, OutputError, Problem
 from consentaudit.inputs import REFERENCE, read_manifest
-from consentaudit.manifest import MANIFEST_VERSION, check_unique
+from consentaudit.manifest import MANIFEST_VERSION, ParsedManifest, check_unique
 from consentaudit.models import SourceRef
 from consentaudit.progress import ProgressCallback
 from consentaudit.scanner import fingerprint_source
@@ -91,15 +91,104 @@ def write_skeleton(
                 **extra,
             }
         )
-    with output.open("w", encoding="utf-8", newline="") as out:
-        if ext == ".csv":
-            w = csv.DictWriter(out, fieldnames=list(FIELDS), lineterminator="\n")
-            w.writeheader()
-            w.writerows(rows)
-        elif ext == ".jsonl":
-            for row in rows:
-                out.write(json.dumps(row, sort_keys=True) + "\n")
-        else:
-            doc = {"manifest_version": MANIFEST_VERSION, "dataset": str(dataset), "controller": None, "records": rows}
-            out.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    _write_rows(output, rows, {"dataset": str(dataset), "controller": None})
     return SkeletonResult(len(rows), skipped)
+
+
+def _write_rows(output: Path, rows: Sequence[Mapping[str, object]], doc_fields: Mapping[str, object]) -> None:
+    """Manifest rows in the format the file name asks for; CSV gets every FIELDS column plus the x- ones."""
+    ext = output.suffix.lower()
+    try:
+        with output.open("w", encoding="utf-8", newline="") as out:
+            if ext == ".csv":
+                extra = sorted({k for r in rows for k in r if k not in FIELDS})
+                w = csv.DictWriter(out, fieldnames=[*FIELDS, *extra], lineterminator="\n")
+                w.writeheader()
+                w.writerows({k: _csv_cell(v) for k, v in r.items()} for r in rows)
+            elif ext == ".jsonl":
+                for row in rows:
+                    out.write(json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n")
+            else:
+                doc = {"manifest_version": MANIFEST_VERSION, **doc_fields, "records": list(rows)}
+                out.write(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    except OSError as exc:
+        raise OutputError(f"cannot write manifest {output}: {exc.strerror or exc}") from None
+
+
+def _csv_cell(value: object) -> object:
+    if isinstance(value, list | tuple):
+        return LIST_SEPARATOR.join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else value
+
+
+LIST_FIELDS = ("subject_ids", "purposes")
+
+
+def _normal(row: Mapping[str, object]) -> dict[str, object]:
+    """A row as one shape whatever format it came from: lists as lists, empty cells dropped."""
+    out: dict[str, object] = {}
+    for k, v in row.items():
+        if k in LIST_FIELDS and isinstance(v, str):
+            v = [x.strip() for x in v.split(LIST_SEPARATOR) if x.strip()]
+        if v is None or v == "" or v == []:
+            continue
+        out[k] = v
+    return out
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    written: int
+    identical: int  # rows repeated with the same record_id and the same content: written once
+    replaced: list[str]  # record ids a later manifest replaced (--prefer last)
+
+
+def merge_manifests(paths: Sequence[Path], output: Path, prefer: str = "error", force: bool = False) -> MergeResult:
+    """One manifest from several, each validated first (file:line problems, nothing written). A record id
+    in more than one file is written once when the rows agree; when they differ it is a conflict listed
+    with both places (`prefer="error"`), or the later file's row wins (`prefer="last"`: an update, such as
+    a revocation, given after the original)."""
+    if prefer not in ("error", "last"):
+        raise InputError(f"--prefer must be error or last, not {prefer!r}")
+    if output.suffix.lower() not in FORMATS:
+        raise InputError(f"{output}: manifest format must be .csv, .jsonl or .json")
+    if output.exists() and not force:
+        raise InputError(f"{output} exists (use --force to overwrite)")
+    if any(output.resolve() == p.resolve() for p in paths if p.exists()):
+        raise InputError(f"{output} is one of the inputs: write the merge to a new file")
+    parsed: list[ParsedManifest] = [read_manifest(p, keep_records=False, keep_rows=True) for p in paths]
+    problems = [p for m in parsed for p in m.problems]
+    if problems:
+        raise ManifestError(problems)
+    merged: dict[str, tuple[dict[str, object], SourceRef]] = {}
+    conflicts: list[Problem] = []
+    identical, replaced = 0, []
+    for m in parsed:
+        for line, raw in m.rows:
+            row, where = _normal(raw), SourceRef(m.file, line)
+            rid = str(row["record_id"])
+            seen = merged.get(rid)
+            if seen is None:
+                merged[rid] = (row, where)
+            elif seen[0] == row:
+                identical += 1
+            elif prefer == "last":
+                merged[rid] = (row, where)
+                replaced.append(rid)
+            else:
+                conflicts.append(
+                    Problem(
+                        m.file,
+                        line,
+                        "record_id",
+                        f"record {rid!r} differs from the one at {seen[1].file}:{seen[1].line} "
+                        "(--prefer last keeps the later file's)",
+                    )
+                )
+    if conflicts:
+        raise ManifestError(conflicts)
+    rows = [row for row, _ in merged.values()]
+    _write_rows(output, rows, {"controller": None, "merged_from": [Path(p).name for p in paths]})
+    return MergeResult(len(rows), identical, replaced)

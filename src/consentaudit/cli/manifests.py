@@ -59,3 +59,31 @@ def manifest_init(
     missing = [n for n, v in (("status", status), ("purposes", purpose), ("dates", granted_at)) if not v]
     todo = f"; fill in {', '.join(missing)}" if missing else ""
     typer.echo(f"wrote {result.written} record(s) to {output}{todo}")
+
+
+@manifest_app.command("merge")
+@handle_errors
+def manifest_merge(
+    files: Annotated[list[Path], typer.Argument(help="Manifests to merge, in order.", metavar="FILE")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Manifest to write (.csv, .jsonl, .json).", metavar="FILE")
+    ],
+    prefer: Annotated[
+        str,
+        typer.Option(
+            "--prefer",
+            help="A record id in two files with different content: error (default) or last (the later file's).",
+            metavar="RULE",
+        ),
+    ] = "error",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Merge manifests into one: every input validated first; repeated identical records written once;
+    a record id whose content differs is a conflict (file:line of both) unless --prefer last."""
+    from consentaudit.manifest_files import merge_manifests
+
+    result = merge_manifests(files, output, prefer, force)
+    typer.echo(
+        f"wrote {result.written} record(s) to {output} from {len(files)} manifest(s); "
+        f"{result.identical} identical repeat(s) written once, {len(result.replaced)} replaced by a later file"
+    )
