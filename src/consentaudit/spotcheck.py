@@ -22,7 +22,7 @@ from consentaudit.mapper import UnitMapper
 from consentaudit.matching.duplicates import duplicate_groups
 from consentaudit.merge import settle_groups
 from consentaudit.models import Finding, Report
-from consentaudit.policy_file import load_policy
+from consentaudit.policy_file import PolicyFile, load_policy
 from consentaudit.request import AuditRequest
 from consentaudit.sampling import clopper_pearson_upper, rng_for, stratified_sample, uniform_sample
 from consentaudit.sources import open_source
@@ -102,6 +102,34 @@ def _input_warnings(report: Report, req: SpotCheckRequest, manifest_digests: dic
     return warnings
 
 
+def replay_request(
+    report: Report,
+    dataset: Path,
+    pol: PolicyFile,
+    manifests: Sequence[Path] = (),
+    references: Sequence[Path] = (),
+    jobs: int = 1,
+) -> AuditRequest:
+    """The audit the report's header records (purposes, date, threshold, pixel limit, fingerprint
+    algorithm) with the policy given, to re-derive its verdicts."""
+    h = report.header
+    return AuditRequest(
+        dataset=dataset,
+        manifests=tuple(manifests),
+        references=tuple(references),
+        purposes=tuple(h.options.purposes),
+        as_of=date.fromisoformat(str(h.options.as_of)),
+        phash_threshold=h.options.phash_threshold,
+        max_image_pixels=h.options.max_image_pixels,
+        deny_domains=pol.deny_domains,
+        allow_domains=pol.allow_domains,
+        ai_generated=pol.ai_generated,
+        honour_crawl=pol.honour_crawl,
+        fast="jpeg-draft" in h.fingerprint_algorithm,
+        jobs=jobs,
+    )
+
+
 def run_spot_check(req: SpotCheckRequest) -> SpotCheckResult:
     started = now_utc()
     if req.sample < 1:
@@ -131,20 +159,7 @@ def run_spot_check(req: SpotCheckRequest) -> SpotCheckResult:
         elif was.entries != info.entries:
             warnings.append(f"reference {rp}: {info.entries} entries, the report recorded {was.entries}")
     pol = load_policy(req.policy, Path.cwd())
-    fast = "jpeg-draft" in h.fingerprint_algorithm
-    audit = AuditRequest(
-        dataset=req.dataset,
-        purposes=tuple(h.options.purposes),
-        as_of=date.fromisoformat(str(h.options.as_of)),
-        phash_threshold=h.options.phash_threshold,
-        max_image_pixels=h.options.max_image_pixels,
-        deny_domains=pol.deny_domains,
-        allow_domains=pol.allow_domains,
-        ai_generated=pol.ai_generated,
-        honour_crawl=pol.honour_crawl,
-        fast=fast,
-        jobs=req.jobs,
-    )
+    audit = replay_request(report, req.dataset, pol, jobs=req.jobs)
     claimed = {f.path: f for f in report.findings}
     rng = rng_for(req.seed, report_digest)
     if req.stratified:

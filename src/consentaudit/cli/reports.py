@@ -117,3 +117,45 @@ def lists(
         f"keep {written.keep}, drop {written.drop}, takedown {written.takedown}: "
         + ", ".join(str(f) for f in written.files)
     )
+
+
+@handle_errors
+def explain(
+    path: Annotated[str, typer.Argument(help="The image: its path in the report, or a file in the dataset.")],
+    scan: Annotated[
+        str | None,
+        typer.Option(
+            "--scan", help="A stored scan id, or a JSON report file (default: the latest scan).", metavar="ID"
+        ),
+    ] = None,
+    manifest: Annotated[
+        list[Path] | None,
+        typer.Option("--manifest", "-m", help="Manifest (default: the report's, where found).", metavar="FILE"),
+    ] = None,
+    reference: Annotated[
+        list[Path] | None,
+        typer.Option("--reference", "-r", help="Reference set (default: the report's).", metavar="SET"),
+    ] = None,
+    policy: Annotated[Path | None, typer.Option("--policy", help="Policy file.", metavar="FILE")] = None,
+    dataset: Annotated[
+        Path | None, typer.Option("--dataset", help="The dataset (default: the report's).", metavar="DATASET")
+    ] = None,
+    format_: Annotated[str, typer.Option("--format", help="text or json.", metavar="FORMAT")] = "text",
+    db: DbOption = None,
+) -> None:
+    """Why one image got its verdict: the records, reference entries and signals considered, with distances,
+    and the reasons in the order that decided; for an unconsented image, the nearest records."""
+    from consentaudit.cli.explanation import explanation_json, explanation_text
+    from consentaudit.explain import explain as run_explain
+    from consentaudit.inputs import open_report
+
+    if format_ not in ("text", "json"):
+        raise InputError(f"--format must be text or json, not {format_!r}")
+    store = open_store(db)
+    if scan is None:
+        rows = [r for r in store.list_scans() if r.status == "complete"]
+        if not rows:
+            raise InputError("no complete scan stored: give --scan ID or --scan REPORT.json")
+        scan = str(max(r.id or 0 for r in rows))
+    found = run_explain(path, open_report(scan, lambda: store), store, manifest or (), reference or (), policy, dataset)
+    typer.echo(explanation_json(found) if format_ == "json" else explanation_text(found), nl=False)

@@ -1,0 +1,199 @@
+"""`explain PATH`: why one image got its verdict. The image is read and fingerprinted again and judged with
+the report's recorded settings (as spot-check does for a sample), and everything that was considered is
+listed: each consent record that names its bytes or path or lies within reach of its pHash (with the
+distances and what the record says for the audited purposes and date), the nearest records when none
+covers it, the reference entries it matched or came near, every embedded or crawl-time signal, and the
+reasons in the order that decided the verdict (the most severe wins)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from consentaudit.errors import InputError
+from consentaudit.inputs import load_inputs
+from consentaudit.mapper import UnitMapper
+from consentaudit.matching.hamming import distance, parse_hex64
+from consentaudit.matching.reference_index import normalise_url
+from consentaudit.models import ConsentRecord, Finding, Fingerprint, ReferenceEntry, Report, ScannedImage, Signal
+from consentaudit.policy_file import load_policy
+from consentaudit.signals.provenance import domain_of, parse_crawl_json
+from consentaudit.sources import open_source
+from consentaudit.spotcheck import replay_request
+from consentaudit.store import ScanStore
+from consentaudit.verdicts import evaluate_record
+
+NEAREST = 5  # records / reference entries listed when nothing covers the image
+REACH = 16  # bits: records and entries this close are listed as considered, matched or not
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A record or reference entry set against the image: how it relates and what it says."""
+
+    id: str
+    how: str  # sha256 | path | url | domain | phash d=N | none
+    distance: int | None  # best pHash distance (plain or mirrored), None without a pHash on both sides
+    within: bool  # inside the match threshold (or tied by bytes, path, URL)
+    says: tuple[str, ...] = ()  # for a record: what it says for the audited purposes and date
+
+
+@dataclass(frozen=True)
+class Explanation:
+    path: str
+    dataset: str
+    threshold: int
+    purposes: tuple[str, ...]
+    as_of: str
+    claimed: Finding | None  # what the report says (None: the report has no such image)
+    derived: Finding
+    fingerprint: Fingerprint | None
+    bytes_match: bool | None  # whether the file's bytes are those the report recorded
+    records: tuple[Candidate, ...]
+    nearest: tuple[Candidate, ...]  # the closest records when none covers the image
+    references: tuple[Candidate, ...]
+    signals: tuple[Signal, ...]
+    duplicates: tuple[str, ...] = ()  # the image's duplicate group in the report (a revocation spreads)
+    warnings: tuple[str, ...] = field(default=())
+
+
+def _codes(fp: Fingerprint | None) -> list[int]:
+    if fp is None:
+        return []
+    return [parse_hex64(c) for c in (fp.phash, fp.phash_mirror, fp.phash_trim) if c]
+
+
+def _best(codes: Sequence[int], other: str | None) -> int | None:
+    if not codes or not other:
+        return None
+    code = parse_hex64(other)
+    return min(distance(c, code) for c in codes)
+
+
+def _record_candidates(
+    img: ScannedImage, records: Sequence[ConsentRecord], purposes: Sequence[str], req_as_of: object, threshold: int
+) -> list[Candidate]:
+    from datetime import date
+
+    as_of = req_as_of if isinstance(req_as_of, date) else date.fromisoformat(str(req_as_of))
+    codes = _codes(img.fingerprint)
+    out: list[Candidate] = []
+    for r in records:
+        d = _best(codes, r.phash)
+        if img.digest and r.sha256 == img.digest:
+            how = "sha256"
+        elif r.path and r.path == img.path:
+            how = "path"
+        elif d is not None:
+            how = f"phash d={d}"
+        else:
+            how = "none"
+        within = how in ("sha256", "path") or (d is not None and d <= threshold)
+        problems = evaluate_record(r, purposes, as_of)
+        says = tuple(p.detail for p in problems) or (f"record {r.record_id}: grants {', '.join(purposes)}",)
+        out.append(Candidate(r.record_id, how, d, within, says))
+    return out
+
+
+def _reference_candidates(img: ScannedImage, entries: Sequence[ReferenceEntry], url: str | None) -> list[Candidate]:
+    codes = _codes(img.fingerprint)
+    domain = (domain_of(url) or "").lower().removeprefix("www.") if url else None
+    out: list[Candidate] = []
+    for e in entries:
+        ref = f"{e.set_name}:{e.ref_id}"
+        if e.url is not None:
+            listed = e.url.lower().removeprefix("www.")
+            if url and "/" in e.url and normalise_url(e.url) == normalise_url(url):
+                out.append(Candidate(ref, "url", None, True))
+            elif domain and "/" not in e.url and (domain == listed or domain.endswith("." + listed)):
+                out.append(Candidate(ref, "domain", None, True))
+            continue
+        if img.digest and e.sha256 == img.digest:
+            out.append(Candidate(ref, "sha256", 0, True))
+            continue
+        views = [e.phash, *(v[1] for v in e.views)]
+        ds = [d for d in (_best(codes, v) for v in views) if d is not None]
+        if ds:
+            out.append(Candidate(ref, f"phash d={min(ds)}", min(ds), False))
+    return out
+
+
+def explain(
+    path: str,
+    report: Report,
+    store: ScanStore,
+    manifests: Sequence[Path] = (),
+    references: Sequence[Path] = (),
+    policy: Path | None = None,
+    dataset: Path | None = None,
+) -> Explanation:
+    """Re-derive one image's verdict with the report's settings and list what was considered."""
+    h = report.header
+    root = dataset or Path(h.dataset)
+    warnings: list[str] = []
+    if not manifests:
+        manifests = [Path(m.path) for m in h.manifests if Path(m.path).is_file()]
+        missing = [m.path for m in h.manifests if not Path(m.path).is_file()]
+        if missing:
+            warnings.append(f"manifest(s) the report used not found: {', '.join(missing)} (give --manifest)")
+    if not references:
+        references = [Path(r.path.removeprefix("store:")) for r in h.references]
+    req = replay_request(report, root, load_policy(policy, Path.cwd()), manifests, references)
+    inputs = load_inputs(req, req.settings(), store)
+    recorded = {m.sha256 for m in h.manifests}
+    for m in inputs.manifests:
+        if m.sha256 not in recorded:
+            warnings.append(f"manifest {m.path} is not one the report used (sha256 {m.sha256[:16]}…)")
+    rel = _relative(path, root)
+    item = next((i for i in open_source(root).items() if i.path == rel), None)
+    if item is None:
+        raise InputError(f"{path}: no such image in {root}")
+    mapper = UnitMapper(req.settings(), req.rules(), inputs.records, inputs.entries, req.phash_threshold)
+    result = mapper([item])
+    (img,), (derived,) = result.images, result.findings
+    claimed = next((f for f in report.findings if f.path == rel), None)
+    crawl = parse_crawl_json(item.crawl_json) if item.crawl_json else None
+    records = _record_candidates(img, inputs.records, req.purposes, req.as_of, req.phash_threshold)
+    considered = [c for c in records if c.within or (c.distance is not None and c.distance <= REACH)]
+    nearest = (
+        []
+        if any(c.within for c in records)
+        else sorted((c for c in records if c.distance is not None), key=lambda c: c.distance or 0)[:NEAREST]
+    )
+    refs = _reference_candidates(img, inputs.entries, crawl.url if crawl else None)
+    chosen = derived.reference.record_id if derived.reference else None
+    refs = [Candidate(c.id, c.how, c.distance, c.within or c.id == chosen, c.says) for c in refs]
+    shown = sorted(
+        (c for c in refs if c.within or (c.distance is not None and c.distance <= REACH)),
+        key=lambda c: (not c.within, c.distance if c.distance is not None else -1),
+    )[: NEAREST * 4]
+    group = next((g for g in report.duplicates if rel in g), ())
+    return Explanation(
+        path=rel,
+        dataset=str(root),
+        threshold=req.phash_threshold,
+        purposes=tuple(req.purposes),
+        as_of=str(req.as_of),
+        claimed=claimed,
+        derived=derived,
+        fingerprint=img.fingerprint,
+        bytes_match=None if claimed is None else claimed.sha256 == derived.sha256,
+        records=tuple(sorted(considered, key=lambda c: (not c.within, c.distance if c.distance is not None else -1))),
+        nearest=tuple(nearest),
+        references=tuple(shown),
+        signals=img.signals,
+        duplicates=tuple(p for p in group if p != rel),
+        warnings=tuple(warnings),
+    )
+
+
+def _relative(path: str, root: Path) -> str:
+    """PATH as the report names it: a report path already, or a file path inside the dataset."""
+    p = Path(path)
+    if p.exists():
+        try:
+            return p.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            raise InputError(f"{path} is not inside the dataset {root}") from None
+    return path

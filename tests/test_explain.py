@@ -1,0 +1,96 @@
+"""`explain PATH`: what was considered for one image, with distances, and the reason that decided."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import imagehash
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from conftest import FIXTURES, MANIFESTS, SCRAPED
+from consentaudit.cli.app import app
+
+R = CliRunner()
+DATASET = FIXTURES / "dataset"
+
+
+@pytest.fixture(scope="module")
+def audited(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    tmp = tmp_path_factory.mktemp("explain")
+    db, report = f"sqlite:///{tmp / 'db'}", tmp / "audit.json"
+    args = ["scan", str(DATASET), "-m", str(MANIFESTS / "fixtures.csv"), "-m", str(MANIFESTS / "fixtures-extra.jsonl")]
+    args += ["--reference", str(SCRAPED), "--as-of", "2026-11-26", "--db", db, "--report", str(report)]
+    R.invoke(app, [*args, "--quiet", "--no-thumbnails", "--fail-on", "none"])
+    return db, report
+
+
+def _explain(audited: tuple[str, Path], path: str, *extra: str) -> dict[str, object]:
+    result = R.invoke(app, ["explain", path, "--db", audited[0], "--format", "json", *extra])
+    assert result.exit_code == 0, result.output
+    doc: dict[str, object] = json.loads(result.output)
+    return doc
+
+
+def _record_phashes() -> dict[str, str]:
+    with (MANIFESTS / "fixtures.csv").open(encoding="utf-8") as f:
+        out = {r["record_id"]: r["phash"] for r in csv.DictReader(f) if r["phash"]}
+    for line in (MANIFESTS / "fixtures-extra.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        if r.get("phash"):
+            out[r["record_id"]] = r["phash"]
+    return out
+
+
+def test_an_unconsented_image_lists_its_nearest_records_with_true_distances(audited: tuple[str, Path]) -> None:
+    doc = _explain(audited, "unconsented/sanyo-vpcsx550.jpg")
+    assert doc["derived"]["verdict"] == "unconsented" == doc["claimed"]["verdict"]  # type: ignore[index]
+    assert doc["records"] == []
+    nearest = doc["nearest"]
+    assert isinstance(nearest, list) and len(nearest) == 5
+    # the distances are those imagehash gives for the file against each record's pHash, smallest first
+    with Image.open(DATASET / "unconsented/sanyo-vpcsx550.jpg") as im:
+        own = imagehash.phash(im.convert("L"))
+        mirrored = imagehash.phash(im.convert("L").transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+    phashes = _record_phashes()
+    expected = sorted(
+        min(own - imagehash.hex_to_hash(h), mirrored - imagehash.hex_to_hash(h)) for h in phashes.values()
+    )[:5]
+    assert [c["distance"] for c in nearest] == expected
+    assert all(c["within"] is False for c in nearest)
+
+
+def test_a_revoked_copy_shows_the_record_what_it_says_and_its_duplicates(audited: tuple[str, Path]) -> None:
+    doc = _explain(audited, "revoked/olympus-c960-small.jpg")
+    (record,) = [c for c in doc["records"] if c["within"]]  # type: ignore[union-attr]
+    assert record["id"] == "r-0101" and record["how"].startswith("phash d=")
+    assert record["says"] == ["record r-0101: consent revoked on 2026-06-01"]
+    assert doc["duplicates"] == ["revoked/olympus-c960.jpg"]
+    assert doc["derived"]["reasons"][0]["verdict"] == "revoked"  # type: ignore[index]
+
+
+def test_text_output_names_the_deciding_reason_signals_and_reference(audited: tuple[str, Path]) -> None:
+    db, report = audited
+    # a file path inside the dataset and a report file work as well as a report path and a stored scan
+    out = R.invoke(app, ["explain", str(DATASET / "opted-out/sony-cybershot.jpg"), "--scan", str(report)]).output
+    assert "-> opted_out: XMP plus:DataMining = DMI-PROHIBITED-AIMLTRAINING prohibits ai-training" in out
+    assert "iptc-data-mining: DMI-PROHIBITED-AIMLTRAINING from XMP plus:DataMining" in out
+    assert "verdict re-derived now: opted_out (agrees)" in out
+    out = R.invoke(app, ["explain", "web/sony-d700-q50.jpg", "--db", db]).output
+    assert "MATCH scraped:web-0001.jpg" in out and "-> known_scraped" in out
+    assert R.invoke(app, ["explain", "no/such.jpg", "--db", db]).exit_code == 2
+
+
+def test_explain_notices_a_changed_file(audited: tuple[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    _, report = audited
+    copy = tmp_path / "ds"
+    shutil.copytree(DATASET, copy)
+    shutil.copy(DATASET / "unconsented/sanyo-vpcsx550.jpg", copy / "consented/canon-ixus.jpg")
+    result = R.invoke(app, ["explain", "consented/canon-ixus.jpg", "--scan", str(report), "--dataset", str(copy)])
+    assert "DIFFERS: the report says consented" in result.output
+    assert "the file's bytes are not those the report recorded" in result.output
