@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from conftest import DATASET, PHOTOS, ROOT, scan_args
 from consentaudit.cli.app import app
+from consentaudit.vocab import Verdict
 
 ARTIFACTS = Path(os.environ.get("CONSENTAUDIT_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 HOSTILE = "<script>alert(1)<script>"
@@ -112,8 +113,24 @@ def test_report_in_headless_chromium(tmp_path: Path) -> None:
     try:
         driver.get(out.as_uri())
         rows = driver.find_elements(By.CSS_SELECTOR, "tr.finding")
-        assert len(rows) == 22 and all(r.is_displayed() for r in rows)
+        assert len(rows) == 22
+        # problems first, most severe first; the consented rows are collapsed until asked for
+        shown = [r.get_attribute("data-verdict") for r in rows if r.is_displayed()]
+        severity = [v.value for v in sorted(Verdict, key=lambda v: -v.severity)]
+        n_consented = sum(r.get_attribute("data-verdict") == "consented" for r in rows)
+        assert n_consented > 0 and len(shown) == 22 - n_consented
+        assert shown == sorted(shown, key=severity.index) and "consented" not in shown
+        todo = driver.find_element(By.ID, "todo").find_element(By.XPATH, "following-sibling::ol")
+        assert todo.text.splitlines()[0].startswith("unreadable 4 — Repair or remove")
+        assert "manifests/fixtures.csv" in driver.find_element(By.CSS_SELECTOR, "section.inputs").text
+        driver.find_element(By.CSS_SELECTOR, "details.consented > summary").click()
+        assert all(r.is_displayed() for r in rows)
+        driver.refresh()
+        rows = driver.find_elements(By.CSS_SELECTOR, "tr.finding")
         assert driver.find_element(By.ID, "filters").is_displayed()  # the script ran
+        Select(driver.find_element(By.ID, "verdict-filter")).select_by_value("consented")
+        assert sum(r.is_displayed() for r in rows) == n_consented  # the filter opens the collapsed section
+        Select(driver.find_element(By.ID, "verdict-filter")).select_by_value("")
         Select(driver.find_element(By.ID, "verdict-filter")).select_by_value("revoked")
         shown = [r for r in rows if r.is_displayed()]
         assert len(shown) == 2 and all(r.get_attribute("data-verdict") == "revoked" for r in shown)
@@ -134,8 +151,17 @@ def test_html_renders_without_javascript_everything_visible(tmp_path: Path) -> N
     out = tmp_path / "r.html"
     CliRunner().invoke(app, scan_args(DATASET, f"sqlite:///{tmp_path / 'db'}", "--report", str(out)))
     page = out.read_text()
-    assert page.count('<tr class="finding"') == 22 and "hidden" not in page.split("<tbody>")[1].split("<script>")[0]
+    body = page.split('id="problems"')[1].split("<script>")[0]
+    assert page.count('<tr class="finding"') == 22 and " hidden" not in body
     assert '<div id="filters" hidden>' in page  # controls appear only when the script runs
+    # what to do comes before the rows, a next step for every verdict present, most severe first
+    todo = page.split('id="todo"')[1].split("</ol>")[0]
+    assert todo.index("unreadable") < todo.index("revoked") < todo.index("unconsented") < todo.index("consented")
+    assert "Remove the image and its near-duplicates now" in todo
+    assert page.index('id="todo"') < page.index('id="problems"') < page.index('id="consented"')
+    # the inputs: each manifest with its sha256, the reference sets, the settings
+    inputs = page.split('class="inputs"')[1]
+    assert "fixtures-extra.jsonl" in inputs and "pHash match threshold" in inputs
     for verdict in ("consented", "revoked", "opted_out", "known_scraped", "unreadable"):
         assert f'data-verdict="{verdict}"' in page
 
