@@ -110,3 +110,59 @@ def test_the_bound_is_exact_and_covers() -> None:
             if clopper_pearson_upper(k, n, 0.95) >= p
         )
         assert covered >= 0.95 - 1e-9, (p, covered)
+
+
+def test_group_members_are_reread_only_when_a_record_can_revoke(
+    audit: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a revocation spreads through a duplicate group: with no revocable record the members of a sampled
+    image's group cannot change its verdict and are not read; with one they are; a revocation the report hid
+    is caught."""
+    from consentaudit import spotcheck
+    from consentaudit.mapper import UnitMapper
+
+    report, data = audit
+    read: list[str] = []
+    original = UnitMapper.__call__
+
+    def counting(self: UnitMapper, unit: list[object]) -> object:
+        read.extend(i.path for i in unit)  # type: ignore[attr-defined]
+        return original(self, unit)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(UnitMapper, "__call__", counting)
+
+    def run(*manifests: Path) -> spotcheck.SpotCheckResult:
+        read.clear()
+        req = spotcheck.SpotCheckRequest(report, data, manifests, (SCRAPED,), sample=22, seed="s", tolerance=0.5)
+        return spotcheck.run_spot_check(req)
+
+    run(MANIFESTS / "fixtures.csv")  # grants only: every sampled image read once, nothing else
+    assert len(read) == len(set(read)) == 22
+    # a sample of one image of a group, with the revocable record: its group partner is read too
+    doc = json.loads(report.read_text())
+    hidden = next(f for f in doc["findings"] if f["path"] == "revoked/olympus-c960.jpg")
+    hidden.update(verdict="consented", reasons=[{"verdict": "consented", "detail": "forged"}])
+    forged = report.with_name("forged.json")
+    forged.write_text(json.dumps(doc))
+    req = spotcheck.SpotCheckRequest(
+        forged, data, (MANIFESTS / "fixtures.csv", MANIFESTS / "fixtures-extra.jsonl"), (SCRAPED,),
+        sample=22, seed="s", tolerance=0.5,
+    )  # fmt: skip
+    read.clear()
+    result = spotcheck.run_spot_check(req)
+    assert "revoked/olympus-c960.jpg" in {d.path for d in result.disagreements}
+    req = spotcheck.SpotCheckRequest(forged, data, (MANIFESTS / "fixtures.csv",), (SCRAPED,), sample=1, seed="s")
+    for seed in (str(n) for n in range(200)):  # a seed that samples one member of a group, alone
+        read.clear()
+        res = spotcheck.run_spot_check(spotcheck.SpotCheckRequest(**{**req.__dict__, "seed": seed}))
+        if res.sampled[0] in ("revoked/olympus-c960-small.jpg", "consented/canon-ixus.jpg"):
+            assert read == [res.sampled[0]]  # no revocable record: the partner is not read
+            revocable = spotcheck.SpotCheckRequest(
+                **{**req.__dict__, "seed": seed, "manifests": (*req.manifests, MANIFESTS / "fixtures-extra.jsonl")}
+            )
+            read.clear()
+            spotcheck.run_spot_check(revocable)
+            assert len(read) == 2 and res.sampled[0] in read  # with one: the group is re-read
+            break
+    else:
+        pytest.fail("no seed in 200 drew a group member")

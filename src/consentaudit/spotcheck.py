@@ -3,7 +3,8 @@ re-fingerprint those files (never trusting the report's hashes), re-derive each 
 recorded settings, and bound the report's error rate (exact one-sided Clopper-Pearson).
 
 Near-duplicate propagation (a revocation spreading to copies) is re-derived among the sampled images and
-the members of their recorded duplicate groups, re-read from the dataset; a duplicate the report omitted
+the members of their recorded duplicate groups, re-read from the dataset — when any record can revoke at
+all (otherwise nothing can spread and the members are not read); a duplicate the report omitted
 altogether is outside what a sample can see (a full re-scan finds it)."""
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from consentaudit.request import AuditRequest
 from consentaudit.sampling import clopper_pearson_upper, rng_for, stratified_sample, uniform_sample
 from consentaudit.sources import open_source
 from consentaudit.timestamps import now_utc
+from consentaudit.vocab import ConsentStatus
 
 KIND = "consentaudit-spot-check"
 
@@ -166,7 +168,14 @@ def run_spot_check(req: SpotCheckRequest) -> SpotCheckResult:
         sampled = stratified_sample({p: f.verdict.value for p, f in claimed.items()}, req.sample, rng)
     else:
         sampled = uniform_sample(list(claimed), req.sample, rng)
-    groups = [list(g) for g in report.duplicates if any(p in g for p in sampled)]
+    # only a revocation spreads through a duplicate group, so the members of a sampled image's group are
+    # re-read only when some record can revoke (revoked, or revoked by the recorded date); else no member
+    # can change the sampled image's verdict
+    revocable = any(
+        r.status == ConsentStatus.REVOKED or (r.revoked_at is not None and r.revoked_at <= audit.as_of)
+        for r in records
+    )
+    groups = [list(g) for g in report.duplicates if revocable and any(p in g for p in sampled)]
     wanted = set(sampled) | {p for g in groups for p in g}
     items = {i.path: i for i in open_source(req.dataset).items() if i.path in wanted}
     mapper = UnitMapper(audit.settings(), audit.rules(), records, entries, audit.phash_threshold)
