@@ -128,3 +128,72 @@ def test_detail_separates_photos_from_flat_and_two_tone_images() -> None:
     median = int(np.median(np.asarray(gray)))
     two_tone = gray.point(lambda v: 230 if v > median else 40).filter(ImageFilter.GaussianBlur(photo.width / 8))
     assert (fingerprint_bytes(_jpeg(two_tone)).detail or 0) < MIN_DETAIL
+
+
+def _variants(rng_seed: int = 3) -> list[Image.Image]:
+    """Real photos (fixtures/photos, plus ../shared/corpus when present) and crops, resizes, rotations and
+    flat or two-tone pictures of them: the inputs pHash meets in a dataset."""
+    import random
+    from pathlib import Path
+
+    rng = random.Random(rng_seed)
+    corpus = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+    paths = [*REAL, *sorted(corpus.rglob("*.jpg"))[:60]]
+    out: list[Image.Image] = []
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                g = im.convert("L")
+        except (OSError, ValueError):
+            continue
+        out.append(g)
+        for _ in range(8):
+            w, h = g.size
+            k = rng.uniform(0.4, 1.0)
+            cw, ch = max(8, int(w * k)), max(8, int(h * k))
+            x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
+            v = g.crop((x, y, x + cw, y + ch))
+            v = v.resize((max(8, int(cw * rng.uniform(0.2, 1.3))), max(8, int(ch * rng.uniform(0.2, 1.3)))))
+            out.append(v.rotate(rng.choice([0, 90, 180, 270]), expand=True))
+    out += [Image.new("L", (300, 200), c) for c in (0, 128, 255)]  # flat: every AC coefficient ties
+    two = Image.new("L", (300, 200), 30)
+    two.paste(220, (0, 0, 150, 200))
+    out.append(two)
+    return out
+
+
+def test_matrix_dct_phash_is_bit_identical_to_imagehash_scipy() -> None:
+    """The DCT as two small matrix products (no scipy at start-up) gives imagehash's exact bits, 64-bit and
+    256-bit, over real photos and their variants, flat pictures (float-noise ties) included."""
+    from consentaudit.fingerprint import _DCT, _dct_low_bits, _hex
+
+    checked = 0
+    for g in _variants():
+        assert _hex(_dct_low_bits(np.asarray(g.resize((32, 32), Image.Resampling.LANCZOS)))) == str(
+            imagehash.phash(g)
+        )
+        assert _hex(_dct_low_bits(np.asarray(g.resize((64, 64), Image.Resampling.LANCZOS)))) == str(
+            imagehash.phash(g, hash_size=16)
+        )
+        checked += 1
+    assert checked >= 100
+    # the matrix is what it claims: it reproduces scipy's unnormalised DCT-II on random data
+    import scipy.fftpack
+
+    x = np.random.default_rng(0).integers(0, 256, (32, 32)).astype(np.float64)
+    full = scipy.fftpack.dct(scipy.fftpack.dct(x, axis=0), axis=1)[:8, :8]
+    assert np.allclose(_DCT[32] @ x @ _DCT[32].T, full, rtol=1e-12, atol=1e-6)
+
+
+def test_fingerprinting_real_photos_does_not_import_scipy() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from consentaudit.fingerprint import fingerprint_bytes, phash256_of; from PIL import Image; "
+        f"fp = fingerprint_bytes(open({str(REAL[0])!r}, 'rb').read()); "
+        f"phash256_of(Image.open({str(REAL[1])!r}).convert('L')); "
+        "print(fp.phash, 'scipy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split()[1] == "False"

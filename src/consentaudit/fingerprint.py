@@ -10,7 +10,6 @@ from dataclasses import replace
 
 import imagehash
 import numpy as np
-import scipy.fftpack
 from PIL import Image, UnidentifiedImageError
 
 from consentaudit.defaults import DEFAULT_MAX_PIXELS
@@ -97,12 +96,41 @@ def _hex(bits: np.ndarray) -> str:
     return np.packbits(bits.ravel()).tobytes().hex()
 
 
-def _phash_bits(pixels: np.ndarray) -> np.ndarray:
-    """imagehash.phash on a 32x32 grayscale array, operation for operation (bit-identical)."""
-    dct = scipy.fftpack.dct(scipy.fftpack.dct(pixels, axis=0), axis=1)
-    low = dct[:8, :8]
-    bits: np.ndarray = low > np.median(low)
+def _dct_rows(n: int, k: int) -> np.ndarray:
+    """The first `k` rows of the unnormalised DCT-II matrix of size n (scipy.fftpack.dct's type 2, norm=None):
+    C[u, x] = 2 cos(pi u (2x + 1) / 2n)."""
+    u = np.arange(k, dtype=np.float64)[:, None]
+    x = np.arange(n, dtype=np.float64)[None, :]
+    rows: np.ndarray = 2.0 * np.cos(np.pi * u * (2.0 * x + 1.0) / (2.0 * n))
+    return rows
+
+
+_DCT = {32: _dct_rows(32, 8), 64: _dct_rows(64, 16)}  # pHash (64 bits) and the 256-bit pHash
+# Coefficients this close to the median are a float-noise tie (a flat picture): imagehash's bit there is
+# whatever scipy's FFT rounding gives, so the same FFT is asked (scipy, imported only then).
+DCT_TIE = 1e-6
+
+
+def _dct_low_bits(pixels: np.ndarray) -> np.ndarray:
+    """imagehash.phash's bits for a square grayscale array (32x32: 64 bits, 64x64: 256 bits): the low
+    frequencies of the 2-D DCT-II above their median. Two small matrix products instead of scipy's full
+    transforms; bit-identical to imagehash (tests/test_fingerprint.py checks it over real photos)."""
+    c = _DCT[pixels.shape[0]]
+    low = c @ pixels.astype(np.float64) @ c.T
+    median = np.median(low)
+    if float(np.min(np.abs(low - median))) < DCT_TIE:
+        import scipy.fftpack
+
+        k = c.shape[0]
+        low = scipy.fftpack.dct(scipy.fftpack.dct(pixels, axis=0), axis=1)[:k, :k]
+        median = np.median(low)
+    bits: np.ndarray = low > median
     return bits
+
+
+def _phash_bits(pixels: np.ndarray) -> np.ndarray:
+    """imagehash.phash on a 32x32 grayscale array (bit-identical)."""
+    return _dct_low_bits(pixels)
 
 
 BORDER_TOLERANCE = 12  # grey levels: a border row/column is "uniform" within this of the corner pixel
@@ -174,9 +202,7 @@ def views_of(gray: Image.Image) -> tuple[tuple[str, str, str], ...]:
 def phash256_of(gray: Image.Image) -> str:
     """imagehash.phash(image, hash_size=16): 256 bits as 64 hex digits."""
     px = np.asarray(gray.resize((64, 64), Image.Resampling.LANCZOS))
-    dct = scipy.fftpack.dct(scipy.fftpack.dct(px, axis=0), axis=1)
-    low = dct[:16, :16]
-    return _hex(low > np.median(low))
+    return _hex(_dct_low_bits(px))
 
 
 def gray256(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, side: int = 256) -> Image.Image | None:

@@ -12,7 +12,7 @@ import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from consentaudit import strict_json
 from consentaudit.attest import parse_report, read_signature
@@ -35,8 +35,10 @@ from consentaudit.request import AuditRequest
 from consentaudit.scanner import ScanSettings, scan_unit
 from consentaudit.sources import open_source
 from consentaudit.sources.archives import is_archive
-from consentaudit.store import ReferenceSets, ScanStore, StoredKeypoints
 from consentaudit.vocab import unknown_purposes
+
+if TYPE_CHECKING:  # the store (SQLAlchemy) is imported only by what uses it: a spot-check never does
+    from consentaudit.store import ScanStore, StoredKeypoints
 
 
 def read_manifest(path: Path, keep_records: bool = True, keep_rows: bool = False) -> ParsedManifest:
@@ -208,6 +210,8 @@ def load_inputs(req: AuditRequest, settings: ScanSettings, store: ScanStore) -> 
     ref_entries: list[ReferenceEntry] = []
     stored: list[str] = []
     exact = replace(settings, fast=False, with256=True)  # reference hashes: imagehash-exact, with 256-bit
+    from consentaudit.store import ReferenceSets, StoredKeypoints
+
     sets = ReferenceSets(store)
     for rp in req.references:
         if not rp.exists() and sets.exists(str(rp)):
