@@ -30,9 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "bench"), str(ROOT / "src")]
 
-from scan_speed import build, real_photos  # noqa: E402
-
 from consentaudit.sampling import clopper_pearson_upper, rng_for, uniform_sample  # noqa: E402
+from scan_speed import build, real_photos  # noqa: E402
 
 CLI = [sys.executable, "-m", "consentaudit.cli.app"]
 
@@ -74,14 +73,12 @@ def timings(work: Path, count: int, sample: int, repeat: int) -> None:
             db = work / f"vendor-{r}-{label}.db"
             report = work / f"audit-{label}.json"
             db.unlink(missing_ok=True)
-            t = run("scan", str(data), "-m", str(manifest), "--as-of", "2026-11-26", "--db", f"sqlite:///{db}",
-                    "--jobs", "2", "--quiet", "--fail-on", "none", "--report", str(report), "--no-thumbnails")  # fmt: skip
+            scan = ["scan", str(data), "-m", str(manifest), "--as-of", "2026-11-26", "--db", f"sqlite:///{db}"]
+            t = run(*scan, "--jobs", "2", "--quiet", "--fail-on", "none", "--report", str(report), "--no-thumbnails")
             if label == "spot":
                 times["scan"].append(t)
-            times[label].append(
-                run("spot-check", str(report), "--dataset", str(data), "-m", str(manifest), "--sample", str(sample),
-                    "--seed", f"beacon-{r}", "--jobs", "2", "--tolerance", "0.5")  # fmt: skip
-            )
+            spot = ["spot-check", str(report), "--dataset", str(data), "-m", str(manifest), "--sample", str(sample)]
+            times[label].append(run(*spot, "--seed", f"beacon-{r}", "--jobs", "2", "--tolerance", "0.5"))
     n_files = sum(1 for _ in data.iterdir())
     print(f"## Spot-check cost, whole CLI processes ({n_files} real-photo JPEGs, sample {sample}, {repeat} runs)\n")
     print(f"machine: {platform.machine()}, {platform.system()}, Python {platform.python_version()}\n")
