@@ -169,9 +169,7 @@ def test_matrix_dct_phash_is_bit_identical_to_imagehash_scipy() -> None:
 
     checked = 0
     for g in _variants():
-        assert _hex(_dct_low_bits(np.asarray(g.resize((32, 32), Image.Resampling.LANCZOS)))) == str(
-            imagehash.phash(g)
-        )
+        assert _hex(_dct_low_bits(np.asarray(g.resize((32, 32), Image.Resampling.LANCZOS)))) == str(imagehash.phash(g))
         assert _hex(_dct_low_bits(np.asarray(g.resize((64, 64), Image.Resampling.LANCZOS)))) == str(
             imagehash.phash(g, hash_size=16)
         )

@@ -172,8 +172,7 @@ def run_spot_check(req: SpotCheckRequest) -> SpotCheckResult:
     # re-read only when some record can revoke (revoked, or revoked by the recorded date); else no member
     # can change the sampled image's verdict
     revocable = any(
-        r.status == ConsentStatus.REVOKED or (r.revoked_at is not None and r.revoked_at <= audit.as_of)
-        for r in records
+        r.status == ConsentStatus.REVOKED or (r.revoked_at is not None and r.revoked_at <= audit.as_of) for r in records
     )
     groups = [list(g) for g in report.duplicates if revocable and any(p in g for p in sampled)]
     wanted = set(sampled) | {p for g in groups for p in g}
