@@ -25,6 +25,7 @@ from consentaudit.codec import header_to_dict, summary_to_dict
 from consentaudit.digest import merkle_root, sha256_file
 from consentaudit.errors import InputError
 from consentaudit.executors import Executor, LocalExecutor
+from consentaudit.findings_out import FindingsOut
 from consentaudit.fingerprint import algorithm, thumbnail_data_uri
 from consentaudit.inputs import Inputs, load_inputs
 from consentaudit.mapper import UnitMapper
@@ -46,7 +47,7 @@ from consentaudit.request import AuditRequest
 from consentaudit.signals import c2pa_verify
 from consentaudit.sources import open_source, read_item
 from consentaudit.sources.directory import DataFile
-from consentaudit.sources.item import Item
+from consentaudit.sources.item import LOOSE_SHARD, Item
 from consentaudit.store import ScanStore
 from consentaudit.timestamps import now_utc
 from consentaudit.vocab import Verdict
@@ -58,6 +59,29 @@ WRITE_SECONDS = 1.0  # ... or at least this often
 def batches(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def shard_units(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
+    """One unit per shard (archive) — a task reads its shard in one pass — and loose files in batches."""
+    loose = [i for i in items if i.shard == LOOSE_SHARD]
+    by_shard: dict[str, list[Item]] = {}
+    for i in items:
+        if i.shard != LOOSE_SHARD:
+            by_shard.setdefault(i.shard, []).append(i)
+    yield from by_shard.values()
+    yield from batches(loose, size)
+
+
+def _whole_shards(items: dict[str, Item], fresh: Sequence[Item]) -> dict[str, int]:
+    """Shards all of whose images are mapped in this run (with their image counts): their findings Parquet
+    can be written as soon as they land (the others are written after the merge)."""
+    total: dict[str, int] = {}
+    for i in items.values():
+        total[i.shard] = total.get(i.shard, 0) + 1
+    mapped: dict[str, int] = {}
+    for i in fresh:
+        mapped[i.shard] = mapped.get(i.shard, 0) + 1
+    return {s: n for s, n in mapped.items() if total[s] == n}
 
 
 def _run_key(
@@ -94,6 +118,7 @@ def run_audit(
     store: ScanStore,
     progress: ProgressCallback | None = None,
     executor: Executor | None = None,
+    out: str | None = None,
 ) -> Report:
     """Scan, judge, summarise and store one audit; resumes the unfinished scan of the same command.
 
@@ -103,6 +128,7 @@ def run_audit(
     light (path, hashes) rows of the whole dataset are held in memory.
     """
     started = now_utc()
+    run = executor or LocalExecutor(req.jobs)
     settings = req.settings()
     algo = algorithm(settings.fast)
     inputs = load_inputs(req, settings, store)
@@ -113,6 +139,7 @@ def run_audit(
         others = f" ({len(source.files)} other files)" if source.files else ""
         raise InputError(f"no images in {req.dataset}{others}: nothing to audit")
     run_key = _run_key(req, dataset_key, inputs.manifests, inputs.references, [_reference_digest(inputs), algo])
+    writer = FindingsOut(out, run_key) if out else None  # --out: findings Parquet per shard
     with store.scan_lock(run_key):  # one writer per scan: the same scan started twice waits here
         scan_id, done = store.begin_scan(dataset_key, run_key, started)
 
@@ -140,9 +167,9 @@ def run_audit(
             )
             files = _bind_files(store, scan_id, dataset_key, source.files)
             fresh, finished = _plan(store, scan_id, dataset_key, algo, items, done, progress)
-            units = batches(fresh, req.batch_size)
-            run = executor or LocalExecutor(req.jobs)
-            _map(store, scan_id, dataset_key, algo, units, mapper, run, (finished, len(items)), progress)
+            units = shard_units(fresh, req.batch_size) if writer else batches(fresh, req.batch_size)
+            whole = _whole_shards(items, fresh) if writer else {}
+            _map(store, scan_id, dataset_key, algo, units, mapper, run, (finished, len(items)), progress, writer, whole)
             digest, groups, summary = _merge(req, store, scan_id, dataset_key, algo, items, files, mapper)
         summary = replace(summary, crawl_refusals=dict(sorted(source.refusals.items())))
         errors = list(source.warnings)
@@ -171,11 +198,14 @@ def run_audit(
             scan_id=scan_id,
             errors=tuple(errors),
             dataset_digest=digest,
+            executor=run.describe(),
         )
         store.finish_scan(
             scan_id, header_to_dict(header), summary_to_dict(summary), [list(g) for g in groups], header.finished_at
         )
         report = store.load_report(scan_id)
+    if writer is not None:
+        writer.reconcile(report, {p: i.shard for p, i in items.items()})
     return with_thumbnails(report, req.max_image_pixels) if req.thumbnails else report
 
 
@@ -247,6 +277,8 @@ def _map(
     executor: Executor,
     counts: tuple[int, int],
     progress: ProgressCallback | None,
+    writer: FindingsOut | None = None,
+    whole: dict[str, int] | None = None,
 ) -> None:
     """Run the units on the executor; only this, the driver, writes the store. Results that land are
     buffered up to WRITE_IMAGES images or WRITE_SECONDS and written in one transaction: fewer, larger
@@ -256,6 +288,9 @@ def _map(
     images: list[ScannedImage] = []
     findings: list[Finding] = []
     last_write = time.monotonic()
+    shards: dict[str, list[Finding]] = {}  # --out: findings of whole shards landing in this run
+    remaining = dict(whole or {})  # shard -> images still to land
+    ready: list[str] = []
 
     def flush() -> None:
         nonlocal last_write
@@ -263,6 +298,10 @@ def _map(
             store.add_images(scan_id, dataset_key, images, algo, findings=findings)
             images.clear()
             findings.clear()
+        if writer is not None:  # a shard's Parquet only once its results are in the store
+            for shard in ready:
+                writer.write(shard, shards.pop(shard))
+            ready.clear()
         last_write = time.monotonic()
 
     try:
@@ -270,6 +309,15 @@ def _map(
             images.extend(result.images)
             findings.extend(result.findings)
             finished += len(unit)
+            if writer is not None:
+                shard_of = {i.path: i.shard for i in unit}
+                for f in result.findings:
+                    shard = shard_of[f.path]
+                    if shard in remaining:
+                        shards.setdefault(shard, []).append(f)
+                        remaining[shard] -= 1
+                        if remaining[shard] == 0:
+                            ready.append(shard)
             if len(images) >= WRITE_IMAGES or time.monotonic() - last_write >= WRITE_SECONDS:
                 flush()
             if progress:

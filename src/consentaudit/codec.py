@@ -189,6 +189,7 @@ def header_to_dict(h: ReportHeader) -> dict[str, Any]:
         "finished_at": h.finished_at,
         "errors": list(h.errors),
         "dataset_digest": h.dataset_digest,
+        "executor": h.executor,
     }
 
 
@@ -217,6 +218,7 @@ def header_from_dict(h: dict[str, Any]) -> ReportHeader:
         finished_at=h["finished_at"],
         scan_id=h.get("scan_id"),
         errors=tuple(h.get("errors", ())),
+        executor=str(h.get("executor", "local")),
         dataset_digest=h.get("dataset_digest"),
     )
 

@@ -39,6 +39,10 @@ def default_jobs() -> int:
 class Executor(Protocol):
     name: str
 
+    def describe(self) -> str:
+        """What ran the map step, for the report header."""
+        ...
+
     def map(self, units: Iterable[Unit], work: Callable[[Unit], R]) -> Iterator[tuple[Unit, R]]: ...
 
 
@@ -51,6 +55,9 @@ class LocalExecutor:
 
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
+
+    def describe(self) -> str:
+        return f"local ({self.jobs} process{'es' if self.jobs != 1 else ''})"
 
     def map(self, units: Iterable[Unit], work: Callable[[Unit], R]) -> Iterator[tuple[Unit, R]]:
         if self.jobs <= 1:
@@ -77,3 +84,21 @@ class LocalExecutor:
                 yield unit, fut.result()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+# `--executor` values, and img2dataset's `--distributor` spellings of them
+EXECUTOR_NAMES = {"local": "local", "multiprocessing": "local", "ray": "ray"}
+
+
+def executor_for(name: str, jobs: int, ray_address: str | None = None, retries: int = 2) -> Executor:
+    """The executor a scan asks for by name: the local pool, or Ray (imported only then)."""
+    from consentaudit.errors import InputError
+
+    kind = EXECUTOR_NAMES.get(name)
+    if kind is None:
+        raise InputError(f"--executor {name!r}: choose local or ray (img2dataset's multiprocessing is local)")
+    if kind == "ray":
+        from consentaudit.ray_executor import RayExecutor
+
+        return RayExecutor(jobs, ray_address, retries)
+    return LocalExecutor(jobs)

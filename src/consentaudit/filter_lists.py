@@ -13,7 +13,7 @@ from typing import Any
 
 from consentaudit.errors import OutputError
 from consentaudit.models import Report
-from consentaudit.sources.archives import ARCHIVE_SUFFIXES
+from consentaudit.sources.item import ARCHIVE_SUFFIXES
 from consentaudit.vocab import Verdict
 
 TAKEDOWN = (Verdict.REVOKED, Verdict.OPTED_OUT)

@@ -86,10 +86,15 @@ def read_report(path: Path) -> Report:
 
 
 def open_report(ref: str, store: Callable[[], ScanStore]) -> Report:
-    """A report named by a file (a received audit.json) or by the id of a scan in the store."""
+    """A report named by a file (a received audit.json), a `scan --out` folder, or the id of a scan in the
+    store."""
     path = Path(ref)
     if path.is_file():
         return read_report(path)
+    from consentaudit.findings_out import is_findings_dir, read_findings_dir
+
+    if is_findings_dir(ref):  # a `scan --out` folder: its summary and a sample of its findings
+        return read_findings_dir(ref)
     if ref.isdigit():
         return store().load_report(int(ref))
     raise InputError(f"{ref}: neither a report file nor a scan id (see `consentaudit scans`)")

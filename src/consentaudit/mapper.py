@@ -96,6 +96,12 @@ class UnitMapper:
                 redone.append(img)
         return redone, findings
 
+    def failed(self, unit: Sequence[Item], why: str) -> UnitResult:
+        """The result of a unit that could not be run (its worker died, every retry failed): each of its files
+        becomes an unreadable finding saying why, so no image is silently lost."""
+        images = [ScannedImage(i.path, i.size, i.mtime_ns, None, error=f"not scanned: {why}") for i in unit]
+        return UnitResult(images, [self.merger.finding(img) for img in images])
+
     def __call__(self, unit: Sequence[Item]) -> UnitResult:
         in_hand: dict[str, bytes] = {}
         images = scan_unit(unit, self.settings, in_hand)

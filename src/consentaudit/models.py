@@ -184,6 +184,7 @@ class ReportHeader:
     scan_id: int | None = None
     errors: tuple[str, ...] = ()
     dataset_digest: str | None = None  # Merkle root over the sorted (path, sha256) of every image
+    executor: str = "local"  # what ran the map step: "local (2 processes)", "ray (local Ray, 2 CPUs)"
 
 
 @dataclass(frozen=True)

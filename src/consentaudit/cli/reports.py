@@ -159,3 +159,42 @@ def explain(
         scan = str(max(r.id or 0 for r in rows))
     found = run_explain(path, open_report(scan, lambda: store), store, manifest or (), reference or (), policy, dataset)
     typer.echo(explanation_json(found) if format_ == "json" else explanation_text(found), nl=False)
+
+
+@handle_errors
+def query(
+    out_dir: Annotated[str, typer.Argument(help="A `scan --out` folder.", metavar="DIR")],
+    manifest: Annotated[
+        list[Path] | None,
+        typer.Option("--manifest", "-m", help="Images a manifest names by sha256; repeatable.", metavar="FILE"),
+    ] = None,
+    urls: Annotated[
+        list[Path] | None,
+        typer.Option("--urls", help="Images whose source URL or domain a list names; repeatable.", metavar="FILE"),
+    ] = None,
+    duplicates: Annotated[bool, typer.Option("--duplicates", help="The same bytes in more than one shard.")] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the rows (.csv, .jsonl, .parquet).", metavar="FILE")
+    ] = None,
+) -> None:
+    """Cross-shard questions over a `scan --out` folder, answered by DuckDB without opening an image: exact
+    sha256 against manifests, URL/domain lists, duplicates across shards. Exit 0 when nothing matches, 1
+    when rows were found."""
+    from consentaudit.findings_query import query as run_query
+    from consentaudit.findings_query import write_rows
+    from consentaudit.visible import visible
+
+    rows = run_query(out_dir, manifest or (), urls or (), duplicates)
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.kind] = counts.get(r.kind, 0) + 1
+    if output is not None:
+        write_rows(rows, output)
+        typer.echo(f"wrote {len(rows)} row(s) to {output}")
+    else:
+        for r in rows[:200]:
+            typer.echo(f"{r.kind}\t{visible(r.path)}\t{r.verdict}\t{visible(r.detail)}")
+        if len(rows) > 200:
+            typer.echo(f"… {len(rows) - 200} more (write them all with -o FILE)")
+    typer.echo(", ".join(f"{k}: {n}" for k, n in counts.items()) or "no matches")
+    raise typer.Exit(1 if rows else 0)

@@ -120,6 +120,36 @@ def scan(
     no_thumbnails: Annotated[
         bool, typer.Option("--no-thumbnails", help="No image thumbnails in HTML reports.")
     ] = False,
+    executor: Annotated[
+        str | None,
+        typer.Option(
+            "--executor",
+            "--distributor",
+            help="What runs the work units: local (a process pool, the default) or ray (a Ray cluster, or a "
+            "local Ray with --jobs CPUs; the [ray] extra). --distributor is img2dataset's spelling.",
+            metavar="NAME",
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="Ray cluster to join (default: $RAY_ADDRESS, else a running cluster, else a local Ray).",
+            metavar="ADDRESS",
+        ),
+    ] = None,
+    retries: Annotated[
+        int, typer.Option("--retries", min=0, help="Retries of a failed work unit (Ray).", metavar="N")
+    ] = 2,
+    out: Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            help="Also write the findings as one Parquet per shard (+ a done marker, + summary.json) to this "
+            "folder or URL; a rerun skips finished shards.",
+            metavar="DIR",
+        ),
+    ] = None,
     db: DbOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary.")] = False,
 ) -> None:
@@ -160,9 +190,12 @@ def scan(
     console = Console(stderr=to_stdout)  # with `--report -` stdout carries the report alone
     if not req.manifests and not quiet:
         console.print(Text("warning: no --manifest given: no image can be consented", style="yellow"))
+    from consentaudit.executors import executor_for
+
+    run = executor_for(executor or ("ray" if ray_address else "local"), req.jobs, ray_address, retries)
     store = open_store(db)
     with progress_display(quiet) as tick:
-        result = audit.run_audit(req, store, tick)
+        result = audit.run_audit(req, store, tick, run, out)
     for r in reports:
         write_report(result, r)
     if not quiet:

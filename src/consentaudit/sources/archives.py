@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from consentaudit.sources.item import IMAGE_EXTENSIONS, Item, display_name
+from consentaudit.sources.item import ARCHIVE_SUFFIXES, IMAGE_EXTENSIONS, Item, display_name
 
-ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
 MAX_SIDECAR_BYTES = 1 << 20
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
 IMAGE_EXTENSIONS = frozenset(
     {
         ".jpg",
@@ -53,3 +55,18 @@ class Item:
     c2pa_sidecar: str | None = None  # a .c2pa sidecar: file location, or member name in the same archive
     file_id: tuple[int, int] | None = None  # (st_dev, st_ino) when listed: reading checks it is the same file
     offset: int | None = None  # where a plain tar member's bytes start in the archive: read without re-listing
+
+    @property
+    def shard(self) -> str:
+        """The shard this entry belongs to, as `--out` names its findings Parquet: the archive's path inside
+        the dataset for an archive member (also for an unsafe member), "files" for a loose file."""
+        if self.member is not None:
+            return self.path[: -len(display_name(self.member)) - 1]
+        if self.location.lower().endswith(ARCHIVE_SUFFIXES):  # an unsafe member, or an unreadable archive
+            m = _IN_ARCHIVE.match(self.path)
+            return m.group(1) if m else self.path
+        return LOOSE_SHARD
+
+
+LOOSE_SHARD = "files"
+_IN_ARCHIVE = re.compile(r"^(.*?\.(?:tar|tar\.gz|tgz|tar\.bz2|tar\.xz|zip))/", re.IGNORECASE)
