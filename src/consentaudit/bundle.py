@@ -23,7 +23,7 @@ from typing import Any
 from consentaudit import __version__, attest
 from consentaudit.digest import sha256_file, sha256_hex
 from consentaudit.errors import InputError, OutputError
-from consentaudit.inputs import read_report_and_digest
+from consentaudit.inputs import read_report_and_digest, report_from_bytes
 from consentaudit.models import Report, ReportFile
 from consentaudit.reports import WRITERS
 from consentaudit.reports.exports import EXPORTS, render_export
@@ -66,10 +66,12 @@ class BundleCheck:
 def _inputs_doc(report: Report, req: CertifyRequest) -> dict[str, Any]:
     h = report.header
     recorded = {m.sha256: m for m in h.manifests}
+    given: set[str] = set()
     for path in req.manifests:
         digest = sha256_file(path) if path.is_file() else None
-        if digest not in recorded:
+        if digest is None or digest not in recorded:
             raise InputError(f"manifest {path} is not one the report used (its sha256 is not in the header)")
+        given.add(digest)
     refs = []
     for path in req.references:
         if not path.exists():
@@ -87,17 +89,13 @@ def _inputs_doc(report: Report, req: CertifyRequest) -> dict[str, Any]:
             "max_image_pixels": h.options.max_image_pixels,
         },
         "manifests": [
-            {"name": Path(m.path).name, "sha256": m.sha256, "records": m.records, "given": m.sha256 in _given(req)}
+            {"name": Path(m.path).name, "sha256": m.sha256, "records": m.records, "given": m.sha256 in given}
             for m in h.manifests
         ],
         "references": [{"name": r.name, "entries": r.entries, "sha256": r.sha256 or None} for r in h.references],
         "reference_files": refs,
         "tool_version": h.tool_version,
     }
-
-
-def _given(req: CertifyRequest) -> set[str]:
-    return {sha256_file(p) for p in req.manifests}
 
 
 def _tree_digest(path: Path) -> str:
@@ -260,13 +258,8 @@ def verify_bundle(path: Path, public_key: Path) -> BundleCheck:
 
 
 def _check_exports(path: Path, raw: bytes, members: dict[str, bytes], check: BundleCheck) -> None:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        report_path = Path(tmp) / REPORT
-        report_path.write_bytes(raw)
-        report, digest = read_report_and_digest(report_path)
-    delivered = ReportFile(REPORT, digest)
+    report = report_from_bytes(raw, f"{path}/{REPORT}")
+    delivered = ReportFile(REPORT, hashlib.sha256(raw).hexdigest())
     for name, file_name in EXPORT_FILES.items():
         if file_name in members and members[file_name] != render_export(report, name, delivered).encode("utf-8"):
             check.problems.append(f"{file_name}: does not follow from the bundled report")

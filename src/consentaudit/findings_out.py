@@ -22,8 +22,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from consentaudit.codec import finding_from_dict, finding_to_dict, header_to_dict, summary_to_dict
-from consentaudit.errors import InputError, OutputError
+from consentaudit.errors import ConsentAuditError, InputError, OutputError
 from consentaudit.models import Finding, Report
+from consentaudit.sources.item import LOOSE_SHARD
 from consentaudit.vocab import Verdict
 
 SUMMARY = "summary.json"
@@ -145,25 +146,44 @@ class FindingsOut:
         self.written.append(shard)
 
     def reconcile(self, report: Report, shard_of: dict[str, str]) -> None:
-        """After the merge: write every shard whose final findings are not what its file holds."""
-        by_shard: dict[str, list[Finding]] = {}
-        for f in report.findings:
-            by_shard.setdefault(shard_of.get(f.path, "files"), []).append(f)
-        for shard, findings in sorted(by_shard.items()):
+        """After the merge: write every shard whose final findings are not what its file holds. Findings
+        stream in path order, so an archive's members arrive together and only one shard (plus the loose
+        files) is held at a time."""
+        counts: dict[str, int] = {}
+        loose: list[Finding] = []
+        current: tuple[str, list[Finding]] | None = None
+
+        def settle(shard: str, findings: list[Finding]) -> None:
+            counts[shard] = len(findings)
             marker = self.marker(shard)
             if marker is not None and marker.get("digest") == digest(_row(f, shard) for f in findings):
                 if shard not in self.written:
                     self.skipped.append(shard)
-                continue
+                return
             self.write(shard, findings)
+
+        for f in report.findings:
+            shard = shard_of.get(f.path, LOOSE_SHARD)
+            if shard == LOOSE_SHARD:
+                loose.append(f)
+                continue
+            if current is None or current[0] != shard:
+                if current is not None:
+                    settle(*current)
+                if shard in counts:  # cannot happen: paths sort an archive's members together
+                    raise ConsentAuditError(f"--out: findings of shard {shard} are not contiguous")
+                current = (shard, [])
+            current[1].append(f)
+        if current is not None:
+            settle(*current)
+        if loose:
+            settle(LOOSE_SHARD, loose)
         doc = {
             "format": FORMAT,
             "run": self.run_key,
             "header": header_to_dict(report.header),
             "summary": summary_to_dict(report.summary),
-            "shards": [
-                {"shard": s, "parquet": s + ".parquet", "images": len(fs)} for s, fs in sorted(by_shard.items())
-            ],
+            "shards": [{"shard": s, "parquet": s + ".parquet", "images": n} for s, n in sorted(counts.items())],
         }
         try:
             with self.fs.open_output_stream(self._path(SUMMARY)) as out:

@@ -69,15 +69,23 @@ def read_report_and_digest(path: Path) -> tuple[Report, str]:
     sha256 of its bytes."""
     try:
         raw = path.read_bytes()
-        text = raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise InputError(f"cannot read report {path}: {exc}") from None
-    doc = parse_report(text, str(path))
+    return report_from_bytes(raw, str(path)), sha256_hex(raw)
+
+
+def report_from_bytes(raw: bytes, where: str) -> Report:
+    """A JSON report's bytes as a Report, read strictly."""
     try:
-        return report_from_dict(doc), sha256_hex(raw)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"cannot read report {where}: {exc}") from None
+    doc = parse_report(text, where)
+    try:
+        return report_from_dict(doc)
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(
-            f"{path}: not a consentaudit report this version reads ({type(exc).__name__}: {exc})"
+            f"{where}: not a consentaudit report this version reads ({type(exc).__name__}: {exc})"
         ) from None
 
 
