@@ -253,3 +253,13 @@ def test_an_image_tied_by_sha256_is_not_re_hashed_or_probed(tmp_path: Path, monk
     by_path = {f.path: f.verdict.value for f in report.findings}
     assert by_path[rows[0]["path"]] == "revoked"
     assert probed["n"] >= 1  # the revoked look-alike needed the 256-bit code
+
+
+def test_units_are_sized_to_the_job() -> None:
+    """Few large files on two jobs: enough units that neither worker waits on the other's last one."""
+    from consentaudit.audit import unit_size
+
+    assert unit_size(100, 64, 2) == 13  # 8 units, not 2 of 64 and 36
+    assert unit_size(100_000, 64, 2) == 64  # plenty of images: --batch-size holds
+    assert unit_size(100, 64, 1) == 64  # one job: units only pace the store's progress
+    assert unit_size(3, 64, 8) == 1

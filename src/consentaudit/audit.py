@@ -61,6 +61,17 @@ def batches(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
         yield items[i : i + size]
 
 
+UNITS_PER_JOB = 4  # at least this many units per worker, so that the last ones do not leave workers idle
+
+
+def unit_size(images: int, batch_size: int, jobs: int) -> int:
+    """Images per work unit: `--batch-size`, smaller when there are too few images to give every job
+    several units (100 camera photos on two jobs: 13 units of 8, not two of 64 with one of them last)."""
+    if jobs <= 1:
+        return batch_size
+    return max(1, min(batch_size, -(-images // (UNITS_PER_JOB * jobs))))
+
+
 def shard_units(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
     """One unit per shard (archive) — a task reads its shard in one pass — and loose files in batches."""
     loose = [i for i in items if i.shard == LOOSE_SHARD]
@@ -167,7 +178,8 @@ def run_audit(
             )
             files = _bind_files(store, scan_id, dataset_key, source.files)
             fresh, finished = _plan(store, scan_id, dataset_key, algo, items, done, progress)
-            units = shard_units(fresh, req.batch_size) if writer else batches(fresh, req.batch_size)
+            size = unit_size(len(fresh), req.batch_size, req.jobs)
+            units = shard_units(fresh, size) if writer else batches(fresh, size)
             whole = _whole_shards(items, fresh) if writer else {}
             _map(store, scan_id, dataset_key, algo, units, mapper, run, (finished, len(items)), progress, writer, whole)
             digest, groups, summary = _merge(req, store, scan_id, dataset_key, algo, items, files, mapper)
