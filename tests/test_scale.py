@@ -211,3 +211,19 @@ def test_a_ray_unit_that_keeps_failing_becomes_error_results(tmp_path: Path, ray
     assert results[0][1] == [i.path for i in units[0]]
     assert all(r.startswith("FAILED 00001.tar/") and "after 1 retries" in r for r in results[1][1])
     assert results[2][1] == [i.path for i in units[2]]
+
+
+def test_out_accepts_an_fsspec_url(tmp_path: Path) -> None:
+    """`--out` to a URL: fsspec's in-memory filesystem stands for a bucket (same code path as s3fs/gcsfs)."""
+    fsspec = pytest.importorskip("fsspec", reason="fsspec (the [scale] extra) not installed")
+    shards = make_shards(tmp_path / "shards", 2, 3, side=96)
+    url = f"memory://bucket/{tmp_path.name}/findings"
+    doc = _scan(shards, tmp_path, "m", "--out", url)
+    fs = fsspec.filesystem("memory")
+    root = url.removeprefix("memory://")
+    names = sorted(p.rsplit("/", 1)[1] for p in fs.ls(root, detail=False))
+    assert names == ["00000.tar.parquet", "00000.tar.parquet.done", "00001.tar.parquet", "00001.tar.parquet.done",
+                     "summary.json"]  # fmt: skip
+    md = tmp_path / "r.md"
+    assert R.invoke(app, ["report", url, "--report", str(md)]).exit_code == 0
+    assert f"| unconsented | {doc['summary']['verdicts']['unconsented']} |" in md.read_text()  # type: ignore[index]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -33,18 +34,23 @@ FORMAT = "consentaudit-findings/1"
 
 
 def _filesystem(url: str) -> tuple[Any, str]:
+    """A pyarrow filesystem and the path in it: local paths, the URLs pyarrow opens itself (s3://, gs://,
+    hdfs://), and any other fsspec URL when fsspec and its driver are installed (memory://, az://, …)."""
     import pyarrow.fs as pafs
 
-    if "://" in url and not url.startswith("file://"):
+    if "://" not in url or url.startswith("file://"):
+        return pafs.LocalFileSystem(), os.path.abspath(url.removeprefix("file://"))
+    try:
+        fs, path = pafs.FileSystem.from_uri(url)
+        return fs, str(path)
+    except Exception as native:  # pyarrow raises its own types for an unknown scheme or bad credentials
         try:
-            fs, path = pafs.FileSystem.from_uri(url)
-            return fs, str(path)
-        except Exception as exc:  # pyarrow raises its own types for an unknown scheme or bad credentials
-            raise InputError(f"--out {url}: cannot open ({type(exc).__name__}: {exc})") from None
-    import os
+            import fsspec  # type: ignore[import-untyped]
 
-    local = url.removeprefix("file://")
-    return pafs.LocalFileSystem(), os.path.abspath(local)
+            spec_fs, spec_path = fsspec.core.url_to_fs(url)
+        except Exception:
+            raise InputError(f"--out {url}: cannot open ({type(native).__name__}: {native})") from None
+        return pafs.PyFileSystem(pafs.FSSpecHandler(spec_fs)), str(spec_path)
 
 
 def _row(f: Finding, shard: str) -> dict[str, Any]:
@@ -193,9 +199,16 @@ class FindingsOut:
 
 
 def is_findings_dir(ref: str) -> bool:
-    from pathlib import Path
+    """Whether `ref` (a path or URL) is a `scan --out` folder: it holds summary.json."""
+    import pyarrow.fs as pafs
 
-    return (Path(ref) / SUMMARY).is_file()
+    if "://" not in ref and not os.path.isdir(ref):
+        return False
+    try:
+        fs, root = _filesystem(ref)
+        return bool(fs.get_file_info(f"{root.rstrip('/')}/{SUMMARY}").type == pafs.FileType.File)
+    except (InputError, OSError):
+        return False
 
 
 def read_findings_dir(ref: str, sample: int = 1000, seed: int = 0) -> Report:
