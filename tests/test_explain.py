@@ -94,3 +94,34 @@ def test_explain_notices_a_changed_file(audited: tuple[str, Path], tmp_path: Pat
     result = R.invoke(app, ["explain", "consented/canon-ixus.jpg", "--scan", str(report), "--dataset", str(copy)])
     assert "DIFFERS: the report says consented" in result.output
     assert "the file's bytes are not those the report recorded" in result.output
+
+
+def test_a_revocation_spread_from_a_copy_is_re_derived(tmp_path: Path) -> None:
+    """B has no record of its own; A's record (sha256 only) is revoked; B is a re-encoded copy of A, so the
+    report revokes B through their duplicate group — and explain, reading the group, agrees."""
+    import hashlib
+    import io
+
+    from conftest import PHOTOS
+
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    original = (PHOTOS / "canon-ixus.jpg").read_bytes()
+    (ds / "a.jpg").write_bytes(original)
+    with Image.open(io.BytesIO(original)) as im:
+        buf = io.BytesIO()
+        im.convert("RGB").save(buf, "JPEG", quality=80)
+    (ds / "b.jpg").write_bytes(buf.getvalue())
+    manifest = tmp_path / "m.csv"
+    sha = hashlib.sha256(original).hexdigest()
+    manifest.write_text(
+        f"record_id,sha256,status,purposes,granted_at,revoked_at\nr-1,{sha},revoked,ai-training,2025-01-01,2026-01-01\n"
+    )
+    report = tmp_path / "r.json"
+    args = ["scan", str(ds), "-m", str(manifest), "--as-of", "2026-11-26", "--db", f"sqlite:///{tmp_path / 'db'}"]
+    R.invoke(app, [*args, "--report", str(report), "--quiet", "--fail-on", "none"])
+    verdicts = {f["path"]: f["verdict"] for f in json.loads(report.read_text())["findings"]}
+    assert verdicts == {"a.jpg": "revoked", "b.jpg": "revoked"}
+    out = R.invoke(app, ["explain", "b.jpg", "--scan", str(report)]).output
+    assert "verdict re-derived now: revoked (agrees)" in out
+    assert "-> revoked:" in out and "a.jpg" in out

@@ -3,19 +3,22 @@ the report's recorded settings (as spot-check does for a sample), and everything
 listed: each consent record that names its bytes or path or lies within reach of its pHash (with the
 distances and what the record says for the audited purposes and date), the nearest records when none
 covers it, the reference entries it matched or came near, every embedded or crawl-time signal, and the
-reasons in the order that decided the verdict (the most severe wins)."""
+reasons in the order that decided the verdict (the most severe wins). The image's recorded near-duplicates
+are read and judged with it, so a revocation that spreads to it from a copy is re-derived too."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from consentaudit.errors import InputError
 from consentaudit.inputs import load_inputs
 from consentaudit.mapper import UnitMapper
+from consentaudit.matching.duplicates import duplicate_groups
 from consentaudit.matching.hamming import distance, parse_hex64
 from consentaudit.matching.reference_index import normalise_url
+from consentaudit.merge import settle_groups
 from consentaudit.models import ConsentRecord, Finding, Fingerprint, ReferenceEntry, Report, ScannedImage, Signal
 from consentaudit.policy_file import load_policy
 from consentaudit.signals.provenance import domain_of, parse_crawl_json
@@ -146,12 +149,23 @@ def explain(
         if m.sha256 not in recorded:
             warnings.append(f"manifest {m.path} is not one the report used (sha256 {m.sha256[:16]}…)")
     rel = _relative(path, root)
-    item = next((i for i in open_source(root).items() if i.path == rel), None)
+    group = next((g for g in report.duplicates if rel in g), ())
+    wanted = {rel, *group}
+    items = {i.path: i for i in open_source(root).items() if i.path in wanted}
+    item = items.get(rel)
     if item is None:
         raise InputError(f"{path}: no such image in {root}")
     mapper = UnitMapper(req.settings(), req.rules(), inputs.records, inputs.entries, req.phash_threshold)
-    result = mapper([item])
-    (img,), (derived,) = result.images, result.findings
+    result = mapper([items[p] for p in sorted(items)])  # with its recorded near-duplicates: a revocation spreads
+    found = {f.path: f for f in result.findings}
+    img = next(i for i in result.images if i.path == rel)
+    light = [
+        (i.path, i.digest, i.fingerprint.phash if i.fingerprint else None,
+         i.fingerprint.phash_mirror if i.fingerprint else None)
+        for i in result.images
+    ]  # fmt: skip
+    found.update((f.path, f) for f in settle_groups(duplicate_groups(light, req.phash_threshold), found))
+    derived = replace(found[rel], duplicate_group=None)
     claimed = next((f for f in report.findings if f.path == rel), None)
     crawl = parse_crawl_json(item.crawl_json) if item.crawl_json else None
     records = _record_candidates(img, inputs.records, req.purposes, req.as_of, req.phash_threshold)
@@ -168,7 +182,6 @@ def explain(
         (c for c in refs if c.within or (c.distance is not None and c.distance <= REACH)),
         key=lambda c: (not c.within, c.distance if c.distance is not None else -1),
     )[: NEAREST * 4]
-    group = next((g for g in report.duplicates if rel in g), ())
     return Explanation(
         path=rel,
         dataset=str(root),
