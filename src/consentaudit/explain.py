@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 
 from consentaudit.errors import InputError
@@ -75,11 +76,8 @@ def _best(codes: Sequence[int], other: str | None) -> int | None:
 
 
 def _record_candidates(
-    img: ScannedImage, records: Sequence[ConsentRecord], purposes: Sequence[str], req_as_of: object, threshold: int
+    img: ScannedImage, records: Sequence[ConsentRecord], purposes: Sequence[str], as_of: date, threshold: int
 ) -> list[Candidate]:
-    from datetime import date
-
-    as_of = req_as_of if isinstance(req_as_of, date) else date.fromisoformat(str(req_as_of))
     codes = _codes(img.fingerprint)
     out: list[Candidate] = []
     for r in records:
