@@ -12,7 +12,12 @@ wall time of a whole process (fresh `--db` where it says cold), min and median o
 - cold scan of the loose folder, --jobs 1 and --jobs 2; the same images in one tar shard, --jobs 1;
 - re-judge: the loose scan again with only --as-of changed, against the cold scan;
 - reference re-scan: a scan with --reference FOLDER, then a second scan with the same folder and a new
-  --as-of, against the first.
+  --as-of, against the first;
+- start-up: `consentaudit --version` against `python -c "import PIL.Image, imagehash"`;
+- with --million: a 1M-entry fingerprint file (random sha256, pHash, dHash and 256-bit pHash, as an
+  imported hash list carries) given as --reference to the cold --jobs 1 scan: the seconds it adds and
+  the scan's peak RSS.
+Every scan row also shows its process's peak RSS.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -47,10 +53,37 @@ for p in sorted(Path(sys.argv[1]).glob("*.jpg")):
 """
 
 
-def timed(cmd: list[str]) -> float:
+PEAK_RSS: dict[str, int] = {}  # row -> largest peak RSS (MB) of its runs
+
+
+def timed(cmd: list[str], row: str = "") -> float:
+    """Wall seconds of a whole process (and its peak RSS, kept for `row`)."""
     t = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd[:4])} failed: {status}")
+    if row:
+        PEAK_RSS[row] = max(PEAK_RSS.get(row, 0), usage.ru_maxrss // 1024)
+    return wall
+
+
+def million_codes(path: Path, n: int = 1_000_000) -> None:
+    import random
+
+    rng = random.Random(1)
+    with path.open("w") as f:
+        f.write(json.dumps({"kind": "consentaudit-fingerprints", "schema_version": "1", "name": "million"}) + "\n")
+        for i in range(n):
+            row = {
+                "path": f"laion/{i:08d}.jpg",
+                "sha256": f"{rng.getrandbits(256):064x}",
+                "phash": f"{rng.getrandbits(64):016x}",
+                "dhash": f"{rng.getrandbits(64):016x}",
+                "phash256": f"{rng.getrandbits(256):064x}",
+            }
+            f.write(json.dumps(row) + "\n")
 
 
 def shard_of(folder: Path, shard: Path) -> None:
@@ -75,6 +108,7 @@ def main() -> None:
     ap.add_argument("--refs", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--work", type=Path, default=Path("/tmp/consentaudit-cli-bench"))
+    ap.add_argument("--million", action="store_true", help="also time a 1M-entry reference file")
     args = ap.parse_args()
     w = args.work
     photos = real_photos([p for p in (ROOT / "fixtures/photos", ROOT.parent / "shared/corpus") if p.exists()])
@@ -89,11 +123,19 @@ def main() -> None:
         shard_of(loose, shards / "00000.tar")
     manifest_for(loose, w / "loose.csv")
     manifest_for(shards, w / "shards.csv")
+    million = w / "million.jsonl"
+    if args.million and not million.exists():
+        million_codes(million)
 
     def scan(dataset: Path, manifest: Path, db: str, *extra: str) -> list[str]:
         return [*CLI, "scan", str(dataset), "-m", str(manifest), "--db", db, "-q", "--fail-on", "none", *extra]
 
     results: dict[str, list[float]] = {}
+    for _ in range(5):
+        results.setdefault("import PIL.Image, imagehash (python -c)", []).append(
+            timed([sys.executable, "-c", "import PIL.Image, imagehash"])
+        )
+        results.setdefault("consentaudit --version", []).append(timed([*CLI, "--version"]))
     for r in range(args.repeat):
 
         def fresh(name: str, r: int = r) -> str:
@@ -105,8 +147,9 @@ def main() -> None:
             timed([sys.executable, "-c", NAIVE, str(loose)])
         )
         db = fresh("loose")
-        results.setdefault("scan loose folder, cold, --jobs 1", []).append(
-            timed(scan(loose, w / "loose.csv", db, "--jobs", "1", "--as-of", "2026-11-01"))
+        row = "scan loose folder, cold, --jobs 1"
+        results.setdefault(row, []).append(
+            timed(scan(loose, w / "loose.csv", db, "--jobs", "1", "--as-of", "2026-11-01"), row)
         )
         results.setdefault("re-judge: same scan, only --as-of changed", []).append(
             timed(scan(loose, w / "loose.csv", db, "--jobs", "1", "--as-of", "2026-11-02"))
@@ -117,6 +160,10 @@ def main() -> None:
         results.setdefault("scan one tar shard of the same images, cold, --jobs 1", []).append(
             timed(scan(shards, w / "shards.csv", fresh("shard"), "--jobs", "1"))
         )
+        if args.million:
+            row = "scan loose folder, cold, --jobs 1, --reference 1M-entry file"
+            cmd = scan(loose, w / "loose.csv", fresh("million"), "--jobs", "1", "-r", str(million))
+            results.setdefault(row, []).append(timed(cmd, row))
         db = fresh("ref")
         results.setdefault("scan with --reference FOLDER, cold, --jobs 1", []).append(
             timed(scan(loose, w / "loose.csv", db, "--jobs", "1", "-r", str(refs), "--as-of", "2026-11-01"))
@@ -127,10 +174,11 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in results.items()}
     print(f"# CLI workflows — {platform.machine()}, Python {platform.python_version()}, {args.count} JPEGs")
     print(f"{args.refs} reference images, {args.repeat} runs each; wall seconds of whole processes\n")
-    print("| run | min s | median s | img/s (median) |")
-    print("|---|---:|---:|---:|")
+    print("| run | min s | median s | img/s (median) | peak RSS MB |")
+    print("|---|---:|---:|---:|---:|")
     for k, v in results.items():
-        print(f"| {k} | {min(v):.2f} | {med[k]:.2f} | {args.count / med[k]:.0f} |")
+        rate = f"{args.count / med[k]:.0f}" if k.startswith(("scan", "re-judge", "second", "naive")) else ""
+        print(f"| {k} | {min(v):.2f} | {med[k]:.2f} | {rate} | {PEAK_RSS.get(k, '')} |")
     naive = med["naive loop (sha256 + Pillow + pHash + dHash), whole process"]
     cold1 = med["scan loose folder, cold, --jobs 1"]
     ref1 = med["scan with --reference FOLDER, cold, --jobs 1"]
@@ -141,11 +189,20 @@ def main() -> None:
         ("tar shard time / loose folder", shard1 / cold1, "<= 1.3x"),
         ("re-judge time / cold scan", med["re-judge: same scan, only --as-of changed"] / cold1, "<= 0.35x"),
         ("second reference scan / first", med["second scan, same --reference FOLDER, new --as-of"] / ref1, "<= 0.35x"),
-    ]
+        ("--version / import PIL.Image, imagehash", med["consentaudit --version"]
+         / med["import PIL.Image, imagehash (python -c)"], "<= 3x"),
+    ]  # fmt: skip
+    if args.million:
+        added = med["scan loose folder, cold, --jobs 1, --reference 1M-entry file"] - cold1
+        ratios.append(("seconds a 1M-entry reference file adds", added, "<= 3 s"))
+        ratios.append(
+            ("peak RSS with it, MB", PEAK_RSS["scan loose folder, cold, --jobs 1, --reference 1M-entry file"], "<= 400")
+        )
     print("\n| ratio (medians) | value | target |")
     print("|---|---:|---:|")
     for name, value, target in ratios:
-        print(f"| {name} | {value:.2f}x | {target} |")
+        unit = "x" if target.endswith("x") else ""
+        print(f"| {name} | {value:.2f}{unit} | {target} |")
 
 
 if __name__ == "__main__":
