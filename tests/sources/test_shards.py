@@ -9,6 +9,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from conftest import PHOTOS
@@ -68,3 +70,16 @@ def test_a_shard_is_listed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert report.summary.verdicts["consented"] == count  # every image tied to its record
     assert opens["n"] == 1, opens  # the listing; member bytes are read by offset
     assert parses["n"] <= 2 * count + 2, parses  # each header once (image + sidecar), plus the end blocks
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet="ab./_-\\\\ü", max_size=14))
+def test_member_key_is_what_purepath_gives(name: str) -> None:
+    """The string fast path of `_key` agrees with PurePosixPath on every name, odd ones included."""
+    from pathlib import PurePosixPath
+
+    from consentaudit.sources.archives import _key
+
+    p = PurePosixPath(name)
+    expected = (str(p.with_suffix("")) if p.suffix else name, "".join(p.suffixes[-1:]).lower())
+    assert _key(name) == expected

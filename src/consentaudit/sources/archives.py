@@ -33,15 +33,27 @@ def unsafe_name(name: str) -> str | None:
     """Why a member name must not be used, or None when it is a plain relative name."""
     if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
         return f"absolute member name {name!r}: not read"
-    if ".." in PurePosixPath(name.replace("\\", "/")).parts:
+    if ".." in name.replace("\\", "/").split("/"):  # the parts PurePosixPath would give, without building one
         return f"member name {name!r} climbs out of the archive ('..'): not read"
     return None
 
 
 def _key(name: str) -> tuple[str, str]:
-    p = PurePosixPath(name)
-    suffix = "".join(p.suffixes[-1:]).lower()
-    return str(p.with_suffix("")) if p.suffix else name, suffix
+    """(key, lower-case suffix) of a member name: `a/0001.jpg` -> (`a/0001`, `.jpg`), as PurePosixPath
+    gives them; plain names (every real shard's) by string operations, ~10x faster per member."""
+    if name.startswith(("./", "/")) or "//" in name or "/./" in name or name.endswith(("/", "/.")) or name in ("", "."):
+        p = PurePosixPath(name)
+        suffix = "".join(p.suffixes[-1:]).lower()
+        return str(p.with_suffix("")) if p.suffix else name, suffix
+    start = name.rfind("/") + 1
+    base = name[start:]
+    i = base.rfind(".")
+    key = name[: start + i] if 0 < i < len(base) - 1 else name  # PurePath.with_suffix("")
+    if base.endswith("."):  # PurePath.suffixes[-1:], which ignores leading dots
+        return key, ""
+    stripped = base.lstrip(".")
+    j = stripped.rfind(".")
+    return key, stripped[j:].lower() if j >= 0 else ""
 
 
 # img2dataset's error_message for a sample it did not download because the server reserved it
@@ -185,7 +197,7 @@ def _items(
         elif suffix in IMAGE_EXTENSIONS:
             images.append(m)
     parquet = _parquet_rows(archive, log.warn)
-    present = {PurePosixPath(_key(m.name)[0]).name for m in images}
+    present = {_key(m.name)[0].rsplit("/", 1)[-1] for m in images}
     for key, text in parquet.items():
         if key not in present:
             proto = refusal_protocol(json.loads(text))
@@ -199,7 +211,7 @@ def _items(
             m.size,
             m.mtime_ns,
             member=m.name,
-            crawl_json=sidecars.get(key) or parquet.get(PurePosixPath(key).name) or parquet.get(key),
+            crawl_json=sidecars.get(key) or parquet.get(key.rsplit("/", 1)[-1]) or parquet.get(key),
             c2pa_sidecar=c2pa.get(key),
             offset=m.offset,
         )
