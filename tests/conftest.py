@@ -56,6 +56,12 @@ def scan_args(dataset: Path, db: str, *extra: str) -> list[str]:
     ]
 
 
+def shard_scan_args(db: str, report: Path) -> list[str]:
+    """The img2dataset-style shard fixture scanned with its manifest, the JSON report written to `report`."""
+    args = ["scan", str(FIXTURES / "shards"), "-m", str(MANIFESTS / "fixtures-shards.csv"), "--as-of", "2026-11-26"]
+    return [*args, "--db", db, "--quiet", "--report", str(report)]
+
+
 @pytest.fixture(scope="session")
 def postgres_base() -> Iterator[str]:
     from postgres_server import MISSING, binaries, postgres_server

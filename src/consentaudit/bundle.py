@@ -23,7 +23,7 @@ from typing import Any
 from consentaudit import __version__, attest
 from consentaudit.digest import sha256_file, sha256_hex
 from consentaudit.errors import InputError, OutputError
-from consentaudit.inputs import read_report_and_digest, report_from_bytes
+from consentaudit.inputs import report_from_bytes
 from consentaudit.models import Report, ReportFile
 from consentaudit.reports import WRITERS
 from consentaudit.reports.exports import EXPORTS, render_export
@@ -112,14 +112,9 @@ def _render(report: Report, fmt: str) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def bundle_files(req: CertifyRequest) -> dict[str, bytes]:
-    """Every file of the bundle but the index and its signature, by name."""
-    try:
-        raw = req.report.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read report {req.report}: {exc}") from None
-    report, digest = read_report_and_digest(req.report)
-    delivered = ReportFile(REPORT, digest)
+def bundle_files(req: CertifyRequest, raw: bytes, report: Report) -> dict[str, bytes]:
+    """Every file of the bundle but the index and its signature, by name (`raw`: the report's bytes)."""
+    delivered = ReportFile(REPORT, sha256_hex(raw))
     files: dict[str, bytes] = {REPORT: raw}
     files["audit.html"] = _render(req.thumbnails or report, "html")
     files["audit.md"] = _render(report, "md")
@@ -131,8 +126,12 @@ def bundle_files(req: CertifyRequest) -> dict[str, bytes]:
 
 def certify(req: CertifyRequest) -> tuple[Path, dict[str, Any]]:
     """Write the bundle; returns where it went and its signed index."""
-    files = bundle_files(req)
-    report, digest = read_report_and_digest(req.report)
+    try:
+        raw = req.report.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read report {req.report}: {exc}") from None
+    report, digest = report_from_bytes(raw, str(req.report)), sha256_hex(raw)
+    files = bundle_files(req, raw, report)
     index = {
         "format": BUNDLE_FORMAT,
         "tool": "consentaudit",

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Protocol, TypeVar
 
+from consentaudit.inflight import submitted_in_order
 from consentaudit.sources.item import Item
 
 R = TypeVar("R")
@@ -65,22 +65,9 @@ class LocalExecutor:
                 yield unit, work(unit)
             return
         ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-        pending: deque[tuple[Unit, Future[R]]] = deque()
         pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx, initializer=_init, initargs=(work,))
         try:
-            it = iter(units)
-            exhausted = False
-            while True:
-                while not exhausted and len(pending) < 2 * self.jobs:
-                    try:
-                        unit = next(it)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    pending.append((unit, pool.submit(_run, unit)))
-                if not pending:
-                    return
-                unit, fut = pending.popleft()
+            for unit, fut in submitted_in_order(units, lambda u: pool.submit(_run, u), 2 * self.jobs):
                 yield unit, fut.result()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)

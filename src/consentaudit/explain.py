@@ -16,10 +16,9 @@ from pathlib import Path
 from consentaudit.errors import InputError
 from consentaudit.inputs import load_inputs
 from consentaudit.mapper import UnitMapper
-from consentaudit.matching.duplicates import duplicate_groups
 from consentaudit.matching.hamming import distance, parse_hex64
 from consentaudit.matching.reference_index import normalise_url
-from consentaudit.merge import settle_groups
+from consentaudit.merge import settle_images
 from consentaudit.models import ConsentRecord, Finding, Fingerprint, ReferenceEntry, Report, ScannedImage, Signal
 from consentaudit.policy_file import load_policy
 from consentaudit.signals.provenance import domain_of, parse_crawl_json
@@ -157,12 +156,7 @@ def explain(
     result = mapper([items[p] for p in sorted(items)])  # with its recorded near-duplicates: a revocation spreads
     found = {f.path: f for f in result.findings}
     img = next(i for i in result.images if i.path == rel)
-    light = [
-        (i.path, i.digest, i.fingerprint.phash if i.fingerprint else None,
-         i.fingerprint.phash_mirror if i.fingerprint else None)
-        for i in result.images
-    ]  # fmt: skip
-    found.update((f.path, f) for f in settle_groups(duplicate_groups(light, req.phash_threshold), found))
+    settle_images(result.images, found, req.phash_threshold)
     derived = replace(found[rel], duplicate_group=None)
     claimed = next((f for f in report.findings if f.path == rel), None)
     crawl = parse_crawl_json(item.crawl_json) if item.crawl_json else None

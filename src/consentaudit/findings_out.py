@@ -135,10 +135,12 @@ class FindingsOut:
 
     def write(self, shard: str, findings: Sequence[Finding]) -> None:
         """The shard's Parquet, then its marker (last: a crash in between leaves no marker)."""
+        self._write_rows(shard, [_row(f, shard) for f in sorted(findings, key=lambda f: f.path)])
+
+    def _write_rows(self, shard: str, rows: list[dict[str, Any]]) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        rows = [_row(f, shard) for f in sorted(findings, key=lambda f: f.path)]
         name = shard + ".parquet"
         parent = self._path(name).rsplit("/", 1)[0]
         try:
@@ -161,12 +163,13 @@ class FindingsOut:
 
         def settle(shard: str, findings: list[Finding]) -> None:
             counts[shard] = len(findings)
+            rows = [_row(f, shard) for f in sorted(findings, key=lambda f: f.path)]  # made once: digest and file
             marker = self.marker(shard)
-            if marker is not None and marker.get("digest") == digest(_row(f, shard) for f in findings):
+            if marker is not None and marker.get("digest") == digest(rows):
                 if shard not in self.written:
                     self.skipped.append(shard)
                 return
-            self.write(shard, findings)
+            self._write_rows(shard, rows)
 
         for f in report.findings:
             shard = shard_of.get(f.path, LOOSE_SHARD)

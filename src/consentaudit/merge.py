@@ -102,27 +102,30 @@ def settle_groups(groups: Sequence[Sequence[str]], members: Mapping[str, Finding
     return out
 
 
+def settle_images(
+    images: Sequence[ScannedImage], findings: dict[str, Finding], threshold: int
+) -> tuple[dict[str, Finding], list[list[str]]]:
+    """`findings` (by path) with the duplicate groups among `images` settled in place — group numbers, and
+    a revocation spreading to every near-duplicate — and the groups."""
+    groups = duplicate_groups(
+        [
+            (i.path, i.digest, i.fingerprint.phash if i.fingerprint else None,
+             i.fingerprint.phash_mirror if i.fingerprint else None)
+            for i in sorted(images, key=lambda i: i.path)
+        ],
+        threshold,
+    )  # fmt: skip
+    for f in settle_groups(groups, findings):
+        findings[f.path] = f
+    return findings, groups
+
+
 def build_findings(
     images: Sequence[ScannedImage], consents: ConsentIndex, references: ReferenceIndex | None, rules: Rules
 ) -> tuple[list[Finding], list[list[str]]]:
     """One finding per image, sorted by path, plus the groups of duplicate images (all in memory)."""
-    ordered = sorted(images, key=lambda i: i.path)
-    groups = duplicate_groups(
-        [
-            (
-                i.path,
-                i.digest,
-                i.fingerprint.phash if i.fingerprint else None,
-                i.fingerprint.phash_mirror if i.fingerprint else None,
-            )
-            for i in ordered
-        ],
-        consents.threshold,
-    )
     merger = Merger(consents, references, rules)
-    findings = {img.path: merger.finding(img) for img in ordered}
-    for f in settle_groups(groups, findings):
-        findings[f.path] = f
+    findings, groups = settle_images(images, {img.path: merger.finding(img) for img in images}, consents.threshold)
     return [findings[p] for p in sorted(findings)], groups
 
 

@@ -12,11 +12,11 @@ every node and keep the data on storage every node mounts.
 from __future__ import annotations
 
 import os
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from consentaudit.errors import InputError
+from consentaudit.inflight import submitted_in_order
 from consentaudit.sources.item import Item
 
 R = TypeVar("R")
@@ -90,20 +90,7 @@ class RayExecutor:
             task = ray.remote(_run_unit).options(num_cpus=1, max_retries=self.retries, retry_exceptions=True)
             holder = [ray.put(work)]
             failed: Callable[[Unit, str], R] | None = getattr(work, "failed", None)
-            pending: deque[tuple[Unit, Any]] = deque()
-            it = iter(units)
-            exhausted = False
-            while True:
-                while not exhausted and len(pending) < cap:
-                    try:
-                        unit = next(it)
-                    except StopIteration:
-                        exhausted = True
-                        break
-                    pending.append((unit, task.remote(holder, unit)))
-                if not pending:
-                    return
-                unit, ref = pending.popleft()
+            for unit, ref in submitted_in_order(units, lambda u: task.remote(holder, u), cap):
                 try:
                     result: R = ray.get(ref)
                 except RayError as exc:

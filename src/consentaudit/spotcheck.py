@@ -20,8 +20,7 @@ from consentaudit.errors import InputError
 from consentaudit.executors import LocalExecutor
 from consentaudit.inputs import REFERENCE, load_manifests, load_reference, read_report_and_digest, with_digest
 from consentaudit.mapper import UnitMapper
-from consentaudit.matching.duplicates import duplicate_groups
-from consentaudit.merge import settle_groups
+from consentaudit.merge import settle_images
 from consentaudit.models import Finding, Report
 from consentaudit.policy_file import PolicyFile, load_policy
 from consentaudit.request import AuditRequest
@@ -185,13 +184,7 @@ def run_spot_check(req: SpotCheckRequest) -> SpotCheckResult:
     for _, result in LocalExecutor(req.jobs).map(units, mapper):
         derived.update((f.path, f) for f in result.findings)
         images.extend(result.images)
-    light = [
-        (img.path, img.digest, img.fingerprint.phash if img.fingerprint else None,
-         img.fingerprint.phash_mirror if img.fingerprint else None)
-        for img in images
-    ]  # fmt: skip
-    for f in settle_groups(duplicate_groups(light, audit.phash_threshold), derived):
-        derived[f.path] = f
+    settle_images(images, derived, audit.phash_threshold)
     disagreements = [d for p in sampled for d in _compare(p, claimed[p], derived.get(p))]
     errors = len({d.path for d in disagreements})
     return SpotCheckResult(

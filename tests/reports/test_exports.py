@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from conftest import FIXTURES, MANIFESTS, SCRAPED
+from conftest import FIXTURES, SCRAPED, shard_scan_args
 from consentaudit.cli.app import app
 
 R = CliRunner()
@@ -17,22 +17,7 @@ R = CliRunner()
 def _scan_id(tmp_path: Path) -> tuple[int, str]:
     db = f"sqlite:///{tmp_path / 'db'}"
     out = tmp_path / "a.json"
-    R.invoke(
-        app,
-        [
-            "scan",
-            str(FIXTURES / "shards"),
-            "-m",
-            str(MANIFESTS / "fixtures-shards.csv"),
-            "--as-of",
-            "2026-11-26",
-            "--db",
-            db,
-            "--quiet",
-            "--report",
-            str(out),
-        ],
-    )
+    R.invoke(app, shard_scan_args(db, out))
     return json.loads(out.read_text())["header"]["scan_id"], db
 
 

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner, Result
 
-from conftest import EXPECTED, FIXTURES, MANIFESTS, PHOTOS, SHARED_CORPUS
+from conftest import EXPECTED, FIXTURES, PHOTOS, SHARED_CORPUS, shard_scan_args
 from consentaudit.cli.app import app
 from consentaudit.scanner import ScanSettings, scan_item, scan_unit
 from consentaudit.signals import c2pa_verify
@@ -255,19 +255,7 @@ def test_crawl_headers(headers: dict[str, str], prohibited: bool) -> None:
 
 def _scan_shards(tmp_path: Path, out: Path) -> Result:
     """The img2dataset-style shard fixture scanned with its manifest, report written to `out`."""
-    args = [
-        "scan",
-        str(FIXTURES / "shards"),
-        "-m",
-        str(MANIFESTS / "fixtures-shards.csv"),
-        "--as-of",
-        "2026-11-26",
-        "--db",
-        f"sqlite:///{tmp_path / 'db'}",
-        "--quiet",
-        "--report",
-        str(out),
-    ]
+    args = shard_scan_args(f"sqlite:///{tmp_path / 'db'}", out)
     return CliRunner().invoke(app, args)
 
 
