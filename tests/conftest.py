@@ -18,6 +18,15 @@ EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
 SHARED_CORPUS = ROOT.parent / "shared" / "corpus"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _reference_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The reference cache of the tests' own, never the user's ~/.cache (a test may point it elsewhere)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CONSENTAUDIT_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()

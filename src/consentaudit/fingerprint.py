@@ -219,12 +219,15 @@ def gray256(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, side: int = 256) 
         return None
 
 
-def phash256_variant(gray: Image.Image, variant: str = "phash") -> str:
+def phash256_variant(gray: Image.Image, variant: str = "phash", resized: np.ndarray | None = None) -> str:
     """The 256-bit pHash for the 64-bit `variant` a candidate was found through: "phash" (as is),
-    "phash_mirror" (mirror image) or "phash_trim" (uniform border trimmed)."""
-    if variant == "phash_mirror":
-        gray = gray.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    elif variant == "phash_trim":
+    "phash_mirror" (mirror image) or "phash_trim" (uniform border trimmed). `resized`: the picture already
+    reduced to 64x64, for "phash" and "phash_mirror" (the mirror of the reduced picture is the reduced
+    mirror image, pixel for pixel: LANCZOS weights are symmetric)."""
+    if variant in ("phash", "phash_mirror"):
+        px = np.asarray(gray.resize((64, 64), Image.Resampling.LANCZOS)) if resized is None else resized
+        return _hex(_dct_low_bits(px[:, ::-1] if variant == "phash_mirror" else px))
+    if variant == "phash_trim":
         box = trim_box(gray)
         if box is not None:
             gray = gray.crop(box)
@@ -253,6 +256,7 @@ class ImageProbe:
         self._codes: dict[str, str | None] = {}
         self._points: dict[str, Keypoints | None] = {}
         self._new: dict[str, str] = {}
+        self._px64: np.ndarray | None = None  # the picture at 64x64, shared by "phash" and "phash_mirror"
         for name, value in known:
             kind, _, variant = name.partition(":")
             if kind == "phash256":
@@ -278,7 +282,10 @@ class ImageProbe:
     def phash256(self, variant: str) -> str | None:
         if variant not in self._codes:
             gray = self._decoded(256)
-            self._codes[variant] = code = None if gray is None else phash256_variant(gray, variant)
+            if gray is not None and self._px64 is None and variant != "phash_trim":
+                self._px64 = np.asarray(gray.resize((64, 64), Image.Resampling.LANCZOS))
+            code = None if gray is None else phash256_variant(gray, variant, self._px64)
+            self._codes[variant] = code
             if code is not None:
                 self._new[f"phash256:{variant}"] = code
         return self._codes[variant]

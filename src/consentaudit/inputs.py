@@ -17,20 +17,21 @@ from typing import TYPE_CHECKING, Any
 from consentaudit import strict_json
 from consentaudit.attest import parse_report, read_signature
 from consentaudit.codec import report_from_dict
-from consentaudit.digest import entries_digest, sha256_file, sha256_hex
+from consentaudit.digest import sha256_file, sha256_hex
 from consentaudit.errors import InputError
 from consentaudit.fingerprint import algorithm
 from consentaudit.manifest import ParsedManifest, load_records, parse_manifest_stream
+from consentaudit.matching.reference_table import ReferenceTable, concat, table_of
 from consentaudit.models import (
     ConsentRecord,
     ManifestInfo,
-    ReferenceEntry,
     ReferenceInfo,
     Report,
     ReportFile,
     ScannedImage,
 )
-from consentaudit.reference_files import entries_from_images, read_fingerprint_file, read_url_list
+from consentaudit.reference_cache import read_cached_fingerprint_file
+from consentaudit.reference_files import entries_from_images, read_url_list
 from consentaudit.request import AuditRequest
 from consentaudit.scanner import ScanSettings, scan_unit
 from consentaudit.sources import open_source
@@ -170,27 +171,28 @@ def reference_images(path: Path, settings: ScanSettings, store: ScanStore | None
 
 def load_reference(
     path: Path, settings: ScanSettings = REFERENCE, store: ScanStore | None = None
-) -> tuple[ReferenceInfo, list[ReferenceEntry]]:
-    """A reference set from a folder of images or a fingerprint file written by `fingerprint`."""
+) -> tuple[ReferenceInfo, ReferenceTable]:
+    """A reference set from a folder of images, a URL list or a fingerprint file written by `fingerprint`
+    (read through the reference cache: a file parsed once loads as columns afterwards)."""
     if path.is_dir() or (path.is_file() and is_archive(path)):
         name = path.name
         images = reference_images(path, settings, store)
-        entries = list(entries_from_images(name, images))
-        return ReferenceInfo(name, str(path), len(entries)), entries
+        table = table_of(entries_from_images(name, images))
+        return ReferenceInfo(name, str(path), len(table)), table
     if path.is_file() and path.suffix.lower() in (".txt", ".csv", ".parquet"):
-        entries = read_url_list(path, path.stem)
-        return ReferenceInfo(path.stem, str(path), len(entries)), entries
+        table = table_of(read_url_list(path, path.stem))
+        return ReferenceInfo(path.stem, str(path), len(table)), table
     if path.is_file():
-        name, entries, header = read_fingerprint_file(path)
+        name, table, header, _ = read_cached_fingerprint_file(path)
         return ReferenceInfo(
-            name, str(path), len(entries), header.get("description", ""), header.get("license", "")
-        ), entries
+            name, str(path), len(table), header.get("description", ""), header.get("license", "")
+        ), table
     raise InputError(f"reference set not found: {path} is neither a file nor a folder")
 
 
-def with_digest(info: ReferenceInfo, entries: Sequence[ReferenceEntry]) -> ReferenceInfo:
+def with_digest(info: ReferenceInfo, entries: ReferenceTable) -> ReferenceInfo:
     """The set's description with the digest of its fingerprints, as the report header records it."""
-    return replace(info, sha256=entries_digest((e.sha256, e.phash, e.dhash, e.url, e.phash256) for e in entries))
+    return replace(info, sha256=entries.entries_digest())
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,7 @@ class Inputs:
     records: list[ConsentRecord]
     manifests: list[ManifestInfo]
     references: list[ReferenceInfo]
-    entries: list[ReferenceEntry]
+    entries: ReferenceTable  # every set's entries, as columns
     keypoints_of: StoredKeypoints | None  # stored sets leave their entries' keypoints in the store
 
 
@@ -220,7 +222,7 @@ def load_inputs(req: AuditRequest, settings: ScanSettings, store: ScanStore) -> 
     records, manifest_infos = load_manifests(req.manifests)
     check_purposes(req, records)
     ref_infos: list[ReferenceInfo] = []
-    ref_entries: list[ReferenceEntry] = []
+    ref_tables: list[ReferenceTable] = []
     stored: list[str] = []
     exact = replace(settings, fast=False, with256=True)  # reference hashes: imagehash-exact, with 256-bit
     from consentaudit.store import ReferenceSets, StoredKeypoints
@@ -228,7 +230,8 @@ def load_inputs(req: AuditRequest, settings: ScanSettings, store: ScanStore) -> 
     sets = ReferenceSets(store)
     for rp in req.references:
         if not rp.exists() and sets.exists(str(rp)):
-            info, entries = sets.load(str(rp), keypoints=False)
+            info, listed = sets.load(str(rp), keypoints=False)
+            entries = table_of(listed)
             stored.append(info.name)
         elif not rp.exists():
             raise InputError(
@@ -237,7 +240,7 @@ def load_inputs(req: AuditRequest, settings: ScanSettings, store: ScanStore) -> 
         else:
             info, entries = load_reference(rp, exact, store)
         ref_infos.append(with_digest(info, entries))
-        ref_entries.extend(entries)
+        ref_tables.append(entries)
     return Inputs(
-        records, manifest_infos, ref_infos, ref_entries, StoredKeypoints(store.url, stored) if stored else None
+        records, manifest_infos, ref_infos, concat(ref_tables), StoredKeypoints(store.url, stored) if stored else None
     )

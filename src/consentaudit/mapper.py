@@ -70,6 +70,7 @@ class UnitMapper:
         findings: list[Finding] = []
         for img in images:
             fp = img.fingerprint
+            probe = _probe(items.get(img.path), img, self.settings.max_pixels, held.get(img.path))
             if (
                 self.settings.fast
                 and fp is not None
@@ -77,14 +78,17 @@ class UnitMapper:
                 and fp.format == "JPEG"
                 and (
                     self.consents.borderline(fp, BORDER_MARGIN)
-                    or (self.references and self.references.borderline(fp, BORDER_MARGIN))
+                    or (
+                        self.references
+                        and self.references.borderline(fp, BORDER_MARGIN, probe.phash256 if probe else None)
+                    )
                 )
             ):
+                # the probe's codes come from the bytes, not from the fast hashes: it stays valid
                 img = refingerprint_exact(items[img.path], img, self.settings, held.get(img.path))
                 changed = True
             else:
                 changed = False
-            probe = _probe(items.get(img.path), img, self.settings.max_pixels, held.get(img.path))
             findings.append(
                 self.merger.finding(img, probe.phash256, probe.keypoints) if probe else self.merger.finding(img)
             )

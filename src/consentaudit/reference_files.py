@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -10,10 +11,13 @@ from typing import IO
 from consentaudit.errors import InputError, ManifestError, Problem
 from consentaudit.fingerprint import ALGORITHM
 from consentaudit.matching.keypoints import Keypoints
+from consentaudit.matching.reference_table import ReferenceTable, TableBuilder
 from consentaudit.models import Fingerprint, ReferenceEntry, ScannedImage
+from consentaudit.reference_columns import UnusualFile, read_columns
 
 FINGERPRINT_KIND = "consentaudit-fingerprints"
 FINGERPRINT_SCHEMA = "1"
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def parse_views(value: object) -> tuple[tuple[str, str, str], ...]:
@@ -25,7 +29,13 @@ def parse_views(value: object) -> tuple[tuple[str, str, str], ...]:
     for name, codes in sorted(value.items()):
         if isinstance(codes, dict):
             ph, p256 = codes.get("phash"), codes.get("phash256")
-            if isinstance(ph, str) and len(ph) == 16 and isinstance(p256, str) and len(p256) == 64:
+            if (
+                isinstance(ph, str)
+                and len(ph) == 16
+                and isinstance(p256, str)
+                and len(p256) == 64
+                and _HEX.issuperset(ph + p256)
+            ):
                 out.append((str(name), ph.lower(), p256.lower()))
     return tuple(out)
 
@@ -47,54 +57,82 @@ def write_fingerprints(images: Iterable[ScannedImage], out: IO[str], name: str, 
     return write_set(entries_from_images(name, images), out, name, description, "")
 
 
-def read_fingerprint_file(path: Path, set_name: str | None = None) -> tuple[str, list[ReferenceEntry], dict[str, str]]:
-    """(name, entries, header) of a fingerprint file."""
+def _hex_or_none(value: object, width: int) -> str | None:
+    """`value` lower-cased when it is `width` hex digits; None when absent or of another length."""
+    if not isinstance(value, str) or len(value) != width:
+        return None
+    if not _HEX.issuperset(value):
+        raise ValueError(f"not {width} hex digits: {value[:80]!r}")
+    return value.lower()
+
+
+def read_fingerprint_file(path: Path, set_name: str | None = None) -> tuple[str, ReferenceTable, dict[str, str]]:
+    """(name, entries as columns, header) of a fingerprint file; every malformed line is reported with its
+    number (ManifestError). A large hash list of the plain shape (codes, path or URL, detail) is read by
+    Arrow's JSON reader into columns; anything else, and any file with a problem, line by line."""
+    with contextlib.suppress(UnusualFile):
+        return read_columns(path, set_name)
+    return _read_lines(path, set_name)
+
+
+def _read_lines(path: Path, set_name: str | None) -> tuple[str, ReferenceTable, dict[str, str]]:
     name = set_name or path.stem
     header: dict[str, str] = {}
-    entries: list[ReferenceEntry] = []
+    rows = TableBuilder()
     problems: list[Problem] = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
+        f = path.open(encoding="utf-8")
+    except OSError as exc:
         raise InputError(f"cannot read fingerprint file {path}: {exc}") from exc
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    with f:
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(Problem(str(path), n, None, f"invalid JSON: {exc.msg}"))
-            continue
-        if not isinstance(obj, dict):
-            problems.append(Problem(str(path), n, None, "expected a JSON object"))
-            continue
-        if obj.get("kind") == FINGERPRINT_KIND:
-            name = set_name or str(obj.get("name") or name)
-            header = {k: str(v) for k, v in obj.items() if isinstance(v, str)}
-            continue
-        sha, ph, url = obj.get("sha256"), obj.get("phash"), obj.get("url")
-        has_hash = (isinstance(sha, str) and len(sha) == 64) or (isinstance(ph, str) and len(ph) == 16)
-        if not has_hash and not (isinstance(url, str) and url.strip()):
-            problems.append(Problem(str(path), n, "sha256", "entry needs a 64-hex sha256, a 16-hex phash or a url"))
-            continue
-        dh = obj.get("dhash")
-        entries.append(
-            ReferenceEntry(
-                set_name=name,
-                ref_id=str(obj.get("path") or obj.get("url") or f"line {n}"),
-                sha256=sha.lower() if isinstance(sha, str) and len(sha) == 64 else None,
-                phash=ph.lower() if isinstance(ph, str) and len(ph) == 16 else None,
-                dhash=dh.lower() if isinstance(dh, str) and len(dh) == 16 else None,
-                url=url.strip() if isinstance(url, str) and url.strip() and not has_hash else None,
-                phash256=p256.lower() if isinstance(p256 := obj.get("phash256"), str) and len(p256) == 64 else None,
-                detail=det if isinstance(det := obj.get("detail"), int) and 0 <= det <= 100 else None,
-                views=parse_views(obj.get("views")),
-                keypoints=parse_keypoints(obj.get("keypoints")),
-            )
-        )
+            for n, line in enumerate(f, start=1):
+                if line.isspace() or not line:
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    problems.append(Problem(str(path), n, None, f"invalid JSON: {exc.msg}"))
+                    continue
+                if not isinstance(obj, dict):
+                    problems.append(Problem(str(path), n, None, "expected a JSON object"))
+                    continue
+                if obj.get("kind") == FINGERPRINT_KIND:
+                    name = set_name or str(obj.get("name") or name)
+                    header = {k: str(v) for k, v in obj.items() if isinstance(v, str)}
+                    continue
+                try:
+                    sha, ph = _hex_or_none(obj.get("sha256"), 64), _hex_or_none(obj.get("phash"), 16)
+                    dh, p256 = _hex_or_none(obj.get("dhash"), 16), _hex_or_none(obj.get("phash256"), 64)
+                except ValueError as exc:
+                    problems.append(Problem(str(path), n, "sha256", f"a code is malformed: {exc}"))
+                    continue
+                url = obj.get("url")
+                url = url.strip() if isinstance(url, str) and url.strip() else None
+                has_hash = sha is not None or ph is not None
+                if not has_hash and url is None:
+                    problems.append(
+                        Problem(str(path), n, "sha256", "entry needs a 64-hex sha256, a 16-hex phash or a url")
+                    )
+                    continue
+                det = obj.get("detail")
+                rows.add(
+                    "",
+                    str(obj.get("path") or obj.get("url") or f"line {n}"),
+                    sha,
+                    ph,
+                    dh,
+                    url if not has_hash else None,
+                    p256,
+                    det if isinstance(det, int) and 0 <= det <= 100 else None,
+                    parse_views(obj.get("views")),
+                    parse_keypoints(obj.get("keypoints")),
+                )
+        except UnicodeDecodeError as exc:
+            raise InputError(f"cannot read fingerprint file {path}: {exc}") from exc
     if problems:
         raise ManifestError(problems)
-    return name, entries, header
+    return name, rows.build().renamed(name), header
 
 
 def entry_from_fingerprint(name: str, ref_id: str, fp: Fingerprint) -> ReferenceEntry:

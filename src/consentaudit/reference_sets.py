@@ -3,7 +3,6 @@ export fingerprint files, fingerprint a folder into a file `scan --reference` ac
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from consentaudit.inputs import REFERENCE, load_reference
@@ -18,16 +17,16 @@ from consentaudit.timestamps import now_utc
 def build_set(
     store: ScanStore, name: str, source: Path, description: str = "", license_: str = "", force: bool = False
 ) -> ReferenceInfo:
-    info, entries = load_reference(source)
-    info = ReferenceInfo(name, str(source), len(entries), description or info.description, license_ or info.license)
-    ReferenceSets(store).save(info, [replace(e, set_name=name) for e in entries], str(source), now_utc(), force)
+    info, table = load_reference(source)
+    info = ReferenceInfo(name, str(source), len(table), description or info.description, license_ or info.license)
+    ReferenceSets(store).save(info, table.renamed(name), str(source), now_utc(), force)
     return info
 
 
 def import_set(store: ScanStore, file: Path, name: str | None = None, force: bool = False) -> ReferenceInfo:
-    set_name, entries, header = read_fingerprint_file(file, name)
-    info = ReferenceInfo(set_name, str(file), len(entries), header.get("description", ""), header.get("license", ""))
-    ReferenceSets(store).save(info, [replace(e, set_name=set_name) for e in entries], str(file), now_utc(), force)
+    set_name, table, header = read_fingerprint_file(file, name)
+    info = ReferenceInfo(set_name, str(file), len(table), header.get("description", ""), header.get("license", ""))
+    ReferenceSets(store).save(info, table.renamed(set_name), str(file), now_utc(), force)
     return info
 
 

@@ -20,6 +20,7 @@ from consentaudit.errors import InputError
 from consentaudit.executors import LocalExecutor
 from consentaudit.inputs import REFERENCE, load_manifests, load_reference, read_report_and_digest, with_digest
 from consentaudit.mapper import UnitMapper
+from consentaudit.matching.reference_table import concat
 from consentaudit.merge import settle_images
 from consentaudit.models import Finding, Report
 from consentaudit.policy_file import PolicyFile, load_policy
@@ -141,13 +142,13 @@ def run_spot_check(req: SpotCheckRequest) -> SpotCheckResult:
     h = report.header
     records, infos = load_manifests(req.manifests)
     warnings = _input_warnings(report, req, {m.path: m.sha256 for m in infos})
-    entries = []
+    tables = []
     for rp in req.references:
         if not rp.exists():
             raise InputError(f"reference set not found: {rp} (a spot-check takes the set's folder or file)")
         info, es = load_reference(rp, REFERENCE)
         info = with_digest(info, es)
-        entries.extend(es)
+        tables.append(es)
         recorded = {r.name: r for r in h.references}
         was = recorded.get(info.name)
         if was is None:
@@ -176,7 +177,7 @@ def run_spot_check(req: SpotCheckRequest) -> SpotCheckResult:
     groups = [list(g) for g in report.duplicates if revocable and any(p in g for p in sampled)]
     wanted = set(sampled) | {p for g in groups for p in g}
     items = {i.path: i for i in open_source(req.dataset).items() if i.path in wanted}
-    mapper = UnitMapper(audit.settings(), audit.rules(), records, entries, audit.phash_threshold)
+    mapper = UnitMapper(audit.settings(), audit.rules(), records, concat(tables), audit.phash_threshold)
     ordered = [items[p] for p in sorted(items)]
     units = [ordered[i : i + DEFAULT_BATCH] for i in range(0, len(ordered), DEFAULT_BATCH)]
     derived: dict[str, Finding] = {}

@@ -67,8 +67,10 @@ class HammingIndex:
     probe of every chunk is answered by one gather and the distance is computed on the gathered codes
     without a second indirection."""
 
-    def __init__(self, codes: Iterable[int] = ()) -> None:
-        if isinstance(codes, array) and codes.typecode == "Q":
+    def __init__(self, codes: Iterable[int] | npt.NDArray[np.uint64] = ()) -> None:
+        if isinstance(codes, np.ndarray):
+            self.codes = codes.astype(np.uint64)
+        elif isinstance(codes, array) and codes.typecode == "Q":
             self.codes = np.frombuffer(codes, dtype=np.uint64).copy()
         else:
             self.codes = np.fromiter((int(c) for c in codes), dtype=np.uint64)

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
+
+import numpy as np
 
 from consentaudit.defaults import DEFAULT_PHASH_THRESHOLD
 from consentaudit.matching.hamming import HammingIndex, parse_hex64
@@ -17,10 +18,10 @@ from consentaudit.matching.perceptual import (
     cached256,
     hamming256,
     matchable,
-    near_threshold,
     perceptual_match,
     radius256,
 )
+from consentaudit.matching.reference_table import NO_DETAIL, ReferenceTable, table_of
 from consentaudit.models import Fingerprint, Match, ReferenceEntry
 from consentaudit.vocab import MatchKind
 
@@ -47,6 +48,12 @@ MATCHER = (
 )
 
 
+def own_ok(table: ReferenceTable, i: int) -> bool:
+    """Whether entry i has enough detail to be matched perceptually (unknown: yes)."""
+    d = int(table.detail[i])
+    return d == NO_DETAIL or d >= MIN_DETAIL
+
+
 def normalise_url(url: str) -> str:
     """Scheme and host lower-cased, 'www.' and the fragment dropped: the same image URL compares equal."""
     try:
@@ -55,6 +62,16 @@ def normalise_url(url: str) -> str:
         return url.strip()
     host = (parts.hostname or "").lower().removeprefix("www.")
     return f"{host}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+
+
+def _zone(d: int, h: int, view_margin: int) -> int:
+    """Which way `confirm` decides a 256-bit candidate at 64-bit distance `d` and 256-bit distance `h`:
+    3 sure, 2 at least even (what an entry without keypoints needs), 1 keypoint zone, 0 no match (also: not
+    a candidate). Falls as `d` grows, so a candidate is decided alike over a range of `d` when its ends are."""
+    if d > CANDIDATE_RADIUS:
+        return 0
+    slack = radius256(d) - view_margin - h
+    return 3 if slack >= SURE_SLACK else 2 if slack >= 0 else 1 if slack >= -KEYPOINT_ZONE else 0
 
 
 class ReferenceIndex:
@@ -66,41 +83,70 @@ class ReferenceIndex:
         phash_threshold: int = DEFAULT_PHASH_THRESHOLD,
         keypoints_of: Callable[[ReferenceEntry], str | None] | None = None,
     ):
-        """`keypoints_of` reads an entry's keypoints when they were left out of `entries` (a stored set's
-        are read from the store only for the candidates that need them)."""
-        self.entries = list(entries)
+        """`entries`: a ReferenceTable (or entries, made into one). `keypoints_of` reads an entry's keypoints
+        when they were left out of `entries` (a stored set's are read from the store only for the candidates
+        that need them)."""
+        self.entries = table = table_of(entries)
         self.threshold = phash_threshold
         self._keypoints_of = keypoints_of
-        self._by_sha: dict[str, int] = {}
-        pos = array("l")  # index position -> entry
-        view = array("b")  # index position -> the entry's view (-1: the whole picture)
         self._by_url: dict[str, int] = {}
         self._by_domain: dict[str, int] = {}
-        codes = array("Q")
-        for i, e in enumerate(self.entries):
-            if e.url:
-                if "/" in e.url:
-                    self._by_url.setdefault(normalise_url(e.url), i)
-                else:
-                    self._by_domain.setdefault(e.url.lower().removeprefix("www."), i)
-            if e.sha256:
-                self._by_sha.setdefault(e.sha256, i)
-            if e.phash and (e.detail is None or e.detail >= MIN_DETAIL):
-                codes.append(parse_hex64(e.phash))
-                pos.append(i)
-                view.append(-1)
-                for k, (_, view_phash, _) in enumerate(e.views):
-                    codes.append(parse_hex64(view_phash))
-                    pos.append(i)
-                    view.append(k)
-        self._pos, self._view = pos, view  # compact arrays: 9 bytes per code
+        for i, url in table.url_rows():
+            if "/" in url:
+                self._by_url.setdefault(normalise_url(url), i)
+            else:
+                self._by_domain.setdefault(url.lower().removeprefix("www."), i)
+        # index position -> entry and view (-1: the whole picture): every entry's own code, then the views
+        own = np.flatnonzero(table.has_phash & ((table.detail == NO_DETAIL) | (table.detail >= MIN_DETAIL)))
+        view_rows = [(i, k, parse_hex64(v[1])) for i in sorted(table.views) for k, v in enumerate(table.views[i])]
+        view_rows = [r for r in view_rows if table.has_phash[r[0]] and own_ok(table, r[0])]
+        self._pos = np.concatenate([own, np.array([r[0] for r in view_rows], dtype=np.int64)]).astype(np.int64)
+        self._view = np.concatenate([np.full(len(own), -1, np.int8), np.array([r[1] for r in view_rows], np.int8)])
+        codes = np.concatenate([table.phash[own], np.array([r[2] for r in view_rows], dtype=np.uint64)])
         self._index = HammingIndex(codes)
+        self._recent: dict[tuple[int, int], list[tuple[int, int]]] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
 
-    def borderline(self, fp: Fingerprint, margin: int) -> bool:
-        return near_threshold(self._index, fp, self.threshold, margin)
+    def borderline(self, fp: Fingerprint, margin: int, image256: Callable[[str], str | None] | None = None) -> bool:
+        """Whether the exact pHash (within `margin` bits of this fast one) could change what this image
+        matches. An entry decided by 64-bit codes: its code within `margin` of the threshold. An entry decided
+        by 256-bit codes (`image256(variant)` gives the image's): only when moving the 64-bit distance by
+        `margin` either way moves the candidate across a boundary of `confirm` (sure, keypoint zone, none, or
+        out of the candidate radius); a far 256-bit code decides the same at any 64-bit distance."""
+        table, th = self.entries, self.threshold
+        mine = cached256(image256)
+        for code, name in self._variants(fp):
+            for pos, d in self._within(code, max(th + margin, CANDIDATE_RADIUS)):
+                i, view = int(self._pos[pos]), int(self._view[pos])
+                theirs = table.views[i][view][2] if view >= 0 else table.phash256_hex(i)
+                ours = mine(name) if theirs else None
+                if ours is None or theirs is None:
+                    if view < 0 and th - margin < d <= th + margin:
+                        return True
+                    continue
+                h = hamming256(ours, theirs)
+                vm = VIEW_MARGIN if view >= 0 else 0
+                if _zone(max(0, d - margin), h, vm) != _zone(d + margin, h, vm):
+                    return True
+        return False
+
+    @staticmethod
+    def _variants(fp: Fingerprint) -> list[tuple[int, str]]:
+        named = ((fp.phash, "phash"), (fp.phash_mirror, "phash_mirror"), (fp.phash_trim, "phash_trim"))
+        return [(parse_hex64(c), name) for c, name in named if c]
+
+    def _within(self, code: int, radius: int) -> list[tuple[int, int]]:
+        """`HammingIndex.within`, remembered for the last few queries: `borderline` and `perceptual_hits`
+        ask the same ones of the same image."""
+        key = (code, radius)
+        hit = self._recent.get(key)
+        if hit is None:
+            if len(self._recent) >= 16:
+                self._recent.clear()
+            hit = self._recent[key] = self._index.within(code, radius)
+        return hit
 
     def lookup(
         self,
@@ -114,8 +160,9 @@ class ReferenceIndex:
         nearest of `perceptual_hits`; `image256(variant)` and `image_keypoints(variant)` compute the image's
         256-bit pHash and ORB keypoints on demand)."""
         digest = fp.sha256 if fp else sha256
-        if digest and digest in self._by_sha:
-            e = self.entries[self._by_sha[digest]]
+        at = self.entries.find_sha256(digest) if digest else None
+        if at is not None:
+            e = self.entries[at]
             return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.SHA256)
         if url and (self._by_url or self._by_domain):
             i = self._by_url.get(normalise_url(url))
@@ -150,15 +197,10 @@ class ReferenceIndex:
         without enough detail has none."""
         if not matchable(fp):
             return []
-        queries = [
-            (c, name)
-            for c, name in ((fp.phash, "phash"), (fp.phash_mirror, "phash_mirror"), (fp.phash_trim, "phash_trim"))
-            if c
-        ]
         candidates: list[tuple[int, int, str, int]] = []  # (distance, entry, variant, view)
-        for code, name in queries:
-            for pos, d in self._index.within(parse_hex64(code), CANDIDATE_RADIUS):
-                candidates.append((d, self._pos[pos], name, self._view[pos]))
+        for code, name in self._variants(fp):
+            for pos, d in self._within(code, CANDIDATE_RADIUS):
+                candidates.append((d, int(self._pos[pos]), name, int(self._view[pos])))
         mine = cached256(image256)
         hits: dict[int, tuple[int, str]] = {}
         checked: dict[tuple[str, str, bool], int | None] = {}  # an entry's keypoint check, once per image side

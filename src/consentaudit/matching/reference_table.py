@@ -1,0 +1,323 @@
+"""A reference set as columns: NumPy arrays of codes, not one Python object per entry. Pure.
+
+A 1M-entry set held as `ReferenceEntry` objects took ~1 GB and most of a scan's start; as columns it is
+~100 bytes an entry (sha256 and 256-bit pHash as 32 raw bytes, 64-bit codes as uint64, ids and URLs as one
+UTF-8 buffer with offsets), it pickles to a worker as a few buffers, and it can be memory-mapped from the
+reference cache (`reference_cache.py`). An entry is made into a `ReferenceEntry` only when a match or a
+report needs it (`table[i]`). Views and keypoints, which imported hash lists rarely carry, stay sparse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, overload
+
+import numpy as np
+import numpy.typing as npt
+
+from consentaudit.digest import entries_digest
+from consentaudit.models import ReferenceEntry
+
+NO_DETAIL = -1
+U8 = npt.NDArray[np.uint8]
+U64 = npt.NDArray[np.uint64]
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Strings:
+    """Optional strings as one UTF-8 buffer and offsets (None where `present` is False)."""
+
+    data: U8
+    offsets: I64  # n + 1
+    present: npt.NDArray[np.bool_]
+
+    def __len__(self) -> int:
+        return len(self.present)
+
+    def get(self, i: int) -> str | None:
+        if not self.present[i]:
+            return None
+        return bytes(self.data[self.offsets[i] : self.offsets[i + 1]]).decode("utf-8")
+
+
+@dataclass(frozen=True, eq=False)
+class ReferenceTable(Sequence[ReferenceEntry]):
+    """The entries of one or more reference sets, column by column (`table[i]` is entry i)."""
+
+    set_names: tuple[str, ...]
+    set_code: npt.NDArray[np.int32]  # entry -> index into set_names
+    ref_ids: Strings
+    urls: Strings
+    sha256: U8  # (n, 32)
+    has_sha256: npt.NDArray[np.bool_]
+    phash: U64
+    has_phash: npt.NDArray[np.bool_]
+    dhash: U64
+    has_dhash: npt.NDArray[np.bool_]
+    phash256: U8  # (n, 32)
+    has_phash256: npt.NDArray[np.bool_]
+    detail: npt.NDArray[np.int8]  # NO_DETAIL where unknown
+    views: dict[int, tuple[tuple[str, str, str], ...]] = field(default_factory=dict)  # sparse
+    keypoints: dict[int, str] = field(default_factory=dict)  # sparse
+    digest: str = ""  # `entries_digest` of the entries, when already known (the reference cache keeps it)
+
+    def __len__(self) -> int:
+        return len(self.set_code)
+
+    @overload
+    def __getitem__(self, i: int) -> ReferenceEntry: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[ReferenceEntry]: ...
+    def __getitem__(self, i: int | slice) -> ReferenceEntry | Sequence[ReferenceEntry]:
+        if isinstance(i, slice):
+            return [self.entry(k) for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self.entry(i)
+
+    def __iter__(self) -> Iterator[ReferenceEntry]:
+        return (self.entry(i) for i in range(len(self)))
+
+    def entry(self, i: int) -> ReferenceEntry:
+        detail = int(self.detail[i])
+        return ReferenceEntry(
+            set_name=self.set_names[int(self.set_code[i])],
+            ref_id=self.ref_ids.get(i) or "",
+            sha256=bytes(self.sha256[i]).hex() if self.has_sha256[i] else None,
+            phash=f"{int(self.phash[i]):016x}" if self.has_phash[i] else None,
+            dhash=f"{int(self.dhash[i]):016x}" if self.has_dhash[i] else None,
+            url=self.urls.get(i),
+            phash256=bytes(self.phash256[i]).hex() if self.has_phash256[i] else None,
+            detail=None if detail == NO_DETAIL else detail,
+            views=self.views.get(i, ()),
+            keypoints=self.keypoints.get(i),
+        )
+
+    def phash256_hex(self, i: int) -> str | None:
+        return bytes(self.phash256[i]).hex() if self.has_phash256[i] else None
+
+    def find_sha256(self, digest: str) -> int | None:
+        """The first entry whose sha256 is `digest` (64 hex), or None."""
+        try:
+            raw = np.frombuffer(bytes.fromhex(digest), dtype=np.uint8)
+        except ValueError:
+            return None
+        if raw.shape != (32,):
+            return None
+        order, prefixes = self._sha_order()
+        key = np.uint64(int(digest[:16], 16))
+        lo, hi = np.searchsorted(prefixes, key, "left"), np.searchsorted(prefixes, key, "right")
+        for k in order[lo:hi].tolist():  # in entry order: the first entry wins, as before
+            if np.array_equal(self.sha256[k], raw):
+                return int(k)
+        return None
+
+    def _sha_order(self) -> tuple[I64, U64]:
+        cached = self.__dict__.get("_sha_index")
+        if cached is None:
+            rows = np.flatnonzero(self.has_sha256)
+            prefixes = self.sha256[rows, :8].copy().view(">u8").ravel().astype(np.uint64)
+            order = np.argsort(prefixes, kind="stable")
+            cached = (rows[order].astype(np.int64), prefixes[order])
+            object.__setattr__(self, "_sha_index", cached)
+        return cached
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_sha_index"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def url_rows(self) -> Iterator[tuple[int, str]]:
+        for i in np.flatnonzero(self.urls.present).tolist():
+            yield i, self.urls.get(i) or ""
+
+    def entries_digest(self) -> str:
+        """`digest.entries_digest` of the entries (sha256, pHash, dHash, URL, 256-bit pHash per entry), as
+        the report header records it; kept once computed."""
+        if self.digest:
+            return self.digest
+        value = entries_digest(
+            zip(
+                _hex_column(self.sha256, self.has_sha256),
+                _hex_column(self.phash, self.has_phash),
+                _hex_column(self.dhash, self.has_dhash),
+                [self.urls.get(i) for i in range(len(self))] if self.urls.present.any() else [None] * len(self),
+                _hex_column(self.phash256, self.has_phash256),
+                strict=True,
+            )
+        )
+        object.__setattr__(self, "digest", value)
+        return value
+
+    def content_key(self) -> str:
+        """A sha256 over every column a match depends on, in entry order: part of a scan's run key."""
+        h = hashlib.sha256()
+        for a in (
+            self.sha256, self.has_sha256, self.phash, self.has_phash, self.dhash, self.has_dhash,
+            self.phash256, self.has_phash256, self.detail, self.urls.data, self.urls.offsets, self.urls.present,
+        ):  # fmt: skip
+            h.update(np.ascontiguousarray(a).tobytes())
+        h.update(json.dumps(sorted(self.views.items())).encode())
+        return h.hexdigest()
+
+    def renamed(self, name: str) -> ReferenceTable:
+        """Every entry in one set called `name`."""
+        return replace(self, set_names=(name,), set_code=np.zeros(len(self), dtype=np.int32))
+
+
+def _hex_column(values: npt.NDArray[Any], present: npt.NDArray[np.bool_]) -> list[str | None]:
+    """Each row of a code column as lower-case hex (None where absent), made in bulk."""
+    if values.ndim == 1:  # uint64 codes: 16 hex digits
+        raw = values.astype(">u8").tobytes().hex()
+        width = 16
+    else:
+        raw = np.ascontiguousarray(values).tobytes().hex()
+        width = 2 * values.shape[1]
+    flags = present.tolist()
+    return [raw[k * width : (k + 1) * width] if f else None for k, f in enumerate(flags)]
+
+
+def _strings(data: bytearray, offsets: array[int], present: bytearray) -> Strings:
+    flags = np.frombuffer(bytes(present), dtype=np.uint8).astype(bool)
+    return Strings(np.frombuffer(bytes(data), np.uint8), np.array(offsets, np.int64), flags)
+
+
+def _hex_rows(values: bytearray, width: int) -> U8:
+    return np.frombuffer(bytes(values), dtype=np.uint8).reshape(-1, width)
+
+
+class TableBuilder:
+    """Appends entries column by column (one set name each) and makes a ReferenceTable."""
+
+    def __init__(self) -> None:
+        self._names: dict[str, int] = {}
+        self._set = array("i")
+        self._ids, self._id_off, self._id_has = bytearray(), array("q", [0]), bytearray()
+        self._urls, self._url_off, self._url_has = bytearray(), array("q", [0]), bytearray()
+        self._sha, self._sha_has = bytearray(), bytearray()
+        self._p, self._p_has, self._d, self._d_has = array("Q"), bytearray(), array("Q"), bytearray()
+        self._p256, self._p256_has = bytearray(), bytearray()
+        self._detail = array("b")
+        self._views: dict[int, tuple[tuple[str, str, str], ...]] = {}
+        self._keypoints: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._set)
+
+    def add(
+        self,
+        set_name: str,
+        ref_id: str,
+        sha256: str | None,
+        phash: str | None,
+        dhash: str | None = None,
+        url: str | None = None,
+        phash256: str | None = None,
+        detail: int | None = None,
+        views: tuple[tuple[str, str, str], ...] = (),
+        keypoints: str | None = None,
+    ) -> None:
+        """One entry; hex codes must be well-formed (64, 16, 16, 64 hex digits) — the readers check them."""
+        i = len(self._set)
+        self._set.append(self._names.setdefault(set_name, len(self._names)))
+        self._ids += ref_id.encode("utf-8")
+        self._id_off.append(len(self._ids))
+        self._id_has.append(1)
+        if url is not None:
+            self._urls += url.encode("utf-8")
+        self._url_off.append(len(self._urls))
+        self._url_has.append(url is not None)
+        self._sha += bytes.fromhex(sha256) if sha256 else bytes(32)
+        self._sha_has.append(sha256 is not None)
+        self._p.append(int(phash, 16) if phash else 0)
+        self._p_has.append(phash is not None)
+        self._d.append(int(dhash, 16) if dhash else 0)
+        self._d_has.append(dhash is not None)
+        self._p256 += bytes.fromhex(phash256) if phash256 else bytes(32)
+        self._p256_has.append(phash256 is not None)
+        self._detail.append(NO_DETAIL if detail is None else detail)
+        if views:
+            self._views[i] = views
+        if keypoints:
+            self._keypoints[i] = keypoints
+
+    def add_entry(self, e: ReferenceEntry) -> None:
+        self.add(e.set_name, e.ref_id, e.sha256, e.phash, e.dhash, e.url, e.phash256, e.detail, e.views, e.keypoints)
+
+    def build(self) -> ReferenceTable:
+        def flags(b: bytearray) -> npt.NDArray[np.bool_]:
+            return np.frombuffer(bytes(b), dtype=np.uint8).astype(bool)
+
+        return ReferenceTable(
+            tuple(self._names),
+            np.frombuffer(self._set, dtype=np.int32).copy() if len(self._set) else np.zeros(0, np.int32),
+            Strings(np.frombuffer(bytes(self._ids), np.uint8), np.array(self._id_off, np.int64), flags(self._id_has)),
+            Strings(
+                np.frombuffer(bytes(self._urls), np.uint8), np.array(self._url_off, np.int64), flags(self._url_has)
+            ),
+            _hex_rows(self._sha, 32),
+            flags(self._sha_has),
+            np.array(self._p, dtype=np.uint64),
+            flags(self._p_has),
+            np.array(self._d, dtype=np.uint64),
+            flags(self._d_has),
+            _hex_rows(self._p256, 32),
+            flags(self._p256_has),
+            np.array(self._detail, dtype=np.int8),
+            dict(self._views),
+            dict(self._keypoints),
+        )
+
+
+def table_of(entries: Iterable[ReferenceEntry]) -> ReferenceTable:
+    """A ReferenceTable of entries already in hand (a folder's fingerprints, a URL list, a stored set)."""
+    if isinstance(entries, ReferenceTable):
+        return entries
+    b = TableBuilder()
+    for e in entries:
+        b.add_entry(e)
+    return b.build()
+
+
+def concat(tables: Sequence[ReferenceTable]) -> ReferenceTable:
+    """The entries of several tables, in order (each keeps its set names)."""
+    if len(tables) == 1:
+        return tables[0]
+    if not tables:
+        return table_of(())
+    names: dict[str, int] = {}
+    codes, views, keypoints = [], {}, {}
+    base = 0
+    for t in tables:
+        remap = np.array([names.setdefault(n, len(names)) for n in t.set_names] or [0], dtype=np.int32)
+        codes.append(remap[t.set_code])
+        views.update({base + k: v for k, v in t.views.items()})
+        keypoints.update({base + k: v for k, v in t.keypoints.items()})
+        base += len(t)
+
+    def strings(parts: Sequence[Strings]) -> Strings:
+        shifts = np.cumsum([0, *(len(p.data) for p in parts[:-1])])
+        offsets = np.concatenate(
+            [parts[0].offsets[:1], *(p.offsets[1:] + s for p, s in zip(parts, shifts, strict=True))]
+        )
+        return Strings(np.concatenate([p.data for p in parts]), offsets, np.concatenate([p.present for p in parts]))
+
+    def cat(name: str) -> Any:
+        return np.concatenate([getattr(t, name) for t in tables])
+
+    return ReferenceTable(
+        tuple(names),
+        np.concatenate(codes),
+        strings([t.ref_ids for t in tables]),
+        strings([t.urls for t in tables]),
+        cat("sha256"), cat("has_sha256"), cat("phash"), cat("has_phash"), cat("dhash"), cat("has_dhash"),
+        cat("phash256"), cat("has_phash256"), cat("detail"), views, keypoints,
+    )  # fmt: skip

@@ -1,0 +1,120 @@
+"""The reference cache: a fingerprint file, once parsed, kept as NumPy columns that later scans memory-map.
+
+Reading a 1M-line fingerprint file costs ~10 s of JSON parsing; its columns load in a fraction of a second.
+An entry of the cache is keyed by the file's resolved path, size and mtime (and this format's version), so a
+changed or replaced file is parsed again; the entry is written to a temporary folder and renamed into place,
+so a crash leaves no half entry. The cache lives in `$CONSENTAUDIT_CACHE_DIR`, else
+`$XDG_CACHE_HOME/consentaudit`, else `~/.cache/consentaudit`; it is a cache: deleting it loses nothing, and
+when it cannot be written the file is simply parsed every time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from consentaudit.matching.reference_table import ReferenceTable, Strings
+from consentaudit.reference_files import read_fingerprint_file
+
+FORMAT = "reference-columns-v1"
+_ARRAYS = (
+    "set_code", "sha256", "has_sha256", "phash", "has_phash", "dhash", "has_dhash", "phash256", "has_phash256",
+    "detail",
+)  # fmt: skip
+_STRINGS = ("ref_ids", "urls")
+
+
+def cache_root() -> Path:
+    env = os.environ.get("CONSENTAUDIT_CACHE_DIR")
+    if env:
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "consentaudit"
+
+
+def _key(path: Path, set_name: str | None) -> str:
+    st = path.stat()
+    ident = [FORMAT, str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino, set_name]
+    return hashlib.sha256(json.dumps(ident).encode()).hexdigest()[:32]
+
+
+def read_cached_fingerprint_file(
+    path: Path, set_name: str | None = None, root: Path | None = None
+) -> tuple[str, ReferenceTable, dict[str, str], bool]:
+    """(name, entries, header, from_cache) of a fingerprint file: from the cache when the file is unchanged
+    since it was parsed, else parsed (`read_fingerprint_file`) and cached."""
+    base = (root or cache_root()) / "references"
+    try:
+        entry = base / _key(path, set_name)
+    except OSError:
+        entry = None
+    if entry is not None and (entry / "meta.json").is_file():
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            name, table, header = _load(entry)
+            return name, table, header, True
+    name, table, header = read_fingerprint_file(path, set_name)
+    if entry is not None:
+        table.entries_digest()  # computed once and kept with the columns
+        _save(entry, name, table, header)
+    return name, table, header, False
+
+
+def _save(entry: Path, name: str, table: ReferenceTable, header: dict[str, str]) -> None:
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
+    except OSError:
+        return
+    try:
+        for col in _ARRAYS:
+            np.save(tmp / f"{col}.npy", getattr(table, col), allow_pickle=False)
+        for col in _STRINGS:
+            s: Strings = getattr(table, col)
+            for part in ("data", "offsets", "present"):
+                np.save(tmp / f"{col}.{part}.npy", getattr(s, part), allow_pickle=False)
+        meta: dict[str, Any] = {
+            "format": FORMAT,
+            "name": name,
+            "header": header,
+            "set_names": list(table.set_names),
+            "digest": table.digest,
+            "views": [[i, [list(v) for v in vs]] for i, vs in sorted(table.views.items())],
+            "keypoints": [[i, k] for i, k in sorted(table.keypoints.items())],
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+        os.replace(tmp, entry)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _load(entry: Path) -> tuple[str, ReferenceTable, dict[str, str]]:
+    meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+    if meta.get("format") != FORMAT:
+        raise ValueError("another cache format")
+
+    def arr(name: str) -> Any:
+        return np.load(entry / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+
+    def strings(col: str) -> Strings:
+        return Strings(arr(f"{col}.data"), arr(f"{col}.offsets"), arr(f"{col}.present"))
+
+    table = ReferenceTable(
+        set_names=tuple(meta["set_names"]),
+        ref_ids=strings("ref_ids"),
+        urls=strings("urls"),
+        **{c: arr(c) for c in _ARRAYS},
+        views={int(i): tuple((str(a), str(b), str(c)) for a, b, c in vs) for i, vs in meta["views"]},
+        keypoints={int(i): str(k) for i, k in meta["keypoints"]},
+        digest=str(meta["digest"]),
+    )
+    if len({len(getattr(table, c)) for c in _ARRAYS}) != 1:
+        raise ValueError("columns of different lengths")
+    return str(meta["name"]), table, {str(k): str(v) for k, v in meta["header"].items()}

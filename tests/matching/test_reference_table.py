@@ -1,0 +1,165 @@
+"""Reference sets as columns: the table, the Arrow reader against the line reader, the reference cache, and
+the borderline rule that spares an exact re-hash when a 256-bit code decides."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import PHOTOS
+from consentaudit import mapper as mapper_module
+from consentaudit.digest import entries_digest
+from consentaudit.errors import ManifestError
+from consentaudit.mapper import BORDER_MARGIN, UnitMapper
+from consentaudit.matching.hamming import distance, parse_hex64
+from consentaudit.matching.reference_index import ReferenceIndex
+from consentaudit.matching.reference_table import ReferenceTable, concat, table_of
+from consentaudit.models import ReferenceEntry
+from consentaudit.reference_cache import read_cached_fingerprint_file
+from consentaudit.reference_files import _read_lines, read_fingerprint_file
+from consentaudit.scanner import ScanSettings, scan_unit
+from consentaudit.sources import open_source
+from consentaudit.verdicts import Rules
+
+COLUMNS = ("set_code", "sha256", "has_sha256", "phash", "has_phash", "dhash", "has_dhash", "phash256",
+           "has_phash256", "detail")  # fmt: skip
+
+
+def _hex(rng: random.Random, bits: int) -> str:
+    return f"{rng.getrandbits(bits):0{bits // 4}x}"
+
+
+def _same(a: ReferenceTable, b: ReferenceTable) -> None:
+    for c in COLUMNS:
+        assert np.array_equal(getattr(a, c), getattr(b, c)), c
+    for c in ("ref_ids", "urls"):
+        for part in ("data", "offsets", "present"):
+            assert np.array_equal(getattr(getattr(a, c), part), getattr(getattr(b, c), part)), (c, part)
+    assert a.set_names == b.set_names and list(a) == list(b)
+
+
+def _hash_list(path: Path, n: int = 300, seed: int = 1) -> list[dict[str, object]]:
+    """A hash list of the shapes found in the wild: upper-case hex, missing codes, URL-only entries, codes
+    of the wrong length (ignored), details in and out of range."""
+    rng = random.Random(seed)
+    rows: list[dict[str, object]] = []
+    for i in range(n):
+        row: dict[str, object] = {"path": f"laion/{i:06d}.jpg"}
+        k = i % 7
+        if k != 3:
+            row["sha256"] = _hex(rng, 256).upper() if k == 1 else _hex(rng, 256)
+        if k != 2:
+            row["phash"] = _hex(rng, 64)
+        if k in (0, 4):
+            row["dhash"] = _hex(rng, 64)
+            row["phash256"] = _hex(rng, 256)
+        if k == 5:
+            row["detail"] = rng.choice([0, 14, 15, 60, 100, 101, -3])
+        if k == 6:
+            row["phash"] = "abc"  # wrong length: absent, as the line reader treats it
+        if k == 3:
+            row = {"url": f" https://Example.org/{i}.jpg " if i % 2 else f"host{i}.example.com"}
+        rows.append(row)
+    head = {"kind": "consentaudit-fingerprints", "schema_version": "1", "name": "wild", "license": "CC0-1.0"}
+    path.write_text("\n".join(json.dumps(r) for r in [head, *rows]) + "\n")
+    return rows
+
+
+def test_arrow_reader_gives_the_line_readers_columns(tmp_path: Path) -> None:
+    f = tmp_path / "wild.jsonl"
+    _hash_list(f)
+    name, fast, header = read_fingerprint_file(f)
+    name2, slow, header2 = _read_lines(f, None)
+    assert (name, header) == (name2, header2) == ("wild", header2) and header["license"] == "CC0-1.0"
+    _same(fast, slow)
+    assert fast.entries_digest() == slow.entries_digest()
+    assert fast.urls.get(3) == "https://Example.org/3.jpg" and fast[3].ref_id == " https://Example.org/3.jpg "
+
+
+def test_a_malformed_code_is_reported_with_its_line(tmp_path: Path) -> None:
+    f = tmp_path / "bad.jsonl"
+    _hash_list(f, 20)
+    lines = f.read_text().splitlines()
+    lines[7] = json.dumps({"path": "x.jpg", "phash": "zz" * 8})
+    f.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ManifestError) as err:
+        read_fingerprint_file(f)
+    assert [(p.line, p.file) for p in err.value.problems] == [(8, str(f))]
+
+
+def test_table_round_trip_digest_and_first_sha256_wins() -> None:
+    rng = random.Random(3)
+    entries = [
+        ReferenceEntry("a", f"r{i}", _hex(rng, 256), _hex(rng, 64), None if i % 2 else _hex(rng, 64),
+                       phash256=_hex(rng, 256) if i % 3 else None, detail=i % 101,
+                       views=(("c90", _hex(rng, 64), _hex(rng, 256)),) if i == 4 else (),
+                       keypoints="T1JCMQ==" if i == 5 else None)
+        for i in range(40)
+    ]  # fmt: skip
+    entries.append(ReferenceEntry("b", "dup", entries[7].sha256, None))
+    entries.append(ReferenceEntry("b", "site", None, None, url="example.com"))
+    t = concat([table_of(entries[:20]), table_of(entries[20:])])
+    assert list(t) == entries and t.set_names == ("a", "b")
+    assert t.entries_digest() == entries_digest((e.sha256, e.phash, e.dhash, e.url, e.phash256) for e in entries)
+    assert t.find_sha256(entries[7].sha256 or "") == 7  # the first of two entries with the same bytes
+    assert t.find_sha256("0" * 64) is None and t.find_sha256("not hex") is None
+    assert t.renamed("c")[41] == ReferenceEntry("c", "site", None, None, url="example.com")
+
+
+def test_cache_serves_columns_and_a_changed_file_is_read_again(tmp_path: Path) -> None:
+    f = tmp_path / "set.jsonl"
+    _hash_list(f, 50)
+    cache = tmp_path / "cache"
+    name, first, _, hit = read_cached_fingerprint_file(f, root=cache)
+    assert not hit and first.digest
+    name2, again, _, hit2 = read_cached_fingerprint_file(f, root=cache)
+    assert hit2 and name2 == name and isinstance(again.phash, np.memmap)  # memory-mapped from the cache
+    _same(first, again)
+    assert again.entries_digest() == first.digest
+    rows = _hash_list(f, 50, seed=2)  # new content; same size, mtime moved on
+    st = f.stat()
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    _, changed, _, hit3 = read_cached_fingerprint_file(f, root=cache)
+    assert not hit3 and changed[0].sha256 == str(rows[0]["sha256"]).lower() != first[0].sha256
+
+
+def _near(code: str, bits: int, rng: random.Random) -> str:
+    value = parse_hex64(code)
+    for b in rng.sample(range(64), bits):
+        value ^= 1 << b
+    return f"{value:016x}"
+
+
+def test_far_256_bit_code_needs_no_exact_rehash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An entry whose 64-bit code lies in the borderline band of a real photo's fast pHash: with a 256-bit
+    code far from the photo's it cannot match at any 64-bit distance, so the photo is not re-hashed; without
+    a 256-bit code (64-bit rules) or with a close one it is."""
+    items = [i for i in open_source(PHOTOS).items() if i.path.endswith(".jpg")][:1]
+    img = scan_unit(items, ScanSettings())[0]
+    fp = img.fingerprint
+    assert fp is not None and fp.phash and not fp.exact
+    rng = random.Random(5)
+    code = _near(fp.phash, 9, rng)
+    assert distance(parse_hex64(code), parse_hex64(fp.phash)) == 9
+    probe = mapper_module._probe(items[0], img, ScanSettings().max_pixels)
+    assert probe is not None
+    mine = probe.phash256("phash") or ""
+    far = f"{int(mine, 16) ^ ((1 << 256) - 1):064x}"  # every bit differs
+    close = f"{int(mine, 16) ^ 0b111:064x}"  # 3 bits: a sure match near d=9, a different zone at d=15
+    calls: list[str] = []
+    real = mapper_module.refingerprint_exact
+    monkeypatch.setattr(mapper_module, "refingerprint_exact", lambda *a: calls.append(a[1].path) or real(*a))
+    rules = Rules(("ai-training",), date(2026, 1, 1))
+    for p256, expected in ((far, 0), (None, 1), (close, 1)):
+        calls.clear()
+        entry = ReferenceEntry("s", "e", None, code, phash256=p256)
+        index = ReferenceIndex([entry])
+        assert index.borderline(fp, BORDER_MARGIN, probe.phash256) == bool(expected)
+        UnitMapper(ScanSettings(), rules, [], [entry], 8)(items)
+        assert len(calls) == expected, p256
