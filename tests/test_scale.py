@@ -205,12 +205,31 @@ def test_a_ray_unit_that_keeps_failing_becomes_error_results(tmp_path: Path, ray
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         results = list(RayExecutor(2, retries=1).map(units, _FailsOnShard("00001.tar")))
+        assert ray.is_initialized()  # a Ray session the executor did not start is left running
     finally:
         ray.shutdown()
     assert [u for u, _ in results] == units  # in input order, none lost
     assert results[0][1] == [i.path for i in units[0]]
     assert all(r.startswith("FAILED 00001.tar/") and "after 1 retries" in r for r in results[1][1])
     assert results[2][1] == [i.path for i in units[2]]
+
+
+def test_prepare_warms_workers_and_close_stops_the_ray_it_started(ray_available: None) -> None:
+    import os
+
+    import ray
+
+    from consentaudit.ray_executor import RayExecutor
+
+    ex = RayExecutor(2)
+    ex.prepare()
+    try:
+        assert ray.is_initialized() and ex.describe() == "ray (local Ray, 2 CPUs)"
+        pids = ray.get(ex._warming)  # the warm-up ran in Ray's worker processes, not in the driver
+        assert len(pids) == 2 and os.getpid() not in pids
+    finally:
+        ex.close()
+    assert not ray.is_initialized()
 
 
 def test_out_accepts_an_fsspec_url(tmp_path: Path) -> None:

@@ -43,6 +43,14 @@ class Executor(Protocol):
         """What ran the map step, for the report header."""
         ...
 
+    def prepare(self) -> None:
+        """Start what takes time to start (a cluster connection, worker processes), before the scan plans."""
+        ...
+
+    def close(self) -> None:
+        """Release what prepare() or map() started."""
+        ...
+
     def map(self, units: Iterable[Unit], work: Callable[[Unit], R]) -> Iterator[tuple[Unit, R]]: ...
 
 
@@ -58,6 +66,12 @@ class LocalExecutor:
 
     def describe(self) -> str:
         return f"local ({self.jobs} process{'es' if self.jobs != 1 else ''})"
+
+    def prepare(self) -> None:
+        """Nothing: the pool forks when the units are known (forked workers inherit the loaded modules)."""
+
+    def close(self) -> None:
+        """Nothing: map() shuts its pool down."""
 
     def map(self, units: Iterable[Unit], work: Callable[[Unit], R]) -> Iterator[tuple[Unit, R]]:
         if self.jobs <= 1:

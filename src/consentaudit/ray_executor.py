@@ -38,6 +38,14 @@ def _run_unit(holder: list[Any], unit: Unit) -> Any:
     return work(unit)
 
 
+def _warm_up() -> int:
+    """A Ray task run once per CPU as soon as the scan connects: the worker processes start and import what a
+    unit needs while the driver is still opening the store and listing the dataset."""
+    import consentaudit.mapper  # noqa: F401
+
+    return os.getpid()
+
+
 class RayExecutor:
     name = "ray"
 
@@ -47,6 +55,9 @@ class RayExecutor:
         self.retries = retries
         self.in_flight = in_flight
         self.cluster = ""  # what map() connected to, for the report header
+        self._connected = False
+        self._started = False  # this executor started Ray (a local Ray): close() shuts it down
+        self._warming: list[Any] = []
 
     def describe(self) -> str:
         return f"ray ({self.cluster or 'not started'})"
@@ -79,8 +90,28 @@ class RayExecutor:
             self.cluster = f"local Ray, {self.jobs} CPUs"
         return True
 
+    def prepare(self) -> None:
+        """Connect and start warming the workers (see `_warm_up`); map() does it when nobody called this."""
+        if self._connected:
+            return
+        self._started = self._connect()
+        self._connected = True
+        import ray
+
+        cpus = int(ray.cluster_resources().get("CPU", self.jobs)) or 1  # type: ignore[no-untyped-call]
+        warm = ray.remote(_warm_up).options(num_cpus=1)
+        self._warming = [warm.remote() for _ in range(min(cpus, 64))]
+
+    def close(self) -> None:
+        if self._connected and self._started:
+            import ray
+
+            ray.shutdown()
+        self._connected = self._started = False
+        self._warming = []
+
     def map(self, units: Iterable[Unit], work: Callable[[Unit], R]) -> Iterator[tuple[Unit, R]]:
-        started = self._connect()
+        self.prepare()
         import ray
         from ray.exceptions import RayError
 
@@ -100,5 +131,4 @@ class RayExecutor:
                     result = failed(unit, why)
                 yield unit, result
         finally:
-            if started:
-                ray.shutdown()
+            self.close()

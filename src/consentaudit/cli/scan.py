@@ -193,9 +193,13 @@ def scan(
     from consentaudit.executors import executor_for
 
     run = executor_for(executor or ("ray" if ray_address else "local"), req.jobs, ray_address, retries)
-    store = open_store(db)
-    with progress_display(quiet) as tick:
-        result = audit.run_audit(req, store, tick, run, out)
+    run.prepare()  # a Ray cluster's workers start while the store opens and the dataset is listed
+    try:
+        store = open_store(db)
+        with progress_display(quiet) as tick:
+            result = audit.run_audit(req, store, tick, run, out)
+    finally:
+        run.close()
     for r in reports:
         write_report(result, r)
     if not quiet:
