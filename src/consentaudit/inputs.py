@@ -230,8 +230,7 @@ def load_inputs(req: AuditRequest, settings: ScanSettings, store: ScanStore) -> 
     sets = ReferenceSets(store)
     for rp in req.references:
         if not rp.exists() and sets.exists(str(rp)):
-            info, listed = sets.load(str(rp), keypoints=False)
-            entries = table_of(listed)
+            info, entries = sets.load_table(str(rp))
             stored.append(info.name)
         elif not rp.exists():
             raise InputError(

@@ -41,7 +41,8 @@ def _run_unit(holder: list[Any], unit: Unit) -> Any:
 def _warm_up() -> int:
     """A Ray task run once per CPU as soon as the scan connects: the worker processes start and import what a
     unit needs while the driver is still opening the store and listing the dataset."""
-    import consentaudit.mapper  # noqa: F401
+    import consentaudit.fingerprint  # Pillow, imagehash, NumPy
+    import consentaudit.merge  # noqa: F401  (matching, verdicts; the line above binds `consentaudit`)
 
     return os.getpid()
 

@@ -163,3 +163,32 @@ def test_far_256_bit_code_needs_no_exact_rehash(monkeypatch: pytest.MonkeyPatch)
         assert index.borderline(fp, BORDER_MARGIN, probe.phash256) == bool(expected)
         UnitMapper(ScanSettings(), rules, [], [entry], 8)(items)
         assert len(calls) == expected, p256
+
+
+def test_a_stored_set_loads_as_columns_and_an_older_store_gets_them(tmp_path: Path) -> None:
+    from sqlalchemy import delete, func, select
+
+    from consentaudit.models import ReferenceInfo
+    from consentaudit.store import ReferenceSets, ScanStore
+    from consentaudit.store.refsets import REFCOLS
+
+    f = tmp_path / "wild.jsonl"
+    _hash_list(f, 120)
+    _, table, _ = read_fingerprint_file(f)
+    dup = ReferenceEntry("x", table[0].ref_id, "ab" * 32, None)  # the same ref_id again: the last one is kept
+    entries = [*table, dup]
+    sets = ReferenceSets(ScanStore(f"sqlite:///{tmp_path / 'db'}"))
+    sets.save(ReferenceInfo("wild", str(f), len(entries)), entries, str(f), "2026-12-01T00:00:00Z")
+    info, loaded = sets.load_table("wild")
+    _, rows = sets.load("wild", keypoints=False)
+    assert info.entries == len(rows) == len(loaded) == 120 and list(loaded) == rows  # rows in ref_id order
+    assert next(e for e in loaded if e.ref_id == dup.ref_id).sha256 == "ab" * 32 and loaded.digest
+    with sets.engine.begin() as conn:  # a set stored before the columns existed
+        conn.execute(delete(REFCOLS))
+    _, rebuilt = sets.load_table("wild")
+    assert list(rebuilt) == rows and rebuilt.entries_digest() == loaded.entries_digest()
+    with sets.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(REFCOLS)).scalar() == 1  # written back
+    sets.remove("wild")
+    with sets.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(REFCOLS)).scalar() == 0

@@ -10,6 +10,7 @@ report needs it (`table[i]`). Views and keypoints, which imported hash lists rar
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,6 +24,10 @@ from consentaudit.digest import entries_digest
 from consentaudit.models import ReferenceEntry
 
 NO_DETAIL = -1
+_ARRAYS = (
+    "set_code", "sha256", "has_sha256", "phash", "has_phash", "dhash", "has_dhash", "phash256", "has_phash256",
+    "detail",
+)  # fmt: skip
 U8 = npt.NDArray[np.uint8]
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
@@ -167,6 +172,67 @@ class ReferenceTable(Sequence[ReferenceEntry]):
             h.update(np.ascontiguousarray(a).tobytes())
         h.update(json.dumps(sorted(self.views.items())).encode())
         return h.hexdigest()
+
+    def take(self, rows: Sequence[int] | npt.NDArray[np.int64]) -> ReferenceTable:
+        """The entries at `rows`, in that order."""
+        idx = np.asarray(rows, dtype=np.int64)
+        back = {int(old): new for new, old in enumerate(idx.tolist())}
+
+        def strings(s: Strings) -> Strings:
+            starts, ends = s.offsets[idx], s.offsets[idx + 1]
+            lengths = ends - starts
+            offsets = np.zeros(len(idx) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=offsets[1:])
+            spans = np.repeat(starts - offsets[:-1], lengths) + np.arange(int(offsets[-1]))
+            return Strings(np.asarray(s.data)[spans], offsets, np.asarray(s.present)[idx])
+
+        return ReferenceTable(
+            self.set_names, self.set_code[idx], strings(self.ref_ids), strings(self.urls),
+            self.sha256[idx], self.has_sha256[idx], self.phash[idx], self.has_phash[idx], self.dhash[idx],
+            self.has_dhash[idx], self.phash256[idx], self.has_phash256[idx], self.detail[idx],
+            {back[k]: v for k, v in self.views.items() if k in back},
+            {back[k]: v for k, v in self.keypoints.items() if k in back},
+        )  # fmt: skip
+
+    def by_ref_id(self) -> ReferenceTable:
+        """One entry per ref_id (the last of duplicates, as a stored set keeps them), ordered by ref_id."""
+        last = {self.ref_ids.get(i) or "": i for i in range(len(self))}
+        return self.take([last[k] for k in sorted(last)])
+
+    def to_bytes(self) -> bytes:
+        """The columns (not the keypoints) as one .npz buffer with a JSON part: what a store keeps of a set."""
+        buf = io.BytesIO()
+        meta = {
+            "set_names": list(self.set_names),
+            "digest": self.digest,
+            "views": [[i, [list(v) for v in vs]] for i, vs in sorted(self.views.items())],
+        }
+        arrays = {c: np.asarray(getattr(self, c)) for c in _ARRAYS}
+        for c in ("ref_ids", "urls"):
+            s: Strings = getattr(self, c)
+            arrays.update({f"{c}.data": s.data, f"{c}.offsets": s.offsets, f"{c}.present": s.present})
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        save: Any = np.savez  # numpy's stub reads the array keywords as its own options
+        save(buf, **arrays)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> ReferenceTable:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            meta = json.loads(bytes(z["meta"]).decode())
+            cols = {c: z[c] for c in _ARRAYS}
+
+            def strings(c: str) -> Strings:
+                return Strings(z[f"{c}.data"], z[f"{c}.offsets"], z[f"{c}.present"])
+
+            return cls(
+                set_names=tuple(meta["set_names"]),
+                ref_ids=strings("ref_ids"),
+                urls=strings("urls"),
+                views={int(i): tuple((str(a), str(b), str(c)) for a, b, c in vs) for i, vs in meta["views"]},
+                digest=str(meta["digest"]),
+                **cols,
+            )
 
     def renamed(self, name: str) -> ReferenceTable:
         """Every entry in one set called `name`."""

@@ -3,21 +3,41 @@ keypoints during a scan."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Table, delete, insert, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import create_engine
 
 from consentaudit.errors import StoreError
+from consentaudit.matching.reference_table import ReferenceTable, table_of
 from consentaudit.models import ReferenceEntry, ReferenceInfo
 from consentaudit.store.db import ScanStore
-from consentaudit.store.tables import RefEntryRow, RefSetRow
+from consentaudit.store.tables import RefColumnsRow, RefEntryRow, RefSetRow
 
 REFSET: Table = RefSetRow.__table__  # type: ignore[attr-defined]
 REFENTRY: Table = RefEntryRow.__table__  # type: ignore[attr-defined]
+REFCOLS: Table = RefColumnsRow.__table__  # type: ignore[attr-defined]
+COLUMNS_FORMAT = "reference-columns-npz-v1"
+
+
+def _row(name: str, e: ReferenceEntry) -> dict[str, Any]:
+    return {
+        "set_name": name,
+        "ref_id": e.ref_id,
+        "sha256": e.sha256,
+        "phash": e.phash,
+        "dhash": e.dhash,
+        "url": e.url,
+        "phash256": e.phash256,
+        "detail": e.detail,
+        "views": json.dumps([list(v) for v in e.views]) if e.views else None,
+        "keypoints": e.keypoints,
+    }
 
 
 def _views(text: str | None) -> tuple[tuple[str, str, str], ...]:
@@ -39,13 +59,15 @@ class ReferenceSets:
         created_at: str,
         replace_existing: bool = False,
     ) -> None:
+        """Store a set: a row per entry (one per ref_id, the last of duplicates) and the same entries as
+        columns, which is what a scan reads."""
+        table = table_of(entries).renamed(info.name).by_ref_id()
+        table.entries_digest()  # kept with the columns
         with self.engine.begin() as conn:
             exists = conn.execute(select(REFSET.c.name).where(REFSET.c.name == info.name)).first()
             if exists and not replace_existing:
                 raise StoreError(f"reference set {info.name!r} exists (remove it first, or use --force)")
-            conn.execute(delete(REFENTRY).where(REFENTRY.c.set_name == info.name))
-            conn.execute(delete(REFSET).where(REFSET.c.name == info.name))
-            unique = {e.ref_id: e for e in entries}
+            self._delete(conn, info.name)
             conn.execute(
                 insert(REFSET).values(
                     name=info.name,
@@ -53,26 +75,42 @@ class ReferenceSets:
                     license=info.license,
                     source=source,
                     created_at=created_at,
-                    entries=len(unique),
+                    entries=len(table),
                 )
             )
-            rows = [
-                {
-                    "set_name": info.name,
-                    "ref_id": e.ref_id,
-                    "sha256": e.sha256,
-                    "phash": e.phash,
-                    "dhash": e.dhash,
-                    "url": e.url,
-                    "phash256": e.phash256,
-                    "detail": e.detail,
-                    "views": json.dumps([list(v) for v in e.views]) if e.views else None,
-                    "keypoints": e.keypoints,
-                }
-                for e in unique.values()
-            ]
-            for i in range(0, len(rows), 5000):
-                conn.execute(insert(REFENTRY), rows[i : i + 5000])
+            for start in range(0, len(table), 5000):
+                rows = [_row(info.name, table[i]) for i in range(start, min(start + 5000, len(table)))]
+                conn.execute(insert(REFENTRY), rows)
+            conn.execute(insert(REFCOLS).values(set_name=info.name, format=COLUMNS_FORMAT, data=table.to_bytes()))
+
+    @staticmethod
+    def _delete(conn: Connection, name: str) -> None:
+        conn.execute(delete(REFCOLS).where(REFCOLS.c.set_name == name))
+        conn.execute(delete(REFENTRY).where(REFENTRY.c.set_name == name))
+        conn.execute(delete(REFSET).where(REFSET.c.name == name))
+
+    def load_table(self, name: str) -> tuple[ReferenceInfo, ReferenceTable]:
+        """A stored set's entries as columns (keypoints left in the store: `StoredKeypoints`), read in one
+        piece; a set stored before the columns existed is read row by row once and given them."""
+        with self.engine.connect() as conn:
+            head = conn.execute(select(REFSET).where(REFSET.c.name == name)).first()
+            if head is None:
+                raise StoreError(
+                    f"no reference set named {name!r} in {self.store.describe()} (see `consentaudit reference list`)"
+                )
+            packed = conn.execute(select(REFCOLS.c.format, REFCOLS.c.data).where(REFCOLS.c.set_name == name)).first()
+        table = None
+        if packed is not None and packed.format == COLUMNS_FORMAT:
+            with contextlib.suppress(ValueError, KeyError, OSError):
+                table = ReferenceTable.from_bytes(bytes(packed.data))
+        if table is None:
+            _, entries = self.load(name, keypoints=False)
+            table = table_of(entries).by_ref_id()
+            table.entries_digest()
+            with contextlib.suppress(SQLAlchemyError), self.engine.begin() as conn:
+                conn.execute(delete(REFCOLS).where(REFCOLS.c.set_name == name))
+                conn.execute(insert(REFCOLS).values(set_name=name, format=COLUMNS_FORMAT, data=table.to_bytes()))
+        return ReferenceInfo(name, f"store:{name}", len(table), head.description, head.license), table
 
     def exists(self, name: str) -> bool:
         with self.engine.connect() as conn:
@@ -117,8 +155,7 @@ class ReferenceSets:
         with self.engine.begin() as conn:
             if conn.execute(select(REFSET.c.name).where(REFSET.c.name == name)).first() is None:
                 raise StoreError(f"no reference set named {name!r} in {self.store.describe()}")
-            conn.execute(delete(REFENTRY).where(REFENTRY.c.set_name == name))
-            conn.execute(delete(REFSET).where(REFSET.c.name == name))
+            self._delete(conn, name)
 
 
 class StoredKeypoints:

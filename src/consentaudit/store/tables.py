@@ -5,7 +5,7 @@ time-zone-aware type)."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger
+from sqlalchemy import BigInteger, Column, LargeBinary
 from sqlmodel import Field, SQLModel
 
 STORE_SCHEMA_VERSION = 5
@@ -112,3 +112,14 @@ class RefEntryRow(SQLModel, table=True):
     detail: int | None = None
     views: str | None = None  # JSON [[name, phash, phash256], ...]
     keypoints: str | None = None  # keypoints.Keypoints.encode()
+
+
+class RefColumnsRow(SQLModel, table=True):
+    """A stored reference set's entries as columns (`ReferenceTable.to_bytes`): what a scan loads, in one
+    read, instead of a row per entry. Written with the rows; a set stored before it existed gets it on
+    its first load."""
+
+    __tablename__ = "reference_columns"
+    set_name: str = Field(foreign_key="reference_set.name", primary_key=True)
+    format: str
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
