@@ -100,8 +100,8 @@ def _load(entry: Path) -> tuple[str, ReferenceTable, dict[str, str]]:
     if meta.get("format") != FORMAT:
         raise ValueError("another cache format")
 
-    def arr(name: str) -> Any:
-        return np.load(entry / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+    def arr(name: str) -> Any:  # memory-mapped, seen as a plain array (np.memmap's indexing is ~10x slower)
+        return np.load(entry / f"{name}.npy", mmap_mode="r", allow_pickle=False).view(np.ndarray)
 
     def strings(col: str) -> Strings:
         return Strings(arr(f"{col}.data"), arr(f"{col}.offsets"), arr(f"{col}.present"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from hypothesis import given, settings
@@ -37,6 +38,28 @@ def test_large_index_probes_and_agrees() -> None:
     for q in stored[:50]:
         for r in (0, 3, 7, 10, 14):
             assert idx.within(q, r) == brute(stored, q, r)
+
+
+def test_every_split_of_the_radius_over_the_chunks_is_found() -> None:
+    """A code at exactly the radius, its differing bits spread over the four 16-bit chunks in every possible
+    way: the probes (k flips on the first a + 1 chunks, k - 1 on the others) must find each one."""
+    rnd = random.Random(11)
+    q = rnd.getrandbits(64)
+    for r in (5, 7, 10, 13, 14, 15):
+        planted = []
+        for split in itertools.product(range(min(r, 16) + 1), repeat=4):
+            if sum(split) != r:
+                continue
+            code = q
+            for chunk, bits in enumerate(split):
+                for b in rnd.sample(range(16), bits):
+                    code ^= 1 << (16 * chunk + b)
+            planted.append(code)
+        stored = [rnd.getrandbits(64) for _ in range(5000)] + planted
+        idx = HammingIndex(stored)
+        assert idx._probing
+        found = {p for p, d in idx.within(q, r) if d == r}
+        assert found == {5000 + i for i in range(len(planted))}, r
 
 
 def test_within_many_equals_within() -> None:

@@ -118,24 +118,44 @@ class HammingIndex:
         per_query = CHUNKS * len(_FLIPS[per_chunk])
         return offsets, np.repeat(np.repeat(np.arange(len(queries)), per_query), lengths)
 
+    def _probe_offsets(self, query: int, radius: int) -> npt.NDArray[np.int64]:
+        """Offsets into `_sorted` of every code that can be within `radius` of `query` (a code may appear once
+        per chunk it agrees on). Pigeonhole with the remainder: for radius = 4k + a, two codes within it agree
+        to within k bits on one of the first a + 1 chunks, or to within k - 1 bits on one of the others."""
+        k, a = divmod(radius, CHUNKS)
+        q = np.uint64(query)
+        parts = ((q >> _SHIFTS) & np.uint64(_MASK)).astype(np.int64)
+        probes = [((parts[: a + 1, None] ^ _FLIPS[k]) + _BASES[: a + 1, None]).ravel()]
+        if a + 1 < CHUNKS and k >= 1:
+            probes.append(((parts[a + 1 :, None] ^ _FLIPS[k - 1]) + _BASES[a + 1 :, None]).ravel())
+        p = np.concatenate(probes) if len(probes) > 1 else probes[0]
+        lo = self._start[p]
+        lengths = self._start[p + 1] - lo
+        total = int(lengths.sum())
+        return np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+
     def within(self, query: int, radius: int) -> list[tuple[int, int]]:
         """(position, distance) of every stored code within `radius`, nearest first then by position."""
         if len(self.codes) == 0:
             return []
-        per_chunk = radius // CHUNKS
         q = np.uint64(query)
-        if not self._probing or per_chunk > MAX_FLIPS:
+        if not self._probing or radius // CHUNKS > MAX_FLIPS:
             d = np.bitwise_count(self.codes ^ q)
             pos = np.flatnonzero(d <= radius)
             dist = d[pos].astype(np.int64)
         else:
-            offsets, _ = self._gather(np.array([query], dtype=np.uint64), per_chunk)
+            offsets = self._probe_offsets(query, radius)
             d = np.bitwise_count(self._sorted[offsets] ^ q)
             keep = np.flatnonzero(d <= radius)
             if len(keep) == 0:
                 return []
-            pos, first = np.unique(self._pos[offsets[keep]], return_index=True)
-            dist = d[keep][first].astype(np.int64)
+            pos = self._pos[offsets[keep]]
+            dist = d[keep].astype(np.int64)
+            if len(pos) > 1:  # a code agreeing on several chunks was gathered once per chunk
+                pos, first = np.unique(pos, return_index=True)
+                dist = dist[first]
+        if len(pos) == 1:
+            return [(int(pos[0]), int(dist[0]))]
         order = np.lexsort((pos, dist))
         return list(zip(pos[order].tolist(), dist[order].tolist(), strict=True))
 

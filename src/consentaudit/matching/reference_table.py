@@ -149,18 +149,63 @@ class ReferenceTable(Sequence[ReferenceEntry]):
         the report header records it; kept once computed."""
         if self.digest:
             return self.digest
-        value = entries_digest(
-            zip(
-                _hex_column(self.sha256, self.has_sha256),
-                _hex_column(self.phash, self.has_phash),
-                _hex_column(self.dhash, self.has_dhash),
-                [self.urls.get(i) for i in range(len(self))] if self.urls.present.any() else [None] * len(self),
-                _hex_column(self.phash256, self.has_phash256),
-                strict=True,
-            )
-        )
+        value = self._streamed_digest()
         object.__setattr__(self, "digest", value)
         return value
+
+    def _streamed_digest(self) -> str:
+        """`digest.entries_digest` without holding a million lines: the lines' sort order is found on the
+        columns (a hex field is fixed-width and "-" sorts before any hex digit, so comparing lines is comparing
+        the fields in turn; a URL field by the rank of "URL\t" among them), then the lines are hashed in
+        that order one at a time."""
+        n = len(self)
+        if n == 0:
+            return entries_digest(())
+        keys: list[npt.NDArray[Any]] = []  # least significant first, for np.lexsort
+
+        def hex_field(values: npt.NDArray[Any], present: npt.NDArray[np.bool_]) -> list[npt.NDArray[Any]]:
+            words = np.ascontiguousarray(values).view(">u8") if values.ndim == 2 else values[:, None]
+            return [present, *(words[:, k].astype(np.uint64) for k in range(words.shape[1]))]
+
+        urls = [self.urls.get(i) for i in np.flatnonzero(self.urls.present).tolist()]
+        rank = {u: r for r, u in enumerate(sorted({*(f"{u}\t" for u in urls), "-\t"}))}
+        url_rank = np.full(n, rank["-\t"], dtype=np.int64)
+        url_rank[np.asarray(self.urls.present)] = [rank[f"{u}\t"] for u in urls]
+        fields = [
+            hex_field(self.sha256, self.has_sha256),
+            hex_field(self.phash, self.has_phash),
+            hex_field(self.dhash, self.has_dhash),
+            [url_rank],
+            hex_field(self.phash256, self.has_phash256),
+        ]
+        for parts in reversed(fields):
+            keys.extend(reversed(parts))
+        order = np.lexsort(keys)
+        del keys, fields
+        sha_raw, p256_raw = np.ascontiguousarray(self.sha256).tobytes(), np.ascontiguousarray(self.phash256).tobytes()
+        has = np.stack([self.has_sha256, self.has_phash, self.has_dhash, self.has_phash256], axis=1)
+        h = hashlib.sha256()
+        for start in range(0, n, 65536):  # a block of lines at a time: no million-element Python lists
+            block = order[start : start + 65536]
+            self._hash_lines(h, block.tolist(), sha_raw, p256_raw, has[block].tolist(), start == 0)
+        return h.hexdigest()
+
+    def _hash_lines(
+        self, h: Any, rows: list[int], sha_raw: bytes, p256_raw: bytes, has: list[list[bool]], first: bool
+    ) -> None:
+        ph, dh = self.phash[rows].tolist(), self.dhash[rows].tolist()
+        for j, i in enumerate(rows):
+            hs = has[j]
+            line = "\t".join(
+                (
+                    sha_raw[32 * i : 32 * i + 32].hex() if hs[0] else "-",
+                    f"{ph[j]:016x}" if hs[1] else "-",
+                    f"{dh[j]:016x}" if hs[2] else "-",
+                    self.urls.get(i) or "-",
+                    p256_raw[32 * i : 32 * i + 32].hex() if hs[3] else "-",
+                )
+            )
+            h.update((f"\n{line}" if j or not first else line).encode("utf-8"))
 
     def content_key(self) -> str:
         """A sha256 over every column a match depends on, in entry order: part of a scan's run key."""
@@ -237,18 +282,6 @@ class ReferenceTable(Sequence[ReferenceEntry]):
     def renamed(self, name: str) -> ReferenceTable:
         """Every entry in one set called `name`."""
         return replace(self, set_names=(name,), set_code=np.zeros(len(self), dtype=np.int32))
-
-
-def _hex_column(values: npt.NDArray[Any], present: npt.NDArray[np.bool_]) -> list[str | None]:
-    """Each row of a code column as lower-case hex (None where absent), made in bulk."""
-    if values.ndim == 1:  # uint64 codes: 16 hex digits
-        raw = values.astype(">u8").tobytes().hex()
-        width = 16
-    else:
-        raw = np.ascontiguousarray(values).tobytes().hex()
-        width = 2 * values.shape[1]
-    flags = present.tolist()
-    return [raw[k * width : (k + 1) * width] if f else None for k, f in enumerate(flags)]
 
 
 def _strings(data: bytearray, offsets: array[int], present: bytearray) -> Strings:
