@@ -10,7 +10,6 @@ when it cannot be written the file is simply parsed every time.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -56,10 +55,12 @@ def read_cached_fingerprint_file(
         entry = base / _key(path, set_name)
     except OSError:
         entry = None
-    if entry is not None and (entry / "meta.json").is_file():
-        with contextlib.suppress(OSError, ValueError, KeyError):
+    if entry is not None and entry.exists():
+        try:
             name, table, header = _load(entry)
             return name, table, header, True
+        except (OSError, ValueError, KeyError, TypeError):  # a damaged entry: parse again, and replace it
+            shutil.rmtree(entry, ignore_errors=True)
     name, table, header = read_fingerprint_file(path, set_name)
     if entry is not None:
         table.entries_digest()  # computed once and kept with the columns

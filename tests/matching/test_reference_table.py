@@ -125,6 +125,11 @@ def test_cache_serves_columns_and_a_changed_file_is_read_again(tmp_path: Path) -
     assert hit2 and name2 == name and isinstance(again.phash.base, np.memmap)  # memory-mapped from the cache
     _same(first, again)
     assert again.entries_digest() == first.digest
+    entry = next((cache / "references").iterdir())
+    (entry / "phash.npy").write_bytes(b"\x93NUMPY damaged")  # a damaged entry is parsed again and replaced
+    _, redone, _, hit_damaged = read_cached_fingerprint_file(f, root=cache)
+    assert not hit_damaged and list(redone) == list(first)
+    assert read_cached_fingerprint_file(f, root=cache)[3]
     rows = _hash_list(f, 50, seed=2)  # new content; same size, mtime moved on
     st = f.stat()
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
