@@ -81,7 +81,7 @@ def _read_lines(path: Path, set_name: str | None) -> tuple[str, ReferenceTable, 
     rows = TableBuilder()
     problems: list[Problem] = []
     try:
-        f = path.open(encoding="utf-8")
+        f = path.open(encoding="utf-8-sig")  # a byte-order mark is not part of the first line
     except OSError as exc:
         raise InputError(f"cannot read fingerprint file {path}: {exc}") from exc
     with f:

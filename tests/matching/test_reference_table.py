@@ -80,6 +80,10 @@ def test_arrow_reader_gives_the_line_readers_columns(tmp_path: Path) -> None:
     _same(fast, slow)
     assert fast.entries_digest() == slow.entries_digest()
     assert fast.urls.get(3) == "https://Example.org/3.jpg" and fast[3].ref_id == " https://Example.org/3.jpg "
+    windows = tmp_path / "windows.jsonl"  # a byte-order mark and CRLF line ends, as Windows tools write
+    windows.write_bytes(b"\xef\xbb\xbf" + f.read_bytes().replace(b"\n", b"\r\n"))
+    _same(read_fingerprint_file(windows)[1], fast)
+    _same(_read_lines(windows, None)[1], fast)
 
 
 def test_a_malformed_code_is_reported_with_its_line(tmp_path: Path) -> None:
