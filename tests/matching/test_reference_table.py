@@ -204,3 +204,22 @@ def test_a_stored_set_loads_as_columns_and_an_older_store_gets_them(tmp_path: Pa
     sets.remove("wild")
     with sets.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(REFCOLS)).scalar() == 0
+
+
+def test_near_threshold_asks_once_for_several_thresholds() -> None:
+    """One radius query per code answers for every threshold: a code is "near" exactly when it is within the
+    margin of one of them (records are checked at the threshold and at the 256-bit candidate radius)."""
+    from consentaudit.matching.hamming import HammingIndex
+    from consentaudit.matching.perceptual import near_threshold
+    from consentaudit.models import Fingerprint
+
+    rng = random.Random(9)
+    query = f"{rng.getrandbits(64):016x}"
+    fp = Fingerprint(sha256="0" * 64, phash=query)
+    for d in range(0, 26):
+        code = parse_hex64(_near(query, d, rng))
+        index = HammingIndex([code, parse_hex64(query) ^ ((1 << 64) - 1)])  # and one 64 bits away
+        want = any(t - 3 < d <= t + 3 for t in (5, 14))
+        assert near_threshold(index, fp, (5, 14), 3) == want, d
+        assert near_threshold(index, fp, 14, 3) == (11 < d <= 17), d
+        assert not near_threshold(index, fp, (5, 14), 3, relevant=lambda pos: pos == 1)

@@ -131,4 +131,4 @@ class ConsentIndex:
         relevant = None
         if self._by_sha.get(fp.sha256):
             relevant = lambda pos: self._can_revoke[self._phash_pos[pos]]  # noqa: E731
-        return any(near_threshold(self._index, fp, r, margin, relevant) for r in {self.threshold, self._radius})
+        return near_threshold(self._index, fp, (self.threshold, self._radius), margin, relevant)

@@ -3,7 +3,7 @@ confirmation, the detail gate and the 256-bit radius. Pure."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from consentaudit.matching.hamming import HammingIndex, distance, parse_hex64
 from consentaudit.models import Fingerprint
@@ -65,15 +65,17 @@ def hamming256(a: str, b: str) -> int:
 def near_threshold(
     index: HammingIndex,
     fp: Fingerprint,
-    threshold: int,
+    thresholds: int | Iterable[int],
     margin: int,
     relevant: Callable[[int], bool] | None = None,
 ) -> bool:
-    """Some indexed code (one that is `relevant`, by index position) lies within `margin` bits of
-    `threshold` from one of the image's codes: an exact re-hash could move it across."""
+    """Some indexed code (one that is `relevant`, by index position) lies within `margin` bits of one of
+    `thresholds` from one of the image's codes: an exact re-hash could move it across. One radius query
+    per code, however many thresholds."""
+    bounds = sorted({thresholds} if isinstance(thresholds, int) else set(thresholds))
     for code in filter(None, (fp.phash, fp.phash_mirror, fp.phash_trim)):
-        for pos, d in index.within(parse_hex64(code), threshold + margin):
-            if d > threshold - margin and (relevant is None or relevant(pos)):
+        for pos, d in index.within(parse_hex64(code), bounds[-1] + margin):
+            if any(t - margin < d <= t + margin for t in bounds) and (relevant is None or relevant(pos)):
                 return True
     return False
 
