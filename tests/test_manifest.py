@@ -8,6 +8,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import FIXTURES, MANIFESTS
 from consentaudit.errors import ManifestError
@@ -217,3 +219,26 @@ def test_manifest_merge_conflicts_name_both_places_or_the_later_file_wins(tmp_pa
     bad.write_text(lines[0] + "\n" + lines[1].replace(",granted,", ",maybe,") + "\n")
     result = CliRunner().invoke(app, ["manifest", "merge", str(a), str(bad), "-o", str(tmp_path / "n.csv")])
     assert result.exit_code == 2 and f"{bad}:2: status" in result.output and not (tmp_path / "n.csv").exists()
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab./\\ :-é\t")), max_size=14))
+def test_manifest_paths_normalise_as_posix_paths_do(value: str) -> None:
+    """`normalise_path` splits by string operations; its answer is PurePosixPath's (parts without '' and
+    '.'), and it refuses what it refused before: absolute, drive-lettered, '..' and empty paths."""
+    import re
+    from pathlib import PurePosixPath
+
+    from consentaudit.consent_record import normalise_path
+
+    p = value.strip().replace("\\", "/")
+    if p.startswith("/") or re.match(r"^[A-Za-z]:", p):
+        expected: str | None = None
+    else:
+        parts = [s for s in PurePosixPath(p).parts if s not in ("", ".")]
+        expected = "/".join(parts) if parts and ".." not in parts else None
+    try:
+        got: str | None = normalise_path(value)
+    except ValueError:
+        got = None
+    assert got == expected
