@@ -1,4 +1,4 @@
-"""Persistence of scans and reference sets: SQLite (the default) or PostgreSQL. The one home of sqlmodel and
+"""Persistence of scans and reference sets: SQLite (the default) or PostgreSQL. The one home of
 SQLAlchemy."""
 
 from consentaudit.store.db import ScanStore

@@ -10,8 +10,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, insert, select
-from sqlalchemy.engine import Connection, Engine
-from sqlmodel import Session, col
+from sqlalchemy.engine import Connection, Engine, Row
 
 from consentaudit.codec import (
     finding_from_dict,
@@ -27,14 +26,10 @@ from consentaudit.store.bulk import in_transaction, upsert
 from consentaudit.store.location import StoreLocation
 from consentaudit.store.locks import scan_lock, schema_lock
 from consentaudit.store.schema import ensure_schema, open_engine
-from consentaudit.store.tables import CacheRow, FindingRow, ImageRow, ScanFileRow, ScanRow
+from consentaudit.store.tables import CACHE, FINDING, IMAGE, SCAN
+from consentaudit.store.tables import SCAN_FILE as FILE
 
 BATCH = 1000
-IMAGE: Table = ImageRow.__table__  # type: ignore[attr-defined]
-FINDING: Table = FindingRow.__table__  # type: ignore[attr-defined]
-CACHE: Table = CacheRow.__table__  # type: ignore[attr-defined]
-SCAN: Table = ScanRow.__table__  # type: ignore[attr-defined]
-FILE: Table = ScanFileRow.__table__  # type: ignore[attr-defined]
 
 
 def dumps(obj: Any) -> str:
@@ -358,15 +353,14 @@ class ScanStore:
                 )
             )
 
-    def list_scans(self) -> list[ScanRow]:
-        with Session(self.engine) as s:
-            from sqlmodel import select as sm_select
-
-            return list(s.exec(sm_select(ScanRow).order_by(col(ScanRow.id))).all())
+    def list_scans(self) -> list[Row[Any]]:
+        """Every scan's row (columns as attributes: id, dataset, status, started_at, ...), oldest first."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(SCAN).order_by(SCAN.c.id)).all())
 
     def load_report(self, scan_id: int) -> Report:
-        with Session(self.engine) as s:
-            row = s.get(ScanRow, scan_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(select(SCAN).where(SCAN.c.id == scan_id)).first()
         if row is None:
             raise StoreError(f"no scan with id {scan_id} in {self.describe()}")
         if row.header_json is None or row.summary_json is None:

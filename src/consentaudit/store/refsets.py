@@ -8,20 +8,16 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import create_engine, delete, insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import create_engine
 
 from consentaudit.errors import StoreError
 from consentaudit.matching.reference_table import ReferenceTable, table_of
 from consentaudit.models import ReferenceEntry, ReferenceInfo
 from consentaudit.store.db import ScanStore
-from consentaudit.store.tables import RefColumnsRow, RefEntryRow, RefSetRow
+from consentaudit.store.tables import REFCOLS, REFENTRY, REFSET
 
-REFSET: Table = RefSetRow.__table__  # type: ignore[attr-defined]
-REFENTRY: Table = RefEntryRow.__table__  # type: ignore[attr-defined]
-REFCOLS: Table = RefColumnsRow.__table__  # type: ignore[attr-defined]
 COLUMNS_FORMAT = "reference-columns-npz-v1"
 
 

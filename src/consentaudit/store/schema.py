@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import create_engine, event, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlmodel import Session, SQLModel, create_engine
 
 from consentaudit.errors import StoreError
-from consentaudit.store.tables import STORE_SCHEMA_VERSION, WIDENED, MetaRow
+from consentaudit.store.tables import META, METADATA, STORE_SCHEMA_VERSION, WIDENED
 
 
 def open_engine(url: str) -> Engine:
@@ -34,24 +33,22 @@ def open_engine(url: str) -> Engine:
 def ensure_schema(engine: Engine, url: str) -> None:
     """Create missing tables and migrate an older store to STORE_SCHEMA_VERSION."""
     try:
-        SQLModel.metadata.create_all(engine)
-        with Session(engine) as s:
-            meta = s.get(MetaRow, "schema_version")
-            if meta is None:
-                s.add(MetaRow(key="schema_version", value=str(STORE_SCHEMA_VERSION)))
-                s.commit()
+        METADATA.create_all(engine)
+        with engine.begin() as conn:
+            value = conn.execute(select(META.c.value).where(META.c.key == "schema_version")).scalar()
+            if value is None:
+                conn.execute(insert(META).values(key="schema_version", value=str(STORE_SCHEMA_VERSION)))
                 return
-            version = int(meta.value)
+            version = int(value)
             if version > STORE_SCHEMA_VERSION or version < 2:
                 raise StoreError(
                     f"store {_safe(url)} has schema {version}, this consentaudit reads 2 to {STORE_SCHEMA_VERSION}: "
                     "use another --db (or a matching consentaudit)"
                 )
-            conn = s.connection()
             for step in range(version, STORE_SCHEMA_VERSION):
                 MIGRATIONS[step](conn)
-            meta.value = str(STORE_SCHEMA_VERSION)
-            s.commit()
+            if version != STORE_SCHEMA_VERSION:
+                conn.execute(update(META).where(META.c.key == "schema_version").values(value=str(STORE_SCHEMA_VERSION)))
     except StoreError:
         raise
     except SQLAlchemyError as exc:

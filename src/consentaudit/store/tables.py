@@ -5,8 +5,7 @@ time-zone-aware type)."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, LargeBinary
-from sqlmodel import Field, SQLModel
+from sqlalchemy import BigInteger, Column, ForeignKey, Integer, LargeBinary, MetaData, String, Table
 
 STORE_SCHEMA_VERSION = 5
 # Columns that were 32-bit INTEGER before schema 5 (a PostgreSQL store of schema 4 is widened).
@@ -16,110 +15,122 @@ WIDENED = {
     "fingerprint_cache": ("size", "mtime_ns"),
 }
 
-
-class ScanRow(SQLModel, table=True):
-    __tablename__ = "scan"
-    id: int | None = Field(default=None, primary_key=True)
-    dataset: str = Field(index=True)
-    run_key: str = Field(index=True)  # digest of dataset, options, manifests and references: same command
-    status: str = "running"  # running | complete
-    started_at: str
-    finished_at: str | None = None
-    images: int = Field(default=0, sa_type=BigInteger)
-    failing: int = Field(default=0, sa_type=BigInteger)
-    header_json: str | None = None
-    summary_json: str | None = None
-    duplicates_json: str | None = None
+# SQLAlchemy Core tables (the DDL the sqlmodel classes of 0.2 emitted, column for column): Core alone
+# imports in ~0.45 s where sqlmodel, its ORM and pydantic added ~0.3 s to every command that opens a store.
+METADATA = MetaData()
 
 
-class ImageRow(SQLModel, table=True):
-    """The map output of one scan, one row per dataset entry; (scan_id, path) is unique."""
-
-    __tablename__ = "image"
-    scan_id: int = Field(foreign_key="scan.id", primary_key=True)
-    path: str = Field(primary_key=True)
-    size: int = Field(default=0, sa_type=BigInteger)
-    mtime_ns: int = Field(default=0, sa_type=BigInteger)
-    sha256: str | None = Field(default=None, index=True)
-    phash: str | None = None
-    phash_mirror: str | None = None
-    data_json: str
+def _text(name: str, primary_key: bool = False, index: bool | None = None, default: str | None = None) -> Column[str]:
+    """A NOT NULL text column (hashes, paths, JSON, ISO timestamps)."""
+    return Column(name, String, nullable=False, primary_key=primary_key, index=index, default=default)
 
 
-class FindingRow(SQLModel, table=True):
-    """The verdict of one image in one scan."""
-
-    __tablename__ = "finding"
-    scan_id: int = Field(foreign_key="scan.id", primary_key=True)
-    path: str = Field(primary_key=True)
-    verdict: str = Field(index=True)
-    data_json: str
+def _opt(name: str, index: bool | None = None) -> Column[str]:
+    """A nullable text column."""
+    return Column(name, String, nullable=True, index=index)
 
 
-class ScanFileRow(SQLModel, table=True):
-    """A dataset file that is not an audited image (sidecar, shard, parquet, other), bound into the digest."""
+SCAN = Table(
+    "scan",
+    METADATA,
+    Column("id", Integer, primary_key=True),
+    _text("dataset", index=True),
+    _text("run_key", index=True),  # digest of dataset, options, manifests and references: same command
+    _text("status", default="running"),  # running | complete
+    _text("started_at"),
+    _opt("finished_at"),
+    Column("images", BigInteger, nullable=False, default=0),
+    Column("failing", BigInteger, nullable=False, default=0),
+    _opt("header_json"),
+    _opt("summary_json"),
+    _opt("duplicates_json"),
+)
 
-    __tablename__ = "scan_file"
-    scan_id: int = Field(foreign_key="scan.id", primary_key=True)
-    path: str = Field(primary_key=True)
-    size: int = Field(default=0, sa_type=BigInteger)
-    mtime_ns: int = Field(default=0, sa_type=BigInteger)
-    sha256: str | None = None
+# The map output of one scan, one row per dataset entry; (scan_id, path) is unique.
+IMAGE = Table(
+    "image",
+    METADATA,
+    Column("scan_id", Integer, ForeignKey("scan.id"), primary_key=True),
+    _text("path", primary_key=True),
+    Column("size", BigInteger, nullable=False, default=0),
+    Column("mtime_ns", BigInteger, nullable=False, default=0),
+    _opt("sha256", index=True),
+    _opt("phash"),
+    _opt("phash_mirror"),
+    _text("data_json"),
+)
 
+# The verdict of one image in one scan.
+FINDING = Table(
+    "finding",
+    METADATA,
+    Column("scan_id", Integer, ForeignKey("scan.id"), primary_key=True),
+    _text("path", primary_key=True),
+    _text("verdict", index=True),
+    _text("data_json"),
+)
 
-class CacheRow(SQLModel, table=True):
-    """Fingerprints by (dataset, path, size, mtime): unchanged files are not decoded again."""
+# A dataset file that is not an audited image (sidecar, shard, parquet, other), bound into the digest.
+SCAN_FILE = Table(
+    "scan_file",
+    METADATA,
+    Column("scan_id", Integer, ForeignKey("scan.id"), primary_key=True),
+    _text("path", primary_key=True),
+    Column("size", BigInteger, nullable=False, default=0),
+    Column("mtime_ns", BigInteger, nullable=False, default=0),
+    _opt("sha256"),
+)
 
-    __tablename__ = "fingerprint_cache"
-    dataset: str = Field(primary_key=True)
-    path: str = Field(primary_key=True)
-    size: int = Field(sa_type=BigInteger)
-    mtime_ns: int = Field(sa_type=BigInteger)
-    algorithm: str
-    sha256: str | None = None
-    phash: str | None = None
-    phash_mirror: str | None = None
-    data_json: str
+# Fingerprints by (dataset, path, size, mtime): unchanged files are not decoded again.
+CACHE = Table(
+    "fingerprint_cache",
+    METADATA,
+    _text("dataset", primary_key=True),
+    _text("path", primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    _text("algorithm"),
+    _opt("sha256"),
+    _opt("phash"),
+    _opt("phash_mirror"),
+    _text("data_json"),
+)
 
+META = Table("store_meta", METADATA, _text("key", primary_key=True), _text("value"))
 
-class MetaRow(SQLModel, table=True):
-    __tablename__ = "store_meta"
-    key: str = Field(primary_key=True)
-    value: str
+# A named reference set of known scraped images (or URLs / domains).
+REFSET = Table(
+    "reference_set",
+    METADATA,
+    _text("name", primary_key=True),
+    _text("description", default=""),
+    _text("license", default=""),
+    _text("source", default=""),
+    _text("created_at"),
+    Column("entries", Integer, nullable=False, default=0),
+)
 
+REFENTRY = Table(
+    "reference_entry",
+    METADATA,
+    Column("set_name", String, ForeignKey("reference_set.name"), primary_key=True),
+    _text("ref_id", primary_key=True),
+    _opt("sha256", index=True),
+    _opt("phash"),
+    _opt("dhash"),
+    _opt("url"),
+    _opt("phash256"),
+    Column("detail", Integer, nullable=True),
+    _opt("views"),  # JSON [[name, phash, phash256], ...]
+    _opt("keypoints"),  # keypoints.Keypoints.encode()
+)
 
-class RefSetRow(SQLModel, table=True):
-    """A named reference set of known scraped images (or URLs / domains)."""
-
-    __tablename__ = "reference_set"
-    name: str = Field(primary_key=True)
-    description: str = ""
-    license: str = ""
-    source: str = ""
-    created_at: str
-    entries: int = 0
-
-
-class RefEntryRow(SQLModel, table=True):
-    __tablename__ = "reference_entry"
-    set_name: str = Field(foreign_key="reference_set.name", primary_key=True)
-    ref_id: str = Field(primary_key=True)
-    sha256: str | None = Field(default=None, index=True)
-    phash: str | None = None
-    dhash: str | None = None
-    url: str | None = None
-    phash256: str | None = None
-    detail: int | None = None
-    views: str | None = None  # JSON [[name, phash, phash256], ...]
-    keypoints: str | None = None  # keypoints.Keypoints.encode()
-
-
-class RefColumnsRow(SQLModel, table=True):
-    """A stored reference set's entries as columns (`ReferenceTable.to_bytes`): what a scan loads, in one
-    read, instead of a row per entry. Written with the rows; a set stored before it existed gets it on
-    its first load."""
-
-    __tablename__ = "reference_columns"
-    set_name: str = Field(foreign_key="reference_set.name", primary_key=True)
-    format: str
-    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+# A stored reference set's entries as columns (`ReferenceTable.to_bytes`): what a scan loads, in one read,
+# instead of a row per entry. Written with the rows; a set stored before it existed gets it on its first load.
+REFCOLS = Table(
+    "reference_columns",
+    METADATA,
+    Column("set_name", String, ForeignKey("reference_set.name"), primary_key=True),
+    _text("format"),
+    Column("data", LargeBinary, nullable=False),
+)
