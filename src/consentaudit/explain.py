@@ -13,13 +13,16 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
+import numpy as np
+
 from consentaudit.errors import InputError
 from consentaudit.inputs import load_inputs
 from consentaudit.mapper import UnitMapper
 from consentaudit.matching.hamming import distance, parse_hex64
 from consentaudit.matching.reference_index import normalise_url
+from consentaudit.matching.reference_table import ReferenceTable
 from consentaudit.merge import settle_images
-from consentaudit.models import ConsentRecord, Finding, Fingerprint, ReferenceEntry, Report, ScannedImage, Signal
+from consentaudit.models import ConsentRecord, Finding, Fingerprint, Report, ScannedImage, Signal
 from consentaudit.policy_file import load_policy
 from consentaudit.signals.provenance import domain_of, parse_crawl_json
 from consentaudit.sources import open_source
@@ -96,27 +99,33 @@ def _record_candidates(
     return out
 
 
-def _reference_candidates(img: ScannedImage, entries: Sequence[ReferenceEntry], url: str | None) -> list[Candidate]:
-    codes = _codes(img.fingerprint)
+def _reference_candidates(img: ScannedImage, table: ReferenceTable, url: str | None) -> list[Candidate]:
+    """The entries that name the image's source URL or domain or its bytes, and those whose pHash (or a view's)
+    lies within REACH of one of its codes, in entry order. Read from the columns: a million-entry set costs
+    one vectorised distance pass, not an object per entry."""
     domain = (domain_of(url) or "").lower().removeprefix("www.") if url else None
-    out: list[Candidate] = []
-    for e in entries:
-        ref = f"{e.set_name}:{e.ref_id}"
-        if e.url is not None:
-            listed = e.url.lower().removeprefix("www.")
-            if url and "/" in e.url and normalise_url(e.url) == normalise_url(url):
-                out.append(Candidate(ref, "url", None, True))
-            elif domain and "/" not in e.url and (domain == listed or domain.endswith("." + listed)):
-                out.append(Candidate(ref, "domain", None, True))
-            continue
-        if img.digest and e.sha256 == img.digest:
-            out.append(Candidate(ref, "sha256", 0, True))
-            continue
-        views = [e.phash, *(v[1] for v in e.views)]
-        ds = [d for d in (_best(codes, v) for v in views) if d is not None]
-        if ds:
-            out.append(Candidate(ref, f"phash d={min(ds)}", min(ds), False))
-    return out
+    found: dict[int, Candidate] = {}
+
+    def ref(i: int) -> str:
+        e = table[i]
+        return f"{e.set_name}:{e.ref_id}"
+
+    listed_urls = set()
+    for i, entry_url in table.url_rows():  # a URL-list entry is about the source, never the picture
+        listed_urls.add(i)
+        listed = entry_url.lower().removeprefix("www.")
+        if url and "/" in entry_url and normalise_url(entry_url) == normalise_url(url):
+            found[i] = Candidate(ref(i), "url", None, True)
+        elif domain and "/" not in entry_url and (domain == listed or domain.endswith("." + listed)):
+            found[i] = Candidate(ref(i), "domain", None, True)
+    same = {i for i in table.sha256_rows(img.digest) if i not in listed_urls} if img.digest else set()
+    for i in same:
+        found[i] = Candidate(ref(i), "sha256", 0, True)
+    dist = table.phash_distances(_codes(img.fingerprint))
+    for i in np.flatnonzero((dist >= 0) & (dist <= REACH)).tolist():
+        if i not in listed_urls and i not in same:
+            found[i] = Candidate(ref(i), f"phash d={dist[i]}", int(dist[i]), False)
+    return [found[i] for i in sorted(found)]
 
 
 def explain(

@@ -59,6 +59,7 @@ class RayExecutor:
         self._connected = False
         self._started = False  # this executor started Ray (a local Ray): close() shuts it down
         self._warming: list[Any] = []
+        self._cpus = jobs  # the cluster's CPUs, once connected
 
     def describe(self) -> str:
         return f"ray ({self.cluster or 'not started'})"
@@ -99,9 +100,9 @@ class RayExecutor:
         self._connected = True
         import ray
 
-        cpus = int(ray.cluster_resources().get("CPU", self.jobs)) or 1  # type: ignore[no-untyped-call]
+        self._cpus = int(ray.cluster_resources().get("CPU", self.jobs)) or 1  # type: ignore[no-untyped-call]
         warm = ray.remote(_warm_up).options(num_cpus=1)
-        self._warming = [warm.remote() for _ in range(min(cpus, 64))]
+        self._warming = [warm.remote() for _ in range(min(self._cpus, 64))]
 
     def close(self) -> None:
         if self._connected and self._started:
@@ -117,8 +118,7 @@ class RayExecutor:
         from ray.exceptions import RayError
 
         try:
-            cpus = int(ray.cluster_resources().get("CPU", self.jobs)) or 1  # type: ignore[no-untyped-call]
-            cap = self.in_flight or 2 * cpus
+            cap = self.in_flight or 2 * self._cpus
             task = ray.remote(_run_unit).options(num_cpus=1, max_retries=self.retries, retry_exceptions=True)
             holder = [ray.put(work)]
             failed: Callable[[Unit, str], R] | None = getattr(work, "failed", None)

@@ -116,6 +116,13 @@ def test_table_round_trip_digest_and_first_sha256_wins() -> None:
     assert t.entries_digest() == entries_digest((e.sha256, e.phash, e.dhash, e.url, e.phash256) for e in entries)
     assert t.find_sha256(entries[7].sha256 or "") == 7  # the first of two entries with the same bytes
     assert t.find_sha256("0" * 64) is None and t.find_sha256("not hex") is None
+    assert t.sha256_rows(entries[7].sha256 or "") == [7, 40, 41]
+    codes = [parse_hex64(_hex(rng, 64)) for _ in range(3)]
+    brute = [
+        min((distance(c, parse_hex64(p)) for c in codes for p in [e.phash, *(v[1] for v in e.views)] if p), default=-1)
+        for e in entries
+    ]
+    assert t.phash_distances(codes).tolist() == brute
     assert t.renamed("c")[-1] == ReferenceEntry("c", "site", None, None, url="example.com")
 
 

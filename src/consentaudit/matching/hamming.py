@@ -111,12 +111,16 @@ class HammingIndex:
         query to within `per_chunk` bits on some chunk (a code may appear once per matching chunk)."""
         parts = ((queries[:, None] >> _SHIFTS[None, :]) & np.uint64(_MASK)).astype(np.int64)
         probes = ((parts[..., None] ^ _FLIPS[per_chunk]) + _BASES[None, :, None]).ravel()
+        offsets, lengths = self._runs(probes)
+        per_query = CHUNKS * len(_FLIPS[per_chunk])
+        return offsets, np.repeat(np.repeat(np.arange(len(queries)), per_query), lengths)
+
+    def _runs(self, probes: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(offsets into `_sorted` of every code in the buckets `probes` name, each bucket's length)."""
         lo = self._start[probes]
         lengths = self._start[probes + 1] - lo
         total = int(lengths.sum())
-        offsets = np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
-        per_query = CHUNKS * len(_FLIPS[per_chunk])
-        return offsets, np.repeat(np.repeat(np.arange(len(queries)), per_query), lengths)
+        return np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total), lengths
 
     def _probe_offsets(self, query: int, radius: int) -> npt.NDArray[np.int64]:
         """Offsets into `_sorted` of every code that can be within `radius` of `query` (a code may appear once
@@ -128,11 +132,7 @@ class HammingIndex:
         probes = [((parts[: a + 1, None] ^ _FLIPS[k]) + _BASES[: a + 1, None]).ravel()]
         if a + 1 < CHUNKS and k >= 1:
             probes.append(((parts[a + 1 :, None] ^ _FLIPS[k - 1]) + _BASES[a + 1 :, None]).ravel())
-        p = np.concatenate(probes) if len(probes) > 1 else probes[0]
-        lo = self._start[p]
-        lengths = self._start[p + 1] - lo
-        total = int(lengths.sum())
-        return np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+        return self._runs(np.concatenate(probes) if len(probes) > 1 else probes[0])[0]
 
     def within(self, query: int, radius: int) -> list[tuple[int, int]]:
         """(position, distance) of every stored code within `radius`, nearest first then by position."""

@@ -21,7 +21,7 @@ from consentaudit.matching.perceptual import (
     perceptual_match,
     radius256,
 )
-from consentaudit.matching.reference_table import NO_DETAIL, ReferenceTable, table_of
+from consentaudit.matching.reference_table import NO_DETAIL, table_of
 from consentaudit.models import Fingerprint, Match, ReferenceEntry
 from consentaudit.vocab import MatchKind
 
@@ -46,12 +46,6 @@ MATCHER = (
     f"candidates<={CANDIDATE_RADIUS};256-bit<={CONFIRM_256_RADIUS}-2d;views-{VIEW_MARGIN};detail>={MIN_DETAIL};"
     f"keypoints:sure{SURE_SLACK},zone{KEYPOINT_ZONE},inliers>={MIN_INLIERS}"
 )
-
-
-def own_ok(table: ReferenceTable, i: int) -> bool:
-    """Whether entry i has enough detail to be matched perceptually (unknown: yes)."""
-    d = int(table.detail[i])
-    return d == NO_DETAIL or d >= MIN_DETAIL
 
 
 def normalise_url(url: str) -> str:
@@ -97,9 +91,11 @@ class ReferenceIndex:
             else:
                 self._by_domain.setdefault(url.lower().removeprefix("www."), i)
         # index position -> entry and view (-1: the whole picture): every entry's own code, then the views
-        own = np.flatnonzero(table.has_phash & ((table.detail == NO_DETAIL) | (table.detail >= MIN_DETAIL)))
-        view_rows = [(i, k, parse_hex64(v[1])) for i in sorted(table.views) for k, v in enumerate(table.views[i])]
-        view_rows = [r for r in view_rows if table.has_phash[r[0]] and own_ok(table, r[0])]
+        indexed = table.has_phash & ((table.detail == NO_DETAIL) | (table.detail >= MIN_DETAIL))
+        own = np.flatnonzero(indexed)
+        view_rows = [
+            (i, k, parse_hex64(v[1])) for i in sorted(table.views) if indexed[i] for k, v in enumerate(table.views[i])
+        ]
         self._pos = np.concatenate([own, np.array([r[0] for r in view_rows], dtype=np.int64)]).astype(np.int64)
         self._view = np.concatenate([np.full(len(own), -1, np.int8), np.array([r[1] for r in view_rows], np.int8)])
         codes = np.concatenate([table.phash[own], np.array([r[2] for r in view_rows], dtype=np.uint64)])

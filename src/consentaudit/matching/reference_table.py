@@ -13,7 +13,7 @@ import hashlib
 import io
 import json
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, overload
 
@@ -28,6 +28,7 @@ _ARRAYS = (
     "set_code", "sha256", "has_sha256", "phash", "has_phash", "dhash", "has_dhash", "phash256", "has_phash256",
     "detail",
 )  # fmt: skip
+_STRINGS = ("ref_ids", "urls")
 U8 = npt.NDArray[np.uint8]
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
@@ -108,21 +109,38 @@ class ReferenceTable(Sequence[ReferenceEntry]):
     def phash256_hex(self, i: int) -> str | None:
         return bytes(self.phash256[i]).hex() if self.has_phash256[i] else None
 
-    def find_sha256(self, digest: str) -> int | None:
-        """The first entry whose sha256 is `digest` (64 hex), or None."""
+    def sha256_rows(self, digest: str) -> list[int]:
+        """Every entry whose sha256 is `digest` (64 hex), in entry order."""
         try:
             raw = np.frombuffer(bytes.fromhex(digest), dtype=np.uint8)
         except ValueError:
-            return None
+            return []
         if raw.shape != (32,):
-            return None
+            return []
         order, prefixes = self._sha_order()
         key = np.uint64(int(digest[:16], 16))
         lo, hi = np.searchsorted(prefixes, key, "left"), np.searchsorted(prefixes, key, "right")
-        for k in order[lo:hi].tolist():  # in entry order: the first entry wins, as before
-            if np.array_equal(self.sha256[k], raw):
-                return int(k)
-        return None
+        return [k for k in order[lo:hi].tolist() if np.array_equal(self.sha256[k], raw)]
+
+    def find_sha256(self, digest: str) -> int | None:
+        """The first entry whose sha256 is `digest` (64 hex), or None."""
+        rows = self.sha256_rows(digest)
+        return rows[0] if rows else None
+
+    def phash_distances(self, codes: Sequence[int]) -> I64:
+        """Per entry, the least Hamming distance from any of `codes` to its pHash or one of its views' pHashes;
+        -1 where the entry has neither (or no code is given)."""
+        dist = np.full(len(self), -1, dtype=np.int64)
+        if not codes:
+            return dist
+        q = np.array(codes, dtype=np.uint64)
+        own = np.bitwise_count(np.asarray(self.phash)[:, None] ^ q[None, :]).min(axis=1).astype(np.int64)
+        dist = np.where(self.has_phash, own, dist)
+        for i, vs in self.views.items():
+            for v in vs:
+                d = min((c ^ int(v[1], 16)).bit_count() for c in codes)
+                dist[i] = d if dist[i] < 0 else min(int(dist[i]), d)
+        return dist
 
     def _sha_order(self) -> tuple[I64, U64]:
         cached = self.__dict__.get("_sha_index")
@@ -244,19 +262,50 @@ class ReferenceTable(Sequence[ReferenceEntry]):
         last = {self.ref_ids.get(i) or "": i for i in range(len(self))}
         return self.take([last[k] for k in sorted(last)])
 
-    def to_bytes(self) -> bytes:
-        """The columns (not the keypoints) as one .npz buffer with a JSON part: what a store keeps of a set."""
-        buf = io.BytesIO()
-        meta = {
+    def columns(self) -> dict[str, npt.NDArray[Any]]:
+        """Every array of the table by name (the strings as `<column>.data/.offsets/.present`)."""
+        arrays = {c: np.asarray(getattr(self, c)) for c in _ARRAYS}
+        for c in _STRINGS:
+            s: Strings = getattr(self, c)
+            arrays.update({f"{c}.data": s.data, f"{c}.offsets": s.offsets, f"{c}.present": s.present})
+        return arrays
+
+    def meta(self, keypoints: bool = True) -> dict[str, Any]:
+        """What is not an array, as JSON-ready values: set names, the digest, views (and keypoints)."""
+        meta: dict[str, Any] = {
             "set_names": list(self.set_names),
             "digest": self.digest,
             "views": [[i, [list(v) for v in vs]] for i, vs in sorted(self.views.items())],
         }
-        arrays = {c: np.asarray(getattr(self, c)) for c in _ARRAYS}
-        for c in ("ref_ids", "urls"):
-            s: Strings = getattr(self, c)
-            arrays.update({f"{c}.data": s.data, f"{c}.offsets": s.offsets, f"{c}.present": s.present})
-        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        if keypoints:
+            meta["keypoints"] = [[i, k] for i, k in sorted(self.keypoints.items())]
+        return meta
+
+    @classmethod
+    def from_columns(cls, arrays: Mapping[str, npt.NDArray[Any]], meta: Mapping[str, Any]) -> ReferenceTable:
+        """The table `columns()` and `meta()` describe; ValueError when the columns disagree in length."""
+
+        def strings(c: str) -> Strings:
+            return Strings(arrays[f"{c}.data"], arrays[f"{c}.offsets"], arrays[f"{c}.present"])
+
+        table = cls(
+            set_names=tuple(meta["set_names"]),
+            ref_ids=strings("ref_ids"),
+            urls=strings("urls"),
+            views={int(i): tuple((str(a), str(b), str(c)) for a, b, c in vs) for i, vs in meta["views"]},
+            keypoints={int(i): str(k) for i, k in meta.get("keypoints", ())},
+            digest=str(meta["digest"]),
+            **{c: arrays[c] for c in _ARRAYS},
+        )
+        if len({len(getattr(table, c)) for c in _ARRAYS} | {len(table.ref_ids), len(table.urls)}) != 1:
+            raise ValueError("columns of different lengths")
+        return table
+
+    def to_bytes(self) -> bytes:
+        """The columns (not the keypoints) as one .npz buffer with a JSON part: what a store keeps of a set."""
+        buf = io.BytesIO()
+        arrays = self.columns()
+        arrays["meta"] = np.frombuffer(json.dumps(self.meta(keypoints=False)).encode(), dtype=np.uint8)
         save: Any = np.savez  # numpy's stub reads the array keywords as its own options
         save(buf, **arrays)
         return buf.getvalue()
@@ -264,20 +313,7 @@ class ReferenceTable(Sequence[ReferenceEntry]):
     @classmethod
     def from_bytes(cls, data: bytes) -> ReferenceTable:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            meta = json.loads(bytes(z["meta"]).decode())
-            cols = {c: z[c] for c in _ARRAYS}
-
-            def strings(c: str) -> Strings:
-                return Strings(z[f"{c}.data"], z[f"{c}.offsets"], z[f"{c}.present"])
-
-            return cls(
-                set_names=tuple(meta["set_names"]),
-                ref_ids=strings("ref_ids"),
-                urls=strings("urls"),
-                views={int(i): tuple((str(a), str(b), str(c)) for a, b, c in vs) for i, vs in meta["views"]},
-                digest=str(meta["digest"]),
-                **cols,
-            )
+            return cls.from_columns({k: z[k] for k in z.files if k != "meta"}, json.loads(bytes(z["meta"]).decode()))
 
     def renamed(self, name: str) -> ReferenceTable:
         """Every entry in one set called `name`."""
