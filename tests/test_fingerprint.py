@@ -183,14 +183,33 @@ def test_matrix_dct_phash_is_bit_identical_to_imagehash_scipy() -> None:
     assert np.allclose(_DCT[32] @ x @ _DCT[32].T, full, rtol=1e-12, atol=1e-6)
 
 
+def test_flat_pictures_hash_as_imagehash_at_every_grey_level() -> None:
+    """A one-level picture is answered without the transform (scipy's AC coefficients are exact zeros there):
+    the same bits as imagehash for all 256 levels, 64-bit and 256-bit."""
+    from consentaudit.fingerprint import _dct_low_bits, _hex
+
+    codes = set()
+    for level in range(256):
+        flat = Image.new("L", (40, 30), level)
+        for side, size in ((32, 8), (64, 16)):
+            px = np.asarray(flat.resize((side, side), Image.Resampling.LANCZOS))
+            code = _hex(_dct_low_bits(px))
+            assert code == str(imagehash.phash(flat, hash_size=size)), (level, side)
+            codes.add(code)
+    assert len(codes) == 4  # level 0 and the others differ, at both sizes: the rule is not one constant
+
+
 def test_fingerprinting_real_photos_does_not_import_scipy() -> None:
+    """Nor a blank picture (a placeholder in a scraped set): scipy is left for true ties in a real picture."""
     import subprocess
     import sys
 
     code = (
-        "import sys; from consentaudit.fingerprint import fingerprint_bytes, phash256_of; from PIL import Image; "
+        "import io, sys; from consentaudit.fingerprint import fingerprint_bytes, phash256_of; from PIL import Image; "
         f"fp = fingerprint_bytes(open({str(REAL[0])!r}, 'rb').read()); "
         f"phash256_of(Image.open({str(REAL[1])!r}).convert('L')); "
+        "buf = io.BytesIO(); Image.new('RGB', (320, 240), (250, 250, 250)).save(buf, 'JPEG'); "
+        "fingerprint_bytes(buf.getvalue()); fingerprint_bytes(buf.getvalue(), fast=False); "
         "print(fp.phash, 'scipy' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -106,26 +106,37 @@ def _dct_rows(n: int, k: int) -> np.ndarray:
 
 
 _DCT = {32: _dct_rows(32, 8), 64: _dct_rows(64, 16)}  # pHash (64 bits) and the 256-bit pHash
-# Coefficients this close to the median are a float-noise tie (a flat picture): imagehash's bit there is
-# whatever scipy's FFT rounding gives, so the same FFT is asked (scipy, imported only then).
+# Coefficients this close to the median are a float-noise tie: imagehash's bit there is whatever scipy's FFT
+# rounding gives, so the same FFT is asked (scipy, imported only then).
 DCT_TIE = 1e-6
 
 
 def _dct_low_bits(pixels: np.ndarray) -> np.ndarray:
     """imagehash.phash's bits for a square grayscale array (32x32: 64 bits, 64x64: 256 bits): the low
     frequencies of the 2-D DCT-II above their median. Two small matrix products instead of scipy's full
-    transforms; bit-identical to imagehash (tests/test_fingerprint.py checks it over real photos)."""
+    transforms; bit-identical to imagehash (tests/test_fingerprint.py checks it over real photos).
+
+    A flat picture (one grey level: blank and placeholder images, common in scraped sets) is answered
+    without the transform: scipy gives exactly 0 for every AC coefficient there, so only the DC bit can be
+    above the median, and only when the level is above 0 (a test checks all 256 levels at both sizes)."""
     c = _DCT[pixels.shape[0]]
+    k = c.shape[0]
+    level = pixels.flat[0]
+    if pixels.min() == level and pixels.max() == level:
+        bits = np.zeros((k, k), dtype=bool)
+        bits[0, 0] = level > 0
+        return bits
     low = c @ pixels.astype(np.float64) @ c.T
-    median = np.median(low)
-    if float(np.min(np.abs(low - median))) < DCT_TIE:
+    ranked = np.sort(low, axis=None)
+    below, above = ranked[k * k // 2 - 1], ranked[k * k // 2]
+    median = (below + above) / 2  # np.median's value for an even count, without its overhead
+    if (above - below) / 2 < DCT_TIE:  # the two middle coefficients are the ones nearest the median
         import scipy.fftpack
 
-        k = c.shape[0]
         low = scipy.fftpack.dct(scipy.fftpack.dct(pixels, axis=0), axis=1)[:k, :k]
         median = np.median(low)
-    bits: np.ndarray = low > median
-    return bits
+    result: np.ndarray = low > median
+    return result
 
 
 def _phash_bits(pixels: np.ndarray) -> np.ndarray:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from consentaudit import strict_json
-from consentaudit.attest import parse_report, read_signature
 from consentaudit.codec import report_from_dict
 from consentaudit.digest import sha256_file, sha256_hex
 from consentaudit.errors import InputError
@@ -81,6 +80,8 @@ def report_from_bytes(raw: bytes, where: str) -> Report:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"cannot read report {where}: {exc}") from None
+    from consentaudit.attest import parse_report  # attest's cryptography only for the commands that read reports
+
     doc = parse_report(text, where)
     try:
         return report_from_dict(doc)
@@ -118,6 +119,8 @@ def open_delivered_report(ref: str, store: Callable[[], ScanStore]) -> tuple[Rep
         report, digest = read_report_and_digest(path)
         sig_path = path.with_name(path.name + ".sig")
         if sig_path.is_file():
+            from consentaudit.attest import read_signature
+
             sig = read_signature(sig_path)
             return report, ReportFile(path.name, digest, sig["key_id"], sha256_file(sig_path))
         return report, ReportFile(path.name, digest)

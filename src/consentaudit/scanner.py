@@ -53,7 +53,7 @@ def c2pa_facts(
     where = "embedded" if blob is not None else "sidecar"
     if blob is None:
         blob = sidecar
-    if blob is None and settings.verify_c2pa and c2pa_verify.available() and b"jumb" in data and b"c2pa" in data:
+    if blob is None and b"jumb" in data and b"c2pa" in data and settings.verify_c2pa and c2pa_verify.available():
         # a container the pure reader does not walk (HEIF/AVIF/TIFF, ISO BMFF 'uuid' box): ask the validator
         facts = c2pa_verify.verify(data, fmt, None, settings.trust_anchors, "embedded")
         if facts is not None:

@@ -224,3 +224,35 @@ def test_a_near_flat_image_is_not_matched_perceptually(runner: CliRunner, db: st
     (finding,) = json.loads(out.read_text())["findings"]
     assert finding["verdict"] == "unconsented" and finding["match"] is None
     assert any("near-flat image" in r["detail"] for r in finding["reasons"])
+
+
+def test_the_entry_point_leaves_with_its_status_after_closing_the_store(tmp_path: Path) -> None:
+    """main() ends the process without interpreter teardown: the exit status is the command's, the store is
+    closed first (SQLite's write-ahead log checkpointed into the file), exit handlers run and buffered output
+    is flushed."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout block-buffered, as piped
+    db_file = tmp_path / "a.db"
+    cli = [sys.executable, "-m", "consentaudit.cli.app"]
+    scan = subprocess.run([*cli, *scan_args(DATASET, f"sqlite:///{db_file}")], env=env, capture_output=True)
+    assert scan.returncode == 1, scan.stderr  # findings fail the default --fail-on
+    wal = db_file.with_name("a.db-wal")
+    assert not wal.exists() or wal.stat().st_size == 0  # everything is in the database file itself
+    import sqlite3
+
+    with sqlite3.connect(db_file) as conn:  # the file alone holds the scan and every finding
+        assert conn.execute("SELECT count(*) FROM finding").fetchone()[0] == len(EXPECTED["verdicts"])
+
+    code = (
+        "import atexit; atexit.register(print, 'handler ran'); print('buffered')\n"
+        "from consentaudit.cli.app import leave\n"
+        "leave({arg})\n"
+    )
+    for arg, status in (("4", 4), ("None", 0), ("'no such scan'", 1)):
+        done = subprocess.run([sys.executable, "-c", code.format(arg=arg)], env=env, capture_output=True, text=True)
+        assert done.returncode == status
+        assert done.stdout.split() == ["buffered", "handler", "ran"]
+        assert ("no such scan" in done.stderr) == (status == 1)

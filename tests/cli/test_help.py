@@ -4,6 +4,7 @@ text lost to markup, and shell completion is offered."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import click
 import typer.main
@@ -46,16 +47,43 @@ def test_shell_completion_is_offered() -> None:
 def test_version_and_help_load_no_heavy_library() -> None:
     """Start-up stays light: the heavy libraries load only when a command needs them (a structural check,
     not a timing: the process reports which modules it loaded)."""
+
+    heavy = ["sqlalchemy", "sqlmodel", "PIL", "scipy", "cv2", "imagehash", "pyarrow", "numpy", "c2pa"]
+    out = _loaded_at_exit(["--version"], [*heavy, "cryptography", "importlib.metadata"])
+    assert out.strip().splitlines()[-1] == "[]", out
+
+
+def _loaded_at_exit(args: list[str], modules: list[str]) -> str:
+    """Run the console entry point with `args` in a fresh process; its output ends with which of `modules`
+    were loaded when it left (printed by an exit handler: main() leaves through them)."""
     import subprocess
     import sys
 
     code = (
-        "import sys\n"
+        "import atexit, sys\n"
+        f"atexit.register(lambda: print(sorted(m for m in {modules!r} if m in sys.modules)))\n"
         "from consentaudit.cli.app import main\n"
-        "sys.argv = ['consentaudit', '--version']\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = ['sqlalchemy', 'sqlmodel', 'PIL', 'scipy', 'cv2', 'imagehash', 'pyarrow', 'numpy', 'c2pa']\n"
-        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        f"sys.argv = ['consentaudit', *{args!r}]\n"
+        "main()\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip().splitlines()[-1] == "[]", out
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+
+
+def test_a_scan_loads_no_signing_or_postgresql_code(tmp_path: Path) -> None:
+    """A scan on SQLite loads neither the signing library (attestation commands only) nor PostgreSQL's
+    dialect, nor scipy: the dataset holds real photos and a blank placeholder, answered without it."""
+    import shutil
+
+    from PIL import Image
+
+    from conftest import DATASET
+
+    data = tmp_path / "data"
+    shutil.copytree(DATASET / "consented", data)
+    Image.new("RGB", (320, 240), (255, 255, 255)).save(data / "placeholder.jpg", quality=90)
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    out = _loaded_at_exit(
+        ["scan", str(data), "--db", db, "-q", "--fail-on", "none"],
+        ["cryptography", "sqlalchemy.dialects.postgresql", "scipy", "sqlalchemy.dialects.sqlite"],
+    )
+    assert out.strip().splitlines()[-1] == "['sqlalchemy.dialects.sqlite']", out

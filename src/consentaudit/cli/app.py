@@ -3,7 +3,11 @@ flags into one library call; no rules and no file formats live here."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import atexit
+import contextlib
+import os
+import sys
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -59,8 +63,30 @@ def main() -> None:
     """Console-script entry point; exit codes: 0 clean, 1 findings, 2 input, 3 internal, 130 interrupted."""
     try:
         app()
+        code: object = 0
     except KeyboardInterrupt:  # Ctrl-C outside a command body (e.g. during option parsing)
-        raise SystemExit(130) from None
+        code = 130
+    except SystemExit as exc:
+        code = exc.code
+    leave(code)
+
+
+def leave(code: object) -> NoReturn:
+    """Exit as SystemExit(code) would, without tearing the interpreter down: the exit handlers run (stores
+    close, SQLite checkpoints), the standard streams are flushed, and the process ends. Freeing every module
+    and object one by one took ~0.2 s of a scan command, for nothing the operating system does not do."""
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # SystemExit("message"): the message on stderr, status 1
+        print(code, file=sys.stderr)
+        status = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed or broken pipe: nothing left to say
+            stream.flush()
+    os._exit(status)
 
 
 if __name__ == "__main__":  # pragma: no cover

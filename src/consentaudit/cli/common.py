@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from consentaudit.store import ScanStore
 
 DbOption = Annotated[
@@ -24,4 +28,14 @@ DbOption = Annotated[
 def open_store(db: str | None) -> ScanStore:
     from consentaudit.store import ScanStore, locate  # SQLAlchemy only when a command needs the store
 
-    return ScanStore(locate(db, Path.cwd()))
+    store = ScanStore(locate(db, Path.cwd()))
+    # closed before the process leaves (cli.app.main skips interpreter teardown): its engine, which may outlive
+    # the store object in a reference cycle, without keeping either alive
+    atexit.register(_dispose, weakref.ref(store.engine))
+    return store
+
+
+def _dispose(ref: weakref.ref[Engine]) -> None:
+    engine = ref()
+    if engine is not None:
+        engine.dispose()

@@ -14,10 +14,7 @@ from typing import Any
 from consentaudit.signals.c2pa_reader import ACTION_LABELS, TRAINING_KEYS, TRAINING_LABELS, base_label
 from consentaudit.signals.provenance import C2paFacts
 
-try:
-    import c2pa as _c2pa
-except ImportError:  # pragma: no cover - depends on the optional extra
-    _c2pa = None
+_LIB: list[Any] = []  # c2pa-python once imported (None without the extra): the first file with a manifest pays
 
 MIME = {
     "JPEG": "image/jpeg",
@@ -31,16 +28,26 @@ MIME = {
 }
 
 
+def _c2pa() -> Any:
+    if not _LIB:
+        try:
+            import c2pa
+        except ImportError:  # pragma: no cover - depends on the optional extra
+            c2pa = None
+        _LIB.append(c2pa)
+    return _LIB[0]
+
+
 def available() -> bool:
-    return _c2pa is not None
+    return _c2pa() is not None
 
 
 def _context(trust_anchors: str | None) -> Any:
-    assert _c2pa is not None
+    lib = _c2pa()
     settings: dict[str, Any] = {"verify": {"remote_manifest_fetch": False, "verify_trust": True}}
     if trust_anchors:
         settings["trust"] = {"trust_anchors": trust_anchors}
-    return _c2pa.Context(settings=_c2pa.Settings.from_dict(settings))
+    return lib.Context(settings=lib.Settings.from_dict(settings))
 
 
 def describe(state: str | None, codes: list[str]) -> str:
@@ -69,10 +76,11 @@ def verify(
     data: bytes, fmt: str | None, sidecar: bytes | None, trust_anchors: str | None, where: str
 ) -> C2paFacts | None:
     """Validated facts of the file's manifest; None when the file carries none (or the format is unknown)."""
-    if _c2pa is None or fmt not in MIME:
+    lib = _c2pa()
+    if lib is None or fmt not in MIME:
         return None
     try:
-        with _c2pa.Reader(MIME[fmt], io.BytesIO(data), manifest_data=sidecar, context=_context(trust_anchors)) as r:
+        with lib.Reader(MIME[fmt], io.BytesIO(data), manifest_data=sidecar, context=_context(trust_anchors)) as r:
             report = json.loads(r.json())
     except Exception as exc:  # c2pa-python signals every outcome by exception type and message
         text = f"{type(exc).__name__}: {exc}"

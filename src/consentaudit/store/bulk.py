@@ -15,8 +15,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Table, delete
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
@@ -33,6 +31,8 @@ def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys:
     if dialect == "postgresql":
         _copy_upsert(conn, table, unique, keys)
     elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert  # each dialect's module only where used
+
         stmt = sqlite_insert(table)
         update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
         conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=update), unique)
@@ -45,6 +45,8 @@ def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys:
 def _copy_upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
     raw: Any = conn.connection.driver_connection
     if raw is None or not hasattr(raw.cursor(), "copy"):  # not psycopg 3: a plain upsert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
         stmt = pg_insert(table)
         update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
         conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=update), rows)
