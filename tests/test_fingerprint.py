@@ -214,3 +214,26 @@ def test_fingerprinting_real_photos_does_not_import_scipy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split()[1] == "False"
+
+
+def test_heif_decoder_loads_at_the_first_heif_file_only() -> None:
+    """pillow-heif's codecs load when the first ISO BMFF file comes, not at start-up; a HEIC made from a real
+    photo then fingerprints to the photo's pHash."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("pillow_heif", reason="pillow-heif (the [heif] extra) is not installed")
+    code = (
+        "import io, sys\n"
+        "from PIL import Image\n"
+        "from consentaudit.fingerprint import fingerprint_bytes\n"
+        f"data = open({str(REAL[0])!r}, 'rb').read()\n"
+        "jpeg = fingerprint_bytes(data)\n"
+        "before = 'pillow_heif' in sys.modules\n"
+        "import pillow_heif\n"
+        "buf = io.BytesIO(); pillow_heif.from_pillow(Image.open(io.BytesIO(data))).save(buf, quality=90)\n"
+        "heic = fingerprint_bytes(buf.getvalue())\n"
+        "print(before, heic.format, jpeg.phash == heic.phash or bin(int(jpeg.phash, 16) ^ int(heic.phash, 16)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "HEIF", "True"], out

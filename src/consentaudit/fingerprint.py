@@ -18,13 +18,31 @@ from consentaudit.errors import ConsentAuditError
 from consentaudit.matching.keypoints import FEATURE_SIDE, QUERIED, STORED, Keypoints, detect_keypoints
 from consentaudit.models import Fingerprint
 
-try:  # HEIC/HEIF is optional: without pillow-heif those files are reported as unsupported
-    from pillow_heif import register_heif_opener
+_HEIF: list[bool] = []  # whether pillow-heif's opener is registered: decided at the first ISO BMFF file
 
-    register_heif_opener()
-    HEIF_SUPPORT = True
-except ImportError:  # pragma: no cover - depends on the optional extra
-    HEIF_SUPPORT = False
+
+def heif_support() -> bool:
+    """Register pillow-heif's HEIF/HEIC opener (the optional extra) on first use: its codec libraries load in
+    ~50 ms, which a dataset without HEIF files never pays. Without the extra those files are reported as
+    unsupported."""
+    if not _HEIF:
+        try:
+            from pillow_heif import register_heif_opener
+        except ImportError:  # pragma: no cover - depends on the optional extra
+            _HEIF.append(False)
+        else:
+            register_heif_opener()
+            _HEIF.append(True)
+    return _HEIF[0]
+
+
+def _open(data: bytes) -> Image.Image:
+    """Image.open on bytes; an ISO BMFF file (`ftyp` box: HEIF, HEIC, AVIF) first makes sure the HEIF opener is
+    registered."""
+    if data[4:8] == b"ftyp":
+        heif_support()
+    return Image.open(io.BytesIO(data))
+
 
 # Bump when any hash changes meaning: stored fingerprints from another algorithm are never compared blindly.
 _HASHES = f"sha256;imagehash-{imagehash.__version__}:phash(8),dhash(8),phash-mirror(8);detail(32)"
@@ -62,7 +80,7 @@ def fingerprint_bytes(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
+            im = _open(data)
             width, height = im.size
             if width * height > max_pixels:
                 raise UnreadableImage(
@@ -220,7 +238,7 @@ def gray256(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, side: int = 256) 
     """The grayscale picture the 256-bit pHash is computed from (JPEGs decoded at >= `side` px); None when
     the image is unreadable."""
     try:
-        im = Image.open(io.BytesIO(data))
+        im = _open(data)
         if im.size[0] * im.size[1] > max_pixels:
             return None
         if im.format == "JPEG":
@@ -349,7 +367,7 @@ def thumbnail_data_uri(data: bytes, max_side: int = 96, max_pixels: int = DEFAUL
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
+            im = _open(data)
             if im.size[0] * im.size[1] > max_pixels:
                 return None
             im.draft("RGB", (max_side, max_side))

@@ -63,3 +63,25 @@ def test_report_paths_are_relative_posix(runner: CliRunner, db: str, tmp_path: P
     runner.invoke(app, scan_args(DATASET, db, "--report", str(out)))
     for f in json.loads(out.read_text())["findings"]:
         assert not f["path"].startswith("/") and "\\" not in f["path"]
+
+
+def test_a_file_is_read_whole_up_to_the_limit_and_refused_past_it(tmp_path: Path) -> None:
+    """The read is sized to the file: the bytes are the file's up to the limit and refused past it, also for a
+    file that is larger now than when it was listed (no identity recorded: read as it is now)."""
+    import pytest
+
+    from consentaudit.sources import read_item
+    from consentaudit.sources.item import Item
+
+    photo = (PHOTOS / sorted(os.listdir(PHOTOS))[0]).read_bytes()
+    path = tmp_path / "a.jpg"
+    path.write_bytes(photo)
+    item = Item("a.jpg", str(path), len(photo), path.stat().st_mtime_ns)
+    assert read_item(item) == photo
+    assert read_item(item, max_bytes=len(photo)) == photo
+    with pytest.raises(OSError, match="larger than"):
+        read_item(item, max_bytes=len(photo) - 1)
+    listed_small = Item("a.jpg", str(path), 10, 0)  # listed at 10 bytes; the file is larger now
+    assert read_item(listed_small) == photo
+    with pytest.raises(OSError, match="larger than"):
+        read_item(listed_small, max_bytes=len(photo) - 1)

@@ -93,7 +93,7 @@ def read_item(item: Item, max_bytes: int = DEFAULT_MAX_FILE_BYTES, archives: Arc
         if exc.errno == errno.ELOOP:
             raise OSError(errno.ELOOP, "the file became a symlink after it was listed: not followed") from None
         raise
-    with os.fdopen(fd, "rb") as f:
+    with os.fdopen(fd, "rb", buffering=0) as f:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
             raise OSError(errno.EINVAL, "not a regular file any more: not read")
@@ -101,7 +101,15 @@ def read_item(item: Item, max_bytes: int = DEFAULT_MAX_FILE_BYTES, archives: Arc
             (st.st_dev, st.st_ino) != item.file_id or (st.st_size, st.st_mtime_ns) != (item.size, item.mtime_ns)
         ):
             raise OSError(errno.ESTALE, "replaced or changed after it was listed: not read (scan again)")
-        data = f.read(max_bytes + 1)
+        # one read sized to the file (a buffer of max_bytes, mapped and trimmed for every file, cost more than
+        # the read); a file that grew since fstat, or a short read, is read on to the limit
+        data = f.read(min(st.st_size, max_bytes) + 1)
+        if len(data) != st.st_size:
+            parts, total = [data], len(data)
+            while total <= max_bytes and (chunk := f.read(max_bytes + 1 - total)):
+                parts.append(chunk)
+                total += len(chunk)
+            data = b"".join(parts)
     if len(data) > max_bytes:
         raise OSError(f"file larger than the {max_bytes}-byte limit")
     return data
