@@ -43,6 +43,7 @@ from consentaudit.models import (
     Summary,
 )
 from consentaudit.progress import Progress, ProgressCallback
+from consentaudit.reference_cache import cached_index
 from consentaudit.request import AuditRequest
 from consentaudit.signals import c2pa_verify
 from consentaudit.sources import open_source, read_item
@@ -173,7 +174,13 @@ def run_audit(
             if stale:
                 store.prune(scan_id, stale)
             mapper = UnitMapper(
-                settings, req.rules(), inputs.records, inputs.entries, req.phash_threshold, inputs.keypoints_of
+                settings,
+                req.rules(),
+                inputs.records,
+                inputs.entries,
+                req.phash_threshold,
+                inputs.keypoints_of,
+                cached_index,  # a large reference set's radius index is memory-mapped from the reference cache
             )
             files = _bind_files(store, scan_id, dataset_key, source.files)
             fresh, finished = _plan(store, scan_id, dataset_key, algo, items, done, progress)

@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from consentaudit.fingerprint import ImageProbe
 from consentaudit.matching.consent_index import ConsentIndex
+from consentaudit.matching.hamming import HammingIndex
 from consentaudit.matching.reference_index import ReferenceIndex
 from consentaudit.merge import Merger
 from consentaudit.models import ConsentRecord, Finding, ReferenceEntry, ScannedImage
@@ -53,10 +56,12 @@ class UnitMapper:
         entries: Sequence[ReferenceEntry],
         phash_threshold: int,
         keypoints_of: KeypointSource | None = None,
+        make_index: Callable[[np.ndarray], HammingIndex] = HammingIndex,
     ) -> None:
+        """`make_index`: how the reference set's radius index is made (built, or loaded from a cache)."""
         self.settings = settings
         self.consents = ConsentIndex(records, phash_threshold)
-        self.references = ReferenceIndex(entries, phash_threshold, keypoints_of) if entries else None
+        self.references = ReferenceIndex(entries, phash_threshold, keypoints_of, make_index) if entries else None
         self.merger = Merger(self.consents, self.references, rules)
 
     def judge(

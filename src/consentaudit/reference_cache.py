@@ -15,10 +15,13 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from consentaudit.matching.hamming import HammingIndex
 from consentaudit.matching.reference_table import ReferenceTable
 from consentaudit.reference_files import read_fingerprint_file
 
@@ -63,26 +66,64 @@ def read_cached_fingerprint_file(
 
 
 def _save(entry: Path, name: str, table: ReferenceTable, header: dict[str, str]) -> None:
+    _write(entry, table.columns(), {"format": FORMAT, "name": name, "header": header, **table.meta()})
+
+
+def _write(entry: Path, arrays: Mapping[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """One cache entry: `arrays` as .npy files and `meta` as meta.json, written aside and renamed into place."""
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
     except OSError:
         return
     try:
-        for col, values in table.columns().items():
+        for col, values in arrays.items():
             np.save(tmp / f"{col}.npy", values, allow_pickle=False)
-        meta = {"format": FORMAT, "name": name, "header": header, **table.meta()}
         (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
         os.replace(tmp, entry)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _load(entry: Path) -> tuple[str, ReferenceTable, dict[str, str]]:
+def _arrays(entry: Path, fmt: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
-    if meta.get("format") != FORMAT:
+    if meta.get("format") != fmt:
         raise ValueError("another cache format")
     # memory-mapped, seen as plain arrays (np.memmap's own indexing is ~10x slower)
     arrays = {f.stem: np.load(f, mmap_mode="r", allow_pickle=False).view(np.ndarray) for f in entry.glob("*.npy")}
+    return arrays, meta
+
+
+def _load(entry: Path) -> tuple[str, ReferenceTable, dict[str, str]]:
+    arrays, meta = _arrays(entry, FORMAT)
     table = ReferenceTable.from_columns(arrays, meta)
     return str(meta["name"]), table, {str(k): str(v) for k, v in meta["header"].items()}
+
+
+INDEX_FORMAT = "hamming-index-v1"
+CACHED_INDEX_FROM = 100_000  # codes: a smaller index sorts in well under 0.1 s, not worth a cache entry
+
+
+def cached_index(codes: np.ndarray, root: Path | None = None) -> HammingIndex:
+    """The radius index over `codes` (a reference set's pHashes): memory-mapped from the cache when one was
+    built for the same codes, else built (sorting 1M codes four ways takes ~1 s, every scan) and kept. Keyed
+    by the codes themselves, so a fingerprint file and a stored set with the same codes share it; a loaded
+    index whose codes differ (a damaged or colliding entry) is built again."""
+    if len(codes) < CACHED_INDEX_FROM:
+        return HammingIndex(codes)
+    codes = np.ascontiguousarray(codes, dtype=np.uint64)
+    digest = hashlib.sha256(INDEX_FORMAT.encode())
+    digest.update(codes.tobytes())
+    entry = (root or cache_root()) / "indexes" / digest.hexdigest()[:32]
+    if entry.exists():
+        try:
+            arrays, _ = _arrays(entry, INDEX_FORMAT)
+            index = HammingIndex.from_state(arrays)
+            if np.array_equal(index.codes, codes):
+                return index
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        shutil.rmtree(entry, ignore_errors=True)  # damaged or not these codes: built again, and replaced
+    index = HammingIndex(codes)
+    _write(entry, index.state(), {"format": INDEX_FORMAT, "codes": len(codes)})
+    return index

@@ -14,14 +14,15 @@ import pytest
 
 from conftest import PHOTOS
 from consentaudit import mapper as mapper_module
+from consentaudit import reference_cache
 from consentaudit.digest import entries_digest
 from consentaudit.errors import ManifestError
 from consentaudit.mapper import BORDER_MARGIN, UnitMapper
-from consentaudit.matching.hamming import distance, parse_hex64
+from consentaudit.matching.hamming import HammingIndex, distance, parse_hex64
 from consentaudit.matching.reference_index import ReferenceIndex
 from consentaudit.matching.reference_table import ReferenceTable, concat, table_of
 from consentaudit.models import ReferenceEntry
-from consentaudit.reference_cache import read_cached_fingerprint_file
+from consentaudit.reference_cache import cached_index, read_cached_fingerprint_file
 from consentaudit.reference_files import _read_lines, read_fingerprint_file
 from consentaudit.scanner import ScanSettings, scan_unit
 from consentaudit.sources import open_source
@@ -230,3 +231,59 @@ def test_near_threshold_asks_once_for_several_thresholds() -> None:
         assert near_threshold(index, fp, (5, 14), 3) == want, d
         assert near_threshold(index, fp, 14, 3) == (11 < d <= 17), d
         assert not near_threshold(index, fp, (5, 14), 3, relevant=lambda pos: pos == 1)
+
+
+def test_a_large_sets_radius_index_is_kept_and_memory_mapped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The index over a large set's codes is sorted once and then memory-mapped: the loaded index answers
+    every query as the built one; a damaged entry and other codes are built again."""
+    monkeypatch.setattr(reference_cache, "CACHED_INDEX_FROM", 3000)  # a small "large" set keeps the test quick
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 2**63, 5000, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
+    codes[100:110] = codes[7] ^ np.uint64(0b1011)  # near neighbours to find
+    cache = tmp_path / "cache"
+    built = cached_index(codes, root=cache)
+    loaded = cached_index(codes.copy(), root=cache)
+    assert isinstance(loaded.codes.base, np.memmap) and isinstance(loaded.state()["sorted"].base, np.memmap)
+    queries = [int(c) for c in codes[:40]] + [int(codes[7] ^ np.uint64(1 << 40)), int(rng.integers(0, 2**63))]
+    for q in queries:
+        for radius in (0, 6, 14):
+            assert loaded.within(q, radius) == built.within(q, radius) == HammingIndex(codes).within(q, radius)
+    assert len(built.within(int(codes[7]), 3)) == 11
+    (entry,) = (cache / "indexes").iterdir()
+    (entry / "pos.npy").write_bytes(b"\x93NUMPY damaged")
+    redone = cached_index(codes, root=cache)
+    assert not isinstance(redone.codes.base, np.memmap)  # built again, and the entry replaced
+    assert isinstance(cached_index(codes, root=cache).codes.base, np.memmap)
+    other = codes.copy()
+    other[0] ^= np.uint64(1)
+    assert cached_index(other, root=cache).within(int(other[0]), 0) == [(0, 0)]
+    assert len(list((cache / "indexes").iterdir())) == 2
+    small = codes[:2000]  # below the threshold: built in memory, no entry
+    assert cached_index(small, root=cache).within(int(codes[7]), 3) == HammingIndex(small).within(int(codes[7]), 3)
+    assert len(list((cache / "indexes").iterdir())) == 2
+    state = built.state()
+    with pytest.raises(ValueError):
+        HammingIndex.from_state({**state, "start": state["start"][:-1]})
+
+
+def test_a_narrower_query_of_the_same_code_is_answered_from_the_wider_one(tmp_path: Path) -> None:
+    """`borderline` asks within threshold + margin (15), `perceptual_hits` within 14: one index query, and
+    the narrower answer is exactly the index's."""
+    f = tmp_path / "set.jsonl"
+    _hash_list(f, 4000)
+    _, table, _ = read_fingerprint_file(f)
+    index = ReferenceIndex(table)
+    code = int(table.phash[0])
+    asked: list[int] = []
+    real = index._index.within
+
+    def counting(q: int, radius: int) -> list[tuple[int, int]]:
+        asked.append(radius)
+        return real(q, radius)
+
+    index._index.within = counting  # type: ignore[method-assign]
+    probe = code ^ 0b111  # three bits off an entry: in both answers
+    wide, narrow = index._within(probe, 15), index._within(probe, 14)
+    assert asked == [15]
+    assert narrow == real(probe, 14) and (0, 3) in narrow and set(narrow) <= set(wide)
+    assert index._within(probe, 16) == real(probe, 16) and asked == [15, 16]

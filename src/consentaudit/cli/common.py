@@ -5,13 +5,11 @@ from __future__ import annotations
 import atexit
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
     from consentaudit.store import ScanStore
 
 DbOption = Annotated[
@@ -35,7 +33,7 @@ def open_store(db: str | None) -> ScanStore:
     return store
 
 
-def _dispose(ref: weakref.ref[Engine]) -> None:
+def _dispose(ref: weakref.ref[Any]) -> None:  # the store's SQLAlchemy Engine
     engine = ref()
     if engine is not None:
         engine.dispose()

@@ -15,6 +15,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import combinations
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -94,6 +95,32 @@ class HammingIndex:
             self._sorted = np.concatenate(sorted_parts)
             self._pos = np.concatenate(pos_parts)
             self._start = np.concatenate(starts)
+
+    STATE = ("codes", "sorted", "pos", "start")  # the arrays `state()` gives and `from_state` takes
+
+    def state(self) -> dict[str, npt.NDArray[np.generic]]:
+        """The index as arrays (to keep, e.g. memory-mapped files): `from_state` rebuilds it without sorting."""
+        return {"codes": self.codes, "sorted": self._sorted, "pos": self._pos, "start": self._start}
+
+    @classmethod
+    def from_state(cls, state: dict[str, npt.NDArray[np.generic]]) -> HammingIndex:
+        """The index `state()` described; ValueError when the arrays do not fit together."""
+        codes, ordered, pos, start = (np.asarray(state[k]) for k in cls.STATE)
+        n = len(codes)
+        probing = n >= BRUTE_FORCE_BELOW
+        shapes = (len(ordered), len(pos), len(start))
+        if shapes != ((CHUNKS * n, CHUNKS * n, CHUNKS * (1 << WIDTH) + 1) if probing else (0, 0, 1)) or (
+            codes.dtype,
+            ordered.dtype,
+            start.dtype,
+            pos.dtype.kind,
+        ) != (np.uint64, np.uint64, np.int64, "i"):
+            raise ValueError("index arrays of another shape or type")
+        index = cls.__new__(cls)
+        index.codes, index._sorted = cast(npt.NDArray[np.uint64], codes), cast(npt.NDArray[np.uint64], ordered)
+        index._pos, index._start = cast(npt.NDArray[np.int64], pos), cast(npt.NDArray[np.int64], start)
+        index._probing = probing
+        return index
 
     def __len__(self) -> int:
         return len(self.codes)

@@ -76,10 +76,12 @@ class ReferenceIndex:
         entries: Sequence[ReferenceEntry],
         phash_threshold: int = DEFAULT_PHASH_THRESHOLD,
         keypoints_of: Callable[[ReferenceEntry], str | None] | None = None,
+        make_index: Callable[[np.ndarray], HammingIndex] = HammingIndex,
     ):
         """`entries`: a ReferenceTable (or entries, made into one). `keypoints_of` reads an entry's keypoints
         when they were left out of `entries` (a stored set's are read from the store only for the candidates
-        that need them)."""
+        that need them). `make_index` builds the radius index over the codes (the audit's keeps a large
+        set's index in the reference cache)."""
         self.entries = table = table_of(entries)
         self.threshold = phash_threshold
         self._keypoints_of = keypoints_of
@@ -99,7 +101,7 @@ class ReferenceIndex:
         self._pos = np.concatenate([own, np.array([r[0] for r in view_rows], dtype=np.int64)]).astype(np.int64)
         self._view = np.concatenate([np.full(len(own), -1, np.int8), np.array([r[1] for r in view_rows], np.int8)])
         codes = np.concatenate([table.phash[own], np.array([r[2] for r in view_rows], dtype=np.uint64)])
-        self._index = HammingIndex(codes)
+        self._index = make_index(codes)
         self._recent: dict[tuple[int, int], list[tuple[int, int]]] = {}
 
     def __len__(self) -> int:
@@ -135,13 +137,19 @@ class ReferenceIndex:
 
     def _within(self, code: int, radius: int) -> list[tuple[int, int]]:
         """`HammingIndex.within`, remembered for the last few queries: `borderline` and `perceptual_hits`
-        ask the same ones of the same image."""
+        ask of the same image's codes, the latter within a smaller radius, answered from the wider query
+        (the answers are nearest first: the narrower ones are a prefix of them)."""
         key = (code, radius)
         hit = self._recent.get(key)
         if hit is None:
+            wider = min((r for c, r in self._recent if c == code and r > radius), default=None)
+            if wider is not None:
+                hit = [pd for pd in self._recent[(code, wider)] if pd[1] <= radius]
+            else:
+                hit = self._index.within(code, radius)
             if len(self._recent) >= 16:
                 self._recent.clear()
-            hit = self._recent[key] = self._index.within(code, radius)
+            self._recent[key] = hit
         return hit
 
     def lookup(

@@ -62,6 +62,8 @@ class C2paStore:
 def embedded_store(data: bytes) -> bytes | None:
     """The raw JUMBF manifest store embedded in an image, or None."""
     if data[:2] == b"\xff\xd8":
+        if b"jumb" not in data:  # every APP11 segment of a store repeats its `jumb` box header: none here
+            return None
         parts: dict[int, list[tuple[int, bytes]]] = {}
         for marker, seg in jpeg_segments(data):
             if marker != 0xEB or len(seg) < 8 or seg[:2] != b"JP":

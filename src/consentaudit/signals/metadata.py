@@ -105,7 +105,7 @@ def read_metadata(data: bytes, keep_sensitive: bool = False) -> FileMetadata:
             for el in root.iter(f"{{{NS['plus']}}}LicensorName"):
                 if el.text and el.text.strip():
                     meta.values.append(("xmp.licensor", _clip(el.text)))
-    if data[:2] == b"\xff\xd8":
+    if data[:2] == b"\xff\xd8" and b"Photoshop 3.0\x00" in data:  # IIM lives in Photoshop's APP13 segment
         _read_iim(data, meta)
     _read_exif(data, meta, keep_sensitive)
     return meta
