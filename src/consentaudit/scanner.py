@@ -49,11 +49,12 @@ def c2pa_facts(
     data: bytes, fmt: str | None, sidecar: bytes | None, remote_url: str | None, settings: ScanSettings
 ) -> C2paFacts | None:
     """The C2PA facts of a file: validated when c2pa-python is there, else read unverified."""
-    blob = embedded_store(data)
+    jumbf = b"jumb" in data  # an embedded store is a JUMBF box: one search of the bytes serves both checks
+    blob = embedded_store(data) if jumbf or data[:2] != b"\xff\xd8" else None  # a JPEG's needs `jumb`
     where = "embedded" if blob is not None else "sidecar"
     if blob is None:
         blob = sidecar
-    if blob is None and b"jumb" in data and b"c2pa" in data and settings.verify_c2pa and c2pa_verify.available():
+    if blob is None and jumbf and b"c2pa" in data and settings.verify_c2pa and c2pa_verify.available():
         # a container the pure reader does not walk (HEIF/AVIF/TIFF, ISO BMFF 'uuid' box): ask the validator
         facts = c2pa_verify.verify(data, fmt, None, settings.trust_anchors, "embedded")
         if facts is not None:
