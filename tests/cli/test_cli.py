@@ -228,8 +228,8 @@ def test_a_near_flat_image_is_not_matched_perceptually(runner: CliRunner, db: st
 
 def test_the_entry_point_leaves_with_its_status_after_closing_the_store(tmp_path: Path) -> None:
     """main() ends the process without interpreter teardown: the exit status is the command's, the store is
-    closed first (SQLite's write-ahead log checkpointed into the file), exit handlers run and buffered output
-    is flushed."""
+    closed first (SQLite's write-ahead log checkpointed into the file), a thread that is not a daemon finishes,
+    exit handlers run and buffered output is flushed."""
     import os
     import subprocess
     import sys
@@ -247,12 +247,13 @@ def test_the_entry_point_leaves_with_its_status_after_closing_the_store(tmp_path
         assert conn.execute("SELECT count(*) FROM finding").fetchone()[0] == len(EXPECTED["verdicts"])
 
     code = (
-        "import atexit; atexit.register(print, 'handler ran'); print('buffered')\n"
+        "import atexit, threading, time; atexit.register(print, 'handler ran'); print('buffered')\n"
+        "threading.Thread(target=lambda: (time.sleep(0.2), print('thread done'))).start()\n"
         "from consentaudit.cli.app import leave\n"
         "leave({arg})\n"
     )
     for arg, status in (("4", 4), ("None", 0), ("'no such scan'", 1)):
         done = subprocess.run([sys.executable, "-c", code.format(arg=arg)], env=env, capture_output=True, text=True)
         assert done.returncode == status
-        assert done.stdout.split() == ["buffered", "handler", "ran"]
+        assert done.stdout.split() == ["buffered", "thread", "done", "handler", "ran"]
         assert ("no such scan" in done.stderr) == (status == 1)
