@@ -113,7 +113,7 @@ def cached_index(codes: np.ndarray, root: Path | None = None) -> HammingIndex:
         return HammingIndex(codes)
     codes = np.ascontiguousarray(codes, dtype=np.uint64)
     digest = hashlib.sha256(INDEX_FORMAT.encode())
-    digest.update(codes.tobytes())
+    digest.update(codes.data)  # the contiguous array's own buffer, not a copy
     entry = (root or cache_root()) / "indexes" / digest.hexdigest()[:32]
     if entry.exists():
         try:

@@ -50,7 +50,7 @@ def c2pa_facts(
 ) -> C2paFacts | None:
     """The C2PA facts of a file: validated when c2pa-python is there, else read unverified."""
     jumbf = b"jumb" in data  # an embedded store is a JUMBF box: one search of the bytes serves both checks
-    blob = embedded_store(data) if jumbf or data[:2] != b"\xff\xd8" else None  # a JPEG's needs `jumb`
+    blob = embedded_store(data, jumbf)
     where = "embedded" if blob is not None else "sidecar"
     if blob is None:
         blob = sidecar

@@ -108,14 +108,11 @@ class HammingIndex:
         codes, ordered, pos, start = (np.asarray(state[k]) for k in cls.STATE)
         n = len(codes)
         probing = n >= BRUTE_FORCE_BELOW
-        shapes = (len(ordered), len(pos), len(start))
-        if shapes != ((CHUNKS * n, CHUNKS * n, CHUNKS * (1 << WIDTH) + 1) if probing else (0, 0, 1)) or (
-            codes.dtype,
-            ordered.dtype,
-            start.dtype,
-            pos.dtype.kind,
-        ) != (np.uint64, np.uint64, np.int64, "i"):
-            raise ValueError("index arrays of another shape or type")
+        lengths = (CHUNKS * n, CHUNKS * n, CHUNKS * (1 << WIDTH) + 1) if probing else (0, 0, 1)
+        if (len(ordered), len(pos), len(start)) != lengths:
+            raise ValueError("index arrays of another shape")
+        if (codes.dtype, ordered.dtype, start.dtype, pos.dtype.kind) != (np.uint64, np.uint64, np.int64, "i"):
+            raise ValueError("index arrays of another type")
         index = cls.__new__(cls)
         index.codes, index._sorted = cast(npt.NDArray[np.uint64], codes), cast(npt.NDArray[np.uint64], ordered)
         index._pos, index._start = cast(npt.NDArray[np.int64], pos), cast(npt.NDArray[np.int64], start)

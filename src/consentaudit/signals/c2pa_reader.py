@@ -59,11 +59,12 @@ class C2paStore:
         return self.manifests[-1] if self.manifests else None
 
 
-def embedded_store(data: bytes) -> bytes | None:
-    """The raw JUMBF manifest store embedded in an image, or None."""
+def embedded_store(data: bytes, has_jumbf: bool | None = None) -> bytes | None:
+    """The raw JUMBF manifest store embedded in an image, or None. `has_jumbf`: whether `b"jumb"` occurs in
+    `data`, when the caller has searched already."""
     if data[:2] == b"\xff\xd8":
-        if b"jumb" not in data:  # every APP11 segment of a store repeats its `jumb` box header: none here
-            return None
+        if not (b"jumb" in data if has_jumbf is None else has_jumbf):
+            return None  # every APP11 segment of a store repeats its `jumb` box header: none here
         parts: dict[int, list[tuple[int, bytes]]] = {}
         for marker, seg in jpeg_segments(data):
             if marker != 0xEB or len(seg) < 8 or seg[:2] != b"JP":
