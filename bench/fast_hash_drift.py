@@ -1,17 +1,28 @@
-"""How far the fast (JPEG draft-decoded) pHash drifts from imagehash's full-decode pHash, and how fast each is.
+"""How far the fast (JPEG draft-decoded) pHash drifts from imagehash's full-decode pHash, and how fast each is;
+and how far the 256-bit pHash estimated from that draft (`ImageProbe.near256`) is from the one the matcher
+computes at >= 256 px, per variant, on the files as they are and re-encoded at the sizes where the two
+decodes differ most (sides 256-1100 px, JPEG quality 75 and 95, and PNG).
 
 python bench/fast_hash_drift.py [FOLDER ...]   (default: fixtures/photos and ../shared/corpus)
 """
 
 from __future__ import annotations
 
+import io
 import statistics
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
-from consentaudit.fingerprint import fingerprint_bytes
+from PIL import Image
+
+from consentaudit.fingerprint import ImageProbe, Thumbnails, fingerprint_bytes
 from consentaudit.matching.hamming import distance, parse_hex64
+from consentaudit.matching.perceptual import NEAR256_DRIFT, hamming256
+
+SIDES = (256, 300, 384, 511, 520, 640, 760, 1030, 1100)
+VARIANTS = ("phash", "phash_mirror", "phash_trim")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,6 +51,55 @@ def main() -> None:
         for _, _, d in pairs:
             fingerprint_bytes(d, fast=fast)
         print(f"{'fast' if fast else 'exact'} fingerprint: {len(pairs) / (time.perf_counter() - t):.0f} img/s")
+    report_near256("files as they are", near256_drift(datas))
+    report_near256(f"re-encoded at sides {SIDES}", near256_drift(resized(datas)))
+
+
+def near256_drift(datas: list[bytes]) -> Counter[int]:
+    """Bits between `near256` and `phash256` for every variant of every image in `datas`."""
+    drift: Counter[int] = Counter()
+    for d in datas:
+        thumbs: list[Thumbnails] = []
+        try:
+            fingerprint_bytes(d, fast=True, keep_thumbs=thumbs.append)
+        except Exception:
+            continue
+        probe = ImageProbe(lambda d=d: d, thumbs=thumbs[0])
+        for v in VARIANTS:
+            near, exact = probe.near256(v), probe.phash256(v)
+            if exact and near:
+                drift[hamming256(exact, near)] += 1
+    return drift
+
+
+def resized(datas: list[bytes]) -> list[bytes]:
+    """Each photo re-encoded with its longer side at each of SIDES, as JPEG at quality 75 and 95 and as PNG."""
+    out = []
+    for d in datas:
+        try:
+            im = Image.open(io.BytesIO(d)).convert("RGB")
+        except Exception:
+            continue
+        for side in SIDES:
+            copy = im.copy()
+            copy.thumbnail((side, side), Image.Resampling.LANCZOS)
+            for q in (75, 95, 0):
+                buf = io.BytesIO()
+                copy.save(buf, "JPEG", quality=q) if q else copy.save(buf, "PNG")
+                out.append(buf.getvalue())
+    return out
+
+
+def report_near256(label: str, drift: Counter[int]) -> None:
+    n = sum(drift.values())
+    if not n:
+        return
+    values = sorted(drift.elements())
+    print(
+        f"256-bit near256 vs phash256, {label}: {n} codes, median {statistics.median(values)}, "
+        f"p99 {values[int(n * 0.99)]}, p99.9 {values[int(n * 0.999)]}, max {max(values)} bits "
+        f"(bound {NEAR256_DRIFT}); over 16: {sum(c for k, c in drift.items() if k > 16)}"
+    )
 
 
 if __name__ == "__main__":

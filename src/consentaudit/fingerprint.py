@@ -6,7 +6,7 @@ import contextlib
 import io
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import imagehash
 import numpy as np
@@ -66,13 +66,18 @@ class UnreadableImage(ConsentAuditError):
 
 
 def fingerprint_bytes(
-    data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, fast: bool = False, with256: bool = False
+    data: bytes,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    fast: bool = False,
+    with256: bool = False,
+    keep_thumbs: Callable[[Thumbnails], None] | None = None,
 ) -> Fingerprint:
     """Decode `data` once and return its fingerprint; raise UnreadableImage with a clear reason.
 
     `fast` decodes JPEGs in the DCT domain straight to grayscale at the smallest scale that keeps at least
     DRAFT_SIDE pixels a side (`Image.draft`): 3-4x faster, and on the benchmarked real photos within 4 bits
     of imagehash's full-decode pHash (docs/performance.md). Without it the hashes are imagehash-exact.
+    `keep_thumbs` is given the thumbnails the pHashes came from, for `ImageProbe.near256`.
     """
     if not data:
         raise UnreadableImage("empty file (0 bytes)")
@@ -105,7 +110,7 @@ def fingerprint_bytes(
         raise UnreadableImage("image too large to decode in memory") from exc
     except Exception as exc:  # Pillow plugins raise many types on hostile input
         raise UnreadableImage(f"cannot decode image: {type(exc).__name__}: {exc}") from exc
-    fp = hash_gray(gray, digest, width, height, fmt, with256)
+    fp = hash_gray(gray, digest, width, height, fmt, with256, keep_thumbs)
     return replace(fp, exact=not (fast and fmt == "JPEG"))
 
 
@@ -160,6 +165,47 @@ def _dct_low_bits(pixels: np.ndarray) -> np.ndarray:
 def _phash_bits(pixels: np.ndarray) -> np.ndarray:
     """imagehash.phash on a 32x32 grayscale array (bit-identical)."""
     return _dct_low_bits(pixels)
+
+
+# The 16 lowest DCT-II frequencies of a 64-sample row, estimated from the same row at 32 samples: for a
+# picture that is piecewise constant over pixel pairs, DCT64[u] = 2 cos(pi u / 128) DCT32[u]; the common
+# factor 2 does not move the median, the cosine does (up to 7% at u = 15).
+_EST256 = _dct_rows(_PHASH_SIDE, 16) / np.cos(np.pi * np.arange(16) / 128)[:, None]
+
+
+# Below this many pixels a side, a picture is enlarged to 64x64 for the 256-bit pHash and the 32x32 thumbnail
+# says too little about that: no estimate (measured: 48 bits off for a 49x500 photo).
+ESTIMATE_MIN_SIDE = 64
+
+
+@dataclass(frozen=True)
+class Thumbnails:
+    """The 32x32 grayscale thumbnails a fingerprint's pHashes were computed from: of the picture and of its
+    border-trimmed inside (None without a uniform border), with the shorter side of each source."""
+
+    small: np.ndarray
+    trimmed: np.ndarray | None = None
+    side: int = 0
+    trimmed_side: int = 0
+
+    def estimate256(self, variant: str) -> str | None:
+        """The 256-bit pHash of `variant` (phash, phash_mirror, phash_trim) estimated from the thumbnails:
+        the low 16x16 frequencies of the 32x32 picture instead of the 64x64 one imagehash transforms. Within
+        matching.perceptual.NEAR256_DRIFT bits of `phash256_variant` on the measured photos
+        (bench/fast_hash_drift.py); a flat picture gives the exact code's DC bit, as `_dct_low_bits` does.
+        None when the source had a side under ESTIMATE_MIN_SIDE pixels."""
+        px = {"phash": self.small, "phash_mirror": self.small[:, ::-1], "phash_trim": self.trimmed}.get(variant)
+        side = self.trimmed_side if variant == "phash_trim" else self.side
+        if px is None or side < ESTIMATE_MIN_SIDE:
+            return None
+        level = px.flat[0]
+        if px.min() == level and px.max() == level:
+            bits = np.zeros((16, 16), dtype=bool)
+            bits[0, 0] = level > 0
+            return _hex(bits)
+        low = _EST256 @ px.astype(np.float64) @ _EST256.T
+        ranked = np.sort(low, axis=None)
+        return _hex(low > (ranked[127] + ranked[128]) / 2)
 
 
 BORDER_TOLERANCE = 12  # grey levels: a border row/column is "uniform" within this of the corner pixel
@@ -273,16 +319,25 @@ def keypoints_of(gray: Image.Image, limit: int = QUERIED) -> Keypoints:
 class ImageProbe:
     """The costlier codes of one dataset image, computed only when a candidate needs them: its 256-bit pHash
     per variant (`phash256`) and its ORB keypoints per variant (`keypoints`). The bytes are read once and
-    decoded once for each (at >= 256 and >= FEATURE_SIDE pixels); None when the image cannot be read."""
+    decoded once for each (at >= 256 and >= FEATURE_SIDE pixels); None when the image cannot be read.
+    `near256` estimates the 256-bit pHash from the first decode, for candidates that a bound can decide."""
 
     def __init__(
-        self, read: Callable[[], bytes], max_pixels: int = DEFAULT_MAX_PIXELS, known: Sequence[tuple[str, str]] = ()
+        self,
+        read: Callable[[], bytes],
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        known: Sequence[tuple[str, str]] = (),
+        thumbs: Thumbnails | None = None,
     ) -> None:
-        """`known`: codes an earlier probe of the same bytes computed (Fingerprint.probed): not computed again."""
+        """`known`: codes an earlier probe of the same bytes computed (Fingerprint.probed): not computed again.
+        `thumbs`: the thumbnails of the image's fingerprint, which `near256` estimates the 256-bit pHash
+        from without decoding again."""
         self._read, self._max_pixels = read, max_pixels
         self._data: bytes | None = None
         self._gray: dict[int, Image.Image | None] = {}
         self._codes: dict[str, str | None] = {}
+        self._near: dict[str, str | None] = {}
+        self._thumbs = thumbs
         self._points: dict[str, Keypoints | None] = {}
         self._new: dict[str, str] = {}
         self._px64: np.ndarray | None = None  # the picture at 64x64, shared by "phash" and "phash_mirror"
@@ -290,6 +345,8 @@ class ImageProbe:
             kind, _, variant = name.partition(":")
             if kind == "phash256":
                 self._codes[variant] = value
+            elif kind == "near256":
+                self._near[variant] = value
             elif kind == "keypoints":
                 with contextlib.suppress(ValueError):
                     self._points[variant] = Keypoints.decode(value)
@@ -319,6 +376,19 @@ class ImageProbe:
                 self._new[f"phash256:{variant}"] = code
         return self._codes[variant]
 
+    def near256(self, variant: str) -> str | None:
+        """The 256-bit pHash of `variant` estimated from the fingerprint's thumbnails
+        (`Thumbnails.estimate256`): enough to rule out a candidate far beyond the radius without a second
+        decode. The exact code when it is already known; None without thumbnails."""
+        if self._codes.get(variant) is not None:
+            return self._codes[variant]
+        if variant not in self._near:
+            code = self._thumbs.estimate256(variant) if self._thumbs is not None else None
+            if code is not None:
+                self._new[f"near256:{variant}"] = code
+            self._near[variant] = code
+        return self._near[variant]
+
     def keypoints(self, variant: str) -> Keypoints | None:
         """Keypoints of the picture as is, or of its mirror image for "phash_mirror" (a border-trimmed
         candidate needs no trim: the transform the check fits absorbs the shift)."""
@@ -334,16 +404,27 @@ class ImageProbe:
 
 
 def hash_gray(
-    gray: Image.Image, digest: str, width: int, height: int, fmt: str | None, with256: bool = False
+    gray: Image.Image,
+    digest: str,
+    width: int,
+    height: int,
+    fmt: str | None,
+    with256: bool = False,
+    keep_thumbs: Callable[[Thumbnails], None] | None = None,
 ) -> Fingerprint:
-    """Perceptual hashes of a grayscale image, bit-identical to imagehash's defaults (a test checks it)."""
+    """Perceptual hashes of a grayscale image, bit-identical to imagehash's defaults (a test checks it);
+    `keep_thumbs` is given the 32x32 thumbnails the pHashes were computed from."""
     small = np.asarray(gray.resize((_PHASH_SIDE, _PHASH_SIDE), Image.Resampling.LANCZOS))
     d = np.asarray(gray.resize((9, 8), Image.Resampling.LANCZOS))
     box = trim_box(gray)
-    trimmed = None
+    trimmed = inner = None
+    inner_side = 0
     if box is not None:
+        inner_side = min(box[2] - box[0], box[3] - box[1])
         inner = np.asarray(gray.crop(box).resize((_PHASH_SIDE, _PHASH_SIDE), Image.Resampling.LANCZOS))
         trimmed = _hex(_phash_bits(inner))
+    if keep_thumbs is not None:
+        keep_thumbs(Thumbnails(small, inner, min(gray.size), inner_side))
     return Fingerprint(
         sha256=digest,
         phash=_hex(_phash_bits(small)),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from consentaudit.fingerprint import ImageProbe
+from consentaudit.fingerprint import ImageProbe, Thumbnails
 from consentaudit.matching.consent_index import ConsentIndex
 from consentaudit.matching.hamming import HammingIndex
 from consentaudit.matching.reference_index import ReferenceIndex
@@ -36,13 +36,17 @@ class UnitResult:
     findings: list[Finding]
 
 
-def _probe(item: Item | None, img: ScannedImage, max_pixels: int, data: bytes | None = None) -> ImageProbe | None:
+def _probe(
+    item: Item | None, img: ScannedImage, max_pixels: int, data: bytes | None = None, thumbs: Thumbnails | None = None
+) -> ImageProbe | None:
     """Computes an image's 256-bit pHash and keypoints from its bytes (those in hand, else read again), only
-    when a candidate needs them and an earlier probe of the same bytes did not keep them."""
+    when a candidate needs them and an earlier probe of the same bytes did not keep them; `thumbs`: its
+    fingerprint's thumbnails, which estimate the 256-bit pHash without decoding again."""
     if item is None or item.problem is not None:
         return None
     known = img.fingerprint.probed if img.fingerprint else ()
-    return ImageProbe((lambda: data) if data is not None else (lambda: read_item(item)), max_pixels, known)
+    read = (lambda: data) if data is not None else (lambda: read_item(item))
+    return ImageProbe(read, max_pixels, known, thumbs)
 
 
 class UnitMapper:
@@ -63,19 +67,28 @@ class UnitMapper:
         self.consents = ConsentIndex(records, phash_threshold)
         self.references = ReferenceIndex(entries, phash_threshold, keypoints_of, make_index) if entries else None
         self.merger = Merger(self.consents, self.references, rules)
+        # candidates decided by 256-bit codes: the thumbnails estimate the image's (ImageProbe.near256)
+        self._thumbs = self.references is not None and bool(np.any(self.references.entries.has_phash256))
 
     def judge(
-        self, images: Sequence[ScannedImage], items: dict[str, Item], in_hand: dict[str, bytes] | None = None
+        self,
+        images: Sequence[ScannedImage],
+        items: dict[str, Item],
+        in_hand: dict[str, bytes] | None = None,
+        thumbs: dict[str, Thumbnails] | None = None,
     ) -> tuple[list[ScannedImage], list[Finding]]:
         """(images whose fingerprint changed, findings) for already scanned images; `in_hand`: their bytes,
-        when the unit still holds them. A fast JPEG hash near a decision is re-hashed exactly once (then it
-        is `exact`), and codes a probe computes are kept with the image: judging it again decodes nothing."""
-        held = in_hand or {}
+        when the unit still holds them, `thumbs` their fingerprints' thumbnails. A fast JPEG hash near a
+        decision is re-hashed exactly once (then it is `exact`), and codes a probe computes are kept with the
+        image: judging it again decodes nothing."""
+        held, thumbnails = in_hand or {}, thumbs or {}
         redone: list[ScannedImage] = []
         findings: list[Finding] = []
         for img in images:
             fp = img.fingerprint
-            probe = _probe(items.get(img.path), img, self.settings.max_pixels, held.get(img.path))
+            probe = _probe(
+                items.get(img.path), img, self.settings.max_pixels, held.get(img.path), thumbnails.get(img.path)
+            )
             if (
                 self.settings.fast
                 and fp is not None
@@ -85,7 +98,9 @@ class UnitMapper:
                     self.consents.borderline(fp, BORDER_MARGIN)
                     or (
                         self.references
-                        and self.references.borderline(fp, BORDER_MARGIN, probe.phash256 if probe else None)
+                        and self.references.borderline(
+                            fp, BORDER_MARGIN, probe.phash256 if probe else None, probe.near256 if probe else None
+                        )
                     )
                 )
             ):
@@ -95,7 +110,9 @@ class UnitMapper:
             else:
                 changed = False
             findings.append(
-                self.merger.finding(img, probe.phash256, probe.keypoints) if probe else self.merger.finding(img)
+                self.merger.finding(img, probe.phash256, probe.keypoints, probe.near256)
+                if probe
+                else self.merger.finding(img)
             )
             if probe is not None and probe.computed() and img.fingerprint is not None:
                 fp2 = img.fingerprint
@@ -113,7 +130,8 @@ class UnitMapper:
 
     def __call__(self, unit: Sequence[Item]) -> UnitResult:
         in_hand: dict[str, bytes] = {}
-        images = scan_unit(unit, self.settings, in_hand)
-        redone, findings = self.judge(images, {i.path: i for i in unit}, in_hand)
+        thumbs: dict[str, Thumbnails] | None = {} if self._thumbs else None
+        images = scan_unit(unit, self.settings, in_hand, thumbs)
+        redone, findings = self.judge(images, {i.path: i for i in unit}, in_hand, thumbs)
         exact = {img.path: img for img in redone}
         return UnitResult([exact.get(img.path, img) for img in images], findings)

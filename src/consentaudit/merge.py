@@ -37,16 +37,18 @@ class Merger:
         img: ScannedImage,
         image256: Callable[[str], str | None] | None = None,
         image_keypoints: Callable[[str], Keypoints | None] | None = None,
+        near256: Callable[[str], str | None] | None = None,
     ) -> Finding:
         """The finding for one image; `image256` and `image_keypoints` compute its 256-bit pHash and ORB
-        keypoints (per variant) when a perceptual candidate needs them."""
+        keypoints (per variant) when a perceptual candidate needs them; `near256` estimates the former
+        without decoding again, to rule out reference candidates far out of reach."""
         image256 = cached256(image256)  # one computation per variant for records and references together
         records, conflicts = self.consents.lookup(
             img.path, img.fingerprint, img.digest, release_ids(img.metadata), image256
         )
         ref = (
             self.references.lookup(
-                img.fingerprint, img.digest, _meta(img.metadata, "crawl.url"), image256, image_keypoints
+                img.fingerprint, img.digest, _meta(img.metadata, "crawl.url"), image256, image_keypoints, near256
             )
             if self.references
             else None

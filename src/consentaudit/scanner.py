@@ -12,7 +12,7 @@ from pathlib import Path
 
 from consentaudit.defaults import DEFAULT_MAX_PIXELS
 from consentaudit.digest import sha256_hex
-from consentaudit.fingerprint import UnreadableImage, fingerprint_bytes
+from consentaudit.fingerprint import Thumbnails, UnreadableImage, fingerprint_bytes
 from consentaudit.models import ScannedImage, Signal
 from consentaudit.progress import Progress, ProgressCallback
 from consentaudit.signals import c2pa_verify
@@ -96,8 +96,10 @@ def scan_item(
     settings: ScanSettings = ScanSettings(),
     archives: ArchiveReader | None = None,
     hold: Callable[[str, bytes], None] | None = None,
+    hold_thumbs: Callable[[str, Thumbnails], None] | None = None,
 ) -> ScannedImage:
-    """Fingerprint and read the provenance of one item; every failure becomes a reported error."""
+    """Fingerprint and read the provenance of one item; every failure becomes a reported error. `hold` is
+    given the bytes read, `hold_thumbs` the thumbnails the fingerprint came from."""
     if item.problem is not None:
         return ScannedImage(item.path, item.size, item.mtime_ns, None, error=item.problem)
     reader = archives or ArchiveReader()
@@ -125,7 +127,8 @@ def scan_item(
                 if v
             )
     try:
-        fp = fingerprint_bytes(data, settings.max_pixels, settings.fast, settings.with256)
+        keep = None if hold_thumbs is None else (lambda thumbs: hold_thumbs(item.path, thumbs))
+        fp = fingerprint_bytes(data, settings.max_pixels, settings.fast, settings.with256, keep)
     except UnreadableImage as exc:
         return ScannedImage(
             item.path,
@@ -172,9 +175,13 @@ KEEP_BYTES = 128 << 20  # bytes of one unit kept in hand for its exact re-hashes
 
 
 def scan_unit(
-    items: Sequence[Item], settings: ScanSettings = ScanSettings(), keep: dict[str, bytes] | None = None
+    items: Sequence[Item],
+    settings: ScanSettings = ScanSettings(),
+    keep: dict[str, bytes] | None = None,
+    thumbs: dict[str, Thumbnails] | None = None,
 ) -> list[ScannedImage]:
-    """Scan a unit; with `keep`, the bytes read stay in hand (up to KEEP_BYTES) for what the unit does next."""
+    """Scan a unit; with `keep`, the bytes read stay in hand (up to KEEP_BYTES) for what the unit does next,
+    with `thumbs` the fingerprints' thumbnails (2 KB an image at most)."""
     archives = ArchiveReader()
     kept = 0
 
@@ -185,7 +192,7 @@ def scan_unit(
             kept += len(data)
 
     try:
-        return [scan_item(i, settings, archives, hold) for i in items]
+        return [scan_item(i, settings, archives, hold, None if thumbs is None else thumbs.__setitem__) for i in items]
     finally:
         archives.close()
 

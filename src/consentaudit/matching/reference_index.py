@@ -15,6 +15,7 @@ from consentaudit.matching.perceptual import (
     CANDIDATE_RADIUS,
     CONFIRM_256_RADIUS,
     MIN_DETAIL,
+    NEAR256_DRIFT,
     cached256,
     hamming256,
     matchable,
@@ -58,14 +59,16 @@ def normalise_url(url: str) -> str:
     return f"{host}{parts.path}" + (f"?{parts.query}" if parts.query else "")
 
 
-def _zone(d: int, h: int, view_margin: int) -> int:
+def _zone(d: int, h: int, view_margin: int, keypoints: bool = True) -> int:
     """Which way `confirm` decides a 256-bit candidate at 64-bit distance `d` and 256-bit distance `h`:
     3 sure, 2 at least even (what an entry without keypoints needs), 1 keypoint zone, 0 no match (also: not
-    a candidate). Falls as `d` grows, so a candidate is decided alike over a range of `d` when its ends are."""
+    a candidate). Without `keypoints` (the entry has none) the keypoint zone is no match. Falls as `d` and
+    `h` grow, so a candidate is decided alike over a range of `d` (or `h`) when its ends are."""
     if d > CANDIDATE_RADIUS:
         return 0
     slack = radius256(d) - view_margin - h
-    return 3 if slack >= SURE_SLACK else 2 if slack >= 0 else 1 if slack >= -KEYPOINT_ZONE else 0
+    zone = 3 if slack >= SURE_SLACK else 2 if slack >= 0 else 1 if slack >= -KEYPOINT_ZONE else 0
+    return zone if keypoints or zone != 1 else 0
 
 
 class ReferenceIndex:
@@ -85,6 +88,8 @@ class ReferenceIndex:
         self.entries = table = table_of(entries)
         self.threshold = phash_threshold
         self._keypoints_of = keypoints_of
+        # the sets whose keypoints `keypoints_of` reads (StoredKeypoints.names); None: any set's
+        self._keypoint_sets: frozenset[str] | None = getattr(keypoints_of, "names", None)
         self._by_url: dict[str, int] = {}
         self._by_domain: dict[str, int] = {}
         for i, url in table.url_rows():
@@ -107,28 +112,58 @@ class ReferenceIndex:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def borderline(self, fp: Fingerprint, margin: int, image256: Callable[[str], str | None] | None = None) -> bool:
+    def borderline(
+        self,
+        fp: Fingerprint,
+        margin: int,
+        image256: Callable[[str], str | None] | None = None,
+        near256: Callable[[str], str | None] | None = None,
+    ) -> bool:
         """Whether the exact pHash (within `margin` bits of this fast one) could change what this image
         matches. An entry decided by 64-bit codes: its code within `margin` of the threshold. An entry decided
         by 256-bit codes (`image256(variant)` gives the image's): only when moving the 64-bit distance by
         `margin` either way moves the candidate across a boundary of `confirm` (sure, keypoint zone, none, or
-        out of the candidate radius); a far 256-bit code decides the same at any 64-bit distance."""
+        out of the candidate radius); a far 256-bit code decides the same at any 64-bit distance. Where the
+        estimate `near256(variant)` (within NEAR256_DRIFT bits of the image's code) already puts a candidate
+        out of reach at the nearest 64-bit distance, the image's code is not computed for it."""
         table, th = self.entries, self.threshold
-        mine = cached256(image256)
+        mine, near = cached256(image256), cached256(near256)
         for code, name in self._variants(fp):
             for pos, d in self._within(code, max(th + margin, CANDIDATE_RADIUS)):
                 i, view = int(self._pos[pos]), int(self._view[pos])
                 theirs = table.views[i][view][2] if view >= 0 else table.phash256_hex(i)
+                vm = VIEW_MARGIN if view >= 0 else 0
+                kp = self._may_have_keypoints(i)
+                if theirs and self._out_of_reach(near(name), theirs, max(0, d - margin), vm, kp):
+                    continue
                 ours = mine(name) if theirs else None
                 if ours is None or theirs is None:
                     if view < 0 and th - margin < d <= th + margin:
                         return True
                     continue
                 h = hamming256(ours, theirs)
-                vm = VIEW_MARGIN if view >= 0 else 0
-                if _zone(max(0, d - margin), h, vm) != _zone(d + margin, h, vm):
+                if _zone(max(0, d - margin), h, vm, kp) != _zone(d + margin, h, vm, kp):
                     return True
         return False
+
+    @staticmethod
+    def _out_of_reach(estimate: str | None, theirs: str, d: int, view_margin: int, keypoints: bool) -> bool:
+        """Whether a candidate at 64-bit distance `d` is no match whatever the image's 256-bit code is, given
+        an estimate of it within NEAR256_DRIFT bits (`_zone` falls as the 256-bit distance grows)."""
+        if estimate is None:
+            return False
+        low = max(0, hamming256(estimate, theirs) - NEAR256_DRIFT)
+        return _zone(d, low, view_margin, keypoints) == 0
+
+    def _may_have_keypoints(self, i: int) -> bool:
+        """Whether entry `i` may carry keypoints: held in the table, or readable through `keypoints_of` for
+        its set. An entry without them is decided by the 256-bit codes alone (`confirm`)."""
+        if i in self.entries.keypoints:
+            return True
+        if self._keypoints_of is None:
+            return False
+        sets = self._keypoint_sets
+        return sets is None or self.entries.set_names[int(self.entries.set_code[i])] in sets
 
     @staticmethod
     def _variants(fp: Fingerprint) -> list[tuple[int, str]]:
@@ -159,10 +194,11 @@ class ReferenceIndex:
         url: str | None = None,
         image256: Callable[[str], str | None] | None = None,
         image_keypoints: Callable[[str], Keypoints | None] | None = None,
+        near256: Callable[[str], str | None] | None = None,
     ) -> tuple[ReferenceEntry, Match] | None:
         """The reference entry this image is a copy of: by sha256, source URL/domain, or perceptually (the
         nearest of `perceptual_hits`; `image256(variant)` and `image_keypoints(variant)` compute the image's
-        256-bit pHash and ORB keypoints on demand)."""
+        256-bit pHash and ORB keypoints on demand, `near256(variant)` estimates the former)."""
         digest = fp.sha256 if fp else sha256
         at = self.entries.find_sha256(digest) if digest else None
         if at is not None:
@@ -182,7 +218,7 @@ class ReferenceIndex:
                     return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.DOMAIN)
         if fp is None:
             return None
-        hits = self.perceptual_hits(fp, image256, image_keypoints)
+        hits = self.perceptual_hits(fp, image256, image_keypoints, near256)
         if not hits:
             return None
         i, d, how = hits[0]
@@ -194,22 +230,28 @@ class ReferenceIndex:
         fp: Fingerprint,
         image256: Callable[[str], str | None] | None = None,
         image_keypoints: Callable[[str], Keypoints | None] | None = None,
+        near256: Callable[[str], str | None] | None = None,
     ) -> list[tuple[int, int, str]]:
         """Every entry this image is perceptually a copy of, as (entry index, 64-bit distance, how),
         nearest first. Candidates come from the radius index (pHash, mirrored pHash, border-trimmed pHash
-        within CANDIDATE_RADIUS) of its own codes and of its views'; `confirm` decides which count. An image
-        without enough detail has none."""
+        within CANDIDATE_RADIUS) of its own codes and of its views'; `confirm` decides which count, but a
+        candidate that the estimate `near256` puts out of reach is dropped first. An image without enough
+        detail has none."""
         if not matchable(fp):
             return []
         candidates: list[tuple[int, int, str, int]] = []  # (distance, entry, variant, view)
         for code, name in self._variants(fp):
             for pos, d in self._within(code, CANDIDATE_RADIUS):
                 candidates.append((d, int(self._pos[pos]), name, int(self._view[pos])))
-        mine = cached256(image256)
+        mine, near = cached256(image256), cached256(near256)
         hits: dict[int, tuple[int, str]] = {}
         checked: dict[tuple[str, str, bool], int | None] = {}  # an entry's keypoint check, once per image side
         for d, i, name, view in sorted(candidates, key=lambda c: (c[0], c[1], c[3])):
             if i not in hits:
+                theirs = self.entries.views[i][view][2] if view >= 0 else self.entries.phash256_hex(i)
+                vm = VIEW_MARGIN if view >= 0 else 0
+                if theirs and self._out_of_reach(near(name), theirs, d, vm, self._may_have_keypoints(i)):
+                    continue
                 how = self.confirm(fp, self.entries[i], d, name, mine, view, image_keypoints, checked)
                 if how:
                     hits[i] = (d, how)
