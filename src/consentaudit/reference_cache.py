@@ -60,13 +60,15 @@ def read_cached_fingerprint_file(
             shutil.rmtree(entry, ignore_errors=True)
     name, table, header = read_fingerprint_file(path, set_name)
     if entry is not None:
-        table.entries_digest()  # computed once and kept with the columns
+        table.entries_digest()  # computed once and kept with the columns, as are the content key and the
+        table.content_key()  # sha256 lookup
         _save(entry, name, table, header)
     return name, table, header, False
 
 
 def _save(entry: Path, name: str, table: ReferenceTable, header: dict[str, str]) -> None:
-    _write(entry, table.columns(), {"format": FORMAT, "name": name, "header": header, **table.meta()})
+    arrays = {**table.columns(), **table.sha_columns()}
+    _write(entry, arrays, {"format": FORMAT, "name": name, "header": header, **table.meta()})
 
 
 def _write(entry: Path, arrays: Mapping[str, np.ndarray], meta: dict[str, Any]) -> None:

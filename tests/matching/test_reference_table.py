@@ -137,6 +137,11 @@ def test_cache_serves_columns_and_a_changed_file_is_read_again(tmp_path: Path) -
     assert hit2 and name2 == name and isinstance(again.phash.base, np.memmap)  # memory-mapped from the cache
     _same(first, again)
     assert again.entries_digest() == first.digest
+    # the content key and the sha256 lookup come from the cache, equal to computing them on the columns
+    assert again.key == first.key == table_of(list(first)).content_key()
+    assert "_sha_index" in again.__dict__
+    for k in (0, 17, 49):
+        assert again.find_sha256(again[k].sha256 or "") == table_of(list(first)).find_sha256(first[k].sha256 or "")
     entry = next((cache / "references").iterdir())
     (entry / "phash.npy").write_bytes(b"\x93NUMPY damaged")  # a damaged entry is parsed again and replaced
     _, redone, _, hit_damaged = read_cached_fingerprint_file(f, root=cache)

@@ -27,6 +27,17 @@ def test_db_then_environment_then_project_store_walking_up_then_user_store(tmp_p
     assert found.url == f"sqlite:///{project / '.consentaudit' / 'scans.db'}" and str(project) in found.how
     assert locate(None, deep, {**env, "CONSENTAUDIT_DB": "sqlite:///e.db"}).url == "sqlite:///e.db"
     assert locate("sqlite:///d.db", deep, {**env, "CONSENTAUDIT_DB": "sqlite:///e.db"}).url == "sqlite:///d.db"
+    # a plain path is a SQLite file, relative to the folder the command runs in
+    assert locate("scans.db", deep, env).url == f"sqlite:///{deep / 'scans.db'}"
+    assert locate(None, deep, {**env, "CONSENTAUDIT_DB": "../team.db"}).url == f"sqlite:///{project / 'a' / 'team.db'}"
+
+
+def test_a_plain_db_path_is_a_sqlite_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert R.invoke(app, [*scan_args(DATASET, "scans.db"), "--fail-on", "none"]).exit_code == 0
+    assert (tmp_path / "scans.db").is_file()
+    listing = R.invoke(app, ["scans", "--db", str(tmp_path / "scans.db")])
+    assert listing.exit_code == 0 and "complete" in listing.output
 
 
 def test_a_scan_from_a_subfolder_finds_the_project_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

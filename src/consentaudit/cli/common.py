@@ -16,8 +16,9 @@ DbOption = Annotated[
     str | None,
     typer.Option(
         "--db",
-        help="Store URL: sqlite:///FILE or postgresql+psycopg://USER@HOST/DB (default: $CONSENTAUDIT_DB, else the "
-        "project store found in .consentaudit/ here or above, else the user store).",
+        help="Store URL: sqlite:///FILE or postgresql+psycopg://USER@HOST/DB, or a plain path to a SQLite file "
+        "(default: $CONSENTAUDIT_DB, else the project store found in .consentaudit/ here or above, else the user "
+        "store).",
         metavar="URL",
     ),
 ]

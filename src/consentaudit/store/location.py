@@ -32,11 +32,16 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+def _url(value: str, cwd: Path) -> str:
+    """A store URL as given, or a plain file path (no `scheme://`) as the SQLite store in that file."""
+    return value if "://" in value else sqlite_url((cwd / Path(value).expanduser()).resolve())
+
+
 def locate(db: str | None, cwd: Path, environ: Mapping[str, str] = os.environ) -> StoreLocation:
     if db:
-        return StoreLocation(db, "--db")
+        return StoreLocation(_url(db, cwd), "--db")
     if environ.get(ENV):
-        return StoreLocation(environ[ENV], ENV)
+        return StoreLocation(_url(environ[ENV], cwd), ENV)
     for folder in (cwd, *cwd.parents):
         if (folder / PROJECT_FOLDER).is_dir():
             return StoreLocation(sqlite_url(folder / PROJECT_FOLDER / STORE_FILE), f"project store in {folder}")
