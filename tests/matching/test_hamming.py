@@ -72,6 +72,13 @@ def test_within_many_equals_within() -> None:
         got = sorted(idx.within_many(queries, r, block=64))
         want = sorted((qi, p, d) for qi, q in enumerate(queries) for p, d in brute(stored, q, r))
         assert got == want
+    codes = stored[:500] + stored[5000:]  # codes and their 2-bit neighbours, below BRUTE_FORCE_BELOW: scanned
+    small = HammingIndex(codes)
+    assert not small._probing
+    for r in (0, 2, 9, 20):
+        got = sorted(small.within_many(queries, r))
+        assert got == sorted((qi, p, d) for qi, q in enumerate(queries) for p, d in brute(codes, q, r))
+        assert {d for _, _, d in got} >= ({0, 2} if r else {0})
 
 
 def test_pairs_within() -> None:

@@ -25,6 +25,7 @@ CHUNKS = 4
 WIDTH = 16
 _MASK = (1 << WIDTH) - 1
 BRUTE_FORCE_BELOW = 2048  # below this many codes a vectorised scan is cheaper than probing
+SCAN_CELLS = 1 << 22  # query x code distances computed at once by a scanning `within_many` (4 MB)
 
 
 def parse_hex64(value: str) -> int:
@@ -188,13 +189,15 @@ class HammingIndex:
         same answers as `within` for each query, computed a block of queries at a time."""
         q_all = np.fromiter((int(q) for q in queries), dtype=np.uint64)
         per_chunk = radius // CHUNKS
+        if not self._probing or per_chunk > MAX_FLIPS:  # every query against every code, in blocks of rows
+            rows = max(1, SCAN_CELLS // max(1, len(self.codes)))
+            for b in range(0, len(q_all), rows):
+                d = np.bitwise_count(q_all[b : b + rows, None] ^ self.codes[None, :])
+                qi, pos = np.nonzero(d <= radius)
+                yield from zip((qi + b).tolist(), pos.tolist(), d[qi, pos].astype(np.int64).tolist(), strict=True)
+            return
         for b in range(0, len(q_all), block):
             q = q_all[b : b + block]
-            if not self._probing or per_chunk > MAX_FLIPS:
-                for k, qv in enumerate(q):
-                    for p, d in self.within(int(qv), radius):
-                        yield b + k, p, d
-                continue
             offsets, qi = self._gather(q, per_chunk)
             d = np.bitwise_count(self._sorted[offsets] ^ q[qi])
             keep = np.flatnonzero(d <= radius)
