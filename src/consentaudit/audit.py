@@ -13,6 +13,7 @@ reports progress through a callback.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
 import time
@@ -124,6 +125,20 @@ def _reference_digest(inputs: Inputs) -> str:
     return hashlib.sha256(f"{MATCHER}\n{inputs.entries.content_key()}".encode()).hexdigest()
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while the inputs are built: they are many small objects, none in a
+    reference cycle, and each collection would walk all of them again (half the time of loading 100,000
+    records). Collection resumes, as it was, afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def run_audit(
     req: AuditRequest,
     store: ScanStore,
@@ -142,7 +157,8 @@ def run_audit(
     run = executor or LocalExecutor(req.jobs)
     settings = req.settings()
     algo = algorithm(settings.fast)
-    inputs = load_inputs(req, settings, store)
+    with _gc_paused():  # a million manifest records are a million acyclic objects: no collection finds any
+        inputs = load_inputs(req, settings, store)
     source = open_source(req.dataset)
     dataset_key = str(source.root)
     items = {i.path: i for i in source.items()}
@@ -173,15 +189,16 @@ def run_audit(
             stale = sorted(done - items.keys())
             if stale:
                 store.prune(scan_id, stale)
-            mapper = UnitMapper(
-                settings,
-                req.rules(),
-                inputs.records,
-                inputs.entries,
-                req.phash_threshold,
-                inputs.keypoints_of,
-                cached_index,  # a large reference set's radius index is memory-mapped from the reference cache
-            )
+            with _gc_paused():
+                mapper = UnitMapper(
+                    settings,
+                    req.rules(),
+                    inputs.records,
+                    inputs.entries,
+                    req.phash_threshold,
+                    inputs.keypoints_of,
+                    cached_index,  # a large reference set's radius index is memory-mapped from the reference cache
+                )
             files = _bind_files(store, scan_id, dataset_key, source.files)
             fresh, finished = _plan(store, scan_id, dataset_key, algo, items, done, progress)
             size = unit_size(len(fresh), req.batch_size, req.jobs)

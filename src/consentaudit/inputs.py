@@ -6,15 +6,16 @@ manifest commands all come through it), so every command reports the same errors
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from consentaudit import strict_json
+from consentaudit import manifest_cache, strict_json
 from consentaudit.codec import report_from_dict
 from consentaudit.digest import sha256_file, sha256_hex
 from consentaudit.errors import InputError
@@ -41,9 +42,9 @@ if TYPE_CHECKING:  # the store (SQLAlchemy) is imported only by what uses it: a 
     from consentaudit.store import ScanStore, StoredKeypoints
 
 
-def read_manifest(path: Path, keep_records: bool = True, keep_rows: bool = False) -> ParsedManifest:
-    """One manifest file, parsed as a stream; problems inside it are returned with the result, not raised.
-    Only regular files are read (a folder, a device or a pipe is an input error, never read forever)."""
+def _open_manifest(path: Path) -> BinaryIO:
+    """A manifest file opened for reading; only regular files (a folder, a device or a pipe is an input
+    error, never read forever)."""
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not a manifest file (.csv, .jsonl or .json)")
     try:
@@ -52,16 +53,57 @@ def read_manifest(path: Path, keep_records: bool = True, keep_rows: bool = False
         raise InputError(f"manifest not found: {path}") from None
     except OSError as exc:
         raise InputError(f"cannot read manifest {path}: {exc.strerror or exc}") from None
-    with f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise InputError(f"{path}: not a regular file (a manifest is a .csv, .jsonl or .json file)")
-        text = io.TextIOWrapper(f, encoding="utf-8-sig", errors="strict", newline="")
+    if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+        f.close()
+        raise InputError(f"{path}: not a regular file (a manifest is a .csv, .jsonl or .json file)")
+    return f
+
+
+class _Hashing(io.RawIOBase):
+    """A binary file read through, hashing every byte that passes."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw, self.hash = raw, hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.raw.readinto(buffer)  # type: ignore[attr-defined]
+        self.hash.update(memoryview(buffer)[:n])
+        return int(n)
+
+
+def read_manifest(path: Path, keep_records: bool = True, keep_rows: bool = False) -> ParsedManifest:
+    """One manifest file, parsed as a stream; problems inside it are returned with the result, not raised."""
+    return _read_manifest(path, keep_records, keep_rows)[0]
+
+
+def _read_manifest(path: Path, keep_records: bool = True, keep_rows: bool = False) -> tuple[ParsedManifest, str]:
+    """(the parsed manifest, the sha256 of exactly the bytes it was parsed from)."""
+    with _open_manifest(path) as f:
+        hashing = _Hashing(f)
+        text = io.TextIOWrapper(io.BufferedReader(hashing), encoding="utf-8-sig", errors="strict", newline="")
         try:
-            return parse_manifest_stream(str(path), text, keep_records=keep_records, keep_rows=keep_rows)
+            parsed = parse_manifest_stream(str(path), text, keep_records=keep_records, keep_rows=keep_rows)
+            while hashing.read(1 << 20):  # the rest of the file, had the parser stopped early
+                pass
         except UnicodeDecodeError as exc:
             raise InputError(f"{path}: not UTF-8 text ({exc.reason})") from None
         except OSError as exc:
             raise InputError(f"cannot read manifest {path}: {exc.strerror or exc}") from None
+        return parsed, hashing.hash.hexdigest()
+
+
+def _manifest_digest(path: Path) -> str:
+    with _open_manifest(path) as f:
+        h = hashlib.sha256()
+        try:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        except OSError as exc:
+            raise InputError(f"cannot read manifest {path}: {exc.strerror or exc}") from None
+        return h.hexdigest()
 
 
 def read_report_and_digest(path: Path) -> tuple[Report, str]:
@@ -144,11 +186,19 @@ def read_json_document(path: Path) -> dict[str, Any]:
 
 
 def load_manifests(paths: Sequence[Path]) -> tuple[list[ConsentRecord], list[ManifestInfo]]:
-    """Parse and validate every manifest; raise ManifestError listing all problems of all files."""
-    parsed = [read_manifest(p) for p in paths]
-    records = load_records(parsed)
-    infos = [ManifestInfo(str(p), sha256_file(p), len(m.records)) for p, m in zip(paths, parsed, strict=True)]
-    return records, infos
+    """Parse and validate every manifest; raise ManifestError listing all problems of all files. A manifest
+    whose bytes parsed without problems before comes from the manifest cache (keyed by their sha256)."""
+    parsed: list[ParsedManifest] = []
+    infos: list[ManifestInfo] = []
+    for p in paths:
+        digest = _manifest_digest(p)
+        m = manifest_cache.load(digest, str(p))
+        if m is None:
+            m, digest = _read_manifest(p)
+            manifest_cache.save(digest, m)
+        parsed.append(m)
+        infos.append(ManifestInfo(str(p), digest, len(m.records)))
+    return load_records(parsed), infos
 
 
 REFERENCE = ScanSettings(fast=False, with256=True)  # reference entries: also 256-bit pHash, views, keypoints
