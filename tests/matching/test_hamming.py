@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -84,6 +85,13 @@ def test_within_many_equals_within() -> None:
 def test_pairs_within() -> None:
     idx = HammingIndex([0, 1, 3, 0xFFFF << 40])
     assert sorted(idx.pairs_within(2)) == [(0, 1, 1), (0, 2, 2), (1, 2, 1)]
+
+
+def test_only_sixteen_hex_digits_parse() -> None:
+    assert parse_hex64(" 9131830FFE1BF807\n") == 0x9131830FFE1BF807
+    for bad in ("0x131830ffe1bf80", "9131830ffe1bf8_7", "+131830ffe1bf807", "9131830ffe1bf80", "\uff19131830ffe1bf807"):
+        with pytest.raises(ValueError, match="16 hex digits"):
+            parse_hex64(bad)
 
 
 @given(codes)

@@ -12,6 +12,7 @@ vectorised numpy operations. Radii up to 15 probe (up to 3 bits flipped per chun
 
 from __future__ import annotations
 
+import re
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import combinations
@@ -20,7 +21,6 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
-HEX64_LEN = 16
 CHUNKS = 4
 WIDTH = 16
 _MASK = (1 << WIDTH) - 1
@@ -28,10 +28,14 @@ BRUTE_FORCE_BELOW = 2048  # below this many codes a vectorised scan is cheaper t
 SCAN_CELLS = 1 << 22  # query x code distances computed at once by a scanning `within_many` (4 MB)
 
 
+_HEX64 = re.compile(r"[0-9a-f]{16}")
+
+
 def parse_hex64(value: str) -> int:
-    """Parse a 16-hex-digit code; raises ValueError on anything else."""
+    """Parse a 16-hex-digit code; raises ValueError on anything else (signs, `0x`, underscores, other
+    scripts' digits: what `int(text, 16)` alone would let through)."""
     text = value.strip().lower()
-    if len(text) != HEX64_LEN or any(c not in "0123456789abcdef" for c in text):
+    if _HEX64.fullmatch(text) is None:
         raise ValueError(f"expected 16 hex digits, got {value!r}")
     return int(text, 16)
 
