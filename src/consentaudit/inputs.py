@@ -86,7 +86,7 @@ def _read_manifest(path: Path, keep_records: bool = True, keep_rows: bool = Fals
         text = io.TextIOWrapper(io.BufferedReader(hashing), encoding="utf-8-sig", errors="strict", newline="")
         try:
             parsed = parse_manifest_stream(str(path), text, keep_records=keep_records, keep_rows=keep_rows)
-            while hashing.read(1 << 20):  # the rest of the file, had the parser stopped early
+            while hashing.read(1 << 16):  # the rest of the file, had the parser stopped early
                 pass
         except UnicodeDecodeError as exc:
             raise InputError(f"{path}: not UTF-8 text ({exc.reason})") from None
