@@ -320,7 +320,7 @@ class ImageProbe:
     """The costlier codes of one dataset image, computed only when a candidate needs them: its 256-bit pHash
     per variant (`phash256`) and its ORB keypoints per variant (`keypoints`). The bytes are read once and
     decoded once for each (at >= 256 and >= FEATURE_SIDE pixels); None when the image cannot be read.
-    `near256` estimates the 256-bit pHash from the first decode, for candidates that a bound can decide."""
+    `near256` estimates the 256-bit pHash from the fingerprint's thumbnails, for candidates a bound decides."""
 
     def __init__(
         self,
