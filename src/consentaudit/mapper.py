@@ -68,7 +68,9 @@ class UnitMapper:
         self.references = ReferenceIndex(entries, phash_threshold, keypoints_of, make_index) if entries else None
         self.merger = Merger(self.consents, self.references, rules)
         # candidates decided by 256-bit codes: the thumbnails estimate the image's (ImageProbe.near256)
-        self._thumbs = self.references is not None and bool(np.any(self.references.entries.has_phash256))
+        self._thumbs = any(r.phash256 for r in self.consents.records) or (
+            self.references is not None and bool(np.any(self.references.entries.has_phash256))
+        )
 
     def judge(
         self,
@@ -95,7 +97,9 @@ class UnitMapper:
                 and not fp.exact
                 and fp.format == "JPEG"
                 and (
-                    self.consents.borderline(fp, BORDER_MARGIN)
+                    self.consents.borderline(
+                        fp, BORDER_MARGIN, probe.phash256 if probe else None, probe.near256 if probe else None
+                    )
                     or (
                         self.references
                         and self.references.borderline(

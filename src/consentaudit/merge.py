@@ -41,10 +41,10 @@ class Merger:
     ) -> Finding:
         """The finding for one image; `image256` and `image_keypoints` compute its 256-bit pHash and ORB
         keypoints (per variant) when a perceptual candidate needs them; `near256` estimates the former
-        without decoding again, to rule out reference candidates far out of reach."""
+        without decoding again, to rule out candidates (records and references) far out of reach."""
         image256 = cached256(image256)  # one computation per variant for records and references together
         records, conflicts = self.consents.lookup(
-            img.path, img.fingerprint, img.digest, release_ids(img.metadata), image256
+            img.path, img.fingerprint, img.digest, release_ids(img.metadata), image256, near256
         )
         ref = (
             self.references.lookup(

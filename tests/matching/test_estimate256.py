@@ -132,3 +132,44 @@ def test_candidates_the_estimate_puts_out_of_reach_cost_no_second_decode(decodes
     found = UnitMapper(ScanSettings(), RULES, [], [*entries, copy], 8)(items).findings[0]
     assert found.reference is not None and found.reference.record_id == "scraped:copy"
     assert len(decodes) == 1  # the copy's candidate is decided by the exact code, computed once
+
+
+def test_records_out_of_reach_cost_neither_a_second_decode_nor_an_exact_rehash(
+    decodes: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Consent records with 256-bit codes, as `manifest init` writes them: a photo tied by sha256 to a granted
+    record, and revoked records whose pHash lies in the borderline band of its fast pHash but whose 256-bit
+    codes are 110 bits from its estimate. They could not cover it at any distance in the band, so it is
+    neither decoded again nor re-hashed exactly, and stays consented; a revoked record carrying the photo's
+    own 256-bit code does cover it (revoked), after one second decode."""
+    from consentaudit import mapper as mapper_module
+    from consentaudit.models import ConsentRecord
+    from consentaudit.vocab import ConsentStatus, Verdict
+
+    items = [i for i in open_source(PHOTOS).items() if i.path.endswith("canon-ixus.jpg")]
+    data = (PHOTOS / "canon-ixus.jpg").read_bytes()
+    fp = fingerprint_bytes(data, fast=True)
+    near = _thumbs(data).estimate256("phash")
+    assert fp.phash and near
+    rng = random.Random(11)
+    granted = ConsentRecord(
+        "own", ConsentStatus.GRANTED, fp.sha256, fp.phash, phash256=near, purposes=frozenset({"ai-training"})
+    )
+    band = [
+        ConsentRecord(
+            f"x{k}", ConsentStatus.REVOKED, None, _flip(fp.phash, 12 + k, rng, 64), phash256=_flip(near, 110, rng, 256)
+        )
+        for k in range(4)
+    ]
+    rehashes: list[str] = []
+    real = mapper_module.refingerprint_exact
+    monkeypatch.setattr(mapper_module, "refingerprint_exact", lambda *a: rehashes.append(a[1].path) or real(*a))
+    result = UnitMapper(ScanSettings(), RULES, [granted, *band], [], 8)(items)
+    assert (decodes, rehashes) == ([], [])
+    assert result.findings[0].verdict == Verdict.CONSENTED
+
+    exact = ImageProbe(lambda: data).phash256("phash")
+    decodes.clear()
+    copy = ConsentRecord("copy", ConsentStatus.REVOKED, None, _flip(fp.phash, 3, rng, 64), phash256=exact)
+    found = UnitMapper(ScanSettings(), RULES, [granted, *band, copy], [], 8)(items).findings[0]
+    assert found.verdict == Verdict.REVOKED and len(decodes) == 1

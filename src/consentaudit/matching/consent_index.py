@@ -10,9 +10,13 @@ from consentaudit.defaults import DEFAULT_PHASH_THRESHOLD
 from consentaudit.matching.hamming import HammingIndex, distance, parse_hex64
 from consentaudit.matching.perceptual import (
     CANDIDATE_RADIUS,
+    NEAR256_DRIFT,
+    cached256,
     close256,
+    hamming256,
     matchable,
     near_threshold,
+    radius256,
 )
 from consentaudit.models import ConsentRecord, Fingerprint, Match
 from consentaudit.vocab import ConsentStatus, MatchKind
@@ -67,10 +71,12 @@ class ConsentIndex:
         sha256: str | None = None,
         release_ids: Sequence[str] = (),
         image256: Callable[[str], str | None] | None = None,
+        near256: Callable[[str], str | None] | None = None,
     ) -> tuple[list[RecordMatch], list[PathConflict]]:
         """Records covering the image, best first (sha256, then path, then nearest pHash). A record with a
         `phash256` is matched perceptually as reference entries are: its 64-bit candidates (within
-        CANDIDATE_RADIUS) are decided by the 256-bit codes (`image256(variant)` computes the image's)."""
+        CANDIDATE_RADIUS) are decided by the 256-bit codes (`image256(variant)` computes the image's), unless
+        the estimate `near256(variant)` already puts the record out of reach."""
         digest = fp.sha256 if fp else sha256
         found: dict[int, Match] = {}
         if digest:
@@ -86,7 +92,7 @@ class ConsentIndex:
                     i = self._phash_pos[pos]
                     if i in found or (tied and not self._can_revoke[i]):
                         continue  # already tied by sha256, or cannot change the verdict of a tied image
-                    how = self._decide(self.records[i], d, variant, image256)
+                    how = self._decide(self.records[i], d, variant, image256, near256)
                     if how and (i not in perceptual or d < perceptual[i][0]):
                         perceptual[i] = (d, how)
         conflicts: list[PathConflict] = []
@@ -115,20 +121,71 @@ class ConsentIndex:
         return [RecordMatch(self.records[i], m) for i, m in ranked], conflicts
 
     def _decide(
-        self, r: ConsentRecord, d: int, variant: str, image256: Callable[[str], str | None] | None
+        self,
+        r: ConsentRecord,
+        d: int,
+        variant: str,
+        image256: Callable[[str], str | None] | None,
+        near256: Callable[[str], str | None] | None = None,
     ) -> str | None:
         """Whether a record whose pHash is `d` bits away covers the image: by its 256-bit code when both
-        sides have one, else by the threshold on the 64-bit code."""
+        sides have one, else by the threshold on the 64-bit code. A record whose 256-bit code is beyond
+        radius256(d) even NEAR256_DRIFT bits closer than the image's estimated code does not, and the image's
+        own code is not computed for it."""
+        estimate = near256(variant) if r.phash256 and near256 else None
+        if estimate is not None and r.phash256 and hamming256(estimate, r.phash256) - NEAR256_DRIFT > radius256(d):
+            return None
         close = close256(image256(variant) if r.phash256 and image256 else None, r.phash256, d)
         if close is not None:
             return "phash+phash256" if close else None
         return "phash" if d <= self.threshold else None
 
-    def borderline(self, fp: Fingerprint, margin: int) -> bool:
-        """Some record's pHash is within `margin` bits of the threshold or, with 256-bit records, of the
-        candidate radius (either side) from this image's -- among the records whose decision could change
-        the verdict: for an image its sha256 ties to a record, only records that can revoke."""
-        relevant = None
-        if self._by_sha.get(fp.sha256):
-            relevant = lambda pos: self._can_revoke[self._phash_pos[pos]]  # noqa: E731
-        return near_threshold(self._index, fp, (self.threshold, self._radius), margin, relevant)
+    def borderline(
+        self,
+        fp: Fingerprint,
+        margin: int,
+        image256: Callable[[str], str | None] | None = None,
+        near256: Callable[[str], str | None] | None = None,
+    ) -> bool:
+        """Whether the exact pHash (within `margin` bits of this fast one) could change which records cover
+        the image -- among the records whose decision could change the verdict: for an image its sha256 ties
+        to a record, only records that can revoke. A record without a 256-bit code: its pHash within `margin`
+        of the threshold. A record with one (decided as `_decide` does): only when moving the 64-bit distance
+        by `margin` either way moves it in or out of the candidate radius or of radius256, judged by the
+        image's 256-bit code (`image256`) -- not computed when the estimate (`near256`, within NEAR256_DRIFT
+        bits) keeps the record out of reach at the nearest distance."""
+        tied = bool(self._by_sha.get(fp.sha256))
+        if not any(r.phash256 for r in self.records):
+            relevant = (lambda pos: self._can_revoke[self._phash_pos[pos]]) if tied else None
+            return near_threshold(self._index, fp, (self.threshold, self._radius), margin, relevant)
+        mine, near = cached256(image256), cached256(near256)
+        named = ((fp.phash, "phash"), (fp.phash_mirror, "phash_mirror"), (fp.phash_trim, "phash_trim"))
+        for code, variant in named:
+            if not code:
+                continue
+            for pos, d in self._index.within(parse_hex64(code), max(self.threshold, self._radius) + margin):
+                i = self._phash_pos[pos]
+                if tied and not self._can_revoke[i]:
+                    continue
+                theirs = self.records[i].phash256
+                if theirs is None:
+                    if self.threshold - margin < d <= self.threshold + margin:
+                        return True
+                    continue
+                nearest = max(0, d - margin)
+                estimate = near(variant)
+                if estimate is not None and not _covers(nearest, hamming256(estimate, theirs) - NEAR256_DRIFT):
+                    continue  # out of reach at every distance in the band, whatever the exact code
+                ours = mine(variant)
+                if ours is None:
+                    return True  # no 256-bit code to judge by: the band decides, as before
+                h = hamming256(ours, theirs)
+                if _covers(nearest, h) != _covers(d + margin, h):
+                    return True
+        return False
+
+
+def _covers(d: int, h: int) -> bool:
+    """A record with a 256-bit code covers an image at 64-bit distance `d` and 256-bit distance `h`
+    (`ConsentIndex._decide` on a candidate of the radius query); false as either grows."""
+    return d <= CANDIDATE_RADIUS and h <= radius256(d)
