@@ -1,7 +1,8 @@
 """What a scan reads besides the dataset: consent manifests and reference sets, each read in one place.
 
-`read_manifest` is the only code that opens a manifest file (scan, `manifest validate` and the other
-manifest commands all come through it), so every command reports the same errors the same way.
+`_open_manifest` is the only code that opens a manifest file (`read_manifest` for scan, `manifest validate`
+and the other manifest commands, and the hash that looks a manifest up in the manifest cache), so every
+command reports the same errors the same way.
 """
 
 from __future__ import annotations

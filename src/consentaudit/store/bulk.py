@@ -2,7 +2,7 @@
 
 SQLite: one executemany of INSERT ... ON CONFLICT DO UPDATE, handed to the driver as SQL text and tuples
 when every row has every column and no column's type converts values (integers and text, bound as they
-are): SQLAlchemy's per-row parameter processing was half the time of storing a scanned image.
+are): SQLAlchemy's per-row parameter processing was about a third of the time of storing a scanned image.
 PostgreSQL: COPY into a temporary table, then one INSERT ... SELECT ... ORDER BY key ON CONFLICT DO UPDATE --
 COPY is several times faster than executemany, and the ordered insert takes row locks in key order, so
 concurrent writers never wait on each other in a cycle. Rows of one batch are de-duplicated by key (last
