@@ -68,7 +68,7 @@ class UnitMapper:
         self.references = ReferenceIndex(entries, phash_threshold, keypoints_of, make_index) if entries else None
         self.merger = Merger(self.consents, self.references, rules)
         # candidates decided by 256-bit codes: the thumbnails estimate the image's (ImageProbe.near256)
-        self._thumbs = any(r.phash256 for r in self.consents.records) or (
+        self._thumbs = self.consents.any256 or (
             self.references is not None and bool(np.any(self.references.entries.has_phash256))
         )
 

@@ -59,7 +59,8 @@ class ConsentIndex:
                 codes.append(parse_hex64(r.phash))
                 self._phash_pos.append(i)
         self._index = HammingIndex(codes)
-        self._radius = CANDIDATE_RADIUS if any(r.phash256 for r in self.records) else self.threshold
+        self.any256 = any(r.phash256 for r in self.records)  # some record is decided by 256-bit codes
+        self._radius = CANDIDATE_RADIUS if self.any256 else self.threshold
         # A record found besides the one an image's sha256 ties it to can only add a revocation (verdicts.judge):
         # for a tied image, only records that can revoke need a perceptual decision.
         self._can_revoke = [r.status == ConsentStatus.REVOKED or r.revoked_at is not None for r in self.records]
@@ -155,7 +156,7 @@ class ConsentIndex:
         image's 256-bit code (`image256`) -- not computed when the estimate (`near256`, within NEAR256_DRIFT
         bits) keeps the record out of reach at the nearest distance."""
         tied = bool(self._by_sha.get(fp.sha256))
-        if not any(r.phash256 for r in self.records):
+        if not self.any256:
             relevant = (lambda pos: self._can_revoke[self._phash_pos[pos]]) if tied else None
             return near_threshold(self._index, fp, (self.threshold, self._radius), margin, relevant)
         mine, near = cached256(image256), cached256(near256)
