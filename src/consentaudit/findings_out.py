@@ -3,7 +3,8 @@
 
 Written by the driver only. A shard's Parquet is written as soon as its results are in the store (so a
 killed driver loses no finished shard), then the marker `<shard>.parquet.done` (JSON: the run's key, the
-image count and a digest of the findings). A rerun of the same command skips every shard whose marker
+image count and a digest of the findings; written aside and moved into place, so it is never seen half
+written). A rerun of the same command skips every shard whose marker
 names this run and whose findings are unchanged; after the merge, a shard whose final findings differ from
 what was written (a revocation that spread from a near-duplicate in another unit) is written again.
 
@@ -147,8 +148,11 @@ class FindingsOut:
             self.fs.create_dir(parent, recursive=True)
             pq.write_table(pa.Table.from_pylist(rows, schema=_schema()), self._path(name), filesystem=self.fs)
             marker = {"format": FORMAT, "run": self.run_key, "images": len(rows), "digest": digest(rows)}
-            with self.fs.open_output_stream(self._path(name + MARKER)) as out:
+            # written aside and moved into place: whoever waits for markers never sees a half-written one
+            partial = self._path(name + MARKER + ".partial")
+            with self.fs.open_output_stream(partial) as out:
                 out.write((json.dumps(marker, sort_keys=True) + "\n").encode("utf-8"))
+            self.fs.move(partial, self._path(name + MARKER))
         except OSError as exc:
             raise OutputError(f"--out {self.url}: cannot write {name} ({exc})") from None
         self.written.append(shard)
