@@ -10,13 +10,14 @@ from consentaudit.defaults import DEFAULT_PHASH_THRESHOLD
 from consentaudit.matching.hamming import HammingIndex, distance, parse_hex64
 from consentaudit.matching.perceptual import (
     CANDIDATE_RADIUS,
-    NEAR256_DRIFT,
     cached256,
     close256,
     hamming256,
+    least256,
     matchable,
     near_threshold,
     radius256,
+    variants,
 )
 from consentaudit.models import ConsentRecord, Fingerprint, Match
 from consentaudit.vocab import ConsentStatus, MatchKind
@@ -134,7 +135,7 @@ class ConsentIndex:
         radius256(d) even NEAR256_DRIFT bits closer than the image's estimated code does not, and the image's
         own code is not computed for it."""
         estimate = near256(variant) if r.phash256 and near256 else None
-        if estimate is not None and r.phash256 and hamming256(estimate, r.phash256) - NEAR256_DRIFT > radius256(d):
+        if estimate is not None and r.phash256 and not _covers(d, least256(estimate, r.phash256)):
             return None
         close = close256(image256(variant) if r.phash256 and image256 else None, r.phash256, d)
         if close is not None:
@@ -160,11 +161,8 @@ class ConsentIndex:
             relevant = (lambda pos: self._can_revoke[self._phash_pos[pos]]) if tied else None
             return near_threshold(self._index, fp, (self.threshold, self._radius), margin, relevant)
         mine, near = cached256(image256), cached256(near256)
-        named = ((fp.phash, "phash"), (fp.phash_mirror, "phash_mirror"), (fp.phash_trim, "phash_trim"))
-        for code, variant in named:
-            if not code:
-                continue
-            for pos, d in self._index.within(parse_hex64(code), max(self.threshold, self._radius) + margin):
+        for code, variant in variants(fp):
+            for pos, d in self._index.within(code, max(self.threshold, self._radius) + margin):
                 i = self._phash_pos[pos]
                 if tied and not self._can_revoke[i]:
                     continue
@@ -175,7 +173,7 @@ class ConsentIndex:
                     continue
                 nearest = max(0, d - margin)
                 estimate = near(variant)
-                if estimate is not None and not _covers(nearest, hamming256(estimate, theirs) - NEAR256_DRIFT):
+                if estimate is not None and not _covers(nearest, least256(estimate, theirs)):
                     continue  # out of reach at every distance in the band, whatever the exact code
                 ours = mine(variant)
                 if ours is None:

@@ -35,6 +35,19 @@ def matchable(fp: Fingerprint) -> bool:
     return bool(fp.phash) and (fp.detail is None or fp.detail >= MIN_DETAIL)
 
 
+def variants(fp: Fingerprint) -> list[tuple[int, str]]:
+    """The image's 64-bit codes a candidate can be found through, with their names: pHash, mirrored pHash,
+    border-trimmed pHash (those it has)."""
+    named = ((fp.phash, "phash"), (fp.phash_mirror, "phash_mirror"), (fp.phash_trim, "phash_trim"))
+    return [(parse_hex64(c), name) for c, name in named if c]
+
+
+def least256(estimate: str, theirs: str) -> int:
+    """The least 256-bit distance from the image's code to `theirs`, given an estimate of the image's code
+    within NEAR256_DRIFT bits of it."""
+    return max(0, hamming256(estimate, theirs) - NEAR256_DRIFT)
+
+
 def radius256(d64: int) -> int:
     """How far apart two 256-bit pHashes may be for a 64-bit candidate at distance `d64` to be a copy:
     CONFIRM_256_RADIUS for identical 64-bit codes, 2 bits less per bit of 64-bit distance (48 at 14)."""
@@ -78,8 +91,8 @@ def near_threshold(
     `thresholds` from one of the image's codes: an exact re-hash could move it across. One radius query
     per code, however many thresholds."""
     bounds = sorted({thresholds} if isinstance(thresholds, int) else set(thresholds))
-    for code in filter(None, (fp.phash, fp.phash_mirror, fp.phash_trim)):
-        for pos, d in index.within(parse_hex64(code), bounds[-1] + margin):
+    for code, _ in variants(fp):
+        for pos, d in index.within(code, bounds[-1] + margin):
             if any(t - margin < d <= t + margin for t in bounds) and (relevant is None or relevant(pos)):
                 return True
     return False

@@ -15,12 +15,13 @@ from consentaudit.matching.perceptual import (
     CANDIDATE_RADIUS,
     CONFIRM_256_RADIUS,
     MIN_DETAIL,
-    NEAR256_DRIFT,
     cached256,
     hamming256,
+    least256,
     matchable,
     perceptual_match,
     radius256,
+    variants,
 )
 from consentaudit.matching.reference_table import NO_DETAIL, table_of
 from consentaudit.models import Fingerprint, Match, ReferenceEntry
@@ -128,7 +129,7 @@ class ReferenceIndex:
         out of reach at the nearest 64-bit distance, the image's code is not computed for it."""
         table, th = self.entries, self.threshold
         mine, near = cached256(image256), cached256(near256)
-        for code, name in self._variants(fp):
+        for code, name in variants(fp):
             for pos, d in self._within(code, max(th + margin, CANDIDATE_RADIUS)):
                 i, view = int(self._pos[pos]), int(self._view[pos])
                 theirs = table.views[i][view][2] if view >= 0 else table.phash256_hex(i)
@@ -150,10 +151,7 @@ class ReferenceIndex:
     def _out_of_reach(estimate: str | None, theirs: str, d: int, view_margin: int, keypoints: bool) -> bool:
         """Whether a candidate at 64-bit distance `d` is no match whatever the image's 256-bit code is, given
         an estimate of it within NEAR256_DRIFT bits (`_zone` falls as the 256-bit distance grows)."""
-        if estimate is None:
-            return False
-        low = max(0, hamming256(estimate, theirs) - NEAR256_DRIFT)
-        return _zone(d, low, view_margin, keypoints) == 0
+        return estimate is not None and _zone(d, least256(estimate, theirs), view_margin, keypoints) == 0
 
     def _may_have_keypoints(self, i: int) -> bool:
         """Whether entry `i` may carry keypoints: held in the table, or readable through `keypoints_of` for
@@ -164,11 +162,6 @@ class ReferenceIndex:
             return False
         sets = self._keypoint_sets
         return sets is None or self.entries.set_names[int(self.entries.set_code[i])] in sets
-
-    @staticmethod
-    def _variants(fp: Fingerprint) -> list[tuple[int, str]]:
-        named = ((fp.phash, "phash"), (fp.phash_mirror, "phash_mirror"), (fp.phash_trim, "phash_trim"))
-        return [(parse_hex64(c), name) for c, name in named if c]
 
     def _within(self, code: int, radius: int) -> list[tuple[int, int]]:
         """`HammingIndex.within`, remembered for the last few queries: `borderline` and `perceptual_hits`
@@ -240,7 +233,7 @@ class ReferenceIndex:
         if not matchable(fp):
             return []
         candidates: list[tuple[int, int, str, int]] = []  # (distance, entry, variant, view)
-        for code, name in self._variants(fp):
+        for code, name in variants(fp):
             for pos, d in self._within(code, CANDIDATE_RADIUS):
                 candidates.append((d, int(self._pos[pos]), name, int(self._view[pos])))
         mine, near = cached256(image256), cached256(near256)
