@@ -12,6 +12,7 @@ import imagehash
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from consentaudit import lanczos
 from consentaudit.defaults import DEFAULT_MAX_PIXELS
 from consentaudit.digest import sha256_hex
 from consentaudit.errors import ConsentAuditError
@@ -95,7 +96,7 @@ def fingerprint_bytes(
             if fast and fmt == "JPEG":
                 im.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
             im.load()
-            gray = im.convert("L")
+            gray = im if im.mode == "L" else im.convert("L")
     except UnreadableImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -211,19 +212,19 @@ class Thumbnails:
 BORDER_TOLERANCE = 12  # grey levels: a border row/column is "uniform" within this of the corner pixel
 
 
-def trim_box(gray: Image.Image) -> tuple[int, int, int, int] | None:
+def trim_box(gray: Image.Image | np.ndarray) -> tuple[int, int, int, int] | None:
     """The box inside a uniform border (letterbox, padding, frame), or None when there is none."""
-    px = np.asarray(gray, dtype=np.int16)
+    px = np.asarray(gray)
     if px.ndim != 2 or min(px.shape) < 16:
         return None
     corner = int(px[0, 0])
     if not (
-        abs(px[0, -1] - corner) <= BORDER_TOLERANCE
-        and abs(px[-1, 0] - corner) <= BORDER_TOLERANCE
-        and abs(px[-1, -1] - corner) <= BORDER_TOLERANCE
+        abs(int(px[0, -1]) - corner) <= BORDER_TOLERANCE
+        and abs(int(px[-1, 0]) - corner) <= BORDER_TOLERANCE
+        and abs(int(px[-1, -1]) - corner) <= BORDER_TOLERANCE
     ):
-        return None
-    content = np.abs(px - corner) > BORDER_TOLERANCE
+        return None  # most photos: decided by the corners, before any whole-picture work
+    content = np.abs(px.astype(np.int16) - corner) > BORDER_TOLERANCE
     rows, cols = np.flatnonzero(content.any(axis=1)), np.flatnonzero(content.any(axis=0))
     if len(rows) == 0 or len(cols) == 0:
         return None
@@ -403,6 +404,52 @@ class ImageProbe:
         return self._points[key]
 
 
+def _pixels(gray: Image.Image) -> np.ndarray:
+    """The "L" picture as a (height, width) uint8 array (read-only)."""
+    return np.frombuffer(gray.tobytes(), np.uint8).reshape(gray.height, gray.width)
+
+
+# Pictures on which the pass orders of Pillow's LANCZOS resize give different results: the first order of
+# lanczos.ORDERS that reproduces Pillow on all of them is the installed Pillow's.
+_ORDER_CASES = (
+    ((187, 140), (32, 32)),
+    ((140, 187), (9, 8)),
+    ((27, 43), (32, 32)),
+    ((90, 400), (32, 32)),
+    ((13, 20), (9, 8)),
+)
+_ORDER: list[str | None] = []
+
+
+def lanczos_order() -> str | None:
+    """The pass order (lanczos.ORDERS) in which `lanczos.resize` reproduces the installed Pillow's LANCZOS
+    resize, found once per process on seeded pseudo-random pictures; None when no order does (a Pillow that
+    resamples differently): then Pillow itself resizes."""
+    if not _ORDER:
+        rng = np.random.default_rng(12)
+        cases = [(rng.integers(0, 256, (h, w), dtype=np.uint8), size) for (w, h), size in _ORDER_CASES]
+        pillow = [np.asarray(Image.fromarray(px).resize(size, Image.Resampling.LANCZOS)) for px, size in cases]
+        found = None
+        for order in lanczos.ORDERS:
+            if all(
+                np.array_equal(lanczos.resize(px, [size], order)[0], want)
+                for (px, size), want in zip(cases, pillow, strict=True)
+            ):
+                found = order
+                break
+        _ORDER.append(found)
+    return _ORDER[0]
+
+
+def _reduce(px: np.ndarray, sizes: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+    """Pillow's LANCZOS resize of a grayscale array to each size, bit for bit (lanczos.py, else Pillow)."""
+    order = lanczos_order()
+    if order is not None:
+        return lanczos.resize(px, sizes, order)
+    im = Image.fromarray(np.ascontiguousarray(px))
+    return [np.asarray(im.resize(size, Image.Resampling.LANCZOS)) for size in sizes]
+
+
 def hash_gray(
     gray: Image.Image,
     digest: str,
@@ -414,9 +461,9 @@ def hash_gray(
 ) -> Fingerprint:
     """Perceptual hashes of a grayscale image, bit-identical to imagehash's defaults (a test checks it);
     `keep_thumbs` is given the 32x32 thumbnails the pHashes were computed from."""
-    small = np.asarray(gray.resize((_PHASH_SIDE, _PHASH_SIDE), Image.Resampling.LANCZOS))
-    d = np.asarray(gray.resize((9, 8), Image.Resampling.LANCZOS))
-    box = trim_box(gray)
+    px = _pixels(gray)
+    small, d = _reduce(px, ((_PHASH_SIDE, _PHASH_SIDE), (9, 8)))
+    box = trim_box(px)
     trimmed = inner = None
     inner_side = 0
     if box is not None:

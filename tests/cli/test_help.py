@@ -70,10 +70,11 @@ def _loaded_at_exit(args: list[str], modules: list[str]) -> str:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
 
 
-def test_a_scan_loads_no_signing_or_postgresql_code(tmp_path: Path) -> None:
+def test_a_quiet_scan_loads_no_signing_postgresql_or_terminal_code(tmp_path: Path) -> None:
     """A scan on SQLite loads neither the signing library (attestation commands only) nor PostgreSQL's
     dialect, nor scipy: the dataset holds real photos and a blank placeholder, answered without it; nor
-    c2pa-python, as no file carries a C2PA manifest (the header still knows it could validate one)."""
+    c2pa-python, as no file carries a C2PA manifest (the header still knows it could validate one); nor, being
+    quiet, rich (progress bar and summary only)."""
     import shutil
 
     from PIL import Image
@@ -86,7 +87,7 @@ def test_a_scan_loads_no_signing_or_postgresql_code(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'a.db'}"
     out = _loaded_at_exit(
         ["scan", str(data), "--db", db, "-q", "--fail-on", "none", "-o", str(tmp_path / "a.json")],
-        ["cryptography", "sqlalchemy.dialects.postgresql", "scipy", "c2pa", "sqlalchemy.dialects.sqlite"],
+        ["cryptography", "sqlalchemy.dialects.postgresql", "scipy", "c2pa", "rich", "sqlalchemy.dialects.sqlite"],
     )
     assert out.strip().splitlines()[-1] == "['sqlalchemy.dialects.sqlite']", out
     report = json.loads((tmp_path / "a.json").read_text())

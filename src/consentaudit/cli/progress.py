@@ -8,9 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
 from consentaudit.progress import Progress as Tick
 from consentaudit.progress import ProgressCallback
 
@@ -22,6 +19,9 @@ def progress_display(quiet: bool, stream: TextIO | None = None, interval: float 
         yield lambda _tick: None
         return
     if out.isatty():
+        from rich.console import Console  # only for a terminal's bar
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
         bar = Progress(
             TextColumn("scanning"),
             BarColumn(),

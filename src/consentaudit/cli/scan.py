@@ -154,12 +154,8 @@ def scan(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no summary.")] = False,
 ) -> None:
     """Fingerprint every image of DATASET, check it against the manifests and references, report."""
-    from rich.console import Console  # imported here: `--help` and `--version` stay fast
-    from rich.text import Text
-
     from consentaudit import audit
     from consentaudit.cli.progress import progress_display
-    from consentaudit.cli.summary import print_summary
     from consentaudit.reports import STDOUT, check_output, format_of, write_report
     from consentaudit.request import ScanFlags, build_request
 
@@ -187,9 +183,13 @@ def scan(
         thumbnails=not no_thumbnails and "html" in formats,
     )
     req = build_request(flags, Path.cwd())
-    console = Console(stderr=to_stdout)  # with `--report -` stdout carries the report alone
-    if not req.manifests and not quiet:
-        console.print(Text("warning: no --manifest given: no image can be consented", style="yellow"))
+    if not quiet:  # rich only for what is shown: `--help`, `--version` and `-q` scans never load it
+        from rich.console import Console
+        from rich.text import Text
+
+        console = Console(stderr=to_stdout)  # with `--report -` stdout carries the report alone
+        if not req.manifests:
+            console.print(Text("warning: no --manifest given: no image can be consented", style="yellow"))
     from consentaudit.executors import executor_for
 
     run = executor_for(executor or ("ray" if ray_address else "local"), req.jobs, ray_address, retries)
@@ -203,6 +203,8 @@ def scan(
     for r in reports:
         write_report(result, r)
     if not quiet:
+        from consentaudit.cli.summary import print_summary
+
         print_summary(result, console)
         for r in reports:
             console.print(Text(f"wrote {r}" if r != STDOUT else "wrote the JSON report to standard output"))
