@@ -139,7 +139,7 @@ def per_shard_costs(shards: Path, work: Path) -> tuple[float, float, float, int]
     from consentaudit.sources import open_source
 
     items = list(open_source(shards).items())
-    units = list(shard_units(items, 64))
+    units = list(shard_units(items, 64, 1))
     req = AuditRequest(dataset=shards)
     mapper = UnitMapper(req.settings(), req.rules(), [], [], req.phash_threshold)
     mapper(units[0][:4])  # warm imports

@@ -24,6 +24,7 @@ from consentaudit.digest import merkle_root
 from consentaudit.progress import Progress
 from consentaudit.reports.jsonreport import canonical_json
 from consentaudit.request import AuditRequest
+from consentaudit.sources.item import Item
 from consentaudit.store import ScanStore
 
 
@@ -256,10 +257,20 @@ def test_an_image_tied_by_sha256_is_not_re_hashed_or_probed(tmp_path: Path, monk
 
 
 def test_units_are_sized_to_the_job() -> None:
-    """Few large files on two jobs: enough units that neither worker waits on the other's last one."""
-    from consentaudit.audit import unit_size
+    """Few large files on two jobs: enough units, shrinking towards the end, that neither worker waits long on
+    the other's last one; many files: --batch-size holds but for the tail; one job: --batch-size."""
+    from consentaudit.audit import MIN_UNIT, units_of
 
-    assert unit_size(100, 64, 2) == 13  # 8 units, not 2 of 64 and 36
-    assert unit_size(100_000, 64, 2) == 64  # plenty of images: --batch-size holds
-    assert unit_size(100, 64, 1) == 64  # one job: units only pace the store's progress
-    assert unit_size(3, 64, 8) == 1
+    def sizes(n: int, batch: int, jobs: int) -> list[int]:
+        items = [Item(f"{i}.jpg", f"/d/{i}.jpg", 1, 1) for i in range(n)]
+        units = list(units_of(items, batch, jobs))
+        assert [i for u in units for i in u] == items  # every item once, in order
+        return [len(u) for u in units]
+
+    few = sizes(100, 64, 2)
+    assert few[0] == 25 and len(few) >= 8  # not 64 and 36
+    assert few == sorted(few, reverse=True) and few[-1] <= MIN_UNIT
+    many = sizes(100_000, 64, 2)
+    assert many[:1000] == [64] * 1000 and max(many[-5:]) <= 8
+    assert sizes(100, 64, 1) == [64, 36]  # one job: units only pace the store's progress
+    assert sizes(3, 64, 8) == [3]

@@ -58,31 +58,30 @@ WRITE_IMAGES = 512  # the driver writes landed results in transactions of about 
 WRITE_SECONDS = 1.0  # ... or at least this often
 
 
-def batches(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
-    for i in range(0, len(items), size):
+MIN_UNIT = 4  # images: the smallest unit the tail of a multi-job scan is cut into
+
+
+def units_of(items: Sequence[Item], batch_size: int, jobs: int) -> Iterator[Sequence[Item]]:
+    """Work units of at most `batch_size` images. With several jobs each unit is at most 1/(2 x jobs) of
+    the images still to hand out, so units shrink towards the end (to MIN_UNIT) and the workers finish
+    together: 100 camera photos on two jobs are units of 25, 19, 14, ... 4, not 64 and 36 with one worker idle
+    for the whole second unit; on a large scan all but the last few units are `batch_size`."""
+    i, n = 0, len(items)
+    while i < n:
+        size = batch_size if jobs <= 1 else max(MIN_UNIT, min(batch_size, -(-(n - i) // (2 * jobs))))
         yield items[i : i + size]
+        i += size
 
 
-UNITS_PER_JOB = 4  # at least this many units per worker, so that the last ones do not leave workers idle
-
-
-def unit_size(images: int, batch_size: int, jobs: int) -> int:
-    """Images per work unit: `--batch-size`, smaller when there are too few images to give every job
-    several units (100 camera photos on two jobs: 13 units of 8, not two of 64 with one of them last)."""
-    if jobs <= 1:
-        return batch_size
-    return max(1, min(batch_size, -(-images // (UNITS_PER_JOB * jobs))))
-
-
-def shard_units(items: Sequence[Item], size: int) -> Iterator[Sequence[Item]]:
-    """One unit per shard (archive) — a task reads its shard in one pass — and loose files in batches."""
+def shard_units(items: Sequence[Item], batch_size: int, jobs: int) -> Iterator[Sequence[Item]]:
+    """One unit per shard (archive) — a task reads its shard in one pass — and loose files as `units_of`."""
     loose = [i for i in items if i.shard == LOOSE_SHARD]
     by_shard: dict[str, list[Item]] = {}
     for i in items:
         if i.shard != LOOSE_SHARD:
             by_shard.setdefault(i.shard, []).append(i)
     yield from by_shard.values()
-    yield from batches(loose, size)
+    yield from units_of(loose, batch_size, jobs)
 
 
 def _whole_shards(items: dict[str, Item], fresh: Sequence[Item]) -> dict[str, int]:
@@ -201,8 +200,7 @@ def run_audit(
                 )
             files = _bind_files(store, scan_id, dataset_key, source.files)
             fresh, finished = _plan(store, scan_id, dataset_key, algo, items, done, progress)
-            size = unit_size(len(fresh), req.batch_size, req.jobs)
-            units = shard_units(fresh, size) if writer else batches(fresh, size)
+            units = (shard_units if writer else units_of)(fresh, req.batch_size, req.jobs)
             whole = _whole_shards(items, fresh) if writer else {}
             _map(store, scan_id, dataset_key, algo, units, mapper, run, (finished, len(items)), progress, writer, whole)
             digest, groups, summary = _merge(req, store, scan_id, dataset_key, algo, items, files, mapper)

@@ -24,42 +24,56 @@ _CACHE_LIMIT = 512  # weight matrices kept per process (one per input length and
 _weights: dict[tuple[int, int], np.ndarray] = {}
 
 
-def _rows(in_size: int, out_size: int) -> np.ndarray:
-    """The (out_size, in_size) matrix of Resample.c's fixed-point weights: precompute_coeffs, then
-    normalize_coeffs_8bpc (round half away from zero to PRECISION_BITS). Computed for all rows at once with
-    NumPy's sin; a weight within ROUNDING_GUARD of a rounding boundary, where a last-bit difference between
+def _rows(pairs: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+    """For each (in_size, out_size), the (out_size, in_size) matrix of Resample.c's fixed-point weights:
+    precompute_coeffs, then normalize_coeffs_8bpc (round half away from zero to PRECISION_BITS). All rows of
+    all pairs at once, with NumPy's sin (a new picture size needs four matrices: one pass of array operations,
+    not four); a weight within ROUNDING_GUARD of a rounding boundary, where a last-bit difference between
     NumPy's sin and the C library's could move it, has its row computed again as C does (`_row_as_c`)."""
-    scale = in_size / out_size
-    filterscale = max(scale, 1.0)
+    ins = np.array([i for i, _ in pairs], dtype=np.int64)
+    outs = np.array([o for _, o in pairs], dtype=np.int64)
+    scale = ins / outs
+    filterscale = np.maximum(scale, 1.0)
     support = 3.0 * filterscale
     ss = 1.0 / filterscale
-    center = (np.arange(out_size) + 0.5) * scale
-    xmin = np.maximum((center - support + 0.5).astype(np.int64), 0)  # C's (int): toward zero
-    xmax = np.minimum((center + support + 0.5).astype(np.int64), in_size) - xmin
+    pair = np.repeat(np.arange(len(pairs)), outs)  # the pair of each row
+    xx = np.arange(len(pair)) - np.repeat(np.cumsum(outs) - outs, outs)  # each row's index in its matrix
+    center = (xx + 0.5) * scale[pair]
+    xmin = np.maximum((center - support[pair] + 0.5).astype(np.int64), 0)  # C's (int): toward zero
+    xmax = np.minimum((center + support[pair] + 0.5).astype(np.int64), ins[pair]) - xmin
     taps = np.arange(max(int(xmax.max()), 1))
-    inside = taps[None, :] < xmax[:, None]
-    arg = ((taps[None, :] + xmin[:, None]) - center[:, None] + 0.5) * ss
-    w = np.where(inside & (arg >= -3.0) & (arg < 3.0), _sinc(arg) * _sinc(arg / 3), 0.0)
+    cols = taps + xmin[:, None]
+    arg = (cols - center[:, None] + 0.5) * ss[pair][:, None]  # C: (x + xmin - center + 0.5) * ss
+    live = taps < xmax[:, None]
+    inside = live & (arg >= -3.0) & (arg < 3.0)
+    zero = arg == 0.0
+    y, y3 = arg * math.pi, (arg / 3) * math.pi  # sinc(x) and sinc(x / 3), as sinc_filter computes them
+    y[zero] = y3[zero] = 1.0
+    w = np.sin(y) / y * (np.sin(y3) / y3)
+    w[zero] = 1.0
+    w[~inside] = 0.0
     total = np.add.accumulate(w, axis=1)[:, -1]  # summed left to right, as C does
-    k = w / np.where(total != 0.0, total, 1.0)[:, None]
-    fixed = k * (1 << PRECISION_BITS) + np.where(k < 0, -0.5, 0.5)
-    near = np.abs(fixed - np.rint(fixed)) < ROUNDING_GUARD
-    out = np.zeros((out_size, in_size))
-    cols = taps[None, :] + xmin[:, None]
-    rows = np.broadcast_to(np.arange(out_size)[:, None], cols.shape)
-    out[rows[inside], cols[inside]] = np.trunc(fixed)[inside]
-    for xx in np.flatnonzero((near & inside).any(axis=1)):
-        out[xx] = _row_as_c(in_size, int(xx), scale, support, ss)
+    total[total == 0.0] = 1.0
+    k = w / total[:, None]
+    fixed = k * (1 << PRECISION_BITS)
+    fixed += np.where(k < 0, -0.5, 0.5)
+    near = (np.abs(fixed - np.rint(fixed)) < ROUNDING_GUARD) & live
+    weights = np.trunc(fixed)
+    out: list[np.ndarray] = []
+    first = 0
+    for (in_size, out_size), sc, sup, s in zip(pairs, scale, support, ss, strict=True):
+        rows = slice(first, first + out_size)
+        m = np.zeros((out_size, in_size))
+        on = live[rows]
+        m[np.nonzero(on)[0], cols[rows][on]] = weights[rows][on]
+        for r in np.flatnonzero(near[rows].any(axis=1)):
+            m[r] = _row_as_c(in_size, int(r), float(sc), float(sup), float(s))
+        out.append(m)
+        first += out_size
     return out
 
 
 ROUNDING_GUARD = 1e-6  # NumPy's sin and libm's differ by a few units in the last place at most: ~1e-9 here
-
-
-def _sinc(x: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        y = x * math.pi
-        return np.where(x == 0.0, 1.0, np.sin(y) / y)
 
 
 def _row_as_c(in_size: int, xx: int, scale: float, support: float, ss: float) -> np.ndarray:
@@ -92,15 +106,18 @@ def _sinc_c(x: float) -> float:
     return math.sin(x) / x
 
 
-def weights(in_size: int, out_size: int) -> np.ndarray:
-    """`_rows(in_size, out_size)`, cached (the sizes of a dataset's pictures repeat)."""
-    key = (in_size, out_size)
-    w = _weights.get(key)
-    if w is None:
-        if len(_weights) >= _CACHE_LIMIT:
+def weights(pairs: Sequence[tuple[int, int]]) -> list[np.ndarray]:
+    """`_rows` of each (in_size, out_size), cached (the sizes of a dataset's pictures repeat)."""
+    missing = [p for p in dict.fromkeys(pairs) if p not in _weights]
+    if missing:
+        if len(_weights) + len(missing) > _CACHE_LIMIT:
             _weights.clear()
-        w = _weights[key] = _rows(in_size, out_size)
-    return w
+        by_taps: dict[int, list[tuple[int, int]]] = {}  # rows of like length (within 2x) in one batch
+        for p in missing:
+            by_taps.setdefault(int(math.log2(max(p[0] / p[1], 1.0))), []).append(p)
+        for group in by_taps.values():
+            _weights.update(zip(group, _rows(group), strict=True))
+    return [_weights[p] for p in pairs]
 
 
 def _clip8(sums: np.ndarray) -> np.ndarray:
@@ -133,8 +150,9 @@ def resize(px: np.ndarray, sizes: Sequence[tuple[int, int]], order: str = PILLOW
         groups.setdefault(vertical_first(order, w, h, sw, sh), []).append(i)
     for columns_first, idx in groups.items():
         part = [sizes[i] for i in idx]
-        across = np.concatenate([weights(w, sw) for sw, _ in part]).T  # (w, sum of widths)
-        down = np.concatenate([weights(h, sh) for _, sh in part])  # (sum of heights, h)
+        ws = weights([(w, sw) for sw, _ in part] + [(h, sh) for _, sh in part])
+        across = np.concatenate(ws[: len(part)]).T  # (w, sum of widths)
+        down = np.concatenate(ws[len(part) :])  # (sum of heights, h)
         if columns_first:
             step = max(1, CHUNK_PIXELS // max(h, 1))
             passed = np.empty((down.shape[0], w))
