@@ -124,3 +124,19 @@ def test_a_pillow_it_cannot_reproduce_resizes_by_itself(monkeypatch: pytest.Monk
     with Image.open(p) as im:
         assert (fp.phash, fp.dhash) == (str(imagehash.phash(im)), str(imagehash.dhash(im)))
     assert not called
+
+
+def test_the_weight_cache_stays_within_its_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dataset of ever new picture sizes (large PNGs) cannot grow the cache past CACHE_BYTES, and a size
+    asked together with new ones is still answered when the cache starts over."""
+    monkeypatch.setattr(lanczos, "_weights", {})
+    monkeypatch.setattr(lanczos, "CACHE_BYTES", 1 << 20)
+    starts = 0
+    for w in range(1000, 1400, 7):
+        before = len(lanczos._weights)
+        got = lanczos.weights([(140, 32), (w, 32), (w, 9)])  # (140, 32) is cached from the second call on
+        starts += len(lanczos._weights) < before
+        assert [g.shape for g in got] == [(32, 140), (32, w), (9, w)]
+        assert np.array_equal(got[0], lanczos._rows([(140, 32)])[0])
+        assert sum(m.nbytes for m in lanczos._weights.values()) <= 1 << 20
+    assert starts >= 3  # the cache did start over, with a cached size in the same request

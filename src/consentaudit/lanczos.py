@@ -19,7 +19,7 @@ PRECISION_BITS = 22  # Resample.c: 32 - 8 - 2 bits of the weights
 _HALF = float(1 << (PRECISION_BITS - 1))
 _SCALE = 1.0 / (1 << PRECISION_BITS)
 CHUNK_PIXELS = 1 << 19  # rows are filtered in blocks of about this many pixels (4 MB of float64)
-_CACHE_LIMIT = 512  # weight matrices kept per process (one per input length and set of output lengths)
+CACHE_BYTES = 32 << 20  # weight matrices kept per process, at most this many bytes (one per in/out length)
 
 _weights: dict[tuple[int, int], np.ndarray] = {}
 
@@ -107,11 +107,14 @@ def _sinc_c(x: float) -> float:
 
 
 def weights(pairs: Sequence[tuple[int, int]]) -> list[np.ndarray]:
-    """`_rows` of each (in_size, out_size), cached (the sizes of a dataset's pictures repeat)."""
-    missing = [p for p in dict.fromkeys(pairs) if p not in _weights]
+    """`_rows` of each (in_size, out_size), cached (the sizes of a dataset's pictures repeat); the cache
+    starts over when it would pass CACHE_BYTES (a dataset of ever new sizes: memory stays bounded)."""
+    wanted = list(dict.fromkeys(pairs))
+    missing = [p for p in wanted if p not in _weights]
     if missing:
-        if len(_weights) + len(missing) > _CACHE_LIMIT:
+        if sum(m.nbytes for m in _weights.values()) + 8 * sum(i * o for i, o in missing) > CACHE_BYTES:
             _weights.clear()
+            missing = wanted
         by_taps: dict[int, list[tuple[int, int]]] = {}  # rows of like length (within 2x) in one batch
         for p in missing:
             by_taps.setdefault(int(math.log2(max(p[0] / p[1], 1.0))), []).append(p)
