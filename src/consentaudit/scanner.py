@@ -17,6 +17,7 @@ from consentaudit.models import ScannedImage, Signal
 from consentaudit.progress import Progress, ProgressCallback
 from consentaudit.signals import c2pa_verify
 from consentaudit.signals.c2pa_reader import digital_source_types, embedded_store, read_store, training_entries
+from consentaudit.signals.containers import jpeg_header_end
 from consentaudit.signals.metadata import read_metadata
 from consentaudit.signals.provenance import C2paFacts, c2pa_signals, crawl_signals, parse_crawl_json, xmp_signals
 from consentaudit.sources import open_source, read_item
@@ -49,7 +50,10 @@ def c2pa_facts(
     data: bytes, fmt: str | None, sidecar: bytes | None, remote_url: str | None, settings: ScanSettings
 ) -> C2paFacts | None:
     """The C2PA facts of a file: validated when c2pa-python is there, else read unverified."""
-    jumbf = b"jumb" in data  # an embedded store is a JUMBF box: one search of the bytes serves both checks
+    # an embedded store is a JUMBF box: one search serves both checks; a JPEG's is in its APP11 segments (as
+    # c2pa-rs reads it too), so only the bytes before the image data are searched
+    end = jpeg_header_end(data) if data[:2] == b"\xff\xd8" else len(data)
+    jumbf = data.find(b"jumb", 0, end) >= 0
     blob = embedded_store(data, jumbf)
     where = "embedded" if blob is not None else "sidecar"
     if blob is None:

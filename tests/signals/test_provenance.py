@@ -21,7 +21,7 @@ from consentaudit.cli.app import app
 from consentaudit.scanner import ScanSettings, scan_item, scan_unit
 from consentaudit.signals import c2pa_verify
 from consentaudit.signals.c2pa_reader import embedded_store, read_store, training_entries
-from consentaudit.signals.containers import jpeg_segments
+from consentaudit.signals.containers import jpeg_header_end, jpeg_segments
 from consentaudit.signals.metadata import read_metadata
 from consentaudit.signals.provenance import crawl_record, crawl_signals
 from consentaudit.sources import DirectorySource, open_source
@@ -91,6 +91,27 @@ def test_ca_jpg_store_spans_two_app11_segments() -> None:
     assert st.problems == [] and st.active is not None
     assert "c2pa.actions" in {a.split("__")[0] for a in st.active.assertions}
     assert scan_file(PROV / "CA.jpg", UNVERIFIED)["c2pa-manifest"][0][0] == "present"
+
+
+def test_a_jpegs_segments_are_searched_not_its_image_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The searches for a C2PA store and a Photoshop IIM block stop where a JPEG's marker segments end (its
+    start of scan): a real store across two APP11 segments is still found, while the same markers appended
+    after the image data are not a store, and the validator is not asked about them."""
+    ca = (PROV / "CA.jpg").read_bytes()
+    end = jpeg_header_end(ca)
+    assert ca[end : end + 2] == b"\xff\xda" and end < len(ca)
+    assert all(ca.find(seg) + len(seg) <= end for _, seg in jpeg_segments(ca))
+    assert scan_file(PROV / "CA.jpg", UNVERIFIED)["c2pa-manifest"][0][0] == "present"
+    photo = (PHOTOS / "canon-ixus.jpg").read_bytes()
+    appended = photo + b"\x00\x00\x00\x40jumb\x00\x00\x00\x20jumdc2pa" + b"Photoshop 3.0\x00" + b"\x00" * 40
+    asked: list[bytes] = []
+    monkeypatch.setattr(c2pa_verify, "available", lambda: True)
+    monkeypatch.setattr(c2pa_verify, "verify", lambda data, *a: asked.append(data))
+    from consentaudit.scanner import c2pa_facts
+
+    assert c2pa_facts(appended, "JPEG", None, None, ScanSettings()) is None and not asked
+    assert embedded_store(appended, appended.find(b"jumb", 0, jpeg_header_end(appended)) >= 0) is None
+    assert not [k for k, _ in read_metadata(appended).values if k.startswith("iptc.")]
 
 
 @needs_c2pa

@@ -8,6 +8,22 @@ from collections.abc import Iterator
 
 def jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
     """(marker, payload) of each JPEG marker segment up to the start of scan; stops at broken structure."""
+    for marker, start, end in _jpeg_walk(data):
+        yield marker, data[start:end]
+
+
+def jpeg_header_end(data: bytes) -> int:
+    """Where a JPEG's marker segments end (at its start of scan, or where the structure breaks): every payload
+    `jpeg_segments` yields lies before this offset, so a search for what a segment holds (a C2PA store's
+    `jumb` box, Photoshop's IIM block) need not read the image data after it."""
+    last = 2
+    for _, _, end in _jpeg_walk(data):
+        last = end
+    return last
+
+
+def _jpeg_walk(data: bytes) -> Iterator[tuple[int, int, int]]:
+    """(marker, payload start, payload end) of each marker segment up to the start of scan."""
     pos = 2
     n = len(data)
     while pos + 4 <= n:
@@ -25,7 +41,7 @@ def jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
         (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
         if length < 2 or pos + 2 + length > n:
             return
-        yield marker, data[pos + 4 : pos + 2 + length]
+        yield marker, pos + 4, pos + 2 + length
         pos += 2 + length
 
 

@@ -18,7 +18,7 @@ from defusedxml.ElementTree import ParseError, fromstring
 
 from consentaudit.models import Signal
 from consentaudit.signals import datamining
-from consentaudit.signals.containers import jpeg_segments, png_chunks, riff_chunks
+from consentaudit.signals.containers import jpeg_header_end, jpeg_segments, png_chunks, riff_chunks
 
 logging.getLogger("exifread").setLevel(logging.CRITICAL)
 
@@ -105,7 +105,7 @@ def read_metadata(data: bytes, keep_sensitive: bool = False) -> FileMetadata:
             for el in root.iter(f"{{{NS['plus']}}}LicensorName"):
                 if el.text and el.text.strip():
                     meta.values.append(("xmp.licensor", _clip(el.text)))
-    if data[:2] == b"\xff\xd8" and b"Photoshop 3.0\x00" in data:  # IIM lives in Photoshop's APP13 segment
+    if data[:2] == b"\xff\xd8" and data.find(b"Photoshop 3.0\x00", 0, jpeg_header_end(data)) >= 0:  # IIM: APP13
         _read_iim(data, meta)
     _read_exif(data, meta, keep_sensitive)
     return meta
