@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Protocol, TypeVar
 
+from consentaudit.blas import one_blas_thread
 from consentaudit.inflight import submitted_in_order
 from consentaudit.sources.item import Item
 
@@ -22,6 +23,7 @@ _WORK: Callable[[Unit], Any] | None = None  # set in each worker process by _ini
 def _init(work: Callable[[Unit], Any]) -> None:
     global _WORK
     _WORK = work
+    one_blas_thread()
 
 
 def _run(unit: Unit) -> Any:

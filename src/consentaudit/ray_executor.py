@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
+from consentaudit.blas import one_blas_thread
 from consentaudit.errors import InputError
 from consentaudit.inflight import submitted_in_order
 from consentaudit.sources.item import Item
@@ -33,6 +34,7 @@ def _run_unit(holder: list[Any], unit: Unit) -> Any:
     key = ref.hex()
     work = _WORK.get(key)
     if work is None:
+        one_blas_thread()  # a worker process is one of the cluster's CPUs (once per work object: cheap, idempotent)
         _WORK.clear()
         work = _WORK[key] = ray.get(ref)
     return work(unit)
