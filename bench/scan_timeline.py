@@ -1,0 +1,157 @@
+"""When each step of a cold CLI scan starts and ends: where a `--jobs N` run has one busy core.
+
+    python bench/scan_timeline.py [--jobs 1 2] [--repeat 3] [--work /tmp/consentaudit-cli-bench]
+
+Runs `consentaudit scan` cold (fresh `--db`, `-q`) on the 1,000-JPEG folder and manifest that
+bench/cli_workflows.py builds (built here the same way when absent), in a child process that wraps the audit's
+steps (inputs, listing, store, plan, map, merge) and records the wall time of each since the process
+started (Linux: /proc/self/stat). Prints the median of --repeat runs per step and per --jobs, then the
+serial part (before the map, and from its end to the exit: one busy core) and what it allows: with the map
+scaling as measured, the best `--jobs N` / `--jobs 1` ratio for that serial part, and the serial part a
+target ratio needs. Wall-clock figures of one shared machine: quote medians, never assert them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+STEPS = ("load_inputs", "open_source", "_bind_files", "_plan", "_map", "_merge")
+
+
+def _process_age() -> float:
+    """Seconds since this process started (0 where /proc is not there)."""
+    try:
+        start_ticks = float(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+
+
+def child(out: str, argv: list[str]) -> None:
+    """Run the CLI with its steps wrapped; the marks go to `out` as JSON when the process exits."""
+    import atexit
+
+    started = time.time() - _process_age()
+    marks: list[tuple[str, float]] = []
+
+    def mark(name: str) -> None:
+        marks.append((name, time.time() - started))
+
+    mark("interpreter up")
+    import consentaudit.cli.app as app
+
+    mark("CLI imported")
+    import consentaudit.audit as audit
+    import consentaudit.executors as executors
+
+    mark("scan modules imported")
+
+    def wrapped(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*a: Any, **k: Any) -> Any:
+            mark(f"{name} start")
+            try:
+                return fn(*a, **k)
+            finally:
+                mark(f"{name} end")
+
+        return run
+
+    for step in STEPS:
+        setattr(audit, step, wrapped(step, getattr(audit, step)))
+    local_map = executors.LocalExecutor.map
+
+    def timed_map(self: executors.LocalExecutor, units: Any, work: Any) -> Iterator[Any]:
+        first = True
+        for landed in local_map(self, units, work):
+            if first:
+                mark("first unit landed")
+                first = False
+            yield landed
+        mark("last unit landed")
+
+    executors.LocalExecutor.map = timed_map  # type: ignore[method-assign]
+    atexit.register(lambda: Path(out).write_text(json.dumps([*marks, ("exit", time.time() - started)])))
+    sys.argv = ["consentaudit", *argv]
+    app.main()
+
+
+def run_once(dataset: Path, manifest: Path, jobs: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "marks.json"
+        db = f"sqlite:///{Path(tmp) / 'scan.db'}"
+        scan = ["scan", str(dataset), "-m", str(manifest), "--db", db, "-q", "--fail-on", "none", "--jobs", str(jobs)]
+        subprocess.run([sys.executable, __file__, "--child", str(out), *scan], check=True, stdout=subprocess.DEVNULL)
+        return dict(json.loads(out.read_text()))
+
+
+def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--child":
+        child(sys.argv[2], sys.argv[3:])
+        return
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # time the bytecode caches a default Python keeps
+    os.environ.setdefault("CONSENTAUDIT_CACHE_DIR", tempfile.mkdtemp(prefix="consentaudit-timeline-"))
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--count", type=int, default=1000)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/consentaudit-cli-bench"))
+    ap.add_argument("--target", type=float, default=1.8, help="the --jobs N / --jobs 1 ratio to plan for")
+    args = ap.parse_args()
+    from cli_workflows import manifest_for
+    from scan_speed import build, real_photos
+
+    dataset, manifest = args.work / f"loose-{args.count}", args.work / "loose.csv"
+    if not dataset.exists():
+        photos = real_photos([p for p in (ROOT / "fixtures/photos", ROOT.parent / "shared/corpus") if p.exists()])
+        build(dataset, photos, args.count)
+    if not manifest.exists():
+        manifest_for(dataset, manifest)
+    runs: dict[int, list[dict[str, float]]] = {j: [] for j in args.jobs}
+    for _ in range(args.repeat):  # alternating, so that the machine's drift touches every --jobs alike
+        for j in args.jobs:
+            runs[j].append(run_once(dataset, manifest, j))
+    med = {j: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for j, rs in runs.items()}
+    names = list(med[args.jobs[0]])
+    print(f"# Cold scan timeline — {args.count} JPEGs, seconds since the process started, median of {args.repeat}\n")
+    print("| step | " + " | ".join(f"--jobs {j}" for j in args.jobs) + " |")
+    print("|---|" + "---:|" * len(args.jobs))
+    for name in names:
+        print(f"| {name} | " + " | ".join(f"{med[j].get(name, float('nan')):.3f}" for j in args.jobs) + " |")
+    print("\n| --jobs | wall s | map s | serial s (one busy core) |\n|---:|---:|---:|---:|")
+    parts = {}
+    for j in args.jobs:
+        m = med[j]
+        mapped = m["_map end"] - m["_map start"]
+        serial = m["exit"] - mapped
+        parts[j] = (m["exit"], mapped, serial)
+        print(f"| {j} | {m['exit']:.3f} | {mapped:.3f} | {serial:.3f} |")
+    if 1 in parts:
+        wall1, map1, _ = parts[1]
+        for j in args.jobs:
+            if j == 1:
+                continue
+            wall, mapped, serial = parts[j]
+            scaling = map1 / mapped
+            need = wall1 / args.target - map1 / scaling
+            print(
+                f"\n--jobs {j}: {wall1 / wall:.2f}x one job; the map scales {scaling:.2f}x; with this serial part "
+                f"({serial:.2f} s) and that map, {args.target:.1f}x needs the serial part under {need:.2f} s"
+            )
+
+
+if __name__ == "__main__":
+    main()
