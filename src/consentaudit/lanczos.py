@@ -4,8 +4,8 @@
 then filters the columns, with 22-bit fixed-point weights. The same integer sums, done as float64 matrix
 products, are exact (every product and sum is an integer below 2**53), so the result is Pillow's to the
 bit; and one product serves several output sizes at once: pHash's 32x32 and dHash's 9x8 share the row
-pass. About 2.5x faster than two Pillow resizes at every size measured (docs/performance.md).
-fingerprint.py checks it against Pillow once per process before trusting it (`agrees`).
+pass. About 2x faster than two Pillow resizes on the benchmark's draft-decoded photos (docs/performance.md).
+fingerprint.py checks it against the installed Pillow once per process before trusting it (`lanczos_order`).
 """
 
 from __future__ import annotations
