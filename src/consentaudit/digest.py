@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 EMPTY_ROOT = hashlib.sha256(b"consentaudit:empty-dataset").hexdigest()
 ALGORITHM = "merkle-sha256-v1(leaf=0x00|path|0x00|sha256hex, node=0x01|l|r, sorted by path)"
@@ -37,10 +38,15 @@ def sha256_hex(data: bytes) -> str:
 
 def sha256_file(path: Path) -> str:
     """The sha256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+        return sha256_stream(f)
+
+
+def sha256_stream(f: BinaryIO) -> str:
+    """The sha256 of what is left to read of an open binary file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    for block in iter(lambda: f.read(1 << 20), b""):
+        h.update(block)
     return h.hexdigest()
 
 

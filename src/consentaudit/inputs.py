@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from consentaudit import manifest_cache, strict_json
 from consentaudit.codec import report_from_dict
-from consentaudit.digest import sha256_file, sha256_hex
+from consentaudit.digest import sha256_file, sha256_hex, sha256_stream
 from consentaudit.errors import InputError
 from consentaudit.fingerprint import algorithm
 from consentaudit.manifest import ParsedManifest, load_records, parse_manifest_stream
@@ -98,13 +98,10 @@ def _read_manifest(path: Path, keep_records: bool = True, keep_rows: bool = Fals
 
 def _manifest_digest(path: Path) -> str:
     with _open_manifest(path) as f:
-        h = hashlib.sha256()
         try:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+            return sha256_stream(f)
         except OSError as exc:
             raise InputError(f"cannot read manifest {path}: {exc.strerror or exc}") from None
-        return h.hexdigest()
 
 
 def read_report_and_digest(path: Path) -> tuple[Report, str]:
