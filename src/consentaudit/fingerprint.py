@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 
 import imagehash
 import numpy as np
+import PIL
 from PIL import Image, UnidentifiedImageError
 
 from consentaudit import lanczos
@@ -46,7 +47,13 @@ def _open(data: bytes) -> Image.Image:
 
 
 # Bump when any hash changes meaning: stored fingerprints from another algorithm are never compared blindly.
-_HASHES = f"sha256;imagehash-{imagehash.__version__}:phash(8),dhash(8),phash-mirror(8);detail(32)"
+# Pillow's major version too: Pillow 13 resizes tall pictures in another pass order than 12 (lanczos.py), so a
+# picture's imagehash values can differ across it; a fingerprint cache filled under one is not reused under the
+# other (a minor release keeps the cache: re-decoding every image for each Pillow patch would be the worse cost).
+_HASHES = (
+    f"sha256;imagehash-{imagehash.__version__},pillow-{PIL.__version__.split('.')[0]}:"
+    "phash(8),dhash(8),phash-mirror(8);detail(32)"
+)
 # Reference builds also record phash(16) of the picture, pHash + phash(16) of its views (VIEWS) and its
 # ORB keypoints (keypoints.py, OpenCV).
 EXACT_ALGORITHM = f"{_HASHES};full-decode;convert(L);no-exif-transpose"

@@ -52,7 +52,9 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Report:
         finished_at="2026-11-26T00:00:01Z",
         scan_id=1,
         tool_version="0.0.0",
-        fingerprint_algorithm=re.sub(r"imagehash-[^:]+", "imagehash-X", result.header.fingerprint_algorithm),
+        fingerprint_algorithm=re.sub(
+            r"imagehash-[^,]+,pillow-\d+", "imagehash-X,pillow-X", result.header.fingerprint_algorithm
+        ),
     )
     return replace(result, header=header, findings=list(result.findings))
 

@@ -102,3 +102,33 @@ def test_a_re_judge_opens_no_image(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert before.keys() == after.keys()
     # in 2001 no consent had been granted yet: judged again, for real
     assert before["consented/canon-ixus.jpg"] == "consented" and after["consented/canon-ixus.jpg"] == "unconsented"
+
+
+def test_a_cache_filled_under_another_pillow_major_is_not_reused(
+    tmp_path: Path, dataset_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pillow 13 resizes tall pictures in another pass order than 12, so the fingerprints' algorithm names
+    Pillow's major version: rows cached under another one are decoded again, not compared blindly."""
+    import PIL
+    import sqlalchemy as sa
+
+    from consentaudit.fingerprint import algorithm
+    from consentaudit.store.tables import CACHE
+
+    store = ScanStore(f"sqlite:///{tmp_path / 'db'}")
+    run_audit(AuditRequest(dataset=dataset_copy, jobs=1, as_of=date(2026, 11, 26)), store)
+    algo = algorithm(True)
+    older = algo.replace(f",pillow-{PIL.__version__.split('.')[0]}:", ",pillow-12:")
+    assert older != algo
+    with store.engine.begin() as conn:  # the rows as a Pillow 12 install would have left them
+        assert conn.execute(sa.update(CACHE).where(CACHE.c.algorithm == algo).values(algorithm=older)).rowcount > 0
+    decoded: list[str] = []
+    real = scanner.scan_item
+
+    def counting(item: object, *a: object) -> object:
+        decoded.append(item.path)  # type: ignore[attr-defined]
+        return real(item, *a)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scanner, "scan_item", counting)
+    report = run_audit(AuditRequest(dataset=dataset_copy, jobs=1, as_of=date(2026, 11, 27)), store)
+    assert sorted(decoded) == sorted(f.path for f in report.findings)
