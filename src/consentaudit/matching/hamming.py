@@ -188,29 +188,47 @@ class HammingIndex:
         order = np.lexsort((pos, dist))
         return list(zip(pos[order].tolist(), dist[order].tolist(), strict=True))
 
-    def within_many(self, queries: Sequence[int], radius: int, block: int = 64) -> Iterator[tuple[int, int, int]]:
-        """(query index, position, distance) for every query and every stored code within `radius`: the
-        same answers as `within` for each query, computed a block of queries at a time."""
-        q_all = np.fromiter((int(q) for q in queries), dtype=np.uint64)
+    def _blocks(
+        self, q_all: npt.NDArray[np.uint64], radius: int, block: int
+    ) -> Iterator[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint8]]]:
+        """(first query index, query index in the block, position, distance) arrays of the hits within
+        `radius`, a block of queries at a time; probed blocks may repeat a hit (once per agreeing chunk)."""
         per_chunk = radius // CHUNKS
         if not self._probing or per_chunk > MAX_FLIPS:  # every query against every code, in blocks of rows
             rows = max(1, SCAN_CELLS // max(1, len(self.codes)))
             for b in range(0, len(q_all), rows):
                 d = np.bitwise_count(q_all[b : b + rows, None] ^ self.codes[None, :])
                 qi, pos = np.nonzero(d <= radius)
-                yield from zip((qi + b).tolist(), pos.tolist(), d[qi, pos].astype(np.int64).tolist(), strict=True)
+                yield b, qi.astype(np.int64), pos.astype(np.int64), d[qi, pos]
             return
         for b in range(0, len(q_all), block):
             q = q_all[b : b + block]
             offsets, qi = self._gather(q, per_chunk)
             d = np.bitwise_count(self._sorted[offsets] ^ q[qi])
             keep = np.flatnonzero(d <= radius)
-            pairs = np.unique(
-                np.stack([qi[keep], self._pos[offsets[keep]].astype(np.int64), d[keep].astype(np.int64)], axis=1),
-                axis=0,
-            )
+            yield b, qi[keep], self._pos[offsets[keep]].astype(np.int64), d[keep]
+
+    def within_many(self, queries: Sequence[int], radius: int, block: int = 64) -> Iterator[tuple[int, int, int]]:
+        """(query index, position, distance) for every query and every stored code within `radius`: the
+        same answers as `within` for each query, computed a block of queries at a time."""
+        q_all = np.fromiter((int(q) for q in queries), dtype=np.uint64)
+        scanning = not self._probing or radius // CHUNKS > MAX_FLIPS
+        for b, qi, pos, d in self._blocks(q_all, radius, block):
+            if scanning:
+                yield from zip((qi + b).tolist(), pos.tolist(), d.astype(np.int64).tolist(), strict=True)
+                continue
+            pairs = np.unique(np.stack([qi, pos, d.astype(np.int64)], axis=1), axis=0)
             for a, p, dist in pairs.tolist():
                 yield b + a, p, dist
+
+    def hit_blocks(
+        self, queries: npt.NDArray[np.uint64], radius: int, block: int = 256
+    ) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
+        """(query index, position) arrays of the stored codes within `radius` of each query, a block of
+        queries at a time: `within_many`'s pairs without distances or order, a pair possibly repeated — for
+        callers that only ask which pairs exist (connected components), at array speed."""
+        for b, qi, pos, _ in self._blocks(np.asarray(queries, dtype=np.uint64), radius, block):
+            yield qi + b, pos
 
     def pairs_within(self, radius: int) -> Iterator[tuple[int, int, int]]:
         """Every stored pair (i < j) within `radius`, with its distance."""
