@@ -42,14 +42,16 @@ def duplicate_groups(
     codes, code_of = np.unique(np.array(phashes, dtype=np.uint64), return_inverse=True)  # node -> its code
     roots = np.arange(len(codes), dtype=np.int64)  # union-find over the distinct codes
     index = HammingIndex(codes)
+    edges = _Edges(roots)
     for qi, pos in index.hit_blocks(codes, threshold):
-        _join(roots, qi, pos)
+        edges.add(qi, pos)
     if mirrors:
         pairs = np.unique(np.array([(int(code_of[n]), m) for n, m in mirrors], dtype=np.uint64), axis=0)
         owners = pairs[:, 0].astype(np.int64)
         for qi, pos in index.hit_blocks(pairs[:, 1], threshold):
-            _join(roots, owners[qi], pos)
-    group_of = _roots_of(roots, code_of)  # node -> its group
+            edges.add(owners[qi], pos)
+    edges.join()
+    group_of = roots[code_of]  # node -> its group
     groups: dict[int, list[str]] = defaultdict(list)
     for (path, *_), node in zip(items, node_of.tolist(), strict=True):
         if node >= 0:
@@ -57,33 +59,45 @@ def duplicate_groups(
     return sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: g[0])
 
 
-def _roots_of(roots: npt.NDArray[np.int64], x: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    r = roots[x]
-    while True:
-        up = roots[r]
-        if np.array_equal(up, r):
-            return r
-        r = up
+JOIN_EDGES = 1 << 22  # index hits buffered before they are joined (at most 64 MB of pairs)
+
+
+class _Edges:
+    """Pairs of distinct codes to join, buffered and joined JOIN_EDGES at a time into `roots`."""
+
+    def __init__(self, roots: npt.NDArray[np.int64]) -> None:
+        self.roots = roots
+        self.parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = []
+        self.size = 0
+
+    def add(self, a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> None:
+        keep = a != b
+        self.parts.append((a[keep], b[keep]))
+        self.size += int(keep.sum())
+        if self.size >= JOIN_EDGES:
+            self.join()
+
+    def join(self) -> None:
+        if self.parts:
+            _join(self.roots, np.concatenate([a for a, _ in self.parts]), np.concatenate([b for _, b in self.parts]))
+        self.parts, self.size = [], 0
 
 
 def _join(roots: npt.NDArray[np.int64], a: npt.NDArray[np.int64], b: npt.NDArray[np.int64]) -> None:
-    """Union-find over `roots` (each entry points to a smaller or equal one; a root points to itself): join
-    the pairs (a[k], b[k]). The pairs' roots are found as arrays; only the distinct pairs of different roots
-    are joined one by one, so a block inside one known cluster costs a few array operations."""
-    if len(a) == 0:
-        return
-    ra, rb = _roots_of(roots, a), _roots_of(roots, b)
-    roots[a], roots[b] = ra, rb  # path compression of what was visited
-    apart = ra != rb
-    if not apart.any():
-        return
-    n = len(roots)
-    lo, hi = np.minimum(ra[apart], rb[apart]), np.maximum(ra[apart], rb[apart])
-    for key in np.unique(lo * n + hi).tolist():
-        x, y = divmod(key, n)
-        while roots[x] != x:
-            x = int(roots[x])
-        while roots[y] != y:
-            y = int(roots[y])
-        if x != y:
-            roots[max(x, y)] = min(x, y)
+    """Union-find as arrays: each entry of `roots` points to a smaller or equal one and, between calls,
+    straight at its root (a root points to itself). Joins the pairs (a[k], b[k]) in rounds: every root
+    paired with a smaller root is hooked to the smallest such, then every entry is pointed at its root
+    again (pointer doubling); the pairs whose ends now share a root drop out. A round is a few array
+    operations over the pairs and the codes, and there are few rounds: no Python per pair."""
+    while len(a):
+        a, b = roots[a], roots[b]
+        apart = a != b
+        a, b = a[apart], b[apart]
+        if len(a) == 0:
+            return
+        np.minimum.at(roots, np.maximum(a, b), np.minimum(a, b))
+        while True:
+            up = roots[roots]
+            if np.array_equal(up, roots):
+                break
+            roots[:] = up
