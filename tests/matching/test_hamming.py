@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -97,3 +98,21 @@ def test_only_sixteen_hex_digits_parse() -> None:
 @given(codes)
 def test_hex_round_trip(c: int) -> None:
     assert parse_hex64(format_hex64(c)) == c
+
+
+def test_hit_blocks_find_exactly_the_pairs_within_every_radius() -> None:
+    """Every radius the index probes (0-15: the chunks' flips split by pigeonhole with its remainder) and
+    one it scans, on clustered codes: the pairs equal comparing every query with every code."""
+    rnd = random.Random(8)
+    centres = [rnd.getrandbits(64) for _ in range(400)]
+    stored = [c ^ sum(1 << b for b in rnd.sample(range(64), rnd.randint(0, 9))) for c in centres for _ in range(6)]
+    idx = HammingIndex(stored)
+    assert idx._probing
+    queries = np.array(stored[:600] + [rnd.getrandbits(64) for _ in range(40)], dtype=np.uint64)
+    codes = np.array(stored, dtype=np.uint64)
+    for r in (*range(16), 17):
+        got = set()
+        for qi, pos in idx.hit_blocks(queries, r, block=97):
+            got |= set(zip(qi.tolist(), pos.tolist(), strict=True))
+        qi, pos = np.nonzero(np.bitwise_count(queries[:, None] ^ codes[None, :]) <= r)
+        assert got == set(zip(qi.tolist(), pos.tolist(), strict=True)), r

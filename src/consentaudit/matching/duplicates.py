@@ -19,8 +19,8 @@ def duplicate_groups(
     (unreadable) is in no group.
 
     Linear in the images plus the pairs within `threshold`, at array speed: copies with equal bytes are one
-    node, equal pHashes one code, and the pairs an index query finds are joined a block at a time
-    (`_join`) — a cluster of thousands of re-encoded copies of one picture costs no Python per pair."""
+    node, equal pHashes one code, and the pairs the index finds are buffered and joined as arrays (`_join`)
+    — a cluster of thousands of re-encoded copies of one picture costs no Python per pair."""
     node_of = np.full(len(items), -1, dtype=np.int64)  # item -> node: the first item with its bytes
     by_sha: dict[str, int] = {}
     phashes: list[int] = []

@@ -134,15 +134,20 @@ class HammingIndex:
         return int(self.codes.nbytes + self._sorted.nbytes + self._pos.nbytes + self._start.nbytes)
 
     def _gather(
-        self, queries: npt.NDArray[np.uint64], per_chunk: int
+        self, queries: npt.NDArray[np.uint64], radius: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """(offsets into `_sorted`, query index of each offset) of every stored code that agrees with a
-        query to within `per_chunk` bits on some chunk (a code may appear once per matching chunk)."""
+        """(offsets into `_sorted`, query index of each offset) of every stored code that can be within
+        `radius` of a query (a code may appear once per chunk it agrees on): the probes of
+        `_probe_offsets`, for a block of queries at once."""
+        k, a = divmod(radius, CHUNKS)
         parts = ((queries[:, None] >> _SHIFTS[None, :]) & np.uint64(_MASK)).astype(np.int64)
-        probes = ((parts[..., None] ^ _FLIPS[per_chunk]) + _BASES[None, :, None]).ravel()
-        offsets, lengths = self._runs(probes)
-        per_query = CHUNKS * len(_FLIPS[per_chunk])
-        return offsets, np.repeat(np.repeat(np.arange(len(queries)), per_query), lengths)
+        n = len(queries)
+        probes = [((parts[:, : a + 1, None] ^ _FLIPS[k]) + _BASES[None, : a + 1, None]).reshape(n, -1)]
+        if a + 1 < CHUNKS and k >= 1:
+            probes.append(((parts[:, a + 1 :, None] ^ _FLIPS[k - 1]) + _BASES[None, a + 1 :, None]).reshape(n, -1))
+        per_query = sum(p.shape[1] for p in probes)
+        offsets, lengths = self._runs(np.concatenate(probes, axis=1).ravel() if len(probes) > 1 else probes[0].ravel())
+        return offsets, np.repeat(np.repeat(np.arange(n), per_query), lengths)
 
     def _runs(self, probes: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """(offsets into `_sorted` of every code in the buckets `probes` name, each bucket's length)."""
@@ -203,7 +208,7 @@ class HammingIndex:
             return
         for b in range(0, len(q_all), block):
             q = q_all[b : b + block]
-            offsets, qi = self._gather(q, per_chunk)
+            offsets, qi = self._gather(q, radius)
             d = np.bitwise_count(self._sorted[offsets] ^ q[qi])
             keep = np.flatnonzero(d <= radius)
             yield b, qi[keep], self._pos[offsets[keep]].astype(np.int64), d[keep]
@@ -222,7 +227,7 @@ class HammingIndex:
                 yield b + a, p, dist
 
     def hit_blocks(
-        self, queries: npt.NDArray[np.uint64], radius: int, block: int = 256
+        self, queries: npt.NDArray[np.uint64], radius: int, block: int = 64
     ) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]]:
         """(query index, position) arrays of the stored codes within `radius` of each query, a block of
         queries at a time: `within_many`'s pairs without distances or order, a pair possibly repeated — for
