@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -96,6 +97,38 @@ def test_a_malformed_code_is_reported_with_its_line(tmp_path: Path) -> None:
     with pytest.raises(ManifestError) as err:
         read_fingerprint_file(f)
     assert [(p.line, p.file) for p in err.value.problems] == [(8, str(f))]
+
+
+def test_entries_digest_formats_runs_of_lines_as_the_lines_would_be(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every mix of present fields, URLs, entries sharing sha256 or codes, across several digest blocks: the
+    columns' digest equals the digest of the lines themselves."""
+    from consentaudit.matching import reference_table
+
+    rng = random.Random(12)
+    entries = []
+    for i in range(400):
+        pattern = rng.randrange(32)
+        url = f"site{rng.randrange(9)}.example/{i}" if pattern & 16 else None
+        entries.append(
+            ReferenceEntry(
+                "s", f"r{i}",
+                _hex(rng, 256) if pattern & 1 else None,
+                _hex(rng, 64) if pattern & 2 else None,
+                _hex(rng, 64) if pattern & 4 else None,
+                url=url,
+                phash256=_hex(rng, 256) if pattern & 8 else None,
+            )
+        )  # fmt: skip
+    entries += [replace(entries[k], ref_id=f"again{k}") for k in range(0, 400, 37)]  # equal lines
+    entries += [ReferenceEntry("s", "zero", "0" * 64, "0" * 16, "f" * 16), ReferenceEntry("s", "none", None, None)]
+    want = entries_digest((e.sha256, e.phash, e.dhash, e.url, e.phash256) for e in entries)
+    for block in (7, 64, 65536):
+        monkeypatch.setattr(reference_table, "DIGEST_BLOCK", block)
+        assert table_of(entries).entries_digest() == want, block
+    for few in ([entries[3]], [entries[5]] * 3):  # one line; equal lines (no column varies)
+        assert table_of(few).entries_digest() == entries_digest(
+            (e.sha256, e.phash, e.dhash, e.url, e.phash256) for e in few
+        )
 
 
 def test_table_round_trip_digest_and_first_sha256_wins() -> None:

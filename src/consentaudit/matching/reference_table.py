@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -24,6 +25,9 @@ from consentaudit.digest import entries_digest
 from consentaudit.models import ReferenceEntry
 
 NO_DETAIL = -1
+DIGEST_BLOCK = 65536  # lines formatted at once by the entries digest
+# a byte's two hex digits as one little-endian uint16 (one gather a byte, viewed back as two characters)
+_HEX_PAIRS = np.frombuffer(b"".join(f"{b:02x}".encode() for b in range(256)), dtype="<u2")
 _ARRAYS = (
     "set_code", "sha256", "has_sha256", "phash", "has_phash", "dhash", "has_dhash", "phash256", "has_phash256",
     "detail",
@@ -176,7 +180,8 @@ class ReferenceTable(Sequence[ReferenceEntry]):
         """`digest.entries_digest` without holding a million lines: the lines' sort order is found on the
         columns (a hex field is fixed-width and "-" sorts before any hex digit, so comparing lines is comparing
         the fields in turn; a URL field by the rank of "URL\t" among them), then the lines are hashed in
-        that order one at a time."""
+        that order, a block at a time: a run of lines with the same fields present and no URL (a hash list is
+        one run) is formatted as one byte matrix, a line with a URL on its own."""
         n = len(self)
         if n == 0:
             return entries_digest(())
@@ -199,29 +204,61 @@ class ReferenceTable(Sequence[ReferenceEntry]):
         ]
         for parts in reversed(fields):
             keys.extend(reversed(parts))
-        order = np.lexsort(keys)
+        varying = [k for k in keys if k[0] != k[-1] or np.any(k != k[0])]  # a constant key sorts nothing
+        order = np.lexsort(varying) if varying else np.arange(n)
         del keys, fields
-        sha_raw, p256_raw = np.ascontiguousarray(self.sha256).tobytes(), np.ascontiguousarray(self.phash256).tobytes()
         has = np.stack([self.has_sha256, self.has_phash, self.has_dhash, self.has_phash256], axis=1)
+        url_present = np.asarray(self.urls.present)
         h = hashlib.sha256()
-        for start in range(0, n, 65536):  # a block of lines at a time: no million-element Python lists
-            block = order[start : start + 65536]
-            self._hash_lines(h, block.tolist(), sha_raw, p256_raw, has[block].tolist(), start == 0)
+        for start in range(0, n, DIGEST_BLOCK):  # a block of lines at a time: memory stays flat
+            rows = order[start : start + DIGEST_BLOCK]
+            # runs of lines with the same fields present and no URL are formatted as one byte matrix
+            shape = has[rows] @ np.array([1, 2, 4, 8]) + 16 * url_present[rows]
+            cuts = [0, *(np.flatnonzero(shape[1:] != shape[:-1]) + 1).tolist(), len(rows)]
+            for a, b in itertools.pairwise(cuts):
+                run = rows[a:b]
+                if url_present[run[0]]:
+                    self._hash_lines(h, run.tolist(), start + a == 0)
+                else:
+                    data = self._line_matrix(run, has[run[0]]).tobytes()
+                    h.update(data[1:] if start + a == 0 else data)  # "\n" before every line but the first
         return h.hexdigest()
 
-    def _hash_lines(
-        self, h: Any, rows: list[int], sha_raw: bytes, p256_raw: bytes, has: list[list[bool]], first: bool
-    ) -> None:
-        ph, dh = self.phash[rows].tolist(), self.dhash[rows].tolist()
+    def _line_matrix(self, rows: npt.NDArray[np.int64], has: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint8]:
+        """The lines of `rows` (no URL, the same fields present), each after a "\n", as one uint8 matrix:
+        the hex digits looked up a byte at a time."""
+        m = len(rows)
+
+        def col(char: bytes) -> npt.NDArray[np.uint8]:
+            return np.full((m, 1), char[0], dtype=np.uint8)
+
+        def hexed(raw: npt.NDArray[np.uint8], present: bool) -> npt.NDArray[np.uint8]:
+            return _HEX_PAIRS[raw].view(np.uint8).reshape(m, -1) if present else col(b"-")
+
+        def code(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint8]:
+            return values[rows].astype(">u8").view(np.uint8).reshape(m, 8)
+
+        tab = col(b"\t")
+        parts = [
+            col(b"\n"),
+            hexed(self.sha256[rows], bool(has[0])), tab,
+            hexed(code(self.phash), bool(has[1])), tab,
+            hexed(code(self.dhash), bool(has[2])), tab,
+            col(b"-"), tab,
+            hexed(self.phash256[rows], bool(has[3])),
+        ]  # fmt: skip
+        return np.concatenate(parts, axis=1)
+
+    def _hash_lines(self, h: Any, rows: list[int], first: bool) -> None:
+        """The lines of `rows` one at a time (a line with a URL)."""
         for j, i in enumerate(rows):
-            hs = has[j]
             line = "\t".join(
                 (
-                    sha_raw[32 * i : 32 * i + 32].hex() if hs[0] else "-",
-                    f"{ph[j]:016x}" if hs[1] else "-",
-                    f"{dh[j]:016x}" if hs[2] else "-",
+                    self.sha256[i].tobytes().hex() if self.has_sha256[i] else "-",
+                    f"{int(self.phash[i]):016x}" if self.has_phash[i] else "-",
+                    f"{int(self.dhash[i]):016x}" if self.has_dhash[i] else "-",
                     self.urls.get(i) or "-",
-                    p256_raw[32 * i : 32 * i + 32].hex() if hs[3] else "-",
+                    self.phash256[i].tobytes().hex() if self.has_phash256[i] else "-",
                 )
             )
             h.update((f"\n{line}" if j or not first else line).encode("utf-8"))
