@@ -325,3 +325,23 @@ def test_a_narrower_query_of_the_same_code_is_answered_from_the_wider_one(tmp_pa
     assert asked == [15]
     assert narrow == real(probe, 14) and (0, 3) in narrow and set(narrow) <= set(wide)
     assert index._within(probe, 16) == real(probe, 16) and asked == [15, 16]
+
+
+def test_lexsort_orders_rows_as_numpy_does_up_to_equal_rows() -> None:
+    """The digest's sort: constant keys left out, the first varying key sorted, its ties sorted on all keys.
+    The sorted rows equal np.lexsort's, for keys with many ties, few ties, constants, and none varying."""
+    from consentaudit.matching.reference_table import _lexsort
+
+    rng = np.random.default_rng(4)
+    n = 3000
+    cases = [
+        [rng.integers(0, 3, n), rng.integers(0, 2, n), np.ones(n, dtype=bool), rng.integers(0, 4, n)],
+        [rng.integers(0, 2**63, n, dtype=np.uint64), np.zeros(n, dtype=np.uint64), rng.integers(0, 2**40, n)],
+        [rng.integers(0, 5, n), np.full(n, 7)],
+        [np.full(n, 7), np.ones(n, dtype=bool)],
+    ]
+    for keys in cases:
+        ours, numpy_s = _lexsort(list(keys), n), np.lexsort(keys)
+        assert sorted(ours.tolist()) == list(range(n))
+        table = np.stack([np.asarray(k, dtype=np.int64) for k in keys], axis=1)
+        assert np.array_equal(table[ours], table[numpy_s])

@@ -204,8 +204,7 @@ class ReferenceTable(Sequence[ReferenceEntry]):
         ]
         for parts in reversed(fields):
             keys.extend(reversed(parts))
-        varying = [k for k in keys if k[0] != k[-1] or np.any(k != k[0])]  # a constant key sorts nothing
-        order = np.lexsort(varying) if varying else np.arange(n)
+        order = _lexsort(keys, n)
         del keys, fields
         has = np.stack([self.has_sha256, self.has_phash, self.has_dhash, self.has_phash256], axis=1)
         url_present = np.asarray(self.urls.present)
@@ -375,6 +374,29 @@ class ReferenceTable(Sequence[ReferenceEntry]):
     def renamed(self, name: str) -> ReferenceTable:
         """Every entry in one set called `name`."""
         return replace(self, set_names=(name,), set_code=np.zeros(len(self), dtype=np.int32))
+
+
+def _lexsort(keys: list[npt.NDArray[Any]], n: int) -> npt.NDArray[np.int64]:
+    """np.lexsort(keys) (least significant first) up to the order of rows equal on every key: a key that is
+    constant sorts nothing and is left out, and the rows are sorted on the most significant key that varies,
+    then only the runs it leaves tied are sorted on all of them (a hash list's first sha256 word ties almost
+    never: one argsort, not one pass per key)."""
+    varying = [k for k in keys if k[0] != k[-1] or np.any(k != k[0])]
+    if not varying:
+        return np.arange(n)
+    first = varying[-1]
+    order = np.argsort(first, kind="stable")
+    if len(varying) == 1:
+        return order
+    ranked = first[order]
+    tie = np.flatnonzero(ranked[1:] == ranked[:-1])
+    if len(tie):
+        tied = np.zeros(n, dtype=bool)
+        tied[tie] = tied[tie + 1] = True
+        at = np.flatnonzero(tied)  # the tied runs' places, in order: they keep them, sorted within
+        rows = order[at]
+        order[at] = rows[np.lexsort([k[rows] for k in varying])]
+    return order
 
 
 def _strings(data: bytearray, offsets: array[int], present: bytearray) -> Strings:
