@@ -475,7 +475,8 @@ def hash_gray(
     inner_side = 0
     if box is not None:
         inner_side = min(box[2] - box[0], box[3] - box[1])
-        inner = np.asarray(gray.crop(box).resize((_PHASH_SIDE, _PHASH_SIDE), Image.Resampling.LANCZOS))
+        left, top, right, bottom = box
+        (inner,) = _reduce(px[top:bottom, left:right], ((_PHASH_SIDE, _PHASH_SIDE),))  # = crop(box).resize
         trimmed = _hex(_phash_bits(inner))
     if keep_thumbs is not None:
         keep_thumbs(Thumbnails(small, inner, min(gray.size), inner_side))

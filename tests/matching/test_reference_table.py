@@ -102,7 +102,7 @@ def test_a_malformed_code_is_reported_with_its_line(tmp_path: Path) -> None:
 def test_entries_digest_formats_runs_of_lines_as_the_lines_would_be(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every mix of present fields, URLs, entries sharing sha256 or codes, across several digest blocks: the
     columns' digest equals the digest of the lines themselves."""
-    from consentaudit.matching import reference_table
+    from consentaudit.matching import reference_digest
 
     rng = random.Random(12)
     entries = []
@@ -123,7 +123,7 @@ def test_entries_digest_formats_runs_of_lines_as_the_lines_would_be(monkeypatch:
     entries += [ReferenceEntry("s", "zero", "0" * 64, "0" * 16, "f" * 16), ReferenceEntry("s", "none", None, None)]
     want = entries_digest((e.sha256, e.phash, e.dhash, e.url, e.phash256) for e in entries)
     for block in (7, 64, 65536):
-        monkeypatch.setattr(reference_table, "DIGEST_BLOCK", block)
+        monkeypatch.setattr(reference_digest, "DIGEST_BLOCK", block)
         assert table_of(entries).entries_digest() == want, block
     for few in ([entries[3]], [entries[5]] * 3):  # one line; equal lines (no column varies)
         assert table_of(few).entries_digest() == entries_digest(
@@ -330,7 +330,7 @@ def test_a_narrower_query_of_the_same_code_is_answered_from_the_wider_one(tmp_pa
 def test_lexsort_orders_rows_as_numpy_does_up_to_equal_rows() -> None:
     """The digest's sort: constant keys left out, the first varying key sorted, its ties sorted on all keys.
     The sorted rows equal np.lexsort's, for keys with many ties, few ties, constants, and none varying."""
-    from consentaudit.matching.reference_table import _lexsort
+    from consentaudit.matching.reference_digest import _lexsort
 
     rng = np.random.default_rng(4)
     n = 3000

@@ -133,6 +133,10 @@ class HammingIndex:
     def nbytes(self) -> int:
         return int(self.codes.nbytes + self._sorted.nbytes + self._pos.nbytes + self._start.nbytes)
 
+    def _scans(self, radius: int) -> bool:
+        """Whether a query of `radius` compares against every code: a small index, or too wide to probe."""
+        return not self._probing or radius // CHUNKS > MAX_FLIPS
+
     def _gather(
         self, queries: npt.NDArray[np.uint64], radius: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -173,7 +177,7 @@ class HammingIndex:
         if len(self.codes) == 0:
             return []
         q = np.uint64(query)
-        if not self._probing or radius // CHUNKS > MAX_FLIPS:
+        if self._scans(radius):
             d = np.bitwise_count(self.codes ^ q)
             pos = np.flatnonzero(d <= radius)
             dist = d[pos].astype(np.int64)
@@ -198,8 +202,7 @@ class HammingIndex:
     ) -> Iterator[tuple[int, npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint8]]]:
         """(first query index, query index in the block, position, distance) arrays of the hits within
         `radius`, a block of queries at a time; probed blocks may repeat a hit (once per agreeing chunk)."""
-        per_chunk = radius // CHUNKS
-        if not self._probing or per_chunk > MAX_FLIPS:  # every query against every code, in blocks of rows
+        if self._scans(radius):  # every query against every code, in blocks of rows
             rows = max(1, SCAN_CELLS // max(1, len(self.codes)))
             for b in range(0, len(q_all), rows):
                 d = np.bitwise_count(q_all[b : b + rows, None] ^ self.codes[None, :])
@@ -217,7 +220,7 @@ class HammingIndex:
         """(query index, position, distance) for every query and every stored code within `radius`: the
         same answers as `within` for each query, computed a block of queries at a time."""
         q_all = np.fromiter((int(q) for q in queries), dtype=np.uint64)
-        scanning = not self._probing or radius // CHUNKS > MAX_FLIPS
+        scanning = self._scans(radius)
         for b, qi, pos, d in self._blocks(q_all, radius, block):
             if scanning:
                 yield from zip((qi + b).tolist(), pos.tolist(), d.astype(np.int64).tolist(), strict=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import itertools
 import json
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -21,13 +20,10 @@ from typing import Any, overload
 import numpy as np
 import numpy.typing as npt
 
-from consentaudit.digest import entries_digest
+from consentaudit.matching.reference_digest import streamed_digest
 from consentaudit.models import ReferenceEntry
 
 NO_DETAIL = -1
-DIGEST_BLOCK = 65536  # lines formatted at once by the entries digest
-# a byte's two hex digits as one little-endian uint16 (one gather a byte, viewed back as two characters)
-_HEX_PAIRS = np.frombuffer(b"".join(f"{b:02x}".encode() for b in range(256)), dtype="<u2")
 _ARRAYS = (
     "set_code", "sha256", "has_sha256", "phash", "has_phash", "dhash", "has_dhash", "phash256", "has_phash256",
     "detail",
@@ -172,95 +168,9 @@ class ReferenceTable(Sequence[ReferenceEntry]):
         the report header records it; kept once computed."""
         if self.digest:
             return self.digest
-        value = self._streamed_digest()
+        value = streamed_digest(self)
         object.__setattr__(self, "digest", value)
         return value
-
-    def _streamed_digest(self) -> str:
-        """`digest.entries_digest` without holding a million lines: the lines' sort order is found on the
-        columns (a hex field is fixed-width and "-" sorts before any hex digit, so comparing lines is comparing
-        the fields in turn; a URL field by the rank of "URL\t" among them), then the lines are hashed in
-        that order, a block at a time: a run of lines with the same fields present and no URL (a hash list is
-        one run) is formatted as one byte matrix, a line with a URL on its own."""
-        n = len(self)
-        if n == 0:
-            return entries_digest(())
-        keys: list[npt.NDArray[Any]] = []  # least significant first, for np.lexsort
-
-        def hex_field(values: npt.NDArray[Any], present: npt.NDArray[np.bool_]) -> list[npt.NDArray[Any]]:
-            words = np.ascontiguousarray(values).view(">u8") if values.ndim == 2 else values[:, None]
-            return [present, *(words[:, k].astype(np.uint64) for k in range(words.shape[1]))]
-
-        urls = [self.urls.get(i) for i in np.flatnonzero(self.urls.present).tolist()]
-        rank = {u: r for r, u in enumerate(sorted({*(f"{u}\t" for u in urls), "-\t"}))}
-        url_rank = np.full(n, rank["-\t"], dtype=np.int64)
-        url_rank[np.asarray(self.urls.present)] = [rank[f"{u}\t"] for u in urls]
-        fields = [
-            hex_field(self.sha256, self.has_sha256),
-            hex_field(self.phash, self.has_phash),
-            hex_field(self.dhash, self.has_dhash),
-            [url_rank],
-            hex_field(self.phash256, self.has_phash256),
-        ]
-        for parts in reversed(fields):
-            keys.extend(reversed(parts))
-        order = _lexsort(keys, n)
-        del keys, fields
-        has = np.stack([self.has_sha256, self.has_phash, self.has_dhash, self.has_phash256], axis=1)
-        url_present = np.asarray(self.urls.present)
-        h = hashlib.sha256()
-        for start in range(0, n, DIGEST_BLOCK):  # a block of lines at a time: memory stays flat
-            rows = order[start : start + DIGEST_BLOCK]
-            # runs of lines with the same fields present and no URL are formatted as one byte matrix
-            shape = has[rows] @ np.array([1, 2, 4, 8]) + 16 * url_present[rows]
-            cuts = [0, *(np.flatnonzero(shape[1:] != shape[:-1]) + 1).tolist(), len(rows)]
-            for a, b in itertools.pairwise(cuts):
-                run = rows[a:b]
-                if url_present[run[0]]:
-                    self._hash_lines(h, run.tolist(), start + a == 0)
-                else:
-                    data = self._line_matrix(run, has[run[0]]).tobytes()
-                    h.update(data[1:] if start + a == 0 else data)  # "\n" before every line but the first
-        return h.hexdigest()
-
-    def _line_matrix(self, rows: npt.NDArray[np.int64], has: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint8]:
-        """The lines of `rows` (no URL, the same fields present), each after a "\n", as one uint8 matrix:
-        the hex digits looked up a byte at a time."""
-        m = len(rows)
-
-        def col(char: bytes) -> npt.NDArray[np.uint8]:
-            return np.full((m, 1), char[0], dtype=np.uint8)
-
-        def hexed(raw: npt.NDArray[np.uint8], present: bool) -> npt.NDArray[np.uint8]:
-            return _HEX_PAIRS[raw].view(np.uint8).reshape(m, -1) if present else col(b"-")
-
-        def code(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint8]:
-            return values[rows].astype(">u8").view(np.uint8).reshape(m, 8)
-
-        tab = col(b"\t")
-        parts = [
-            col(b"\n"),
-            hexed(self.sha256[rows], bool(has[0])), tab,
-            hexed(code(self.phash), bool(has[1])), tab,
-            hexed(code(self.dhash), bool(has[2])), tab,
-            col(b"-"), tab,
-            hexed(self.phash256[rows], bool(has[3])),
-        ]  # fmt: skip
-        return np.concatenate(parts, axis=1)
-
-    def _hash_lines(self, h: Any, rows: list[int], first: bool) -> None:
-        """The lines of `rows` one at a time (a line with a URL)."""
-        for j, i in enumerate(rows):
-            line = "\t".join(
-                (
-                    self.sha256[i].tobytes().hex() if self.has_sha256[i] else "-",
-                    f"{int(self.phash[i]):016x}" if self.has_phash[i] else "-",
-                    f"{int(self.dhash[i]):016x}" if self.has_dhash[i] else "-",
-                    self.urls.get(i) or "-",
-                    self.phash256[i].tobytes().hex() if self.has_phash256[i] else "-",
-                )
-            )
-            h.update((f"\n{line}" if j or not first else line).encode("utf-8"))
 
     def content_key(self) -> str:
         """A sha256 over every column a match depends on, in entry order: part of a scan's run key. Kept
@@ -374,29 +284,6 @@ class ReferenceTable(Sequence[ReferenceEntry]):
     def renamed(self, name: str) -> ReferenceTable:
         """Every entry in one set called `name`."""
         return replace(self, set_names=(name,), set_code=np.zeros(len(self), dtype=np.int32))
-
-
-def _lexsort(keys: list[npt.NDArray[Any]], n: int) -> npt.NDArray[np.int64]:
-    """np.lexsort(keys) (least significant first) up to the order of rows equal on every key: a key that is
-    constant sorts nothing and is left out, and the rows are sorted on the most significant key that varies,
-    then only the runs it leaves tied are sorted on all of them (a hash list's first sha256 word ties almost
-    never: one argsort, not one pass per key)."""
-    varying = [k for k in keys if k[0] != k[-1] or np.any(k != k[0])]
-    if not varying:
-        return np.arange(n)
-    first = varying[-1]
-    order = np.argsort(first, kind="stable")
-    if len(varying) == 1:
-        return order
-    ranked = first[order]
-    tie = np.flatnonzero(ranked[1:] == ranked[:-1])
-    if len(tie):
-        tied = np.zeros(n, dtype=bool)
-        tied[tie] = tied[tie + 1] = True
-        at = np.flatnonzero(tied)  # the tied runs' places, in order: they keep them, sorted within
-        rows = order[at]
-        order[at] = rows[np.lexsort([k[rows] for k in varying])]
-    return order
 
 
 def _strings(data: bytearray, offsets: array[int], present: bytearray) -> Strings:
