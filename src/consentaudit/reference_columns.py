@@ -10,12 +10,14 @@ the file line by line, which reports every problem with its line number.
 from __future__ import annotations
 
 import binascii
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from consentaudit.heap import give_back_free_memory
 from consentaudit.matching.reference_table import NO_DETAIL, ReferenceTable, Strings, concat
 
 
@@ -51,26 +53,38 @@ def _read(
 ) -> tuple[str, ReferenceTable, dict[str, str]]:
     parse = pj.ParseOptions(newlines_in_values=False)
     read = pj.ReadOptions(block_size=BLOCK)
-    if hasattr(pj, "open_json"):  # pyarrow >= 19: a batch at a time
-        # the system allocator gives the batches' memory back as they go (measured: 257 MB peak against 420 MB
-        # with Arrow's default pool for a 247 MB file)
-        batches = iter(pj.open_json(path, read_options=read, parse_options=parse, memory_pool=pa.system_memory_pool()))
-    else:
-        batches = iter(pj.read_json(path, read_options=read, parse_options=parse).to_batches())
-    name, header, parts = set_name or path.stem, {}, []
-    for batch in batches:
-        found, part = _batch(pa.Table.from_batches([batch]), header_kind, pa, pc)
-        if found is not None:
-            header = found
-            name = set_name or header.get("name") or name
-        parts.append(part)
+    # Arrow's default pool (mimalloc) keeps what it frees; the system allocator gives each batch's memory
+    # back (`give_back_free_memory` after every batch): a 247 MB file peaks at ~300 MB, not 420
+    pool = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        if hasattr(pj, "open_json"):  # pyarrow >= 19: a batch at a time
+            batches = iter(pj.open_json(path, read_options=read, parse_options=parse))
+        else:
+            batches = iter(pj.read_json(path, read_options=read, parse_options=parse).to_batches())
+        name, header, parts = set_name or path.stem, {}, []
+        for batch in batches:
+            found, part = _batch(pa.Table.from_batches([batch]), header_kind, pa, pc)
+            del batch
+            give_back_free_memory()
+            if found is not None:
+                header = found
+                name = set_name or header.get("name") or name
+            parts.append(part)
+    finally:
+        pa.set_memory_pool(pool)
     if not parts:
         raise UnusualFile("an empty file")
-    return name, concat(parts).renamed(name), header
+    table = concat(parts).renamed(name)
+    del parts
+    give_back_free_memory()
+    return name, table, header
 
 
 def _batch(table: Any, header_kind: str, pa: Any, pc: Any) -> tuple[dict[str, str] | None, ReferenceTable]:
-    """(the last header line in it, the entries) of one batch of lines."""
+    """(the last header line in it, the entries) of one batch of lines. The columns are read as NumPy views
+    of Arrow's buffers: converting Arrow values to Python or NumPy objects (`to_numpy`, a Python scalar in a
+    compute call) makes pyarrow import pandas, 0.7 s of a first use."""
     if not FIELDS.issuperset(table.column_names):
         raise UnusualFile(f"fields this reader does not take: {sorted(set(table.column_names) - FIELDS)}")
     for col in table.column_names:
@@ -84,45 +98,42 @@ def _batch(table: Any, header_kind: str, pa: Any, pc: Any) -> tuple[dict[str, st
         c = table.column(name).combine_chunks()
         return c.cast(pa.string()) if pa.types.is_null(c.type) else c
 
-    kinds = column("kind")
-    is_header = pc.fill_null(pc.equal(kinds, header_kind), False)
-    if pc.any(pc.and_(pc.invert(is_header), pc.is_valid(kinds))).as_py():
+    kinds = _Text.of(column("kind"), pa)
+    is_header = kinds.equals(header_kind)
+    if (kinds.valid & ~is_header).any():
         raise UnusualFile("a line of another kind")
     header = None
-    for k in np.flatnonzero(is_header.to_numpy(zero_copy_only=False)).tolist():
+    for k in np.flatnonzero(is_header).tolist():
         header = {c: v for c in table.column_names if isinstance(v := table.column(c)[k].as_py(), str)}
-    rows = pc.invert(is_header)
+    rows = ~is_header
 
-    def kept(c: Any) -> Any:
-        return c.filter(rows)
-
-    sha, sha_ok = _hex(kept(column("sha256")), 64, pc, pa)
-    ph, ph_ok = _hex(kept(column("phash")), 16, pc, pa)
-    dh, dh_ok = _hex(kept(column("dhash")), 16, pc, pa)
-    p256, p256_ok = _hex(kept(column("phash256")), 64, pc, pa)
-    url = pc.utf8_trim_whitespace(kept(column("url")))
-    url_ok = pc.fill_null(pc.greater(pc.utf8_length(url), 0), False).to_numpy(zero_copy_only=False)
+    sha, sha_ok = _hex(_Text.of(column("sha256"), pa), rows, 64)
+    ph, ph_ok = _hex(_Text.of(column("phash"), pa), rows, 16)
+    dh, dh_ok = _hex(_Text.of(column("dhash"), pa), rows, 16)
+    p256, p256_ok = _hex(_Text.of(column("phash256"), pa), rows, 64)
+    url = _Text.of(pc.utf8_trim_whitespace(column("url")), pa)
+    url_ok = (url.valid & (url.lengths() > 0))[rows]
     has_hash = sha_ok | ph_ok
     if not (has_hash | url_ok).all():
         raise UnusualFile("an entry without sha256, phash or url")
-    ids = pc.coalesce(kept(column("path")), kept(column("url")))
-    if ids.null_count or not pc.all(pc.greater(pc.utf8_length(ids), 0)).as_py():
+    ids = _Text.of(pc.coalesce(column("path"), column("url")), pa)
+    if not (ids.valid & (ids.lengths() > 0))[rows].all():
         raise UnusualFile("an entry named by neither path nor url")
-    url_kept = url_ok & ~has_hash
     detail = np.full(len(sha_ok), NO_DETAIL, dtype=np.int8)
     if "detail" in table.column_names:
-        d = kept(table.column("detail").combine_chunks())
+        d = table.column("detail").combine_chunks()
+        if pa.types.is_string(d.type):  # "50" is no detail to the line reader; let it decide
+            raise UnusualFile("detail: a string")
         if not pa.types.is_null(d.type):
-            values = d.to_numpy(zero_copy_only=False)
-            ok = d.is_valid().to_numpy(zero_copy_only=False)
-            values = np.where(ok, values, -1).astype(np.int64)
-            good = (values >= 0) & (values <= 100)
-            detail = np.where(good, values, NO_DETAIL).astype(np.int8)
+            values, ok = _ints(d.cast(pa.int64()))
+            good = ok & (values >= 0) & (values <= 100)
+            detail = np.where(good, values, NO_DETAIL).astype(np.int8)[rows]
+    n = len(sha_ok)
     out = ReferenceTable(
         set_names=("",),
-        set_code=np.zeros(len(sha_ok), dtype=np.int32),
-        ref_ids=_strings(ids, np.ones(len(sha_ok), dtype=bool), pa),
-        urls=_strings(url, url_kept, pa),
+        set_code=np.zeros(n, dtype=np.int32),
+        ref_ids=ids.strings(rows, np.ones(n, dtype=bool)),
+        urls=url.strings(rows, url_ok & ~has_hash),
         sha256=sha,
         has_sha256=sha_ok,
         phash=ph.view(">u8").ravel().astype(np.uint64),
@@ -136,40 +147,92 @@ def _batch(table: Any, header_kind: str, pa: Any, pc: Any) -> tuple[dict[str, st
     return header, out
 
 
-def _hex(col: Any, width: int, pc: Any, pa: Any) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
-    """(rows of width/2 bytes, present) of a column of hex codes: a code of another length counts as absent
-    (as the line reader does), a code of the right length with a non-hex digit is a problem."""
+def _bits(buffer: Any, offset: int, n: int) -> npt.NDArray[np.bool_]:
+    """An Arrow validity bitmap (least significant bit first) as booleans; all True where there is none."""
+    if buffer is None:
+        return np.ones(n, dtype=bool)
+    return np.unpackbits(np.frombuffer(buffer, dtype=np.uint8), bitorder="little")[offset : offset + n].astype(bool)
+
+
+def _ints(col: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """(values, present) of an int64 Arrow array."""
     n = len(col)
-    right = pc.fill_null(pc.equal(pc.utf8_length(col), width), False)
-    present = right.to_numpy(zero_copy_only=False)
-    out = np.zeros((n, width // 2), dtype=np.uint8)
+    validity, values = col.buffers()[:2]
+    if values is None:
+        return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+    return np.frombuffer(values, dtype=np.int64)[col.offset : col.offset + n], _bits(validity, col.offset, n)
+
+
+@dataclass(frozen=True)
+class _Text:
+    """A string column as NumPy views of Arrow's buffers: value i is data[offsets[i]:offsets[i + 1]]."""
+
+    offsets: npt.NDArray[np.int64]  # n + 1
+    data: npt.NDArray[np.uint8]
+    valid: npt.NDArray[np.bool_]
+
+    @classmethod
+    def of(cls, col: Any, pa: Any) -> _Text:
+        col = col.cast(pa.large_string())
+        n = len(col)
+        validity, offsets, data = col.buffers()
+        valid = _bits(validity, col.offset, n) if col.null_count else np.ones(n, dtype=bool)
+        if offsets is None:
+            return cls(np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.uint8), valid)
+        chars = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+        return cls(np.frombuffer(offsets, dtype=np.int64)[col.offset : col.offset + n + 1], chars, valid)
+
+    def lengths(self) -> npt.NDArray[np.int64]:
+        """Bytes of each value (0 for a null)."""
+        return np.where(self.valid, np.diff(self.offsets), 0)
+
+    def matrix(self, at: npt.NDArray[np.bool_], width: int) -> npt.NDArray[np.uint8]:
+        """The values at `at`, each `width` bytes long, as rows of a matrix."""
+        starts = self.offsets[:-1][at]
+        if len(starts) and bool((np.diff(starts) == width).all()):  # one run of the buffer (the usual case)
+            run: npt.NDArray[np.uint8] = self.data[starts[0] : starts[0] + width * len(starts)]
+            return run.reshape(-1, width)
+        rows: npt.NDArray[np.uint8] = self.data[starts[:, None] + np.arange(width)]
+        return rows
+
+    def equals(self, text: str) -> npt.NDArray[np.bool_]:
+        raw = np.frombuffer(text.encode(), dtype=np.uint8)
+        same: npt.NDArray[np.bool_] = self.valid & (self.lengths() == len(raw))
+        if same.any():
+            same[same] = (self.matrix(same, len(raw)) == raw).all(axis=1)
+        return same
+
+    def ascii(self) -> bool:
+        span = self.data[self.offsets[0] : self.offsets[-1]]
+        return not len(span) or int(span.max()) < 0x80
+
+    def strings(self, rows: npt.NDArray[np.bool_], present: npt.NDArray[np.bool_]) -> Strings:
+        """The values of `rows` as Strings, those where `present` (over the rows) is False left out."""
+        starts = self.offsets[:-1][rows]
+        lengths = np.where(present, self.lengths()[rows], 0)
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        if len(lengths) and bool(present.all()) and np.array_equal(starts[1:], starts[:-1] + lengths[:-1]):
+            data = self.data[starts[0] : starts[0] + offsets[-1]].copy()  # one run of the buffer
+        else:
+            data = self.data[np.repeat(starts - offsets[:-1], lengths) + np.arange(int(offsets[-1]))]
+        return Strings(data, offsets, present.copy())
+
+
+def _hex(col: _Text, rows: npt.NDArray[np.bool_], width: int) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
+    """(rows of width/2 bytes, present) of a column of hex codes, over `rows`: a code of another length
+    counts as absent (as the line reader does), a code of the right length with a non-hex digit is a
+    problem. Lengths are in characters for the line reader; a code column with a non-ASCII byte is left to it."""
+    if not col.ascii():
+        raise UnusualFile("a code with a non-ASCII character")
+    right = col.valid & (col.lengths() == width)
+    present = right[rows]
+    out = np.zeros((len(present), width // 2), dtype=np.uint8)
     if not present.any():
         return out, present
-    codes = col.filter(right).cast(pa.large_string())
-    offsets = np.frombuffer(codes.buffers()[1], dtype=np.int64)[codes.offset : codes.offset + len(codes) + 1]
-    data = np.frombuffer(codes.buffers()[2], dtype=np.uint8)
-    chars = data[offsets[0] : offsets[-1]]
-    if len(chars) != width * len(codes):
-        raise UnusualFile("codes of mixed widths")
     try:
-        raw = binascii.unhexlify(chars.tobytes())
+        raw = binascii.unhexlify(col.matrix(right & rows, width).tobytes())
     except binascii.Error:
         raise UnusualFile("a code with a non-hex digit") from None
     out[present] = np.frombuffer(raw, dtype=np.uint8).reshape(-1, width // 2)
     return out, present
-
-
-def _strings(col: Any, present: npt.NDArray[np.bool_], pa: Any) -> Strings:
-    col = col.cast(pa.large_string()).fill_null("")
-    keep = pa.array(present)
-    col = col.filter(keep) if not present.all() else col
-    lengths = np.zeros(len(present), dtype=np.int64)
-    if len(col):
-        offs = np.frombuffer(col.buffers()[1], dtype=np.int64)[col.offset : col.offset + len(col) + 1]
-        lengths[present] = np.diff(offs)
-        data = np.frombuffer(col.buffers()[2], dtype=np.uint8)[offs[0] : offs[-1]].copy()
-    else:
-        data = np.zeros(0, dtype=np.uint8)
-    offsets = np.zeros(len(present) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    return Strings(data, offsets, present.copy())

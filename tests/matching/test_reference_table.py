@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -15,7 +17,7 @@ import pytest
 
 from conftest import PHOTOS
 from consentaudit import mapper as mapper_module
-from consentaudit import reference_cache
+from consentaudit import reference_cache, reference_columns
 from consentaudit.digest import entries_digest
 from consentaudit.errors import ManifestError
 from consentaudit.mapper import BORDER_MARGIN, UnitMapper
@@ -86,6 +88,62 @@ def test_arrow_reader_gives_the_line_readers_columns(tmp_path: Path) -> None:
     windows.write_bytes(b"\xef\xbb\xbf" + f.read_bytes().replace(b"\n", b"\r\n"))
     _same(read_fingerprint_file(windows)[1], fast)
     _same(_read_lines(windows, None)[1], fast)
+
+
+def test_odd_values_read_by_columns_or_lines_give_the_line_readers_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Values the column reader leaves to the line reader, or reads itself, end as the line reader reads them:
+    explicit nulls, a header line in the middle, codes with non-ASCII characters (64 characters but more
+    bytes, or 64 bytes but fewer characters), a detail written as a string, batches cut mid-file."""
+    rng = random.Random(8)
+    base = [{"path": f"p{i}.jpg", "sha256": _hex(rng, 256), "phash": _hex(rng, 64)} for i in range(40)]
+    odd = {
+        "nulls": [*base[:5], {"path": "n.jpg", "sha256": None, "phash": _hex(rng, 64), "url": None}, *base[5:]],
+        "header inside": [*base[:20], {"kind": "consentaudit-fingerprints", "name": "late"}, *base[20:]],
+        "wide characters": [*base[:3], {"path": "w.jpg", "sha256": _hex(rng, 256), "phash": "é" * 16}, *base[3:]],
+        "short by bytes": [*base[:3], {"path": "s.jpg", "sha256": _hex(rng, 256), "phash": "é" * 8}, *base[3:]],
+        "string detail": [*base[:3], {"path": "d.jpg", "phash": _hex(rng, 64), "detail": "50"}, *base[3:]],
+    }
+    for rows in odd.values():
+        f = tmp_path / "odd.jsonl"
+        f.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+        try:
+            want: ReferenceTable | type[ManifestError] = _read_lines(f, None)[1]
+        except ManifestError:
+            want = ManifestError
+        if want is ManifestError:
+            with pytest.raises(ManifestError):
+                read_fingerprint_file(f)
+            continue
+        assert isinstance(want, ReferenceTable)
+        _same(read_fingerprint_file(f)[1], want)
+        with_lines = tmp_path / "many.jsonl"  # the same lines cut into several Arrow batches
+        with_lines.write_text(f.read_text(encoding="utf-8") * 50, encoding="utf-8")
+        monkeypatch.setattr(reference_columns, "BLOCK", 1 << 14)
+        _same(read_fingerprint_file(with_lines)[1], _read_lines(with_lines, None)[1])
+        monkeypatch.undo()
+
+
+def test_a_hash_list_is_read_without_importing_pandas(tmp_path: Path) -> None:
+    """Converting Arrow values to Python or NumPy objects makes pyarrow import pandas (0.7 s of a first use);
+    the column reader reads Arrow's buffers instead."""
+    pytest.importorskip("pyarrow", reason="pyarrow is not installed: the column reader is not used")
+    try:
+        import importlib.util
+
+        if importlib.util.find_spec("pandas") is None:
+            pytest.skip("pandas is not installed: nothing could import it")
+    except ValueError:
+        pass
+    f = tmp_path / "wild.jsonl"
+    _hash_list(f, 2000)
+    code = (
+        "import sys; from pathlib import Path; from consentaudit.reference_columns import read_columns; "
+        f"t = read_columns(Path({str(f)!r}))[1]; print(len(t), 'pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["2000", "False"]
 
 
 def test_a_malformed_code_is_reported_with_its_line(tmp_path: Path) -> None:
@@ -166,6 +224,14 @@ def test_cache_serves_columns_and_a_changed_file_is_read_again(tmp_path: Path) -
     cache = tmp_path / "cache"
     name, first, _, hit = read_cached_fingerprint_file(f, root=cache)
     assert not hit and first.digest
+    assert isinstance(first.phash.base, np.memmap)  # parsed, cached, then served from the entry it wrote
+    want = list(first)  # (the damage below is written into the files `first` maps)
+    assert read_fingerprint_file(f)[1].entries_digest() == first.digest
+    unwritable = tmp_path / "file-not-folder"
+    unwritable.write_text("")
+    _, parsed, _, _ = read_cached_fingerprint_file(f, root=unwritable)  # no cache: the parsed columns
+    assert not isinstance(parsed.phash.base, np.memmap)
+    _same(parsed, first)
     name2, again, _, hit2 = read_cached_fingerprint_file(f, root=cache)
     assert hit2 and name2 == name and isinstance(again.phash.base, np.memmap)  # memory-mapped from the cache
     _same(first, again)
@@ -178,13 +244,13 @@ def test_cache_serves_columns_and_a_changed_file_is_read_again(tmp_path: Path) -
     entry = next((cache / "references").iterdir())
     (entry / "phash.npy").write_bytes(b"\x93NUMPY damaged")  # a damaged entry is parsed again and replaced
     _, redone, _, hit_damaged = read_cached_fingerprint_file(f, root=cache)
-    assert not hit_damaged and list(redone) == list(first)
+    assert not hit_damaged and list(redone) == want
     assert read_cached_fingerprint_file(f, root=cache)[3]
     rows = _hash_list(f, 50, seed=2)  # new content; same size, mtime moved on
     st = f.stat()
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
     _, changed, _, hit3 = read_cached_fingerprint_file(f, root=cache)
-    assert not hit3 and changed[0].sha256 == str(rows[0]["sha256"]).lower() != first[0].sha256
+    assert not hit3 and changed[0].sha256 == str(rows[0]["sha256"]).lower() != want[0].sha256
 
 
 def _near(code: str, bits: int, rng: random.Random) -> str:
@@ -282,15 +348,19 @@ def test_a_large_sets_radius_index_is_kept_and_memory_mapped(tmp_path: Path, mon
     built = cached_index(codes, root=cache)
     loaded = cached_index(codes.copy(), root=cache)
     assert isinstance(loaded.codes.base, np.memmap) and isinstance(loaded.state()["sorted"].base, np.memmap)
+    assert isinstance(built.codes.base, np.memmap)  # built, kept, then served from the entry like `loaded`
     queries = [int(c) for c in codes[:40]] + [int(codes[7] ^ np.uint64(1 << 40)), int(rng.integers(0, 2**63))]
     for q in queries:
         for radius in (0, 6, 14):
             assert loaded.within(q, radius) == built.within(q, radius) == HammingIndex(codes).within(q, radius)
     assert len(built.within(int(codes[7]), 3)) == 11
     (entry,) = (cache / "indexes").iterdir()
-    (entry / "pos.npy").write_bytes(b"\x93NUMPY damaged")
-    redone = cached_index(codes, root=cache)
-    assert not isinstance(redone.codes.base, np.memmap)  # built again, and the entry replaced
+    near7 = built.within(int(codes[7]), 3)
+    (entry / "pos.npy").write_bytes(b"\x93NUMPY damaged")  # (`built` maps these files: not used after this)
+    redone = cached_index(codes, root=cache)  # built again, the entry replaced, and served from it
+    assert isinstance(redone.codes.base, np.memmap)
+    assert np.load(entry / "pos.npy").shape == (4 * len(codes),)
+    assert redone.within(int(codes[7]), 3) == near7
     assert isinstance(cached_index(codes, root=cache).codes.base, np.memmap)
     other = codes.copy()
     other[0] ^= np.uint64(1)
@@ -299,7 +369,7 @@ def test_a_large_sets_radius_index_is_kept_and_memory_mapped(tmp_path: Path, mon
     small = codes[:2000]  # below the threshold: built in memory, no entry
     assert cached_index(small, root=cache).within(int(codes[7]), 3) == HammingIndex(small).within(int(codes[7]), 3)
     assert len(list((cache / "indexes").iterdir())) == 2
-    state = built.state()
+    state = HammingIndex(codes).state()
     with pytest.raises(ValueError):
         HammingIndex.from_state({**state, "start": state["start"][:-1]})
 

@@ -88,7 +88,8 @@ class HammingIndex:
         if self._probing:
             sorted_parts, pos_parts, starts = [], [], []
             for i in range(CHUNKS):
-                part = ((self.codes >> np.uint64(i * WIDTH)) & np.uint64(_MASK)).astype(np.int64)
+                # 16-bit keys: numpy's stable sort of them is a radix sort (~4x faster than on int64)
+                part = ((self.codes >> np.uint64(i * WIDTH)) & np.uint64(_MASK)).astype(np.uint16)
                 order = np.argsort(part, kind="stable")
                 counts = np.bincount(part, minlength=1 << WIDTH)
                 start = np.zeros(1 << WIDTH, dtype=np.int64)
