@@ -14,6 +14,8 @@ wall time of a whole process (fresh `--db` where it says cold), min and median o
 - reference re-scan: a scan with --reference FOLDER, then a second scan with the same folder and a new
   --as-of, against the first;
 - start-up: `consentaudit --version` against `python -c "import PIL.Image, imagehash"`;
+- `fingerprint` of the reference folder (reference fingerprints: 256-bit pHash, views, keypoints) with
+  --jobs 1 and --jobs 2;
 - with --million: a 1M-entry fingerprint file (random sha256, pHash, dHash and 256-bit pHash, as an
   imported hash list carries) given as --reference to the cold --jobs 1 scan (fresh --db): the seconds it
   adds and the scan's peak RSS, on first use (the file parsed and written to the reference cache, which
@@ -184,6 +186,10 @@ def main() -> None:
         results.setdefault("second scan, same --reference FOLDER, new --as-of", []).append(
             timed(scan(loose, w / "loose.csv", db, "--jobs", "1", "-r", str(refs), "--as-of", "2026-11-02"))
         )
+        for jobs in ("1", "2"):  # reference fingerprints (256-bit pHash, views, keypoints) of the folder
+            results.setdefault(f"fingerprint the reference folder, --jobs {jobs}", []).append(
+                timed([*CLI, "fingerprint", str(refs), "-o", str(w / "refs.jsonl"), "-q", "--jobs", jobs])
+            )
     med = {k: statistics.median(v) for k, v in results.items()}
     print(f"# CLI workflows — {platform.machine()}, Python {platform.python_version()}, {args.count} JPEGs")
     print(f"{args.refs} reference images, {args.repeat} runs each; wall seconds of whole processes\n")
@@ -204,11 +210,15 @@ def main() -> None:
         ("second reference scan / first", med["second scan, same --reference FOLDER, new --as-of"] / ref1, "<= 0.35x"),
         ("--version / import PIL.Image, imagehash", med["consentaudit --version"]
          / med["import PIL.Image, imagehash (python -c)"], "<= 3x"),
+        ("fingerprint FOLDER: --jobs 2 speed / --jobs 1", med["fingerprint the reference folder, --jobs 1"]
+         / med["fingerprint the reference folder, --jobs 2"], "(none)"),
     ]  # fmt: skip
     if args.million:
         added = med["scan loose folder, cold, --jobs 1, --reference 1M-entry file"] - cold1
         first = med["scan loose folder, cold, --jobs 1, --reference 1M-entry file, first use"] - cold1
         ratios.append(("seconds a 1M-entry reference file adds, first use (parse + cache)", first, "(none)"))
+        first_rss = PEAK_RSS["scan loose folder, cold, --jobs 1, --reference 1M-entry file, first use"]
+        ratios.append(("peak RSS on first use, MB", first_rss, "(none)"))
         ratios.append(("seconds a 1M-entry reference file adds", added, "<= 3 s"))
         ratios.append(
             ("peak RSS with it, MB", PEAK_RSS["scan loose folder, cold, --jobs 1, --reference 1M-entry file"], "<= 400")

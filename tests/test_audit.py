@@ -259,7 +259,7 @@ def test_an_image_tied_by_sha256_is_not_re_hashed_or_probed(tmp_path: Path, monk
 def test_units_are_sized_to_the_job() -> None:
     """Few large files on two jobs: enough units, shrinking towards the end, that neither worker waits long on
     the other's last one; many files: --batch-size holds but for the tail; one job: --batch-size."""
-    from consentaudit.audit import MIN_UNIT, units_of
+    from consentaudit.executors import MIN_UNIT, units_of
 
     def sizes(n: int, batch: int, jobs: int) -> list[int]:
         items = [Item(f"{i}.jpg", f"/d/{i}.jpg", 1, 1) for i in range(n)]

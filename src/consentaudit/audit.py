@@ -25,7 +25,7 @@ from consentaudit import __version__
 from consentaudit.codec import header_to_dict, summary_to_dict
 from consentaudit.digest import merkle_root, sha256_file
 from consentaudit.errors import InputError
-from consentaudit.executors import Executor, LocalExecutor
+from consentaudit.executors import Executor, LocalExecutor, units_of
 from consentaudit.findings_out import FindingsOut
 from consentaudit.fingerprint import algorithm, thumbnail_data_uri
 from consentaudit.inputs import Inputs, load_inputs
@@ -56,21 +56,6 @@ from consentaudit.vocab import Verdict
 
 WRITE_IMAGES = 512  # the driver writes landed results in transactions of about this many images
 WRITE_SECONDS = 1.0  # ... or at least this often
-
-
-MIN_UNIT = 4  # images: the smallest unit the tail of a multi-job scan is cut into
-
-
-def units_of(items: Sequence[Item], batch_size: int, jobs: int) -> Iterator[Sequence[Item]]:
-    """Work units of at most `batch_size` images. With several jobs each unit is at most 1/(2 x jobs) of
-    the images still to hand out, so units shrink towards the end (to MIN_UNIT) and the workers finish
-    together: 100 camera photos on two jobs are units of 25, 19, 14, ... 4, not 64 and 36 with one worker idle
-    for the whole second unit; on a large scan all but the last few units are `batch_size`."""
-    i, n = 0, len(items)
-    while i < n:
-        size = batch_size if jobs <= 1 else max(MIN_UNIT, min(batch_size, -(-(n - i) // (2 * jobs))))
-        yield items[i : i + size]
-        i += size
 
 
 def shard_units(items: Sequence[Item], batch_size: int, jobs: int) -> Iterator[Sequence[Item]]:

@@ -31,6 +31,21 @@ def _run(unit: Unit) -> Any:
     return _WORK(unit)
 
 
+MIN_UNIT = 4  # images: the smallest unit the tail of a multi-job scan is cut into
+
+
+def units_of(items: Sequence[Item], batch_size: int, jobs: int) -> Iterator[Sequence[Item]]:
+    """Work units of at most `batch_size` images. With several jobs each unit is at most 1/(2 x jobs) of
+    the images still to hand out, so units shrink towards the end (to MIN_UNIT) and the workers finish
+    together: 100 camera photos on two jobs are units of 25, 19, 14, ... 4, not 64 and 36 with one worker idle
+    for the whole second unit; on a large scan all but the last few units are `batch_size`."""
+    i, n = 0, len(items)
+    while i < n:
+        size = batch_size if jobs <= 1 else max(MIN_UNIT, min(batch_size, -(-(n - i) // (2 * jobs))))
+        yield items[i : i + size]
+        i += size
+
+
 def default_jobs() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))

@@ -22,6 +22,7 @@ from consentaudit.digest import sha256_file, sha256_hex, sha256_stream
 from consentaudit.errors import InputError
 from consentaudit.fingerprint import algorithm
 from consentaudit.manifest import ParsedManifest, load_records, parse_manifest_stream
+from consentaudit.mapper import fingerprint_items
 from consentaudit.matching.reference_table import ReferenceTable, concat, table_of
 from consentaudit.models import (
     ConsentRecord,
@@ -34,7 +35,7 @@ from consentaudit.models import (
 from consentaudit.reference_cache import read_cached_fingerprint_file
 from consentaudit.reference_files import entries_from_images, read_url_list
 from consentaudit.request import AuditRequest
-from consentaudit.scanner import ScanSettings, scan_unit
+from consentaudit.scanner import ScanSettings
 from consentaudit.sources import open_source
 from consentaudit.sources.archives import is_archive
 from consentaudit.vocab import unknown_purposes
@@ -202,32 +203,36 @@ def load_manifests(paths: Sequence[Path]) -> tuple[list[ConsentRecord], list[Man
 REFERENCE = ScanSettings(fast=False, with256=True)  # reference entries: also 256-bit pHash, views, keypoints
 
 
-def reference_images(path: Path, settings: ScanSettings, store: ScanStore | None = None) -> list[ScannedImage]:
-    """The fingerprints of a reference folder or archive; with a store, from its fingerprint cache for every
-    file whose size and mtime are unchanged (a reference folder is fingerprinted once, not on every scan)."""
+def reference_images(
+    path: Path, settings: ScanSettings, store: ScanStore | None = None, jobs: int = 1
+) -> list[ScannedImage]:
+    """The fingerprints of a reference folder or archive, on `jobs` local processes; with a store, from its
+    fingerprint cache for every file whose size and mtime are unchanged (a reference folder is fingerprinted
+    once, not on every scan)."""
     source = open_source(path)
     items = list(source.items())
     if store is None:
-        return scan_unit(items, settings)
+        return fingerprint_items(items, settings, jobs=jobs)
     key = f"reference:{source.root / path.name if path.is_file() else source.root}"
     algo = f"{algorithm(False)};reference(256,views,orb)"
     states = store.cache_states(key, algo)
     fresh = [i for i in items if i.problem is not None or states.get(i.path) != (i.size, i.mtime_ns)]
     seen = {i.path for i in fresh}
     cached = store.cached_images(key, algo, [i.path for i in items if i.path not in seen])
-    scanned = scan_unit(fresh, settings)
+    scanned = fingerprint_items(fresh, settings, jobs=jobs)
     store.cache_images(key, scanned, algo)
     return sorted(cached + scanned, key=lambda img: img.path)
 
 
 def load_reference(
-    path: Path, settings: ScanSettings = REFERENCE, store: ScanStore | None = None
+    path: Path, settings: ScanSettings = REFERENCE, store: ScanStore | None = None, jobs: int = 1
 ) -> tuple[ReferenceInfo, ReferenceTable]:
-    """A reference set from a folder of images, a URL list or a fingerprint file written by `fingerprint`
-    (read through the reference cache: a file parsed once loads as columns afterwards)."""
+    """A reference set from a folder of images (fingerprinted on `jobs` processes), a URL list or a
+    fingerprint file written by `fingerprint` (read through the reference cache: a file parsed once loads as
+    columns afterwards)."""
     if path.is_dir() or (path.is_file() and is_archive(path)):
         name = path.name
-        images = reference_images(path, settings, store)
+        images = reference_images(path, settings, store, jobs)
         table = table_of(entries_from_images(name, images))
         return ReferenceInfo(name, str(path), len(table)), table
     if path.is_file() and path.suffix.lower() in (".txt", ".csv", ".parquet"):
@@ -288,7 +293,7 @@ def load_inputs(req: AuditRequest, settings: ScanSettings, store: ScanStore) -> 
                 f"reference set not found: {rp} is neither a file, a folder nor a set stored in {store.describe()}"
             )
         else:
-            info, entries = load_reference(rp, exact, store)
+            info, entries = load_reference(rp, exact, store, req.jobs)  # a folder on the local pool, any executor
         ref_infos.append(with_digest(info, entries))
         ref_tables.append(entries)
     return Inputs(

@@ -13,9 +13,9 @@ from consentaudit.consent_record import FIELDS, LIST_SEPARATOR, parse_record
 from consentaudit.errors import InputError, ManifestError, OutputError, Problem
 from consentaudit.inputs import REFERENCE, read_manifest
 from consentaudit.manifest import MANIFEST_VERSION, ParsedManifest, check_unique
+from consentaudit.mapper import fingerprint_source
 from consentaudit.models import SourceRef
 from consentaudit.progress import ProgressCallback
-from consentaudit.scanner import fingerprint_source
 
 FORMATS = (".csv", ".jsonl", ".json")
 WHERE = SourceRef("manifest init", 0)
@@ -52,6 +52,7 @@ def write_skeleton(
     force: bool = False,
     progress: ProgressCallback | None = None,
     defaults: RecordDefaults = RecordDefaults(),
+    jobs: int = 1,
 ) -> SkeletonResult:
     """A skeleton manifest: one row per image with sha256, phash, phash256 and path filled in, and the
     given defaults (record id prefix, status, purposes, granted-at)."""
@@ -73,7 +74,7 @@ def write_skeleton(
     problems = parse_record(checked, WHERE)[1]
     if problems:
         raise InputError("; ".join(f"--{(p.field or '').replace('_', '-')}: {p.message}" for p in problems))
-    images = fingerprint_source(dataset, REFERENCE, progress)  # with the 256-bit pHash
+    images = fingerprint_source(dataset, REFERENCE, progress, jobs)  # with the 256-bit pHash, on `jobs` processes
     rows = []
     skipped = []
     for n, img in enumerate(images, start=1):

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 
+from consentaudit.executors import LocalExecutor, units_of
 from consentaudit.fingerprint import ImageProbe, Thumbnails
 from consentaudit.matching.consent_index import ConsentIndex
 from consentaudit.matching.hamming import HammingIndex
 from consentaudit.matching.reference_index import ReferenceIndex
 from consentaudit.merge import Merger
 from consentaudit.models import ConsentRecord, Finding, ReferenceEntry, ScannedImage
+from consentaudit.progress import Progress, ProgressCallback
 from consentaudit.scanner import ScanSettings, refingerprint_exact, scan_unit
-from consentaudit.sources import read_item
+from consentaudit.sources import open_source, read_item
 from consentaudit.sources.item import Item
 from consentaudit.verdicts import Rules
 
@@ -139,3 +143,28 @@ class UnitMapper:
         redone, findings = self.judge(images, {i.path: i for i in unit}, in_hand, thumbs)
         exact = {img.path: img for img in redone}
         return UnitResult([exact.get(img.path, img) for img in images], findings)
+
+
+def fingerprint_items(
+    items: Sequence[Item],
+    settings: ScanSettings,
+    progress: ProgressCallback | None = None,
+    jobs: int = 1,
+    batch: int = 64,
+) -> list[ScannedImage]:
+    """Scan items without judging them, in order, on `jobs` local processes (units sized to the job): what
+    `fingerprint`, `manifest init`, reference builds and a scan's `--reference FOLDER` do. A reference
+    fingerprint (256-bit pHash, views, ORB keypoints) costs ~40 ms an image, ten times a scan's."""
+    out: list[ScannedImage] = []
+    for unit, images in LocalExecutor(jobs).map(units_of(items, batch, jobs), partial(scan_unit, settings=settings)):
+        out.extend(images)
+        if progress:
+            progress(Progress(len(out), len(items), 0, unit[-1].path))
+    return out
+
+
+def fingerprint_source(
+    path: Path, settings: ScanSettings, progress: ProgressCallback | None = None, jobs: int = 1
+) -> list[ScannedImage]:
+    """`fingerprint_items` of every image of a dataset (folder, shards, zip)."""
+    return fingerprint_items(list(open_source(path).items()), settings, progress, jobs)

@@ -6,18 +6,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from consentaudit.inputs import REFERENCE, load_reference
+from consentaudit.mapper import fingerprint_source
 from consentaudit.models import ReferenceInfo
 from consentaudit.progress import ProgressCallback
 from consentaudit.reference_files import read_fingerprint_file, write_fingerprints, write_set
-from consentaudit.scanner import fingerprint_source
 from consentaudit.store import ReferenceSets, ScanStore
 from consentaudit.timestamps import now_utc
 
 
 def build_set(
-    store: ScanStore, name: str, source: Path, description: str = "", license_: str = "", force: bool = False
+    store: ScanStore,
+    name: str,
+    source: Path,
+    description: str = "",
+    license_: str = "",
+    force: bool = False,
+    jobs: int = 1,
 ) -> ReferenceInfo:
-    info, table = load_reference(source)
+    info, table = load_reference(source, jobs=jobs)
     info = ReferenceInfo(name, str(source), len(table), description or info.description, license_ or info.license)
     ReferenceSets(store).save(info, table.renamed(name), str(source), now_utc(), force)
     return info
@@ -37,10 +43,15 @@ def export_set(store: ScanStore, name: str, output: Path) -> int:
 
 
 def fingerprint_to_file(
-    folder: Path, output: Path, name: str | None = None, description: str = "", progress: ProgressCallback | None = None
+    folder: Path,
+    output: Path,
+    name: str | None = None,
+    description: str = "",
+    progress: ProgressCallback | None = None,
+    jobs: int = 1,
 ) -> tuple[int, int]:
-    """(fingerprints written, unreadable files skipped)."""
-    images = fingerprint_source(folder, REFERENCE, progress)
+    """(fingerprints written, unreadable files skipped); the folder fingerprinted on `jobs` processes."""
+    images = fingerprint_source(folder, REFERENCE, progress, jobs)
     with output.open("w", encoding="utf-8") as out:
         n = write_fingerprints(images, out, name or folder.resolve().name, description)
     return n, len(images) - n

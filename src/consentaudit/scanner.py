@@ -14,13 +14,12 @@ from consentaudit.defaults import DEFAULT_MAX_PIXELS
 from consentaudit.digest import sha256_hex
 from consentaudit.fingerprint import Thumbnails, UnreadableImage, fingerprint_bytes
 from consentaudit.models import ScannedImage, Signal
-from consentaudit.progress import Progress, ProgressCallback
 from consentaudit.signals import c2pa_verify
 from consentaudit.signals.c2pa_reader import digital_source_types, embedded_store, read_store, training_entries
 from consentaudit.signals.containers import jpeg_header_end
 from consentaudit.signals.metadata import read_metadata
 from consentaudit.signals.provenance import C2paFacts, c2pa_signals, crawl_signals, parse_crawl_json, xmp_signals
-from consentaudit.sources import open_source, read_item
+from consentaudit.sources import read_item
 from consentaudit.sources.archives import ArchiveReader
 from consentaudit.sources.item import Item
 
@@ -199,17 +198,3 @@ def scan_unit(
         return [scan_item(i, settings, archives, hold, None if thumbs is None else thumbs.__setitem__) for i in items]
     finally:
         archives.close()
-
-
-def fingerprint_source(
-    path: Path, settings: ScanSettings, progress: ProgressCallback | None = None, batch: int = 64
-) -> list[ScannedImage]:
-    """Scan a dataset without judging it (for `fingerprint`, `manifest init` and reference builds)."""
-    items = list(open_source(path).items())
-    out: list[ScannedImage] = []
-    for start in range(0, len(items), batch):
-        unit = items[start : start + batch]
-        out.extend(scan_unit(unit, settings))
-        if progress:
-            progress(Progress(len(out), len(items), 0, unit[-1].path))
-    return out

@@ -228,13 +228,13 @@ def test_a_reference_folder_is_fingerprinted_once_and_again_when_a_file_changes(
     dataset = tmp_path / "ds"
     shutil.copytree(FIXTURES / "dataset" / "copies", dataset)
     scanned: list[str] = []
-    real = inputs.scan_unit
+    real = inputs.fingerprint_items
 
     def counting(items: list[object], *args: object, **kwargs: object) -> object:
         scanned.extend(str(getattr(i, "path", "")) for i in items)
         return real(items, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(inputs, "scan_unit", counting)
+    monkeypatch.setattr(inputs, "fingerprint_items", counting)
     store = ScanStore(f"sqlite:///{tmp_path / 'db'}")
 
     def audit(day: int) -> dict[str, str]:

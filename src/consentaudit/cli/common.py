@@ -23,6 +23,17 @@ DbOption = Annotated[
     ),
 ]
 
+JobsOption = Annotated[
+    int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes (default: all cores).", metavar="N")
+]
+
+
+def jobs_or_all(jobs: int | None) -> int:
+    """--jobs, else one process per core this process may run on."""
+    from consentaudit.executors import default_jobs
+
+    return jobs if jobs is not None else default_jobs()
+
 
 def open_store(db: str | None) -> ScanStore:
     from consentaudit.store import ScanStore, locate  # SQLAlchemy only when a command needs the store

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from consentaudit.cli.common import JobsOption, jobs_or_all
 from consentaudit.cli.errors import handle_errors
 
 manifest_app = typer.Typer(help="Validate consent manifests or start one for a dataset.", no_args_is_help=True)
@@ -44,6 +45,7 @@ def manifest_init(
     granted_at: Annotated[
         str, typer.Option("--granted-at", help="Fill in this date (YYYY-MM-DD).", metavar="DATE")
     ] = "",
+    jobs: JobsOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Write a manifest with one row per image (sha256, phash, phash256, path) and the given defaults; what is
@@ -53,7 +55,7 @@ def manifest_init(
 
     with progress_display(quiet) as tick:
         defaults = RecordDefaults(id_prefix, status, tuple(purpose or ()), granted_at)
-        result = write_skeleton(dataset, output, force, tick, defaults)
+        result = write_skeleton(dataset, output, force, tick, defaults, jobs_or_all(jobs))
     for path, why in result.skipped:
         typer.echo(f"skipped {path}: {why}", err=True)
     missing = [n for n, v in (("status", status), ("purposes", purpose), ("dates", granted_at)) if not v]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from consentaudit.cli.common import DbOption, open_store
+from consentaudit.cli.common import DbOption, JobsOption, jobs_or_all, open_store
 from consentaudit.cli.errors import handle_errors
 
 reference_app = typer.Typer(help="Named reference sets of known scraped images, URLs or domains.", no_args_is_help=True)
@@ -28,12 +28,13 @@ def reference_build(
     description: Annotated[str, typer.Option("--description", help="What the collection is.", metavar="TEXT")] = "",
     license_: Annotated[str, typer.Option("--license", help="The collection's licence.", metavar="TEXT")] = "",
     force: Annotated[bool, typer.Option("--force", help="Replace a stored set of the same name.")] = False,
+    jobs: JobsOption = None,
     db: DbOption = None,
 ) -> None:
     """Build and store a named reference set."""
     from consentaudit.reference_sets import build_set
 
-    info = build_set(open_store(db), name, source, description, license_, force)
+    info = build_set(open_store(db), name, source, description, license_, force, jobs_or_all(jobs))
     typer.echo(f"stored reference set {name!r}: {info.entries} entries from {source}")
 
 
@@ -103,6 +104,7 @@ def fingerprint(
     description: Annotated[
         str, typer.Option("--description", help="What the set is and its licence.", metavar="TEXT")
     ] = "",
+    jobs: JobsOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Fingerprint a folder into a file that `scan --reference` accepts."""
@@ -110,5 +112,5 @@ def fingerprint(
     from consentaudit.reference_sets import fingerprint_to_file
 
     with progress_display(quiet) as tick:
-        n, bad = fingerprint_to_file(folder, output, name, description, tick)
+        n, bad = fingerprint_to_file(folder, output, name, description, tick, jobs_or_all(jobs))
     typer.echo(f"wrote {n} fingerprint(s) to {output}" + (f"; {bad} unreadable file(s) skipped" if bad else ""))
