@@ -66,7 +66,7 @@ def read_cached_fingerprint_file(
         table.content_key()  # sha256 lookup
         if _save(entry, name, table, header):
             # from here on as a later scan has it: memory-mapped (pages read as a match needs them), and the
-            # parsed columns' memory given back (a 1M-line file: peak RSS of a first scan 610 -> ~350 MB)
+            # parsed columns' memory given back (a 1M-line file: peak RSS of a first scan ~610 -> ~370 MB)
             with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
                 name, table, header = _load(entry)
                 give_back_free_memory()
