@@ -181,6 +181,9 @@ def test_manifest_init_then_validate(runner: CliRunner, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(out.open()))
     assert {r["path"] for r in rows} == {"broken-exif.jpg", "canon-ixus.jpg"}
+    two = tmp_path / "two-jobs.csv"  # fingerprinted on two processes: the same manifest
+    args = ["manifest", "init", str(DATASET / "consented"), "-o", str(two), "--jobs", "2", "--quiet"]
+    assert runner.invoke(app, args).exit_code == 0 and two.read_bytes() == out.read_bytes()
     assert all(len(r["sha256"]) == 64 and len(r["phash"]) == 16 and len(r["phash256"]) == 64 for r in rows)
     # a skeleton has no status yet: validation lists that for every row
     result = runner.invoke(app, ["manifest", "validate", str(out)])

@@ -241,7 +241,7 @@ def test_cache_serves_columns_and_a_changed_file_is_read_again(tmp_path: Path) -
     assert "_sha_index" in again.__dict__
     for k in (0, 17, 49):
         assert again.find_sha256(again[k].sha256 or "") == table_of(list(first)).find_sha256(first[k].sha256 or "")
-    entry = next((cache / "references").iterdir())
+    (entry,) = (e for e in (cache / "references").iterdir() if e.name != "by-stat")
     (entry / "phash.npy").write_bytes(b"\x93NUMPY damaged")  # a damaged entry is parsed again and replaced
     _, redone, _, hit_damaged = read_cached_fingerprint_file(f, root=cache)
     assert not hit_damaged and list(redone) == want
@@ -251,6 +251,34 @@ def test_cache_serves_columns_and_a_changed_file_is_read_again(tmp_path: Path) -
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
     _, changed, _, hit3 = read_cached_fingerprint_file(f, root=cache)
     assert not hit3 and changed[0].sha256 == str(rows[0]["sha256"]).lower() != want[0].sha256
+
+
+def test_a_copy_of_a_cached_file_is_found_by_its_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh checkout, a download or a CI runner's restored cache: another path, mtime and inode, the same
+    bytes — served from the cache without parsing; the stat of each path is remembered (no hashing next time)."""
+    f = tmp_path / "set.jsonl"
+    _hash_list(f, 50)
+    cache = tmp_path / "cache"
+    _, first, _, _ = read_cached_fingerprint_file(f, root=cache)
+    want = list(first)
+    copy = tmp_path / "checkout" / "set.jsonl"
+    copy.parent.mkdir()
+    copy.write_bytes(f.read_bytes())
+    parsed: list[Path] = []
+    real_read, real_key = reference_cache.read_fingerprint_file, reference_cache._content_key
+    monkeypatch.setattr(reference_cache, "read_fingerprint_file", lambda p, n=None: parsed.append(p) or real_read(p, n))
+    hashed: list[Path] = []
+    monkeypatch.setattr(reference_cache, "_content_key", lambda p, n: hashed.append(p) or real_key(p, n))
+    _, again, _, hit = read_cached_fingerprint_file(copy, root=cache)
+    assert hit and parsed == [] and hashed == [copy] and list(again) == want
+    assert read_cached_fingerprint_file(copy, root=cache)[3] and hashed == [copy]  # its stat now leads there
+    assert read_cached_fingerprint_file(copy, "renamed", root=cache)[3] is False  # another set name: parsed
+    lines = copy.read_text().splitlines()
+    copy.write_text("\n".join([*lines[:-1], lines[-1].replace('"laion/', '"other/')]) + "\n")
+    st = copy.stat()  # the same size; the mtime moved on (as a clock tick may not have)
+    os.utime(copy, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    _, edited, _, hit_edited = read_cached_fingerprint_file(copy, root=cache)  # other bytes: parsed again
+    assert not hit_edited and parsed[-1] == copy and edited[len(edited) - 1].ref_id.startswith("other/")
 
 
 def _near(code: str, bits: int, rng: random.Random) -> str:
