@@ -81,29 +81,29 @@ class DirectorySource:
         names = {e.name for e in entries}
         for entry in entries:
             rel = prefix + display_name(entry.name)
-            full = Path(entry.path)
+            full = entry.path  # a Path only where one is needed: making 100,000 of them was half the listing
             if entry.is_symlink():
-                item = self._link(full, rel)
+                item = self._link(Path(full), rel)
                 if item is not None:
                     yield item
                 continue
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError as exc:
-                yield Item(rel, str(full), 0, 0, f"cannot stat: {exc.strerror}")
+                yield Item(rel, full, 0, 0, f"cannot stat: {exc.strerror}")
                 continue
             if stat.S_ISDIR(st.st_mode):
                 if entry.name not in NOT_DATA:
-                    yield from self._walk(full, rel + "/")
+                    yield from self._walk(Path(full), rel + "/")
             elif stat.S_ISREG(st.st_mode):
                 stem, dot, ext = entry.name.rpartition(".")
                 if not dot:
                     stem, ext = entry.name, ""
-                if "." + ext.lower() in IMAGE_EXTENSIONS or _looks_like_image(full):
+                if "." + ext.lower() in IMAGE_EXTENSIONS or _looks_like_image(Path(full)):
                     json_name = stem + ".json"
                     yield Item(
                         rel,
-                        str(full),
+                        full,
                         st.st_size,
                         st.st_mtime_ns,
                         crawl_json=_sidecar_text(folder / json_name) if json_name in names else None,
@@ -111,9 +111,9 @@ class DirectorySource:
                         file_id=(st.st_dev, st.st_ino),
                     )
                     continue
-                self.files.append(DataFile(rel, str(full), st.st_size, st.st_mtime_ns))
-                if is_archive(full):
-                    yield from list_archive(full, rel, self._log)
+                self.files.append(DataFile(rel, full, st.st_size, st.st_mtime_ns))
+                if is_archive(Path(full)):
+                    yield from list_archive(Path(full), rel, self._log)
                 else:
                     self.skipped += 1
 

@@ -36,7 +36,7 @@ def display_name(name: str) -> str:
     """A file name as reports and the store show it: bytes that are not UTF-8 (which Python decodes to
     lone surrogates) are written as `\\xNN`, so every name round-trips into UTF-8 text and stays distinct.
     Reading always uses the raw name (`Item.location`, `Item.member`)."""
-    if not any("\udc80" <= c <= "\udcff" for c in name):
+    if name.isascii() or not any("\udc80" <= c <= "\udcff" for c in name):
         return name
     return "".join(f"\\x{ord(c) - 0xDC00:02x}" if "\udc80" <= c <= "\udcff" else c for c in name)
 
