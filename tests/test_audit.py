@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -11,21 +12,24 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from conftest import DATASET, EXPECTED, PHOTOS, ROOT
+from conftest import DATASET, EXPECTED, FIXTURES, MANIFESTS, PHOTOS, ROOT, SCRAPED
 from consentaudit.audit import run_audit
 from consentaudit.cli.progress import progress_display
 from consentaudit.codec import report_to_dict
 from consentaudit.digest import merkle_root
+from consentaudit.merge import SummaryBuilder
 from consentaudit.progress import Progress
 from consentaudit.reports.jsonreport import canonical_json
 from consentaudit.request import AuditRequest
 from consentaudit.sources.item import Item
 from consentaudit.store import ScanStore
+from consentaudit.vocab import Verdict
 
 
 def _findings(report: object) -> list[dict[str, object]]:
@@ -63,6 +67,57 @@ def test_unchanged_rescan_reuses_the_previous_audit_and_a_change_is_seen(tmp_pat
         != {f.path: f.sha256 for f in first.findings}["unconsented/sanyo-vpcsx550.jpg"]
     )
     assert third.header.dataset_digest != first.header.dataset_digest
+
+
+def test_the_summary_counted_as_findings_land_equals_counting_the_stored_findings(
+    tmp_path: Path, dataset_copy: Path
+) -> None:
+    """The summary is counted from the findings as they land and as the merge judges and settles them
+    (duplicate groups, a revocation spreading to near-duplicates): it equals counting every stored finding
+    afterwards — on a cold two-job scan, a re-judge of cached images, a scan where one file changed, and the
+    img2dataset shard with its crawl records (domains, X-Robots-Tag refusals)."""
+    from datetime import date
+
+    store = ScanStore(f"sqlite:///{tmp_path / 'db'}")
+    # a revoked record named by sha256 alone, and a re-encoded copy of its photo: the copy is revoked only by
+    # its duplicate group (the merge changes its verdict)
+    spread = dataset_copy / "spread"
+    spread.mkdir()
+    photo = (PHOTOS / "nikon-e950.jpg").read_bytes()
+    (spread / "a.jpg").write_bytes(photo)
+    with Image.open(PHOTOS / "nikon-e950.jpg") as im:
+        im.save(spread / "b.jpg", quality=80)
+    record = {"record_id": "r-spread", "sha256": hashlib.sha256(photo).hexdigest(), "status": "revoked",
+              "purposes": ["ai-training"], "granted_at": "2025-03-01", "revoked_at": "2026-01-01",
+              "subject_ids": ["subj-x"]}  # fmt: skip
+    (tmp_path / "spread.jsonl").write_text(json.dumps(record) + "\n")
+
+    def check(req: AuditRequest) -> None:
+        report = run_audit(req, store)
+        recount = SummaryBuilder(req.fail_on, req.purposes)
+        for f in store.iter_findings(report.header.scan_id):
+            recount.add(f)
+        want = recount.build(len(report.duplicates))
+        assert report.summary.images == len(report.findings) > 0
+        assert report.summary == replace(want, crawl_refusals=report.summary.crawl_refusals)
+
+    full = {
+        "manifests": [MANIFESTS / "fixtures.csv", MANIFESTS / "fixtures-extra.jsonl", tmp_path / "spread.jsonl"],
+        "references": [SCRAPED],
+        "purposes": ["ai-training"],
+        "fail_on": [Verdict.REVOKED, Verdict.OPTED_OUT],
+    }
+    as_of = date.fromisoformat(EXPECTED["as_of"])
+    check(AuditRequest(dataset=dataset_copy, jobs=2, batch_size=3, as_of=as_of, **full))  # type: ignore[arg-type]
+    check(AuditRequest(dataset=dataset_copy, jobs=1, as_of=date(2030, 1, 1), **full))  # type: ignore[arg-type]
+    (dataset_copy / "unconsented" / "sanyo-vpcsx550.jpg").write_bytes((PHOTOS / "kodak-dc240.jpg").read_bytes())
+    check(AuditRequest(dataset=dataset_copy, jobs=1, as_of=as_of, **full))  # type: ignore[arg-type]
+    shard = AuditRequest(dataset=FIXTURES / "shards", manifests=[MANIFESTS / "fixtures-shards.csv"], jobs=1)
+    check(shard)
+    spread_report = run_audit(AuditRequest(dataset=dataset_copy, jobs=1, as_of=as_of, **full), store)  # type: ignore[arg-type]
+    by_path = {f.path: f for f in spread_report.findings}
+    assert by_path["spread/a.jpg"].verdict == by_path["spread/b.jpg"].verdict == Verdict.REVOKED
+    assert any("duplicate" in r.detail for r in by_path["spread/b.jpg"].reasons)  # revoked through its group
 
 
 def test_dataset_digest_is_a_merkle_root_over_path_and_sha(tmp_path: Path) -> None:

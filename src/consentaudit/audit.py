@@ -187,8 +187,11 @@ def run_audit(
             fresh, finished = _plan(store, scan_id, dataset_key, algo, items, done, progress)
             units = (shard_units if writer else units_of)(fresh, req.batch_size, req.jobs)
             whole = _whole_shards(items, fresh) if writer else {}
-            _map(store, scan_id, dataset_key, algo, units, mapper, run, (finished, len(items)), progress, writer, whole)
-            digest, groups, summary = _merge(req, store, scan_id, dataset_key, algo, items, files, mapper)
+            # the summary counted as findings come to hand; a resumed scan's earlier findings are only in the store
+            counted = SummaryBuilder(req.fail_on, req.purposes) if not done else None
+            counts = (finished, len(items))
+            _map(store, scan_id, dataset_key, algo, units, mapper, run, counts, progress, writer, whole, counted)
+            digest, groups, summary = _merge(req, store, scan_id, dataset_key, algo, items, files, mapper, counted)
         summary = replace(summary, crawl_refusals=dict(sorted(source.refusals.items())))
         errors = list(source.warnings)
         if source.skipped:
@@ -297,11 +300,12 @@ def _map(
     progress: ProgressCallback | None,
     writer: FindingsOut | None = None,
     whole: dict[str, int] | None = None,
+    counted: SummaryBuilder | None = None,
 ) -> None:
     """Run the units on the executor; only this, the driver, writes the store. Results that land are
     buffered up to WRITE_IMAGES images or WRITE_SECONDS and written in one transaction: fewer, larger
     writes. An interruption writes what has landed first; only a kill -9 can lose that much work, which the
-    resume redoes."""
+    resume redoes. `counted`: the summary, fed each finding as it lands."""
     finished, total = counts
     images: list[ScannedImage] = []
     findings: list[Finding] = []
@@ -326,6 +330,9 @@ def _map(
         for unit, result in executor.map(units, mapper):
             images.extend(result.images)
             findings.extend(result.findings)
+            if counted is not None:
+                for f in result.findings:
+                    counted.add(f)
             finished += len(unit)
             if writer is not None:
                 shard_of = {i.path: i.shard for i in unit}
@@ -356,10 +363,18 @@ def _merge(
     items: dict[str, Item],
     files: list[tuple[str, str | None]],
     mapper: UnitMapper,
+    counted: SummaryBuilder | None = None,
 ) -> tuple[str, list[list[str]], Summary]:
+    """Judge the images the store holds without a finding (cached, unchanged, resumed), settle duplicate
+    groups, summarise: `counted` is the summary of the findings that landed in the map, kept up to date
+    here (the judged images added, settled ones replaced) — else every finding is read back to count."""
+
     def judge(batch: list[ScannedImage]) -> None:
         redone, findings = mapper.judge([img for img in batch if img.path in items], items)
         store.add_images(scan_id, dataset_key, redone, algo, findings=findings)  # same bytes: cache them too
+        if counted is not None:
+            for f in findings:
+                counted.add(f)
 
     batch: list[ScannedImage] = []
     for img in store.unjudged_images(scan_id):  # cached, unchanged and resumed images
@@ -375,11 +390,16 @@ def _merge(
     for start in range(0, len(groups), 200):  # a few hundred groups at a time: memory stays flat
         chunk = groups[start : start + 200]
         members = store.get_findings(scan_id, [p for g in chunk for p in g])
-        store.add_findings(scan_id, settle_groups(chunk, members, first=start + 1))
-    builder = SummaryBuilder(req.fail_on, req.purposes)
-    for f in store.iter_findings(scan_id):
-        builder.add(f)
-    return digest, groups, builder.build(len(groups))
+        settled = settle_groups(chunk, members, first=start + 1)
+        store.add_findings(scan_id, settled)
+        if counted is not None:
+            for f in settled:
+                counted.replace(members[f.path], f)
+    if counted is None:
+        counted = SummaryBuilder(req.fail_on, req.purposes)
+        for f in store.iter_findings(scan_id):
+            counted.add(f)
+    return digest, groups, counted.build(len(groups))
 
 
 def with_thumbnails(report: Report, max_pixels: int) -> Report:
