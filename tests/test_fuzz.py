@@ -16,6 +16,8 @@ from conftest import FIXTURES, MANIFESTS
 from consentaudit import strict_json
 from consentaudit.manifest import parse_manifest
 from consentaudit.signals.c2pa_reader import (
+    ACTION_LABELS,
+    TRAINING_LABELS,
     JumbfError,
     digital_source_types,
     embedded_store,
@@ -23,6 +25,7 @@ from consentaudit.signals.c2pa_reader import (
     read_store,
     training_entries,
 )
+from consentaudit.signals.c2pa_verify import facts_of
 from consentaudit.signals.containers import jpeg_segments, png_chunks, riff_chunks, tiff_tag
 from consentaudit.signals.metadata import read_metadata, xmp_packets
 from jumbf_builder import jpeg_with_store, store
@@ -87,6 +90,36 @@ def test_the_jumbf_reader_never_raises(blob: bytes) -> None:
         list(parse_boxes(blob))
     except JumbfError as exc:
         assert "box" in str(exc) or str(exc)
+
+
+SCALARS = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=12)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=16,
+)
+_NAMES = ("actions", "entries", "use", "action", "digitalSourceType", "c2pa.ai_training")
+# the fields the readers look for, each holding a scalar, a list or an object of anything
+FIELDS = st.fixed_dictionaries(
+    {}, optional=dict.fromkeys(_NAMES, SCALARS | st.lists(VALUES, max_size=4) | st.dictionaries(st.text(), VALUES))
+)
+
+
+@FUZZ
+@given(st.dictionaries(st.sampled_from([*TRAINING_LABELS, *ACTION_LABELS, "c2pa.actions__2"]), VALUES | FIELDS))
+def test_assertions_of_any_shape_are_read_without_raising(assertions: dict[str, object]) -> None:
+    """Well-formed boxes and CBOR, any values in the assertions (a number where the specification has a
+    list: `{"actions": 1}` stopped scans), through the pure reader and through c2pa-python's report shape."""
+    result = read_store(store(assertions))
+    assert result.active is not None
+    for label, key, use, purposes in training_entries(result.active):
+        assert isinstance(label, str) and isinstance(key, str) and isinstance(use, str)
+        assert all(isinstance(p, str) for p in purposes)
+    assert all(isinstance(t, str) for t in digital_source_types(result.active))
+    listed = [{"label": k, "data": v} for k, v in assertions.items()]
+    facts = facts_of({"manifests": {"m": {"assertions": listed}}, "active_manifest": "m"}, "embedded")
+    assert all(isinstance(t, str) for t in facts.source_types)
+    assert all(isinstance(x, str) for entry in facts.training for x in entry[:3])
 
 
 def test_the_unmutated_store_reads_back() -> None:

@@ -380,3 +380,48 @@ def test_a_misspelt_purpose_is_an_input_error_with_a_suggestion(tmp_path: Path) 
     assert R.invoke(app, args).exit_code == 1  # declared by the policy: a real audit, findings
     listing = R.invoke(app, ["purposes", "--policy", str(policy)]).output
     assert "ai-training\t" in listing and "internal-qa\tdeclared by" in listing
+
+
+def test_a_c2pa_manifest_with_fields_of_another_shape_does_not_stop_the_scan(tmp_path: Path) -> None:
+    """A JPEG whose C2PA `c2pa.actions` assertion holds a number where the specification has a list: the scan
+    stopped with exit 3 (TypeError) and lost every other image's finding; the field is now left out."""
+    from jumbf_builder import jpeg_with_store, store
+
+    root = tmp_path / "ds"
+    root.mkdir()
+    odd = store({"c2pa.actions": {"actions": 1}, "c2pa.training-mining": {"entries": ["x"]}})
+    (root / "odd-manifest.jpg").write_bytes(jpeg_with_store(PHOTO.read_bytes(), odd))
+    shutil.copy(PHOTO, root / "plain.jpg")
+    code, output, doc = scan(root, tmp_path, "--fail-on", "none")
+    assert code == 0, output
+    findings = {f["path"]: f for f in doc["findings"]}  # type: ignore[attr-defined]
+    assert set(findings) == {"odd-manifest.jpg", "plain.jpg"}
+    assert [s["protocol"] for s in findings["odd-manifest.jpg"]["signals"]] == ["c2pa-manifest"]
+
+
+def test_a_metadata_reader_failing_on_a_file_is_a_note_on_that_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever a reader of a file's own metadata did not foresee: the image keeps its fingerprint, the
+    failure is a note (a reason in the report), and the other images of the unit are scanned as ever."""
+    from consentaudit import scanner
+
+    items = list(open_source(PHOTOS).items())[:3]
+    plain = scan_unit(items, scanner.ScanSettings())
+    calls = {"n": 0}
+    real = scanner.c2pa_facts
+
+    def fails_once(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise TypeError("'int' object is not iterable")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scanner, "c2pa_facts", fails_once)
+    got = scan_unit(items, scanner.ScanSettings())
+    assert [g.fingerprint for g in got] == [p.fingerprint for p in plain]
+    assert got[0] == plain[0] and got[2] == plain[2]
+    assert got[1].notes[-1].startswith("C2PA metadata could not be read (TypeError: 'int' object is not iterable)")
+    monkeypatch.setattr(scanner, "read_metadata", lambda *a: 1 / 0)
+    broken = scan_unit(items[:1], scanner.ScanSettings())[0]
+    assert broken.fingerprint == plain[0].fingerprint and broken.metadata == ()
+    want = "EXIF/IPTC/XMP metadata could not be read (ZeroDivisionError: division by zero); its signals are missing"
+    assert broken.notes == (want,)

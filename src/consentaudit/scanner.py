@@ -143,22 +143,38 @@ def scan_item(
             signals=tuple(signals),
             metadata=tuple(values),
         )
-    meta = read_metadata(data, settings.keep_sensitive_metadata)
-    signals.extend(meta.signals)
-    signals.extend(xmp_signals(meta.values))
-    remote = next((v for k, v in meta.values if k == "xmp.c2pa_provenance"), None)
-    facts = c2pa_facts(data, fp.format, _sidecar_bytes(item, reader), remote, settings)
-    if facts is not None:
-        signals.extend(c2pa_signals(facts))
+    # The readers below parse what a file's author wrote; each is fuzzed, but a failure one of them did not
+    # foresee must not stop the scan and lose the other images: the image keeps its fingerprint and the
+    # report says which reader failed on it.
+    metadata: list[tuple[str, str]] = []
+    notes: list[str] = []
+    remote = None
+    try:
+        meta = read_metadata(data, settings.keep_sensitive_metadata)
+        signals.extend((*meta.signals, *xmp_signals(meta.values)))
+        metadata, notes = list(meta.values), list(meta.notes)
+        remote = next((v for k, v in meta.values if k == "xmp.c2pa_provenance"), None)
+    except Exception as exc:  # reported on the image, see above
+        notes.append(_reader_failed("EXIF/IPTC/XMP", exc))
+    try:
+        facts = c2pa_facts(data, fp.format, _sidecar_bytes(item, reader), remote, settings)
+        if facts is not None:
+            signals.extend(c2pa_signals(facts))
+    except Exception as exc:  # reported on the image, see above
+        notes.append(_reader_failed("C2PA", exc))
     return ScannedImage(
         path=item.path,
         size=len(data),
         mtime_ns=item.mtime_ns,
         fingerprint=fp,
         signals=tuple(signals),
-        metadata=tuple(values + meta.values),
-        notes=tuple(meta.notes),
+        metadata=tuple(values + metadata),
+        notes=tuple(notes),
     )
+
+
+def _reader_failed(what: str, exc: Exception) -> str:
+    return f"{what} metadata could not be read ({type(exc).__name__}: {str(exc)[:200]}); its signals are missing"
 
 
 def refingerprint_exact(

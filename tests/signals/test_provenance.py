@@ -502,3 +502,38 @@ def test_a_c2pa_store_in_an_iso_bmff_uuid_box_is_read_by_the_pure_reader() -> No
     assert embedded_store(heif) == blob
     assert embedded_store(ftyp + box(b"mdat", b"\x00" * 32)) is None
     assert embedded_store(heif[: len(heif) - 60]) is None  # the uuid box cut short is not read
+
+
+def test_fields_of_another_shape_in_a_c2pa_manifest_are_left_out() -> None:
+    """A manifest's assertions are the file's own data: `actions` that is a number, assertions that are not
+    a list, a manifest that is not an object, in the pure reader's store and in c2pa-python's report, are
+    left out, never raised on (a fuzzing run found `{"actions": 1}` raising TypeError in both)."""
+    from consentaudit.signals.c2pa_reader import C2paManifest, digital_source_types, training_entries
+    from consentaudit.signals.c2pa_verify import facts_of
+
+    ai = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+    manifest = C2paManifest(
+        "urn:uuid:x",
+        {
+            "c2pa.actions": {"actions": 1},
+            "c2pa.actions.v2": {"actions": [1, "x", {"digitalSourceType": ai}]},
+            "c2pa.training-mining": {"entries": 5},
+        },
+    )
+    assert digital_source_types(manifest) == [ai] and training_entries(manifest) == []
+    reports: list[dict[str, object]] = [
+        {},
+        {"manifests": 3, "active_manifest": "a", "validation_status": 4, "validation_state": {"x": 1}},
+        {"manifests": {"a": 1}, "active_manifest": "a"},
+        {"manifests": {"a": {"assertions": 7}}, "active_manifest": "a"},
+    ]
+    for report in reports:
+        facts = facts_of(report, "embedded")
+        assert facts.training == () and facts.source_types == () and facts.verification.startswith("Valid")
+    assertions = [
+        1,
+        {"label": "c2pa.actions", "data": {"actions": 1}},
+        {"label": "c2pa.actions.v2", "data": {"actions": [{"digitalSourceType": ai}]}},
+    ]
+    facts = facts_of({"manifests": {"a": {"assertions": assertions}}, "active_manifest": "a"}, "embedded")
+    assert facts.source_types == (ai,)

@@ -186,6 +186,12 @@ def base_label(label: str) -> str:
     return head if sep and tail.isdigit() else label
 
 
+def listed(value: object) -> list[Any]:
+    """A decoded field that should be a list (assertions, actions): the list, else none — a file may put
+    any CBOR or JSON value there."""
+    return value if isinstance(value, list) else []
+
+
 def training_entries(manifest: C2paManifest) -> list[tuple[str, str, str, tuple[str, ...]]]:
     """(assertion label, entry key, use, purposes) for every training-mining entry, both labels."""
     out: list[tuple[str, str, str, tuple[str, ...]]] = []
@@ -207,7 +213,7 @@ def digital_source_types(manifest: C2paManifest) -> list[str]:
     for label, body in manifest.assertions.items():
         if base_label(label) not in ACTION_LABELS or not isinstance(body, dict):
             continue
-        for action in body.get("actions") or []:
+        for action in listed(body.get("actions")):
             if isinstance(action, dict) and isinstance(action.get("digitalSourceType"), str):
                 out.append(action["digitalSourceType"])
     return out

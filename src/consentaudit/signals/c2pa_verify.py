@@ -11,7 +11,7 @@ import io
 import json
 from typing import Any
 
-from consentaudit.signals.c2pa_reader import ACTION_LABELS, TRAINING_KEYS, TRAINING_LABELS, base_label
+from consentaudit.signals.c2pa_reader import ACTION_LABELS, TRAINING_KEYS, TRAINING_LABELS, base_label, listed
 from consentaudit.signals.provenance import C2paFacts
 
 _LIB: list[Any] = []  # c2pa-python once imported (None without the extra): the first file with a manifest pays
@@ -95,18 +95,30 @@ def verify(
         if "Remote" in text or "remote" in text:
             return C2paFacts("remote", "not fetched (remote manifest)", state="remote-only")
         return C2paFacts(where, f"Invalid: {_reason(exc)[:200]}", state="invalid")
-    codes = [str(s.get("code")) for s in report.get("validation_status") or [] if isinstance(s, dict)]
+    return facts_of(report if isinstance(report, dict) else {}, where)
+
+
+def facts_of(report: dict[str, Any], where: str) -> C2paFacts:
+    """The facts of c2pa-python's JSON report: the validation outcome, and the active manifest's training
+    entries, digital source types and claim generator. Every field is the file's to fill (assertions are
+    its own data): a value of another shape than the specification's is left out, never raised on."""
+    codes = [str(s.get("code")) for s in listed(report.get("validation_status")) if isinstance(s, dict)]
     results = report.get("validation_results") or {}
     active_results = results.get("activeManifest") if isinstance(results, dict) else None
     if isinstance(active_results, dict):
-        codes += [str(s.get("code")) for s in active_results.get("failure") or [] if isinstance(s, dict)]
+        codes += [str(s.get("code")) for s in listed(active_results.get("failure")) if isinstance(s, dict)]
     codes = list(dict.fromkeys(codes))
     state = report.get("validation_state")
-    verification = describe(state, codes)
-    manifest = (report.get("manifests") or {}).get(report.get("active_manifest") or "", {})
+    verification = describe(state if isinstance(state, str) else None, codes)
+    manifests = report.get("manifests")
+    manifest = manifests.get(str(report.get("active_manifest") or "")) if isinstance(manifests, dict) else None
+    if not isinstance(manifest, dict):
+        manifest = {}
     training: list[tuple[str, str, str, tuple[str, ...]]] = []
     source_types: list[str] = []
-    for a in manifest.get("assertions") or []:
+    for a in listed(manifest.get("assertions")):
+        if not isinstance(a, dict):
+            continue
         label = base_label(str(a.get("label", "")))
         body = a.get("data")
         if label in TRAINING_LABELS and isinstance(body, dict):
@@ -115,7 +127,7 @@ def verify(
                 use = value.get("use") if isinstance(value, dict) else value
                 training.append((label, str(key), str(use), TRAINING_KEYS.get(str(key).split(".", 1)[-1], ())))
         elif label in ACTION_LABELS and isinstance(body, dict):
-            for action in body.get("actions") or []:
+            for action in listed(body.get("actions")):
                 if isinstance(action, dict) and isinstance(action.get("digitalSourceType"), str):
                     source_types.append(action["digitalSourceType"])
     invalid = verification.startswith("Invalid")
