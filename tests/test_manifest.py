@@ -242,3 +242,33 @@ def test_manifest_paths_normalise_as_posix_paths_do(value: str) -> None:
     except ValueError:
         got = None
     assert got == expected
+
+
+def test_manifest_init_computes_a_records_codes_not_a_reference_entrys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A skeleton record carries sha256, pHash and the 256-bit pHash: the views and ORB keypoints of a
+    reference fingerprint (three quarters of its cost) are not computed, and the 256-bit codes are the ones
+    a reference fingerprint of the same photo has."""
+    import csv
+
+    from consentaudit import fingerprint
+    from consentaudit.inputs import REFERENCE
+    from consentaudit.manifest_files import write_skeleton
+    from consentaudit.mapper import fingerprint_source
+
+    photos = FIXTURES / "photos"
+    reference = {img.path: img.fingerprint for img in fingerprint_source(photos, REFERENCE)}
+
+    def not_needed(*args: object) -> object:
+        raise AssertionError("a manifest record needs no views or keypoints")
+
+    monkeypatch.setattr(fingerprint, "views_of", not_needed)
+    monkeypatch.setattr(fingerprint, "keypoints_of", not_needed)
+    out = tmp_path / "m.csv"
+    result = write_skeleton(photos, out, jobs=1)
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert result.written == len(rows) > 10
+    for row in rows:
+        fp = reference[row["path"]]
+        assert fp is not None and (row["sha256"], row["phash"], row["phash256"]) == (fp.sha256, fp.phash, fp.phash256)

@@ -79,13 +79,16 @@ def fingerprint_bytes(
     fast: bool = False,
     with256: bool = False,
     keep_thumbs: Callable[[Thumbnails], None] | None = None,
+    views: bool = True,
 ) -> Fingerprint:
     """Decode `data` once and return its fingerprint; raise UnreadableImage with a clear reason.
 
     `fast` decodes JPEGs in the DCT domain straight to grayscale at the smallest scale that keeps at least
     DRAFT_SIDE pixels a side (`Image.draft`): 3-4x faster, and on the benchmarked real photos within 4 bits
     of imagehash's full-decode pHash (docs/performance.md). Without it the hashes are imagehash-exact.
-    `keep_thumbs` is given the thumbnails the pHashes came from, for `ImageProbe.near256`.
+    `keep_thumbs` is given the thumbnails the pHashes came from, for `ImageProbe.near256`. `with256` adds
+    the 256-bit pHash and, unless `views` is False, the views and ORB keypoints of a reference entry (three
+    quarters of a reference fingerprint's cost; a consent manifest's record needs neither).
     """
     if not data:
         raise UnreadableImage("empty file (0 bytes)")
@@ -118,7 +121,7 @@ def fingerprint_bytes(
         raise UnreadableImage("image too large to decode in memory") from exc
     except Exception as exc:  # Pillow plugins raise many types on hostile input
         raise UnreadableImage(f"cannot decode image: {type(exc).__name__}: {exc}") from exc
-    fp = hash_gray(gray, digest, width, height, fmt, with256, keep_thumbs)
+    fp = hash_gray(gray, digest, width, height, fmt, with256, keep_thumbs, views)
     return replace(fp, exact=not (fast and fmt == "JPEG"))
 
 
@@ -465,9 +468,11 @@ def hash_gray(
     fmt: str | None,
     with256: bool = False,
     keep_thumbs: Callable[[Thumbnails], None] | None = None,
+    views: bool = True,
 ) -> Fingerprint:
     """Perceptual hashes of a grayscale image, bit-identical to imagehash's defaults (a test checks it);
-    `keep_thumbs` is given the 32x32 thumbnails the pHashes were computed from."""
+    `keep_thumbs` is given the 32x32 thumbnails the pHashes were computed from; `with256`, `views`: as
+    `fingerprint_bytes`."""
     px = _pixels(gray)
     small, d = _reduce(px, ((_PHASH_SIDE, _PHASH_SIDE), (9, 8)))
     box = trim_box(px)
@@ -487,9 +492,9 @@ def hash_gray(
         phash_mirror=_hex(_phash_bits(small[:, ::-1])),
         phash_trim=trimmed,
         phash256=phash256_of(gray) if with256 else None,
-        views=views_of(gray) if with256 else (),
+        views=views_of(gray) if with256 and views else (),
         detail=detail_of(small),
-        keypoints=keypoints_of(gray, STORED).encode() if with256 else None,
+        keypoints=keypoints_of(gray, STORED).encode() if with256 and views else None,
         width=width,
         height=height,
         format=fmt,

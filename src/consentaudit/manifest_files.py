@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from consentaudit.consent_record import FIELDS, LIST_SEPARATOR, parse_record
@@ -74,7 +74,8 @@ def write_skeleton(
     problems = parse_record(checked, WHERE)[1]
     if problems:
         raise InputError("; ".join(f"--{(p.field or '').replace('_', '-')}: {p.message}" for p in problems))
-    images = fingerprint_source(dataset, REFERENCE, progress, jobs)  # with the 256-bit pHash, on `jobs` processes
+    # the record's codes (sha256, pHash, 256-bit pHash) as a reference entry's, without its views and keypoints
+    images = fingerprint_source(dataset, replace(REFERENCE, views=False), progress, jobs)
     rows = []
     skipped = []
     for n, img in enumerate(images, start=1):

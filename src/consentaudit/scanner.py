@@ -31,7 +31,8 @@ class ScanSettings:
     verify_c2pa: bool = True  # validate with c2pa-python when the extra is installed
     trust_anchors: str | None = None  # PEM text of trusted C2PA signer roots
     fast: bool = True  # JPEG draft decoding (see fingerprint.fingerprint_bytes); False: imagehash-exact
-    with256: bool = False  # also the 256-bit pHash (reference sets)
+    with256: bool = False  # also the 256-bit pHash (reference sets, manifest records)
+    views: bool = True  # with with256: also the views and ORB keypoints of a reference entry
 
 
 def _sidecar_bytes(item: Item, archives: ArchiveReader) -> bytes | None:
@@ -131,7 +132,7 @@ def scan_item(
             )
     try:
         keep = None if hold_thumbs is None else (lambda thumbs: hold_thumbs(item.path, thumbs))
-        fp = fingerprint_bytes(data, settings.max_pixels, settings.fast, settings.with256, keep)
+        fp = fingerprint_bytes(data, settings.max_pixels, settings.fast, settings.with256, keep, settings.views)
     except UnreadableImage as exc:
         return ScannedImage(
             item.path,
