@@ -93,15 +93,16 @@ def test_the_jumbf_reader_never_raises(blob: bytes) -> None:
 
 
 SCALARS = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=12)
+KEYS = st.text(max_size=12) | st.integers(-100, 100) | st.binary(max_size=4)  # a CBOR map's keys: any type
 VALUES = st.recursive(
     SCALARS,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=4),
     max_leaves=16,
 )
 _NAMES = ("actions", "entries", "use", "action", "digitalSourceType", "c2pa.ai_training")
 # the fields the readers look for, each holding a scalar, a list or an object of anything
 FIELDS = st.fixed_dictionaries(
-    {}, optional=dict.fromkeys(_NAMES, SCALARS | st.lists(VALUES, max_size=4) | st.dictionaries(st.text(), VALUES))
+    {}, optional=dict.fromkeys(_NAMES, SCALARS | st.lists(VALUES, max_size=4) | st.dictionaries(KEYS, VALUES))
 )
 
 

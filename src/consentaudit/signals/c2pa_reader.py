@@ -201,7 +201,7 @@ def training_entries(manifest: C2paManifest) -> list[tuple[str, str, str, tuple[
         entries = body.get("entries", body)
         if not isinstance(entries, dict):
             continue
-        for key, value in sorted(entries.items()):
+        for key, value in sorted(entries.items(), key=lambda kv: str(kv[0])):  # CBOR keys may be of any type
             use = value.get("use") if isinstance(value, dict) else value
             short = str(key).split(".", 1)[-1]
             out.append((base_label(label), str(key), str(use), TRAINING_KEYS.get(short, ())))

@@ -123,7 +123,7 @@ def facts_of(report: dict[str, Any], where: str) -> C2paFacts:
         body = a.get("data")
         if label in TRAINING_LABELS and isinstance(body, dict):
             entries = body.get("entries", body)
-            for key, value in sorted(entries.items()) if isinstance(entries, dict) else ():
+            for key, value in sorted(entries.items(), key=lambda kv: str(kv[0])) if isinstance(entries, dict) else ():
                 use = value.get("use") if isinstance(value, dict) else value
                 training.append((label, str(key), str(use), TRAINING_KEYS.get(str(key).split(".", 1)[-1], ())))
         elif label in ACTION_LABELS and isinstance(body, dict):
