@@ -19,6 +19,7 @@ from consentaudit import strict_json
 from consentaudit.digest import merkle_root, sha256_file, sha256_hex
 from consentaudit.errors import ConsentAuditError, InputError
 from consentaudit.sources import open_source, read_item
+from consentaudit.sources.archives import ArchiveReader
 
 SIGNATURE_FORMAT = "consentaudit-signature/1"
 CANONICALISATION = "json: sorted keys, no whitespace, UTF-8"
@@ -215,16 +216,17 @@ def dataset_entries(dataset: Path) -> dict[str, str | None]:
     read) and every other file a loader could read (sidecars, shards, parquet, hidden files)."""
     out: dict[str, str | None] = {}
     source = open_source(dataset)
-    for item in source.items():
-        if item.problem is not None:
-            out[item.path] = None
-            continue
-        try:
-            data = read_item(item)
-        except OSError:
-            out[item.path] = None
-            continue
-        out[item.path] = sha256_hex(data) if data else None
+    with ArchiveReader() as archives:  # a zip or compressed tar opened once, not once per member
+        for item in source.items():
+            if item.problem is not None:
+                out[item.path] = None
+                continue
+            try:
+                data = read_item(item, archives=archives)
+            except OSError:
+                out[item.path] = None
+                continue
+            out[item.path] = sha256_hex(data) if data else None
     for f in source.files:
         try:
             out[f.path] = sha256_file(Path(f.location))

@@ -48,6 +48,7 @@ from consentaudit.reference_cache import cached_index
 from consentaudit.request import AuditRequest
 from consentaudit.signals import c2pa_verify
 from consentaudit.sources import open_source, read_item
+from consentaudit.sources.archives import ArchiveReader
 from consentaudit.sources.directory import DataFile
 from consentaudit.sources.item import LOOSE_SHARD, Item
 from consentaudit.store import ScanStore
@@ -411,14 +412,15 @@ def with_thumbnails(report: Report, max_pixels: int) -> Report:
     except (InputError, OSError):  # the dataset is gone or unreadable: a report without thumbnails
         return report
     thumbs: dict[str, str] = {}
-    for f in report.findings:
-        item = items.get(f.path)
-        if f.verdict == Verdict.UNREADABLE or item is None or item.problem is not None or item.size != f.size:
-            continue
-        try:
-            uri = thumbnail_data_uri(read_item(item, max_bytes=64 << 20), max_pixels=max_pixels)
-        except OSError:
-            continue
-        if uri:
-            thumbs[f.path] = uri
+    with ArchiveReader() as archives:  # an archive opened once for its members (in path order, together)
+        for f in report.findings:
+            item = items.get(f.path)
+            if f.verdict == Verdict.UNREADABLE or item is None or item.problem is not None or item.size != f.size:
+                continue
+            try:
+                uri = thumbnail_data_uri(read_item(item, 64 << 20, archives), max_pixels=max_pixels)
+            except OSError:
+                continue
+            if uri:
+                thumbs[f.path] = uri
     return replace(report, thumbnails=thumbs)

@@ -24,6 +24,7 @@ from consentaudit.models import ConsentRecord, Finding, ReferenceEntry, ScannedI
 from consentaudit.progress import Progress, ProgressCallback
 from consentaudit.scanner import ScanSettings, refingerprint_exact, scan_unit
 from consentaudit.sources import open_source, read_item
+from consentaudit.sources.archives import ArchiveReader
 from consentaudit.sources.item import Item
 from consentaudit.verdicts import Rules
 
@@ -41,7 +42,12 @@ class UnitResult:
 
 
 def _probe(
-    item: Item | None, img: ScannedImage, max_pixels: int, data: bytes | None = None, thumbs: Thumbnails | None = None
+    item: Item | None,
+    img: ScannedImage,
+    max_pixels: int,
+    data: bytes | None = None,
+    thumbs: Thumbnails | None = None,
+    archives: ArchiveReader | None = None,
 ) -> ImageProbe | None:
     """Computes an image's 256-bit pHash and keypoints from its bytes (those in hand, else read again), only
     when a candidate needs them and an earlier probe of the same bytes did not keep them; `thumbs`: its
@@ -49,7 +55,7 @@ def _probe(
     if item is None or item.problem is not None:
         return None
     known = img.fingerprint.probed if img.fingerprint else ()
-    read = (lambda: data) if data is not None else (lambda: read_item(item))
+    read = (lambda: data) if data is not None else (lambda: read_item(item, archives=archives))
     return ImageProbe(read, max_pixels, known, thumbs)
 
 
@@ -87,13 +93,28 @@ class UnitMapper:
         when the unit still holds them, `thumbs` their fingerprints' thumbnails. A fast JPEG hash near a
         decision is re-hashed exactly once (then it is `exact`), and codes a probe computes are kept with the
         image: judging it again decodes nothing."""
-        held, thumbnails = in_hand or {}, thumbs or {}
+        with ArchiveReader() as archives:  # bytes not in hand are read again: an archive opened once
+            return self._judge(images, items, in_hand or {}, thumbs or {}, archives)
+
+    def _judge(
+        self,
+        images: Sequence[ScannedImage],
+        items: dict[str, Item],
+        held: dict[str, bytes],
+        thumbnails: dict[str, Thumbnails],
+        archives: ArchiveReader,
+    ) -> tuple[list[ScannedImage], list[Finding]]:
         redone: list[ScannedImage] = []
         findings: list[Finding] = []
         for img in images:
             fp = img.fingerprint
             probe = _probe(
-                items.get(img.path), img, self.settings.max_pixels, held.get(img.path), thumbnails.get(img.path)
+                items.get(img.path),
+                img,
+                self.settings.max_pixels,
+                held.get(img.path),
+                thumbnails.get(img.path),
+                archives,
             )
             if (
                 self.settings.fast
@@ -113,7 +134,7 @@ class UnitMapper:
                 )
             ):
                 # the probe's codes come from the bytes, not from the fast hashes: it stays valid
-                img = refingerprint_exact(items[img.path], img, self.settings, held.get(img.path))
+                img = refingerprint_exact(items[img.path], img, self.settings, held.get(img.path), archives)
                 changed = True
             else:
                 changed = False

@@ -179,12 +179,16 @@ def _reader_failed(what: str, exc: Exception) -> str:
 
 
 def refingerprint_exact(
-    item: Item, img: ScannedImage, settings: ScanSettings, data: bytes | None = None
+    item: Item,
+    img: ScannedImage,
+    settings: ScanSettings,
+    data: bytes | None = None,
+    archives: ArchiveReader | None = None,
 ) -> ScannedImage:
     """The same image with imagehash-exact hashes (full decode); used for borderline perceptual matches.
-    `data`: the bytes already in hand (else they are read again)."""
+    `data`: the bytes already in hand (else they are read again, through `archives` for an archive member)."""
     try:
-        data = data if data is not None else read_item(item)
+        data = data if data is not None else read_item(item, archives=archives)
         fp = fingerprint_bytes(data, settings.max_pixels, fast=False)
     except (OSError, UnreadableImage):
         return img

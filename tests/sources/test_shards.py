@@ -83,3 +83,38 @@ def test_member_key_is_what_purepath_gives(name: str) -> None:
     p = PurePosixPath(name)
     expected = (str(p.with_suffix("")) if p.suffix else name, "".join(p.suffixes[-1:]).lower())
     assert _key(name) == expected
+
+
+def test_a_zip_is_opened_once_to_verify_a_dataset_and_to_draw_thumbnails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`verify --dataset` and the HTML report's thumbnails read every member: one zip opened for all of them,
+    not once per member (each open reads the whole central directory: quadratic in the members)."""
+    import zipfile
+
+    from consentaudit.attest import dataset_entries
+    from consentaudit.audit import with_thumbnails
+    from consentaudit.digest import sha256_hex
+
+    photos = sorted(PHOTOS.glob("*.jpg"))[:8]
+    archive = tmp_path / "set.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in photos:
+            zf.write(p, p.name)
+    report = run_audit(AuditRequest(dataset=archive, jobs=1), ScanStore(f"sqlite:///{tmp_path / 'db'}"))
+    opens = {"n": 0}
+    real = zipfile.ZipFile
+
+    def counting(*args: object, **kwargs: object) -> zipfile.ZipFile:
+        opens["n"] += 1
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(zipfile, "ZipFile", counting)
+    entries = dataset_entries(archive)
+    assert {p: entries[p] for p in entries if p.endswith(".jpg")} == {
+        f"set.zip/{p.name}": sha256_hex(p.read_bytes()) for p in photos
+    }
+    assert opens["n"] <= 2, opens  # the listing, then one reader for every member
+    opens["n"] = 0
+    thumbs = with_thumbnails(report, 10**8).thumbnails
+    assert len(thumbs) == len(photos) and opens["n"] <= 2, opens

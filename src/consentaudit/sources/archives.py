@@ -268,6 +268,12 @@ class ArchiveReader:
             raise OSError(f"member larger than the {max_bytes}-byte limit")
         return data
 
+    def __enter__(self) -> ArchiveReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         if self._tar is not None:
             self._tar.close()
