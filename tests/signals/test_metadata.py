@@ -37,6 +37,14 @@ def jpeg_with_xmp(xmp: str) -> bytes:
         "</rdf:Description>",
         f"<rdf:Description/><rdf:Description {PLUS}><plus:DataMining><rdf:Alt><rdf:li>dmi-prohibited</rdf:li>"
         "</rdf:Alt></plus:DataMining></rdf:Description>",
+        # qualified values (XMP part 1, 7.9.2.5): the value is rdf:value beside its qualifiers
+        f'<rdf:Description {PLUS} xmlns:q="urn:q"><plus:DataMining rdf:parseType="Resource">'
+        "<rdf:value>http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED</rdf:value><q:by>editor</q:by>"
+        "</plus:DataMining></rdf:Description>",
+        f'<rdf:Description {PLUS} xmlns:q="urn:q"><plus:DataMining><rdf:Description q:by="editor" '
+        'rdf:value="http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED"/></plus:DataMining></rdf:Description>',
+        f"<rdf:Description {PLUS}><plus:DataMining><rdf:Description><rdf:value rdf:resource="
+        '"http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED"/></rdf:Description></plus:DataMining></rdf:Description>',
     ],
 )
 def test_data_mining_in_every_form(body: str) -> None:

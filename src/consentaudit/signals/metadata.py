@@ -178,9 +178,12 @@ def _read_exif(data: bytes, meta: FileMetadata, keep_sensitive: bool = False) ->
 
 
 def xmp_values(root: Element, prefix: str, prop: str) -> list[str]:
-    """Values of one XMP property, in attribute form, element form, rdf:resource or rdf:Alt/Bag/Seq."""
+    """Values of one XMP property, in attribute form, element form, rdf:resource, rdf:Alt/Bag/Seq, or as the
+    rdf:value of a qualified property (XMP part 1, 7.9.2.5: `rdf:parseType="Resource"` or a nested
+    rdf:Description, the value beside its qualifiers)."""
     tag = f"{{{NS[prefix]}}}{prop}"
     rdf = NS["rdf"]
+    value = f"{{{rdf}}}value"
     out: list[str] = []
     for desc in root.iter(f"{{{rdf}}}Description"):
         if tag in desc.attrib:
@@ -193,6 +196,10 @@ def xmp_values(root: Element, prefix: str, prop: str) -> list[str]:
                 out.append(el.attrib[f"{{{rdf}}}resource"])
             elif el.text and el.text.strip():
                 out.append(el.text)
+            else:  # a qualified value: <rdf:value> in the element or in its rdf:Description, or an attribute
+                holders = [el, *el.findall(f"{{{rdf}}}Description")]
+                out.extend(h.attrib[value] for h in holders if value in h.attrib)
+                out.extend(v.text or v.attrib.get(f"{{{rdf}}}resource", "") for h in holders for v in h.findall(value))
     return [v.strip() for v in out if v and v.strip()]
 
 
