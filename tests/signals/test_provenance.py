@@ -537,3 +537,29 @@ def test_fields_of_another_shape_in_a_c2pa_manifest_are_left_out() -> None:
     ]
     facts = facts_of({"manifests": {"a": {"assertions": assertions}}, "active_manifest": "a"}, "embedded")
     assert facts.source_types == (ai,)
+
+
+def test_a_v2_claims_generator_is_named_from_its_claim_generator_info() -> None:
+    """C2PA 2.x claims (`c2pa.claim.v2`) carry no `claim_generator` text, only `claim_generator_info`: one
+    object in the claim, a list of them in c2pa-python's report. Both read as "name version"."""
+    import cbor2
+
+    import jumbf_builder as jb
+    from consentaudit.signals.c2pa_reader import claim_generator, read_store
+    from consentaudit.signals.c2pa_verify import facts_of
+
+    claim = {"claim_generator_info": {"name": "c2patool", "version": "0.16.1"}, "instance_id": "x"}
+    parts = [jb.cbor_assertion("c2pa.actions.v2", {"actions": [{"action": "c2pa.created"}]})]
+    manifest = jb.superbox(
+        b"c2ma",
+        "urn:c2pa:1234",
+        jb.superbox(b"c2as", "c2pa.assertions", *parts),
+        jb.superbox(b"c2cl", "c2pa.claim.v2", jb.box(b"cbor", cbor2.dumps(claim))),
+    )
+    store = read_store(jb.superbox(b"c2pa", "c2pa", manifest))
+    assert store.active is not None and store.active.claim_generator == "c2patool 0.16.1"
+    report = {"manifests": {"m": {"claim_generator_info": [{"name": "Adobe Photoshop", "version": "26.0"},
+                                                          {"name": "c2pa-rs"}]}}, "active_manifest": "m"}  # fmt: skip
+    assert facts_of(report, "embedded").generator == "Adobe Photoshop 26.0, c2pa-rs"
+    assert claim_generator({"claim_generator": "legacy/1.0", "claim_generator_info": [{"name": "x"}]}) == "legacy/1.0"
+    assert claim_generator({"claim_generator_info": 7}) is None and claim_generator({}) is None

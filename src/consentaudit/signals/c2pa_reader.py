@@ -172,8 +172,7 @@ def read_store(blob: bytes) -> C2paStore:
             elif part.label in ("c2pa.claim", "c2pa.claim.v2"):
                 claim = _decode(part)
                 if isinstance(claim, dict):
-                    gen = claim.get("claim_generator") or claim.get("claim_generator_info")
-                    generator = gen if isinstance(gen, str) else str(gen)[:200] if gen else None
+                    generator = claim_generator(claim)
         manifests.append(C2paManifest(m.label or "", assertions, generator))
     if not manifests:
         return C2paStore([], ["the manifest store holds no readable manifest"])
@@ -184,6 +183,19 @@ def base_label(label: str) -> str:
     """Assertion label without the `__N` instance suffix."""
     head, sep, tail = label.rpartition("__")
     return head if sep and tail.isdigit() else label
+
+
+def claim_generator(claim: dict[str, Any]) -> str | None:
+    """What made a claim: a v1 claim's `claim_generator` text, else its `claim_generator_info` (v2: one
+    object; c2pa-python's report: a list of them) as "name version" each."""
+    gen = claim.get("claim_generator")
+    if isinstance(gen, str) and gen.strip():
+        return gen.strip()[:200]
+    info = claim.get("claim_generator_info")
+    parts = [info] if isinstance(info, dict) else listed(info)
+    named = [" ".join(str(p[k]) for k in ("name", "version") if p.get(k)) for p in parts if isinstance(p, dict)]
+    text = ", ".join(n for n in named if n)
+    return text[:200] or None
 
 
 def listed(value: object) -> list[Any]:

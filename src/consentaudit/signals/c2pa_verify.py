@@ -11,7 +11,14 @@ import io
 import json
 from typing import Any
 
-from consentaudit.signals.c2pa_reader import ACTION_LABELS, TRAINING_KEYS, TRAINING_LABELS, base_label, listed
+from consentaudit.signals.c2pa_reader import (
+    ACTION_LABELS,
+    TRAINING_KEYS,
+    TRAINING_LABELS,
+    base_label,
+    claim_generator,
+    listed,
+)
 from consentaudit.signals.provenance import C2paFacts
 
 _LIB: list[Any] = []  # c2pa-python once imported (None without the extra): the first file with a manifest pays
@@ -137,5 +144,5 @@ def facts_of(report: dict[str, Any], where: str) -> C2paFacts:
         tuple(training),
         tuple(source_types),
         state="invalid" if invalid else "present",
-        generator=str(manifest.get("claim_generator") or "")[:200] or None,
+        generator=claim_generator(manifest),
     )
