@@ -138,21 +138,28 @@ class HammingIndex:
         """Whether a query of `radius` compares against every code: a small index, or too wide to probe."""
         return not self._probing or radius // CHUNKS > MAX_FLIPS
 
+    @staticmethod
+    def _probes(queries: npt.NDArray[np.uint64], radius: int) -> npt.NDArray[np.int64]:
+        """The buckets (chunk, value) to probe for each query, one row a query. Pigeonhole with the remainder:
+        for radius = 4k + a, two codes within it agree to within k bits on one of the first a + 1 chunks, or
+        to within k - 1 bits on one of the others."""
+        k, a = divmod(radius, CHUNKS)
+        parts = ((queries[:, None] >> _SHIFTS[None, :]) & np.uint64(_MASK)).astype(np.int64)
+        n = len(queries)
+        probes = ((parts[:, : a + 1, None] ^ _FLIPS[k]) + _BASES[None, : a + 1, None]).reshape(n, -1)
+        if a + 1 < CHUNKS and k >= 1:
+            rest = ((parts[:, a + 1 :, None] ^ _FLIPS[k - 1]) + _BASES[None, a + 1 :, None]).reshape(n, -1)
+            probes = np.concatenate([probes, rest], axis=1)
+        return probes
+
     def _gather(
         self, queries: npt.NDArray[np.uint64], radius: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """(offsets into `_sorted`, query index of each offset) of every stored code that can be within
-        `radius` of a query (a code may appear once per chunk it agrees on): the probes of
-        `_probe_offsets`, for a block of queries at once."""
-        k, a = divmod(radius, CHUNKS)
-        parts = ((queries[:, None] >> _SHIFTS[None, :]) & np.uint64(_MASK)).astype(np.int64)
-        n = len(queries)
-        probes = [((parts[:, : a + 1, None] ^ _FLIPS[k]) + _BASES[None, : a + 1, None]).reshape(n, -1)]
-        if a + 1 < CHUNKS and k >= 1:
-            probes.append(((parts[:, a + 1 :, None] ^ _FLIPS[k - 1]) + _BASES[None, a + 1 :, None]).reshape(n, -1))
-        per_query = sum(p.shape[1] for p in probes)
-        offsets, lengths = self._runs(np.concatenate(probes, axis=1).ravel() if len(probes) > 1 else probes[0].ravel())
-        return offsets, np.repeat(np.repeat(np.arange(n), per_query), lengths)
+        `radius` of a query (a code may appear once per chunk it agrees on), for a block of queries at once."""
+        probes = self._probes(queries, radius)
+        offsets, lengths = self._runs(probes.ravel())
+        return offsets, np.repeat(np.repeat(np.arange(len(queries)), probes.shape[1]), lengths)
 
     def _runs(self, probes: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """(offsets into `_sorted` of every code in the buckets `probes` name, each bucket's length)."""
@@ -160,18 +167,6 @@ class HammingIndex:
         lengths = self._start[probes + 1] - lo
         total = int(lengths.sum())
         return np.repeat(lo - np.cumsum(lengths) + lengths, lengths) + np.arange(total), lengths
-
-    def _probe_offsets(self, query: int, radius: int) -> npt.NDArray[np.int64]:
-        """Offsets into `_sorted` of every code that can be within `radius` of `query` (a code may appear once
-        per chunk it agrees on). Pigeonhole with the remainder: for radius = 4k + a, two codes within it agree
-        to within k bits on one of the first a + 1 chunks, or to within k - 1 bits on one of the others."""
-        k, a = divmod(radius, CHUNKS)
-        q = np.uint64(query)
-        parts = ((q >> _SHIFTS) & np.uint64(_MASK)).astype(np.int64)
-        probes = [((parts[: a + 1, None] ^ _FLIPS[k]) + _BASES[: a + 1, None]).ravel()]
-        if a + 1 < CHUNKS and k >= 1:
-            probes.append(((parts[a + 1 :, None] ^ _FLIPS[k - 1]) + _BASES[a + 1 :, None]).ravel())
-        return self._runs(np.concatenate(probes) if len(probes) > 1 else probes[0])[0]
 
     def within(self, query: int, radius: int) -> list[tuple[int, int]]:
         """(position, distance) of every stored code within `radius`, nearest first then by position."""
@@ -183,7 +178,7 @@ class HammingIndex:
             pos = np.flatnonzero(d <= radius)
             dist = d[pos].astype(np.int64)
         else:
-            offsets = self._probe_offsets(query, radius)
+            offsets = self._runs(self._probes(np.array([query], dtype=np.uint64), radius).ravel())[0]
             d = np.bitwise_count(self._sorted[offsets] ^ q)
             keep = np.flatnonzero(d <= radius)
             if len(keep) == 0:
