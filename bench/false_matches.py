@@ -46,12 +46,13 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from consentaudit.fingerprint import VIEWS, ImageProbe, fingerprint_bytes, hash_gray, keypoints_of
+from consentaudit.fingerprint import VIEWS, fingerprint_bytes, hash_gray, keypoints_of
 from consentaudit.matching.hamming import HammingIndex, parse_hex64
 from consentaudit.matching.keypoints import STORED, Keypoints, inliers
 from consentaudit.matching.perceptual import CANDIDATE_RADIUS, MIN_DETAIL, hamming256, matchable, radius256
 from consentaudit.matching.reference_index import KEYPOINT_ZONE, MIN_INLIERS, SURE_SLACK, VIEW_MARGIN, ReferenceIndex
 from consentaudit.models import ReferenceEntry
+from consentaudit.probe import ImageProbe
 from transforms import TRANSFORMS
 
 EXTS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif"}

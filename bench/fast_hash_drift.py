@@ -17,9 +17,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from consentaudit.fingerprint import ImageProbe, Thumbnails, fingerprint_bytes
+from consentaudit.fingerprint import Thumbnails, fingerprint_bytes
 from consentaudit.matching.hamming import distance, parse_hex64
 from consentaudit.matching.perceptual import NEAR256_DRIFT, hamming256
+from consentaudit.probe import ImageProbe
 
 SIDES = (256, 300, 384, 511, 520, 640, 760, 1030, 1100)
 VARIANTS = ("phash", "phash_mirror", "phash_trim")

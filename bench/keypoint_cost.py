@@ -19,8 +19,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from consentaudit.fingerprint import ImageProbe, fingerprint_bytes, keypoints_of
+from consentaudit.fingerprint import fingerprint_bytes, keypoints_of
 from consentaudit.matching.keypoints import STORED, Keypoints, inliers
+from consentaudit.probe import ImageProbe
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -29,11 +29,12 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from consentaudit.defaults import DEFAULT_PHASH_THRESHOLD
-from consentaudit.fingerprint import ImageProbe, fingerprint_bytes
+from consentaudit.fingerprint import fingerprint_bytes
 from consentaudit.matching.consent_index import ConsentIndex
 from consentaudit.matching.perceptual import MIN_DETAIL, matchable
 from consentaudit.matching.reference_index import ReferenceIndex
 from consentaudit.models import ConsentRecord, Fingerprint
+from consentaudit.probe import ImageProbe
 from consentaudit.reference_files import entry_from_fingerprint
 from consentaudit.vocab import ConsentStatus
 from transforms import TRANSFORMS

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import warnings
 from collections.abc import Callable, Sequence
@@ -86,7 +85,7 @@ def fingerprint_bytes(
     `fast` decodes JPEGs in the DCT domain straight to grayscale at the smallest scale that keeps at least
     DRAFT_SIDE pixels a side (`Image.draft`): 3-4x faster, and on the benchmarked real photos within 4 bits
     of imagehash's full-decode pHash (docs/performance.md). Without it the hashes are imagehash-exact.
-    `keep_thumbs` is given the thumbnails the pHashes came from, for `ImageProbe.near256`. `with256` adds
+    `keep_thumbs` is given the thumbnails the pHashes came from, for `probe.ImageProbe.near256`. `with256` adds
     the 256-bit pHash and, unless `views` is False, the views and ORB keypoints of a reference entry (three
     quarters of a reference fingerprint's cost; a consent manifest's record needs neither).
     """
@@ -285,10 +284,21 @@ def views_of(gray: Image.Image) -> tuple[tuple[str, str, str], ...]:
     return tuple(out)
 
 
+Gray = Image.Image  # a decoded grayscale picture, for modules that hand one back here without Pillow
+
+
+def pixels64(gray: Gray) -> np.ndarray:
+    """The picture reduced to 64x64 (LANCZOS), as imagehash's 256-bit pHash reduces it."""
+    return np.asarray(gray.resize((64, 64), Image.Resampling.LANCZOS))
+
+
+def mirrored(gray: Gray) -> Gray:
+    return gray.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+
+
 def phash256_of(gray: Image.Image) -> str:
     """imagehash.phash(image, hash_size=16): 256 bits as 64 hex digits."""
-    px = np.asarray(gray.resize((64, 64), Image.Resampling.LANCZOS))
-    return _hex(_dct_low_bits(px))
+    return _hex(_dct_low_bits(pixels64(gray)))
 
 
 def gray256(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, side: int = 256) -> Image.Image | None:
@@ -311,7 +321,7 @@ def phash256_variant(gray: Image.Image, variant: str = "phash", resized: np.ndar
     reduced to 64x64, for "phash" and "phash_mirror" (the mirror of the reduced picture is the reduced
     mirror image, pixel for pixel: LANCZOS weights are symmetric)."""
     if variant in ("phash", "phash_mirror"):
-        px = np.asarray(gray.resize((64, 64), Image.Resampling.LANCZOS)) if resized is None else resized
+        px = pixels64(gray) if resized is None else resized
         return _hex(_dct_low_bits(px[:, ::-1] if variant == "phash_mirror" else px))
     if variant == "phash_trim":
         box = trim_box(gray)
@@ -325,93 +335,6 @@ def keypoints_of(gray: Image.Image, limit: int = QUERIED) -> Keypoints:
     small = gray.convert("L")
     small.thumbnail((FEATURE_SIDE, FEATURE_SIDE), Image.Resampling.LANCZOS)
     return detect_keypoints(np.ascontiguousarray(np.asarray(small)), limit)
-
-
-class ImageProbe:
-    """The costlier codes of one dataset image, computed only when a candidate needs them: its 256-bit pHash
-    per variant (`phash256`) and its ORB keypoints per variant (`keypoints`). The bytes are read once and
-    decoded once for each (at >= 256 and >= FEATURE_SIDE pixels); None when the image cannot be read.
-    `near256` estimates the 256-bit pHash from the fingerprint's thumbnails, for candidates a bound decides."""
-
-    def __init__(
-        self,
-        read: Callable[[], bytes],
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        known: Sequence[tuple[str, str]] = (),
-        thumbs: Thumbnails | None = None,
-    ) -> None:
-        """`known`: codes an earlier probe of the same bytes computed (Fingerprint.probed): not computed again.
-        `thumbs`: the thumbnails of the image's fingerprint, which `near256` estimates the 256-bit pHash
-        from without decoding again."""
-        self._read, self._max_pixels = read, max_pixels
-        self._data: bytes | None = None
-        self._gray: dict[int, Image.Image | None] = {}
-        self._codes: dict[str, str | None] = {}
-        self._near: dict[str, str | None] = {}
-        self._thumbs = thumbs
-        self._points: dict[str, Keypoints | None] = {}
-        self._new: dict[str, str] = {}
-        self._px64: np.ndarray | None = None  # the picture at 64x64, shared by "phash" and "phash_mirror"
-        for name, value in known:
-            kind, _, variant = name.partition(":")
-            if kind == "phash256":
-                self._codes[variant] = value
-            elif kind == "near256":
-                self._near[variant] = value
-            elif kind == "keypoints":
-                with contextlib.suppress(ValueError):
-                    self._points[variant] = Keypoints.decode(value)
-
-    def computed(self) -> tuple[tuple[str, str], ...]:
-        """The codes this probe computed (not given as known), to keep with the image."""
-        return tuple(sorted(self._new.items()))
-
-    def _decoded(self, side: int) -> Image.Image | None:
-        if side not in self._gray:
-            if self._data is None:
-                try:
-                    self._data = self._read()
-                except OSError:
-                    self._data = b""
-            self._gray[side] = gray256(self._data, self._max_pixels, side) if self._data else None
-        return self._gray[side]
-
-    def phash256(self, variant: str) -> str | None:
-        if variant not in self._codes:
-            gray = self._decoded(256)
-            if gray is not None and self._px64 is None and variant != "phash_trim":
-                self._px64 = np.asarray(gray.resize((64, 64), Image.Resampling.LANCZOS))
-            code = None if gray is None else phash256_variant(gray, variant, self._px64)
-            self._codes[variant] = code
-            if code is not None:
-                self._new[f"phash256:{variant}"] = code
-        return self._codes[variant]
-
-    def near256(self, variant: str) -> str | None:
-        """The 256-bit pHash of `variant` estimated from the fingerprint's thumbnails
-        (`Thumbnails.estimate256`): enough to rule out a candidate far beyond the radius without a second
-        decode. The exact code when it is already known; None without thumbnails."""
-        if self._codes.get(variant) is not None:
-            return self._codes[variant]
-        if variant not in self._near:
-            code = self._thumbs.estimate256(variant) if self._thumbs is not None else None
-            if code is not None:
-                self._new[f"near256:{variant}"] = code
-            self._near[variant] = code
-        return self._near[variant]
-
-    def keypoints(self, variant: str) -> Keypoints | None:
-        """Keypoints of the picture as is, or of its mirror image for "phash_mirror" (a border-trimmed
-        candidate needs no trim: the transform the check fits absorbs the shift)."""
-        key = "mirror" if variant == "phash_mirror" else "as is"
-        if key not in self._points:
-            gray = self._decoded(FEATURE_SIDE)
-            if gray is not None and key == "mirror":
-                gray = gray.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-            self._points[key] = points = None if gray is None else keypoints_of(gray)
-            if points is not None:
-                self._new[f"keypoints:{key}"] = points.encode()
-        return self._points[key]
 
 
 def _pixels(gray: Image.Image) -> np.ndarray:

@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from consentaudit.executors import LocalExecutor, units_of
-from consentaudit.fingerprint import ImageProbe, Thumbnails
+from consentaudit.fingerprint import Thumbnails
 from consentaudit.matching.consent_index import ConsentIndex
 from consentaudit.matching.hamming import HammingIndex
 from consentaudit.matching.reference_index import ReferenceIndex
 from consentaudit.merge import Merger
 from consentaudit.models import ConsentRecord, Finding, ReferenceEntry, ScannedImage
+from consentaudit.probe import ImageProbe
 from consentaudit.progress import Progress, ProgressCallback
 from consentaudit.scanner import ScanSettings, refingerprint_exact, scan_unit
 from consentaudit.sources import open_source, read_item

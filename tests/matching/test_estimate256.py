@@ -13,11 +13,12 @@ from PIL import Image
 
 from conftest import PHOTOS
 from consentaudit import fingerprint as fingerprint_module
-from consentaudit.fingerprint import ESTIMATE_MIN_SIDE, ImageProbe, Thumbnails, fingerprint_bytes
+from consentaudit.fingerprint import ESTIMATE_MIN_SIDE, Thumbnails, fingerprint_bytes
 from consentaudit.mapper import UnitMapper
 from consentaudit.matching.hamming import distance, parse_hex64
 from consentaudit.matching.perceptual import NEAR256_DRIFT, hamming256
 from consentaudit.models import ReferenceEntry
+from consentaudit.probe import ImageProbe
 from consentaudit.scanner import ScanSettings
 from consentaudit.sources import open_source
 from consentaudit.verdicts import Rules

@@ -10,11 +10,12 @@ import pytest
 from PIL import Image, ImageOps
 
 from conftest import PHOTOS
-from consentaudit.fingerprint import ImageProbe, fingerprint_bytes, keypoints_of
+from consentaudit.fingerprint import fingerprint_bytes, keypoints_of
 from consentaudit.matching.keypoints import MIN_KEYPOINTS, STORED, Keypoints, inliers
 from consentaudit.matching.perceptual import radius256
 from consentaudit.matching.reference_index import KEYPOINT_ZONE, MIN_INLIERS, SURE_SLACK, ReferenceIndex
 from consentaudit.models import ReferenceEntry
+from consentaudit.probe import ImageProbe
 
 
 def _photo(name: str) -> Image.Image:
