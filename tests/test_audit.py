@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import shutil
 import signal
@@ -12,23 +13,30 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
+from typer.testing import CliRunner
 
 from conftest import DATASET, EXPECTED, FIXTURES, MANIFESTS, PHOTOS, ROOT, SCRAPED
-from consentaudit.audit import run_audit
+from consentaudit.audit import StoreToOpen, run_audit
+from consentaudit.cli.app import app
 from consentaudit.cli.progress import progress_display
 from consentaudit.codec import report_to_dict
 from consentaudit.digest import merkle_root
+from consentaudit.executors import LocalExecutor
+from consentaudit.inputs import load_inputs, needs_store
 from consentaudit.merge import SummaryBuilder
 from consentaudit.progress import Progress
 from consentaudit.reports.jsonreport import canonical_json
 from consentaudit.request import AuditRequest
 from consentaudit.sources.item import Item
-from consentaudit.store import ScanStore
+from consentaudit.store import ScanStore, StoreLocation
 from consentaudit.vocab import Verdict
 
 
@@ -41,6 +49,60 @@ def test_two_jobs_give_the_same_findings_as_one(tmp_path: Path) -> None:
     two = run_audit(AuditRequest(dataset=DATASET, jobs=2, batch_size=3), ScanStore(f"sqlite:///{tmp_path / 'b'}"))
     assert _findings(one) == _findings(two)
     assert one.header.dataset_digest == two.header.dataset_digest
+
+
+def _opener(url: str, events: list[str]) -> Callable[[], ScanStore]:
+    def open_store() -> ScanStore:
+        events.append("store opened")
+        return ScanStore(url)
+
+    return open_store
+
+
+def _watch_pools(monkeypatch: pytest.MonkeyPatch, events: list[str]) -> None:
+    real = LocalExecutor.start
+
+    def start(self: LocalExecutor, units: Iterable[Sequence[Item]], work: Any) -> Any:
+        events.append("pool started")
+        return real(self, units, work)
+
+    monkeypatch.setattr(LocalExecutor, "start", start)
+
+
+def test_a_new_store_opens_while_the_first_units_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store not made yet holds nothing: with two jobs the pool starts on every image before the store
+    (SQLAlchemy) opens, the plan made once it is open confirms those units, and no second pool maps them."""
+    events: list[str] = []
+    _watch_pools(monkeypatch, events)
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    req = AuditRequest(dataset=DATASET, manifests=[MANIFESTS / "fixtures.csv"], jobs=2, batch_size=3)
+    head = run_audit(req, StoreToOpen(_opener(url, events), StoreLocation(url, "--db").holds_nothing()))
+    assert events == ["pool started", "store opened"]
+    plain = run_audit(replace(req, jobs=1), ScanStore(f"sqlite:///{tmp_path / 'plain.db'}"))
+    assert _findings(head) == _findings(plain)
+    assert head.header.dataset_digest == plain.header.dataset_digest
+    assert head.duplicates == plain.duplicates and head.summary == plain.summary
+    assert not multiprocessing.active_children()  # the workers stopped
+
+
+def test_a_head_start_the_store_does_not_confirm_is_dropped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Told "empty" by a store that is not (another process made it meanwhile): the units already started
+    are dropped, the plan decides — an unchanged re-scan is answered from the store, a re-judge maps
+    nothing — and the findings are those of a scan without a head start."""
+    url = f"sqlite:///{tmp_path / 'db'}"
+    req = AuditRequest(dataset=DATASET, manifests=[MANIFESTS / "fixtures.csv"], jobs=2, batch_size=3)
+    first = run_audit(req, ScanStore(url))
+    events: list[str] = []
+    _watch_pools(monkeypatch, events)
+    again = run_audit(req, StoreToOpen(_opener(url, events), empty=True))
+    assert events == ["pool started", "store opened"]  # the clone: nothing mapped after the store opened
+    assert _findings(again) == _findings(first)
+    ticks: list[Progress] = []
+    later = replace(req, as_of=date(2031, 1, 1))  # another run key, every file in the fingerprint cache
+    rejudged = run_audit(later, StoreToOpen(_opener(url, events), empty=True), ticks.append)
+    assert ticks[-1].cached == len(EXPECTED["verdicts"])  # every image from the cache, none mapped
+    assert _findings(rejudged) == _findings(run_audit(replace(later, jobs=1), ScanStore(f"sqlite:///{tmp_path / 'x'}")))
+    assert not multiprocessing.active_children()
 
 
 def test_streamed_json_is_byte_identical_to_the_canonical_dump(tmp_path: Path) -> None:
@@ -329,3 +391,21 @@ def test_units_are_sized_to_the_job() -> None:
     assert many[:1000] == [64] * 1000 and max(many[-5:]) <= 8
     assert sizes(100, 64, 1) == [64, 36]  # one job: units only pace the store's progress
     assert sizes(3, 64, 8) == [3]
+
+
+def test_inputs_that_need_the_store_are_known_before_it_opens(tmp_path: Path) -> None:
+    """A reference folder or archive keeps its fingerprints in the store's cache, a name may be a stored set:
+    those scans open the store first. Manifests, fingerprint files and URL lists load without it."""
+    prints = tmp_path / "set.jsonl"
+    assert CliRunner().invoke(app, ["fingerprint", str(SCRAPED), "-o", str(prints), "--jobs", "1"]).exit_code == 0
+    urls = tmp_path / "urls.txt"
+    urls.write_text("https://example.com/a.jpg\n")
+    shard = FIXTURES / "shards" / "00000.tar"
+    cases = (([], False), ([prints, urls], False), ([SCRAPED], True), ([shard], True), ([Path("a-set-name")], True))
+    for refs, needed in cases:
+        assert needs_store(AuditRequest(dataset=DATASET, references=refs)) is needed, refs
+    req = AuditRequest(dataset=DATASET, manifests=[MANIFESTS / "fixtures.csv"], references=[prints, urls])
+    inputs = load_inputs(req, req.settings(), None)
+    assert [r.name for r in inputs.references] == ["scraped", "urls"] and len(inputs.records) > 0
+    with pytest.raises(ValueError, match="no store"):
+        load_inputs(replace(req, references=[Path("a-set-name")]), req.settings(), None)

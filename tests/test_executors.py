@@ -4,16 +4,20 @@ fingerprints (`fingerprint`, `manifest init`, reference builds, a scan's `--refe
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
+import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from conftest import PHOTOS
 from consentaudit import mapper
+from consentaudit.executors import LocalExecutor
 from consentaudit.inputs import REFERENCE
 from consentaudit.models import ScannedImage
 from consentaudit.sources import open_source
@@ -41,6 +45,30 @@ def test_pool_workers_use_one_blas_thread_each() -> None:
     caller, workers = json.loads(out.strip().splitlines()[-1])
     assert caller and max(caller) > 1  # OpenBLAS would use several threads here
     assert workers == [[1]] * 3
+
+
+CLI_CODE = """
+import json, sys
+import consentaudit.cli  # what the console script does first: OPENBLAS_NUM_THREADS=1 before NumPy loads
+import numpy
+from consentaudit.executors import LocalExecutor
+
+def probe(_unit=None):
+    loaded = "threadpoolctl" in sys.modules  # the worker limited OpenBLAS itself
+    from threadpoolctl import threadpool_info
+    return [loaded, [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]]
+
+print(json.dumps([r for _, r in LocalExecutor(2).map([[1], [2]], probe)]))
+"""
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: OpenBLAS starts one thread anyway")
+def test_cli_workers_have_one_blas_thread_without_limiting_it() -> None:
+    """Under the CLI, OpenBLAS was told one thread before NumPy loaded: forked workers run on one thread and
+    skip threadpoolctl (~7 ms a worker, on a scan's critical path)."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", CLI_CODE], capture_output=True, text=True, check=True, env=env)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [[False, [1]], [False, [1]]]
 
 
 def test_reference_fingerprints_run_on_the_pool_as_one_process_would(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,3 +104,28 @@ def test_fingerprint_command_writes_the_same_file_on_two_jobs(tmp_path: Path) ->
         assert result.exit_code == 0, result.output
         files.append(out.read_bytes())
     assert files[0] == files[1] and files[0].count(b"\n") > 10
+
+
+def _mark(folder: Path, unit: list[int]) -> int:
+    (folder / f"unit{unit[0]}").write_text(str(os.getpid()))
+    return unit[0] * 10
+
+
+def test_started_units_run_before_a_result_is_asked_for_and_close_stops_them(tmp_path: Path) -> None:
+    """`start` forks the pool and submits 2 x jobs units at once (the driver opens its store meanwhile);
+    results come in order; close() runs nothing more and stops the workers."""
+    units = [[i] for i in range(1, 9)]
+    started = LocalExecutor(2).start(units, partial(_mark, tmp_path))
+    for _ in range(600):  # the first four units run with nobody asking (a poll, not a timing)
+        if len(list(tmp_path.iterdir())) == 4:
+            break
+        time.sleep(0.05)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["unit1", "unit2", "unit3", "unit4"]
+    assert next(started) == ([1], 10)  # taking a result submits the fifth unit
+    started.close()
+    started.close()  # idempotent
+    assert not multiprocessing.active_children()
+    assert len(list(tmp_path.iterdir())) <= 5 and not (tmp_path / "unit6").exists()
+    whole = LocalExecutor(2).start(units, partial(_mark, tmp_path))
+    assert list(whole) == [(u, u[0] * 10) for u in units]  # in order; exhausted, it stops its workers
+    assert not multiprocessing.active_children()

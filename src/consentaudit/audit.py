@@ -17,19 +17,20 @@ import gc
 import hashlib
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from consentaudit import __version__
 from consentaudit.codec import header_to_dict, summary_to_dict
 from consentaudit.digest import merkle_root, sha256_file
 from consentaudit.errors import InputError
-from consentaudit.executors import Executor, LocalExecutor, units_of
+from consentaudit.executors import Executor, LocalExecutor, Started, units_of
 from consentaudit.findings_out import FindingsOut
 from consentaudit.fingerprint import algorithm, thumbnail_data_uri
-from consentaudit.inputs import Inputs, load_inputs
-from consentaudit.mapper import UnitMapper
+from consentaudit.inputs import Inputs, load_inputs, needs_store
+from consentaudit.mapper import UnitMapper, UnitResult
 from consentaudit.matching.duplicates import duplicate_groups
 from consentaudit.matching.reference_index import MATCHER
 from consentaudit.merge import SummaryBuilder, settle_groups
@@ -46,17 +47,43 @@ from consentaudit.models import (
 from consentaudit.progress import Progress, ProgressCallback
 from consentaudit.reference_cache import cached_index
 from consentaudit.request import AuditRequest
+from consentaudit.scanner import ScanSettings
 from consentaudit.signals import c2pa_verify
-from consentaudit.sources import open_source, read_item
+from consentaudit.sources import ArchiveSource, open_source, read_item
 from consentaudit.sources.archives import ArchiveReader
-from consentaudit.sources.directory import DataFile
+from consentaudit.sources.directory import DataFile, DirectorySource
 from consentaudit.sources.item import LOOSE_SHARD, Item
-from consentaudit.store import ScanStore
 from consentaudit.timestamps import now_utc
 from consentaudit.vocab import Verdict
 
+if TYPE_CHECKING:  # the store (SQLAlchemy) loads when the audit opens it
+    from consentaudit.store import ScanStore
+
 WRITE_IMAGES = 512  # the driver writes landed results in transactions of about this many images
 WRITE_SECONDS = 1.0  # ... or at least this often
+
+Landing = Iterator[tuple[Sequence[Item], UnitResult]]  # (unit, its result) in unit order, from an executor
+
+
+class StoreToOpen:
+    """A store the audit opens when it first needs it (SQLAlchemy loads then). When it is known to hold
+    nothing (`empty`: a SQLite file not made yet), every image of the scan is fresh, and a local pool starts
+    hashing before the store opens: the plan made once the store is open confirms what was started, or the
+    head start is dropped."""
+
+    def __init__(self, open_store: Callable[[], ScanStore], empty: bool) -> None:
+        self._open = open_store
+        self.empty = empty
+        self._store: ScanStore | None = None
+
+    def get(self) -> ScanStore:
+        if self._store is None:
+            self._store = self._open()
+        return self._store
+
+
+def _opened(store: ScanStore | StoreToOpen) -> ScanStore:
+    return store.get() if isinstance(store, StoreToOpen) else store
 
 
 def shard_units(items: Sequence[Item], batch_size: int, jobs: int) -> Iterator[Sequence[Item]]:
@@ -126,7 +153,7 @@ def _gc_paused() -> Iterator[None]:
 
 def run_audit(
     req: AuditRequest,
-    store: ScanStore,
+    store: ScanStore | StoreToOpen,
     progress: ProgressCallback | None = None,
     executor: Executor | None = None,
     out: str | None = None,
@@ -142,14 +169,66 @@ def run_audit(
     run = executor or LocalExecutor(req.jobs)
     settings = req.settings()
     algo = algorithm(settings.fast)
+    ahead = (  # units start on the pool before the store opens: it holds nothing, the inputs do not need it
+        isinstance(store, StoreToOpen)
+        and store.empty
+        and isinstance(run, LocalExecutor)
+        and run.jobs > 1
+        and not needs_store(req)
+    )
     with _gc_paused():  # a million manifest records are a million acyclic objects: no collection finds any
-        inputs = load_inputs(req, settings, store)
+        inputs = load_inputs(req, settings, None if ahead else _opened(store))
     source = open_source(req.dataset)
-    dataset_key = str(source.root)
     items = {i.path: i for i in source.items()}
     if not items:
         others = f" ({len(source.files)} other files)" if source.files else ""
         raise InputError(f"no images in {req.dataset}{others}: nothing to audit")
+    mapper = _mapper(req, settings, inputs) if ahead else None
+    head: Started[UnitResult] | None = None
+    if ahead and mapper is not None and isinstance(run, LocalExecutor):
+        head = run.start(_units(list(items.values()), req, out), mapper)  # every image: a store made now is empty
+    try:
+        db = _opened(store)  # SQLAlchemy loads and the file is made while the workers hash
+        return _audit(req, db, progress, run, out, started, algo, inputs, source, items, mapper, head)
+    finally:
+        if head is not None:
+            head.close()
+
+
+def _mapper(req: AuditRequest, settings: ScanSettings, inputs: Inputs) -> UnitMapper:
+    with _gc_paused():
+        return UnitMapper(
+            settings,
+            req.rules(),
+            inputs.records,
+            inputs.entries,
+            req.phash_threshold,
+            inputs.keypoints_of,
+            cached_index,  # a large reference set's radius index is memory-mapped from the reference cache
+        )
+
+
+def _units(fresh: Sequence[Item], req: AuditRequest, out: str | None) -> Iterator[Sequence[Item]]:
+    return (shard_units if out else units_of)(fresh, req.batch_size, req.jobs)
+
+
+def _audit(
+    req: AuditRequest,
+    store: ScanStore,
+    progress: ProgressCallback | None,
+    run: Executor,
+    out: str | None,
+    started: str,
+    algo: str,
+    inputs: Inputs,
+    source: ArchiveSource | DirectorySource,
+    items: dict[str, Item],
+    mapper: UnitMapper | None,
+    head: Started[UnitResult] | None,
+) -> Report:
+    """The audit once the store is open. `head`: every image's units already started on the pool (by
+    run_audit), taken if the plan maps every image, in order; else closed unused."""
+    dataset_key = str(source.root)
     run_key = _run_key(req, dataset_key, inputs.manifests, inputs.references, [_reference_digest(inputs), algo])
     writer = FindingsOut(out, run_key) if out else None  # --out: findings Parquet per shard
     with store.scan_lock(run_key):  # one writer per scan: the same scan started twice waits here
@@ -163,6 +242,8 @@ def run_audit(
             and store.file_states(previous) == file_states
         ):
             # same inputs, same files: the previous audit's findings, digest, groups and counts hold
+            if head is not None:
+                head.close()
             store.clone_scan(previous, scan_id)
             if progress:
                 progress(Progress(len(items), len(items), len(items)))
@@ -174,24 +255,22 @@ def run_audit(
             stale = sorted(done - items.keys())
             if stale:
                 store.prune(scan_id, stale)
-            with _gc_paused():
-                mapper = UnitMapper(
-                    settings,
-                    req.rules(),
-                    inputs.records,
-                    inputs.entries,
-                    req.phash_threshold,
-                    inputs.keypoints_of,
-                    cached_index,  # a large reference set's radius index is memory-mapped from the reference cache
-                )
+            if mapper is None:
+                mapper = _mapper(req, req.settings(), inputs)
             files = _bind_files(store, scan_id, dataset_key, source.files)
             fresh, finished = _plan(store, scan_id, dataset_key, algo, items, done, progress)
-            units = (shard_units if writer else units_of)(fresh, req.batch_size, req.jobs)
+            landing: Landing
+            if head is not None and [i.path for i in fresh] == list(items):
+                landing = head
+            else:
+                if head is not None:
+                    head.close()  # the store held something after all: map only what the plan says
+                landing = run.map(_units(fresh, req, out), mapper)
             whole = _whole_shards(items, fresh) if writer else {}
             # the summary counted as findings come to hand; a resumed scan's earlier findings are only in the store
             counted = SummaryBuilder(req.fail_on, req.purposes) if not done else None
             counts = (finished, len(items))
-            _map(store, scan_id, dataset_key, algo, units, mapper, run, counts, progress, writer, whole, counted)
+            _map(store, scan_id, dataset_key, algo, landing, counts, progress, writer, whole, counted)
             digest, groups, summary = _merge(req, store, scan_id, dataset_key, algo, items, files, mapper, counted)
         summary = replace(summary, crawl_refusals=dict(sorted(source.refusals.items())))
         errors = list(source.warnings)
@@ -294,9 +373,7 @@ def _map(
     scan_id: int,
     dataset_key: str,
     algo: str,
-    units: Iterator[Sequence[Item]],
-    mapper: UnitMapper,
-    executor: Executor,
+    landing: Landing,
     counts: tuple[int, int],
     progress: ProgressCallback | None,
     writer: FindingsOut | None = None,
@@ -328,7 +405,7 @@ def _map(
         last_write = time.monotonic()
 
     try:
-        for unit, result in executor.map(units, mapper):
+        for unit, result in landing:
             images.extend(result.images)
             findings.extend(result.findings)
             if counted is not None:
@@ -352,6 +429,10 @@ def _map(
         with contextlib.suppress(Exception):
             flush()
         raise
+    finally:
+        close = getattr(landing, "close", None)  # a generator's or a started pool's: the workers stop
+        if close is not None:
+            close()
     flush()
 
 

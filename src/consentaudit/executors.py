@@ -9,7 +9,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from consentaudit.blas import one_blas_thread
 from consentaudit.inflight import submitted_in_order
@@ -95,13 +95,49 @@ class LocalExecutor:
             for unit in units:
                 yield unit, work(unit)
             return
-        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-        pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx, initializer=_init, initargs=(work,))
+        started = self.start(units, work)
         try:
-            for unit, fut in submitted_in_order(units, lambda u: pool.submit(_run, u), 2 * self.jobs):
-                yield unit, fut.result()
+            yield from started
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            started.close()
+
+    def start(self, units: Iterable[Unit], work: Callable[[Unit], R]) -> Started[R]:
+        """The pool forked and its first units submitted now, before anyone asks for a result: the driver
+        does other work (opens the store) while the workers hash. Close what this returns."""
+        return Started(self.jobs, units, work)
+
+
+class Started(Generic[R]):
+    """Units running on a pool of `jobs` forked workers: 2 x jobs submitted when made, one more as each
+    result is taken; iterating yields (unit, result) in input order. close() cancels what has not begun,
+    waits for what has, and stops the workers (also done when the units run out or a unit fails)."""
+
+    def __init__(self, jobs: int, units: Iterable[Unit], work: Callable[[Unit], R]) -> None:
+        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init, initargs=(work,))
+        self._flow = submitted_in_order(units, lambda u: self._pool.submit(_run, u), 2 * jobs)
+        self._first = next(self._flow, None)  # the first 2 x jobs units submitted (none awaited)
+        self._closed = False
+
+    def __iter__(self) -> Iterator[tuple[Unit, R]]:
+        return self
+
+    def __next__(self) -> tuple[Unit, R]:
+        try:
+            if self._first is not None:
+                (unit, fut), self._first = self._first, None
+            else:
+                unit, fut = next(self._flow)
+            return unit, fut.result()
+        except BaseException:  # StopIteration at the end, or a failed unit: the workers stop either way
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._first = None
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 # `--executor` values, and img2dataset's `--distributor` spellings of them

@@ -274,28 +274,43 @@ def check_purposes(req: AuditRequest, records: Sequence[ConsentRecord]) -> None:
         )
 
 
-def load_inputs(req: AuditRequest, settings: ScanSettings, store: ScanStore) -> Inputs:
+def needs_store(req: AuditRequest) -> bool:
+    """Whether loading the request's inputs uses the store: a reference that is not a file may be a stored
+    set's name, and a reference folder or archive keeps its fingerprints in the store's cache. Manifests,
+    URL lists and fingerprint files do not."""
+    return any(not rp.is_file() or is_archive(rp) for rp in req.references)
+
+
+def load_inputs(req: AuditRequest, settings: ScanSettings, store: ScanStore | None) -> Inputs:
+    """The manifests and reference sets a scan checks against. `store` may be None only where
+    `needs_store(req)` is False."""
     records, manifest_infos = load_manifests(req.manifests)
     check_purposes(req, records)
     ref_infos: list[ReferenceInfo] = []
     ref_tables: list[ReferenceTable] = []
     stored: list[str] = []
     exact = replace(settings, fast=False, with256=True)  # reference hashes: imagehash-exact, with 256-bit
-    from consentaudit.store import ReferenceSets, StoredKeypoints
-
-    sets = ReferenceSets(store)
     for rp in req.references:
-        if not rp.exists() and sets.exists(str(rp)):
+        if not rp.exists():
+            if store is None:
+                raise ValueError(f"load_inputs: {rp} may be a stored set, and no store was given")
+            from consentaudit.store import ReferenceSets
+
+            sets = ReferenceSets(store)
+            if not sets.exists(str(rp)):
+                raise InputError(
+                    f"reference set not found: {rp} is neither a file, a folder nor a set stored in {store.describe()}"
+                )
             info, entries = sets.load_table(str(rp))
             stored.append(info.name)
-        elif not rp.exists():
-            raise InputError(
-                f"reference set not found: {rp} is neither a file, a folder nor a set stored in {store.describe()}"
-            )
         else:
             info, entries = load_reference(rp, exact, store, req.jobs)  # a folder on the local pool, any executor
         ref_infos.append(with_digest(info, entries))
         ref_tables.append(entries)
-    return Inputs(
-        records, manifest_infos, ref_infos, concat(ref_tables), StoredKeypoints(store.url, stored) if stored else None
-    )
+    keypoints = None
+    if stored:
+        from consentaudit.store import StoredKeypoints
+
+        assert store is not None
+        keypoints = StoredKeypoints(store.url, stored)
+    return Inputs(records, manifest_infos, ref_infos, concat(ref_tables), keypoints)

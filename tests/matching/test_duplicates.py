@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from consentaudit.matching.duplicates import duplicate_groups
+from consentaudit.matching.duplicates import _unique_rows, duplicate_groups
 from consentaudit.matching.hamming import BRUTE_FORCE_BELOW
 
 Row = tuple[str, str | None, str | None, str | None]
@@ -110,3 +110,13 @@ def test_thousands_of_copies_of_one_picture_are_one_group() -> None:
 def test_no_hashes_no_groups() -> None:
     assert duplicate_groups([("a.jpg", "x", None, None), ("b.jpg", "x", None, None)], 9) == []
     assert duplicate_groups([], 9) == []
+
+
+def test_unique_rows_are_numpys_unique_rows() -> None:
+    """The mirrored-code pairs are made distinct without np.unique(axis=0) (it loads NumPy's masked arrays
+    on a scan's serial merge): the same rows, in the same order, with codes using all 64 bits."""
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 7, 500):
+        pairs = rng.integers(0, 6, (n, 2)).astype(np.uint64)
+        pairs[:, 1] |= rng.integers(0, 2, n).astype(np.uint64) << np.uint64(63)
+        assert np.array_equal(_unique_rows(pairs), np.unique(pairs, axis=0))

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 
 from conftest import DATASET, scan_args
 from consentaudit.cli.app import app
-from consentaudit.store import locate
+from consentaudit.store import ScanStore, StoreLocation, locate
+from consentaudit.store.location import sqlite_url
 
 R = CliRunner()
 
@@ -84,3 +85,23 @@ def test_report_and_export_accept_a_received_report(tmp_path: Path) -> None:
     broken.write_text(received.read_text().replace('"header": {', '"header": {"x": 1, "x": 2, ', 1))
     result = R.invoke(app, ["report", str(broken), "--report", str(md)])
     assert result.exit_code == 2 and "duplicate key" in result.output
+
+
+def test_a_store_known_to_hold_nothing_without_opening_it(tmp_path: Path) -> None:
+    """A SQLite file that does not exist (or is empty) holds nothing: a scan may start hashing before it
+    opens. Anything not known without opening it (a server, options, memory, a file with content) is not."""
+    db = tmp_path / "scans.db"
+    assert StoreLocation(sqlite_url(db), "--db").holds_nothing()
+    db.write_bytes(b"")
+    assert StoreLocation(sqlite_url(db), "--db").holds_nothing()
+    ScanStore(sqlite_url(tmp_path / "made.db"))  # the schema written: no longer empty
+    assert not StoreLocation(sqlite_url(tmp_path / "made.db"), "--db").holds_nothing()
+    for url in (
+        "postgresql+psycopg://u@localhost/db",
+        "sqlite:///:memory:",
+        f"sqlite:///{tmp_path / 'new.db'}?mode=ro",
+        "sqlite://",
+    ):
+        assert not StoreLocation(url, "--db").holds_nothing(), url
+    (tmp_path / "folder.db").mkdir()
+    assert not StoreLocation(sqlite_url(tmp_path / "folder.db"), "--db").holds_nothing()

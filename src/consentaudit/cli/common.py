@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from consentaudit.store import ScanStore
+    from consentaudit.store import ScanStore, StoreLocation
 
 DbOption = Annotated[
     str | None,
@@ -35,10 +35,17 @@ def jobs_or_all(jobs: int | None) -> int:
     return jobs if jobs is not None else default_jobs()
 
 
-def open_store(db: str | None) -> ScanStore:
-    from consentaudit.store import ScanStore, locate  # SQLAlchemy only when a command needs the store
+def store_location(db: str | None) -> StoreLocation:
+    """The store a command uses (--db, $CONSENTAUDIT_DB, the project store, the user store), not opened."""
+    from consentaudit.store.location import locate
 
-    store = ScanStore(locate(db, Path.cwd()))
+    return locate(db, Path.cwd())
+
+
+def open_store(db: str | None) -> ScanStore:
+    from consentaudit.store import ScanStore  # SQLAlchemy only when a command needs the store
+
+    store = ScanStore(store_location(db))
     # closed before the process leaves (cli.app.main skips interpreter teardown): its engine, which may outlive
     # the store object in a reference cycle, without keeping either alive
     atexit.register(_dispose, weakref.ref(store.engine))

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from consentaudit.cli.common import DbOption, open_store
+from consentaudit.cli.common import DbOption, open_store, store_location
 from consentaudit.cli.errors import EXIT_FINDINGS, EXIT_OK, handle_errors
 from consentaudit.defaults import DEFAULT_BATCH, DEFAULT_MAX_PIXELS, DEFAULT_PHASH_THRESHOLD
 
@@ -195,7 +195,8 @@ def scan(
     run = executor_for(executor or ("ray" if ray_address else "local"), req.jobs, ray_address, retries)
     run.prepare()  # a Ray cluster's workers start while the store opens and the dataset is listed
     try:
-        store = open_store(db)
+        # opened by the scan when needed: a store not made yet opens while the first units hash
+        store = audit.StoreToOpen(lambda: open_store(db), store_location(db).holds_nothing())
         with progress_display(quiet) as tick:
             result = audit.run_audit(req, store, tick, run, out)
     finally:

@@ -22,6 +22,21 @@ class StoreLocation:
     def describe(self) -> str:
         return f"{self.url} ({self.how}; choose another with --db or {ENV})"
 
+    def holds_nothing(self) -> bool:
+        """Known without opening it: the store is a SQLite file that does not exist yet (or is empty), so it
+        holds no scan to resume and no cached fingerprint. False for anything else (a server, a URL with
+        options, an in-memory database): unknown until opened."""
+        prefix = "sqlite:///"
+        path = self.url[len(prefix) :] if self.url.startswith(prefix) else ""
+        if not path or "?" in path or path.startswith(":memory:"):
+            return False
+        try:
+            return Path(path).stat().st_size == 0
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
+
 
 def user_data_folder(environ: Mapping[str, str]) -> Path:
     base = environ.get("XDG_DATA_HOME") or str(Path(environ.get("HOME", str(Path.home()))) / ".local" / "share")
