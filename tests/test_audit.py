@@ -24,7 +24,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from conftest import DATASET, EXPECTED, FIXTURES, MANIFESTS, PHOTOS, ROOT, SCRAPED
-from consentaudit.audit import StoreToOpen, run_audit
+from consentaudit import audit
+from consentaudit.audit import KEEP_FINDINGS, StoreToOpen, run_audit
 from consentaudit.cli.app import app
 from consentaudit.cli.progress import progress_display
 from consentaudit.codec import report_to_dict
@@ -180,6 +181,44 @@ def test_the_summary_counted_as_findings_land_equals_counting_the_stored_finding
     by_path = {f.path: f for f in spread_report.findings}
     assert by_path["spread/a.jpg"].verdict == by_path["spread/b.jpg"].verdict == Verdict.REVOKED
     assert any("duplicate" in r.detail for r in by_path["spread/b.jpg"].reasons)  # revoked through its group
+
+
+def test_duplicate_groups_settle_alike_from_kept_and_from_stored_findings(
+    tmp_path: Path, dataset_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merge settles a small scan's groups from the findings the driver kept as they landed, reading
+    none back; past KEEP_FINDINGS the rest come from the store. Group numbers and a revocation spread
+    through a group come out the same whichever way a member arrives."""
+    photo = (PHOTOS / "nikon-e950.jpg").read_bytes()
+    (dataset_copy / "spread").mkdir()
+    (dataset_copy / "spread" / "a.jpg").write_bytes(photo)
+    with Image.open(PHOTOS / "nikon-e950.jpg") as im:
+        im.save(dataset_copy / "spread" / "b.jpg", quality=80)
+    record = {"record_id": "r-spread", "sha256": hashlib.sha256(photo).hexdigest(), "status": "revoked",
+              "purposes": ["ai-training"], "granted_at": "2025-03-01", "revoked_at": "2026-01-01",
+              "subject_ids": ["subj-x"]}  # fmt: skip
+    (tmp_path / "spread.jsonl").write_text(json.dumps(record) + "\n")
+    req = AuditRequest(dataset=dataset_copy, manifests=[MANIFESTS / "fixtures.csv", tmp_path / "spread.jsonl"], jobs=1)
+    reads: list[int] = []
+    real = ScanStore.get_findings
+
+    def counted(self: ScanStore, scan_id: int, paths: Sequence[str]) -> Any:
+        reads.append(len(paths))
+        return real(self, scan_id, paths)
+
+    monkeypatch.setattr(ScanStore, "get_findings", counted)
+    results = {}
+    for keep in (KEEP_FINDINGS, 3, 0):
+        monkeypatch.setattr(audit, "KEEP_FINDINGS", keep)
+        reads.clear()
+        report = run_audit(req, ScanStore(f"sqlite:///{tmp_path / f'k{keep}.db'}"))
+        assert report.duplicates
+        results[keep] = (_findings(report), sum(reads))
+    grouped = sum(len(g) for g in report.duplicates)
+    assert results[KEEP_FINDINGS][1] == 0 and 0 < results[3][1] < grouped and results[0][1] == grouped
+    assert results[KEEP_FINDINGS][0] == results[3][0] == results[0][0]
+    by_path = {f["path"]: f for f in results[0][0]}
+    assert by_path["spread/b.jpg"]["verdict"] == "revoked"  # through its group
 
 
 def test_dataset_digest_is_a_merkle_root_over_path_and_sha(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,7 +60,8 @@ if TYPE_CHECKING:  # the store (SQLAlchemy) loads when the audit opens it
     from consentaudit.store import ScanStore
 
 WRITE_IMAGES = 512  # the driver writes landed results in transactions of about this many images
-WRITE_SECONDS = 1.0  # ... or at least this often
+WRITE_SECONDS = 0.25  # ... or at least this often: what is left to write when the last unit lands is small
+KEEP_FINDINGS = 5000  # a scan's findings the driver keeps for the merge (a small scan's are not read back)
 
 Landing = Iterator[tuple[Sequence[Item], UnitResult]]  # (unit, its result) in unit order, from an executor
 
@@ -163,36 +164,52 @@ def run_audit(
     Map: unchanged files (path, size, mtime) are taken from the cache inside the database; the others run
     as work units on the executor (default: the local pool with `req.jobs` processes), each stored when it
     is done. Merge: images are judged in path order, a batch at a time, and the findings stored; only the
-    light (path, hashes) rows of the whole dataset are held in memory.
+    light (path, hashes) rows of the whole dataset are held in memory. A `StoreToOpen` known to hold
+    nothing opens while local workers already hash every image (a cold scan's head start).
     """
     started = now_utc()
     run = executor or LocalExecutor(req.jobs)
     settings = req.settings()
-    algo = algorithm(settings.fast)
-    ahead = (  # units start on the pool before the store opens: it holds nothing, the inputs do not need it
-        isinstance(store, StoreToOpen)
-        and store.empty
-        and isinstance(run, LocalExecutor)
-        and run.jobs > 1
-        and not needs_store(req)
-    )
+    pool = _head_start_pool(req, store, run)
     with _gc_paused():  # a million manifest records are a million acyclic objects: no collection finds any
-        inputs = load_inputs(req, settings, None if ahead else _opened(store))
+        inputs = load_inputs(req, settings, None if pool else _opened(store))
     source = open_source(req.dataset)
     items = {i.path: i for i in source.items()}
     if not items:
         others = f" ({len(source.files)} other files)" if source.files else ""
         raise InputError(f"no images in {req.dataset}{others}: nothing to audit")
-    mapper = _mapper(req, settings, inputs) if ahead else None
-    head: Started[UnitResult] | None = None
-    if ahead and mapper is not None and isinstance(run, LocalExecutor):
-        head = run.start(_units(list(items.values()), req, out), mapper)  # every image: a store made now is empty
+    scan = _Prepared(started, settings, algorithm(settings.fast), inputs, source, items)
+    if pool is not None:  # every image: a store made now holds nothing
+        scan.mapper = _mapper(req, settings, inputs)
+        scan.head = pool.start(_units(list(items.values()), req, out), scan.mapper)
     try:
-        db = _opened(store)  # SQLAlchemy loads and the file is made while the workers hash
-        return _audit(req, db, progress, run, out, started, algo, inputs, source, items, mapper, head)
+        return _audit(req, _opened(store), progress, run, out, scan)  # SQLAlchemy loads while the workers hash
     finally:
-        if head is not None:
-            head.close()
+        if scan.head is not None:
+            scan.head.close()
+
+
+@dataclass
+class _Prepared:
+    """What a scan knows before its store opens: its inputs and the dataset's listing, and on a store that
+    holds nothing the mapper and every image's units already started on the pool (`head`)."""
+
+    started: str
+    settings: ScanSettings
+    algo: str
+    inputs: Inputs
+    source: ArchiveSource | DirectorySource
+    items: dict[str, Item]
+    mapper: UnitMapper | None = None
+    head: Started[UnitResult] | None = None
+
+
+def _head_start_pool(req: AuditRequest, store: ScanStore | StoreToOpen, run: Executor) -> LocalExecutor | None:
+    """The pool that starts hashing before the store opens: a store known to hold nothing, inputs that do
+    not use it, and worker processes to overlap with (one job maps in-line, Ray has its own start)."""
+    if not (isinstance(store, StoreToOpen) and store.empty) or needs_store(req):
+        return None
+    return run if isinstance(run, LocalExecutor) and run.jobs > 1 else None
 
 
 def _mapper(req: AuditRequest, settings: ScanSettings, inputs: Inputs) -> UnitMapper:
@@ -218,21 +235,16 @@ def _audit(
     progress: ProgressCallback | None,
     run: Executor,
     out: str | None,
-    started: str,
-    algo: str,
-    inputs: Inputs,
-    source: ArchiveSource | DirectorySource,
-    items: dict[str, Item],
-    mapper: UnitMapper | None,
-    head: Started[UnitResult] | None,
+    scan: _Prepared,
 ) -> Report:
-    """The audit once the store is open. `head`: every image's units already started on the pool (by
-    run_audit), taken if the plan maps every image, in order; else closed unused."""
+    """The audit once the store is open. `scan.head`, units started before it opened, is taken if the plan
+    maps every image (in order), else closed unused."""
+    inputs, source, items, algo, head = scan.inputs, scan.source, scan.items, scan.algo, scan.head
     dataset_key = str(source.root)
     run_key = _run_key(req, dataset_key, inputs.manifests, inputs.references, [_reference_digest(inputs), algo])
     writer = FindingsOut(out, run_key) if out else None  # --out: findings Parquet per shard
     with store.scan_lock(run_key):  # one writer per scan: the same scan started twice waits here
-        scan_id, done = store.begin_scan(dataset_key, run_key, started)
+        scan_id, done = store.begin_scan(dataset_key, run_key, scan.started)
 
         file_states = {f.path: (f.size, f.mtime_ns) for f in source.files}
         previous = store.last_complete(run_key) if not done else None
@@ -255,8 +267,7 @@ def _audit(
             stale = sorted(done - items.keys())
             if stale:
                 store.prune(scan_id, stale)
-            if mapper is None:
-                mapper = _mapper(req, req.settings(), inputs)
+            mapper = scan.mapper if scan.mapper is not None else _mapper(req, scan.settings, inputs)
             files = _bind_files(store, scan_id, dataset_key, source.files)
             fresh, finished = _plan(store, scan_id, dataset_key, algo, items, done, progress)
             landing: Landing
@@ -270,8 +281,11 @@ def _audit(
             # the summary counted as findings come to hand; a resumed scan's earlier findings are only in the store
             counted = SummaryBuilder(req.fail_on, req.purposes) if not done else None
             counts = (finished, len(items))
-            _map(store, scan_id, dataset_key, algo, landing, counts, progress, writer, whole, counted)
-            digest, groups, summary = _merge(req, store, scan_id, dataset_key, algo, items, files, mapper, counted)
+            kept: dict[str, Finding] = {}
+            _map(store, scan_id, dataset_key, algo, landing, counts, progress, writer, whole, counted, kept)
+            digest, groups, summary = _merge(
+                req, store, scan_id, dataset_key, algo, items, files, mapper, counted, kept
+            )
         summary = replace(summary, crawl_refusals=dict(sorted(source.refusals.items())))
         errors = list(source.warnings)
         if source.skipped:
@@ -294,7 +308,7 @@ def _audit(
             ),
             manifests=tuple(inputs.manifests),
             references=tuple(inputs.references),
-            started_at=started,
+            started_at=scan.started,
             finished_at=now_utc(),
             scan_id=scan_id,
             errors=tuple(errors),
@@ -379,11 +393,13 @@ def _map(
     writer: FindingsOut | None = None,
     whole: dict[str, int] | None = None,
     counted: SummaryBuilder | None = None,
+    kept: dict[str, Finding] | None = None,
 ) -> None:
     """Run the units on the executor; only this, the driver, writes the store. Results that land are
     buffered up to WRITE_IMAGES images or WRITE_SECONDS and written in one transaction: fewer, larger
     writes. An interruption writes what has landed first; only a kill -9 can lose that much work, which the
-    resume redoes. `counted`: the summary, fed each finding as it lands."""
+    resume redoes. `counted`: the summary, fed each finding as it lands; `kept`: the first KEEP_FINDINGS
+    findings, as stored, for the merge."""
     finished, total = counts
     images: list[ScannedImage] = []
     findings: list[Finding] = []
@@ -411,6 +427,8 @@ def _map(
             if counted is not None:
                 for f in result.findings:
                     counted.add(f)
+            if kept is not None:
+                _keep(kept, result.findings)
             finished += len(unit)
             if writer is not None:
                 shard_of = {i.path: i.shard for i in unit}
@@ -446,14 +464,18 @@ def _merge(
     files: list[tuple[str, str | None]],
     mapper: UnitMapper,
     counted: SummaryBuilder | None = None,
+    kept: dict[str, Finding] | None = None,
 ) -> tuple[str, list[list[str]], Summary]:
     """Judge the images the store holds without a finding (cached, unchanged, resumed), settle duplicate
     groups, summarise: `counted` is the summary of the findings that landed in the map, kept up to date
-    here (the judged images added, settled ones replaced) — else every finding is read back to count."""
+    here (the judged images added, settled ones replaced) — else every finding is read back to count.
+    `kept`: findings as stored, by path (the rest of a group's members are read from the store)."""
+    kept = {} if kept is None else kept
 
     def judge(batch: list[ScannedImage]) -> None:
         redone, findings = mapper.judge([img for img in batch if img.path in items], items)
         store.add_images(scan_id, dataset_key, redone, algo, findings=findings)  # same bytes: cache them too
+        _keep(kept, findings)
         if counted is not None:
             for f in findings:
                 counted.add(f)
@@ -471,7 +493,10 @@ def _merge(
     del light
     for start in range(0, len(groups), 200):  # a few hundred groups at a time: memory stays flat
         chunk = groups[start : start + 200]
-        members = store.get_findings(scan_id, [p for g in chunk for p in g])
+        members = {p: kept[p] for g in chunk for p in g if p in kept}
+        missing = [p for g in chunk for p in g if p not in members]
+        if missing:
+            members.update(store.get_findings(scan_id, missing))
         settled = settle_groups(chunk, members, first=start + 1)
         store.add_findings(scan_id, settled)
         if counted is not None:
@@ -482,6 +507,13 @@ def _merge(
         for f in store.iter_findings(scan_id):
             counted.add(f)
     return digest, groups, counted.build(len(groups))
+
+
+def _keep(kept: dict[str, Finding], findings: Sequence[Finding]) -> None:
+    """Hold findings as they are stored, up to KEEP_FINDINGS paths (a path held is always updated)."""
+    for f in findings:
+        if f.path in kept or len(kept) < KEEP_FINDINGS:
+            kept[f.path] = f
 
 
 def with_thumbnails(report: Report, max_pixels: int) -> Report:
