@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -128,4 +129,17 @@ def test_started_units_run_before_a_result_is_asked_for_and_close_stops_them(tmp
     assert len(list(tmp_path.iterdir())) <= 5 and not (tmp_path / "unit6").exists()
     whole = LocalExecutor(2).start(units, partial(_mark, tmp_path))
     assert list(whole) == [(u, u[0] * 10) for u in units]  # in order; exhausted, it stops its workers
+    assert not multiprocessing.active_children()
+
+
+def test_a_start_that_fails_leaves_no_workers(tmp_path: Path) -> None:
+    """Units that fail to come (a listing error after the first unit forked the pool) raise from start(),
+    and the workers it forked are stopped."""
+
+    def units() -> Iterator[list[int]]:
+        yield [1]
+        raise OSError("the listing failed")
+
+    with pytest.raises(OSError, match="listing failed"):
+        LocalExecutor(2).start(units(), partial(_mark, tmp_path))
     assert not multiprocessing.active_children()

@@ -116,8 +116,12 @@ class Started(Generic[R]):
         ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
         self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init, initargs=(work,))
         self._flow = submitted_in_order(units, lambda u: self._pool.submit(_run, u), 2 * jobs)
-        self._first = next(self._flow, None)  # the first 2 x jobs units submitted (none awaited)
         self._closed = False
+        try:
+            self._first = next(self._flow, None)  # the first 2 x jobs units submitted (none awaited)
+        except BaseException:  # a unit list that fails to give a unit, a pool that cannot start
+            self.close()
+            raise
 
     def __iter__(self) -> Iterator[tuple[Unit, R]]:
         return self

@@ -94,6 +94,8 @@ def test_a_store_known_to_hold_nothing_without_opening_it(tmp_path: Path) -> Non
     assert StoreLocation(sqlite_url(db), "--db").holds_nothing()
     db.write_bytes(b"")
     assert StoreLocation(sqlite_url(db), "--db").holds_nothing()
+    (tmp_path / "scans.db-wal").write_bytes(b"\0" * 32)  # a process wrote to it and has not checkpointed
+    assert not StoreLocation(sqlite_url(db), "--db").holds_nothing()
     ScanStore(sqlite_url(tmp_path / "made.db"))  # the schema written: no longer empty
     assert not StoreLocation(sqlite_url(tmp_path / "made.db"), "--db").holds_nothing()
     for url in (

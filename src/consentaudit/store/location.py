@@ -23,12 +23,12 @@ class StoreLocation:
         return f"{self.url} ({self.how}; choose another with --db or {ENV})"
 
     def holds_nothing(self) -> bool:
-        """Known without opening it: the store is a SQLite file that does not exist yet (or is empty), so it
-        holds no scan to resume and no cached fingerprint. False for anything else (a server, a URL with
-        options, an in-memory database): unknown until opened."""
+        """Known without opening it: the store is a SQLite file that does not exist yet (or is empty, with no
+        write-ahead log beside it), so it holds no scan to resume and no cached fingerprint. False for
+        anything else (a server, a URL with options, an in-memory database): unknown until opened."""
         prefix = "sqlite:///"
         path = self.url[len(prefix) :] if self.url.startswith(prefix) else ""
-        if not path or "?" in path or path.startswith(":memory:"):
+        if not path or "?" in path or path.startswith(":memory:") or Path(path + "-wal").exists():
             return False
         try:
             return Path(path).stat().st_size == 0
