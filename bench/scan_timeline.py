@@ -28,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-STEPS = ("load_inputs", "open_source", "_opened", "_bind_files", "_plan", "_map", "_merge")
+STEPS = ("load_inputs", "open_source", "_opened", "_bind_files", "_plan", "store_landing", "merge_scan")
 
 
 def _process_age() -> float:
@@ -166,7 +166,8 @@ def main() -> None:
     parts = {}
     for j in args.jobs:
         m = med[j]
-        mapped = m["_map end"] - min(m["_map start"], m.get("pool start", m["_map start"]))  # a head start's too
+        start, end = m["store_landing start"], m["store_landing end"]
+        mapped = end - min(start, m.get("pool start", start))  # a head start's too
         serial = m["exit"] - mapped
         parts[j] = (m["exit"], mapped, serial)
         print(f"| {j} | {m['exit']:.3f} | {mapped:.3f} | {serial:.3f} |")

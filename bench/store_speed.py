@@ -7,7 +7,7 @@
    into a fresh SQLite file and into a fresh PostgreSQL database, alternating, --repeat times; min and
    median wall seconds of each, and the PostgreSQL / SQLite ratio.
 2. In-process, labelled as such: the store's write path alone, as a scan's driver uses it (results of 64-image
-   units written in transactions of audit.WRITE_IMAGES images: image, cache and finding rows), for --rows
+   units written in transactions of landing.WRITE_IMAGES images: image, cache and finding rows), for --rows
    images into each backend: images per second and table rows per second (three rows per image).
 
 The PostgreSQL server is a throwaway one (Debian's postgresql: initdb + pg_ctl in a temp folder, through
@@ -51,7 +51,7 @@ def findings(report: Path) -> list[tuple[str, str, str, list[str]]]:
 
 def write_path(db: str, rows: int, sample_dir: Path) -> float:
     """Images per second of the store's write path for `rows` images (in-process)."""
-    from consentaudit.audit import WRITE_IMAGES
+    from consentaudit.landing import WRITE_IMAGES
     from consentaudit.mapper import UnitMapper
     from consentaudit.request import AuditRequest
     from consentaudit.scanner import scan_unit

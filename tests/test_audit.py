@@ -24,8 +24,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from conftest import DATASET, EXPECTED, FIXTURES, MANIFESTS, PHOTOS, ROOT, SCRAPED
-from consentaudit import audit
-from consentaudit.audit import KEEP_FINDINGS, StoreToOpen, run_audit
+from consentaudit import landing
+from consentaudit.audit import StoreToOpen, run_audit
 from consentaudit.cli.app import app
 from consentaudit.cli.progress import progress_display
 from consentaudit.codec import report_to_dict
@@ -208,8 +208,9 @@ def test_duplicate_groups_settle_alike_from_kept_and_from_stored_findings(
 
     monkeypatch.setattr(ScanStore, "get_findings", counted)
     results = {}
+    KEEP_FINDINGS = landing.KEEP_FINDINGS  # the default, read before it is patched
     for keep in (KEEP_FINDINGS, 3, 0):
-        monkeypatch.setattr(audit, "KEEP_FINDINGS", keep)
+        monkeypatch.setattr(landing, "KEEP_FINDINGS", keep)
         reads.clear()
         report = run_audit(req, ScanStore(f"sqlite:///{tmp_path / f'k{keep}.db'}"))
         assert report.duplicates
@@ -240,7 +241,7 @@ def _many(folder: Path, n: int) -> None:
 
 def test_sigkill_then_resume_audits_every_image_exactly_once(tmp_path: Path) -> None:
     data = tmp_path / "many"
-    _many(data, 1200)  # more than one write of the driver (audit.WRITE_IMAGES)
+    _many(data, 1200)  # more than one write of the driver (landing.WRITE_IMAGES)
     db = tmp_path / "scans.db"
     cmd = [
         sys.executable,

@@ -6,6 +6,9 @@
   unit as it lands (the resume point);
 - merge: judge the images taken from the store, settle duplicate groups, summarise, finish the scan.
 
+This module plans and decides (cache, resume, an unchanged re-scan, a cold scan's head start); storing the
+landed results and the merge are `landing.py`'s.
+
 The library entry point the CLI calls. It does I/O through sources and the store, never prints, and
 reports progress through a callback.
 """
@@ -16,7 +19,6 @@ import contextlib
 import gc
 import hashlib
 import json
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,25 +26,22 @@ from typing import TYPE_CHECKING
 
 from consentaudit import __version__
 from consentaudit.codec import header_to_dict, summary_to_dict
-from consentaudit.digest import merkle_root, sha256_file
+from consentaudit.digest import sha256_file
 from consentaudit.errors import InputError
 from consentaudit.executors import Executor, LocalExecutor, Started, units_of
 from consentaudit.findings_out import FindingsOut
 from consentaudit.fingerprint import algorithm, thumbnail_data_uri
 from consentaudit.inputs import Inputs, load_inputs, needs_store
+from consentaudit.landing import Landed, Landing, merge_scan, store_landing
 from consentaudit.mapper import UnitMapper, UnitResult
-from consentaudit.matching.duplicates import duplicate_groups
 from consentaudit.matching.reference_index import MATCHER
-from consentaudit.merge import SummaryBuilder, settle_groups
+from consentaudit.merge import SummaryBuilder
 from consentaudit.models import (
-    Finding,
     ManifestInfo,
     ReferenceInfo,
     Report,
     ReportHeader,
-    ScannedImage,
     ScanOptions,
-    Summary,
 )
 from consentaudit.progress import Progress, ProgressCallback
 from consentaudit.reference_cache import cached_index
@@ -58,12 +57,6 @@ from consentaudit.vocab import Verdict
 
 if TYPE_CHECKING:  # the store (SQLAlchemy) loads when the audit opens it
     from consentaudit.store import ScanStore
-
-WRITE_IMAGES = 512  # the driver writes landed results in transactions of about this many images
-WRITE_SECONDS = 0.25  # ... or at least this often: what is left to write when the last unit lands is small
-KEEP_FINDINGS = 5000  # a scan's findings the driver keeps for the merge (a small scan's are not read back)
-
-Landing = Iterator[tuple[Sequence[Item], UnitResult]]  # (unit, its result) in unit order, from an executor
 
 
 class StoreToOpen:
@@ -279,13 +272,10 @@ def _audit(
                 landing = run.map(_units(fresh, req, out), mapper)
             whole = _whole_shards(items, fresh) if writer else {}
             # the summary counted as findings come to hand; a resumed scan's earlier findings are only in the store
-            counted = SummaryBuilder(req.fail_on, req.purposes) if not done else None
+            landed = Landed(SummaryBuilder(req.fail_on, req.purposes) if not done else None)
             counts = (finished, len(items))
-            kept: dict[str, Finding] = {}
-            _map(store, scan_id, dataset_key, algo, landing, counts, progress, writer, whole, counted, kept)
-            digest, groups, summary = _merge(
-                req, store, scan_id, dataset_key, algo, items, files, mapper, counted, kept
-            )
+            store_landing(store, scan_id, dataset_key, algo, landing, counts, progress, landed, writer, whole)
+            digest, groups, summary = merge_scan(req, store, scan_id, dataset_key, algo, items, files, mapper, landed)
         summary = replace(summary, crawl_refusals=dict(sorted(source.refusals.items())))
         errors = list(source.warnings)
         if source.skipped:
@@ -380,140 +370,6 @@ def _plan(
     if progress:
         progress(Progress(finished, len(items), len(unchanged)))
     return fresh, finished
-
-
-def _map(
-    store: ScanStore,
-    scan_id: int,
-    dataset_key: str,
-    algo: str,
-    landing: Landing,
-    counts: tuple[int, int],
-    progress: ProgressCallback | None,
-    writer: FindingsOut | None = None,
-    whole: dict[str, int] | None = None,
-    counted: SummaryBuilder | None = None,
-    kept: dict[str, Finding] | None = None,
-) -> None:
-    """Run the units on the executor; only this, the driver, writes the store. Results that land are
-    buffered up to WRITE_IMAGES images or WRITE_SECONDS and written in one transaction: fewer, larger
-    writes. An interruption writes what has landed first; only a kill -9 can lose that much work, which the
-    resume redoes. `counted`: the summary, fed each finding as it lands; `kept`: the first KEEP_FINDINGS
-    findings, as stored, for the merge."""
-    finished, total = counts
-    images: list[ScannedImage] = []
-    findings: list[Finding] = []
-    last_write = time.monotonic()
-    shards: dict[str, list[Finding]] = {}  # --out: findings of whole shards landing in this run
-    remaining = dict(whole or {})  # shard -> images still to land
-    ready: list[str] = []
-
-    def flush() -> None:
-        nonlocal last_write
-        if images:
-            store.add_images(scan_id, dataset_key, images, algo, findings=findings)
-            images.clear()
-            findings.clear()
-        if writer is not None:  # a shard's Parquet only once its results are in the store
-            for shard in ready:
-                writer.write(shard, shards.pop(shard))
-            ready.clear()
-        last_write = time.monotonic()
-
-    try:
-        for unit, result in landing:
-            images.extend(result.images)
-            findings.extend(result.findings)
-            if counted is not None:
-                for f in result.findings:
-                    counted.add(f)
-            if kept is not None:
-                _keep(kept, result.findings)
-            finished += len(unit)
-            if writer is not None:
-                shard_of = {i.path: i.shard for i in unit}
-                for f in result.findings:
-                    shard = shard_of[f.path]
-                    if shard in remaining:
-                        shards.setdefault(shard, []).append(f)
-                        remaining[shard] -= 1
-                        if remaining[shard] == 0:
-                            ready.append(shard)
-            if len(images) >= WRITE_IMAGES or time.monotonic() - last_write >= WRITE_SECONDS:
-                flush()
-            if progress:
-                progress(Progress(finished, total, 0, unit[-1].path))
-    except BaseException:  # Ctrl-C or a failing unit: keep what has landed, then let the error through
-        with contextlib.suppress(Exception):
-            flush()
-        raise
-    finally:
-        close = getattr(landing, "close", None)  # a generator's or a started pool's: the workers stop
-        if close is not None:
-            close()
-    flush()
-
-
-def _merge(
-    req: AuditRequest,
-    store: ScanStore,
-    scan_id: int,
-    dataset_key: str,
-    algo: str,
-    items: dict[str, Item],
-    files: list[tuple[str, str | None]],
-    mapper: UnitMapper,
-    counted: SummaryBuilder | None = None,
-    kept: dict[str, Finding] | None = None,
-) -> tuple[str, list[list[str]], Summary]:
-    """Judge the images the store holds without a finding (cached, unchanged, resumed), settle duplicate
-    groups, summarise: `counted` is the summary of the findings that landed in the map, kept up to date
-    here (the judged images added, settled ones replaced) — else every finding is read back to count.
-    `kept`: findings as stored, by path (the rest of a group's members are read from the store)."""
-    kept = {} if kept is None else kept
-
-    def judge(batch: list[ScannedImage]) -> None:
-        redone, findings = mapper.judge([img for img in batch if img.path in items], items)
-        store.add_images(scan_id, dataset_key, redone, algo, findings=findings)  # same bytes: cache them too
-        _keep(kept, findings)
-        if counted is not None:
-            for f in findings:
-                counted.add(f)
-
-    batch: list[ScannedImage] = []
-    for img in store.unjudged_images(scan_id):  # cached, unchanged and resumed images
-        batch.append(img)
-        if len(batch) >= 1000:
-            judge(batch)
-            batch = []
-    judge(batch)
-    light = [row for row in store.light_rows(scan_id) if row[0] in items]
-    digest = merkle_root([(p, sha) for p, sha, _, _ in light] + files)  # every file a loader could read
-    groups = duplicate_groups(light, req.phash_threshold)
-    del light
-    for start in range(0, len(groups), 200):  # a few hundred groups at a time: memory stays flat
-        chunk = groups[start : start + 200]
-        members = {p: kept[p] for g in chunk for p in g if p in kept}
-        missing = [p for g in chunk for p in g if p not in members]
-        if missing:
-            members.update(store.get_findings(scan_id, missing))
-        settled = settle_groups(chunk, members, first=start + 1)
-        store.add_findings(scan_id, settled)
-        if counted is not None:
-            for f in settled:
-                counted.replace(members[f.path], f)
-    if counted is None:
-        counted = SummaryBuilder(req.fail_on, req.purposes)
-        for f in store.iter_findings(scan_id):
-            counted.add(f)
-    return digest, groups, counted.build(len(groups))
-
-
-def _keep(kept: dict[str, Finding], findings: Sequence[Finding]) -> None:
-    """Hold findings as they are stored, up to KEEP_FINDINGS paths (a path held is always updated)."""
-    for f in findings:
-        if f.path in kept or len(kept) < KEEP_FINDINGS:
-            kept[f.path] = f
 
 
 def with_thumbnails(report: Report, max_pixels: int) -> Report:

@@ -42,10 +42,12 @@ def store_location(db: str | None) -> StoreLocation:
     return locate(db, Path.cwd())
 
 
-def open_store(db: str | None) -> ScanStore:
+def open_store(db: str | StoreLocation | None) -> ScanStore:
+    """The store of `--db` (or one already located), open; closed when the process leaves."""
     from consentaudit.store import ScanStore  # SQLAlchemy only when a command needs the store
+    from consentaudit.store.location import StoreLocation
 
-    store = ScanStore(store_location(db))
+    store = ScanStore(db if isinstance(db, StoreLocation) else store_location(db))
     # closed before the process leaves (cli.app.main skips interpreter teardown): its engine, which may outlive
     # the store object in a reference cycle, without keeping either alive
     atexit.register(_dispose, weakref.ref(store.engine))

@@ -196,7 +196,8 @@ def scan(
     run.prepare()  # a Ray cluster's workers start while the store opens and the dataset is listed
     try:
         # opened by the scan when needed: a store not made yet opens while the first units hash
-        store = audit.StoreToOpen(lambda: open_store(db), store_location(db).holds_nothing())
+        where = store_location(db)
+        store = audit.StoreToOpen(lambda: open_store(where), where.holds_nothing())
         with progress_display(quiet) as tick:
             result = audit.run_audit(req, store, tick, run, out)
     finally:
