@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import click
+import pytest
 import typer.main
 from typer.testing import CliRunner
 
@@ -92,3 +93,49 @@ def test_a_quiet_scan_loads_no_signing_postgresql_or_terminal_code(tmp_path: Pat
     assert out.strip().splitlines()[-1] == "['sqlalchemy.dialects.sqlite']", out
     report = json.loads((tmp_path / "a.json").read_text())
     assert not any("without validation" in e for e in report["header"]["errors"])
+
+
+def test_a_command_line_builds_only_its_command_and_reads_the_same() -> None:
+    """main() builds the one command it runs: every command's help, and its subcommands', is the same from
+    that command line as from the whole one, and a scan or `--version` loads no other command's module."""
+    from consentaudit.cli.app import COMMANDS, _needed, build
+
+    full = typer.main.get_command(app)
+    assert list(getattr(full, "commands", {})) == list(COMMANDS)  # help lists them in the registry's order
+    for path in _commands()[1:]:
+        whole = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+        alone = CliRunner().invoke(build(_needed([*path, "--help"])), [*path, "--help"], env={"COLUMNS": "200"})
+        assert _needed([*path, "--help"]) == [path[0]]
+        assert (alone.exit_code, alone.output) == (whole.exit_code, whole.output), path
+    version = CliRunner().invoke(build(_needed(["--version"])), ["--version"])
+    assert version.output == CliRunner().invoke(app, ["--version"]).output
+    assert _needed(["--help"]) == _needed(["sacn"]) == _needed(["--version", "scan"]) == list(COMMANDS)
+    commands = sorted({f"consentaudit.cli.{m.rsplit('.', 1)[1]}" for m, _ in COMMANDS.values()})
+    loaded = _loaded_at_exit(["scan", "--help"], commands).strip().splitlines()[-1]
+    assert loaded == "['consentaudit.cli.scan']", loaded
+    assert _loaded_at_exit(["--version"], commands).strip().splitlines()[-1] == "[]"
+
+
+def test_shell_completion_sees_every_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    from consentaudit.cli.app import COMMANDS, _needed
+
+    monkeypatch.setenv("_CONSENTAUDIT_COMPLETE", "complete_bash")
+    assert _needed(["scan"]) == list(COMMANDS)
+
+
+def test_output_cut_short_by_its_reader_ends_quietly() -> None:
+    """`consentaudit purposes | head -1`: the reader goes away, the command stops without a traceback, with
+    the status a tool the pipe ended has (141), not an internal error (3)."""
+    import os
+    import subprocess
+    import sys
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line is written
+    code = "import sys; from consentaudit.cli.app import main; sys.argv = ['consentaudit', 'purposes']; main()"
+    try:
+        done = subprocess.run([sys.executable, "-c", code], stdout=write, stderr=subprocess.PIPE, text=True)
+    finally:
+        os.close(write)
+    assert done.returncode == 141, done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr

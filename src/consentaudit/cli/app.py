@@ -5,43 +5,80 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib
 import os
 import sys
+from collections.abc import Iterable
 from typing import Annotated, NoReturn
 
 import typer
 
 from consentaudit import __version__
-from consentaudit.cli import attest, reports, scan, spotcheck, vocabulary
-from consentaudit.cli.manifests import manifest_app
-from consentaudit.cli.references import fingerprint, reference_app
-from consentaudit.cli.store import store_app
 
-app = typer.Typer(
-    help="Audit an image training set against consent manifests and known-scraped sets.",
-    no_args_is_help=True,
-    add_completion=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-app.add_typer(manifest_app, name="manifest")
-app.add_typer(reference_app, name="reference")
-app.add_typer(store_app, name="store")
-app.command("scan")(scan.scan)
-app.command("fingerprint")(fingerprint)
-app.command("scans")(reports.scans)
-app.command("report")(reports.report)
-app.command("export")(reports.export)
-app.command("explain")(reports.explain)
-app.command("query")(reports.query)
-app.command("lists")(reports.lists)
-app.command("keygen")(attest.keygen)
-app.command("sign")(attest.sign)
-app.command("verify")(attest.verify)
-app.command("certify")(attest.certify)
-app.command("purposes")(vocabulary.purposes)
-app.command("spot-check")(spotcheck.spot_check)
-app.command("diff")(spotcheck.diff)
+# Every command, in the order help lists them (typer lists groups last): name -> (module, attribute), a
+# command function or a typer sub-app (a group of commands). A command line builds only the command it runs
+# (`main`): converting all of them to click objects, and importing their modules, cost ~40 ms an invocation.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "scan": ("consentaudit.cli.scan", "scan"),
+    "fingerprint": ("consentaudit.cli.references", "fingerprint"),
+    "scans": ("consentaudit.cli.reports", "scans"),
+    "report": ("consentaudit.cli.reports", "report"),
+    "export": ("consentaudit.cli.reports", "export"),
+    "explain": ("consentaudit.cli.reports", "explain"),
+    "query": ("consentaudit.cli.reports", "query"),
+    "lists": ("consentaudit.cli.reports", "lists"),
+    "keygen": ("consentaudit.cli.attest", "keygen"),
+    "sign": ("consentaudit.cli.attest", "sign"),
+    "verify": ("consentaudit.cli.attest", "verify"),
+    "certify": ("consentaudit.cli.attest", "certify"),
+    "purposes": ("consentaudit.cli.vocabulary", "purposes"),
+    "spot-check": ("consentaudit.cli.spotcheck", "spot_check"),
+    "diff": ("consentaudit.cli.spotcheck", "diff"),
+    "manifest": ("consentaudit.cli.manifests", "manifest_app"),
+    "reference": ("consentaudit.cli.references", "reference_app"),
+    "store": ("consentaudit.cli.store", "store_app"),
+}
+
+
+def build(names: Iterable[str] = COMMANDS) -> typer.Typer:
+    """The command line with the named commands (all by default)."""
+    cli = typer.Typer(
+        help="Audit an image training set against consent manifests and known-scraped sets.",
+        no_args_is_help=True,
+        add_completion=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+    cli.callback()(main_callback)
+    for name in names:
+        module, attribute = COMMANDS[name]
+        target = getattr(importlib.import_module(module), attribute)
+        if isinstance(target, typer.Typer):
+            cli.add_typer(target, name=name)
+        else:
+            cli.command(name)(target)
+    return cli
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """`app`: the whole command line (for tests and embedding), built on first use."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    whole = build()
+    globals()["app"] = whole
+    return whole
+
+
+def _needed(args: list[str]) -> list[str]:
+    """The commands a command line needs: the one it names first, none for `--version` alone, else all (help,
+    an unknown or misspelt command, options before the command, shell completion)."""
+    if any(key.startswith("_") and key.endswith("_COMPLETE") for key in os.environ):
+        return list(COMMANDS)
+    if args == ["--version"]:
+        return []
+    if args and args[0] in COMMANDS:
+        return [args[0]]
+    return list(COMMANDS)
 
 
 def _version(value: bool) -> None:
@@ -50,7 +87,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def main_callback(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
@@ -60,9 +96,10 @@ def main_callback(
 
 
 def main() -> None:
-    """Console-script entry point; exit codes: 0 clean, 1 findings, 2 input, 3 internal, 130 interrupted."""
+    """Console-script entry point; exit codes: 0 clean, 1 findings, 2 input, 3 internal, 130 interrupted, 141
+    output pipe closed (cli/errors.py)."""
     try:
-        app()
+        build(_needed(sys.argv[1:]))()
         code: object = 0
     except KeyboardInterrupt:  # Ctrl-C outside a command body (e.g. during option parsing)
         code = 130
