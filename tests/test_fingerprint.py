@@ -7,6 +7,7 @@ import io
 import itertools
 import struct
 import zlib
+from typing import Any
 
 import imagehash
 import numpy as np
@@ -101,6 +102,44 @@ def _png_claiming(width: int, height: int) -> bytes:
 def test_unreadable_inputs_have_a_clear_reason(data: bytes, message: str) -> None:
     with pytest.raises(UnreadableImage, match=message):
         fingerprint_bytes(data)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_jpeg_decoded_in_one_piece_reads_as_pillow_feeds_it(fast: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fingerprint's JPEG open hands the decoder every byte in one call; the pixels are Pillow's own, fed 64 KB
+    at a time, and a file cut anywhere is still reported truncated."""
+    from consentaudit.fingerprint import _open
+
+    calls: list[int] = []
+    make = Image._getdecoder
+
+    class Counted:
+        def __init__(self, decoder: Any) -> None:
+            self._decoder = decoder
+
+        def decode(self, buffer: bytes) -> object:
+            calls.append(len(buffer))
+            return self._decoder.decode(buffer)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._decoder, name)
+
+    monkeypatch.setattr(Image, "_getdecoder", lambda *a, **k: Counted(make(*a, **k)))
+    larger = [p for p in REAL if p.stat().st_size > 65536]  # more than one of Pillow's 64 KB blocks
+    assert len(larger) >= 4
+    for path in larger[:6]:
+        data = path.read_bytes()
+        ours, plain = _open(data), Image.open(io.BytesIO(data))
+        for im in (ours, plain):
+            if fast:
+                im.draft("L", (128, 128))
+        calls.clear()
+        ours.load()
+        assert len(calls) == 1, (path, calls)  # Pillow alone: one call per 64 KB
+        assert np.array_equal(np.asarray(ours), np.asarray(plain)), path
+        for cut in (len(data) // 3, len(data) - 100):
+            with pytest.raises(UnreadableImage, match="truncated or corrupt"):
+                fingerprint_bytes(data[:cut], fast=fast)
 
 
 def test_pixel_limit_is_configurable() -> None:
