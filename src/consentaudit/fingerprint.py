@@ -45,7 +45,7 @@ def _open(data: bytes) -> Image.Image:
     im = Image.open(io.BytesIO(data))
     if im.format == "JPEG":
         # the whole entropy-coded stream in one decoder call: Pillow feeds it 64 KB at a time otherwise, and
-        # each call copies the unread rest and restarts libjpeg's input (~4% of a 6 MP draft decode)
+        # each call copies the unread rest and restarts libjpeg's input (~0.3 ms, 2.5%, of a 6 MP draft decode)
         im.decodermaxblock = max(im.decodermaxblock, len(data))
     return im
 
