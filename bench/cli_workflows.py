@@ -20,6 +20,9 @@ wall time of a whole process (fresh `--db` where it says cold), min and median o
   imported hash list carries) given as --reference to the cold --jobs 1 scan (fresh --db): the seconds it
   adds and the scan's peak RSS, on first use (the file parsed and written to the reference cache, which
   is emptied before) and once cached (every later scan with the unchanged file).
+- with --big-shard N: one tar shard of N samples (the --count photos again and again, copy k with k zero bytes
+  after the image, so every member is distinct; `<key>.json` beside each) against the --count shard, both
+  cold with --jobs 2 and no manifest: the per-image time of the large shard over the small one's.
 Every scan row also shows its process's peak RSS.
 """
 
@@ -101,6 +104,22 @@ def shard_of(folder: Path, shard: Path) -> None:
             tf.addfile(info, io.BytesIO(meta))
 
 
+def big_shard_of(folder: Path, shard: Path, count: int) -> None:
+    """`count` samples from the folder's photos in turn; the k-th copy of a photo has k zero bytes after it."""
+    photos = sorted(folder.glob("*.jpg"))
+    with tarfile.open(shard, "w") as tf:
+        for n in range(count):
+            data = photos[n % len(photos)].read_bytes() + bytes(n // len(photos))
+            key = f"{n:09d}"
+            for name, body in (
+                (f"{key}.jpg", data),
+                (f"{key}.json", json.dumps({"key": key, "url": f"https://example.org/{key}.jpg"}).encode()),
+            ):
+                info = tarfile.TarInfo(name)
+                info.size = len(body)
+                tf.addfile(info, io.BytesIO(body))
+
+
 def manifest_for(dataset: Path, out: Path) -> None:
     init = [*CLI, "manifest", "init", str(dataset), "-o", str(out), "--force", "-q"]
     subprocess.run([*init, "--status", "granted", "--purpose", "ai-training"], check=True)
@@ -118,7 +137,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--work", type=Path, default=Path("/tmp/consentaudit-cli-bench"))
     ap.add_argument("--million", action="store_true", help="also time a 1M-entry reference file")
+    ap.add_argument("--big-shard", type=int, default=0, metavar="N", help="also time one tar shard of N samples")
     args = ap.parse_args()
+    if args.big_shard and args.big_shard <= args.count:
+        ap.error("--big-shard must be larger than --count")
     w = args.work
     photos = real_photos([p for p in (ROOT / "fixtures/photos", ROOT.parent / "shared/corpus") if p.exists()])
     loose, refs = w / f"loose-{args.count}", w / f"refs-{args.refs}"
@@ -130,6 +152,10 @@ def main() -> None:
     if not shards.exists():
         shards.mkdir(parents=True)
         shard_of(loose, shards / "00000.tar")
+    big = w / f"shards-big-{args.big_shard}"
+    if args.big_shard and not big.exists():
+        big.mkdir(parents=True)
+        big_shard_of(loose, big / "00000.tar", args.big_shard)
     manifest_for(loose, w / "loose.csv")
     manifest_for(shards, w / "shards.csv")
     million = w / "million.jsonl"
@@ -186,6 +212,11 @@ def main() -> None:
         results.setdefault("second scan, same --reference FOLDER, new --as-of", []).append(
             timed(scan(loose, w / "loose.csv", db, "--jobs", "1", "-r", str(refs), "--as-of", "2026-11-02"))
         )
+        if args.big_shard:  # the same work per image in a shard ten times larger: no per-shard quadratic cost
+            for folder, n in ((shards, args.count), (big, args.big_shard)):
+                row = f"scan one tar shard of {n} samples, no manifest, cold, --jobs 2"
+                cmd = [*CLI, "scan", str(folder), "--db", fresh(f"big{n}"), "-q", "--fail-on", "none", "--jobs", "2"]
+                results.setdefault(row, []).append(timed(cmd, row))
         for jobs in ("1", "2"):  # reference fingerprints (256-bit pHash, views, keypoints) of the folder
             results.setdefault(f"fingerprint the reference folder, --jobs {jobs}", []).append(
                 timed([*CLI, "fingerprint", str(refs), "-o", str(w / "refs.jsonl"), "-q", "--jobs", jobs])
@@ -196,7 +227,8 @@ def main() -> None:
     print("| run | min s | median s | img/s (median) | peak RSS MB |")
     print("|---|---:|---:|---:|---:|")
     for k, v in results.items():
-        rate = f"{args.count / med[k]:.0f}" if k.startswith(("scan", "re-judge", "second", "naive")) else ""
+        images = args.big_shard if k.startswith(f"scan one tar shard of {args.big_shard} ") else args.count
+        rate = f"{images / med[k]:.0f}" if k.startswith(("scan", "re-judge", "second", "naive")) else ""
         print(f"| {k} | {min(v):.2f} | {med[k]:.2f} | {rate} | {PEAK_RSS.get(k, '')} |")
     naive = med["naive loop (sha256 + Pillow + pHash + dHash), whole process"]
     cold1 = med["scan loose folder, cold, --jobs 1"]
@@ -223,6 +255,11 @@ def main() -> None:
         ratios.append(
             ("peak RSS with it, MB", PEAK_RSS["scan loose folder, cold, --jobs 1, --reference 1M-entry file"], "<= 400")
         )
+    if args.big_shard:
+        small = med[f"scan one tar shard of {args.count} samples, no manifest, cold, --jobs 2"] / args.count
+        large = med[f"scan one tar shard of {args.big_shard} samples, no manifest, cold, --jobs 2"] / args.big_shard
+        ratios.append((f"{args.big_shard}-sample shard: time per image / {args.count}-sample shard", large / small,
+                       "<= 1.2x"))  # fmt: skip
     print("\n| ratio (medians) | value | target |")
     print("|---|---:|---:|")
     for name, value, target in ratios:
