@@ -50,9 +50,11 @@ def manifest_init(
 ) -> None:
     """Write a manifest with one row per image (sha256, phash, phash256, path) and the given defaults; what is
     not given is left for the controller to fill in."""
+    from consentaudit.cli import allocator
     from consentaudit.cli.progress import progress_display
     from consentaudit.manifest_files import RecordDefaults, write_skeleton
 
+    allocator.reuse_large_buffers()
     with progress_display(quiet) as tick:
         defaults = RecordDefaults(id_prefix, status, tuple(purpose or ()), granted_at)
         result = write_skeleton(dataset, output, force, tick, defaults, jobs_or_all(jobs))

@@ -32,8 +32,10 @@ def reference_build(
     db: DbOption = None,
 ) -> None:
     """Build and store a named reference set."""
+    from consentaudit.cli import allocator
     from consentaudit.reference_sets import build_set
 
+    allocator.reuse_large_buffers()
     info = build_set(open_store(db), name, source, description, license_, force, jobs_or_all(jobs))
     typer.echo(f"stored reference set {name!r}: {info.entries} entries from {source}")
 
@@ -108,9 +110,11 @@ def fingerprint(
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Fingerprint a folder into a file that `scan --reference` accepts."""
+    from consentaudit.cli import allocator
     from consentaudit.cli.progress import progress_display
     from consentaudit.reference_sets import fingerprint_to_file
 
+    allocator.reuse_large_buffers()
     with progress_display(quiet) as tick:
         n, bad = fingerprint_to_file(folder, output, name, description, tick, jobs_or_all(jobs))
     typer.echo(f"wrote {n} fingerprint(s) to {output}" + (f"; {bad} unreadable file(s) skipped" if bad else ""))

@@ -155,10 +155,12 @@ def scan(
 ) -> None:
     """Fingerprint every image of DATASET, check it against the manifests and references, report."""
     from consentaudit import audit
+    from consentaudit.cli import allocator
     from consentaudit.cli.progress import progress_display
     from consentaudit.reports import STDOUT, check_output, format_of, write_report
     from consentaudit.request import ScanFlags, build_request
 
+    allocator.reuse_large_buffers()
     reports = list(report or [])
     for r in reports:
         check_output(r)  # an unknown format or an unwritable path fails before the scan, not after it

@@ -43,12 +43,14 @@ def spot_check(
 ) -> None:
     """Re-derive a seeded sample of REPORT's verdicts from the data; exit 0 when the error-rate bound is
     within --tolerance, 1 when not, 2 for bad inputs."""
+    from consentaudit.cli import allocator
     from consentaudit.executors import default_jobs
     from consentaudit.reports import check_output
     from consentaudit.spotcheck import SpotCheckRequest, run_spot_check
     from consentaudit.spotcheck_report import write_spot_check_json, write_spot_check_markdown
     from consentaudit.visible import visible
 
+    allocator.reuse_large_buffers()
     if not seed:
         raise typer.BadParameter("a --seed is required (fix it after receiving the report)", param_hint="--seed")
     md = out.with_name(out.name + ".md") if out is not None else None
