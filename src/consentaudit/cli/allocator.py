@@ -32,4 +32,8 @@ def reuse_large_buffers(limit: int = KEEP_BYTES) -> bool:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, limit)) and bool(mallopt(M_TRIM_THRESHOLD, limit))
+    # each on its own: a glibc that caps the mapping threshold (at half its 64 MB heap size, in some
+    # versions) still keeps freed memory, and gets the largest threshold it takes
+    kept = bool(mallopt(M_TRIM_THRESHOLD, limit))
+    mapped = bool(mallopt(M_MMAP_THRESHOLD, limit)) or bool(mallopt(M_MMAP_THRESHOLD, min(limit, 32 << 20)))
+    return kept and mapped
