@@ -93,27 +93,17 @@ def million_codes(path: Path, n: int = 1_000_000) -> None:
             f.write(json.dumps(row) + "\n")
 
 
-def shard_of(folder: Path, shard: Path) -> None:
-    with tarfile.open(shard, "w") as tf:
-        for n, p in enumerate(sorted(folder.glob("*.jpg"))):
-            key = f"{n:09d}"
-            tf.add(p, f"{key}.jpg")
-            meta = json.dumps({"key": key, "url": f"https://example.org/{key}.jpg", "status": "success"}).encode()
-            info = tarfile.TarInfo(f"{key}.json")
-            info.size = len(meta)
-            tf.addfile(info, io.BytesIO(meta))
-
-
-def big_shard_of(folder: Path, shard: Path, count: int) -> None:
-    """`count` samples from the folder's photos in turn; the k-th copy of a photo has k zero bytes after it."""
+def shard_of(folder: Path, shard: Path, count: int = 0) -> None:
+    """One img2dataset-style tar shard (`<key>.jpg` + `<key>.json`) of the folder's photos, or of `count`
+    samples taking them in turn: the k-th copy of a photo has k zero bytes after it, so every member differs."""
     photos = sorted(folder.glob("*.jpg"))
     with tarfile.open(shard, "w") as tf:
-        for n in range(count):
-            data = photos[n % len(photos)].read_bytes() + bytes(n // len(photos))
+        for n in range(count or len(photos)):
             key = f"{n:09d}"
+            meta = {"key": key, "url": f"https://example.org/{key}.jpg", "status": "success"}
             for name, body in (
-                (f"{key}.jpg", data),
-                (f"{key}.json", json.dumps({"key": key, "url": f"https://example.org/{key}.jpg"}).encode()),
+                (f"{key}.jpg", photos[n % len(photos)].read_bytes() + bytes(n // len(photos))),
+                (f"{key}.json", json.dumps(meta).encode()),
             ):
                 info = tarfile.TarInfo(name)
                 info.size = len(body)
@@ -155,7 +145,7 @@ def main() -> None:
     big = w / f"shards-big-{args.big_shard}"
     if args.big_shard and not big.exists():
         big.mkdir(parents=True)
-        big_shard_of(loose, big / "00000.tar", args.big_shard)
+        shard_of(loose, big / "00000.tar", args.big_shard)
     manifest_for(loose, w / "loose.csv")
     manifest_for(shards, w / "shards.csv")
     million = w / "million.jsonl"

@@ -22,10 +22,10 @@ M_MMAP_THRESHOLD = -3
 def reuse_large_buffers(limit: int = KEEP_BYTES) -> bool:
     """Tell glibc's malloc to serve and keep buffers up to `limit` bytes on the heap; whether it took. Nothing
     changes where the C library is not glibc (musl's mallopt does nothing; macOS and Windows have none)."""
-    import ctypes  # loaded already by NumPy in a command that decodes images
-
     if not sys.platform.startswith("linux"):
         return False
+    import ctypes  # loaded already by NumPy in a command that decodes images
+
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (AttributeError, OSError):

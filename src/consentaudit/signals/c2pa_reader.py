@@ -210,13 +210,20 @@ def training_entries(manifest: C2paManifest) -> list[tuple[str, str, str, tuple[
     for label, body in manifest.assertions.items():
         if base_label(label) not in TRAINING_LABELS or not isinstance(body, dict):
             continue
-        entries = body.get("entries", body)
-        if not isinstance(entries, dict):
-            continue
-        for key, value in sorted(entries.items(), key=lambda kv: str(kv[0])):  # CBOR keys may be of any type
-            use = value.get("use") if isinstance(value, dict) else value
-            short = str(key).split(".", 1)[-1]
-            out.append((base_label(label), str(key), str(use), TRAINING_KEYS.get(short, ())))
+        out.extend(assertion_entries(base_label(label), body))
+    return out
+
+
+def assertion_entries(label: str, body: dict[str, Any]) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """(label, entry key, use, purposes) of one training-mining assertion's entries, by key (CBOR keys may be
+    of any type: ordered by their text); the pure reader's and c2pa-python's report alike."""
+    entries = body.get("entries", body)
+    if not isinstance(entries, dict):
+        return []
+    out: list[tuple[str, str, str, tuple[str, ...]]] = []
+    for key, value in sorted(entries.items(), key=lambda kv: str(kv[0])):
+        use = value.get("use") if isinstance(value, dict) else value
+        out.append((label, str(key), str(use), TRAINING_KEYS.get(str(key).split(".", 1)[-1], ())))
     return out
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from consentaudit.signals.c2pa_reader import (
     ACTION_LABELS,
-    TRAINING_KEYS,
     TRAINING_LABELS,
+    assertion_entries,
     base_label,
     claim_generator,
     listed,
@@ -129,10 +129,7 @@ def facts_of(report: dict[str, Any], where: str) -> C2paFacts:
         label = base_label(str(a.get("label", "")))
         body = a.get("data")
         if label in TRAINING_LABELS and isinstance(body, dict):
-            entries = body.get("entries", body)
-            for key, value in sorted(entries.items(), key=lambda kv: str(kv[0])) if isinstance(entries, dict) else ():
-                use = value.get("use") if isinstance(value, dict) else value
-                training.append((label, str(key), str(use), TRAINING_KEYS.get(str(key).split(".", 1)[-1], ())))
+            training.extend(assertion_entries(label, body))
         elif label in ACTION_LABELS and isinstance(body, dict):
             for action in listed(body.get("actions")):
                 if isinstance(action, dict) and isinstance(action.get("digitalSourceType"), str):

@@ -12,6 +12,7 @@ from pathlib import Path
 PROJECT_FOLDER = ".consentaudit"
 STORE_FILE = "scans.db"
 ENV = "CONSENTAUDIT_DB"
+SQLITE = "sqlite:///"  # a SQLite store's URL: this, then the file's path
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,7 @@ class StoreLocation:
         """Known without opening it: the store is a SQLite file that does not exist yet (or is empty, with no
         write-ahead log beside it), so it holds no scan to resume and no cached fingerprint. False for
         anything else (a server, a URL with options, an in-memory database): unknown until opened."""
-        prefix = "sqlite:///"
-        path = self.url[len(prefix) :] if self.url.startswith(prefix) else ""
+        path = self.url.removeprefix(SQLITE) if self.url.startswith(SQLITE) else ""
         if not path or "?" in path or path.startswith(":memory:") or Path(path + "-wal").exists():
             return False
         try:
@@ -44,7 +44,7 @@ def user_data_folder(environ: Mapping[str, str]) -> Path:
 
 
 def sqlite_url(path: Path) -> str:
-    return f"sqlite:///{path}"
+    return f"{SQLITE}{path}"
 
 
 def _url(value: str, cwd: Path) -> str:
