@@ -4,6 +4,9 @@ the installed Pillow; and a Pillow it cannot reproduce is left to resize by itse
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import imagehash
 import numpy as np
 import pytest
@@ -87,6 +90,23 @@ def test_pass_orders_differ_and_only_the_installed_one_matches() -> None:
     want = _pillow(px, (32, 32))
     assert np.array_equal(lanczos.resize(px, [(32, 32)], order)[0], want)
     assert not np.array_equal(lanczos.resize(px, [(32, 32)], other)[0], want)
+
+
+def test_the_order_checks_own_pictures_tell_the_orders_apart() -> None:
+    """Every pass order but the installed Pillow's gets one of the order check's own pictures wrong (else the
+    check could settle on a wrong order, and every hash would drift), and the check loads no numpy.random."""
+    order = fingerprint.lanczos_order()
+    assert order is not None
+    cases = fingerprint.order_cases()
+    assert [px.shape[::-1] for px, _ in cases] == [wh for wh, _ in fingerprint._ORDER_CASES]
+    for px, size in cases:
+        assert np.array_equal(lanczos.resize(px, [size], order)[0], _pillow(px, size))
+    for other in lanczos.ORDERS:
+        if other != order:
+            wrong = [not np.array_equal(lanczos.resize(px, [size], other)[0], _pillow(px, size)) for px, size in cases]
+            assert any(wrong), other
+    probe = "import sys, consentaudit.fingerprint as f; f.lanczos_order(); print('numpy.random' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout == "False\n"
 
 
 def test_large_pictures_are_filtered_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
