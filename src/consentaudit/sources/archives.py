@@ -1,23 +1,31 @@
 """Datasets shipped as archives: tar shards (img2dataset / WebDataset layout) and zip files.
 
 Members are listed and read as streams, never extracted to disk. A member whose name is absolute, climbs
-out with '..', or is a link is reported as an item with a `problem` and never read. Members are grouped by
-key (the name without its extension): a `<key>.json` sidecar is attached to its `<key>.jpg`, and an
-img2dataset `<shard>.parquet` beside the shard supplies the crawl record when the json is absent, and its
-rows for samples refused at crawl time (no image in the shard) are counted as opt-outs honoured.
+out with '..', or is a link is reported as an item with a `problem` and never read. A tar that stops being
+readable part way (cut short, as an interrupted download leaves it, or a damaged member header, where tarfile
+would silently end its listing) keeps the members before that point; where it stops is an item with a
+problem at the archive's own path, and a member whose data runs past the end is one at the member's.
+
+Members are grouped by key (the name without its extension): a `<key>.json` sidecar is attached to its
+`<key>.jpg`, and an img2dataset `<shard>.parquet` beside the shard supplies the crawl record when the json
+is absent, and its rows for samples refused at crawl time (no image in the shard) are counted as opt-outs
+honoured.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import tarfile
+import weakref
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any, cast
 
 from consentaudit.sources.item import ARCHIVE_SUFFIXES, IMAGE_EXTENSIONS, Item, display_name
 
@@ -137,20 +145,76 @@ class _Member:
     kind: str  # file | dir | link | special
     link: str = ""
     offset: int | None = None  # data offset in an uncompressed tar
+    problem: str = ""  # why it cannot be read (its data runs past the end of the archive)
 
 
-def _tar_members(tf: tarfile.TarFile, plain: bool) -> Iterator[tuple[_Member, Callable[[], bytes | None]]]:
-    """Members in one pass over the headers; `plain` (an uncompressed tar) records each member's data offset,
-    so that its bytes are read later with one positioned read, never by listing the archive again."""
-    for m in tf:
-        kind = "link" if m.issym() or m.islnk() else "file" if m.isfile() else "dir" if m.isdir() else "special"
+class _HeaderLog(tarfile.TarInfo):
+    """A member header that, when it cannot be read, records why for its archive (`_STOPPED`): tarfile ends
+    its listing at a damaged header after the first one as if the archive ended there, saying nothing."""
 
-        def read(m: tarfile.TarInfo = m) -> bytes | None:
-            f = tf.extractfile(m)
-            return f.read() if f is not None else None
+    @classmethod
+    def fromtarfile(cls, archive: tarfile.TarFile) -> _HeaderLog:
+        try:
+            return super().fromtarfile(archive)
+        except tarfile.HeaderError as exc:
+            _STOPPED[archive] = exc
+            raise
 
-        offset = m.offset_data if plain else None
-        yield _Member(m.name, m.size, int(m.mtime) * 1_000_000_000, kind, m.linkname, offset), read
+
+# no bytes at all where a header should be: the archive ends at a member boundary, without its end marker
+_NO_HEADER: Any = getattr(tarfile, "EmptyHeaderError", ())
+_END_MARKER: Any = getattr(tarfile, "EOFHeaderError", ())  # a block of zeros: the end-of-archive marker
+_STOPPED: weakref.WeakKeyDictionary[tarfile.TarFile, tarfile.HeaderError] = weakref.WeakKeyDictionary()
+
+
+def _tar_members(
+    tf: tarfile.TarFile, plain: bool, end: int, stops: list[str]
+) -> Iterator[tuple[_Member, Callable[[], bytes | None]]]:
+    """Members in one pass over the headers; `plain` (an uncompressed tar of `end` bytes) records each
+    member's data offset, so that its bytes are read later with one positioned read, never by listing the
+    archive again. Where the archive stops being readable before its end-of-archive marker, the members
+    before that point are given and `stops` says why."""
+    n = 0
+    try:
+        for m in tf:
+            n += 1
+            kind = "link" if m.issym() or m.islnk() else "file" if m.isfile() else "dir" if m.isdir() else "special"
+
+            def read(m: tarfile.TarInfo = m) -> bytes | None:
+                f = tf.extractfile(m)
+                return f.read() if f is not None else None
+
+            offset = m.offset_data if plain else None
+            problem = ""
+            if plain and kind == "file" and m.offset_data + m.size > end:
+                missing = m.offset_data + m.size - end
+                problem = f"member {m.name!r} cut short: the archive ends {missing} bytes before its data does"
+            yield _Member(m.name, m.size, int(m.mtime) * 1_000_000_000, kind, m.linkname, offset, problem), read
+    except (tarfile.TarError, OSError, EOFError) as exc:  # the data of the last member runs past the end, a zlib error
+        stops.append(f"archive cut short or damaged after {n} members: {type(exc).__name__}: {exc}")
+        return
+    stopped, at = _STOPPED.get(tf), tf.offset
+    if isinstance(stopped, _NO_HEADER):
+        stops.append(f"archive cut short after {n} members: it ends at byte {at} without an end-of-archive marker")
+    elif stopped is not None and not isinstance(stopped, _END_MARKER):  # a bad checksum, a header cut short
+        stops.append(f"damaged member header at byte {at} after {n} members ({stopped}): the rest is not listed")
+    elif plain and tf.fileobj is not None:
+        after = _data_after(cast(IO[bytes], tf.fileobj), at)
+        if after is not None:
+            stops.append(f"data after the end-of-archive marker, at byte {after} (an appended archive?): not listed")
+
+
+def _data_after(f: IO[bytes], start: int) -> int | None:
+    """The offset of the first byte that is not zero from `start` on (a plain tar's end-of-archive blocks and
+    padding are zeros), or None. Reads only up to that byte: a few KB on a whole archive."""
+    f.seek(start)
+    pos = start
+    while chunk := f.read(1 << 16):
+        rest = chunk.lstrip(b"\0")
+        if rest:
+            return pos + len(chunk) - len(rest)
+        pos += len(chunk)
+    return None
 
 
 def _zip_members(zf: zipfile.ZipFile) -> Iterator[tuple[_Member, Callable[[], bytes | None]]]:
@@ -182,6 +246,8 @@ def _items(
             why = f"link member {m.name!r}" + (f" -> {m.link!r}" if m.link else "") + ": not followed"
         if why is None and m.kind == "special":
             why = f"special member {m.name!r}: not read"
+        if why is None and m.problem:
+            why = m.problem
         if why is not None:
             if suffix in IMAGE_EXTENSIONS or m.kind == "link" or ".." in m.name or m.name.startswith("/"):
                 problems.append(Item(f"{rel}/{display_name(m.name.lstrip('/'))}", str(archive), 0, 0, why))
@@ -189,7 +255,10 @@ def _items(
         if m.kind != "file":
             continue
         if suffix == ".json" and m.size <= MAX_SIDECAR_BYTES:
-            data = read()
+            try:
+                data = read()
+            except (tarfile.TarError, OSError, EOFError, zipfile.BadZipFile):  # cut short: no crawl record
+                data = None
             if data is not None:
                 sidecars[key] = data.decode("utf-8", "replace")
         elif suffix == ".c2pa":
@@ -220,9 +289,13 @@ def _items(
 
 def _list_tar(archive: Path, rel: str, log: ListingLog) -> Iterator[Item]:
     plain = archive.name.lower().endswith(".tar")
-    with tarfile.open(archive, "r:" if plain else "r:*") as tf:
-        items = list(_items(archive, rel, _tar_members(tf, plain), log))
+    stops: list[str] = []
+    with tarfile.open(archive, "r:" if plain else "r:*", tarinfo=_HeaderLog) as tf:
+        end = os.fstat(cast(IO[bytes], tf.fileobj).fileno()).st_size if plain else 0
+        items = list(_items(archive, rel, _tar_members(tf, plain, end, stops), log))
     yield from items
+    for why in stops:  # where the archive stopped being readable: a problem of the archive itself
+        yield Item(rel, str(archive), 0, 0, why)
 
 
 def _list_zip(archive: Path, rel: str, log: ListingLog) -> Iterator[Item]:
@@ -248,7 +321,9 @@ class ArchiveReader:
                 self._zip = zipfile.ZipFile(location)
             else:
                 self._tar = tarfile.open(location, "r:*")  # noqa: SIM115 - kept open across a unit, closed in close()
-                self._members = {m.name: m for m in self._tar.getmembers()}
+                with contextlib.suppress(tarfile.TarError, OSError, EOFError):  # cut short: the members before
+                    for listed in self._tar:
+                        self._members[listed.name] = listed
         if self._zip is not None:
             info = self._zip.getinfo(member)
             if info.file_size > max_bytes:

@@ -1,0 +1,155 @@
+"""A tar shard that stops being readable part way — cut short (an interrupted download), a damaged member
+header, no end-of-archive marker, another archive appended, or not a tar at all — is audited, not lost: the
+members before the damage are listed and judged, a member whose data runs past the end is an unreadable
+image, where the archive stops is an unreadable finding at the archive's own path, and the scan finishes
+with a dataset digest that `verify --dataset` re-derives."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from conftest import PHOTOS
+from consentaudit.attest import compare_dataset, dataset_entries
+from consentaudit.audit import run_audit
+from consentaudit.codec import report_to_dict
+from consentaudit.digest import sha256_hex
+from consentaudit.models import Report
+from consentaudit.request import AuditRequest
+from consentaudit.sources import open_source, read_item
+from consentaudit.store import ScanStore
+from consentaudit.vocab import Verdict
+
+PHOTOS_USED = sorted(p for p in PHOTOS.glob("*.jpg") if "broken" not in p.name)[:6]
+
+
+def _tar_bytes() -> tuple[bytes, list[tarfile.TarInfo]]:
+    """A plain shard of six real photos, and its members as written (with their header offsets)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        for i, p in enumerate(PHOTOS_USED):
+            tf.add(p, f"{i:09d}.jpg")
+    data = buf.getvalue()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        members = tf.getmembers()
+    return data, members
+
+
+def _scan(dataset: Path, tmp_path: Path) -> Report:
+    return run_audit(AuditRequest(dataset=dataset, jobs=1), ScanStore(f"sqlite:///{tmp_path / 'scans.db'}"))
+
+
+def _by_path(report: Report) -> dict[str, tuple[Verdict, str]]:
+    return {f.path: (f.verdict, f.reasons[0].detail) for f in report.findings}
+
+
+def _digest_is_what_verify_derives(report: Report, dataset: Path) -> None:
+    diff = compare_dataset(report_to_dict(report), dataset)
+    assert diff.matches, (diff.added, diff.removed, diff.changed)
+
+
+def test_a_shard_cut_inside_a_member_keeps_the_members_before_it(tmp_path: Path) -> None:
+    data, members = _tar_bytes()
+    cut_in = members[4]  # cut half way through the fifth photo's data
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / "00000.tar").write_bytes(data[: cut_in.offset_data + cut_in.size // 2])
+    with pytest.raises(tarfile.ReadError), tarfile.open(shards / "00000.tar") as tf:  # tarfile alone: nothing
+        tf.getmembers()
+
+    report = _scan(shards, tmp_path)
+    found = _by_path(report)
+    for i, p in enumerate(PHOTOS_USED[:4]):  # whole members: read, hashed, judged as images
+        verdict, _ = found[f"00000.tar/{i:09d}.jpg"]
+        assert verdict == Verdict.UNCONSENTED
+        f = next(f for f in report.findings if f.path == f"00000.tar/{i:09d}.jpg")
+        assert f.sha256 == sha256_hex(p.read_bytes())
+    verdict, why = found["00000.tar/000000004.jpg"]
+    assert verdict == Verdict.UNREADABLE and "cut short" in why and "000000004.jpg" in why
+    verdict, why = found["00000.tar"]
+    assert verdict == Verdict.UNREADABLE and "cut short" in why and "after 5 members" in why
+    assert "00000.tar/000000005.jpg" not in found  # beyond the cut: nothing to audit
+    assert report.summary.images == 6  # four images, the cut member, the archive's own finding
+    _digest_is_what_verify_derives(report, shards)
+
+
+def test_a_damaged_header_is_reported_where_tarfile_would_end_quietly(tmp_path: Path) -> None:
+    data, members = _tar_bytes()
+    broken = bytearray(data)
+    at = members[3].offset
+    broken[at + 148 : at + 156] = b"0000000\x00"  # the fourth header's checksum: wrong
+    shard = tmp_path / "00000.tar"
+    shard.write_bytes(bytes(broken))
+    with tarfile.open(shard) as tf:  # tarfile: three members and no word of the rest
+        assert len(tf.getmembers()) == 3
+
+    items = {i.path: i for i in open_source(shard).items()}
+    assert [p for p, i in items.items() if i.problem is None] == [f"00000.tar/{i:09d}.jpg" for i in range(3)]
+    why = items["00000.tar"].problem
+    assert why is not None and f"damaged member header at byte {at}" in why and "after 3 members" in why
+    report = _scan(shard, tmp_path)
+    assert _by_path(report)["00000.tar"][0] == Verdict.UNREADABLE
+    _digest_is_what_verify_derives(report, shard)
+
+
+def test_a_shard_cut_between_members_or_with_an_archive_appended(tmp_path: Path) -> None:
+    data, members = _tar_bytes()
+    boundary = tmp_path / "boundary.tar"  # ends where the fourth header would start: no end marker
+    boundary.write_bytes(data[: members[3].offset])
+    items = {i.path: i for i in open_source(boundary).items()}
+    assert sorted(p for p, i in items.items() if i.problem is None) == [f"boundary.tar/{i:09d}.jpg" for i in range(3)]
+    why = items["boundary.tar"].problem
+    assert why is not None and "without an end-of-archive marker" in why and "after 3 members" in why
+
+    appended = tmp_path / "appended.tar"  # two archives, one after the other: tar lists the first only
+    appended.write_bytes(data + data)
+    items = {i.path: i for i in open_source(appended).items()}
+    assert len([i for i in items.values() if i.problem is None]) == 6
+    why = items["appended.tar"].problem
+    assert why is not None and f"data after the end-of-archive marker, at byte {len(data)}" in why
+
+    whole = tmp_path / "whole.tar"
+    whole.write_bytes(data)
+    assert all(i.problem is None for i in open_source(whole).items())  # an intact shard: nothing reported
+
+
+def test_a_compressed_shard_cut_short_keeps_the_members_before_it(tmp_path: Path) -> None:
+    data, _ = _tar_bytes()
+    packed = gzip.compress(data)
+    shard = tmp_path / "00000.tar.gz"
+    shard.write_bytes(packed[: len(packed) * 3 // 4])
+    items = list(open_source(shard).items())
+    listed = [i for i in items if i.member is not None]
+    assert 2 <= len(listed) < 6
+    read = {}
+    for i in listed:
+        try:
+            read[i.member] = read_item(i)
+        except OSError as exc:
+            read[i.member] = exc
+    whole = [m for m, v in read.items() if isinstance(v, bytes)]
+    assert whole and all(read[m] == PHOTOS_USED[int(m[:9])].read_bytes() for m in whole)
+    archive_item = next(i for i in items if i.path == "00000.tar.gz")
+    assert archive_item.problem is not None and "cut short or damaged" in archive_item.problem
+    report = _scan(shard, tmp_path)
+    assert report.summary.images == len(items)
+    _digest_is_what_verify_derives(report, shard)
+
+
+def test_a_file_that_is_not_an_archive_at_all_is_one_finding_and_the_scan_finishes(tmp_path: Path) -> None:
+    """A shard of garbage is an unreadable finding at its path, and its bytes are still bound into the digest
+    as a data file (the same path twice once stopped the merge with a TypeError)."""
+    dataset = tmp_path / "set"
+    dataset.mkdir()
+    (dataset / "00000.tar").write_bytes(bytes(range(256)) * 40)
+    (dataset / PHOTOS_USED[0].name).write_bytes(PHOTOS_USED[0].read_bytes())
+    report = _scan(dataset, tmp_path)
+    verdict, why = _by_path(report)["00000.tar"]
+    assert verdict == Verdict.UNREADABLE and why.startswith("archive unreadable")
+    assert [f.path for f in report.files] == ["00000.tar"]
+    assert dataset_entries(dataset)["00000.tar"] == sha256_hex((dataset / "00000.tar").read_bytes())
+    _digest_is_what_verify_derives(report, dataset)
