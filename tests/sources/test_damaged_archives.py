@@ -2,7 +2,7 @@
 header, no end-of-archive marker, another archive appended, or not a tar at all — is audited, not lost: the
 members before the damage are listed and judged, a member whose data runs past the end is an unreadable
 image, where the archive stops is an unreadable finding at the archive's own path, and the scan finishes
-with a dataset digest that `verify --dataset` re-derives."""
+with a dataset digest that `verify --dataset` re-derives. A member name given twice hides no image."""
 
 from __future__ import annotations
 
@@ -153,3 +153,32 @@ def test_a_file_that_is_not_an_archive_at_all_is_one_finding_and_the_scan_finish
     assert [f.path for f in report.files] == ["00000.tar"]
     assert dataset_entries(dataset)["00000.tar"] == sha256_hex((dataset / "00000.tar").read_bytes())
     _digest_is_what_verify_derives(report, dataset)
+
+
+@pytest.mark.parametrize("kind", ["tar", "zip"])
+def test_a_member_name_given_twice_hides_no_image(tmp_path: Path, kind: str) -> None:
+    """Tar and zip both take a name more than once; extracting keeps the last copy, but a loader reading the
+    stream trains on every one. The last is audited under the name, each earlier copy is an unreadable
+    finding of its own (before, it was silently dropped)."""
+    archive = tmp_path / f"set.{kind}"
+    photos = PHOTOS_USED[:3]
+    if kind == "tar":
+        with tarfile.open(archive, "w") as tf:
+            for p in photos:
+                tf.add(p, "same.jpg")
+    else:
+        import warnings
+        import zipfile
+
+        with zipfile.ZipFile(archive, "w") as zf, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # zipfile warns of the duplicate name it writes
+            for p in photos:
+                zf.write(p, "same.jpg")
+    report = _scan(archive, tmp_path)
+    found = {f.path: f for f in report.findings}
+    assert found[f"set.{kind}/same.jpg"].sha256 == sha256_hex(photos[-1].read_bytes())
+    for k in (1, 2):
+        copy = found[f"set.{kind}/same.jpg (copy {k} of 3)"]
+        assert copy.verdict == Verdict.UNREADABLE and "appears 3 times" in copy.reasons[0].detail
+    assert report.summary.images == 3
+    _digest_is_what_verify_derives(report, archive)

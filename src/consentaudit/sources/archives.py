@@ -234,7 +234,8 @@ def _items(
     archive: Path, rel: str, members: Iterable[tuple[_Member, Callable[[], bytes | None]]], log: ListingLog
 ) -> Iterator[Item]:
     """Group one pass over the members by key: images become items carrying their `<key>.json` sidecar (or
-    the shard's parquet row) and `<key>.c2pa`; unsafe members become items with a problem."""
+    the shard's parquet row) and `<key>.c2pa`; unsafe members become items with a problem, and so does each
+    earlier copy of an image whose name recurs (tar and zip both allow it)."""
     images: list[_Member] = []
     problems: list[Item] = []
     sidecars: dict[str, str] = {}
@@ -272,8 +273,21 @@ def _items(
             proto = refusal_protocol(json.loads(text))
             if proto:
                 log.refusals[proto] += 1
+    names = Counter(m.name for m in images)
+    copies: Counter[str] = Counter()
     for m in images:
         key, _ = _key(m.name)
+        n = names[m.name]
+        if n > 1:
+            copies[m.name] += 1
+            if copies[m.name] < n:  # an earlier copy of a recurring name: reading by name finds the last one
+                why = (
+                    f"member name {m.name!r} appears {n} times in the archive: extracting keeps the last copy, "
+                    "audited under the plain name, but a loader reading the stream sees this one too: not read"
+                )
+                path = f"{rel}/{display_name(m.name)} (copy {copies[m.name]} of {n})"
+                problems.append(Item(path, str(archive), m.size, m.mtime_ns, why))
+                continue
         yield Item(
             f"{rel}/{display_name(m.name)}",
             str(archive),
