@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from consentaudit.errors import InputError
+from consentaudit.text_files import not_utf8_at
 
 KINDS = ("manifest", "url", "domain", "duplicate")
 
@@ -82,7 +83,9 @@ def _url_lists(paths: Sequence[Path]) -> tuple[list[str], list[str]]:
     for p in paths:
         try:
             lines = p.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError:
+            raise InputError(f"cannot read URL list {p}: not UTF-8 text at {not_utf8_at(p)}") from None
+        except OSError as exc:
             raise InputError(f"cannot read URL list {p}: {exc}") from None
         for ln in lines:
             entry = ln.strip()

@@ -38,6 +38,7 @@ from consentaudit.request import AuditRequest
 from consentaudit.scanner import ScanSettings
 from consentaudit.sources import open_source
 from consentaudit.sources.archives import is_archive
+from consentaudit.text_files import not_utf8_at
 from consentaudit.vocab import unknown_purposes
 
 if TYPE_CHECKING:  # the store (SQLAlchemy) is imported only by what uses it: a spot-check never does
@@ -90,8 +91,8 @@ def _read_manifest(path: Path, keep_records: bool = True, keep_rows: bool = Fals
             parsed = parse_manifest_stream(str(path), text, keep_records=keep_records, keep_rows=keep_rows)
             while hashing.read(1 << 16):  # the rest of the file, had the parser stopped early
                 pass
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{path}: not UTF-8 text ({exc.reason})") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: not UTF-8 text at {not_utf8_at(path)}") from None
         except OSError as exc:
             raise InputError(f"cannot read manifest {path}: {exc.strerror or exc}") from None
         return parsed, hashing.hash.hexdigest()

@@ -14,6 +14,7 @@ from consentaudit.matching.keypoints import Keypoints
 from consentaudit.matching.reference_table import ReferenceTable, TableBuilder
 from consentaudit.models import Fingerprint, ReferenceEntry, ScannedImage
 from consentaudit.reference_columns import UnusualFile, read_columns
+from consentaudit.text_files import not_utf8_at
 
 FINGERPRINT_KIND = "consentaudit-fingerprints"
 FINGERPRINT_SCHEMA = "1"
@@ -128,8 +129,8 @@ def _read_lines(path: Path, set_name: str | None) -> tuple[str, ReferenceTable, 
                     parse_views(obj.get("views")),
                     parse_keypoints(obj.get("keypoints")),
                 )
-        except UnicodeDecodeError as exc:
-            raise InputError(f"cannot read fingerprint file {path}: {exc}") from exc
+        except UnicodeDecodeError:
+            raise InputError(f"cannot read fingerprint file {path}: not UTF-8 text at {not_utf8_at(path)}") from None
     if problems:
         raise ManifestError(problems)
     return name, rows.build().renamed(name), header
@@ -182,7 +183,9 @@ def read_url_list(path: Path, set_name: str) -> list[ReferenceEntry]:
                 for ln in path.read_text(encoding="utf-8").splitlines()
                 if ln.strip() and not ln.lstrip().startswith("#")
             ]
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise InputError(f"cannot read URL list {path}: not UTF-8 text at {not_utf8_at(path)}") from None
+    except OSError as exc:
         raise InputError(f"cannot read URL list {path}: {exc}") from None
     except Exception as exc:  # pyarrow raises its own types for a broken file
         if isinstance(exc, InputError):
