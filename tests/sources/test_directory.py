@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -85,3 +86,24 @@ def test_a_file_is_read_whole_up_to_the_limit_and_refused_past_it(tmp_path: Path
     assert read_item(listed_small) == photo
     with pytest.raises(OSError, match="larger than"):
         read_item(listed_small, max_bytes=len(photo) - 1)
+
+
+def test_a_dataset_nested_deeper_than_the_recursion_limit_is_listed_in_order(tmp_path: Path) -> None:
+    """1,200 folders deep (Python's recursion limit is 1,000): every image is listed, depth first in sorted
+    order — each folder's sub-folder where its name sorts, before the entries after it."""
+    depth = 1200
+    assert depth > sys.getrecursionlimit()
+    root = tmp_path / "deep"
+    folder = str(root)
+    os.mkdir(folder)
+    for _ in range(depth):
+        folder = os.path.join(folder, "d")
+        os.mkdir(folder)
+    photo = sorted(PHOTOS.glob("*.jpg"))[0]
+    shutil.copy(photo, os.path.join(folder, "x.jpg"))
+    for name in ("a.jpg", "z.jpg"):  # before and after the sub-folder "d"
+        shutil.copy(photo, root / name)
+    shutil.copy(photo, root / "d" / "e.jpg")
+    paths = [i.path for i in DirectorySource(root).items()]
+    assert paths == ["a.jpg", "d/" * depth + "x.jpg", "d/e.jpg", "z.jpg"]
+    assert all(i.problem is None for i in DirectorySource(root).items())

@@ -44,6 +44,14 @@ class DataFile:
     mtime_ns: int
 
 
+@dataclass(frozen=True)
+class _Folder:
+    """A sub-folder met while listing a folder: listed next, before the folder's later entries."""
+
+    path: Path
+    prefix: str
+
+
 class DirectorySource:
     """Every image below a folder, recursively, in sorted order, hidden ones included (a loader reads
     them too); only NOT_DATA folders are passed over. Every other regular file is listed in `files`.
@@ -70,9 +78,20 @@ class DirectorySource:
         self.refusals = self._log.refusals  # crawl-time refusals by protocol, from shards' parquet rows
 
     def items(self) -> Iterator[Item]:
-        yield from self._walk(self.root, "")
+        """Depth first, each folder's entries in sorted order, with a stack of the folders being listed (not
+        recursion: a dataset nested a thousand folders deep is listed like any other)."""
+        stack = [self._walk(self.root, "")]
+        while stack:
+            step = next(stack[-1], None)
+            if step is None:
+                stack.pop()
+            elif isinstance(step, _Folder):
+                stack.append(self._walk(step.path, step.prefix))
+            else:
+                yield step
 
-    def _walk(self, folder: Path, prefix: str) -> Iterator[Item]:
+    def _walk(self, folder: Path, prefix: str) -> Iterator[Item | _Folder]:
+        """The items of one folder, and its sub-folders to list where they come in order."""
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
@@ -94,7 +113,7 @@ class DirectorySource:
                 continue
             if stat.S_ISDIR(st.st_mode):
                 if entry.name not in NOT_DATA:
-                    yield from self._walk(Path(full), rel + "/")
+                    yield _Folder(Path(full), rel + "/")
             elif stat.S_ISREG(st.st_mode):
                 stem, dot, ext = entry.name.rpartition(".")
                 if not dot:
