@@ -94,16 +94,24 @@ def test_a_dataset_nested_deeper_than_the_recursion_limit_is_listed_in_order(tmp
     depth = 1200
     assert depth > sys.getrecursionlimit()
     root = tmp_path / "deep"
-    folder = str(root)
-    os.mkdir(folder)
+    folders = [str(root)]
     for _ in range(depth):
-        folder = os.path.join(folder, "d")
-        os.mkdir(folder)
+        folders.append(os.path.join(folders[-1], "d"))
     photo = sorted(PHOTOS.glob("*.jpg"))[0]
-    shutil.copy(photo, os.path.join(folder, "x.jpg"))
-    for name in ("a.jpg", "z.jpg"):  # before and after the sub-folder "d"
-        shutil.copy(photo, root / name)
-    shutil.copy(photo, root / "d" / "e.jpg")
-    paths = [i.path for i in DirectorySource(root).items()]
-    assert paths == ["a.jpg", "d/" * depth + "x.jpg", "d/e.jpg", "z.jpg"]
-    assert all(i.problem is None for i in DirectorySource(root).items())
+    try:
+        for folder in folders:
+            os.mkdir(folder)
+        shutil.copy(photo, os.path.join(folders[-1], "x.jpg"))
+        for name in ("a.jpg", "z.jpg"):  # before and after the sub-folder "d"
+            shutil.copy(photo, root / name)
+        shutil.copy(photo, root / "d" / "e.jpg")
+        paths = [i.path for i in DirectorySource(root).items()]
+        assert paths == ["a.jpg", "d/" * depth + "x.jpg", "d/e.jpg", "z.jpg"]
+        assert all(i.problem is None for i in DirectorySource(root).items())
+    finally:  # bottom up: shutil.rmtree (pytest's clean-up too) recurses once a folder
+        for folder in reversed(folders):
+            if os.path.isdir(folder):
+                for name in os.listdir(folder):
+                    if not os.path.isdir(os.path.join(folder, name)):
+                        os.unlink(os.path.join(folder, name))
+                os.rmdir(folder)
