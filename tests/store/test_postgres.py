@@ -141,3 +141,38 @@ def test_a_store_of_an_unknown_schema_is_refused_by_name(tmp_path: Path, version
         conn.execute("INSERT INTO store_meta VALUES ('schema_version', ?)", (str(version),))
     result = R.invoke(app, ["scans", "--db", f"sqlite:///{path}"])
     assert result.exit_code == 2 and f"has schema {version}" in result.output
+
+
+def test_a_path_longer_than_an_index_key_is_a_finding_on_both_stores(pg_url: str, tmp_path: Path) -> None:
+    """A path of 3,000+ bytes (legal on Linux) exceeds what PostgreSQL indexes (~2,700 bytes): it was an
+    internal error there. It is now an unreadable finding under a shortened key, the same on both stores,
+    and the sidecar beside it is bound into the digest under its own shortened key."""
+    import hashlib
+    import os
+    import shutil
+
+    from consentaudit.attest import compare_dataset
+    from consentaudit.sources.item import MAX_PATH_BYTES
+
+    dataset = tmp_path / "set"
+    folder = str(dataset)
+    for i in range(30):  # names that do not compress: hex of a hash
+        folder = os.path.join(folder, hashlib.sha256(str(i).encode()).hexdigest() * 2)
+    os.makedirs(folder)
+    shutil.copy(FIXTURES / "photos" / "canon-ixus.jpg", os.path.join(folder, "deep.jpg"))
+    Path(folder, "deep.json").write_text('{"url": "https://example.org/deep.jpg"}')
+    shutil.copy(FIXTURES / "photos" / "canon-ixus.jpg", dataset / "near.jpg")
+    docs = []
+    for db, name in ((pg_url, "pg.json"), (f"sqlite:///{tmp_path / 'db'}", "sqlite.json")):
+        args = ["scan", str(dataset), "--db", db, "-q", "--fail-on", "none", "--report", str(tmp_path / name)]
+        result = R.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        docs.append(json.loads((tmp_path / name).read_text()))
+    pg, lite = docs
+    assert _comparable(pg)["findings"] == _comparable(lite)["findings"]
+    deep = next(f for f in pg["findings"] if f["path"] != "near.jpg")
+    assert len(deep["path"].encode()) <= MAX_PATH_BYTES < 3000
+    assert deep["verdict"] == "unreadable" and "longer than the 2048" in deep["reasons"][0]["detail"]
+    assert deep["path"].endswith("/deep.jpg")
+    assert [len(f["path"].encode()) <= MAX_PATH_BYTES for f in pg["files"]] == [True]
+    assert compare_dataset(pg, dataset).matches

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from consentaudit.sources.archives import ArchiveReader, ListingLog, is_archive, list_archive
 from consentaudit.sources.directory import DataFile, DirectorySource
-from consentaudit.sources.item import Item, display_name
+from consentaudit.sources.item import Item, capped, display_name
 
 DEFAULT_MAX_FILE_BYTES = 1 << 30
 
@@ -53,7 +53,8 @@ class ArchiveSource:
         self.files = [DataFile(display_name(self.archive.name), str(self.archive), st.st_size, st.st_mtime_ns)]
 
     def items(self) -> Iterator[Item]:
-        yield from list_archive(self.archive, self.archive.name, self._log)
+        for item in list_archive(self.archive, self.archive.name, self._log):
+            yield capped(item)
 
 
 SOURCES: dict[str, type[ArchiveSource] | type[DirectorySource]] = {

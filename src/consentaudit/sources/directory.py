@@ -11,7 +11,7 @@ from pathlib import Path
 
 from consentaudit.errors import InputError
 from consentaudit.sources.archives import ListingLog, is_archive, list_archive
-from consentaudit.sources.item import IMAGE_EXTENSIONS, Item, display_name
+from consentaudit.sources.item import IMAGE_EXTENSIONS, Item, capped, display_name, key_path
 
 MAGICS = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
 # ISO-BMFF brands of still images (HEIF/HEIC/AVIF); other brands (mp41, isom, qt, ...) are video.
@@ -88,7 +88,7 @@ class DirectorySource:
             elif isinstance(step, _Folder):
                 stack.append(self._walk(step.path, step.prefix))
             else:
-                yield step
+                yield capped(step)
 
     def _walk(self, folder: Path, prefix: str) -> Iterator[Item | _Folder]:
         """The items of one folder, and its sub-folders to list where they come in order."""
@@ -130,7 +130,7 @@ class DirectorySource:
                         file_id=(st.st_dev, st.st_ino),
                     )
                     continue
-                self.files.append(DataFile(rel, full, st.st_size, st.st_mtime_ns))
+                self.files.append(DataFile(key_path(rel), full, st.st_size, st.st_mtime_ns))
                 if is_archive(Path(full)):
                     yield from list_archive(Path(full), rel, self._log)
                 else:

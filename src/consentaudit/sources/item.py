@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
 IMAGE_EXTENSIONS = frozenset(
@@ -70,3 +71,30 @@ class Item:
 
 LOOSE_SHARD = "files"
 _IN_ARCHIVE = re.compile(r"^(.*?\.(?:tar|tar\.gz|tgz|tar\.bz2|tar\.xz|zip))/", re.IGNORECASE)
+
+
+# The longest dataset path kept as it is, in UTF-8 bytes. A path is a key of the store, and PostgreSQL indexes
+# keys of at most ~2,700 bytes (a third of a page); a report's paths are the same whatever the store.
+MAX_PATH_BYTES = 2048
+
+
+def key_path(path: str) -> str:
+    """`path`, or when it is longer than MAX_PATH_BYTES a key that stands for it alone: its first ~1,000 and
+    last ~200 bytes around the start of the sha256 of the whole."""
+    if len(path) * 4 <= MAX_PATH_BYTES or len(path.encode()) <= MAX_PATH_BYTES:
+        return path
+    head = path.encode()[:1000].decode(errors="ignore")
+    tail = path.encode()[-200:].decode(errors="ignore")
+    return f"{head}…[{hashlib.sha256(path.encode()).hexdigest()[:16]}]…{tail}"
+
+
+def capped(item: Item) -> Item:
+    """An item whose path is longer than MAX_PATH_BYTES as a finding under its `key_path`, not read."""
+    short = key_path(item.path)
+    if short == item.path:
+        return item
+    why = (
+        f"path of {len(item.path.encode())} bytes, longer than the {MAX_PATH_BYTES} a store keeps as a key: "
+        "not audited (shorten its folder or file names)"
+    )
+    return replace(item, path=short, problem=item.problem or why, member=None, offset=None)
