@@ -276,3 +276,45 @@ def test_heif_decoder_loads_at_the_first_heif_file_only() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "HEIF", "True"], out
+
+
+def _tiff_with_a_tag_past_its_end() -> bytes:
+    """A TIFF whose ResolutionUnit entry claims more data than the file holds: Pillow warns on opening it."""
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(buf, "TIFF", dpi=(72, 72))
+    data = bytearray(buf.getvalue())
+    (ifd,) = struct.unpack("<I", data[4:8])
+    (count,) = struct.unpack("<H", data[ifd : ifd + 2])
+    for i in range(count):
+        pos = ifd + 2 + 12 * i
+        if struct.unpack("<H", data[pos : pos + 2])[0] == 296:
+            data[pos + 4 : pos + 8] = struct.pack("<I", 100_000)
+    return bytes(data)
+
+
+def test_a_plugins_warning_on_damaged_data_is_not_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pillow's note on damaged data ("Tag data larger than file") reached a worker's stderr, under the
+    progress bar and through --quiet. It is dropped; the hashes are still imagehash's, and a decompression
+    bomb's warning is still an error."""
+    import warnings
+
+    from consentaudit.fingerprint import gray256
+
+    data = _tiff_with_a_tag_past_its_end()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        Image.open(io.BytesIO(data)).load()
+        assert any("larger than file" in str(w.message) for w in seen)  # what Pillow does on its own
+        seen.clear()
+        fp = fingerprint_bytes(data, fast=False)
+        assert gray256(data) is not None
+    assert seen == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        im = Image.open(io.BytesIO(data))
+        assert (fp.phash, fp.dhash) == (str(imagehash.phash(im)), str(imagehash.dhash(im)))
+    big = io.BytesIO()
+    Image.new("L", (3000, 3000)).save(big, "PNG")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 6_000_000)  # 9 MP: Pillow warns (under twice its limit)
+    with pytest.raises(UnreadableImage, match="decompression bomb"):
+        fingerprint_bytes(big.getvalue(), max_pixels=10**10)  # so the warning, not our own limit, refuses it

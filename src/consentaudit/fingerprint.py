@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import imagehash
@@ -36,6 +37,17 @@ def heif_support() -> bool:
             register_heif_opener()
             _HEIF.append(True)
     return _HEIF[0]
+
+
+@contextlib.contextmanager
+def _decoding() -> Iterator[None]:
+    """Pillow's warnings while an image is opened and decoded: a decompression bomb's is an error; a plugin's
+    note on damaged data (a tag larger than the file, ...) is dropped, not printed by a worker under the
+    progress bar or `--quiet` (the finding says what was read)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
 
 
 def _open(data: bytes) -> Image.Image:
@@ -99,8 +111,7 @@ def fingerprint_bytes(
         raise UnreadableImage("empty file (0 bytes)")
     digest = sha256_hex(data)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with _decoding():
             im = _open(data)
             width, height = im.size
             if width * height > max_pixels:
@@ -311,12 +322,13 @@ def gray256(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, side: int = 256) 
     """The grayscale picture the 256-bit pHash is computed from (JPEGs decoded at >= `side` px); None when
     the image is unreadable."""
     try:
-        im = _open(data)
-        if im.size[0] * im.size[1] > max_pixels:
-            return None
-        if im.format == "JPEG":
-            im.draft("L", (side, side))
-        return im.convert("L")
+        with _decoding():
+            im = _open(data)
+            if im.size[0] * im.size[1] > max_pixels:
+                return None
+            if im.format == "JPEG":
+                im.draft("L", (side, side))
+            return im.convert("L")
     except Exception:
         return None
 
@@ -443,8 +455,7 @@ def thumbnail_data_uri(data: bytes, max_side: int = 96, max_pixels: int = DEFAUL
     import base64
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with _decoding():
             im = _open(data)
             if im.size[0] * im.size[1] > max_pixels:
                 return None
