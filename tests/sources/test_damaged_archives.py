@@ -182,3 +182,36 @@ def test_a_member_name_given_twice_hides_no_image(tmp_path: Path, kind: str) -> 
         assert copy.verdict == Verdict.UNREADABLE and "appears 3 times" in copy.reasons[0].detail
     assert report.summary.images == 3
     _digest_is_what_verify_derives(report, archive)
+
+
+@pytest.mark.parametrize("other_first", [False, True])
+@pytest.mark.parametrize("other", ["link", "absolute"])
+def test_a_link_or_an_absolute_name_beside_an_image_of_that_name_hides_neither(
+    tmp_path: Path, other: str, other_first: bool
+) -> None:
+    """A symlink member `a.jpg`, or a member `/a.jpg` (which extraction writes as `a.jpg`), beside a plain
+    image `a.jpg`: both are findings. The last keeps the name, as extraction keeps it; the earlier is
+    `(copy 1 of 2)`. The image is read only when it is the last (reading by name finds the last)."""
+    archive = tmp_path / "set.tar"
+    photo = PHOTOS_USED[0]
+    with tarfile.open(archive, "w") as tf:
+        odd = tarfile.TarInfo("a.jpg" if other == "link" else "/a.jpg")
+        if other == "link":
+            odd.type, odd.linkname = tarfile.SYMTYPE, "b.jpg"
+        else:
+            odd.size = 3
+        members = [(tf.gettarinfo(photo, "a.jpg"), io.BytesIO(photo.read_bytes())), (odd, io.BytesIO(b"abc"))]
+        for info, body in reversed(members) if other_first else members:
+            tf.addfile(info, body if info.isfile() else None)
+    found = _by_path(_scan(archive, tmp_path))
+    assert set(found) == {"set.tar/a.jpg", "set.tar/a.jpg (copy 1 of 2)"}
+    plain_verdict, plain_why = found["set.tar/a.jpg"]
+    copy_verdict, copy_why = found["set.tar/a.jpg (copy 1 of 2)"]
+    assert copy_verdict == Verdict.UNREADABLE
+    if other_first:  # the image is last: audited under its name
+        assert plain_verdict == Verdict.UNCONSENTED
+        assert ("link member" if other == "link" else "absolute member name") in copy_why
+    else:
+        assert plain_verdict == Verdict.UNREADABLE
+        assert ("link member" if other == "link" else "absolute member name") in plain_why
+        assert "appears 2 times" in copy_why

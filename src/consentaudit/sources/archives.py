@@ -234,10 +234,9 @@ def _items(
     archive: Path, rel: str, members: Iterable[tuple[_Member, Callable[[], bytes | None]]], log: ListingLog
 ) -> Iterator[Item]:
     """Group one pass over the members by key: images become items carrying their `<key>.json` sidecar (or
-    the shard's parquet row) and `<key>.c2pa`; unsafe members become items with a problem, and so does each
-    earlier copy of an image whose name recurs (tar and zip both allow it)."""
-    images: list[_Member] = []
-    problems: list[Item] = []
+    the shard's parquet row) and `<key>.c2pa`; unsafe members become items with a problem, and where members
+    share a name (tar and zip allow it), each but the last is one under `NAME (copy k of n)`."""
+    listed: list[tuple[str, _Member, str | None]] = []  # (path, member, why it is not read), member order
     sidecars: dict[str, str] = {}
     c2pa: dict[str, str] = {}
     for m, read in members:
@@ -251,7 +250,7 @@ def _items(
             why = m.problem
         if why is not None:
             if suffix in IMAGE_EXTENSIONS or m.kind == "link" or ".." in m.name or m.name.startswith("/"):
-                problems.append(Item(f"{rel}/{display_name(m.name.lstrip('/'))}", str(archive), 0, 0, why))
+                listed.append((f"{rel}/{display_name(m.name.lstrip('/'))}", m, why))
             continue
         if m.kind != "file":
             continue
@@ -265,31 +264,37 @@ def _items(
         elif suffix == ".c2pa":
             c2pa[key] = m.name
         elif suffix in IMAGE_EXTENSIONS:
-            images.append(m)
+            listed.append((f"{rel}/{display_name(m.name)}", m, None))
     parquet = _parquet_rows(archive, log.warn)
-    present = {_key(m.name)[0].rsplit("/", 1)[-1] for m in images}
+    present = {_key(m.name)[0].rsplit("/", 1)[-1] for _, m, why in listed if why is None}
     for key, text in parquet.items():
         if key not in present:
             proto = refusal_protocol(json.loads(text))
             if proto:
                 log.refusals[proto] += 1
-    names = Counter(m.name for m in images)
-    copies: Counter[str] = Counter()
-    for m in images:
+    problems: list[Item] = []
+    counts = Counter(path for path, _, _ in listed)
+    seen: Counter[str] = Counter()
+    for path, m, why in listed:
+        n = counts[path]
+        if n > 1:  # one name, several members (tar and zip allow it; so does a link, or '/a.jpg' beside 'a.jpg')
+            seen[path] += 1
+            if seen[path] < n:  # an earlier one: reading by name finds the last, which extraction keeps
+                copy = f"{path} (copy {seen[path]} of {n})"
+                if why is None:
+                    why = (
+                        f"member name {m.name!r} appears {n} times in the archive: extracting keeps the last, "
+                        "audited under the plain name, but a loader reading the stream sees this one too: not read"
+                    )
+                    problems.append(Item(copy, str(archive), m.size, m.mtime_ns, why))
+                    continue
+                path = copy
+        if why is not None:
+            problems.append(Item(path, str(archive), 0, 0, why))
+            continue
         key, _ = _key(m.name)
-        n = names[m.name]
-        if n > 1:
-            copies[m.name] += 1
-            if copies[m.name] < n:  # an earlier copy of a recurring name: reading by name finds the last one
-                why = (
-                    f"member name {m.name!r} appears {n} times in the archive: extracting keeps the last copy, "
-                    "audited under the plain name, but a loader reading the stream sees this one too: not read"
-                )
-                path = f"{rel}/{display_name(m.name)} (copy {copies[m.name]} of {n})"
-                problems.append(Item(path, str(archive), m.size, m.mtime_ns, why))
-                continue
         yield Item(
-            f"{rel}/{display_name(m.name)}",
+            path,
             str(archive),
             m.size,
             m.mtime_ns,
