@@ -199,7 +199,11 @@ def _tar_members(
     elif stopped is not None and not isinstance(stopped, _END_MARKER):  # a bad checksum, a header cut short
         stops.append(f"damaged member header at byte {at} after {n} members ({stopped}): the rest is not listed")
     elif plain and tf.fileobj is not None:
-        after = _data_after(cast(IO[bytes], tf.fileobj), at)
+        try:
+            after = _data_after(cast(IO[bytes], tf.fileobj), at)
+        except OSError as exc:  # the members are listed; what follows them could not be read
+            stops.append(f"the archive's end could not be read after {n} members: {exc}")
+            after = None
         if after is not None:
             stops.append(f"data after the end-of-archive marker, at byte {after} (an appended archive?): not listed")
 
