@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from consentaudit import strict_json
 from consentaudit.digest import merkle_root, sha256_file, sha256_hex
 from consentaudit.errors import ConsentAuditError, InputError
+from consentaudit.report_shape import DIGESTED, shape_problem
 from consentaudit.sources import open_source, read_item
 from consentaudit.sources.archives import ArchiveReader
 
@@ -31,7 +32,7 @@ class SignatureInvalid(ConsentAuditError):
 
 def parse_report(report_text: str, where: str = "report") -> dict[str, Any]:
     """A consentaudit JSON report read one way only: duplicate keys, NaN and other ambiguities are refused
-    (strict_json), and it must be an object with a header and findings."""
+    (strict_json), and it must be an object with a header and findings (an audit or a spot-check report)."""
     try:
         obj = strict_json.loads(report_text)
     except strict_json.StrictJsonError as exc:
@@ -236,6 +237,9 @@ def dataset_entries(dataset: Path) -> dict[str, str | None]:
 
 
 def compare_dataset(report: dict[str, Any], dataset: Path) -> DatasetDiff:
+    problem = shape_problem(report, DIGESTED)
+    if problem:
+        raise InputError(f"the report cannot be compared with a dataset: {problem}")
     recorded = {f["path"]: f.get("sha256") for f in [*report.get("findings", []), *report.get("files", [])]}
     actual = dataset_entries(dataset)
     diff = DatasetDiff(report.get("header", {}).get("dataset_digest"), merkle_root(actual.items()))

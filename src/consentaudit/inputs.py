@@ -34,6 +34,7 @@ from consentaudit.models import (
 )
 from consentaudit.reference_cache import read_cached_fingerprint_file
 from consentaudit.reference_files import entries_from_images, read_url_list
+from consentaudit.report_shape import shape_problem
 from consentaudit.request import AuditRequest
 from consentaudit.scanner import ScanSettings
 from consentaudit.sources import open_source
@@ -125,6 +126,9 @@ def report_from_bytes(raw: bytes, where: str) -> Report:
     from consentaudit.attest import parse_report  # attest's cryptography only for the commands that read reports
 
     doc = parse_report(text, where)
+    problem = shape_problem(doc)
+    if problem:
+        raise InputError(f"{where}: not a consentaudit report this version reads: {problem}")
     try:
         return report_from_dict(doc)
     except (KeyError, TypeError, ValueError) as exc:
