@@ -168,6 +168,28 @@ def test_query_joins_manifests_urls_and_cross_shard_duplicates(tmp_path: Path) -
     assert R.invoke(app, ["query", str(tmp_path), "--duplicates"]).exit_code == 2  # not an --out folder
 
 
+def test_a_damaged_out_folder_is_an_input_error_for_query_and_report(tmp_path: Path) -> None:
+    """A findings Parquet cut short, a summary.json of another shape, a finding that is not one: `query DIR`
+    and `report DIR` name the folder and what is wrong (exit 2); they were internal errors."""
+    pytest.importorskip("duckdb", reason="duckdb (the [scale] extra) not installed")
+    out = tmp_path / "out"
+    _scan(make_shards(tmp_path / "shards", 2, 3), tmp_path, "d", "--out", str(out))
+    assert R.invoke(app, ["report", str(out), "-o", str(tmp_path / "ok.md")]).exit_code == 0
+    part = out / "00001.tar.parquet"
+    whole = part.read_bytes()
+    part.write_bytes(whole[: len(whole) // 2])
+    for args in (["query", str(out), "--duplicates"], ["report", str(out), "-o", str(tmp_path / "r.md")]):
+        result = R.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert "cannot read its findings Parquet" in result.output and "00001.tar.parquet" in result.output
+    part.write_bytes(whole)
+    summary = json.loads((out / "summary.json").read_text())
+    summary["summary"]["verdicts"] = ["consented"]
+    (out / "summary.json").write_text(json.dumps(summary))
+    result = R.invoke(app, ["report", str(out), "-o", str(tmp_path / "r.md")])
+    assert result.exit_code == 2 and "summary.verdicts: expected an object, got a list" in result.output
+
+
 @pytest.fixture(scope="module")
 def ray_available() -> None:
     pytest.importorskip("ray", reason="Ray (the [ray] extra) not installed; .ci/run installs it")

@@ -26,6 +26,7 @@ from typing import Any
 from consentaudit.codec import finding_from_dict, finding_to_dict, header_to_dict, summary_to_dict
 from consentaudit.errors import ConsentAuditError, InputError, OutputError
 from consentaudit.models import Finding, Report
+from consentaudit.report_shape import ONE_FINDING, OUT_SUMMARY, shape_problem
 from consentaudit.sources.item import LOOSE_SHARD
 from consentaudit.vocab import Verdict
 
@@ -223,6 +224,7 @@ def read_findings_dir(ref: str, sample: int = 1000, seed: int = 0) -> Report:
     of them when there are fewer) in path order — what `report DIR` renders at 10^8 images."""
     import random
 
+    import pyarrow as pa
     import pyarrow.dataset as ds
 
     from consentaudit.codec import header_from_dict, summary_from_dict
@@ -231,17 +233,27 @@ def read_findings_dir(ref: str, sample: int = 1000, seed: int = 0) -> Report:
     try:
         with fs.open_input_stream(f"{root.rstrip('/')}/{SUMMARY}") as f:
             doc = json.loads(f.read().decode("utf-8"))
+        problem = shape_problem(doc, OUT_SUMMARY)
+        if problem:
+            raise ValueError(f"{SUMMARY}: {problem}")
         header, summary = header_from_dict(doc["header"]), summary_from_dict(doc["summary"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"{ref}: not a consentaudit --out folder ({type(exc).__name__}: {exc})") from None
     parts = [f"{root.rstrip('/')}/{s['parquet']}" for s in doc.get("shards", [])]
     rows: list[str] = []
-    if parts:
-        data = ds.dataset(parts, filesystem=fs, format="parquet")
-        n = data.count_rows()
-        picked = range(n) if n <= sample else sorted(random.Random(seed).sample(range(n), sample))
-        rows = data.take(list(picked), columns=["finding"]).column("finding").to_pylist()
-    findings = sorted((finding_from_dict(json.loads(r)) for r in rows), key=lambda f: f.path)
+    try:
+        if parts:
+            data = ds.dataset(parts, filesystem=fs, format="parquet")
+            n = data.count_rows()
+            picked = range(n) if n <= sample else sorted(random.Random(seed).sample(range(n), sample))
+            rows = data.take(list(picked), columns=["finding"]).column("finding").to_pylist()
+        decoded = [json.loads(r) for r in rows]
+        problem = next((p for d in decoded if (p := shape_problem(d, ONE_FINDING))), None)
+        if problem:
+            raise ValueError(f"a finding: {problem}")
+        findings = sorted((finding_from_dict(d) for d in decoded), key=lambda f: f.path)
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as exc:  # a Parquet cut or damaged
+        raise InputError(f"{ref}: cannot read its findings Parquet ({type(exc).__name__}: {exc})") from None
     if len(findings) < summary.images:
         note = f"findings: a seeded sample of {len(findings)} of {summary.images} (all of them: {ref}/*.parquet)"
         header = replace(header, errors=(*header.errors, note))

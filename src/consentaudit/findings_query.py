@@ -39,7 +39,10 @@ def _connect(out_dir: str) -> Any:
         raise InputError(f"{out_dir}: not a `scan --out` folder (no summary.json)")
     con = duckdb.connect()
     glob = str(folder / "**" / "*.parquet")
-    con.execute(f"CREATE VIEW findings AS SELECT * FROM read_parquet('{_quote(glob)}')")
+    try:
+        con.execute(f"CREATE VIEW findings AS SELECT * FROM read_parquet('{_quote(glob)}')")
+    except duckdb.Error as exc:  # a Parquet cut short or damaged: DuckDB names the file
+        raise InputError(f"{out_dir}: cannot read its findings Parquet ({str(exc).splitlines()[0]})") from None
     return con
 
 
@@ -109,6 +112,17 @@ def query(
     if not (manifests or url_lists or duplicates):
         raise InputError("ask something: --manifest, --urls or --duplicates")
     con = _connect(out_dir)
+    import duckdb  # loaded by _connect
+
+    try:
+        rows = _answers(con, manifests, url_lists, duplicates)
+    except duckdb.Error as exc:  # a findings Parquet whose pages are damaged, or columns of another shape
+        raise InputError(f"{out_dir}: cannot read its findings Parquet ({str(exc).splitlines()[0]})") from None
+    return [QueryRow(*(str(v) if v is not None else None for v in r)) for r in rows]  # type: ignore[arg-type]
+
+
+def _answers(con: Any, manifests: Sequence[Path], url_lists: Sequence[Path], duplicates: bool) -> list[tuple[Any, ...]]:
+    """Each question's rows, in the order asked, from the `findings` view."""
     rows: list[tuple[Any, ...]] = []
     if manifests:
         _manifest_table(con, manifests)
@@ -142,7 +156,7 @@ def query(
             "'in shards ' || array_to_string(d.shards, ', ') "
             "FROM findings f JOIN d USING (sha256) ORDER BY f.sha256, f.path"
         ).fetchall()
-    return [QueryRow(*(str(v) if v is not None else None for v in r)) for r in rows]  # type: ignore[arg-type]
+    return rows
 
 
 def write_rows(rows: Sequence[QueryRow], out: Path) -> None:

@@ -151,6 +151,9 @@ def _compile(spec: Any) -> Check:
 
 
 _REPORT = _compile(REPORT)
+# the parts of a `scan --out` folder: summary.json's header and summary, and each finding of its Parquet
+OUT_SUMMARY = _compile({"header": HEADER, "summary": SUMMARY, "shards": Opt(ListOf({"shard": str, "parquet": str}))})
+ONE_FINDING = _compile(FINDING)
 # what `verify --dataset` reads of a report (an audit's, or one whose other parts are not an audit's)
 DIGESTED = _compile(
     {
