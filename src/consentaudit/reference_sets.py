@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from consentaudit.errors import InputError
 from consentaudit.inputs import REFERENCE, load_reference
 from consentaudit.mapper import fingerprint_source
 from consentaudit.models import ReferenceInfo
@@ -12,6 +13,21 @@ from consentaudit.progress import ProgressCallback
 from consentaudit.reference_files import read_fingerprint_file, write_fingerprints, write_set
 from consentaudit.store import ReferenceSets, ScanStore
 from consentaudit.timestamps import now_utc
+from consentaudit.visible import visible
+
+MAX_NAME = 200  # characters: a set's name is a key of the store and what `--reference NAME` is typed as
+
+
+def checked_name(name: str) -> str:
+    """`name` when it can name a stored set: not blank, at most MAX_NAME characters, no control or bidi
+    characters (it is shown in listings and reports); else an InputError saying which rule it breaks."""
+    if not name.strip():
+        raise InputError("a reference set needs a name that is not blank")
+    if len(name) > MAX_NAME:
+        raise InputError(f"reference set name of {len(name)} characters: at most {MAX_NAME}")
+    if visible(name) != name:
+        raise InputError(f"reference set name '{visible(name)}': control and bidi characters are not allowed")
+    return name
 
 
 def build_set(
@@ -23,6 +39,7 @@ def build_set(
     force: bool = False,
     jobs: int = 1,
 ) -> ReferenceInfo:
+    checked_name(name)
     info, table = load_reference(source, jobs=jobs)
     info = ReferenceInfo(name, str(source), len(table), description or info.description, license_ or info.license)
     ReferenceSets(store).save(info, table.renamed(name), str(source), now_utc(), force)
@@ -31,6 +48,7 @@ def build_set(
 
 def import_set(store: ScanStore, file: Path, name: str | None = None, force: bool = False) -> ReferenceInfo:
     set_name, table, header = read_fingerprint_file(file, name)
+    checked_name(set_name)
     info = ReferenceInfo(set_name, str(file), len(table), header.get("description", ""), header.get("license", ""))
     ReferenceSets(store).save(info, table.renamed(set_name), str(file), now_utc(), force)
     return info

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from consentaudit.cli.errors import EXIT_DATASET, EXIT_SIGNATURE, handle_errors
+from consentaudit.cli.errors import EXIT_DATASET, EXIT_SIGNATURE, handle_errors, shown
 
 PASSPHRASE_ENV = "CONSENTAUDIT_KEY_PASSPHRASE"
 
@@ -134,7 +134,7 @@ def verify(
             check = verify_bundle(report, public_key)
             if not check.ok:
                 for problem in check.problems:
-                    typer.echo(f"  {problem}", err=True)
+                    typer.echo(f"  {shown(problem)}", err=True)
                 typer.echo(f"BUNDLE INVALID: {report}: {len(check.problems)} problem(s)", err=True)
                 raise typer.Exit(EXIT_SIGNATURE)
             typer.echo(
@@ -149,7 +149,7 @@ def verify(
                 f"signature OK: {report} signed by {public_key} (key fingerprint {attest.key_fingerprint(public_key)})"
             )
     except attest.SignatureInvalid as exc:
-        typer.echo(f"SIGNATURE INVALID: {exc}", err=True)
+        typer.echo(f"SIGNATURE INVALID: {shown(exc)}", err=True)
         raise typer.Exit(EXIT_SIGNATURE) from None
     if dataset is None:
         return
@@ -160,5 +160,5 @@ def verify(
     typer.echo(f"DATASET DIFFERS: report root {diff.expected_root}, {dataset} root {diff.actual_root}", err=True)
     for label, paths in (("added", diff.added), ("removed", diff.removed), ("changed", diff.changed)):
         for p in paths:
-            typer.echo(f"  {label}: {p}", err=True)
+            typer.echo(f"  {label}: {shown(p)}", err=True)
     raise typer.Exit(EXIT_DATASET)

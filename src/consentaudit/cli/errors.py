@@ -13,6 +13,7 @@ from typing import ParamSpec, TypeVar
 import typer
 
 from consentaudit.errors import ConsentAuditError, ManifestError
+from consentaudit.visible import visible
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -27,6 +28,12 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def shown(text: object) -> str:
+    """Text for the terminal, line by line with control and bidi characters escaped (`visible`): an error
+    that quotes a file name, a manifest field or a report's path cannot drive the terminal."""
+    return "\n".join(visible(line) for line in str(text).split("\n"))
+
+
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -36,11 +43,11 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise
         except ManifestError as exc:
             for p in exc.problems:
-                typer.echo(str(p), err=True)
+                typer.echo(shown(p), err=True)
             typer.echo(f"error: {len(exc.problems)} problem(s) in the input; nothing was scanned", err=True)
             raise typer.Exit(EXIT_INPUT) from None
         except ConsentAuditError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {shown(exc)}", err=True)
             raise typer.Exit(EXIT_INPUT) from None
         except KeyboardInterrupt:
             typer.echo("interrupted: run the same command again to resume", err=True)
@@ -53,7 +60,7 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
                 raise typer.Exit(EXIT_BROKEN_PIPE) from None
             traceback.print_exc(file=sys.stderr)
-            typer.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+            typer.echo(f"internal error: {type(exc).__name__}: {shown(exc)}", err=True)
             raise typer.Exit(EXIT_INTERNAL) from None
 
     return wrapper

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from consentaudit.cli.common import JobsOption, jobs_or_all
-from consentaudit.cli.errors import handle_errors
+from consentaudit.cli.errors import handle_errors, shown
 
 manifest_app = typer.Typer(help="Validate consent manifests or start one for a dataset.", no_args_is_help=True)
 
@@ -59,7 +59,7 @@ def manifest_init(
         defaults = RecordDefaults(id_prefix, status, tuple(purpose or ()), granted_at)
         result = write_skeleton(dataset, output, force, tick, defaults, jobs_or_all(jobs))
     for path, why in result.skipped:
-        typer.echo(f"skipped {path}: {why}", err=True)
+        typer.echo(f"skipped {shown(path)}: {shown(why)}", err=True)
     missing = [n for n, v in (("status", status), ("purposes", purpose), ("dates", granted_at)) if not v]
     todo = f"; fill in {', '.join(missing)}" if missing else ""
     typer.echo(f"wrote {result.written} record(s) to {output}{todo}")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from consentaudit.cli.common import DbOption, JobsOption, jobs_or_all, open_store
-from consentaudit.cli.errors import handle_errors
+from consentaudit.cli.errors import handle_errors, shown
 
 reference_app = typer.Typer(help="Named reference sets of known scraped images, URLs or domains.", no_args_is_help=True)
 
@@ -50,7 +50,8 @@ def reference_list(db: DbOption = None) -> None:
     if not sets:
         typer.echo("no reference sets stored")
     for r in sets:
-        typer.echo(f"{r['name']}\t{r['entries']} entries\t{r['created_at']}\t{r['source']}\t{r['description']}")
+        name, source, description = (shown(r[k]) for k in ("name", "source", "description"))
+        typer.echo(f"{name}\t{r['entries']} entries\t{r['created_at']}\t{source}\t{description}")
 
 
 @reference_app.command("export")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from consentaudit.cli.common import DbOption, open_store
-from consentaudit.cli.errors import handle_errors
+from consentaudit.cli.errors import handle_errors, shown
 from consentaudit.errors import InputError
 from consentaudit.reports.exports import EXPORTS, render_export
 
@@ -22,7 +22,7 @@ def scans(db: DbOption = None) -> None:
         typer.echo("no scans stored")
         return
     for r in rows:
-        typer.echo(f"{r.id}\t{r.status}\t{r.started_at}\t{r.images} images\t{r.failing} failing\t{r.dataset}")
+        typer.echo(f"{r.id}\t{r.status}\t{r.started_at}\t{r.images} images\t{r.failing} failing\t{shown(r.dataset)}")
 
 
 @handle_errors

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from consentaudit.cli.errors import handle_errors
+from consentaudit.cli.errors import handle_errors, shown
 from consentaudit.vocab import PURPOSE_DESCRIPTIONS
 
 
@@ -24,5 +24,5 @@ def purposes(
         typer.echo(f"{p.value}\t{text}")
     pol = load_policy(policy, Path.cwd())
     for declared in pol.declared_purposes:
-        typer.echo(f"{declared}\tdeclared by {pol.path}")
+        typer.echo(f"{shown(declared)}\tdeclared by {pol.path}")
     typer.echo("x-...\tany extension purpose (starts with x-)")
