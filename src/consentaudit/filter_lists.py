@@ -25,6 +25,13 @@ class ListsWritten:
     drop: int
     takedown: int
     files: tuple[Path, ...]
+    unlistable: tuple[str, ...] = ()  # paths with a line break: in neither keep.txt nor drop.txt (see below)
+
+
+def breaks_lines(path: str) -> bool:
+    """Whether a path cannot be one line of keep.txt or drop.txt: it holds a character that a line reader
+    splits at (LF, CR, and the others str.splitlines honours)."""
+    return path.splitlines() != [path]
 
 
 def shard_and_key(path: str) -> tuple[str | None, str]:
@@ -58,8 +65,11 @@ def write_lists(report: Report, folder: Path, keep: Sequence[Verdict] = (Verdict
     rows = filter_rows(report, keep)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        kept = [r["path"] for r in rows if r["keep"]]
-        dropped = [r["path"] for r in rows if not r["keep"]]
+        # A path with a line break would be two lines, each naming something else: it is left out of both line
+        # lists (an allow list then never keeps it), and the caller is told; the tables carry it exactly.
+        unlistable = tuple(r["path"] for r in rows if breaks_lines(r["path"]))
+        kept = [r["path"] for r in rows if r["keep"] and not breaks_lines(r["path"])]
+        dropped = [r["path"] for r in rows if not r["keep"] and not breaks_lines(r["path"])]
         (folder / "keep.txt").write_text("".join(p + "\n" for p in kept), encoding="utf-8")
         (folder / "drop.txt").write_text("".join(p + "\n" for p in dropped), encoding="utf-8")
         with (folder / "filter.jsonl").open("w", encoding="utf-8") as out:
@@ -80,4 +90,4 @@ def write_lists(report: Report, folder: Path, keep: Sequence[Verdict] = (Verdict
     except OSError as exc:
         raise OutputError(f"cannot write lists to {folder}: {exc.strerror or exc}") from None
     names = ("keep.txt", "drop.txt", "filter.jsonl", "filter.parquet", "takedown.jsonl")
-    return ListsWritten(len(kept), len(dropped), len(takedown), tuple(folder / n for n in names))
+    return ListsWritten(len(kept), len(dropped), len(takedown), tuple(folder / n for n in names), unlistable)

@@ -49,3 +49,30 @@ def test_shard_members_carry_their_shard_and_key(tmp_path: Path) -> None:
     assert R.invoke(app, ["lists", str(report), "-o", str(tmp_path / "l")]).exit_code == 0
     rows = [json.loads(x) for x in (tmp_path / "l" / "filter.jsonl").read_text().splitlines()]
     assert rows and all(r["shard"] == "00000.tar" and r["path"] == f"00000.tar/{r['key']}.jpg" for r in rows)
+
+
+def test_a_path_with_a_line_break_is_in_no_line_list_and_the_command_says_so(tmp_path: Path) -> None:
+    """An image named `drop<LF>keep.jpg` beside `keep.jpg`: as a line it would be two lines, one naming
+    nothing and one naming the other image, so a pipeline reading drop.txt would never drop it (and one
+    reading keep.txt would keep the wrong name). It is in neither line list (an allow list then never keeps
+    it), the tables carry it exactly, and the command exits 2 naming it, escaped."""
+    import shutil
+
+    from conftest import PHOTOS
+
+    root = tmp_path / "ds"
+    root.mkdir()
+    photos = sorted(PHOTOS.glob("*.jpg"))
+    shutil.copy(photos[0], root / "drop\nkeep.jpg")
+    shutil.copy(photos[1], root / "keep.jpg")
+    report = tmp_path / "audit.json"
+    args = ["scan", str(root), "--db", f"sqlite:///{tmp_path / 'db'}", "-q", "--fail-on", "none"]
+    assert R.invoke(app, [*args, "--report", str(report)]).exit_code == 0
+    out = tmp_path / "lists"
+    result = R.invoke(app, ["lists", str(report), "-o", str(out), "--keep", "unconsented"])
+    assert result.exit_code == 2
+    assert "1 path(s) hold a line break" in result.output and "drop\\x0akeep.jpg" in result.output
+    assert (out / "keep.txt").read_text() == "keep.jpg\n"
+    assert (out / "drop.txt").read_text() == ""
+    rows = [json.loads(line) for line in (out / "filter.jsonl").read_text().splitlines()]
+    assert {r["path"] for r in rows} == {"drop\nkeep.jpg", "keep.jpg"}

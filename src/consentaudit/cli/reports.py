@@ -105,7 +105,10 @@ def lists(
     db: DbOption = None,
 ) -> None:
     """Write keep.txt, drop.txt, filter.jsonl, filter.parquet (path, shard, key, sha256, pHash, verdict, keep)
-    and takedown.jsonl (sha256 + pHash of revoked and opted-out images) for a pipeline to apply."""
+    and takedown.jsonl (sha256 + pHash of revoked and opted-out images) for a pipeline to apply.
+
+    A path with a line break cannot be a line: it is left out of keep.txt and drop.txt, and the command exits
+    2 naming it, after writing every list."""
     from consentaudit.filter_lists import write_lists
     from consentaudit.inputs import open_report
     from consentaudit.request import parse_verdicts
@@ -117,6 +120,14 @@ def lists(
         f"keep {written.keep}, drop {written.drop}, takedown {written.takedown}: "
         + ", ".join(str(f) for f in written.files)
     )
+    if written.unlistable:  # written everywhere else; a pipeline filtering by drop.txt alone would miss them
+        from consentaudit.errors import InputError
+        from consentaudit.visible import visible
+
+        raise InputError(
+            f"{len(written.unlistable)} path(s) hold a line break and are in neither keep.txt nor drop.txt "
+            f"(filter.jsonl and filter.parquet name them exactly): {', '.join(map(visible, written.unlistable[:20]))}"
+        )
 
 
 @handle_errors
