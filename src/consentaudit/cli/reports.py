@@ -121,7 +121,6 @@ def lists(
         + ", ".join(str(f) for f in written.files)
     )
     if written.unlistable:  # written everywhere else; a pipeline filtering by drop.txt alone would miss them
-        from consentaudit.errors import InputError
         from consentaudit.visible import visible
 
         raise InputError(
