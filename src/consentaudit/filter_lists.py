@@ -67,9 +67,11 @@ def write_lists(report: Report, folder: Path, keep: Sequence[Verdict] = (Verdict
         folder.mkdir(parents=True, exist_ok=True)
         # A path with a line break would be two lines, each naming something else: it is left out of both line
         # lists (an allow list then never keeps it), and the caller is told; the tables carry it exactly.
-        unlistable = tuple(r["path"] for r in rows if breaks_lines(r["path"]))
-        kept = [r["path"] for r in rows if r["keep"] and not breaks_lines(r["path"])]
-        dropped = [r["path"] for r in rows if not r["keep"] and not breaks_lines(r["path"])]
+        lines: dict[bool, list[str]] = {True: [], False: []}
+        unlisted: list[str] = []
+        for r in rows:
+            (unlisted if breaks_lines(r["path"]) else lines[r["keep"]]).append(r["path"])
+        kept, dropped, unlistable = lines[True], lines[False], tuple(unlisted)
         (folder / "keep.txt").write_text("".join(p + "\n" for p in kept), encoding="utf-8")
         (folder / "drop.txt").write_text("".join(p + "\n" for p in dropped), encoding="utf-8")
         with (folder / "filter.jsonl").open("w", encoding="utf-8") as out:

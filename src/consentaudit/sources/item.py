@@ -81,11 +81,13 @@ MAX_PATH_BYTES = 2048
 def key_path(path: str) -> str:
     """`path`, or when it is longer than MAX_PATH_BYTES a key that stands for it alone: its first ~1,000 and
     last ~200 bytes around the start of the sha256 of the whole."""
-    if len(path) * 4 <= MAX_PATH_BYTES or len(path.encode()) <= MAX_PATH_BYTES:
+    if len(path) * 4 <= MAX_PATH_BYTES:  # no UTF-8 character takes more than 4 bytes
         return path
-    head = path.encode()[:1000].decode(errors="ignore")
-    tail = path.encode()[-200:].decode(errors="ignore")
-    return f"{head}…[{hashlib.sha256(path.encode()).hexdigest()[:16]}]…{tail}"
+    raw = path.encode()
+    if len(raw) <= MAX_PATH_BYTES:
+        return path
+    head, tail = raw[:1000].decode(errors="ignore"), raw[-200:].decode(errors="ignore")
+    return f"{head}…[{hashlib.sha256(raw).hexdigest()[:16]}]…{tail}"
 
 
 def capped(item: Item) -> Item:
