@@ -8,7 +8,15 @@ steps (inputs, listing, store, plan, map, merge) and records the wall time of ea
 started (Linux: /proc/self/stat). Prints the median of --repeat runs per step and per --jobs, then the
 serial part (before the map, and from its end to the exit: one busy core) and what it allows: with the map
 scaling as measured, the best `--jobs N` / `--jobs 1` ratio for that serial part, and the serial part a
-target ratio needs. Wall-clock figures of one shared machine: quote medians, never assert them.
+target ratio needs.
+
+Then the machine's own two-core scaling, with no consentaudit code: the naive loop of bench/cli_workflows.py
+(read, sha256, Pillow, pHash + dHash) over every second image, timed after its imports, alone and again while
+a second process runs the other half (alternating, --repeat times). Their ratio is what a second busy core
+costs each process here (shared caches, memory bandwidth, a virtual machine's scheduling); twice the
+efficiency is the most any perfectly parallel map can scale, and with it and the serial part measured above
+the script prints the best ratio the machine allows. Wall-clock figures of one shared machine: quote
+medians, never assert them.
 """
 
 from __future__ import annotations
@@ -120,6 +128,41 @@ def child(out: str, argv: list[str]) -> None:
     app.main()
 
 
+HALF = """
+import hashlib, sys, time
+from pathlib import Path
+from PIL import Image
+import imagehash
+files = sorted(Path(sys.argv[1]).glob("*.jpg"))[int(sys.argv[2]) :: 2]
+t = time.perf_counter()
+for p in files:
+    data = p.read_bytes()
+    hashlib.sha256(data).hexdigest()
+    with Image.open(p) as im:
+        imagehash.phash(im), imagehash.dhash(im)
+print(time.perf_counter() - t)
+"""
+
+
+def half_loop(dataset: Path, concurrent: bool) -> float:
+    """Seconds the naive loop takes over the even-numbered images, alone or beside the odd-numbered half."""
+    procs = [
+        subprocess.Popen([sys.executable, "-c", HALF, str(dataset), str(k)], stdout=subprocess.PIPE)
+        for k in (0, 1)[: 1 + concurrent]
+    ]
+    times = [float(p.communicate()[0]) for p in procs]
+    return times[0]
+
+
+def machine_efficiency(dataset: Path, repeat: int) -> tuple[float, float]:
+    """Median seconds of one half of the naive loop alone, and while the other half runs beside it."""
+    alone, beside = [], []
+    for _ in range(repeat):
+        alone.append(half_loop(dataset, False))
+        beside.append(half_loop(dataset, True))
+    return statistics.median(alone), statistics.median(beside)
+
+
 def run_once(dataset: Path, manifest: Path, jobs: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "marks.json"
@@ -141,6 +184,7 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=1000)
     ap.add_argument("--work", type=Path, default=Path("/tmp/consentaudit-cli-bench"))
     ap.add_argument("--target", type=float, default=1.8, help="the --jobs N / --jobs 1 ratio to plan for")
+    ap.add_argument("--no-machine", action="store_true", help="skip the naive loop's two-process scaling")
     args = ap.parse_args()
     from cli_workflows import manifest_for
     from scan_speed import build, real_photos
@@ -183,6 +227,20 @@ def main() -> None:
                 f"\n--jobs {j}: {wall1 / wall:.2f}x one job; the map scales {scaling:.2f}x; with this serial part "
                 f"({serial:.2f} s) and that map, {args.target:.1f}x needs the serial part under {need:.2f} s"
             )
+    if args.no_machine or 1 not in parts or 2 not in parts:
+        return
+    alone, beside = machine_efficiency(dataset, args.repeat)
+    eff = alone / beside
+    wall1, map1, _ = parts[1]
+    serial2 = parts[2][2]
+    print(
+        f"\n## The machine: naive loop over half the images, median of {args.repeat}\n\n"
+        f"alone {alone:.3f} s, beside the other half {beside:.3f} s: each process runs at {eff:.2f} of its lone "
+        f"speed with both cores busy, so no map scales past {2 * eff:.2f}x here.\n"
+        f"With --jobs 2's serial part ({serial2:.2f} s) and a map at {2 * eff:.2f}x, --jobs 2 / --jobs 1 is at most "
+        f"{wall1 / (serial2 + map1 / (2 * eff)):.2f}x; {args.target:.1f}x would need the serial part under "
+        f"{wall1 / args.target - map1 / (2 * eff):.2f} s."
+    )
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ def test_pool_workers_use_one_blas_thread_each() -> None:
 
 CLI_CODE = """
 import json, sys
+from datetime import date
 import consentaudit.cli  # what the console script does first: OPENBLAS_NUM_THREADS=1 before NumPy loads
 import numpy
 from consentaudit.executors import LocalExecutor
@@ -143,3 +144,37 @@ def test_a_start_that_fails_leaves_no_workers(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="listing failed"):
         LocalExecutor(2).start(units(), partial(_mark, tmp_path))
     assert not multiprocessing.active_children()
+
+
+WARM_CODE = """
+import json, sys
+from datetime import date
+from consentaudit import fingerprint, mapper
+from consentaudit.executors import LocalExecutor
+from consentaudit.scanner import ScanSettings
+from consentaudit.verdicts import Rules
+
+def state(_unit=None):
+    return ["PIL.JpegImagePlugin" in sys.modules, bool(fingerprint._ORDER)]
+
+class Probe:  # a work object warmed as `work` warms, reporting what its worker found at its first unit
+    def __init__(self, work):
+        self.warm = work.warm
+    def __call__(self, unit):
+        return state()
+
+before = state()
+rules = Rules(("training",), date(2026, 1, 1))
+works = [mapper.UnitMapper(ScanSettings(), rules, [], [], 8), mapper.ScanOnly(ScanSettings())]
+print(json.dumps([before, [[r for _, r in LocalExecutor(2).map([[1], [2]], Probe(w))] for w in works]]))
+"""
+
+
+def test_workers_inherit_the_warm_up_instead_of_each_repeating_it() -> None:
+    """Pillow's format plugins and the LANCZOS pass-order check are done once in the driver, before the pool
+    forks (~20 ms of CPU a worker otherwise): a worker's first unit finds both, for a scan's map and for
+    `fingerprint_items`."""
+    out = subprocess.run([sys.executable, "-c", WARM_CODE], capture_output=True, text=True, check=True).stdout
+    before, workers = json.loads(out.strip().splitlines()[-1])
+    assert before == [False, False]  # a fresh process has neither
+    assert workers == [[[True, True], [True, True]]] * 2

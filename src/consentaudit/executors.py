@@ -107,13 +107,24 @@ class LocalExecutor:
         return Started(self.jobs, units, work)
 
 
+def warm(work: Callable[[Unit], Any]) -> None:
+    """Do here, once, what each forked worker would otherwise do on its first unit (`work.warm()`, when the
+    work object has one): the workers inherit it instead of each repeating it."""
+    warm_up = getattr(work, "warm", None)
+    if callable(warm_up):
+        warm_up()
+
+
 class Started(Generic[R]):
     """Units running on a pool of `jobs` forked workers: 2 x jobs submitted when made, one more as each
     result is taken; iterating yields (unit, result) in input order. close() cancels what has not begun,
     waits for what has, and stops the workers (also done when the units run out or a unit fails)."""
 
     def __init__(self, jobs: int, units: Iterable[Unit], work: Callable[[Unit], R]) -> None:
-        ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+        forks = "fork" in multiprocessing.get_all_start_methods()
+        if forks:
+            warm(work)
+        ctx = multiprocessing.get_context("fork" if forks else "spawn")
         self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init, initargs=(work,))
         self._flow = submitted_in_order(units, lambda u: self._pool.submit(_run, u), 2 * jobs)
         self._closed = False

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from consentaudit.executors import LocalExecutor, units_of
-from consentaudit.fingerprint import Thumbnails
+from consentaudit.fingerprint import Thumbnails, warm_process
 from consentaudit.matching.consent_index import ConsentIndex
 from consentaudit.matching.hamming import HammingIndex
 from consentaudit.matching.reference_index import ReferenceIndex
@@ -158,6 +157,10 @@ class UnitMapper:
         images = [ScannedImage(i.path, i.size, i.mtime_ns, None, error=f"not scanned: {why}") for i in unit]
         return UnitResult(images, [self.merger.finding(img) for img in images])
 
+    def warm(self) -> None:
+        """What a process does once before its first image (executors.warm: before the workers fork)."""
+        warm_process()
+
     def __call__(self, unit: Sequence[Item]) -> UnitResult:
         in_hand: dict[str, bytes] = {}
         thumbs: dict[str, Thumbnails] | None = {} if self._thumbs else None
@@ -165,6 +168,20 @@ class UnitMapper:
         redone, findings = self.judge(images, {i.path: i for i in unit}, in_hand, thumbs)
         exact = {img.path: img for img in redone}
         return UnitResult([exact.get(img.path, img) for img in images], findings)
+
+
+@dataclass(frozen=True)
+class ScanOnly:
+    """Scan a unit without judging it: `fingerprint_items`' work on the executor."""
+
+    settings: ScanSettings
+
+    def warm(self) -> None:
+        """As UnitMapper.warm."""
+        warm_process()
+
+    def __call__(self, unit: Sequence[Item]) -> list[ScannedImage]:
+        return scan_unit(unit, self.settings)
 
 
 def fingerprint_items(
@@ -178,7 +195,7 @@ def fingerprint_items(
     `fingerprint`, `manifest init`, reference builds and a scan's `--reference FOLDER` do. A reference
     fingerprint (256-bit pHash, views, ORB keypoints) costs ~40 ms an image, ten times a scan's."""
     out: list[ScannedImage] = []
-    for unit, images in LocalExecutor(jobs).map(units_of(items, batch, jobs), partial(scan_unit, settings=settings)):
+    for unit, images in LocalExecutor(jobs).map(units_of(items, batch, jobs), ScanOnly(settings)):
         out.extend(images)
         if progress:
             progress(Progress(len(out), len(items), 0, unit[-1].path))
