@@ -449,3 +449,59 @@ def test_inputs_that_need_the_store_are_known_before_it_opens(tmp_path: Path) ->
     assert [r.name for r in inputs.references] == ["scraped", "urls"] and len(inputs.records) > 0
     with pytest.raises(ValueError, match="no store"):
         load_inputs(replace(req, references=[Path("a-set-name")]), req.settings(), None)
+
+
+def test_the_fingerprint_cache_reuses_an_image_only_under_the_settings_that_made_it(tmp_path: Path) -> None:
+    """A cached image carries what its scan's settings read: GPS kept by `--keep-sensitive-metadata` must not
+    reach a later report that did not ask for it, and a photo refused under a small `--max-image-pixels` is
+    fingerprinted once the limit allows it. Under the same settings the cache still serves every image."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    exif = Image.Exif()
+    exif[0x010F] = "TestMake"
+    exif.get_ifd(0x8825).update({1: "N", 2: (52.0, 31.0, 12.0)})
+    with Image.open(PHOTOS / "kodak-dc240.jpg") as im:
+        im.save(folder / "gps.jpg", quality=90, exif=exif)
+    shutil.copy(PHOTOS / "nikon-e950.jpg", folder / "plain.jpg")
+    store = ScanStore(f"sqlite:///{tmp_path / 'db'}")
+
+    def scan(**settings: Any) -> tuple[dict[str, dict[str, Any]], int]:
+        ticks: list[Progress] = []
+        report = run_audit(AuditRequest(dataset=folder, jobs=1, **settings), store, ticks.append)
+        return {f["path"]: f for f in _findings(report)}, ticks[-1].cached
+
+    def gps(found: dict[str, dict[str, Any]]) -> list[str]:
+        return [k for f in found.values() for k in f["metadata"] if "GPS" in k]
+
+    kept, _ = scan(keep_sensitive_metadata=True)
+    assert gps(kept)  # asked for: reported
+    plain, cached = scan()
+    assert gps(plain) == [] and cached == 0  # not asked for: read again, not taken from the cache
+    again, cached = scan()
+    assert gps(again) == [] and cached == 2  # the same settings: every image from the cache
+    store = ScanStore(f"sqlite:///{tmp_path / 'db2'}")  # a store whose cache first sees a small limit
+    small, _ = scan(max_image_pixels=1000)
+    assert {f["verdict"] for f in small.values()} == {Verdict.UNREADABLE.value}
+    whole, cached = scan()
+    assert cached == 0 and Verdict.UNREADABLE.value not in {f["verdict"] for f in whole.values()}
+    assert {p: f["phash"] for p, f in whole.items()} == {p: f["phash"] for p, f in plain.items()}
+
+
+def test_every_setting_that_shapes_a_scanned_image_is_in_the_cache_tag() -> None:
+    """Each setting that changes what a scan reads from a file (a kept GPS position, a refused bomb, a C2PA
+    manifest validated or not, against which trust anchors) gives another cache tag; the tag is stable."""
+    from consentaudit.scanner import ScanSettings
+    from consentaudit.signals import c2pa_verify
+
+    base = ScanSettings()
+    variants = [
+        ScanSettings(keep_sensitive_metadata=True),
+        ScanSettings(max_pixels=base.max_pixels // 2),
+        *([ScanSettings(verify_c2pa=False)] if c2pa_verify.available() else []),  # else read either way
+        ScanSettings(trust_anchors="-----BEGIN CERTIFICATE-----\nA\n"),
+        ScanSettings(trust_anchors="-----BEGIN CERTIFICATE-----\nB\n"),
+        ScanSettings(with256=True),
+    ]
+    tags = [s.cache_tag() for s in (base, *variants)]
+    assert len(set(tags)) == len(tags)
+    assert ScanSettings().cache_tag() == base.cache_tag()

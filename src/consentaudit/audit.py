@@ -171,7 +171,8 @@ def run_audit(
     if not items:
         others = f" ({len(source.files)} other files)" if source.files else ""
         raise InputError(f"no images in {req.dataset}{others}: nothing to audit")
-    scan = _Prepared(started, settings, algorithm(settings.fast), inputs, source, items)
+    algo = algorithm(settings.fast)
+    scan = _Prepared(started, settings, algo, f"{algo}|{settings.cache_tag()}", inputs, source, items)
     if pool is not None:  # every image: a store made now holds nothing
         scan.mapper = _mapper(req, settings, inputs)
         scan.head = pool.start(_units(list(items.values()), req, out), scan.mapper)
@@ -189,7 +190,8 @@ class _Prepared:
 
     started: str
     settings: ScanSettings
-    algo: str
+    algo: str  # the fingerprint algorithm, as the report names it
+    cached_as: str  # the fingerprint cache's key: the algorithm and the settings that shape an image
     inputs: Inputs
     source: ArchiveSource | DirectorySource
     items: dict[str, Item]
@@ -232,7 +234,7 @@ def _audit(
 ) -> Report:
     """The audit once the store is open. `scan.head`, units started before it opened, is taken if the plan
     maps every image (in order), else closed unused."""
-    inputs, source, items, algo, head = scan.inputs, scan.source, scan.items, scan.algo, scan.head
+    inputs, source, items, algo, head = scan.inputs, scan.source, scan.items, scan.cached_as, scan.head
     dataset_key = str(source.root)
     run_key = _run_key(req, dataset_key, inputs.manifests, inputs.references, [_reference_digest(inputs), algo])
     writer = FindingsOut(out, run_key) if out else None  # --out: findings Parquet per shard
@@ -287,7 +289,7 @@ def _audit(
         header = ReportHeader(
             tool="consentaudit",
             tool_version=__version__,
-            fingerprint_algorithm=algo,
+            fingerprint_algorithm=scan.algo,
             dataset=str(req.dataset),
             options=ScanOptions(
                 purposes=tuple(req.purposes),

@@ -6,10 +6,12 @@ merged in order afterwards.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from consentaudit import __version__
 from consentaudit.defaults import DEFAULT_MAX_PIXELS
 from consentaudit.digest import sha256_hex
 from consentaudit.fingerprint import Thumbnails, UnreadableImage, fingerprint_bytes
@@ -33,6 +35,20 @@ class ScanSettings:
     fast: bool = True  # JPEG draft decoding (see fingerprint.fingerprint_bytes); False: imagehash-exact
     with256: bool = False  # also the 256-bit pHash (reference sets, manifest records)
     views: bool = True  # with with256: also the views and ORB keypoints of a reference entry
+
+    def cache_tag(self) -> str:
+        """What shapes a scanned image besides the fingerprint algorithm: the fingerprint cache reuses an
+        image only under the same tag. Without it, GPS kept by one `--keep-sensitive-metadata` scan reached
+        every later report of the files; an image refused as a bomb stayed refused under a larger
+        `--max-image-pixels`; C2PA read without validation (or against other trust anchors) stayed so.
+        The tool's version is in it too: its readers change between releases."""
+        validated = self.verify_c2pa and c2pa_verify.available()
+        anchors = hashlib.sha256(self.trust_anchors.encode()).hexdigest()[:16] if self.trust_anchors else "-"
+        return (
+            f"consentaudit-{__version__};max-pixels={self.max_pixels};sensitive={int(self.keep_sensitive_metadata)};"
+            f"c2pa={'validated' if validated else 'read'};anchors={anchors};with256={int(self.with256)};"
+            f"views={int(self.views)}"
+        )
 
 
 def _sidecar_bytes(item: Item, archives: ArchiveReader) -> bytes | None:
