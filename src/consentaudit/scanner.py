@@ -25,6 +25,10 @@ from consentaudit.sources import read_item
 from consentaudit.sources.archives import ArchiveReader
 from consentaudit.sources.item import Item
 
+# What the readers take from a file, between releases: raised when a change makes a scanned image hold other
+# values (2: the EXIF caption only under --keep-sensitive-metadata), so that no cached image of before is reused
+READ_REVISION = 2
+
 
 @dataclass(frozen=True)
 class ScanSettings:
@@ -45,7 +49,7 @@ class ScanSettings:
         validated = self.verify_c2pa and c2pa_verify.available()
         anchors = hashlib.sha256(self.trust_anchors.encode()).hexdigest()[:16] if self.trust_anchors else "-"
         return (
-            f"consentaudit-{__version__};max-pixels={self.max_pixels};sensitive={int(self.keep_sensitive_metadata)};"
+            f"consentaudit-{__version__}.r{READ_REVISION};max-pixels={self.max_pixels};sensitive={int(self.keep_sensitive_metadata)};"
             f"c2pa={'validated' if validated else 'read'};anchors={anchors};with256={int(self.with256)};"
             f"views={int(self.views)}"
         )

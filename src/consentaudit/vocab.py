@@ -132,3 +132,14 @@ class AiGenerated(StrEnum):
     FLAG = "flag"  # a note, verdict unchanged
     EXCLUDE = "exclude"  # out_of_scope
     IGNORE = "ignore"
+
+
+# Metadata a scan keeps only under --keep-sensitive-metadata (signals/metadata.py reads it): the EXIF caption,
+# which may name or describe the people shown, and "exif.sensitive.*" (GPS position, camera serial numbers)
+SENSITIVE_CAPTION = "exif.description"
+SENSITIVE_PREFIX = "exif.sensitive."
+
+
+def is_sensitive_metadata(name: str) -> bool:
+    """Whether a finding's metadata entry is one that only --keep-sensitive-metadata keeps."""
+    return name == SENSITIVE_CAPTION or name.startswith(SENSITIVE_PREFIX)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from conftest import FIXTURES, SCRAPED, shard_scan_args
+from conftest import FIXTURES, PHOTOS, SCRAPED, shard_scan_args
 from consentaudit.cli.app import app
 
 R = CliRunner()
@@ -138,3 +138,29 @@ def test_csv_cells_are_spreadsheet_safe(tmp_path: Path) -> None:
     out = tmp_path / "r.csv"
     R.invoke(app, ["scan", str(ds), "--db", f"sqlite:///{tmp_path / 'db'}", "--quiet", "--report", str(out)])
     assert '\n"\'=HYPERLINK(evil).jpg",' in out.read_text()  # quoted, with the formula neutralised
+
+
+def test_exports_say_whether_the_report_holds_sensitive_metadata(tmp_path: Path) -> None:
+    """Croissant RAI and CycloneDX state what the report holds of GPS, serial numbers and EXIF captions, from
+    its findings: a scan under --keep-sensitive-metadata is not declared free of them."""
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    exif = Image.Exif()
+    exif[0x010E] = "Jane Doe at her graduation"
+    exif.get_ifd(0x8825).update({1: "N", 2: (52.0, 31.0, 12.0)})
+    with Image.open(PHOTOS / "kodak-dc240.jpg") as im:
+        im.save(folder / "gps.jpg", quality=90, exif=exif)
+    statements = {}
+    for flags in ([], ["--keep-sensitive-metadata"]):
+        out = tmp_path / f"r{len(flags)}.json"
+        args = ["scan", str(folder), "--db", str(tmp_path / f"db{len(flags)}"), "-o", str(out), "-q"]
+        assert R.invoke(app, [*args, "--fail-on", "none", *flags]).exit_code == 0
+        rai = json.loads(R.invoke(app, ["export", str(out), "--as", "croissant-rai"]).output)
+        bom = json.loads(R.invoke(app, ["export", str(out), "--as", "cyclonedx"]).output)
+        sensitive = bom["components"][0]["data"][0]["sensitiveData"]
+        statements[bool(flags)] = (rai["rai:personalSensitiveInformation"], sensitive[-1])
+        assert ("Jane Doe" in out.read_text()) is bool(flags)
+    assert all("are not in the audit report" in s for s in statements[False])
+    assert all("were kept (--keep-sensitive-metadata)" in s and "for 1 image(s)" in s for s in statements[True])

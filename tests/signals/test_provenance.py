@@ -375,6 +375,7 @@ def test_gps_and_serials_only_with_keep_sensitive(tmp_path: Path) -> None:
     exif = Image.Exif()
     exif[0x010F] = "TestMake"
     exif[0x0110] = "TestModel"
+    exif[0x010E] = "Jane Doe at her graduation"  # ImageDescription: a caption naming the person shown
     gps = exif.get_ifd(0x8825)
     gps[1] = "N"
     gps[2] = (52.0, 31.0, 12.0)
@@ -383,8 +384,10 @@ def test_gps_and_serials_only_with_keep_sensitive(tmp_path: Path) -> None:
     plain = dict(read_metadata(buf.getvalue()).values)
     assert plain["exif.make"] == "TestMake"
     assert not any(k.startswith("exif.sensitive.") for k in plain)
+    assert "Jane Doe" not in repr(plain)
     kept = dict(read_metadata(buf.getvalue(), keep_sensitive=True).values)
     assert any(k.startswith("exif.sensitive.GPS") for k in kept)
+    assert kept["exif.description"] == "Jane Doe at her graduation"
 
 
 def _dump_make_model() -> dict[str, dict[str, str]]:

@@ -90,7 +90,10 @@ def scan(
         ),
     ] = None,
     keep_sensitive_metadata: Annotated[
-        bool, typer.Option("--keep-sensitive-metadata", help="Also store and report GPS and camera serial numbers.")
+        bool,
+        typer.Option(
+            "--keep-sensitive-metadata", help="Also store and report GPS, camera serial numbers and EXIF captions."
+        ),
     ] = False,
     trust_anchors: Annotated[
         Path | None,

@@ -11,7 +11,7 @@ from typing import Any
 
 from consentaudit.errors import InputError
 from consentaudit.models import Report, ReportFile
-from consentaudit.vocab import Verdict
+from consentaudit.vocab import Verdict, is_sensitive_metadata
 
 PROTOCOL_NAMES = {
     "iptc-data-mining": "IPTC/PLUS Data Mining (XMP plus:DataMining) embedded in the image",
@@ -172,8 +172,8 @@ def croissant_rai(report: Report, delivered: ReportFile | None = None) -> dict[s
         "rai:dataCollectionType": "Web Scraping" if s.domains else "Others",
         "rai:personalSensitiveInformation": (
             f"Images may depict people. {consented} image(s) are covered by a consent record for "
-            f"{', '.join(h.options.purposes)}; the manifests hold pseudonymous subject ids only. GPS and camera "
-            "serial numbers were not stored or reported. No face detection or biometric processing was done."
+            f"{', '.join(h.options.purposes)}; the manifests hold pseudonymous subject ids only. "
+            f"{_sensitive_kept(report)} No face detection or biometric processing was done."
         ),
         "rai:dataUseCases": f"Audited for: {', '.join(h.options.purposes)}.",
         "prov:wasGeneratedBy": {
@@ -200,12 +200,24 @@ def merge_croissant(dataset_doc: dict[str, Any], fragment: dict[str, Any]) -> di
     return merged
 
 
+def _sensitive_kept(report: Report) -> str:
+    """What the report says of the metadata only --keep-sensitive-metadata keeps, from its findings."""
+    kept = sum(1 for f in report.findings if any(is_sensitive_metadata(k) for k, _ in f.metadata))
+    if kept:
+        return (
+            f"GPS positions, camera serial numbers or EXIF captions were kept (--keep-sensitive-metadata) and "
+            f"are in the audit report for {kept} image(s)."
+        )
+    return "GPS positions, camera serial numbers and EXIF captions are not in the audit report."
+
+
 def cyclonedx(report: Report, delivered: ReportFile | None = None) -> dict[str, Any]:
     h, s = report.header, report.summary
     serial = uuid.uuid5(uuid.NAMESPACE_URL, f"consentaudit:{h.dataset_digest}:{h.finished_at}")
     sensitive = [
         f"images of people: {s.images - s.verdicts.get('unreadable', 0)} readable images may depict "
-        "identifiable people; consent records hold pseudonymous subject ids"
+        "identifiable people; consent records hold pseudonymous subject ids",
+        f"file metadata: {_sensitive_kept(report)}",
     ]
     references: list[dict[str, Any]] = []
     if delivered is not None:

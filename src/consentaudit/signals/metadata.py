@@ -19,6 +19,7 @@ from defusedxml.ElementTree import ParseError, fromstring
 from consentaudit.models import Signal
 from consentaudit.signals import datamining
 from consentaudit.signals.containers import jpeg_header_end, jpeg_segments, png_chunks, riff_chunks
+from consentaudit.vocab import SENSITIVE_CAPTION, SENSITIVE_PREFIX
 
 logging.getLogger("exifread").setLevel(logging.CRITICAL)
 
@@ -65,9 +66,10 @@ EXIF_FIELDS = (
     ("exif.datetime_original", "EXIF DateTimeOriginal"),
     ("exif.artist", "Image Artist"),
     ("exif.copyright", "Image Copyright"),
-    ("exif.description", "Image ImageDescription"),
 )
-# Personal data that is neither stored nor reported unless asked for (--keep-sensitive-metadata)
+# Personal data that is neither stored nor reported unless asked for (--keep-sensitive-metadata): the caption
+# (it may name or describe the people shown; nothing decides a verdict from it), the position, serial numbers
+SENSITIVE_EXIF_FIELDS = ((SENSITIVE_CAPTION, "Image ImageDescription"),)
 SENSITIVE_EXIF_PREFIXES = ("GPS ",)
 SENSITIVE_EXIF_KEYS = (
     "EXIF BodySerialNumber",
@@ -159,8 +161,9 @@ def _read_exif(data: bytes, meta: FileMetadata, keep_sensitive: bool = False) ->
         return
     fields = list(EXIF_FIELDS)
     if keep_sensitive:
+        fields += SENSITIVE_EXIF_FIELDS
         fields += [
-            (f"exif.sensitive.{k}", k)
+            (f"{SENSITIVE_PREFIX}{k}", k)
             for k in sorted(tags)
             if k.startswith(SENSITIVE_EXIF_PREFIXES) or k in SENSITIVE_EXIF_KEYS
         ]
