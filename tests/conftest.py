@@ -65,6 +65,20 @@ def scan_args(dataset: Path, db: str, *extra: str) -> list[str]:
     ]
 
 
+def photo_with_gps(path: Path, caption: str | None = None) -> Path:
+    """A real photo (kodak-dc240.jpg) saved with an EXIF GPS position, and a caption when given: metadata
+    that only --keep-sensitive-metadata keeps."""
+    from PIL import Image
+
+    exif = Image.Exif()
+    if caption is not None:
+        exif[0x010E] = caption  # ImageDescription
+    exif.get_ifd(0x8825).update({1: "N", 2: (52.0, 31.0, 12.0)})
+    with Image.open(PHOTOS / "kodak-dc240.jpg") as im:
+        im.save(path, quality=90, exif=exif)
+    return path
+
+
 def shard_scan_args(db: str, report: Path) -> list[str]:
     """The img2dataset-style shard fixture scanned with its manifest, the JSON report written to `report`."""
     args = ["scan", str(FIXTURES / "shards"), "-m", str(MANIFESTS / "fixtures-shards.csv"), "--as-of", "2026-11-26"]

@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import DATASET, EXPECTED, FIXTURES, MANIFESTS, PHOTOS, ROOT, SCRAPED
+from conftest import DATASET, EXPECTED, FIXTURES, MANIFESTS, PHOTOS, ROOT, SCRAPED, photo_with_gps
 from consentaudit import landing
 from consentaudit.audit import StoreToOpen, run_audit
 from consentaudit.cli.app import app
@@ -457,11 +457,7 @@ def test_the_fingerprint_cache_reuses_an_image_only_under_the_settings_that_made
     fingerprinted once the limit allows it. Under the same settings the cache still serves every image."""
     folder = tmp_path / "photos"
     folder.mkdir()
-    exif = Image.Exif()
-    exif[0x010F] = "TestMake"
-    exif.get_ifd(0x8825).update({1: "N", 2: (52.0, 31.0, 12.0)})
-    with Image.open(PHOTOS / "kodak-dc240.jpg") as im:
-        im.save(folder / "gps.jpg", quality=90, exif=exif)
+    photo_with_gps(folder / "gps.jpg")
     shutil.copy(PHOTOS / "nikon-e950.jpg", folder / "plain.jpg")
     store = ScanStore(f"sqlite:///{tmp_path / 'db'}")
 

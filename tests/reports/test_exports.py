@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from conftest import FIXTURES, PHOTOS, SCRAPED, shard_scan_args
+from conftest import FIXTURES, SCRAPED, photo_with_gps, shard_scan_args
 from consentaudit.cli.app import app
 
 R = CliRunner()
@@ -143,15 +143,9 @@ def test_csv_cells_are_spreadsheet_safe(tmp_path: Path) -> None:
 def test_exports_say_whether_the_report_holds_sensitive_metadata(tmp_path: Path) -> None:
     """Croissant RAI and CycloneDX state what the report holds of GPS, serial numbers and EXIF captions, from
     its findings: a scan under --keep-sensitive-metadata is not declared free of them."""
-    from PIL import Image
-
     folder = tmp_path / "photos"
     folder.mkdir()
-    exif = Image.Exif()
-    exif[0x010E] = "Jane Doe at her graduation"
-    exif.get_ifd(0x8825).update({1: "N", 2: (52.0, 31.0, 12.0)})
-    with Image.open(PHOTOS / "kodak-dc240.jpg") as im:
-        im.save(folder / "gps.jpg", quality=90, exif=exif)
+    photo_with_gps(folder / "gps.jpg", caption="Jane Doe at her graduation")
     statements = {}
     for flags in ([], ["--keep-sensitive-metadata"]):
         out = tmp_path / f"r{len(flags)}.json"
