@@ -155,6 +155,25 @@ def test_a_file_that_is_not_an_archive_at_all_is_one_finding_and_the_scan_finish
     _digest_is_what_verify_derives(report, dataset)
 
 
+def test_a_zip_cut_short_is_named_so_and_garbage_is_not(tmp_path: Path) -> None:
+    """A zip lists its members only in the central directory at its end: one cut short (an interrupted
+    download) cannot be listed by any zip reader. Its finding says so, and tells it from a file of garbage."""
+    import zipfile
+
+    dataset = tmp_path / "set"
+    dataset.mkdir()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for p in PHOTOS_USED:
+            zf.write(p, p.name)
+    (dataset / "cut.zip").write_bytes(buf.getvalue()[: len(buf.getvalue()) * 2 // 3])
+    (dataset / "junk.zip").write_bytes(bytes(range(256)) * 40)
+    found = _by_path(_scan(dataset, tmp_path))
+    assert found["cut.zip"][0] == found["junk.zip"][0] == Verdict.UNREADABLE
+    assert "zip cut short" in found["cut.zip"][1] and "interrupted" in found["cut.zip"][1]
+    assert "cut short" not in found["junk.zip"][1] and "BadZipFile" in found["junk.zip"][1]
+
+
 @pytest.mark.parametrize("kind", ["tar", "zip"])
 def test_a_member_name_given_twice_hides_no_image(tmp_path: Path, kind: str) -> None:
     """Tar and zip both take a name more than once; extracting keeps the last copy, but a loader reading the

@@ -132,7 +132,29 @@ def list_archive(archive: Path, rel: str, log: ListingLog | None = None) -> Iter
         else:
             yield from _list_tar(archive, rel, log)
     except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
-        yield Item(rel, str(archive), 0, 0, f"archive unreadable: {type(exc).__name__}: {exc}")
+        yield Item(rel, str(archive), 0, 0, f"archive unreadable: {_zip_cut(archive, exc) or _named(exc)}")
+
+
+def _named(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _zip_cut(archive: Path, exc: BaseException) -> str | None:
+    """What a zip without its end-of-central-directory record is, when its bytes begin as a zip's do: one
+    cut short (an interrupted copy or download), whose members no zip reader can list."""
+    if not isinstance(exc, zipfile.BadZipFile):
+        return None
+    try:
+        with archive.open("rb") as f:
+            head = f.read(4)
+    except OSError:
+        return None
+    if head != b"PK\x03\x04":
+        return None
+    return (
+        f"zip cut short: it begins with a member but ends without the central directory that lists its members "
+        f"(an interrupted copy or download?); {_named(exc)}"
+    )
 
 
 @dataclass(frozen=True)
