@@ -283,7 +283,7 @@ def test_a_full_disk_is_a_precise_error_and_leaves_no_partial_file(tmp_path: Pat
     assert code == 0, output
     out = tmp_path / "out" / "r.html"
     # 48 KB: room for SQLite's 32 KB shared-memory file, not for the HTML page with 18 thumbnails
-    code, output = _limited_cli(["report", "1", "--db", db, "--report", str(out)], 48_000, tmp_path)
+    code, output = _limited_cli(["report", "1", "--db", db, "--report", str(out), "--thumbnails"], 48_000, tmp_path)
     assert code == 2, output
     assert f"cannot write report {out}" in output and "Traceback" not in output
     assert list(out.parent.iterdir()) == []  # neither the report nor its temporary file

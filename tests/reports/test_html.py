@@ -43,7 +43,7 @@ def test_everything_from_a_file_is_escaped(tmp_path: Path) -> None:
     ds = _hostile_dataset(tmp_path)
     out = tmp_path / "r.html"
     result = CliRunner().invoke(
-        app, ["scan", str(ds), "--db", f"sqlite:///{tmp_path / 'db'}", "--quiet", "--report", str(out)]
+        app, ["scan", str(ds), "--db", f"sqlite:///{tmp_path / 'db'}", "--quiet", "--report", str(out), "--thumbnails"]
     )
     assert result.exit_code == 1, result.output
     page = out.read_text()
@@ -55,18 +55,20 @@ def test_everything_from_a_file_is_escaped(tmp_path: Path) -> None:
     assert "data:image/jpeg;base64," in page  # thumbnails embedded
 
 
-def test_no_thumbnails_and_unreadable_files_are_never_thumbnailed(tmp_path: Path) -> None:
-    out = tmp_path / "r.html"
-    CliRunner().invoke(app, scan_args(DATASET, f"sqlite:///{tmp_path / 'db'}", "--report", str(out)))
-    page = out.read_text()
-    rows = [r for r in page.split('<tr class="finding"')[1:]]
+def test_thumbnails_only_when_asked_and_unreadable_files_are_never_thumbnailed(tmp_path: Path) -> None:
+    """Thumbnails are pictures of the people in the dataset, which no consent record holds: an HTML report
+    carries them only under --thumbnails (scan or report), never for an unreadable file."""
+    db = f"sqlite:///{tmp_path / 'db'}"
+    plain, asked, again = tmp_path / "r.html", tmp_path / "r2.html", tmp_path / "r3.html"
+    assert CliRunner().invoke(app, scan_args(DATASET, db, "--report", str(plain))).exit_code == 1
+    assert "data:image" not in plain.read_text()
+    assert CliRunner().invoke(app, scan_args(DATASET, db, "--report", str(asked), "--thumbnails")).exit_code == 1
+    rows = [r for r in asked.read_text().split('<tr class="finding"')[1:]]
     assert all("data:image" not in r for r in rows if 'data-verdict="unreadable"' in r)
     assert sum("data:image" in r for r in rows) == 18  # every readable image
-    out2 = tmp_path / "r2.html"
-    CliRunner().invoke(
-        app, scan_args(DATASET, f"sqlite:///{tmp_path / 'db'}", "--report", str(out2), "--no-thumbnails")
-    )
-    assert "data:image" not in out2.read_text()
+    for flags, shown in (([], False), (["--thumbnails"], True)):
+        assert CliRunner().invoke(app, ["report", "1", "--db", db, "-o", str(again), *flags]).exit_code == 0
+        assert ("data:image" in again.read_text()) is shown
 
 
 def _chromium() -> str | None:

@@ -12,6 +12,14 @@ import typer
 if TYPE_CHECKING:
     from consentaudit.store import ScanStore, StoreLocation
 
+ThumbnailsOption = Annotated[
+    bool,
+    typer.Option(
+        "--thumbnails/--no-thumbnails",
+        help="Embed a small thumbnail of each readable image in HTML reports (read from the dataset). Off by "
+        "default: thumbnails are pictures of the people in the dataset, which the consent records do not hold.",
+    ),
+]
 DbOption = Annotated[
     str | None,
     typer.Option(

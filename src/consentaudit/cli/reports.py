@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from consentaudit.cli.common import DbOption, open_store
+from consentaudit.cli.common import DbOption, ThumbnailsOption, open_store
 from consentaudit.cli.errors import handle_errors, shown
 from consentaudit.errors import InputError
 from consentaudit.reports.exports import EXPORTS, render_export
@@ -31,7 +31,7 @@ def report(
         str, typer.Argument(help="A received JSON report, or a scan id (see `consentaudit scans`).", metavar="REPORT")
     ],
     report: Annotated[list[Path], typer.Option("--report", "-o", help="Report file(s) to write.", metavar="FILE")],
-    no_thumbnails: Annotated[bool, typer.Option("--no-thumbnails", help="No thumbnails in HTML reports.")] = False,
+    thumbnails: ThumbnailsOption = False,
     db: DbOption = None,
 ) -> None:
     """Render a received report or a stored scan again, in any format."""
@@ -43,7 +43,7 @@ def report(
         check_output(r)
     formats = [format_of(r) for r in report]
     stored = open_report(source, lambda: open_store(db))
-    if "html" in formats and not no_thumbnails:
+    if "html" in formats and thumbnails:
         stored = with_thumbnails(stored, stored.header.options.max_image_pixels)
     for r in report:
         write_report(stored, r)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from consentaudit.cli.common import DbOption, open_store, store_location
+from consentaudit.cli.common import DbOption, ThumbnailsOption, open_store, store_location
 from consentaudit.cli.errors import EXIT_FINDINGS, EXIT_OK, handle_errors
 from consentaudit.defaults import DEFAULT_BATCH, DEFAULT_MAX_PIXELS, DEFAULT_PHASH_THRESHOLD
 
@@ -120,9 +120,7 @@ def scan(
     exact_hashes: Annotated[
         bool, typer.Option("--exact-hashes", help="Decode every image fully (imagehash-exact hashes; slower).")
     ] = False,
-    no_thumbnails: Annotated[
-        bool, typer.Option("--no-thumbnails", help="No image thumbnails in HTML reports.")
-    ] = False,
+    thumbnails: ThumbnailsOption = False,
     executor: Annotated[
         str | None,
         typer.Option(
@@ -185,7 +183,7 @@ def scan(
         jobs=jobs,
         batch_size=batch_size,
         exact_hashes=exact_hashes,
-        thumbnails=not no_thumbnails and "html" in formats,
+        thumbnails=thumbnails and "html" in formats,
     )
     req = build_request(flags, Path.cwd())
     if not quiet:  # rich only for what is shown: `--help`, `--version` and `-q` scans never load it
