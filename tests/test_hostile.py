@@ -6,6 +6,7 @@ nothing escapes the dataset root, nothing is read two ways.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -48,6 +49,42 @@ def test_a_file_name_that_is_not_utf8_is_audited_and_reported(tmp_path: Path) ->
         "non-utf8\\\\xff.jpg" in (tmp_path / "r.md").read_text()
         or "non-utf8\\xff.jpg" in (tmp_path / "r.md").read_text()
     )
+
+
+def test_a_name_that_reads_as_an_escaped_byte_hides_no_image(tmp_path: Path) -> None:
+    """A file typed `a\\xff.jpg` and a file whose name holds the byte 0xff were both shown `a\\xff.jpg`: one
+    hid the other (one finding for two images a loader reads). Now each has its own path, both are audited,
+    and the digest is the one `verify --dataset` derives."""
+    from consentaudit.attest import compare_dataset
+
+    root = tmp_path / "ds"
+    root.mkdir()
+    shutil.copy(PHOTO, (os.fsencode(str(root)) + b"/a\xff.jpg").decode("utf-8", "surrogateescape"))
+    shutil.copy(PHOTOS / "kodak-dc210.jpg", root / "a\\xff.jpg")  # typed: backslash, x, f, f
+    shutil.copy(PHOTOS / "kodak-dc210.jpg", root / "b\\q.jpg")  # a backslash that reads as no escape
+    code, output, doc = scan(root, tmp_path)
+    assert code == 1, output
+    found = {f["path"]: f["sha256"] for f in doc["findings"]}  # type: ignore[index]
+    assert found == {
+        "a\\xff.jpg": hashlib.sha256(PHOTO.read_bytes()).hexdigest(),
+        "a\\\\xff.jpg": hashlib.sha256((PHOTOS / "kodak-dc210.jpg").read_bytes()).hexdigest(),
+        "b\\q.jpg": hashlib.sha256((PHOTOS / "kodak-dc210.jpg").read_bytes()).hexdigest(),
+    }
+    assert compare_dataset(doc, root).matches  # type: ignore[arg-type]
+
+
+def test_no_two_names_show_alike() -> None:
+    """`display_name` is one-to-one over every name of up to five characters drawn from the characters that
+    make an escape (a backslash, x, hex digits, bytes that are not UTF-8) and a plain letter."""
+    import itertools
+
+    from consentaudit.sources.item import display_name
+
+    alphabet = ["\\", "x", "f", "0", "a", "\udcff", "\udc80"]
+    names = ["".join(t) for n in range(6) for t in itertools.product(alphabet, repeat=n)]
+    shown = {display_name(n) for n in names}
+    assert len(shown) == len(names)
+    assert all(display_name(n) == n for n in ("plain.jpg", "a\\b.jpg", "é.jpg", "\\xFF.jpg"))  # shown as typed
 
 
 def test_a_file_swapped_for_a_symlink_after_listing_is_not_read(tmp_path: Path) -> None:

@@ -33,13 +33,24 @@ IMAGE_EXTENSIONS = frozenset(
 )
 
 
+_ESCAPE_LIKE = re.compile(r"\\x[0-9a-f]{2}")  # text that reads as an escaped byte
+
+
 def display_name(name: str) -> str:
     """A file name as reports and the store show it: bytes that are not UTF-8 (which Python decodes to
-    lone surrogates) are written as `\\xNN`, so every name round-trips into UTF-8 text and stays distinct.
-    Reading always uses the raw name (`Item.location`, `Item.member`)."""
-    if name.isascii() or not any("\udc80" <= c <= "\udcff" for c in name):
+    lone surrogates) are written as `\\xNN`, so every name round-trips into UTF-8 text. Two names never show
+    alike: in a name with such a byte, or with text that reads as one (a literal backslash, `x`, two hex
+    digits), every backslash is doubled too — `a\\xff.jpg` typed so is shown `a\\\\xff.jpg`, the byte 0xff
+    `a\\xff.jpg` — and every other name is shown as it is. Reading always uses the raw name (`Item.location`,
+    `Item.member`)."""
+    if name.isascii():
+        if "\\" not in name or not _ESCAPE_LIKE.search(name):
+            return name
+    elif not any("\udc80" <= c <= "\udcff" for c in name) and not _ESCAPE_LIKE.search(name):
         return name
-    return "".join(f"\\x{ord(c) - 0xDC00:02x}" if "\udc80" <= c <= "\udcff" else c for c in name)
+    return "".join(
+        f"\\x{ord(c) - 0xDC00:02x}" if "\udc80" <= c <= "\udcff" else "\\\\" if c == "\\" else c for c in name
+    )
 
 
 @dataclass(frozen=True)
