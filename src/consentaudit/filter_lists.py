@@ -13,7 +13,7 @@ from typing import Any
 
 from consentaudit.errors import OutputError
 from consentaudit.models import Report
-from consentaudit.sources.item import ARCHIVE_SUFFIXES
+from consentaudit.sources.item import ARCHIVE_SUFFIXES, shown_as_named
 from consentaudit.vocab import Verdict
 
 TAKEDOWN = (Verdict.REVOKED, Verdict.OPTED_OUT)
@@ -25,13 +25,20 @@ class ListsWritten:
     drop: int
     takedown: int
     files: tuple[Path, ...]
-    unlistable: tuple[str, ...] = ()  # paths with a line break: in neither keep.txt nor drop.txt (see below)
+    unlistable: tuple[str, ...] = ()  # paths in neither keep.txt nor drop.txt (see `cannot_list`)
 
 
 def breaks_lines(path: str) -> bool:
-    """Whether a path cannot be one line of keep.txt or drop.txt: it holds a character that a line reader
-    splits at (LF, CR, and the others str.splitlines honours)."""
+    """Whether a path holds a character that a line reader splits at (LF, CR, and the others
+    str.splitlines honours)."""
     return path.splitlines() != [path]
+
+
+def cannot_list(path: str) -> bool:
+    """Whether a path cannot be one line of keep.txt or drop.txt that names its file: it would be split into
+    lines, or the report shows it other than the file is named (a byte that is not UTF-8 escaped, a
+    backslash doubled, a long path's key)."""
+    return breaks_lines(path) or not shown_as_named(path)
 
 
 def shard_and_key(path: str) -> tuple[str | None, str]:
@@ -65,12 +72,13 @@ def write_lists(report: Report, folder: Path, keep: Sequence[Verdict] = (Verdict
     rows = filter_rows(report, keep)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        # A path with a line break would be two lines, each naming something else: it is left out of both line
-        # lists (an allow list then never keeps it), and the caller is told; the tables carry it exactly.
+        # A path with a line break would be two lines, each naming something else, and one the report shows
+        # escaped or shortened names no file: it is left out of both line lists (an allow list then never
+        # keeps it), and the caller is told; the tables carry it as the report does, with its sha256.
         lines: dict[bool, list[str]] = {True: [], False: []}
         unlisted: list[str] = []
         for r in rows:
-            (unlisted if breaks_lines(r["path"]) else lines[r["keep"]]).append(r["path"])
+            (unlisted if cannot_list(r["path"]) else lines[r["keep"]]).append(r["path"])
         kept, dropped, unlistable = lines[True], lines[False], tuple(unlisted)
         (folder / "keep.txt").write_text("".join(p + "\n" for p in kept), encoding="utf-8")
         (folder / "drop.txt").write_text("".join(p + "\n" for p in dropped), encoding="utf-8")

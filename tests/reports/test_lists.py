@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from conftest import DATASET, FIXTURES, MANIFESTS, scan_args
 from consentaudit.cli.app import app
@@ -51,6 +51,15 @@ def test_shard_members_carry_their_shard_and_key(tmp_path: Path) -> None:
     assert rows and all(r["shard"] == "00000.tar" and r["path"] == f"00000.tar/{r['key']}.jpg" for r in rows)
 
 
+def _scanned_lists(root: Path, tmp_path: Path) -> tuple[Result, Path]:
+    """`lists --keep unconsented` of a fresh scan of `root`: the command's result and its folder."""
+    report = tmp_path / "audit.json"
+    args = ["scan", str(root), "--db", f"sqlite:///{tmp_path / 'db'}", "-q", "--fail-on", "none"]
+    assert R.invoke(app, [*args, "--report", str(report)]).exit_code == 0
+    out = tmp_path / "lists"
+    return R.invoke(app, ["lists", str(report), "-o", str(out), "--keep", "unconsented"]), out
+
+
 def test_a_path_with_a_line_break_is_in_no_line_list_and_the_command_says_so(tmp_path: Path) -> None:
     """An image named `drop<LF>keep.jpg` beside `keep.jpg`: as a line it would be two lines, one naming
     nothing and one naming the other image, so a pipeline reading drop.txt would never drop it (and one
@@ -65,14 +74,38 @@ def test_a_path_with_a_line_break_is_in_no_line_list_and_the_command_says_so(tmp
     photos = sorted(PHOTOS.glob("*.jpg"))
     shutil.copy(photos[0], root / "drop\nkeep.jpg")
     shutil.copy(photos[1], root / "keep.jpg")
-    report = tmp_path / "audit.json"
-    args = ["scan", str(root), "--db", f"sqlite:///{tmp_path / 'db'}", "-q", "--fail-on", "none"]
-    assert R.invoke(app, [*args, "--report", str(report)]).exit_code == 0
-    out = tmp_path / "lists"
-    result = R.invoke(app, ["lists", str(report), "-o", str(out), "--keep", "unconsented"])
+    result, out = _scanned_lists(root, tmp_path)
     assert result.exit_code == 2
-    assert "1 path(s) hold a line break" in result.output and "drop\\x0akeep.jpg" in result.output
+    assert "1 path(s) cannot be a line" in result.output and "drop\\x0akeep.jpg" in result.output
     assert (out / "keep.txt").read_text() == "keep.jpg\n"
     assert (out / "drop.txt").read_text() == ""
     rows = [json.loads(line) for line in (out / "filter.jsonl").read_text().splitlines()]
     assert {r["path"] for r in rows} == {"drop\nkeep.jpg", "keep.jpg"}
+
+
+def test_a_path_the_report_shows_escaped_or_shortened_is_in_no_line_list(tmp_path: Path) -> None:
+    """A file whose name holds the byte 0xff is shown `a\\xff.jpg`, and one under a path longer than a store
+    keeps is shown by a shortened key: neither line names its file, so a pipeline removing drop.txt's
+    entries would keep them. They are in neither line list, the tables list them with their sha256, and the
+    command exits 2 naming them."""
+    import os
+    import shutil
+
+    from conftest import PHOTOS
+
+    root = tmp_path / "ds"
+    root.mkdir()
+    photos = sorted(PHOTOS.glob("*.jpg"))
+    shutil.copy(photos[0], (os.fsencode(str(root)) + b"/a\xff.jpg").decode("utf-8", "surrogateescape"))
+    shutil.copy(photos[1], root / "plain.jpg")
+    deep = root.joinpath(*["d" * 200] * 11)
+    deep.mkdir(parents=True)
+    shutil.copy(photos[2], deep / "long.jpg")
+    result, out = _scanned_lists(root, tmp_path)
+    assert result.exit_code == 2 and "2 path(s) cannot be a line" in result.output, result.output
+    assert "a\\xff.jpg" in result.output
+    assert (out / "keep.txt").read_text() == "plain.jpg\n"
+    assert (out / "drop.txt").read_text() == ""
+    rows = [json.loads(line) for line in (out / "filter.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 and {r["path"] for r in rows} >= {"a\\xff.jpg", "plain.jpg"}
+    assert all(r["sha256"] for r in rows if r["path"] == "a\\xff.jpg")

@@ -124,8 +124,9 @@ def lists(
         from consentaudit.visible import visible
 
         raise InputError(
-            f"{len(written.unlistable)} path(s) hold a line break and are in neither keep.txt nor drop.txt "
-            f"(filter.jsonl and filter.parquet name them exactly): {', '.join(map(visible, written.unlistable[:20]))}"
+            f"{len(written.unlistable)} path(s) cannot be a line of keep.txt or drop.txt naming the file (a line "
+            "break, a name shown escaped, a path too long to keep) and are in neither; filter.jsonl and "
+            f"filter.parquet list them as the report does: {', '.join(map(visible, written.unlistable[:20]))}"
         )
 
 

@@ -101,6 +101,15 @@ def key_path(path: str) -> str:
     return f"{head}…[{hashlib.sha256(raw).hexdigest()[:16]}]…{tail}"
 
 
+_SHORTENED = re.compile(r"…\[[0-9a-f]{16}\]…")  # the mark key_path leaves in a long path's key
+
+
+def shown_as_named(path: str) -> bool:
+    """Whether a dataset path as reports show it is the file's own name, as UTF-8 text: not when the display
+    escaped a byte or doubled a backslash (`display_name`), nor a long path's key (`key_path`)."""
+    return not ("\\" in path and _ESCAPE_LIKE.search(path)) and not ("…[" in path and _SHORTENED.search(path))
+
+
 def capped(item: Item) -> Item:
     """An item whose path is longer than MAX_PATH_BYTES as a finding under its `key_path`, not read."""
     short = key_path(item.path)
