@@ -178,3 +178,15 @@ def test_workers_inherit_the_warm_up_instead_of_each_repeating_it() -> None:
     before, workers = json.loads(out.strip().splitlines()[-1])
     assert before == [False, False]  # a fresh process has neither
     assert workers == [[[True, True], [True, True]]] * 2
+
+
+def test_no_more_workers_than_units(tmp_path: Path) -> None:
+    """`--jobs 64` on a handful of images forks one worker per unit, not 64 (each a process of tens of MB)."""
+    units = [[1], [2], [3]]
+    started = LocalExecutor(8).start(units, partial(_mark, tmp_path))
+    try:
+        assert len(multiprocessing.active_children()) == 3
+        assert list(started) == [(u, u[0] * 10) for u in units]
+    finally:
+        started.close()
+    assert not multiprocessing.active_children()

@@ -5,6 +5,7 @@ can run it: the local process pool here, a distributed engine beside it.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -121,11 +122,15 @@ class Started(Generic[R]):
     waits for what has, and stops the workers (also done when the units run out or a unit fails)."""
 
     def __init__(self, jobs: int, units: Iterable[Unit], work: Callable[[Unit], R]) -> None:
+        units = iter(units)
+        first = list(itertools.islice(units, jobs))  # no more workers than units: --jobs 64 on 20 images forks 5
+        units = itertools.chain(first, units)
         forks = "fork" in multiprocessing.get_all_start_methods()
         if forks:
             warm(work)
         ctx = multiprocessing.get_context("fork" if forks else "spawn")
-        self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init, initargs=(work,))
+        workers = max(1, len(first))
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init, initargs=(work,))
         self._flow = submitted_in_order(units, lambda u: self._pool.submit(_run, u), 2 * jobs)
         self._closed = False
         try:
