@@ -234,9 +234,9 @@ def _audit(
 ) -> Report:
     """The audit once the store is open. `scan.head`, units started before it opened, is taken if the plan
     maps every image (in order), else closed unused."""
-    inputs, source, items, algo, head = scan.inputs, scan.source, scan.items, scan.cached_as, scan.head
+    inputs, source, items, cached_as, head = scan.inputs, scan.source, scan.items, scan.cached_as, scan.head
     dataset_key = str(source.root)
-    run_key = _run_key(req, dataset_key, inputs.manifests, inputs.references, [_reference_digest(inputs), algo])
+    run_key = _run_key(req, dataset_key, inputs.manifests, inputs.references, [_reference_digest(inputs), cached_as])
     writer = FindingsOut(out, run_key) if out else None  # --out: findings Parquet per shard
     with store.scan_lock(run_key):  # one writer per scan: the same scan started twice waits here
         scan_id, done = store.begin_scan(dataset_key, run_key, scan.started)
@@ -264,7 +264,7 @@ def _audit(
                 store.prune(scan_id, stale)
             mapper = scan.mapper if scan.mapper is not None else _mapper(req, scan.settings, inputs)
             files = _bind_files(store, scan_id, dataset_key, source.files)
-            fresh, finished = _plan(store, scan_id, dataset_key, algo, items, done, progress)
+            fresh, finished = _plan(store, scan_id, dataset_key, cached_as, items, done, progress)
             landing: Landing
             if head is not None and [i.path for i in fresh] == list(items):
                 landing = head
@@ -276,8 +276,10 @@ def _audit(
             # the summary counted as findings come to hand; a resumed scan's earlier findings are only in the store
             landed = Landed(SummaryBuilder(req.fail_on, req.purposes) if not done else None)
             counts = (finished, len(items))
-            store_landing(store, scan_id, dataset_key, algo, landing, counts, progress, landed, writer, whole)
-            digest, groups, summary = merge_scan(req, store, scan_id, dataset_key, algo, items, files, mapper, landed)
+            store_landing(store, scan_id, dataset_key, cached_as, landing, counts, progress, landed, writer, whole)
+            digest, groups, summary = merge_scan(
+                req, store, scan_id, dataset_key, cached_as, items, files, mapper, landed
+            )
         summary = replace(summary, crawl_refusals=dict(sorted(source.refusals.items())))
         errors = list(source.warnings)
         if source.skipped:

@@ -49,9 +49,9 @@ class ScanSettings:
         validated = self.verify_c2pa and c2pa_verify.available()
         anchors = hashlib.sha256(self.trust_anchors.encode()).hexdigest()[:16] if self.trust_anchors else "-"
         return (
-            f"consentaudit-{__version__}.r{READ_REVISION};max-pixels={self.max_pixels};sensitive={int(self.keep_sensitive_metadata)};"
-            f"c2pa={'validated' if validated else 'read'};anchors={anchors};with256={int(self.with256)};"
-            f"views={int(self.views)}"
+            f"consentaudit-{__version__}.r{READ_REVISION};max-pixels={self.max_pixels};"
+            f"sensitive={int(self.keep_sensitive_metadata)};c2pa={'validated' if validated else 'read'};"
+            f"anchors={anchors};with256={int(self.with256)};views={int(self.views)}"
         )
 
 
