@@ -125,3 +125,21 @@ def test_a_revocation_spread_from_a_copy_is_re_derived(tmp_path: Path) -> None:
     out = R.invoke(app, ["explain", "b.jpg", "--scan", str(report)]).output
     assert "verdict re-derived now: revoked (agrees)" in out
     assert "-> revoked:" in out and "a.jpg" in out
+
+
+def test_a_file_given_by_its_own_name_is_found_under_the_name_the_report_shows(tmp_path: Path) -> None:
+    """A file whose name holds a byte that is not UTF-8 is reported as `a\\xff.jpg`; given by its path on
+    disk, `explain` finds it under that name."""
+    import os
+    import shutil
+
+    from conftest import PHOTOS
+
+    root = tmp_path / "ds"
+    root.mkdir()
+    raw = (os.fsencode(str(root)) + b"/a\xff.jpg").decode("utf-8", "surrogateescape")
+    shutil.copy(PHOTOS / "canon-ixus.jpg", raw)
+    db = f"sqlite:///{tmp_path / 'db'}"
+    assert R.invoke(app, ["scan", str(root), "--db", db, "-q", "--fail-on", "none"]).exit_code == 0
+    doc = _explain((db, tmp_path / "unused.json"), raw)
+    assert doc["path"] == "a\\xff.jpg"

@@ -26,6 +26,7 @@ from consentaudit.models import ConsentRecord, Finding, Fingerprint, Report, Sca
 from consentaudit.policy_file import load_policy
 from consentaudit.signals.provenance import domain_of, parse_crawl_json
 from consentaudit.sources import open_source
+from consentaudit.sources.item import display_name
 from consentaudit.spotcheck import replay_request
 from consentaudit.store import ScanStore
 from consentaudit.verdicts import evaluate_record
@@ -207,7 +208,8 @@ def _relative(path: str, root: Path) -> str:
     p = Path(path)
     if p.exists():
         try:
-            return p.resolve().relative_to(root.resolve()).as_posix()
+            rel = p.resolve().relative_to(root.resolve())
         except ValueError:
             raise InputError(f"{path} is not inside the dataset {root}") from None
+        return "/".join(display_name(part) for part in rel.parts)  # as the listing shows each name
     return path
