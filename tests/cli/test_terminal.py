@@ -46,6 +46,15 @@ def test_a_path_quoted_in_an_error_is_escaped(tmp_path: Path) -> None:
     assert "\x1b" not in result.output and "gone\\x1b]0;owned" in result.output
 
 
+def test_a_path_that_is_not_utf8_is_quoted_as_reports_show_it(tmp_path: Path) -> None:
+    """A command-line path holding the byte 0xff (a lone surrogate in Python) is quoted in an error as
+    `\\xff`, the way reports show such names, not as `\\udcff`."""
+    missing = str(tmp_path) + "/gone" + b"\xff".decode("utf-8", "surrogateescape")
+    result = R.invoke(app, ["scan", missing, "--db", f"sqlite:///{tmp_path / 'db'}", "-q"])
+    assert result.exit_code == 2
+    assert "gone\\xff" in result.output and "udcff" not in result.output
+
+
 def test_a_dataset_folder_name_in_the_scan_listing_is_escaped(tmp_path: Path) -> None:
     root = tmp_path / f"set{ESC}"
     root.mkdir()
