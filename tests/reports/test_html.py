@@ -61,8 +61,9 @@ def test_thumbnails_only_when_asked_and_unreadable_files_are_never_thumbnailed(t
     db = f"sqlite:///{tmp_path / 'db'}"
     plain, asked, again = tmp_path / "r.html", tmp_path / "r2.html", tmp_path / "r3.html"
     assert CliRunner().invoke(app, scan_args(DATASET, db, "--report", str(plain))).exit_code == 1
-    assert "data:image" not in plain.read_text()
+    assert "data:image" not in plain.read_text() and "<th>image</th>" not in plain.read_text()  # no empty column
     assert CliRunner().invoke(app, scan_args(DATASET, db, "--report", str(asked), "--thumbnails")).exit_code == 1
+    assert asked.read_text().count("<th>image</th>") == 2  # the problems table and the consented one
     rows = [r for r in asked.read_text().split('<tr class="finding"')[1:]]
     assert all("data:image" not in r for r in rows if 'data-verdict="unreadable"' in r)
     assert sum("data:image" in r for r in rows) == 18  # every readable image

@@ -143,19 +143,26 @@ def _evidence(f: Finding) -> str:
 
 
 def _row(report: Report, f: Finding) -> str:
-    thumb = ""
-    uri = report.thumbnails.get(f.path)
-    if uri and uri.startswith("data:image/") and f.verdict != Verdict.UNREADABLE:
-        thumb = f'<img class="thumb" alt="" src="{_e(uri)}">'
+    """A finding's row; its first cell is the thumbnail when the report has thumbnails (`--thumbnails`)."""
+    cell = ""
+    if report.thumbnails:
+        uri = report.thumbnails.get(f.path)
+        thumb = ""
+        if uri and uri.startswith("data:image/") and f.verdict != Verdict.UNREADABLE:
+            thumb = f'<img class="thumb" alt="" src="{_e(uri)}">'
+        cell = f"<td>{thumb}</td>"
     first = f.reasons[0].detail if f.reasons else ""
     return (
-        f'<tr class="finding" data-verdict="{_e(f.verdict.value)}"><td>{thumb}</td><td>{_e(f.path)}</td>'
+        f'<tr class="finding" data-verdict="{_e(f.verdict.value)}">{cell}<td>{_e(f.path)}</td>'
         f'<td><span class="verdict" style="background:{COLORS[f.verdict]}">{_e(f.verdict.value)}</span></td>'
         f"<td><details><summary>{_e(first)}</summary>{_evidence(f)}</details></td></tr>"
     )
 
 
-HEAD = "<thead><tr><th>image</th><th>path</th><th>verdict</th><th>evidence</th></tr></thead>"
+def _head(report: Report) -> str:
+    """The findings tables' header: an image column only when the report has thumbnails."""
+    image = "<th>image</th>" if report.thumbnails else ""
+    return f"<thead><tr>{image}<th>path</th><th>verdict</th><th>evidence</th></tr></thead>"
 
 
 def _inputs(report: Report) -> str:
@@ -241,11 +248,12 @@ def write_html(report: Report, out: TextIO) -> None:
     problems = [v for v in present if v != Verdict.CONSENTED]
     w(f'<h2 id="problems">Images needing action ({s.images - consented})</h2>')
     if problems:
-        w(f'<table id="findings">{HEAD}')
+        w(f'<table id="findings">{_head(report)}')
+        columns = 4 if report.thumbnails else 3
         for v in problems:  # one pass per verdict, most severe first: findings stream from the store
             w(
-                f'<tbody class="group" data-verdict="{v.value}"><tr class="group"><th colspan="4">{_e(v.value)} '
-                f"({s.verdicts[v.value]}): {_e(NEXT_STEP[v])}</th></tr>"
+                f'<tbody class="group" data-verdict="{v.value}"><tr class="group"><th colspan="{columns}">'
+                f"{_e(v.value)} ({s.verdicts[v.value]}): {_e(NEXT_STEP[v])}</th></tr>"
             )
             for f in report.findings:
                 if f.verdict == v:
@@ -258,7 +266,7 @@ def write_html(report: Report, out: TextIO) -> None:
         w(
             f'<details class="consented" id="consented"><summary>Consented images ({consented}) — '
             f"{_e(NEXT_STEP[Verdict.CONSENTED])}</summary>"
-            f"<table>{HEAD}<tbody>"
+            f"<table>{_head(report)}<tbody>"
         )
         for f in report.findings:
             if f.verdict == Verdict.CONSENTED:
