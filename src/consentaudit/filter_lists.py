@@ -37,7 +37,7 @@ def breaks_lines(path: str) -> bool:
 def cannot_list(path: str) -> bool:
     """Whether a path cannot be one line of keep.txt or drop.txt that names its file: it would be split into
     lines, or the report shows it other than the file is named (a byte that is not UTF-8 escaped, a
-    backslash doubled, a long path's key)."""
+    backslash doubled, a long path's key, an earlier copy of a repeated archive member)."""
     return breaks_lines(path) or not shown_as_named(path)
 
 

@@ -109,3 +109,25 @@ def test_a_path_the_report_shows_escaped_or_shortened_is_in_no_line_list(tmp_pat
     rows = [json.loads(line) for line in (out / "filter.jsonl").read_text().splitlines()]
     assert len(rows) == 3 and {r["path"] for r in rows} >= {"a\\xff.jpg", "plain.jpg"}
     assert all(r["sha256"] for r in rows if r["path"] == "a\\xff.jpg")
+
+
+def test_an_earlier_copy_of_a_repeated_member_is_in_no_line_list(tmp_path: Path) -> None:
+    """A shard holding `a.jpg` twice: the earlier copy is audited as `00000.tar/a.jpg (copy 1 of 2)`, which
+    names no member, so it is in neither line list; the last copy, under the plain name, is listed."""
+    import io
+    import tarfile
+
+    from conftest import PHOTOS
+
+    root = tmp_path / "ds"
+    root.mkdir()
+    with tarfile.open(root / "00000.tar", "w") as tf:
+        for photo in sorted(PHOTOS.glob("*.jpg"))[:2]:
+            data = photo.read_bytes()
+            info = tarfile.TarInfo("a.jpg")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    result, out = _scanned_lists(root, tmp_path)
+    assert result.exit_code == 2 and "00000.tar/a.jpg (copy 1 of 2)" in result.output, result.output
+    assert (out / "keep.txt").read_text() == "00000.tar/a.jpg\n"
+    assert (out / "drop.txt").read_text() == ""

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, cast
 
-from consentaudit.sources.item import ARCHIVE_SUFFIXES, IMAGE_EXTENSIONS, Item, display_name
+from consentaudit.sources.item import ARCHIVE_SUFFIXES, IMAGE_EXTENSIONS, Item, copy_name, display_name
 
 MAX_SIDECAR_BYTES = 1 << 20
 
@@ -306,7 +306,7 @@ def _items(
         if n > 1:  # one name, several members (tar and zip allow it; so does a link, or '/a.jpg' beside 'a.jpg')
             seen[path] += 1
             if seen[path] < n:  # an earlier one: reading by name finds the last, which extraction keeps
-                copy = f"{path} (copy {seen[path]} of {n})"
+                copy = copy_name(path, seen[path], n)
                 if why is None:
                     why = (
                         f"member name {m.name!r} appears {n} times in the archive: extracting keeps the last, "

@@ -102,12 +102,23 @@ def key_path(path: str) -> str:
 
 
 _SHORTENED = re.compile(r"…\[[0-9a-f]{16}\]…")  # the mark key_path leaves in a long path's key
+_COPY = re.compile(r" \(copy \d+ of \d+\)$")  # the mark copy_name leaves
+
+
+def copy_name(path: str, k: int, n: int) -> str:
+    """The path an archive's k-th of n members sharing `path` is audited under (all but the last)."""
+    return f"{path} (copy {k} of {n})"
 
 
 def shown_as_named(path: str) -> bool:
     """Whether a dataset path as reports show it is the file's own name, as UTF-8 text: not when the display
-    escaped a byte or doubled a backslash (`display_name`), nor a long path's key (`key_path`)."""
-    return not ("\\" in path and _ESCAPE_LIKE.search(path)) and not ("…[" in path and _SHORTENED.search(path))
+    escaped a byte or doubled a backslash (`display_name`), nor a long path's key (`key_path`), nor an
+    earlier archive member of a repeated name (`copy_name`)."""
+    return (
+        not ("\\" in path and _ESCAPE_LIKE.search(path))
+        and not ("…[" in path and _SHORTENED.search(path))
+        and not (path.endswith(")") and _COPY.search(path))
+    )
 
 
 def capped(item: Item) -> Item:
