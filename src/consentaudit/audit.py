@@ -171,8 +171,7 @@ def run_audit(
     if not items:
         others = f" ({len(source.files)} other files)" if source.files else ""
         raise InputError(f"no images in {req.dataset}{others}: nothing to audit")
-    algo = algorithm(settings.fast)
-    scan = _Prepared(started, settings, algo, f"{algo}|{settings.cache_tag()}", inputs, source, items)
+    scan = _Prepared(started, settings, algorithm(settings.fast), inputs, source, items)
     if pool is not None:  # every image: a store made now holds nothing
         scan.mapper = _mapper(req, settings, inputs)
         scan.head = pool.start(_units(list(items.values()), req, out), scan.mapper)
@@ -191,12 +190,16 @@ class _Prepared:
     started: str
     settings: ScanSettings
     algo: str  # the fingerprint algorithm, as the report names it
-    cached_as: str  # the fingerprint cache's key: the algorithm and the settings that shape an image
     inputs: Inputs
     source: ArchiveSource | DirectorySource
     items: dict[str, Item]
     mapper: UnitMapper | None = None
     head: Started[UnitResult] | None = None
+
+    @property
+    def cached_as(self) -> str:
+        """The fingerprint cache's key: the algorithm and the settings that shape an image."""
+        return self.settings.cache_key(self.algo)
 
 
 def _head_start_pool(req: AuditRequest, store: ScanStore | StoreToOpen, run: Executor) -> LocalExecutor | None:

@@ -219,7 +219,7 @@ def reference_images(
     if store is None:
         return fingerprint_items(items, settings, jobs=jobs)
     key = f"reference:{source.root / path.name if path.is_file() else source.root}"
-    algo = f"{algorithm(False)};reference(256,views,orb)|{settings.cache_tag()}"
+    algo = settings.cache_key(f"{algorithm(False)};reference(256,views,orb)")
     states = store.cache_states(key, algo)
     fresh = [i for i in items if i.problem is not None or states.get(i.path) != (i.size, i.mtime_ns)]
     seen = {i.path for i in fresh}

@@ -54,6 +54,10 @@ class ScanSettings:
             f"anchors={anchors};with256={int(self.with256)};views={int(self.views)}"
         )
 
+    def cache_key(self, algorithm: str) -> str:
+        """The fingerprint cache's key for images made by `algorithm` under these settings."""
+        return f"{algorithm}|{self.cache_tag()}"
+
 
 def _sidecar_bytes(item: Item, archives: ArchiveReader) -> bytes | None:
     if not item.c2pa_sidecar:

@@ -118,7 +118,7 @@ def test_a_cache_filled_under_another_pillow_major_is_not_reused(
     store = ScanStore(f"sqlite:///{tmp_path / 'db'}")
     req = AuditRequest(dataset=dataset_copy, jobs=1, as_of=date(2026, 11, 26))
     run_audit(req, store)
-    algo = f"{algorithm(True)}|{req.settings().cache_tag()}"  # the cache's key: the algorithm and the settings
+    algo = req.settings().cache_key(algorithm(True))  # the cache's key: the algorithm and the settings
     older = algo.replace(f",pillow-{PIL.__version__.split('.')[0]}:", ",pillow-12:")
     assert older != algo
     with store.engine.begin() as conn:  # the rows as a Pillow 12 install would have left them

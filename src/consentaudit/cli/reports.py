@@ -107,7 +107,8 @@ def lists(
     """Write keep.txt, drop.txt, filter.jsonl, filter.parquet (path, shard, key, sha256, pHash, verdict, keep)
     and takedown.jsonl (sha256 + pHash of revoked and opted-out images) for a pipeline to apply.
 
-    A path with a line break cannot be a line: it is left out of keep.txt and drop.txt, and the command exits
+    A path that cannot be a line naming its file (a line break, a name shown escaped, a shortened long path,
+    an earlier copy of a repeated archive member) is left out of keep.txt and drop.txt, and the command exits
     2 naming it, after writing every list."""
     from consentaudit.filter_lists import write_lists
     from consentaudit.inputs import open_report
