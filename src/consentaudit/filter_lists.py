@@ -13,7 +13,7 @@ from typing import Any
 
 from consentaudit.errors import OutputError
 from consentaudit.models import Report
-from consentaudit.sources.item import ARCHIVE_SUFFIXES, shown_as_named
+from consentaudit.sources.item import ARCHIVE_SUFFIXES, sample_key, shown_as_named
 from consentaudit.vocab import Verdict
 
 TAKEDOWN = (Verdict.REVOKED, Verdict.OPTED_OUT)
@@ -42,11 +42,12 @@ def cannot_list(path: str) -> bool:
 
 
 def shard_and_key(path: str) -> tuple[str | None, str]:
-    """('00012.tar', '000120034') for '00012.tar/000120034.jpg'; (None, stem) for a loose file."""
+    """('00012.tar', '000120034') for '00012.tar/000120034.jpg' — a member's key is the one a WebDataset
+    loader gives its sample (`x` for `x.seg.png`: a pipeline filters samples); (None, stem) for a loose file."""
     parts = PurePosixPath(path).parts
     for i, part in enumerate(parts[:-1]):
         if part.lower().endswith(ARCHIVE_SUFFIXES):
-            return "/".join(parts[: i + 1]), str(PurePosixPath(*parts[i + 1 :]).with_suffix(""))
+            return "/".join(parts[: i + 1]), sample_key("/".join(parts[i + 1 :]))
     return None, str(PurePosixPath(path).with_suffix(""))
 
 

@@ -27,7 +27,7 @@ from consentaudit.codec import finding_from_dict, finding_to_dict, header_to_dic
 from consentaudit.errors import ConsentAuditError, InputError, OutputError
 from consentaudit.models import Finding, Report
 from consentaudit.report_shape import ONE_FINDING, OUT_SUMMARY, shape_problem
-from consentaudit.sources.item import LOOSE_SHARD
+from consentaudit.sources.item import LOOSE_SHARD, sample_key
 from consentaudit.vocab import Verdict
 
 SUMMARY = "summary.json"
@@ -62,7 +62,7 @@ def _row(f: Finding, shard: str) -> dict[str, Any]:
     return {
         "path": f.path,
         "shard": shard,
-        "key": f.path[len(shard) + 1 :].rsplit(".", 1)[0] if f.path.startswith(shard + "/") else None,
+        "key": sample_key(f.path[len(shard) + 1 :]) if f.path.startswith(shard + "/") else None,  # as lists
         "sha256": f.sha256,
         "phash": f.phash,
         "dhash": f.dhash,

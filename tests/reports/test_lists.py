@@ -43,6 +43,7 @@ def test_shard_members_carry_their_shard_and_key(tmp_path: Path) -> None:
     assert shard_and_key("00012.tar/000120034.jpg") == ("00012.tar", "000120034")
     assert shard_and_key("part/00001.tar/sub/x.png") == ("part/00001.tar", "sub/x")
     assert shard_and_key("loose/photo.jpg") == (None, "loose/photo")
+    assert shard_and_key("00001.tar/a.b/x.seg.png") == ("00001.tar", "a.b/x")  # WebDataset's sample key
     report = tmp_path / "shards.json"
     args = ["scan", str(FIXTURES / "shards"), "-m", str(MANIFESTS / "fixtures-shards.csv"), "--as-of", "2026-11-26"]
     R.invoke(app, [*args, "--db", f"sqlite:///{tmp_path / 'db'}", "-q", "--report", str(report)])

@@ -8,6 +8,7 @@ import io
 import tarfile
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,9 +16,12 @@ from PIL import Image
 
 from conftest import PHOTOS
 from consentaudit.audit import run_audit
+from consentaudit.filter_lists import filter_rows
+from consentaudit.findings_out import FindingsOut
 from consentaudit.manifest_files import RecordDefaults, write_skeleton
 from consentaudit.request import AuditRequest
 from consentaudit.store import ScanStore
+from consentaudit.vocab import Verdict
 
 
 def _shard(path: Path, count: int) -> None:
@@ -118,3 +122,51 @@ def test_a_zip_is_opened_once_to_verify_a_dataset_and_to_draw_thumbnails(
     opens["n"] = 0
     thumbs = with_thumbnails(report, 10**8).thumbnails
     assert len(thumbs) == len(photos) and opens["n"] <= 2, opens
+
+
+def test_a_webdataset_sample_json_describes_every_image_of_the_sample(tmp_path: Path) -> None:
+    """WebDataset groups members by the name up to the first dot: `x.json` is the crawl record of `x.jpg` and
+    of `x.seg.png` alike, while `y.v2.jpg` keeps its own `y.v2.json` over the sample's `y.json`."""
+    photo = sorted(PHOTOS.glob("*.jpg"))[0]
+    with Image.open(photo) as im:
+        im = im.convert("RGB")
+        im.thumbnail((200, 200))
+        jpg, png = io.BytesIO(), io.BytesIO()
+        im.save(jpg, "JPEG")
+        im.convert("L").save(png, "PNG")
+    members = {
+        "s/x.jpg": jpg.getvalue(),
+        "s/x.seg.png": png.getvalue(),
+        "s/x.json": b'{"url": "https://example.org/x.jpg", "status": "success"}',
+        "s/y.v2.jpg": jpg.getvalue() + b"\0",
+        "s/y.json": b'{"url": "https://example.org/y-sample.jpg"}',
+        "s/y.v2.json": b'{"url": "https://example.org/y-v2.jpg"}',
+        "s/z.jpg": jpg.getvalue() + b"\0\0",
+    }
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    with tarfile.open(shards / "00000.tar", "w") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    report = run_audit(AuditRequest(dataset=shards, jobs=1), ScanStore(f"sqlite:///{tmp_path / 'db'}"))
+    urls = {f.path: dict(f.metadata).get("crawl.url") for f in report.findings}
+    assert urls == {
+        "00000.tar/s/x.jpg": "https://example.org/x.jpg",
+        "00000.tar/s/x.seg.png": "https://example.org/x.jpg",
+        "00000.tar/s/y.v2.jpg": "https://example.org/y-v2.jpg",
+        "00000.tar/s/z.jpg": None,
+    }
+    # the filter table and the --out Parquet key each image by its sample, as the loader's `__key__`
+    keys = {
+        "00000.tar/s/x.jpg": "s/x",
+        "00000.tar/s/x.seg.png": "s/x",
+        "00000.tar/s/y.v2.jpg": "s/y",
+        "00000.tar/s/z.jpg": "s/z",
+    }
+    assert {r["path"]: r["key"] for r in filter_rows(report, (Verdict.CONSENTED,))} == keys
+    out = FindingsOut(str(tmp_path / "out"), "run")
+    out.write("00000.tar", report.findings)
+    table = pq.read_table(tmp_path / "out" / "00000.tar.parquet", columns=["path", "key"]).to_pylist()
+    assert {r["path"]: r["key"] for r in table} == keys

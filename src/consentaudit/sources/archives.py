@@ -7,9 +7,9 @@ would silently end its listing) keeps the members before that point; where it st
 problem at the archive's own path, and a member whose data runs past the end is one at the member's.
 
 Members are grouped by key (the name without its extension): a `<key>.json` sidecar is attached to its
-`<key>.jpg`, and an img2dataset `<shard>.parquet` beside the shard supplies the crawl record when the json
-is absent, and its rows for samples refused at crawl time (no image in the shard) are counted as opt-outs
-honoured.
+`<key>.jpg` (and, as WebDataset groups a sample by the name up to its first dot, to `<key>.seg.png`), and an
+img2dataset `<shard>.parquet` beside the shard supplies the crawl record when the json is absent, and its rows
+for samples refused at crawl time (no image in the shard) are counted as opt-outs honoured.
 """
 
 from __future__ import annotations
@@ -27,7 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, cast
 
-from consentaudit.sources.item import ARCHIVE_SUFFIXES, IMAGE_EXTENSIONS, Item, copy_name, display_name
+from consentaudit.sources.item import (
+    ARCHIVE_SUFFIXES,
+    IMAGE_EXTENSIONS,
+    Item,
+    copy_name,
+    display_name,
+    sample_key,
+)
 
 MAX_SIDECAR_BYTES = 1 << 20
 
@@ -292,7 +299,9 @@ def _items(
         elif suffix in IMAGE_EXTENSIONS:
             listed.append((f"{rel}/{display_name(m.name)}", m, None))
     parquet = _parquet_rows(archive, log.warn)
-    present = {_key(m.name)[0].rsplit("/", 1)[-1] for _, m, why in listed if why is None}
+    present = {
+        k.rsplit("/", 1)[-1] for _, m, why in listed if why is None for k in (_key(m.name)[0], sample_key(m.name))
+    }
     for key, text in parquet.items():
         if key not in present:
             proto = refusal_protocol(json.loads(text))
@@ -319,14 +328,19 @@ def _items(
             problems.append(Item(path, str(archive), 0, 0, why))
             continue
         key, _ = _key(m.name)
+        sample = sample_key(m.name)  # the key a WebDataset loader groups the member under, when it differs
         yield Item(
             path,
             str(archive),
             m.size,
             m.mtime_ns,
             member=m.name,
-            crawl_json=sidecars.get(key) or parquet.get(key.rsplit("/", 1)[-1]) or parquet.get(key),
-            c2pa_sidecar=c2pa.get(key),
+            crawl_json=sidecars.get(key)
+            or parquet.get(key.rsplit("/", 1)[-1])
+            or parquet.get(key)
+            or sidecars.get(sample)
+            or parquet.get(sample.rsplit("/", 1)[-1]),
+            c2pa_sidecar=c2pa.get(key) or c2pa.get(sample),
             offset=m.offset,
         )
     yield from problems

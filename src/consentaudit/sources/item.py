@@ -105,6 +105,15 @@ _SHORTENED = re.compile(r"…\[[0-9a-f]{16}\]…")  # the mark key_path leaves i
 _COPY = re.compile(r" \(copy \d+ of \d+\)$")  # the mark copy_name leaves
 
 
+def sample_key(member: str) -> str:
+    """WebDataset's sample key (`__key__`) of an archive member: its path up to the first dot of its base name
+    (`a/x.seg.png` -> `a/x`; img2dataset's `000010005.jpg` -> `000010005`), the member a loader groups it with;
+    the name itself when its base name has no dot after its first character."""
+    start = member.rfind("/") + 1
+    i = member.find(".", start + 1)
+    return member[:i] if i > 0 else member
+
+
 def copy_name(path: str, k: int, n: int) -> str:
     """The path an archive's k-th of n members sharing `path` is audited under (all but the last)."""
     return f"{path} (copy {k} of {n})"
