@@ -234,3 +234,35 @@ def test_a_link_or_an_absolute_name_beside_an_image_of_that_name_hides_neither(
         assert plain_verdict == Verdict.UNREADABLE
         assert ("link member" if other == "link" else "absolute member name") in plain_why
         assert "appears 2 times" in copy_why
+
+
+@pytest.mark.parametrize("outer", ["tar", "zip"])
+def test_an_archive_inside_an_archive_is_a_finding_not_passed_over(tmp_path: Path, outer: str) -> None:
+    """A shard holding another shard: the images inside the inner one are in the dataset but not listed, so
+    the inner archive is an unreadable finding that says so (the scan fails its gate), never skipped like a
+    caption; the images beside it are audited, and the digest is still what `verify --dataset` derives."""
+    import zipfile
+
+    inner = io.BytesIO()
+    with tarfile.open(fileobj=inner, mode="w") as tf:
+        tf.add(PHOTOS_USED[1], "hidden.jpg")
+    archive = tmp_path / f"set.{outer}"
+    parts = {"a.jpg": PHOTOS_USED[0].read_bytes(), "more/00001.tar": inner.getvalue(), "a.txt": b"a caption"}
+    if outer == "zip":
+        with zipfile.ZipFile(archive, "w") as zf:
+            for name, data in parts.items():
+                zf.writestr(name, data)
+    else:
+        with tarfile.open(archive, "w") as tf:
+            for name, data in parts.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    report = _scan(archive, tmp_path)
+    found = _by_path(report)
+    assert set(found) == {f"set.{outer}/a.jpg", f"set.{outer}/more/00001.tar"}
+    verdict, why = found[f"set.{outer}/more/00001.tar"]
+    assert verdict == Verdict.UNREADABLE and "inside the archive" in why and "not listed" in why
+    assert found[f"set.{outer}/a.jpg"][0] == Verdict.UNCONSENTED
+    assert report.summary.failing == 2  # the default gate fails on the unaudited inner archive too
+    _digest_is_what_verify_derives(report, archive)

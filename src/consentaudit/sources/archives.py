@@ -4,7 +4,9 @@ Members are listed and read as streams, never extracted to disk. A member whose 
 out with '..', or is a link is reported as an item with a `problem` and never read. A tar that stops being
 readable part way (cut short, as an interrupted download leaves it, or a damaged member header, where tarfile
 would silently end its listing) keeps the members before that point; where it stops is an item with a
-problem at the archive's own path, and a member whose data runs past the end is one at the member's.
+problem at the archive's own path, and a member whose data runs past the end is one at the member's. An
+archive inside an archive is not opened: it is an item with a problem, so that what it holds is not passed
+over in silence.
 
 Members are grouped by key (the name without its extension): a `<key>.json` sidecar is attached to its
 `<key>.jpg` (and, as WebDataset groups a sample by the name up to its first dot, to `<key>.seg.png`), and an
@@ -298,6 +300,9 @@ def _items(
             c2pa[key] = m.name
         elif suffix in IMAGE_EXTENSIONS:
             listed.append((f"{rel}/{display_name(m.name)}", m, None))
+        elif m.name.lower().endswith(ARCHIVE_SUFFIXES):  # images in it would be in the dataset, unaudited
+            nested = f"archive {m.name!r} inside the archive: its members are not listed (extract it to audit them)"
+            listed.append((f"{rel}/{display_name(m.name)}", m, nested))
     parquet = _parquet_rows(archive, log.warn)
     present = {
         k.rsplit("/", 1)[-1] for _, m, why in listed if why is None for k in (_key(m.name)[0], sample_key(m.name))
