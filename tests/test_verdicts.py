@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
+from typing import Any
 
 import pytest
 
@@ -192,6 +193,34 @@ def test_a_256_bit_code_decides_every_candidate() -> None:
     assert asked == ["phash"]  # computed once, for the variant the candidates came through
     # without the image's own 256-bit code the 64-bit rule applies (threshold 9)
     assert [entries[i].ref_id for i, _, _ in idx.perceptual_hits(fp, None)] == ["same-64", "wide-64"]
+
+
+def test_a_lookup_confirms_candidates_only_until_the_nearest_hit() -> None:
+    """`lookup` reports the nearest confirmed entry: candidates are confirmed nearest first and it stops at the
+    first that counts (the others may each cost a keypoint computation), with the hit `perceptual_hits`
+    would rank first; a nearer candidate that is rejected does not stop it."""
+    entries = [
+        ReferenceEntry("s", "same-64", None, "8f0f0f0f0f0f0f0f", None, phash256="f0" * 32),  # rejected: 256 away
+        ReferenceEntry("s", "near-64", None, "8f0f0f0f0f0f0f0e", None, phash256="0f" * 32),
+        ReferenceEntry("s", "wide-64", None, "8f0f0f0f0f0f0ff0", None, phash256="0f" * 32),
+    ]
+    idx = ReferenceIndex(entries)
+    fp = Fingerprint(sha256="4" * 64, phash="8f0f0f0f0f0f0f0f", detail=60)
+    confirmed: list[str] = []
+    real = idx.confirm
+
+    def counting(fp: Fingerprint, e: ReferenceEntry, *args: Any, **kwargs: Any) -> str | None:
+        confirmed.append(e.ref_id)
+        return real(fp, e, *args, **kwargs)
+
+    idx.confirm = counting  # type: ignore[method-assign]
+    every = idx.perceptual_hits(fp, lambda _: "0f" * 32)
+    assert [entries[i].ref_id for i, _, _ in every] == ["near-64", "wide-64"]
+    assert confirmed == ["same-64", "near-64", "wide-64"]
+    confirmed.clear()
+    hit = idx.lookup(fp, image256=lambda _: "0f" * 32)
+    assert hit is not None and hit[0].ref_id == "near-64" and hit[1].distance == 1
+    assert confirmed == ["same-64", "near-64"]  # wide-64 never asked
 
 
 def test_images_without_detail_are_not_matched_perceptually() -> None:

@@ -211,7 +211,7 @@ class ReferenceIndex:
                     return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.DOMAIN)
         if fp is None:
             return None
-        hits = self.perceptual_hits(fp, image256, image_keypoints, near256)
+        hits = self.perceptual_hits(fp, image256, image_keypoints, near256, nearest=True)
         if not hits:
             return None
         i, d, how = hits[0]
@@ -224,12 +224,15 @@ class ReferenceIndex:
         image256: Callable[[str], str | None] | None = None,
         image_keypoints: Callable[[str], Keypoints | None] | None = None,
         near256: Callable[[str], str | None] | None = None,
+        nearest: bool = False,
     ) -> list[tuple[int, int, str]]:
         """Every entry this image is perceptually a copy of, as (entry index, 64-bit distance, how),
         nearest first. Candidates come from the radius index (pHash, mirrored pHash, border-trimmed pHash
         within CANDIDATE_RADIUS) of its own codes and of its views'; `confirm` decides which count, but a
         candidate that the estimate `near256` puts out of reach is dropped first. An image without enough
-        detail has none."""
+        detail has none. `nearest`: only the first of them (what `lookup` reports) — candidates are confirmed
+        in the order the hits are sorted in, so the first confirmed is it, and the rest (each maybe a keypoint
+        check: ~7 ms to compute the image's) need not be."""
         if not matchable(fp):
             return []
         candidates: list[tuple[int, int, str, int]] = []  # (distance, entry, variant, view)
@@ -247,6 +250,8 @@ class ReferenceIndex:
                     continue
                 how = self.confirm(fp, self.entries[i], d, name, mine, view, image_keypoints, checked)
                 if how:
+                    if nearest:
+                        return [(i, d, how)]
                     hits[i] = (d, how)
         return sorted(((i, d, how) for i, (d, how) in hits.items()), key=lambda h: (h[1], h[0]))
 
