@@ -107,8 +107,8 @@ _COPY = re.compile(r" \(copy \d+ of \d+\)$")  # the mark copy_name leaves
 
 def sample_key(member: str) -> str:
     """WebDataset's sample key (`__key__`) of an archive member: its path up to the first dot of its base name
-    (`a/x.seg.png` -> `a/x`; img2dataset's `000010005.jpg` -> `000010005`), the member a loader groups it with;
-    the name itself when its base name has no dot after its first character."""
+    (`a/x.seg.png` -> `a/x`; img2dataset's `000010005.jpg` -> `000010005`): the sample a loader groups it into.
+    The name itself when its base name has no dot after its first character."""
     start = member.rfind("/") + 1
     i = member.find(".", start + 1)
     return member[:i] if i > 0 else member
