@@ -126,7 +126,8 @@ def lists(
 
         raise InputError(
             f"{len(written.unlistable)} path(s) cannot be a line of keep.txt or drop.txt naming the file (a line "
-            "break, a name shown escaped, a path too long to keep) and are in neither; filter.jsonl and "
+            "break, a name shown escaped, a shortened long path, an earlier copy of a repeated archive member) and "
+            "are in neither; filter.jsonl and "
             f"filter.parquet list them as the report does: {', '.join(map(visible, written.unlistable[:20]))}"
         )
 

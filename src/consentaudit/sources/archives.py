@@ -26,7 +26,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePath, PurePosixPath
 from typing import IO, Any, cast
 
 from consentaudit.sources.item import (
@@ -41,9 +41,9 @@ from consentaudit.sources.item import (
 MAX_SIDECAR_BYTES = 1 << 20
 
 
-def is_archive(path: Path) -> bool:
-    name = path.name.lower()
-    return name.endswith(ARCHIVE_SUFFIXES)
+def is_archive(path: PurePath) -> bool:
+    """Whether a file (or an archive member) is a tar or zip by its name."""
+    return path.name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
 def unsafe_name(name: str) -> str | None:
@@ -300,7 +300,7 @@ def _items(
             c2pa[key] = m.name
         elif suffix in IMAGE_EXTENSIONS:
             listed.append((f"{rel}/{display_name(m.name)}", m, None))
-        elif m.name.lower().endswith(ARCHIVE_SUFFIXES):  # images in it would be in the dataset, unaudited
+        elif is_archive(PurePosixPath(m.name)):  # images in it would be in the dataset, unaudited
             nested = f"archive {m.name!r} inside the archive: its members are not listed (extract it to audit them)"
             listed.append((f"{rel}/{display_name(m.name)}", m, nested))
     parquet = _parquet_rows(archive, log.warn)
