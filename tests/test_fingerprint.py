@@ -204,7 +204,9 @@ def _variants(rng_seed: int = 3) -> list[Image.Image]:
 def test_matrix_dct_phash_is_bit_identical_to_imagehash_scipy() -> None:
     """The DCT as two small matrix products (no scipy at start-up) gives imagehash's exact bits, 64-bit and
     256-bit, over real photos and their variants, flat pictures (float-noise ties) included."""
-    from consentaudit.fingerprint import _DCT, _dct_low_bits, _hex
+    from consentaudit.phash_dct import DCT as _DCT
+    from consentaudit.phash_dct import dct_low_bits as _dct_low_bits
+    from consentaudit.phash_dct import hex_bits as _hex
 
     checked = 0
     for g in _variants():
@@ -225,7 +227,8 @@ def test_matrix_dct_phash_is_bit_identical_to_imagehash_scipy() -> None:
 def test_flat_pictures_hash_as_imagehash_at_every_grey_level() -> None:
     """A one-level picture is answered without the transform (scipy's AC coefficients are exact zeros there):
     the same bits as imagehash for all 256 levels, 64-bit and 256-bit."""
-    from consentaudit.fingerprint import _dct_low_bits, _hex
+    from consentaudit.phash_dct import dct_low_bits as _dct_low_bits
+    from consentaudit.phash_dct import hex_bits as _hex
 
     codes = set()
     for level in range(256):

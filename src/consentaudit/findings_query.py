@@ -30,6 +30,7 @@ class QueryRow:
 
 
 def _connect(out_dir: str) -> Any:
+    """A DuckDB connection for a `scan --out` folder (an InputError when DuckDB or the folder is missing)."""
     try:
         import duckdb
     except ImportError:
@@ -37,13 +38,7 @@ def _connect(out_dir: str) -> Any:
     folder = Path(out_dir)
     if not (folder / "summary.json").is_file():
         raise InputError(f"{out_dir}: not a `scan --out` folder (no summary.json)")
-    con = duckdb.connect()
-    glob = str(folder / "**" / "*.parquet")
-    try:
-        con.execute(f"CREATE VIEW findings AS SELECT * FROM read_parquet('{_quote(glob)}')")
-    except duckdb.Error as exc:  # a Parquet cut short or damaged: DuckDB names the file
-        raise InputError(f"{out_dir}: cannot read its findings Parquet ({str(exc).splitlines()[0]})") from None
-    return con
+    return duckdb.connect()
 
 
 def _quote(text: str) -> str:
@@ -114,9 +109,11 @@ def query(
     con = _connect(out_dir)
     import duckdb  # loaded by _connect
 
+    glob = str(Path(out_dir) / "**" / "*.parquet")
     try:
+        con.execute(f"CREATE VIEW findings AS SELECT * FROM read_parquet('{_quote(glob)}')")
         rows = _answers(con, manifests, url_lists, duplicates)
-    except duckdb.Error as exc:  # a findings Parquet whose pages are damaged, or columns of another shape
+    except duckdb.Error as exc:  # a findings Parquet cut short or damaged (DuckDB names the file), or of another shape
         raise InputError(f"{out_dir}: cannot read its findings Parquet ({str(exc).splitlines()[0]})") from None
     return [QueryRow(*(str(v) if v is not None else None for v in r)) for r in rows]  # type: ignore[arg-type]
 

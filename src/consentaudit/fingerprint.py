@@ -20,6 +20,7 @@ from consentaudit.digest import sha256_hex
 from consentaudit.errors import ConsentAuditError
 from consentaudit.matching.keypoints import FEATURE_SIDE, QUERIED, STORED, Keypoints, detect_keypoints
 from consentaudit.models import Fingerprint
+from consentaudit.phash_dct import dct_low_bits, dct_rows, hex_bits
 
 _HEIF: list[bool] = []  # whether pillow-heif's opener is registered: decided at the first ISO BMFF file
 
@@ -141,63 +142,10 @@ def fingerprint_bytes(
     return replace(fp, exact=not (fast and fmt == "JPEG"))
 
 
-def _hex(bits: np.ndarray) -> str:
-    """imagehash's hex form: the bits row-major, most significant first (`str(ImageHash)`)."""
-    return np.packbits(bits.ravel()).tobytes().hex()
-
-
-def _dct_rows(n: int, k: int) -> np.ndarray:
-    """The first `k` rows of the unnormalised DCT-II matrix of size n (scipy.fftpack.dct's type 2, norm=None):
-    C[u, x] = 2 cos(pi u (2x + 1) / 2n)."""
-    u = np.arange(k, dtype=np.float64)[:, None]
-    x = np.arange(n, dtype=np.float64)[None, :]
-    rows: np.ndarray = 2.0 * np.cos(np.pi * u * (2.0 * x + 1.0) / (2.0 * n))
-    return rows
-
-
-_DCT = {32: _dct_rows(32, 8), 64: _dct_rows(64, 16)}  # pHash (64 bits) and the 256-bit pHash
-# Coefficients this close to the median are a float-noise tie: imagehash's bit there is whatever scipy's FFT
-# rounding gives, so the same FFT is asked (scipy, imported only then).
-DCT_TIE = 1e-6
-
-
-def _dct_low_bits(pixels: np.ndarray) -> np.ndarray:
-    """imagehash.phash's bits for a square grayscale array (32x32: 64 bits, 64x64: 256 bits): the low
-    frequencies of the 2-D DCT-II above their median. Two small matrix products instead of scipy's full
-    transforms; bit-identical to imagehash (tests/test_fingerprint.py checks it over real photos).
-
-    A flat picture (one grey level: blank and placeholder images, common in scraped sets) is answered
-    without the transform: scipy gives exactly 0 for every AC coefficient there, so only the DC bit can be
-    above the median, and only when the level is above 0 (a test checks all 256 levels at both sizes)."""
-    c = _DCT[pixels.shape[0]]
-    k = c.shape[0]
-    level = pixels.flat[0]
-    if pixels.min() == level and pixels.max() == level:
-        bits = np.zeros((k, k), dtype=bool)
-        bits[0, 0] = level > 0
-        return bits
-    low = c @ pixels.astype(np.float64) @ c.T
-    ranked = np.sort(low, axis=None)
-    below, above = ranked[k * k // 2 - 1], ranked[k * k // 2]
-    median = (below + above) / 2  # np.median's value for an even count, without its overhead
-    if (above - below) / 2 < DCT_TIE:  # the two middle coefficients are the ones nearest the median
-        import scipy.fftpack
-
-        low = scipy.fftpack.dct(scipy.fftpack.dct(pixels, axis=0), axis=1)[:k, :k]
-        median = np.median(low)
-    result: np.ndarray = low > median
-    return result
-
-
-def _phash_bits(pixels: np.ndarray) -> np.ndarray:
-    """imagehash.phash on a 32x32 grayscale array (bit-identical)."""
-    return _dct_low_bits(pixels)
-
-
 # The 16 lowest DCT-II frequencies of a 64-sample row, estimated from the same row at 32 samples: for a
 # picture that is piecewise constant over pixel pairs, DCT64[u] = 2 cos(pi u / 128) DCT32[u]; the common
 # factor 2 does not move the median, the cosine does (up to 7% at u = 15).
-_EST256 = _dct_rows(_PHASH_SIDE, 16) / np.cos(np.pi * np.arange(16) / 128)[:, None]
+_EST256 = dct_rows(_PHASH_SIDE, 16) / np.cos(np.pi * np.arange(16) / 128)[:, None]
 
 
 # Below this many pixels a side, a picture is enlarged to 64x64 for the 256-bit pHash and the 32x32 thumbnail
@@ -219,7 +167,7 @@ class Thumbnails:
         """The 256-bit pHash of `variant` (phash, phash_mirror, phash_trim) estimated from the thumbnails:
         the low 16x16 frequencies of the 32x32 picture instead of the 64x64 one imagehash transforms. Within
         matching.perceptual.NEAR256_DRIFT bits of `phash256_variant` on the measured photos
-        (bench/fast_hash_drift.py); a flat picture gives the exact code's DC bit, as `_dct_low_bits` does.
+        (bench/fast_hash_drift.py); a flat picture gives the exact code's DC bit, as `phash_dct.dct_low_bits` does.
         None when the source had a side under ESTIMATE_MIN_SIDE pixels."""
         px = {"phash": self.small, "phash_mirror": self.small[:, ::-1], "phash_trim": self.trimmed}.get(variant)
         side = self.trimmed_side if variant == "phash_trim" else self.side
@@ -229,10 +177,10 @@ class Thumbnails:
         if px.min() == level and px.max() == level:
             bits = np.zeros((16, 16), dtype=bool)
             bits[0, 0] = level > 0
-            return _hex(bits)
+            return hex_bits(bits)
         low = _EST256 @ px.astype(np.float64) @ _EST256.T
         ranked = np.sort(low, axis=None)
-        return _hex(low > (ranked[127] + ranked[128]) / 2)
+        return hex_bits(low > (ranked[127] + ranked[128]) / 2)
 
 
 BORDER_TOLERANCE = 12  # grey levels: a border row/column is "uniform" within this of the corner pixel
@@ -297,7 +245,7 @@ def views_of(gray: Image.Image) -> tuple[tuple[str, str, str], ...]:
         if angle:
             view = view.rotate(angle, resample=Image.Resampling.BICUBIC, expand=False)
         small = np.asarray(view.resize((_PHASH_SIDE, _PHASH_SIDE), Image.Resampling.LANCZOS))
-        out.append((name, _hex(_phash_bits(small)), phash256_of(view)))
+        out.append((name, hex_bits(dct_low_bits(small)), phash256_of(view)))
     return tuple(out)
 
 
@@ -315,7 +263,7 @@ def mirrored(gray: Gray) -> Gray:
 
 def phash256_of(gray: Image.Image) -> str:
     """imagehash.phash(image, hash_size=16): 256 bits as 64 hex digits."""
-    return _hex(_dct_low_bits(pixels64(gray)))
+    return hex_bits(dct_low_bits(pixels64(gray)))
 
 
 def gray256(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, side: int = 256) -> Image.Image | None:
@@ -340,7 +288,7 @@ def phash256_variant(gray: Image.Image, variant: str = "phash", resized: np.ndar
     mirror image, pixel for pixel: LANCZOS weights are symmetric)."""
     if variant in ("phash", "phash_mirror"):
         px = pixels64(gray) if resized is None else resized
-        return _hex(_dct_low_bits(px[:, ::-1] if variant == "phash_mirror" else px))
+        return hex_bits(dct_low_bits(px[:, ::-1] if variant == "phash_mirror" else px))
     if variant == "phash_trim":
         box = trim_box(gray)
         if box is not None:
@@ -439,14 +387,14 @@ def hash_gray(
         inner_side = min(box[2] - box[0], box[3] - box[1])
         left, top, right, bottom = box
         (inner,) = _reduce(px[top:bottom, left:right], ((_PHASH_SIDE, _PHASH_SIDE),))  # = crop(box).resize
-        trimmed = _hex(_phash_bits(inner))
+        trimmed = hex_bits(dct_low_bits(inner))
     if keep_thumbs is not None:
         keep_thumbs(Thumbnails(small, inner, min(gray.size), inner_side))
     return Fingerprint(
         sha256=digest,
-        phash=_hex(_phash_bits(small)),
-        dhash=_hex(d[:, 1:] > d[:, :-1]),
-        phash_mirror=_hex(_phash_bits(small[:, ::-1])),
+        phash=hex_bits(dct_low_bits(small)),
+        dhash=hex_bits(d[:, 1:] > d[:, :-1]),
+        phash_mirror=hex_bits(dct_low_bits(small[:, ::-1])),
         phash_trim=trimmed,
         phash256=phash256_of(gray) if with256 else None,
         views=views_of(gray) if with256 and views else (),
