@@ -10,6 +10,11 @@ serial part (before the map, and from its end to the exit: one busy core) and wh
 scaling as measured, the best `--jobs N` / `--jobs 1` ratio for that serial part, and the serial part a
 target ratio needs.
 
+With --store-first, each repeat also runs `--jobs 2` with the store opened before the pool forks (the child
+opens it first, so its opening is timed alone, on the critical path): its wall time less that opening is what
+`--jobs 2` would take were the opening free — overlapped with the serial start-up at no cost, the most that
+forking the workers early (a pre-imported zygote, the store opening meanwhile) could win.
+
 Then the machine's own two-core scaling, with no consentaudit code: the naive loop of bench/cli_workflows.py
 (read, sha256, Pillow, pHash + dHash) over every second image, timed after its imports, alone and again while
 a second process runs the other half (alternating, --repeat times). Their ratio is what a second busy core
@@ -36,6 +41,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+STORE_FIRST = "CONSENTAUDIT_TIMELINE_STORE_FIRST"  # set for the child: open the store before the pool forks
 STEPS = ("load_inputs", "open_source", "_opened", "_bind_files", "_plan", "store_landing", "merge_scan")
 
 
@@ -81,6 +87,14 @@ def child(out: str, argv: list[str]) -> None:
 
     for step in STEPS:
         setattr(audit, step, wrapped(step, getattr(audit, step)))
+    if os.environ.get(STORE_FIRST):  # open the store before the pool forks: `_opened start/end` times it alone
+        head_start_pool = audit._head_start_pool
+
+        def store_first(req: Any, store: Any, run: Any) -> Any:
+            audit._opened(store)
+            return head_start_pool(req, store, run)
+
+        audit._head_start_pool = store_first
     local_map = executors.LocalExecutor.map
     local_start = executors.LocalExecutor.start
     landed: list[bool] = []
@@ -163,12 +177,14 @@ def machine_efficiency(dataset: Path, repeat: int) -> tuple[float, float]:
     return statistics.median(alone), statistics.median(beside)
 
 
-def run_once(dataset: Path, manifest: Path, jobs: int) -> dict[str, float]:
+def run_once(dataset: Path, manifest: Path, jobs: int, store_first: bool = False) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "marks.json"
         db = f"sqlite:///{Path(tmp) / 'scan.db'}"
         scan = ["scan", str(dataset), "-m", str(manifest), "--db", db, "-q", "--fail-on", "none", "--jobs", str(jobs)]
-        subprocess.run([sys.executable, __file__, "--child", str(out), *scan], check=True, stdout=subprocess.DEVNULL)
+        env = {**os.environ, STORE_FIRST: "1"} if store_first else None
+        cmd = [sys.executable, __file__, "--child", str(out), *scan]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
         return dict(json.loads(out.read_text()))
 
 
@@ -185,6 +201,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/consentaudit-cli-bench"))
     ap.add_argument("--target", type=float, default=1.8, help="the --jobs N / --jobs 1 ratio to plan for")
     ap.add_argument("--no-machine", action="store_true", help="skip the naive loop's two-process scaling")
+    ap.add_argument("--store-first", action="store_true", help="also --jobs 2 with the store opened before the fork")
     args = ap.parse_args()
     from cli_workflows import manifest_for
     from scan_speed import build, real_photos
@@ -196,9 +213,12 @@ def main() -> None:
     if not manifest.exists():
         manifest_for(dataset, manifest)
     runs: dict[int, list[dict[str, float]]] = {j: [] for j in args.jobs}
+    first: list[dict[str, float]] = []  # --store-first runs
     for _ in range(args.repeat):  # alternating, so that the machine's drift touches every --jobs alike
         for j in args.jobs:
             runs[j].append(run_once(dataset, manifest, j))
+        if args.store_first:
+            first.append(run_once(dataset, manifest, 2, store_first=True))
     med = {j: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for j, rs in runs.items()}
     names = list(dict.fromkeys(n for j in sorted(args.jobs, reverse=True) for n in med[j]))  # the pool's order
     print(f"# Cold scan timeline — {args.count} JPEGs, seconds since the process started, median of {args.repeat}\n")
@@ -227,6 +247,14 @@ def main() -> None:
                 f"\n--jobs {j}: {wall1 / wall:.2f}x one job; the map scales {scaling:.2f}x; with this serial part "
                 f"({serial:.2f} s) and that map, {args.target:.1f}x needs the serial part under {need:.2f} s"
             )
+    if first and 1 in parts:
+        wall = statistics.median(r["exit"] for r in first)
+        opening = statistics.median(r["_opened end"] - r["_opened start"] for r in first)
+        print(
+            f"\n--jobs 2 with the store opened before the fork, median of {len(first)}: {wall:.3f} s, the opening "
+            f"{opening:.3f} s of it; were the opening free, --jobs 2 / --jobs 1 would be "
+            f"{parts[1][0] / (wall - opening):.2f}x"
+        )
     if args.no_machine or 1 not in parts or 2 not in parts:
         return
     alone, beside = machine_efficiency(dataset, args.repeat)
