@@ -13,6 +13,7 @@ FIXTURES = ROOT / "fixtures"
 DATASET = FIXTURES / "dataset"
 PHOTOS = FIXTURES / "photos"
 SCRAPED = FIXTURES / "scraped"
+ORIENTATION = FIXTURES / "orientation"  # one picture stored eight ways (EXIF Orientation 1-8)
 MANIFESTS = ROOT / "manifests"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
 SHARED_CORPUS = ROOT.parent / "shared" / "corpus"

@@ -321,3 +321,52 @@ def test_a_plugins_warning_on_damaged_data_is_not_printed(monkeypatch: pytest.Mo
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 6_000_000)  # 9 MP: Pillow warns (under twice its limit)
     with pytest.raises(UnreadableImage, match="decompression bomb"):
         fingerprint_bytes(big.getvalue(), max_pixels=10**10)  # so the warning, not our own limit, refuses it
+
+
+def test_each_exif_turn_of_a_real_photo_hashes_upright_as_the_picture_shown() -> None:
+    """The eight `landscape_N.jpg` files store one picture eight ways, each tagged so that viewers show it
+    upright. The stored pixels' pHash (imagehash's, unchanged) is far from the untagged file's for every
+    turn but the mirror; the upright pHash is imagehash's pHash of `exif_transpose(image)`, within 2 bits of
+    the untagged file's."""
+    from PIL import ImageOps
+
+    from conftest import ORIENTATION
+
+    def phash(path: Any, turn: bool = False) -> str:
+        with Image.open(path) as im:
+            return str(imagehash.phash(ImageOps.exif_transpose(im) if turn else im))
+
+    shown = parse_hex64(phash(ORIENTATION / "landscape_1.jpg"))
+    first = fingerprint_bytes((ORIENTATION / "landscape_1.jpg").read_bytes())
+    assert first.orientation is None and first.phash_upright is None  # tag 1: the stored pixels are upright
+    for n in range(2, 9):
+        path = ORIENTATION / f"landscape_{n}.jpg"
+        fp = fingerprint_bytes(path.read_bytes())
+        assert fp.orientation == n
+        assert fp.phash == phash(path)  # the stored pixels, as imagehash hashes them
+        assert fp.phash_upright is not None and fp.phash is not None
+        assert distance(parse_hex64(fp.phash_upright), parse_hex64(phash(path, turn=True))) <= 2
+        assert distance(parse_hex64(fp.phash_upright), shown) <= 2
+        if n != 2:  # a mirrored file is found through its mirrored pHash already
+            assert distance(parse_hex64(fp.phash), shown) > DEFAULT_PHASH_THRESHOLD
+
+
+def test_upright_turns_an_array_as_pillow_turns_the_image() -> None:
+    from consentaudit.fingerprint import TURNS, upright
+
+    px = np.frombuffer(bytes(range(35)), np.uint8).reshape(5, 7)
+    for orientation, method in TURNS.items():
+        assert np.array_equal(upright(px, orientation), np.asarray(Image.fromarray(px).transpose(method)))
+    assert sorted(TURNS) == [2, 3, 4, 5, 6, 7, 8]
+
+
+@pytest.mark.parametrize("value", [0, 1, 9, 65535])
+def test_an_orientation_tag_out_of_range_turns_nothing(value: int) -> None:
+    """A hostile or meaningless Orientation value: the image is fingerprinted as stored, with no upright code."""
+    exif = Image.Exif()
+    exif[0x0112] = value
+    buf = io.BytesIO()
+    with Image.open(PHOTOS / "canon-ixus.jpg") as im:
+        im.convert("RGB").save(buf, "JPEG", exif=exif.tobytes())
+    fp = fingerprint_bytes(buf.getvalue())
+    assert fp.phash and fp.orientation is None and fp.phash_upright is None

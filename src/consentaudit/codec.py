@@ -72,6 +72,8 @@ def scanned_to_dict(img: ScannedImage) -> dict[str, Any]:
             "format": fp.format,
             "exact": fp.exact,
             "probed": [list(kv) for kv in fp.probed],
+            "orientation": fp.orientation,
+            "phash_upright": fp.phash_upright,
         },
         "signals": [signal_to_dict(s) for s in img.signals],
         "metadata": [list(kv) for kv in img.metadata],

@@ -68,7 +68,7 @@ class Explanation:
 def _codes(fp: Fingerprint | None) -> list[int]:
     if fp is None:
         return []
-    return [parse_hex64(c) for c in (fp.phash, fp.phash_mirror, fp.phash_trim) if c]
+    return [parse_hex64(c) for c in (fp.phash, fp.phash_mirror, fp.phash_trim, fp.phash_upright) if c]
 
 
 def _best(codes: Sequence[int], other: str | None) -> int | None:

@@ -70,7 +70,7 @@ def _open(data: bytes) -> Image.Image:
 # other (a minor release keeps the cache: re-decoding every image for each Pillow patch would be the worse cost).
 _HASHES = (
     f"sha256;imagehash-{imagehash.__version__},pillow-{PIL.__version__.split('.')[0]}:"
-    "phash(8),dhash(8),phash-mirror(8);detail(32)"
+    "phash(8),dhash(8),phash-mirror(8),phash-upright(8);detail(32)"
 )
 # Reference builds also record phash(16) of the picture, pHash + phash(16) of its views (VIEWS) and its
 # ORB keypoints (keypoints.py, OpenCV).
@@ -120,6 +120,7 @@ def fingerprint_bytes(
                     f"decompression bomb: {width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}"
                 )
             fmt = im.format
+            turn = orientation_of(im)
             if fast and fmt == "JPEG":
                 im.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
             im.load()
@@ -138,8 +139,54 @@ def fingerprint_bytes(
         raise UnreadableImage("image too large to decode in memory") from exc
     except Exception as exc:  # Pillow plugins raise many types on hostile input
         raise UnreadableImage(f"cannot decode image: {type(exc).__name__}: {exc}") from exc
-    fp = hash_gray(gray, digest, width, height, fmt, with256, keep_thumbs, views)
+    fp = hash_gray(gray, digest, width, height, fmt, with256, keep_thumbs, views, turn)
     return replace(fp, exact=not (fast and fmt == "JPEG"))
+
+
+# How a viewer turns the stored pixels for each EXIF Orientation (2-8) to show the picture upright, as
+# Pillow's ImageOps.exif_transpose does; `upright` does the same to a NumPy array (rows are y).
+TURNS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def orientation_of(im: Image.Image) -> int | None:
+    """The EXIF Orientation a viewer turns the stored pixels by (2-8); None for 1, no tag, or EXIF that
+    cannot be read (hostile metadata costs the image this code, never its scan)."""
+    try:
+        value = im.getexif().get(0x0112)
+    except Exception:
+        return None
+    return value if isinstance(value, int) and value in TURNS else None
+
+
+_ARRAY_TURNS: dict[int, Callable[[np.ndarray], np.ndarray]] = {  # TURNS on arrays whose rows are y
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.T,
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.rot90(a, 2).T,
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def upright(px: np.ndarray, orientation: int) -> np.ndarray:
+    """The array `px` turned as EXIF `orientation` says (`TURNS`, without Pillow): the thumbnail of the
+    stored pixels turned is the thumbnail of the picture as shown (docs/matching.md: the same pHash on the
+    corpus's orientation samples)."""
+    return np.ascontiguousarray(_ARRAY_TURNS[orientation](px))
+
+
+def upright_image(gray: Image.Image, orientation: int | None) -> Image.Image:
+    """The picture as a viewer shows it (the stored pixels when there is no turn)."""
+    return gray.transpose(TURNS[orientation]) if orientation in TURNS else gray
 
 
 # The 16 lowest DCT-II frequencies of a 64-sample row, estimated from the same row at 32 samples: for a
@@ -162,14 +209,17 @@ class Thumbnails:
     trimmed: np.ndarray | None = None
     side: int = 0
     trimmed_side: int = 0
+    orientation: int | None = None  # EXIF Orientation 2-8: "phash_upright" is the picture turned by it
 
     def estimate256(self, variant: str) -> str | None:
-        """The 256-bit pHash of `variant` (phash, phash_mirror, phash_trim) estimated from the thumbnails:
-        the low 16x16 frequencies of the 32x32 picture instead of the 64x64 one imagehash transforms. Within
-        matching.perceptual.NEAR256_DRIFT bits of `phash256_variant` on the measured photos
+        """The 256-bit pHash of `variant` (phash, phash_mirror, phash_trim, phash_upright) estimated from the
+        thumbnails: the low 16x16 frequencies of the 32x32 picture instead of the 64x64 one imagehash
+        transforms. Within matching.perceptual.NEAR256_DRIFT bits of `phash256_variant` on the measured photos
         (bench/fast_hash_drift.py); a flat picture gives the exact code's DC bit, as `phash_dct.dct_low_bits` does.
         None when the source had a side under ESTIMATE_MIN_SIDE pixels."""
         px = {"phash": self.small, "phash_mirror": self.small[:, ::-1], "phash_trim": self.trimmed}.get(variant)
+        if variant == "phash_upright" and self.orientation is not None:
+            px = upright(self.small, self.orientation)
         side = self.trimmed_side if variant == "phash_trim" else self.side
         if px is None or side < ESTIMATE_MIN_SIDE:
             return None
@@ -230,13 +280,18 @@ VIEWS = (("c90", 0.90, 0.0), ("c80", 0.80, 0.0), ("r+5", 1.0, 5.0), ("r-5", 1.0,
 VIEW_SIDE = 512
 
 
-def views_of(gray: Image.Image) -> tuple[tuple[str, str, str], ...]:
+def views_of(gray: Image.Image, orientation: int | None = None) -> tuple[tuple[str, str, str], ...]:
     """(name, pHash, 256-bit pHash) of each view in VIEWS, so that a cropped or slightly rotated copy in a
-    dataset finds the reference through close codes (docs/matching.md)."""
+    dataset finds the reference through close codes (docs/matching.md); with an EXIF `orientation`, first the
+    "upright" view, the picture as shown, which a copy saved upright (its tag applied) shows."""
+    out = []
+    if orientation in TURNS:
+        shown = upright_image(gray, orientation)
+        small = np.asarray(shown.resize((_PHASH_SIDE, _PHASH_SIDE), Image.Resampling.LANCZOS))
+        out.append(("upright", hex_bits(dct_low_bits(small)), phash256_of(shown)))
     base = gray.copy()
     base.thumbnail((VIEW_SIDE, VIEW_SIDE), Image.Resampling.LANCZOS)
     w, h = base.size
-    out = []
     for name, keep, angle in VIEWS:
         dw, dh = round(w * (1 - keep) / 2), round(h * (1 - keep) / 2)
         if w - 2 * dw < 16 or h - 2 * dh < 16:
@@ -281,11 +336,17 @@ def gray256(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, side: int = 256) 
         return None
 
 
-def phash256_variant(gray: Image.Image, variant: str = "phash", resized: np.ndarray | None = None) -> str:
+def phash256_variant(
+    gray: Image.Image, variant: str = "phash", resized: np.ndarray | None = None, orientation: int | None = None
+) -> str:
     """The 256-bit pHash for the 64-bit `variant` a candidate was found through: "phash" (as is),
-    "phash_mirror" (mirror image) or "phash_trim" (uniform border trimmed). `resized`: the picture already
-    reduced to 64x64, for "phash" and "phash_mirror" (the mirror of the reduced picture is the reduced
-    mirror image, pixel for pixel: LANCZOS weights are symmetric)."""
+    "phash_mirror" (mirror image), "phash_trim" (uniform border trimmed) or "phash_upright" (turned by the
+    EXIF `orientation`). `resized`: the picture already reduced to 64x64, for all but "phash_trim" (the mirror
+    of the reduced picture is the reduced mirror image, pixel for pixel: LANCZOS weights are symmetric; a
+    turned one is within the drift of a pass order)."""
+    if variant == "phash_upright" and orientation in TURNS:
+        px = pixels64(gray) if resized is None else resized
+        return hex_bits(dct_low_bits(upright(px, orientation)))
     if variant in ("phash", "phash_mirror"):
         px = pixels64(gray) if resized is None else resized
         return hex_bits(dct_low_bits(px[:, ::-1] if variant == "phash_mirror" else px))
@@ -374,10 +435,12 @@ def hash_gray(
     with256: bool = False,
     keep_thumbs: Callable[[Thumbnails], None] | None = None,
     views: bool = True,
+    orientation: int | None = None,
 ) -> Fingerprint:
     """Perceptual hashes of a grayscale image, bit-identical to imagehash's defaults (a test checks it);
     `keep_thumbs` is given the 32x32 thumbnails the pHashes were computed from; `with256`, `views`: as
-    `fingerprint_bytes`."""
+    `fingerprint_bytes`. With an EXIF `orientation` (2-8) the pHash of the picture as shown too
+    (`phash_upright`): the stored pixels stay what the other hashes hash, as imagehash does."""
     px = _pixels(gray)
     small, d = _reduce(px, ((_PHASH_SIDE, _PHASH_SIDE), (9, 8)))
     box = trim_box(px)
@@ -389,7 +452,7 @@ def hash_gray(
         (inner,) = _reduce(px[top:bottom, left:right], ((_PHASH_SIDE, _PHASH_SIDE),))  # = crop(box).resize
         trimmed = hex_bits(dct_low_bits(inner))
     if keep_thumbs is not None:
-        keep_thumbs(Thumbnails(small, inner, min(gray.size), inner_side))
+        keep_thumbs(Thumbnails(small, inner, min(gray.size), inner_side, orientation))
     return Fingerprint(
         sha256=digest,
         phash=hex_bits(dct_low_bits(small)),
@@ -397,12 +460,14 @@ def hash_gray(
         phash_mirror=hex_bits(dct_low_bits(small[:, ::-1])),
         phash_trim=trimmed,
         phash256=phash256_of(gray) if with256 else None,
-        views=views_of(gray) if with256 and views else (),
+        views=views_of(gray, orientation) if with256 and views else (),
         detail=detail_of(small),
         keypoints=keypoints_of(gray, STORED).encode() if with256 and views else None,
         width=width,
         height=height,
         format=fmt,
+        phash_upright=hex_bits(dct_low_bits(upright(small, orientation))) if orientation in TURNS else None,
+        orientation=orientation if orientation in TURNS else None,
     )
 
 

@@ -143,7 +143,7 @@ def merge_scan(
             batch = []
     judge(batch)
     light = [row for row in store.light_rows(scan_id) if row[0] in items]
-    entries = {p: sha for p, sha, _, _ in light}  # every file a loader could read, each path once: a data
+    entries = {p: sha for p, sha, *_ in light}  # every file a loader could read, each path once: a data
     entries.update(files)  # file wins over an item at its path (an archive that is not readable throughout)
     digest = merkle_root(entries.items())  # as `verify --dataset` re-derives it (attest.dataset_entries)
     groups = duplicate_groups(light, req.phash_threshold)

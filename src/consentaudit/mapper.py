@@ -56,7 +56,7 @@ def _probe(
         return None
     known = img.fingerprint.probed if img.fingerprint else ()
     read = (lambda: data) if data is not None else (lambda: read_item(item, archives=archives))
-    return ImageProbe(read, max_pixels, known, thumbs)
+    return ImageProbe(read, max_pixels, known, thumbs, img.fingerprint.orientation if img.fingerprint else None)
 
 
 class UnitMapper:

@@ -112,7 +112,8 @@ def settle_images(
     groups = duplicate_groups(
         [
             (i.path, i.digest, i.fingerprint.phash if i.fingerprint else None,
-             i.fingerprint.phash_mirror if i.fingerprint else None)
+             i.fingerprint.phash_mirror if i.fingerprint else None,
+             i.fingerprint.phash_upright if i.fingerprint else None)
             for i in sorted(images, key=lambda i: i.path)
         ],
         threshold,

@@ -30,6 +30,14 @@ class Fingerprint:
     # codes a probe computed once a candidate needed them ("phash256:<variant>" -> hex, "keypoints:<side>" ->
     # base64), kept with the image so that judging it again decodes nothing
     probed: tuple[tuple[str, str], ...] = ()
+    # EXIF Orientation 2-8 (how a viewer turns the stored pixels) and the pHash of the picture so turned: a
+    # phone photo and a copy saved upright (tag applied, as most editors and web pipelines do) match
+    orientation: int | None = None
+    phash_upright: str | None = None
+
+
+# What the duplicate grouping reads of each image: (path, sha256, phash, phash_mirror, phash_upright)
+LightRow = tuple[str, str | None, str | None, str | None, str | None]
 
 
 @dataclass(frozen=True)

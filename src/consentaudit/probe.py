@@ -13,6 +13,7 @@ from consentaudit import fingerprint  # every decode through the module: one pla
 from consentaudit.defaults import DEFAULT_MAX_PIXELS
 from consentaudit.fingerprint import Gray, Thumbnails
 from consentaudit.matching.keypoints import FEATURE_SIDE, Keypoints
+from consentaudit.matching.perceptual import keypoint_side
 
 
 class ImageProbe:
@@ -27,11 +28,13 @@ class ImageProbe:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         known: Sequence[tuple[str, str]] = (),
         thumbs: Thumbnails | None = None,
+        orientation: int | None = None,
     ) -> None:
         """`known`: codes an earlier probe of the same bytes computed (Fingerprint.probed): not computed again.
         `thumbs`: the thumbnails of the image's fingerprint, which `near256` estimates the 256-bit pHash
-        from without decoding again."""
+        from without decoding again. `orientation`: its EXIF Orientation, which "phash_upright" turns by."""
         self._read, self._max_pixels = read, max_pixels
+        self._orientation = orientation
         self._data: bytes | None = None
         self._gray: dict[int, Gray | None] = {}
         self._codes: dict[str, str | None] = {}
@@ -39,7 +42,7 @@ class ImageProbe:
         self._thumbs = thumbs
         self._points: dict[str, Keypoints | None] = {}
         self._new: dict[str, str] = {}
-        self._px64: np.ndarray | None = None  # the picture at 64x64, shared by "phash" and "phash_mirror"
+        self._px64: np.ndarray | None = None  # the picture at 64x64, shared by all variants but "phash_trim"
         for name, value in known:
             kind, _, variant = name.partition(":")
             if kind == "phash256":
@@ -69,7 +72,7 @@ class ImageProbe:
             gray = self._decoded(256)
             if gray is not None and self._px64 is None and variant != "phash_trim":
                 self._px64 = fingerprint.pixels64(gray)
-            code = None if gray is None else fingerprint.phash256_variant(gray, variant, self._px64)
+            code = None if gray is None else fingerprint.phash256_variant(gray, variant, self._px64, self._orientation)
             self._codes[variant] = code
             if code is not None:
                 self._new[f"phash256:{variant}"] = code
@@ -89,13 +92,16 @@ class ImageProbe:
         return self._near[variant]
 
     def keypoints(self, variant: str) -> Keypoints | None:
-        """Keypoints of the picture as is, or of its mirror image for "phash_mirror" (a border-trimmed
-        candidate needs no trim: the transform the check fits absorbs the shift)."""
-        key = "mirror" if variant == "phash_mirror" else "as is"
+        """Keypoints of the picture as is, of its mirror image for "phash_mirror", or as shown for
+        "phash_upright" (a border-trimmed candidate needs no trim: the transform the check fits absorbs the
+        shift)."""
+        key = keypoint_side(variant)
         if key not in self._points:
             gray = self._decoded(FEATURE_SIDE)
             if gray is not None and key == "mirror":
                 gray = fingerprint.mirrored(gray)
+            elif gray is not None and key == "upright":
+                gray = fingerprint.upright_image(gray, self._orientation)
             self._points[key] = points = None if gray is None else fingerprint.keypoints_of(gray)
             if points is not None:
                 self._new[f"keypoints:{key}"] = points.encode()

@@ -1,5 +1,6 @@
 """Duplicate groups equal the connected components of "same bytes, or pHash / mirrored pHash within the
-threshold", computed here by comparing every pair."""
+threshold of a pHash, an image's upright pHash counting as one of its pHashes", computed here by comparing
+every pair."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ import pytest
 from consentaudit.matching.duplicates import _unique_rows, duplicate_groups
 from consentaudit.matching.hamming import BRUTE_FORCE_BELOW
 
-Row = tuple[str, str | None, str | None, str | None]
+Row = tuple[str, str | None, str | None, str | None, str | None]
 
 
 def _rows(rng: random.Random, clusters: int, per_cluster: int, spread: int) -> list[Row]:
     """Clusters of codes a few flipped bits from a centre; some copies share bytes (same sha256 and
-    hashes), some images are unreadable (no pHash), some mirrored pHashes land near another cluster."""
+    hashes), some images are unreadable (no pHash), some mirrored pHashes land near another cluster, and some
+    images carry an upright pHash (an EXIF-turned picture), near their own cluster or another."""
     rows: list[Row] = []
     centres = [rng.getrandbits(64) for _ in range(clusters)]
     for c, centre in enumerate(centres):
@@ -28,13 +30,17 @@ def _rows(rng: random.Random, clusters: int, per_cluster: int, spread: int) -> l
             if rng.random() < 0.05:  # a mirrored picture: its mirror code is near another centre
                 mirror = centres[rng.randrange(clusters)] ^ (1 << rng.randrange(64))
             name = f"c{c:04d}/{k:04d}.jpg"
+            upright = None
+            if rng.random() < 0.08:  # a turned picture: its upright code near a centre, its pHash anywhere
+                upright = f"{centres[rng.randrange(clusters)] ^ (1 << rng.randrange(64)):016x}"
+                code = rng.getrandbits(64)
             if rng.random() < 0.03:
-                rows.append((name, f"sha-{c}-{k}", None, None))
+                rows.append((name, f"sha-{c}-{k}", None, None, None))
                 continue
             phash, mirror_hex = f"{code:016x}", (f"{mirror:016x}" if rng.random() < 0.9 else None)
-            rows.append((name, f"sha-{c}-{k}", phash, mirror_hex))
+            rows.append((name, f"sha-{c}-{k}", phash, mirror_hex, upright))
             if rng.random() < 0.05:  # the same bytes under another name
-                rows.append((name.replace(".jpg", "-copy.jpg"), f"sha-{c}-{k}", phash, mirror_hex))
+                rows.append((name.replace(".jpg", "-copy.jpg"), f"sha-{c}-{k}", phash, mirror_hex, upright))
     rng.shuffle(rows)
     return rows
 
@@ -54,9 +60,14 @@ def _by_every_pair(rows: list[Row], threshold: int) -> list[list[str]]:
 
     ph = np.array([int(r[2], 16) for r in hashed], dtype=np.uint64)  # type: ignore[arg-type]
     mi = np.array([int(r[3], 16) if r[3] else 0 for r in hashed], dtype=np.uint64)
+    up = np.array([int(r[4], 16) if r[4] else 0 for r in hashed], dtype=np.uint64)
     has_mirror = np.array([r[3] is not None for r in hashed])
-    near = np.bitwise_count(ph[:, None] ^ ph[None, :]) <= threshold
-    near |= (np.bitwise_count(mi[:, None] ^ ph[None, :]) <= threshold) & has_mirror[:, None]
+    has_up = np.array([r[4] is not None for r in hashed])
+    near = np.zeros((n, n), dtype=bool)
+    for mine, have in ((ph, np.ones(n, dtype=bool)), (up, has_up), (mi, has_mirror)):  # from each code ...
+        for theirs, they_have in ((ph, np.ones(n, dtype=bool)), (up, has_up)):  # ... to each pHash
+            near |= (np.bitwise_count(mine[:, None] ^ theirs[None, :]) <= threshold) & have[:, None] & they_have
+    assert has_up.any()
     for a, b in zip(*np.nonzero(near), strict=True):
         union(int(a), int(b))
     shas: dict[str, int] = {}
@@ -101,14 +112,14 @@ def test_thousands_of_copies_of_one_picture_are_one_group() -> None:
         code = centre
         for bit in rng.sample(range(64), rng.randint(0, 4)):
             code ^= 1 << bit
-        rows.append((f"copy-{k:05d}.jpg", f"sha-{k}", f"{code:016x}", None))
-    rows.append(("other.jpg", "sha-other", f"{centre ^ ((1 << 64) - 1):016x}", None))
+        rows.append((f"copy-{k:05d}.jpg", f"sha-{k}", f"{code:016x}", None, None))
+    rows.append(("other.jpg", "sha-other", f"{centre ^ ((1 << 64) - 1):016x}", None, None))
     groups = duplicate_groups(rows, 9)
     assert groups == [sorted(r[0] for r in rows if r[0] != "other.jpg")]
 
 
 def test_no_hashes_no_groups() -> None:
-    assert duplicate_groups([("a.jpg", "x", None, None), ("b.jpg", "x", None, None)], 9) == []
+    assert duplicate_groups([("a.jpg", "x", None, None, None), ("b.jpg", "x", None, None, None)], 9) == []
     assert duplicate_groups([], 9) == []
 
 

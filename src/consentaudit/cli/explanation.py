@@ -27,6 +27,7 @@ def explanation_text(e: Explanation) -> str:
         out.append(
             f"  sha256 {fp.sha256}  pHash {fp.phash}  mirrored {fp.phash_mirror}"
             + (f"  {fp.width}x{fp.height} {fp.format}" if fp.width else "")
+            + (f"  upright {fp.phash_upright} (EXIF orientation {fp.orientation})" if fp.phash_upright else "")
         )
     if e.claimed is None:
         out.append("  the report has no finding for this path")

@@ -87,7 +87,11 @@ class ConsentIndex:
         tied = bool(found)
         perceptual: dict[int, tuple[int, str]] = {}
         if fp and matchable(fp):
-            for code, variant in ((fp.phash, "phash"), (fp.phash_trim, "phash_trim")):
+            for code, variant in (
+                (fp.phash, "phash"),
+                (fp.phash_trim, "phash_trim"),
+                (fp.phash_upright, "phash_upright"),
+            ):
                 if not code:
                     continue
                 for pos, d in self._index.within(parse_hex64(code), self._radius):

@@ -9,13 +9,13 @@ import numpy as np
 import numpy.typing as npt
 
 from consentaudit.matching.hamming import HammingIndex, parse_hex64
+from consentaudit.models import LightRow
 
 
-def duplicate_groups(
-    items: Sequence[tuple[str, str | None, str | None, str | None]], threshold: int
-) -> list[list[str]]:
+def duplicate_groups(items: Sequence[LightRow], threshold: int) -> list[list[str]]:
     """Groups (size ≥ 2) of paths showing the same picture: equal sha256, or pHash (or mirrored pHash)
-    within `threshold`. Items are light (path, sha256, phash, phash_mirror) rows; an image without a pHash
+    within `threshold`, the pHash of a picture as shown (EXIF orientation applied) counting as one of its
+    codes. Items are light (path, sha256, phash, phash_mirror, phash_upright) rows; an image without a pHash
     (unreadable) is in no group.
 
     Linear in the images plus the pairs within `threshold`, at array speed: copies with equal bytes are one
@@ -25,7 +25,8 @@ def duplicate_groups(
     by_sha: dict[str, int] = {}
     phashes: list[int] = []
     mirrors: list[tuple[int, int]] = []  # (node, its mirrored pHash)
-    for i, (_, sha, phash, mirror) in enumerate(items):
+    shown: list[tuple[int, int]] = []  # (node, the pHash of its picture as shown)
+    for i, (_, sha, phash, mirror, upright) in enumerate(items):
         if not phash:
             continue
         if sha:
@@ -37,12 +38,18 @@ def duplicate_groups(
         phashes.append(parse_hex64(phash))
         if mirror:
             mirrors.append((len(phashes) - 1, parse_hex64(mirror)))
+        if upright:
+            shown.append((len(phashes) - 1, parse_hex64(upright)))
     if not phashes:
         return []
-    codes, code_of = np.unique(np.array(phashes, dtype=np.uint64), return_inverse=True)  # node -> its code
+    every = np.array(phashes + [c for _, c in shown], dtype=np.uint64)
+    codes, code_at = np.unique(every, return_inverse=True)  # each pHash, then each upright code -> its code
+    code_of = code_at[: len(phashes)]  # node -> its code
     roots = np.arange(len(codes), dtype=np.int64)  # union-find over the distinct codes
     index = HammingIndex(codes)
     edges = _Edges(roots)
+    if shown:  # an image's stored and upright pictures are one picture
+        edges.add(code_of[np.array([n for n, _ in shown], dtype=np.int64)], code_at[len(phashes) :].astype(np.int64))
     for qi, pos in index.hit_blocks(codes, threshold):
         edges.add(qi, pos)
     if mirrors:

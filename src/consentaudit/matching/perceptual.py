@@ -37,9 +37,20 @@ def matchable(fp: Fingerprint) -> bool:
 
 def variants(fp: Fingerprint) -> list[tuple[int, str]]:
     """The image's 64-bit codes a candidate can be found through, with their names: pHash, mirrored pHash,
-    border-trimmed pHash (those it has)."""
-    named = ((fp.phash, "phash"), (fp.phash_mirror, "phash_mirror"), (fp.phash_trim, "phash_trim"))
+    border-trimmed pHash, pHash of the picture as shown (EXIF orientation applied) -- those it has."""
+    named = (
+        (fp.phash, "phash"),
+        (fp.phash_mirror, "phash_mirror"),
+        (fp.phash_trim, "phash_trim"),
+        (fp.phash_upright, "phash_upright"),
+    )
     return [(parse_hex64(c), name) for c, name in named if c]
+
+
+def keypoint_side(variant: str) -> str:
+    """Which picture a candidate found through `variant` compares keypoints of: the image "as is", its
+    "mirror" image, or "upright" (as shown, its EXIF orientation applied)."""
+    return {"phash_mirror": "mirror", "phash_upright": "upright"}.get(variant, "as is")
 
 
 def least256(estimate: str, theirs: str) -> int:

@@ -17,6 +17,7 @@ from consentaudit.matching.perceptual import (
     MIN_DETAIL,
     cached256,
     hamming256,
+    keypoint_side,
     least256,
     matchable,
     perceptual_match,
@@ -241,7 +242,7 @@ class ReferenceIndex:
                 candidates.append((d, int(self._pos[pos]), name, int(self._view[pos])))
         mine, near = cached256(image256), cached256(near256)
         hits: dict[int, tuple[int, str]] = {}
-        checked: dict[tuple[str, str, bool], int | None] = {}  # an entry's keypoint check, once per image side
+        checked: dict[tuple[str, str, str], int | None] = {}  # an entry's keypoint check, once per image side
         for d, i, name, view in sorted(candidates, key=lambda c: (c[0], c[1], c[3])):
             if i not in hits:
                 theirs = self.entries.views[i][view][2] if view >= 0 else self.entries.phash256_hex(i)
@@ -264,7 +265,7 @@ class ReferenceIndex:
         mine: Callable[[str], str | None],
         view: int = -1,
         image_keypoints: Callable[[str], Keypoints | None] | None = None,
-        checked: dict[tuple[str, str, bool], int | None] | None = None,
+        checked: dict[tuple[str, str, str], int | None] | None = None,
     ) -> str | None:
         """Whether a 64-bit candidate at distance `d` (found through `name`) is a copy, and how it was
         confirmed. With a 256-bit code on the entry (and the image's own, computed on demand for the same
@@ -283,7 +284,7 @@ class ReferenceIndex:
                 return f"{name}+phash256{at}"
             if slack < -KEYPOINT_ZONE:
                 return None
-            key = (e.set_name, e.ref_id, name == "phash_mirror")
+            key = (e.set_name, e.ref_id, keypoint_side(name))
             memo = {} if checked is None else checked
             if key not in memo:
                 memo[key] = self._keypoint_check(e, name, image_keypoints)

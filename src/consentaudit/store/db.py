@@ -21,7 +21,7 @@ from consentaudit.codec import (
     summary_from_dict,
 )
 from consentaudit.errors import StoreError
-from consentaudit.models import DataFileDigest, Finding, Report, ScannedImage
+from consentaudit.models import DataFileDigest, Finding, LightRow, Report, ScannedImage
 from consentaudit.store.bulk import in_transaction, upsert
 from consentaudit.store.location import StoreLocation
 from consentaudit.store.locks import scan_lock, schema_lock
@@ -144,12 +144,13 @@ class ScanStore:
             "sha256": img.digest,
             "phash": fp.phash if fp else None,
             "phash_mirror": fp.phash_mirror if fp else None,
+            "phash_upright": fp.phash_upright if fp else None,
             "data_json": dumps(scanned_to_dict(img)),
         }
 
     def copy_cached(self, scan_id: int, dataset: str, algorithm: str, paths: Sequence[str]) -> None:
         """Add unchanged images to a scan straight from the cache, inside the database."""
-        cols = ("path", "size", "mtime_ns", "sha256", "phash", "phash_mirror", "data_json")
+        cols = ("path", "size", "mtime_ns", "sha256", "phash", "phash_mirror", "phash_upright", "data_json")
         with self.engine.begin() as conn:
             for i in range(0, len(paths), 500):
                 chunk = list(paths[i : i + 500])
@@ -192,13 +193,13 @@ class ScanStore:
                 )
             }
 
-    def light_rows(self, scan_id: int) -> list[tuple[str, str | None, str | None, str | None]]:
-        """(path, sha256, phash, phash_mirror) of every image of a scan, in path order."""
+    def light_rows(self, scan_id: int) -> list[LightRow]:
+        """(path, sha256, phash, phash_mirror, phash_upright) of every image of a scan, in path order."""
         with self.engine.connect() as conn:
             return [
-                (r[0], r[1], r[2], r[3])
+                (r[0], r[1], r[2], r[3], r[4])
                 for r in conn.execute(
-                    select(IMAGE.c.path, IMAGE.c.sha256, IMAGE.c.phash, IMAGE.c.phash_mirror)
+                    select(IMAGE.c.path, IMAGE.c.sha256, IMAGE.c.phash, IMAGE.c.phash_mirror, IMAGE.c.phash_upright)
                     .where(IMAGE.c.scan_id == scan_id)
                     .order_by(IMAGE.c.path)
                 )

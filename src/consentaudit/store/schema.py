@@ -1,5 +1,5 @@
 """Opening a store: the engine for its URL (SQLite or PostgreSQL), the tables, and the schema version with
-its migrations, applied in place and in order (2 -> 3 -> 4 -> 5)."""
+its migrations, applied in place and in order (2 -> 3 -> 4 -> 5 -> 6)."""
 
 from __future__ import annotations
 
@@ -73,7 +73,12 @@ def _to_5(conn: Connection) -> None:
                 conn.execute(text(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" TYPE BIGINT'))
 
 
-MIGRATIONS = {2: _to_3, 3: _to_4, 4: _to_5}
+def _to_6(conn: Connection) -> None:  # images and cached fingerprints gained `phash_upright`
+    for table in ("image", "fingerprint_cache"):
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN phash_upright VARCHAR")
+
+
+MIGRATIONS = {2: _to_3, 3: _to_4, 4: _to_5, 5: _to_6}
 
 
 def _safe(url: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Integer, LargeBinary, MetaData, String, Table
 
-STORE_SCHEMA_VERSION = 5
+STORE_SCHEMA_VERSION = 6
 # Columns that were 32-bit INTEGER before schema 5 (a PostgreSQL store of schema 4 is widened).
 WIDENED = {
     "scan": ("images", "failing"),
@@ -58,6 +58,7 @@ IMAGE = Table(
     _opt("phash"),
     _opt("phash_mirror"),
     _text("data_json"),
+    _opt("phash_upright"),  # schema 6: the pHash of the picture as shown (EXIF orientation applied)
 )
 
 # The verdict of one image in one scan.
@@ -94,6 +95,7 @@ CACHE = Table(
     _opt("phash"),
     _opt("phash_mirror"),
     _text("data_json"),
+    _opt("phash_upright"),  # schema 6
 )
 
 META = Table("store_meta", METADATA, _text("key", primary_key=True), _text("value"))
