@@ -370,3 +370,16 @@ def test_an_orientation_tag_out_of_range_turns_nothing(value: int) -> None:
         im.convert("RGB").save(buf, "JPEG", exif=exif.tobytes())
     fp = fingerprint_bytes(buf.getvalue())
     assert fp.phash and fp.orientation is None and fp.phash_upright is None
+
+
+def test_a_png_with_corrupt_image_data_stays_unreadable() -> None:
+    """A real photo as PNG with bytes in the middle of its IDAT stream flipped: zlib fails part way. The
+    orientation is read only after the one load, so the failure is reported, never a partial picture."""
+    buf = io.BytesIO()
+    with Image.open(PHOTOS / "canon-ixus.jpg") as im:
+        im.convert("RGBA").save(buf, "PNG")
+    data = bytearray(buf.getvalue())
+    start = data.find(b"IDAT") + 4 + 2000
+    data[start : start + 64] = bytes(b ^ 0x5A for b in data[start : start + 64])
+    with pytest.raises(UnreadableImage, match="truncated or corrupt image data"):
+        fingerprint_bytes(bytes(data))

@@ -120,10 +120,12 @@ def fingerprint_bytes(
                     f"decompression bomb: {width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}"
                 )
             fmt = im.format
-            turn = orientation_of(im)
             if fast and fmt == "JPEG":
                 im.draft("L", (DRAFT_SIDE, DRAFT_SIDE))
             im.load()
+            # read once loaded: a PNG's getexif() loads the picture, and a load that failed once may, asked
+            # again, hand back the partial picture without an error
+            turn = orientation_of(im)
             gray = im if im.mode == "L" else im.convert("L")
     except UnreadableImage:
         raise
