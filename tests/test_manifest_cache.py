@@ -95,3 +95,16 @@ def test_a_manifest_with_problems_is_not_kept_and_a_damaged_entry_is_parsed_agai
     entry.write_text('{"format": "x", "records": [[')
     parses.clear()
     assert load_manifests([good])[0] == first and parses
+
+
+def test_a_records_upright_phash_is_kept_by_the_cache(tmp_path: Path, cache: Path, parses: list[int]) -> None:
+    path = tmp_path / "m.jsonl"
+    path.write_text(
+        '{"record_id": "r-1", "phash": "cce7c604894dd87d", "phash_upright": "D1E3C7C604894DD8", "status": "granted",'
+        ' "purposes": ["ai-training"]}\n'
+    )
+    first, _ = load_manifests([path])
+    assert first[0].phash_upright == "d1e3c7c604894dd8"  # validated, lower-cased
+    parses.clear()
+    again, _ = load_manifests([path])
+    assert parses == [] and again == first

@@ -35,6 +35,7 @@ FIELDS = (
     "explicit_biometric",
     "guardian",
     "phash256",
+    "phash_upright",
 )
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _TOKEN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
@@ -133,6 +134,13 @@ def parse_record(raw: Mapping[str, object], where: SourceRef) -> tuple[ConsentRe
             phash256 = None
         else:
             phash256 = phash256.lower()
+    phash_upright = as_text(raw.get("phash_upright"))
+    if phash_upright is not None:
+        if len(phash_upright) != 16 or not _HEX.match(phash_upright):
+            problem("phash_upright", "must be 16 hex digits (imagehash's 64-bit phash of the picture as shown)")
+            phash_upright = None
+        else:
+            phash_upright = phash_upright.lower()
     path = as_text(raw.get("path"))
     if path is not None:
         try:
@@ -212,6 +220,7 @@ def parse_record(raw: Mapping[str, object], where: SourceRef) -> tuple[ConsentRe
             sha256=sha256,
             phash=phash,
             phash256=phash256,
+            phash_upright=phash_upright,
             path=path,
             subject_ids=tuple(subject_ids),
             purposes=frozenset(purposes),

@@ -84,7 +84,8 @@ def _record_candidates(
     codes = _codes(img.fingerprint)
     out: list[Candidate] = []
     for r in records:
-        d = _best(codes, r.phash)
+        found = [d for d in (_best(codes, r.phash), _best(codes, r.phash_upright)) if d is not None]
+        d = min(found) if found else None
         if img.digest and r.sha256 == img.digest:
             how = "sha256"
         elif r.path and r.path == img.path:

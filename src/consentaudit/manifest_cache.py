@@ -25,7 +25,7 @@ from consentaudit.reference_cache import cache_root
 from consentaudit.vocab import ConsentStatus
 
 # The parser's version is part of the format: records validated by another release are validated again.
-FORMAT = f"consent-records-v1;consentaudit-{__version__}"
+FORMAT = f"consent-records-v2;consentaudit-{__version__}"
 
 
 def _entry(digest: str, root: Path | None) -> Path:
@@ -41,13 +41,13 @@ def _row(r: ConsentRecord) -> list[Any]:
         r.record_id, r.status.value, r.sha256, r.phash, r.path, list(r.subject_ids), r.phash256,
         sorted(r.purposes), _day(r.granted_at), _day(r.expires_at), _day(r.revoked_at), r.license, r.source,
         r.source_url, r.evidence, r.controller, r.notice_version, r.mechanism, r.explicit_biometric, r.guardian,
-        r.origin.line if r.origin else None,
+        r.origin.line if r.origin else None, r.phash_upright,
     ]  # fmt: skip
 
 
 def _record(row: list[Any], file: str) -> ConsentRecord:
     rid, status, sha, phash, path, subjects, p256, purposes, granted, expires, revoked = row[:11]
-    lic, source, url, evidence, controller, notice, mechanism, biometric, guardian, line = row[11:]
+    lic, source, url, evidence, controller, notice, mechanism, biometric, guardian, line, upright = row[11:]
     return ConsentRecord(
         rid,
         ConsentStatus(status),
@@ -70,6 +70,7 @@ def _record(row: list[Any], file: str) -> ConsentRecord:
         biometric,
         guardian,
         SourceRef(file, line) if line is not None else None,
+        upright,
     )
 
 

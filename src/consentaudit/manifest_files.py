@@ -54,8 +54,9 @@ def write_skeleton(
     defaults: RecordDefaults = RecordDefaults(),
     jobs: int = 1,
 ) -> SkeletonResult:
-    """A skeleton manifest: one row per image with sha256, phash, phash256 and path filled in, and the
-    given defaults (record id prefix, status, purposes, granted-at)."""
+    """A skeleton manifest: one row per image with sha256, phash, phash256 and path filled in (and
+    phash_upright for a file with an EXIF Orientation tag), and the given defaults (record id prefix,
+    status, purposes, granted-at)."""
     if output.exists() and not force:
         raise InputError(f"{output} exists (use --force to overwrite)")
     ext = output.suffix.lower()
@@ -89,6 +90,7 @@ def write_skeleton(
                 "sha256": fp.sha256,
                 "phash": fp.phash,
                 "phash256": fp.phash256,
+                **({"phash_upright": fp.phash_upright} if fp.phash_upright else {}),
                 "path": img.path,
                 **extra,
             }

@@ -102,6 +102,9 @@ class ConsentRecord:
     explicit_biometric: bool | None = None
     guardian: str | None = None
     origin: SourceRef | None = None
+    # the pHash of the recorded picture as shown, when its file has an EXIF Orientation tag (`manifest init`
+    # writes it): a copy saved upright, or one keeping the stored pixels without the tag, is covered either way
+    phash_upright: str | None = None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ ways (EXIF Orientation 1-8)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -113,3 +114,31 @@ def test_explain_shows_the_upright_code_and_the_turn(tmp_path: Path) -> None:
     result = R.invoke(app, ["explain", "landscape_6.jpg", "--db", f"sqlite:///{tmp_path / 'db'}"])
     assert result.exit_code == 0, result.output
     assert "(EXIF orientation 6)" in result.output and "ref:landscape_1.jpg" in result.output
+
+
+def test_manifest_init_records_the_upright_picture_and_covers_both_kinds_of_copy(tmp_path: Path) -> None:
+    """`manifest init` over the camera file (tag 6) writes its stored pHash and its upright pHash. The record
+    then covers a copy an editor saved upright (through the upright code) and a copy that kept the stored
+    pixels but lost the tag, as img2dataset's re-encoding does (through the stored pHash); not another photo."""
+    originals = tmp_path / "originals"
+    originals.mkdir()
+    shutil.copy(ORIENTATION / "landscape_6.jpg", originals)
+    shutil.copy(ORIENTATION / "landscape_1.jpg", originals)
+    manifest = tmp_path / "consents.csv"
+    init = ["manifest", "init", str(originals), "-o", str(manifest), "--status", "granted", "--purpose", "ai-training"]
+    assert R.invoke(app, [*init, "--granted-at", "2025-01-01"]).exit_code == 0
+    rows = {r["path"]: r for r in csv.DictReader(manifest.open())}
+    assert rows["landscape_6.jpg"]["phash_upright"] and not rows["landscape_1.jpg"]["phash_upright"]
+    assert rows["landscape_6.jpg"]["phash_upright"] != rows["landscape_6.jpg"]["phash"]
+    manifest.write_text("".join(line for line in manifest.open() if "landscape_1.jpg" not in line))  # one record
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    with Image.open(ORIENTATION / "landscape_6.jpg") as im:
+        ImageOps.exif_transpose(im).convert("RGB").resize((300, 225)).save(ds / "saved-upright.jpg", quality=80)
+        im.convert("RGB").save(ds / "stored-pixels.jpg", quality=90)  # no exif= : the tag is gone
+    shutil.copy(PHOTOS / "nikon-e950.jpg", ds / "other.jpg")
+    found = _findings(_scan(tmp_path, ds, "--manifest", str(manifest), "--purpose", "ai-training"))
+    assert found["saved-upright.jpg"]["verdict"] == "consented", found["saved-upright.jpg"]
+    assert found["saved-upright.jpg"]["match"]["hash"] == "phash@upright"  # type: ignore[index]
+    assert found["stored-pixels.jpg"]["verdict"] == "consented", found["stored-pixels.jpg"]
+    assert found["other.jpg"]["verdict"] == "unconsented"

@@ -46,7 +46,8 @@ class ConsentIndex:
         self._by_sha: dict[str, list[int]] = defaultdict(list)
         self._by_path: dict[str, list[int]] = defaultdict(list)
         self._by_release: dict[str, list[int]] = defaultdict(list)
-        self._phash_pos: list[int] = []
+        self._phash_pos: list[int] = []  # index position -> record
+        self._upright: list[bool] = []  # index position -> the record's upright code (its picture as shown)
         codes: list[int] = []
         for i, r in enumerate(self.records):
             if r.sha256:
@@ -56,9 +57,11 @@ class ConsentIndex:
             for rid in {r.record_id, r.evidence}:
                 if rid:
                     self._by_release[rid.strip().lower()].append(i)
-            if r.phash:
-                codes.append(parse_hex64(r.phash))
-                self._phash_pos.append(i)
+            for code, upright in ((r.phash, False), (r.phash_upright, True)):
+                if code:
+                    codes.append(parse_hex64(code))
+                    self._phash_pos.append(i)
+                    self._upright.append(upright)
         self._index = HammingIndex(codes)
         self.any256 = any(r.phash256 for r in self.records)  # some record is decided by 256-bit codes
         self._radius = CANDIDATE_RADIUS if self.any256 else self.threshold
@@ -98,7 +101,10 @@ class ConsentIndex:
                     i = self._phash_pos[pos]
                     if i in found or (tied and not self._can_revoke[i]):
                         continue  # already tied by sha256, or cannot change the verdict of a tied image
-                    how = self._decide(self.records[i], d, variant, image256, near256)
+                    if self._upright[pos]:  # the record's picture as shown: its 256-bit code is of the stored one
+                        how = f"{variant}@upright" if d <= self.threshold else None
+                    else:
+                        how = self._decide(self.records[i], d, variant, image256, near256)
                     if how and (i not in perceptual or d < perceptual[i][0]):
                         perceptual[i] = (d, how)
         conflicts: list[PathConflict] = []
@@ -170,7 +176,7 @@ class ConsentIndex:
                 i = self._phash_pos[pos]
                 if tied and not self._can_revoke[i]:
                     continue
-                theirs = self.records[i].phash256
+                theirs = None if self._upright[pos] else self.records[i].phash256
                 if theirs is None:
                     if self.threshold - margin < d <= self.threshold + margin:
                         return True
