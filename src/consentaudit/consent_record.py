@@ -110,37 +110,20 @@ def parse_record(raw: Mapping[str, object], where: SourceRef) -> tuple[ConsentRe
     if record_id is None:
         problem("record_id", "required")
 
-    sha256 = as_text(raw.get("sha256"))
-    if sha256 is not None:
-        if len(sha256) != 64 or not _HEX.match(sha256):
-            problem("sha256", "must be 64 hex digits (the SHA-256 of the file bytes)")
-            sha256 = None
-        else:
-            sha256 = sha256.lower()
-    phash = as_text(raw.get("phash"))
-    if phash is not None:
-        if len(phash) != 16 or not _HEX.match(phash):
-            problem("phash", "must be 16 hex digits (imagehash's default 64-bit phash)")
-            phash = None
-        else:
-            phash = phash.lower()
-    phash256 = as_text(raw.get("phash256"))
-    if phash256 is not None:
-        if len(phash256) != 64 or not _HEX.match(phash256):
-            problem("phash256", "must be 64 hex digits (imagehash's phash with hash_size=16)")
-            phash256 = None
-        elif phash is None:
-            problem("phash256", "needs the record's 64-bit phash too (candidates are found by it)")
-            phash256 = None
-        else:
-            phash256 = phash256.lower()
-    phash_upright = as_text(raw.get("phash_upright"))
-    if phash_upright is not None:
-        if len(phash_upright) != 16 or not _HEX.match(phash_upright):
-            problem("phash_upright", "must be 16 hex digits (imagehash's 64-bit phash of the picture as shown)")
-            phash_upright = None
-        else:
-            phash_upright = phash_upright.lower()
+    def hex_field(name: str, digits: int, what: str) -> str | None:
+        value = as_text(raw.get(name))
+        if value is not None and (len(value) != digits or not _HEX.match(value)):
+            problem(name, f"must be {digits} hex digits ({what})")
+            return None
+        return value.lower() if value is not None else None
+
+    sha256 = hex_field("sha256", 64, "the SHA-256 of the file bytes")
+    phash = hex_field("phash", 16, "imagehash's default 64-bit phash")
+    phash256 = hex_field("phash256", 64, "imagehash's phash with hash_size=16")
+    if phash256 is not None and phash is None:
+        problem("phash256", "needs the record's 64-bit phash too (candidates are found by it)")
+        phash256 = None
+    phash_upright = hex_field("phash_upright", 16, "imagehash's 64-bit phash of the picture as shown")
     path = as_text(raw.get("path"))
     if path is not None:
         try:
