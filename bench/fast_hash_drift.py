@@ -17,10 +17,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from consentaudit.fingerprint import Thumbnails, fingerprint_bytes
+from consentaudit.fingerprint import fingerprint_bytes
 from consentaudit.matching.hamming import distance, parse_hex64
 from consentaudit.matching.perceptual import NEAR256_DRIFT, hamming256
 from consentaudit.probe import ImageProbe
+from consentaudit.thumbnails import Thumbnails
 
 SIDES = (256, 300, 384, 511, 520, 640, 760, 1030, 1100)
 VARIANTS = ("phash", "phash_mirror", "phash_trim")

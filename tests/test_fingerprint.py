@@ -352,10 +352,19 @@ def test_each_exif_turn_of_a_real_photo_hashes_upright_as_the_picture_shown() ->
 
 
 def test_upright_turns_an_array_as_pillow_turns_the_image() -> None:
-    from consentaudit.fingerprint import TURNS, upright
+    from consentaudit.thumbnails import TURNS, upright
 
+    pillow = {  # ImageOps.exif_transpose's method for each Orientation
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_270,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_90,
+    }
     px = np.frombuffer(bytes(range(35)), np.uint8).reshape(5, 7)
-    for orientation, method in TURNS.items():
+    for orientation, method in pillow.items():
         assert np.array_equal(upright(px, orientation), np.asarray(Image.fromarray(px).transpose(method)))
     assert sorted(TURNS) == [2, 3, 4, 5, 6, 7, 8]
 

@@ -7,7 +7,7 @@ import hashlib
 import io
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import imagehash
 import numpy as np
@@ -20,7 +20,8 @@ from consentaudit.digest import sha256_hex
 from consentaudit.errors import ConsentAuditError
 from consentaudit.matching.keypoints import FEATURE_SIDE, QUERIED, STORED, Keypoints, detect_keypoints
 from consentaudit.models import Fingerprint
-from consentaudit.phash_dct import dct_low_bits, dct_rows, hex_bits
+from consentaudit.phash_dct import dct_low_bits, hex_bits
+from consentaudit.thumbnails import PHASH_SIDE, TURNS, Thumbnails, detail_of, trim_box, turned, upright
 
 _HEIF: list[bool] = []  # whether pillow-heif's opener is registered: decided at the first ISO BMFF file
 
@@ -84,9 +85,6 @@ def algorithm(fast: bool) -> str:
     return FAST_ALGORITHM if fast else EXACT_ALGORITHM
 
 
-_PHASH_SIDE = 32  # imagehash.phash(hash_size=8, highfreq_factor=4) resizes to 32 x 32
-
-
 class UnreadableImage(ConsentAuditError):
     """The bytes are not an image this tool can decode; the message says why."""
 
@@ -145,19 +143,6 @@ def fingerprint_bytes(
     return replace(fp, exact=not (fast and fmt == "JPEG"))
 
 
-# How a viewer turns the stored pixels for each EXIF Orientation (2-8) to show the picture upright, as
-# Pillow's ImageOps.exif_transpose does; `upright` does the same to a NumPy array (rows are y).
-TURNS = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-
-
 def orientation_of(im: Image.Image) -> int | None:
     """The EXIF Orientation a viewer turns the stored pixels by (2-8); None for 1, no tag, or EXIF that
     cannot be read (hostile metadata costs the image this code, never its scan)."""
@@ -168,111 +153,9 @@ def orientation_of(im: Image.Image) -> int | None:
     return value if isinstance(value, int) and value in TURNS else None
 
 
-_ARRAY_TURNS: dict[int, Callable[[np.ndarray], np.ndarray]] = {  # TURNS on arrays whose rows are y
-    2: lambda a: a[:, ::-1],
-    3: lambda a: a[::-1, ::-1],
-    4: lambda a: a[::-1],
-    5: lambda a: a.T,
-    6: lambda a: np.rot90(a, -1),
-    7: lambda a: np.rot90(a, 2).T,
-    8: lambda a: np.rot90(a, 1),
-}
-
-
-def upright(px: np.ndarray, orientation: int) -> np.ndarray:
-    """The array `px` turned as EXIF `orientation` says (`TURNS`, without Pillow): the thumbnail of the
-    stored pixels turned is the thumbnail of the picture as shown (docs/matching.md: the same pHash on the
-    corpus's orientation samples)."""
-    return np.ascontiguousarray(_ARRAY_TURNS[orientation](px))
-
-
 def upright_image(gray: Image.Image, orientation: int | None) -> Image.Image:
     """The picture as a viewer shows it (the stored pixels when there is no turn)."""
-    return gray.transpose(TURNS[orientation]) if orientation in TURNS else gray
-
-
-# The 16 lowest DCT-II frequencies of a 64-sample row, estimated from the same row at 32 samples: for a
-# picture that is piecewise constant over pixel pairs, DCT64[u] = 2 cos(pi u / 128) DCT32[u]; the common
-# factor 2 does not move the median, the cosine does (up to 7% at u = 15).
-_EST256 = dct_rows(_PHASH_SIDE, 16) / np.cos(np.pi * np.arange(16) / 128)[:, None]
-
-
-# Below this many pixels a side, a picture is enlarged to 64x64 for the 256-bit pHash and the 32x32 thumbnail
-# says too little about that: no estimate (measured: 48 bits off for a 49x500 photo).
-ESTIMATE_MIN_SIDE = 64
-
-
-@dataclass(frozen=True)
-class Thumbnails:
-    """The 32x32 grayscale thumbnails a fingerprint's pHashes were computed from: of the picture and of its
-    border-trimmed inside (None without a uniform border), with the shorter side of each source."""
-
-    small: np.ndarray
-    trimmed: np.ndarray | None = None
-    side: int = 0
-    trimmed_side: int = 0
-    orientation: int | None = None  # EXIF Orientation 2-8: "phash_upright" is the picture turned by it
-
-    def estimate256(self, variant: str) -> str | None:
-        """The 256-bit pHash of `variant` (phash, phash_mirror, phash_trim, phash_upright) estimated from the
-        thumbnails: the low 16x16 frequencies of the 32x32 picture instead of the 64x64 one imagehash
-        transforms. Within matching.perceptual.NEAR256_DRIFT bits of `phash256_variant` on the measured photos
-        (bench/fast_hash_drift.py); a flat picture gives the exact code's DC bit, as `phash_dct.dct_low_bits` does.
-        None when the source had a side under ESTIMATE_MIN_SIDE pixels."""
-        px = {"phash": self.small, "phash_mirror": self.small[:, ::-1], "phash_trim": self.trimmed}.get(variant)
-        if variant == "phash_upright" and self.orientation is not None:
-            px = upright(self.small, self.orientation)
-        side = self.trimmed_side if variant == "phash_trim" else self.side
-        if px is None or side < ESTIMATE_MIN_SIDE:
-            return None
-        level = px.flat[0]
-        if px.min() == level and px.max() == level:
-            bits = np.zeros((16, 16), dtype=bool)
-            bits[0, 0] = level > 0
-            return hex_bits(bits)
-        low = _EST256 @ px.astype(np.float64) @ _EST256.T
-        ranked = np.sort(low, axis=None)
-        return hex_bits(low > (ranked[127] + ranked[128]) / 2)
-
-
-BORDER_TOLERANCE = 12  # grey levels: a border row/column is "uniform" within this of the corner pixel
-
-
-def trim_box(gray: Image.Image | np.ndarray) -> tuple[int, int, int, int] | None:
-    """The box inside a uniform border (letterbox, padding, frame), or None when there is none."""
-    px = np.asarray(gray)
-    if px.ndim != 2 or min(px.shape) < 16:
-        return None
-    corner = int(px[0, 0])
-    if not (
-        abs(int(px[0, -1]) - corner) <= BORDER_TOLERANCE
-        and abs(int(px[-1, 0]) - corner) <= BORDER_TOLERANCE
-        and abs(int(px[-1, -1]) - corner) <= BORDER_TOLERANCE
-    ):
-        return None  # most photos: decided by the corners, before any whole-picture work
-    content = np.abs(px.astype(np.int16) - corner) > BORDER_TOLERANCE
-    rows, cols = np.flatnonzero(content.any(axis=1)), np.flatnonzero(content.any(axis=0))
-    if len(rows) == 0 or len(cols) == 0:
-        return None
-    box = (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
-    h, w = px.shape
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    if box == (0, 0, w, h) or area < 0.4 * w * h:
-        return None
-    return box
-
-
-DETAIL_STEP = 8  # grey levels
-
-
-def detail_of(small: np.ndarray) -> int:
-    """0-100: the percentage of the 32x32 thumbnail that pHash hashes whose pixels differ from a neighbour
-    by at least DETAIL_STEP grey levels. Flat, near-blank and smooth two-tone images score low: their
-    perceptual hashes say little more than "dark here, light there" and, against a million references,
-    match other such images (docs/matching.md)."""
-    s = small.astype(np.int16)
-    step = np.maximum(np.abs(np.diff(s, axis=1))[:-1, :], np.abs(np.diff(s, axis=0))[:, :-1])
-    return int(100 * np.count_nonzero(step >= DETAIL_STEP) / step.size)
+    return Image.fromarray(upright(np.asarray(gray), orientation)) if orientation in TURNS else gray
 
 
 # A reference image is also hashed as the copies that defeat a global pHash would show it: centre crops
@@ -289,7 +172,7 @@ def views_of(gray: Image.Image, orientation: int | None = None) -> tuple[tuple[s
     out = []
     if orientation in TURNS:
         shown = upright_image(gray, orientation)
-        small = np.asarray(shown.resize((_PHASH_SIDE, _PHASH_SIDE), Image.Resampling.LANCZOS))
+        small = np.asarray(shown.resize((PHASH_SIDE, PHASH_SIDE), Image.Resampling.LANCZOS))
         out.append(("upright", hex_bits(dct_low_bits(small)), phash256_of(shown)))
     base = gray.copy()
     base.thumbnail((VIEW_SIDE, VIEW_SIDE), Image.Resampling.LANCZOS)
@@ -301,7 +184,7 @@ def views_of(gray: Image.Image, orientation: int | None = None) -> tuple[tuple[s
         view = base.crop((dw, dh, w - dw, h - dh)) if keep < 1 else base
         if angle:
             view = view.rotate(angle, resample=Image.Resampling.BICUBIC, expand=False)
-        small = np.asarray(view.resize((_PHASH_SIDE, _PHASH_SIDE), Image.Resampling.LANCZOS))
+        small = np.asarray(view.resize((PHASH_SIDE, PHASH_SIDE), Image.Resampling.LANCZOS))
         out.append((name, hex_bits(dct_low_bits(small)), phash256_of(view)))
     return tuple(out)
 
@@ -346,14 +229,11 @@ def phash256_variant(
     EXIF `orientation`). `resized`: the picture already reduced to 64x64, for all but "phash_trim" (the mirror
     of the reduced picture is the reduced mirror image, pixel for pixel: LANCZOS weights are symmetric; a
     turned one is within the drift of a pass order)."""
-    if variant == "phash_upright" and orientation in TURNS:
+    if variant in ("phash", "phash_mirror", "phash_upright"):
         px = pixels64(gray) if resized is None else resized
-        return hex_bits(dct_low_bits(upright(px, orientation)))
-    if variant in ("phash", "phash_mirror"):
-        px = pixels64(gray) if resized is None else resized
-        return hex_bits(dct_low_bits(px[:, ::-1] if variant == "phash_mirror" else px))
+        return hex_bits(dct_low_bits(turned(px, variant, orientation)))
     if variant == "phash_trim":
-        box = trim_box(gray)
+        box = trim_box(np.asarray(gray))
         if box is not None:
             gray = gray.crop(box)
     return phash256_of(gray)
@@ -444,14 +324,14 @@ def hash_gray(
     `fingerprint_bytes`. With an EXIF `orientation` (2-8) the pHash of the picture as shown too
     (`phash_upright`): the stored pixels stay what the other hashes hash, as imagehash does."""
     px = _pixels(gray)
-    small, d = _reduce(px, ((_PHASH_SIDE, _PHASH_SIDE), (9, 8)))
+    small, d = _reduce(px, ((PHASH_SIDE, PHASH_SIDE), (9, 8)))
     box = trim_box(px)
     trimmed = inner = None
     inner_side = 0
     if box is not None:
         inner_side = min(box[2] - box[0], box[3] - box[1])
         left, top, right, bottom = box
-        (inner,) = _reduce(px[top:bottom, left:right], ((_PHASH_SIDE, _PHASH_SIDE),))  # = crop(box).resize
+        (inner,) = _reduce(px[top:bottom, left:right], ((PHASH_SIDE, PHASH_SIDE),))  # = crop(box).resize
         trimmed = hex_bits(dct_low_bits(inner))
     if keep_thumbs is not None:
         keep_thumbs(Thumbnails(small, inner, min(gray.size), inner_side, orientation))

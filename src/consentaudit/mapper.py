@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from consentaudit.executors import LocalExecutor, units_of
-from consentaudit.fingerprint import Thumbnails, warm_process
+from consentaudit.fingerprint import warm_process
 from consentaudit.matching.consent_index import ConsentIndex
 from consentaudit.matching.hamming import HammingIndex
 from consentaudit.matching.reference_index import ReferenceIndex
@@ -26,6 +26,7 @@ from consentaudit.scanner import ScanSettings, refingerprint_exact, scan_unit
 from consentaudit.sources import open_source, read_item
 from consentaudit.sources.archives import ArchiveReader
 from consentaudit.sources.item import Item
+from consentaudit.thumbnails import Thumbnails
 from consentaudit.verdicts import Rules
 
 BORDER_MARGIN = 6  # bits: the measured drift of draft-decoded pHash is at most 4 (docs/performance.md)

@@ -21,7 +21,7 @@ class Fingerprint:
     phash256: str | None = None  # imagehash phash(hash_size=16), 64 hex: confirms wide candidates
     # centre crops of the picture as (name, pHash, 256-bit pHash), e.g. ("c90", ...): reference images only
     views: tuple[tuple[str, str, str], ...] = ()
-    detail: int | None = None  # 0-100, how much of the picture carries detail (fingerprint.detail_of)
+    detail: int | None = None  # 0-100, how much of the picture carries detail (thumbnails.detail_of)
     keypoints: str | None = None  # ORB keypoints (keypoints.Keypoints.encode): reference images only
     width: int | None = None
     height: int | None = None
@@ -128,7 +128,7 @@ class ReferenceEntry:
     dhash: str | None = None
     url: str | None = None  # a URL-list entry: matches an image whose recorded source URL is this one
     phash256: str | None = None
-    detail: int | None = None  # fingerprint.detail_of of the original: too little detail, no perceptual match
+    detail: int | None = None  # thumbnails.detail_of of the original: too little detail, no perceptual match
     views: tuple[tuple[str, str, str], ...] = ()  # centre crops as (name, pHash, 256-bit pHash): finds crops
     keypoints: str | None = None  # ORB keypoints of the original (keypoints.Keypoints.encode): confirm copies
 

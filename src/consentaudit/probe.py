@@ -11,9 +11,10 @@ import numpy as np
 
 from consentaudit import fingerprint  # every decode through the module: one place to observe it
 from consentaudit.defaults import DEFAULT_MAX_PIXELS
-from consentaudit.fingerprint import Gray, Thumbnails
+from consentaudit.fingerprint import Gray
 from consentaudit.matching.keypoints import FEATURE_SIDE, Keypoints
 from consentaudit.matching.perceptual import keypoint_side
+from consentaudit.thumbnails import Thumbnails
 
 
 class ImageProbe:

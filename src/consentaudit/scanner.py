@@ -14,7 +14,7 @@ from pathlib import Path
 from consentaudit import __version__
 from consentaudit.defaults import DEFAULT_MAX_PIXELS
 from consentaudit.digest import sha256_hex
-from consentaudit.fingerprint import Thumbnails, UnreadableImage, fingerprint_bytes
+from consentaudit.fingerprint import UnreadableImage, fingerprint_bytes
 from consentaudit.models import ScannedImage, Signal
 from consentaudit.signals import c2pa_verify
 from consentaudit.signals.c2pa_reader import digital_source_types, embedded_store, read_store, training_entries
@@ -24,6 +24,7 @@ from consentaudit.signals.provenance import C2paFacts, c2pa_signals, crawl_signa
 from consentaudit.sources import read_item
 from consentaudit.sources.archives import ArchiveReader
 from consentaudit.sources.item import Item
+from consentaudit.thumbnails import Thumbnails
 
 # What the readers take from a file, between releases: raised when a change makes a scanned image hold other
 # values (2: the EXIF caption only under --keep-sensitive-metadata), so that no cached image of before is reused

@@ -13,7 +13,7 @@ from PIL import Image
 
 from conftest import PHOTOS
 from consentaudit import fingerprint as fingerprint_module
-from consentaudit.fingerprint import ESTIMATE_MIN_SIDE, Thumbnails, fingerprint_bytes
+from consentaudit.fingerprint import fingerprint_bytes
 from consentaudit.mapper import UnitMapper
 from consentaudit.matching.hamming import distance, parse_hex64
 from consentaudit.matching.perceptual import NEAR256_DRIFT, hamming256
@@ -21,6 +21,7 @@ from consentaudit.models import ReferenceEntry
 from consentaudit.probe import ImageProbe
 from consentaudit.scanner import ScanSettings
 from consentaudit.sources import open_source
+from consentaudit.thumbnails import ESTIMATE_MIN_SIDE, Thumbnails
 from consentaudit.verdicts import Rules
 
 RULES = Rules(("ai-training",), date(2026, 1, 1))

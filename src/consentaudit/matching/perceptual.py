@@ -20,11 +20,11 @@ CONFIRM_DHASH_RADIUS = 12
 CANDIDATE_RADIUS = 14
 CONFIRM_256_RADIUS = 76
 # How far an estimate of an image's 256-bit pHash may be from it and still rule a candidate out: the
-# estimate from the fingerprint's 32x32 thumbnails (fingerprint.Thumbnails) was measured at most 20 bits from
+# estimate from the fingerprint's 32x32 thumbnails (thumbnails.Thumbnails) was measured at most 20 bits from
 # the code of the >= 256 px decode over 1,000 real JPEGs, the photos in fixtures/ and ../shared/corpus, and
 # those re-encoded at 256-1,100 px as JPEG and PNG (bench/fast_hash_drift.py); the bound leaves room above.
 NEAR256_DRIFT = 32
-# Images with less detail than this (fingerprint.detail_of: flat, near-blank, smooth two-tone pictures) are
+# Images with less detail than this (thumbnails.detail_of: flat, near-blank, smooth two-tone pictures) are
 # matched by sha256, path, URL or release id only: their perceptual hashes describe a coarse layout that
 # thousands of other images share (docs/matching.md). Applies to the dataset image and to reference entries.
 MIN_DETAIL = 15
