@@ -141,3 +141,22 @@ def test_verify_bundle_against_a_changed_dataset_and_bad_inputs(
     args = ["certify", str(report), "--key", str(key), "-o", str(tmp_path / "c"), "-m", str(stray)]
     assert R.invoke(app, args).exit_code == EXIT_INPUT and not (tmp_path / "c").exists()
     assert R.invoke(app, ["certify", str(report), "--key", str(key), "-o", str(out)]).exit_code == EXIT_INPUT
+
+
+def test_a_bundle_zip_with_damaged_member_data_is_an_input_error(
+    signed: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """The bundle's members are deflated: bytes flipped inside one's compressed data make zlib fail (it
+    stopped `verify` with an internal error); now it is an input error that names the file."""
+    _, key, _ = signed
+    out = tmp_path / "b.zip"
+    _certify(signed, out)
+    with zipfile.ZipFile(out) as zf:
+        info = max(zf.infolist(), key=lambda i: i.compress_size)
+    data = bytearray(out.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode())
+    for k in range(start + 16, start + 80):
+        data[k] ^= 0x55
+    out.write_bytes(bytes(data))
+    code, output = _verify(out, key)
+    assert code == EXIT_INPUT and "not a readable bundle zip" in output and "b.zip" in output

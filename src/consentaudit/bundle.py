@@ -27,7 +27,7 @@ from consentaudit.inputs import report_from_bytes
 from consentaudit.models import Report, ReportFile
 from consentaudit.reports import WRITERS
 from consentaudit.reports.exports import EXPORTS, render_export
-from consentaudit.sources.archives import unsafe_name
+from consentaudit.sources.archives import ARCHIVE_ERRORS, unsafe_name
 from consentaudit.timestamps import now_utc
 
 BUNDLE_FORMAT = "consentaudit-bundle/1"
@@ -210,7 +210,7 @@ def _members(path: Path, check: BundleCheck) -> Iterator[tuple[str, bytes]]:
                     continue
                 seen.add(info.filename)
                 yield info.filename, zf.read(info)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except ARCHIVE_ERRORS as exc:  # also a member whose compressed data is damaged (zlib.error)
         raise InputError(f"{path}: not a readable bundle zip ({type(exc).__name__}: {exc})") from None
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -155,22 +157,77 @@ def test_a_file_that_is_not_an_archive_at_all_is_one_finding_and_the_scan_finish
     _digest_is_what_verify_derives(report, dataset)
 
 
-def test_a_zip_cut_short_is_named_so_and_garbage_is_not(tmp_path: Path) -> None:
-    """A zip lists its members only in the central directory at its end: one cut short (an interrupted
-    download) cannot be listed by any zip reader. Its finding says so, and tells it from a file of garbage."""
+class _Stream(io.RawIOBase):
+    """A file that cannot seek: zipfile then writes each member's sizes after its data (a data descriptor),
+    as `zip - ... | ...` and other streaming writers do."""
+
+    def __init__(self) -> None:
+        self.out = io.BytesIO()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        return self.out.write(b)
+
+
+def _zip_bytes(method: int, streamed: bool) -> tuple[bytes, list[int]]:
+    """A zip of the six photos (with a json sidecar beside the first), and each photo's local header offset."""
     import zipfile
 
+    out: Any = _Stream() if streamed else io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=method) as zf:
+        for i, p in enumerate(PHOTOS_USED):
+            zf.writestr(f"{i:09d}.jpg", p.read_bytes())
+            if i == 0:
+                zf.writestr("000000000.json", json.dumps({"url": "https://example.org/a.jpg"}))
+    data = (out.out if streamed else out).getvalue()
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        offsets = [i.header_offset for i in zf.infolist() if i.filename.endswith(".jpg")]
+    return data, offsets
+
+
+@pytest.mark.parametrize(
+    ("method", "streamed"),
+    [(0, False), (8, False), (8, True), (0, True)],
+    ids=["stored", "deflated", "deflated-streamed", "stored-streamed"],
+)
+def test_a_zip_cut_short_keeps_the_members_before_the_cut(tmp_path: Path, method: int, streamed: bool) -> None:
+    """A zip lists its members only in the central directory at its end: one cut short (an interrupted
+    download) cannot be listed by any zip reader. Its members are recovered from their local headers — stored
+    or deflated, sizes before or (streamed) after the data — audited as images with their crawl sidecar, the
+    member the cut runs through is unreadable, and the archive's finding says what was recovered."""
+    import zipfile
+
+    data, offsets = _zip_bytes(method, streamed)
     dataset = tmp_path / "set"
     dataset.mkdir()
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for p in PHOTOS_USED:
-            zf.write(p, p.name)
-    (dataset / "cut.zip").write_bytes(buf.getvalue()[: len(buf.getvalue()) * 2 // 3])
+    cut = dataset / "cut.zip"
+    cut.write_bytes(data[: (offsets[4] + offsets[5]) // 2])  # half way through the fifth photo
+    with pytest.raises(zipfile.BadZipFile):
+        zipfile.ZipFile(cut)
+    report = _scan(dataset, tmp_path)
+    found = {f.path: f for f in report.findings}
+    for i, p in enumerate(PHOTOS_USED[:4]):
+        f = found[f"cut.zip/{i:09d}.jpg"]
+        assert f.verdict == Verdict.UNCONSENTED and f.sha256 == sha256_hex(p.read_bytes()) and f.phash
+    assert dict(found["cut.zip/000000000.jpg"].metadata).get("crawl.url") == "https://example.org/a.jpg"
+    fifth = found["cut.zip/000000004.jpg"]
+    assert fifth.verdict == Verdict.UNREADABLE and "cut short" in fifth.reasons[0].detail
+    archive = found["cut.zip"]
+    why = archive.reasons[0].detail
+    assert archive.verdict == Verdict.UNREADABLE and "zip cut short" in why and "interrupted" in why
+    assert "5 whole member(s) recovered" in why  # four photos and the json and "000000004.jpg" in why
+    assert "cut.zip/000000005.jpg" not in found
+    _digest_is_what_verify_derives(report, dataset)
+
+
+def test_garbage_named_zip_is_not_called_a_cut_zip(tmp_path: Path) -> None:
+    dataset = tmp_path / "set"
+    dataset.mkdir()
     (dataset / "junk.zip").write_bytes(bytes(range(256)) * 40)
     found = _by_path(_scan(dataset, tmp_path))
-    assert found["cut.zip"][0] == found["junk.zip"][0] == Verdict.UNREADABLE
-    assert "zip cut short" in found["cut.zip"][1] and "interrupted" in found["cut.zip"][1]
+    assert found["junk.zip"][0] == Verdict.UNREADABLE
     assert "cut short" not in found["junk.zip"][1] and "BadZipFile" in found["junk.zip"][1]
 
 
@@ -266,3 +323,37 @@ def test_an_archive_inside_an_archive_is_a_finding_not_passed_over(tmp_path: Pat
     assert found[f"set.{outer}/a.jpg"][0] == Verdict.UNCONSENTED
     assert report.summary.failing == 2  # the default gate fails on the unaudited inner archive too
     _digest_is_what_verify_derives(report, archive)
+
+
+@pytest.mark.parametrize("kind", ["zip-deflated", "zip-lzma", "tar.xz"])
+def test_damaged_compressed_data_is_an_unreadable_member_not_a_failed_scan(tmp_path: Path, kind: str) -> None:
+    """Bytes flipped inside a compressed member's data: zlib and lzma raise their own errors, not OSError
+    (they stopped the whole scan with an internal error). The member is unreadable, the others audited."""
+    import zipfile
+
+    dataset = tmp_path / "set"
+    dataset.mkdir()
+    archive = dataset / f"d.{kind.split('-')[0]}"
+    if kind.startswith("zip"):
+        method = zipfile.ZIP_DEFLATED if kind == "zip-deflated" else zipfile.ZIP_LZMA
+        with zipfile.ZipFile(archive, "w", compression=method) as zf:
+            for i, p in enumerate(PHOTOS_USED[:3]):
+                zf.writestr(f"{i}.jpg", p.read_bytes())
+        with zipfile.ZipFile(archive) as zf:
+            info = zf.getinfo("1.jpg")
+        at = info.header_offset + 30 + len(info.filename) + len(info.extra) + 40
+    else:
+        with tarfile.open(archive, "w:xz") as tf:
+            for i, p in enumerate(PHOTOS_USED[:3]):
+                tf.add(p, f"{i}.jpg")
+        at = archive.stat().st_size // 2
+    data = bytearray(archive.read_bytes())
+    for k in range(at, at + 48):
+        data[k] ^= 0x55
+    archive.write_bytes(bytes(data))
+    report = _scan(dataset, tmp_path)
+    found = _by_path(report)
+    assert found[f"{archive.name}/0.jpg"][0] == Verdict.UNCONSENTED
+    damaged = [(p, why) for p, (v, why) in found.items() if v == Verdict.UNREADABLE]
+    assert damaged and all("Error" in why or "CRC" in why or "cut short" in why for _, why in damaged)
+    _digest_is_what_verify_derives(report, dataset)

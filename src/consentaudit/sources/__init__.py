@@ -8,8 +8,6 @@ from __future__ import annotations
 import errno
 import os
 import stat
-import tarfile
-import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +15,7 @@ from typing import Protocol
 
 from consentaudit.sources.archives import ArchiveReader, ListingLog, is_archive, list_archive
 from consentaudit.sources.directory import DataFile, DirectorySource
-from consentaudit.sources.item import Item, capped, display_name
-
-DEFAULT_MAX_FILE_BYTES = 1 << 30
+from consentaudit.sources.item import DEFAULT_MAX_FILE_BYTES, Item, capped, display_name
 
 
 class Source(Protocol):
@@ -83,11 +79,10 @@ def read_item(item: Item, max_bytes: int = DEFAULT_MAX_FILE_BYTES, archives: Arc
             raise OSError(errno.EIO, "archive member cut short (the shard changed after it was listed)")
         return data
     if item.member is not None:
-        reader = archives or ArchiveReader()
-        try:
+        if archives is not None:
+            return archives.read(item.location, item.member, max_bytes)
+        with ArchiveReader() as reader:
             return reader.read(item.location, item.member, max_bytes)
-        except (KeyError, tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
-            raise OSError(f"cannot read archive member: {type(exc).__name__}: {exc}") from exc
     try:
         fd = os.open(item.location, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:

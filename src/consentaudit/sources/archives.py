@@ -4,9 +4,10 @@ Members are listed and read as streams, never extracted to disk. A member whose 
 out with '..', or is a link is reported as an item with a `problem` and never read. A tar that stops being
 readable part way (cut short, as an interrupted download leaves it, or a damaged member header, where tarfile
 would silently end its listing) keeps the members before that point; where it stops is an item with a
-problem at the archive's own path, and a member whose data runs past the end is one at the member's. An
-archive inside an archive is not opened: it is an item with a problem, so that what it holds is not passed
-over in silence.
+problem at the archive's own path, and a member whose data runs past the end is one at the member's. A zip
+that no zip reader can list (its central directory, at the end, cut off) is treated alike: its members are
+recovered from their local headers (zip_salvage). An archive inside an archive is not opened: it is an item
+with a problem, so that what it holds is not passed over in silence.
 
 Members are grouped by key (the name without its extension): a `<key>.json` sidecar is attached to its
 `<key>.jpg` (and, as WebDataset groups a sample by the name up to its first dot, to `<key>.seg.png`), and an
@@ -18,11 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import lzma
 import os
 import re
 import tarfile
 import weakref
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -31,14 +34,31 @@ from typing import IO, Any, cast
 
 from consentaudit.sources.item import (
     ARCHIVE_SUFFIXES,
+    DEFAULT_MAX_FILE_BYTES,
     IMAGE_EXTENSIONS,
     Item,
     copy_name,
     display_name,
     sample_key,
 )
+from consentaudit.sources.zip_salvage import LOCAL_HEADER, LocalMember, local_members, read_member
 
 MAX_SIDECAR_BYTES = 1 << 20
+
+# What listing or reading a damaged archive raises: tarfile's and zipfile's own errors, OSError (gzip, bz2, a
+# file gone), EOFError (a stream cut short), the decompressors' own errors (zlib, lzma), and zipfile's refusal
+# of an encrypted member (RuntimeError) or of a compression method it does not read (NotImplementedError).
+ARCHIVE_ERRORS: tuple[type[Exception], ...] = (
+    tarfile.TarError,
+    zipfile.BadZipFile,
+    OSError,
+    EOFError,
+    zlib.error,
+    lzma.LZMAError,
+    RuntimeError,
+    NotImplementedError,
+)
+_MEMBER_ERRORS: tuple[type[Exception], ...] = (KeyError, *ARCHIVE_ERRORS)  # KeyError: no member of that name
 
 
 def is_archive(path: PurePath) -> bool:
@@ -140,30 +160,22 @@ def list_archive(archive: Path, rel: str, log: ListingLog | None = None) -> Iter
             yield from _list_zip(archive, rel, log)
         else:
             yield from _list_tar(archive, rel, log)
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
-        yield Item(rel, str(archive), 0, 0, f"archive unreadable: {_zip_cut(archive, exc) or _named(exc)}")
+    except ARCHIVE_ERRORS as exc:
+        yield Item(rel, str(archive), 0, 0, f"archive unreadable: {_named(exc)}")
 
 
 def _named(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _zip_cut(archive: Path, exc: BaseException) -> str | None:
-    """What a zip without its end-of-central-directory record is, when its bytes begin as a zip's do: one
-    cut short (an interrupted copy or download), whose members no zip reader can list."""
-    if not isinstance(exc, zipfile.BadZipFile):
-        return None
+def _begins_as_zip(archive: str | Path) -> bool:
+    """Whether the file's first bytes are a zip member's local header (a zip no reader can list may still
+    hold its members: zip_salvage)."""
     try:
-        with archive.open("rb") as f:
-            head = f.read(4)
+        with open(archive, "rb") as f:
+            return f.read(4) == LOCAL_HEADER
     except OSError:
-        return None
-    if head != b"PK\x03\x04":
-        return None
-    return (
-        f"zip cut short: it begins with a member but ends without the central directory that lists its members "
-        f"(an interrupted copy or download?); {_named(exc)}"
-    )
+        return False
 
 
 @dataclass(frozen=True)
@@ -221,7 +233,7 @@ def _tar_members(
                 missing = m.offset_data + m.size - end
                 problem = f"member {m.name!r} cut short: the archive ends {missing} bytes before its data does"
             yield _Member(m.name, m.size, int(m.mtime) * 1_000_000_000, kind, m.linkname, offset, problem), read
-    except (tarfile.TarError, OSError, EOFError) as exc:  # the data of the last member runs past the end, a zlib error
+    except ARCHIVE_ERRORS as exc:  # the data of the last member runs past the end, a zlib error
         stops.append(f"archive cut short or damaged after {n} members: {type(exc).__name__}: {exc}")
         return
     stopped, at = _STOPPED.get(tf), tf.offset
@@ -252,17 +264,35 @@ def _data_after(f: IO[bytes], start: int) -> int | None:
     return None
 
 
+def _zip_mtime(date_time: tuple[int, ...]) -> int:
+    """A zip member's DOS date and time as one number that orders and changes with them (not a real epoch)."""
+    y, mo, d, h, mi, s = date_time
+    return ((((y * 13 + mo) * 32 + d) * 24 + h) * 60 + mi) * 60 + s
+
+
 def _zip_members(zf: zipfile.ZipFile) -> Iterator[tuple[_Member, Callable[[], bytes | None]]]:
     for info in zf.infolist():
         mode = info.external_attr >> 16
         kind = "link" if (mode & 0o170000) == 0o120000 else "dir" if info.is_dir() else "file"
-        y, mo, d, h, mi, s = info.date_time
-        mtime = ((((y * 13 + mo) * 32 + d) * 24 + h) * 60 + mi) * 60 + s
 
         def read(info: zipfile.ZipInfo = info) -> bytes | None:
             return zf.read(info)
 
-        yield _Member(info.filename, info.file_size, mtime, kind), read
+        yield _Member(info.filename, info.file_size, _zip_mtime(info.date_time), kind), read
+
+
+def _recovered_members(
+    f: IO[bytes], members: list[LocalMember]
+) -> Iterator[tuple[_Member, Callable[[], bytes | None]]]:
+    """Members of a zip without its central directory, as their local headers give them (no link is known:
+    only the central directory records a member's file mode)."""
+    for m in members:
+
+        def read(m: LocalMember = m) -> bytes | None:
+            return read_member(f, m, MAX_SIDECAR_BYTES)
+
+        kind = "dir" if m.is_dir else "file"
+        yield _Member(m.name, m.size, _zip_mtime(m.date_time), kind, problem=m.problem), read
 
 
 def _items(
@@ -292,7 +322,7 @@ def _items(
         if suffix == ".json" and m.size <= MAX_SIDECAR_BYTES:
             try:
                 data = read()
-            except (tarfile.TarError, OSError, EOFError, zipfile.BadZipFile):  # cut short: no crawl record
+            except ARCHIVE_ERRORS:  # cut short or damaged: no crawl record
                 data = None
             if data is not None:
                 sidecars[key] = data.decode("utf-8", "replace")
@@ -363,9 +393,35 @@ def _list_tar(archive: Path, rel: str, log: ListingLog) -> Iterator[Item]:
 
 
 def _list_zip(archive: Path, rel: str, log: ListingLog) -> Iterator[Item]:
-    with zipfile.ZipFile(archive) as zf:
+    try:
+        zf = zipfile.ZipFile(archive)
+    except zipfile.BadZipFile as exc:
+        if not _begins_as_zip(archive):
+            raise
+        yield from _list_recovered(archive, rel, log, exc)
+        return
+    with zf:
         items = list(_items(archive, rel, _zip_members(zf), log))
     yield from items
+
+
+def _list_recovered(archive: Path, rel: str, log: ListingLog, exc: zipfile.BadZipFile) -> Iterator[Item]:
+    """A zip that begins with a member but that no zip reader can list (its central directory cut off or
+    damaged): the members its local headers give are listed and audited, and the archive itself is an item
+    with a problem that says what was recovered and where the walk stopped."""
+    with archive.open("rb") as f:
+        members, stop = local_members(f, os.fstat(f.fileno()).st_size, DEFAULT_MAX_FILE_BYTES)
+        items = list(_items(archive, rel, _recovered_members(f, members), log))
+    yield from items
+    whole = sum(1 for m in members if not m.problem)
+    yield Item(
+        rel,
+        str(archive),
+        0,
+        0,
+        f"archive unreadable: zip cut short or damaged: no zip reader can list it ({_named(exc)}; an interrupted "
+        f"copy or download?); {whole} whole member(s) recovered from their local headers and audited; {stop}",
+    )
 
 
 class ArchiveReader:
@@ -376,18 +432,42 @@ class ArchiveReader:
         self._tar: tarfile.TarFile | None = None
         self._zip: zipfile.ZipFile | None = None
         self._members: dict[str, tarfile.TarInfo] = {}
+        self._recovered: tuple[IO[bytes], dict[str, LocalMember]] | None = None  # a zip no reader can list
 
     def read(self, location: str, member: str, max_bytes: int) -> bytes:
-        if location != self._path:
-            self.close()
-            self._path = location
-            if location.lower().endswith(".zip"):
+        """The bytes of one member; OSError, saying why, for whatever stops them being read whole (a damaged
+        member's decompressor error, a missing member, the byte limit)."""
+        try:
+            if location != self._path:
+                self._open(location)
+            return self._read(member, max_bytes)
+        except OSError:
+            raise
+        except _MEMBER_ERRORS as exc:
+            raise OSError(f"cannot read archive member: {type(exc).__name__}: {exc}") from exc
+
+    def _open(self, location: str) -> None:
+        self.close()
+        if location.lower().endswith(".zip"):
+            try:
                 self._zip = zipfile.ZipFile(location)
-            else:
-                self._tar = tarfile.open(location, "r:*")  # noqa: SIM115 - kept open across a unit, closed in close()
-                with contextlib.suppress(tarfile.TarError, OSError, EOFError):  # cut short: the members before
-                    for listed in self._tar:
-                        self._members[listed.name] = listed
+            except zipfile.BadZipFile:
+                if not _begins_as_zip(location):
+                    raise
+                self._recover(location)
+        else:
+            self._tar = tarfile.open(location, "r:*")  # noqa: SIM115 - kept open across a unit, closed in close()
+            with contextlib.suppress(*ARCHIVE_ERRORS):  # cut short or damaged: the members before
+                for listed in self._tar:
+                    self._members[listed.name] = listed
+        self._path = location  # only once open: a failed opening is tried again, not taken for an open one
+
+    def _read(self, member: str, max_bytes: int) -> bytes:
+        if self._recovered is not None:
+            f, recovered = self._recovered
+            if member not in recovered:
+                raise OSError(f"member {member!r} not found")
+            return read_member(f, recovered[member], max_bytes)
         if self._zip is not None:
             info = self._zip.getinfo(member)
             if info.file_size > max_bytes:
@@ -413,11 +493,25 @@ class ArchiveReader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _recover(self, location: str) -> None:
+        """Index a zip that no reader can list by its local headers (the last member of a name wins, as a
+        zip reader's lookup by name does)."""
+        f = open(location, "rb")  # noqa: SIM115 - kept open across a unit, closed in close()
+        try:
+            members, _ = local_members(f, os.fstat(f.fileno()).st_size, DEFAULT_MAX_FILE_BYTES)
+        except BaseException:
+            f.close()
+            raise
+        self._recovered = f, {m.name: m for m in members}
+
     def close(self) -> None:
         if self._tar is not None:
             self._tar.close()
         if self._zip is not None:
             self._zip.close()
+        if self._recovered is not None:
+            self._recovered[0].close()
         self._tar = self._zip = None
+        self._recovered = None
         self._path = None
         self._members = {}

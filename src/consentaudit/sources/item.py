@@ -6,6 +6,7 @@ import hashlib
 import re
 from dataclasses import dataclass, replace
 
+DEFAULT_MAX_FILE_BYTES = 1 << 30  # the largest file or member read
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
 IMAGE_EXTENSIONS = frozenset(
     {
