@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
@@ -81,8 +82,32 @@ def scanned_to_dict(img: ScannedImage) -> dict[str, Any]:
     }
 
 
+# the hex codes of a fingerprint and their lengths: checked when one is read back (a damaged store row must
+# not reach the matching as a code it cannot parse)
+HEX_CODES = {
+    "sha256": 64,
+    "phash": 16,
+    "dhash": 16,
+    "phash_mirror": 16,
+    "phash_trim": 16,
+    "phash256": 64,
+    "phash_upright": 16,
+}
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+def checked_hex(name: str, value: Any) -> str | None:
+    """`value` when it is None or `HEX_CODES[name]` lower-case hex digits; ValueError otherwise."""
+    if value is None or (isinstance(value, str) and len(value) == HEX_CODES[name] and _HEX.fullmatch(value)):
+        return value
+    raise ValueError(f"{name} {str(value)[:80]!r} is not {HEX_CODES[name]} hex digits")
+
+
 def scanned_from_dict(d: dict[str, Any]) -> ScannedImage:
     f = d.get("fingerprint")
+    if f is not None:
+        for name in HEX_CODES:
+            checked_hex(name, f.get(name))
     return ScannedImage(
         path=d["path"],
         size=d["size"],

@@ -5,14 +5,15 @@ written in batches so that memory follows the batch size, not the dataset; write
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy.engine import Connection, Engine, Row
 
 from consentaudit.codec import (
+    checked_hex,
     finding_from_dict,
     finding_to_dict,
     header_from_dict,
@@ -25,15 +26,33 @@ from consentaudit.models import DataFileDigest, Finding, LightRow, Report, Scann
 from consentaudit.store.bulk import in_transaction, upsert
 from consentaudit.store.location import StoreLocation
 from consentaudit.store.locks import scan_lock, schema_lock
-from consentaudit.store.schema import ensure_schema, open_engine
+from consentaudit.store.schema import DAMAGED_HINT, ensure_schema, open_engine
 from consentaudit.store.tables import CACHE, FINDING, IMAGE, SCAN
 from consentaudit.store.tables import SCAN_FILE as FILE
 
 BATCH = 1000
+T = TypeVar("T")
 
 
 def dumps(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def decoded(store: str, what: str, text: str | None, decode: Callable[[Any], T]) -> T:
+    """A JSON column read back into a value. A row that is not what this consentaudit writes (a damaged
+    file whose pages still read, another program's write) is a StoreError naming the store and the row, not
+    an internal error."""
+    try:
+        return decode(json.loads(text))  # type: ignore[arg-type]  # None fails here, as a damaged row
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise damaged_row(store, what, exc) from None
+
+
+def damaged_row(store: str, what: str, exc: Exception) -> StoreError:
+    return StoreError(
+        f"store {store}: the stored {what} is damaged or not one consentaudit wrote "
+        f"({type(exc).__name__}: {str(exc)[:200]}): {DAMAGED_HINT}"
+    )
 
 
 class StoredFindings:
@@ -171,7 +190,7 @@ class ScanStore:
                         CACHE.c.path.in_(list(paths[i : i + 500])),
                     )
                 )
-                out.extend(scanned_from_dict(json.loads(r[0])) for r in rows)
+                out.extend(self._image(r[0], "cached fingerprint") for r in rows)
         return out
 
     def cache_images(self, dataset: str, images: Sequence[ScannedImage], algorithm: str) -> None:
@@ -196,7 +215,7 @@ class ScanStore:
     def light_rows(self, scan_id: int) -> list[LightRow]:
         """(path, sha256, phash, phash_mirror, phash_upright) of every image of a scan, in path order."""
         with self.engine.connect() as conn:
-            return [
+            rows = [
                 (r[0], r[1], r[2], r[3], r[4])
                 for r in conn.execute(
                     select(IMAGE.c.path, IMAGE.c.sha256, IMAGE.c.phash, IMAGE.c.phash_mirror, IMAGE.c.phash_upright)
@@ -204,6 +223,13 @@ class ScanStore:
                     .order_by(IMAGE.c.path)
                 )
             ]
+        for r in rows:  # the codes are parsed by the duplicate grouping: a damaged one stops here, named
+            try:
+                for name, value in zip(("sha256", "phash", "phash_mirror", "phash_upright"), r[1:], strict=True):
+                    checked_hex(name, value)
+            except ValueError as exc:
+                raise damaged_row(self.describe(), f"image {r[0]!r}", exc) from None
+        return rows
 
     def unjudged_images(self, scan_id: int) -> Iterator[ScannedImage]:
         """Images of a scan that have no finding yet, in path order, a batch at a time."""
@@ -221,7 +247,7 @@ class ScanStore:
             if not rows:
                 return
             for r in rows:
-                yield scanned_from_dict(json.loads(r[1]))
+                yield self._image(r[1], f"image {r[0]!r}")
             last = rows[-1][0]
 
     def prune(self, scan_id: int, paths: Sequence[str]) -> None:
@@ -233,12 +259,19 @@ class ScanStore:
                     conn.execute(delete(table).where(table.c.scan_id == scan_id, table.c.path.in_(chunk)))
 
     def iter_images(self, scan_id: int) -> Iterator[ScannedImage]:
-        yield from (scanned_from_dict(json.loads(d)) for d in self._pages(IMAGE, scan_id))
+        yield from (self._image(d, f"image {p!r}") for p, d in self._pages(IMAGE, scan_id))
 
     def scan_images(self, scan_id: int) -> list[ScannedImage]:
         return list(self.iter_images(scan_id))
 
-    def _pages(self, table: Table, scan_id: int) -> Iterator[str]:
+    def _image(self, text: str | None, what: str) -> ScannedImage:
+        return decoded(self.describe(), what, text, scanned_from_dict)
+
+    def _finding(self, text: str | None, path: str) -> Finding:
+        return decoded(self.describe(), f"finding {path!r}", text, finding_from_dict)
+
+    def _pages(self, table: Table, scan_id: int) -> Iterator[tuple[str, str]]:
+        """(path, data_json) of a scan's rows in path order, a batch at a time."""
         last = ""
         while True:
             with self.engine.connect() as conn:
@@ -251,7 +284,7 @@ class ScanStore:
             if not rows:
                 return
             for r in rows:
-                yield r[1]
+                yield r[0], r[1]
             last = rows[-1][0]
 
     # findings ----------------------------------------------------------------------------------------
@@ -272,11 +305,11 @@ class ScanStore:
                         FINDING.c.scan_id == scan_id, FINDING.c.path.in_(list(paths[i : i + 500]))
                     )
                 ).all()
-                out.update((r[0], finding_from_dict(json.loads(r[1]))) for r in rows)
+                out.update((r[0], self._finding(r[1], r[0])) for r in rows)
         return out
 
     def iter_findings(self, scan_id: int) -> Iterator[Finding]:
-        yield from (finding_from_dict(json.loads(d)) for d in self._pages(FINDING, scan_id))
+        yield from (self._finding(d, p) for p, d in self._pages(FINDING, scan_id))
 
     def clone_scan(self, src: int, dst: int) -> None:
         """Copy the images, findings and data files of a complete scan into another (an unchanged re-scan)."""
@@ -366,14 +399,19 @@ class ScanStore:
             raise StoreError(f"no scan with id {scan_id} in {self.describe()}")
         if row.header_json is None or row.summary_json is None:
             raise StoreError(f"scan {scan_id} did not finish; run the same scan command again to resume it")
-        summary = summary_from_dict(json.loads(row.summary_json))
+        name = self.describe()
+        summary = decoded(name, f"summary of scan {scan_id}", row.summary_json, summary_from_dict)
         return Report(
-            header_from_dict(json.loads(row.header_json)),
+            decoded(name, f"header of scan {scan_id}", row.header_json, header_from_dict),
             summary,
             StoredFindings(self, scan_id, summary.images),
-            tuple(tuple(g) for g in json.loads(row.duplicates_json or "[]")),
+            decoded(name, f"duplicate groups of scan {scan_id}", row.duplicates_json or "[]", _groups),
             files=tuple(self.files(scan_id)),
         )
+
+
+def _groups(value: Any) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(str(p) for p in g) for g in value)
 
 
 __all__ = ["ScanStore", "StoredFindings"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import zipfile
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -12,10 +13,11 @@ from sqlalchemy import create_engine, delete, insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from consentaudit.codec import checked_hex
 from consentaudit.errors import StoreError
 from consentaudit.matching.reference_table import ReferenceTable, table_of
 from consentaudit.models import ReferenceEntry, ReferenceInfo
-from consentaudit.store.db import ScanStore
+from consentaudit.store.db import ScanStore, damaged_row
 from consentaudit.store.tables import REFCOLS, REFENTRY, REFSET
 
 COLUMNS_FORMAT = "reference-columns-npz-v1"
@@ -97,7 +99,8 @@ class ReferenceSets:
             packed = conn.execute(select(REFCOLS.c.format, REFCOLS.c.data).where(REFCOLS.c.set_name == name)).first()
         table = None
         if packed is not None and packed.format == COLUMNS_FORMAT:
-            with contextlib.suppress(ValueError, KeyError, OSError):
+            # damaged (the .npz's CRCs fail) or unreadable: rebuilt below from the entry rows
+            with contextlib.suppress(ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile):
                 table = ReferenceTable.from_bytes(bytes(packed.data))
         if table is None:
             _, entries = self.load(name, keypoints=False)
@@ -129,23 +132,33 @@ class ReferenceSets:
             rows = conn.execute(
                 select(*columns).where(REFENTRY.c.set_name == name).order_by(REFENTRY.c.ref_id)
             ).mappings()
-            entries = [
-                ReferenceEntry(
-                    name,
-                    r["ref_id"],
-                    r["sha256"],
-                    r["phash"],
-                    r["dhash"],
-                    r["url"],
-                    r["phash256"],
-                    r["detail"],
-                    _views(r["views"]),
-                    r.get("keypoints"),
-                )
-                for r in rows
-            ]
+            entries = [self._entry(name, r) for r in rows]
         info = ReferenceInfo(name, f"store:{name}", len(entries), head.description, head.license)
         return info, entries
+
+    def _entry(self, name: str, r: Any) -> ReferenceEntry:
+        """One stored entry; a row that is not what consentaudit writes (a damaged store) is a StoreError."""
+        try:
+            for code in ("sha256", "phash", "dhash", "phash256"):
+                checked_hex(code, r[code])
+            views = _views(r["views"])
+            for _, phash, phash256 in views:
+                checked_hex("phash", phash)
+                checked_hex("phash256", phash256)
+            return ReferenceEntry(
+                name,
+                r["ref_id"],
+                r["sha256"],
+                r["phash"],
+                r["dhash"],
+                r["url"],
+                r["phash256"],
+                r["detail"],
+                views,
+                r.get("keypoints"),
+            )
+        except (ValueError, TypeError) as exc:
+            raise damaged_row(self.store.describe(), f"entry {r['ref_id']!r} of reference set {name!r}", exc) from None
 
     def remove(self, name: str) -> None:
         with self.engine.begin() as conn:

@@ -39,6 +39,8 @@ def ensure_schema(engine: Engine, url: str) -> None:
             if value is None:
                 conn.execute(insert(META).values(key="schema_version", value=str(STORE_SCHEMA_VERSION)))
                 return
+            if not str(value).isdigit():
+                raise StoreError(f"store {_safe(url)} is damaged (schema_version {str(value)[:40]!r}): {DAMAGED_HINT}")
             version = int(value)
             if version > STORE_SCHEMA_VERSION or version < 2:
                 raise StoreError(
@@ -53,6 +55,8 @@ def ensure_schema(engine: Engine, url: str) -> None:
         raise
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot open store {_safe(url)}: {exc}") from exc
+    except UnicodeDecodeError as exc:  # the schema's own text damaged: sqlite3 fails to decode it on connect
+        raise StoreError(f"store {_safe(url)} is damaged (its schema is not text: {exc}): {DAMAGED_HINT}") from None
 
 
 def _to_3(conn: Connection) -> None:  # reference entries gained `detail` and `views`
@@ -91,15 +95,40 @@ def _safe(url: str) -> str:
 
 
 def _operational_error(context: Any) -> None:
-    """The database cannot do what was asked (disk full, read-only, locked, gone): a StoreError naming the
-    store, not an internal error. A transaction rolled back by the server (deadlock, serialization failure:
-    SQLSTATE class 40) passes through, so the writer can retry it; programming errors pass through too."""
+    """The database cannot do what was asked (disk full, read-only, locked, gone) or its file is damaged: a
+    StoreError naming the store, not an internal error. A transaction rolled back by the server (deadlock,
+    serialization failure: SQLSTATE class 40) passes through, so the writer can retry it; programming errors
+    pass through too."""
+    original = context.original_exception
+    url = context.engine.url.render_as_string(hide_password=True) if context.engine is not None else "store"
+    if damaged(original):
+        raise StoreError(f"store {url} is damaged ({original}): {DAMAGED_HINT}") from None
     if not isinstance(context.sqlalchemy_exception, OperationalError):
         return
-    if str(getattr(context.original_exception, "sqlstate", "") or "").startswith("40"):
+    if str(getattr(original, "sqlstate", "") or "").startswith("40"):
         return
-    url = context.engine.url.render_as_string(hide_password=True) if context.engine is not None else "store"
-    raise StoreError(f"store {url}: {context.original_exception}") from None
+    raise StoreError(f"store {url}: {original}") from None
+
+
+DAMAGED_HINT = (
+    "restore it from a backup or scan with another --db (SQLite: `sqlite3 FILE 'PRAGMA integrity_check'` "
+    "says what is damaged, `.recover` saves what it can)"
+)
+
+
+def damaged(exc: BaseException) -> bool:
+    """Whether a database error says its file or pages are damaged: SQLite's SQLITE_CORRUPT (a malformed
+    page or schema) and SQLITE_NOTADB, PostgreSQL's data_corrupted and index_corrupted (SQLSTATE XX001/2)."""
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    return (
+        name.startswith("SQLITE_CORRUPT")
+        or name == "SQLITE_NOTADB"
+        or getattr(exc, "sqlstate", None)
+        in (
+            "XX001",
+            "XX002",
+        )
+    )
 
 
 def _postgres_session(dbapi_conn: Any, _record: Any) -> None:
