@@ -115,6 +115,33 @@ def test_url_and_domain_lists_match_recorded_source_urls(tmp_path: Path) -> None
     assert findings["00000.tar/000000004.jpg"]["reference"] is None  # photos.example.org/p/5.jpg: not listed
 
 
+def test_a_crawled_url_that_does_not_parse_is_no_match_not_a_failed_scan(tmp_path: Path) -> None:
+    """A crawl record's URL is the crawled site's text: `http://[::1` makes urlsplit raise, which stopped
+    the scan with an internal error in the domain lookup. It matches nothing; the other samples still do."""
+    import io
+    import tarfile
+
+    shard = tmp_path / "00000.tar"
+    photo = (FIXTURES / "photos" / "canon-ixus.jpg").read_bytes()
+    with tarfile.open(shard, "w") as tf:
+        for key, url in (("000000000", "http://[::1/a.jpg"), ("000000001", "https://www.example.net/b.jpg")):
+            for name, data in (
+                (f"{key}.jpg", photo + key.encode()),
+                (f"{key}.json", json.dumps({"url": url}).encode()),
+            ):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    urls = tmp_path / "domains.txt"
+    urls.write_text("example.net\n")
+    out = tmp_path / "r.json"
+    result = R.invoke(app, ["scan", str(shard), "-r", str(urls), "--db", str(tmp_path / "db"), "-q", "-o", str(out)])
+    assert result.exit_code == 1, result.output
+    findings = {f["path"]: f for f in json.loads(out.read_text())["findings"]}
+    assert findings["00000.tar/000000000.jpg"]["reference"] is None
+    assert findings["00000.tar/000000001.jpg"]["reference"]["kind"] == "domain"
+
+
 def test_parquet_url_column_builds_a_set(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'db'}"
     r = R.invoke(app, ["reference", "build", "crawl", str(FIXTURES / "shards" / "00000.parquet"), "--db", db])

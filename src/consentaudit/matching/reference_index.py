@@ -61,6 +61,15 @@ def normalise_url(url: str) -> str:
     return f"{host}{parts.path}" + (f"?{parts.query}" if parts.query else "")
 
 
+def _host(url: str) -> str:
+    """The lower-cased host of a URL without 'www.'; '' when it has none or cannot be parsed (a crawl record's
+    URL is the crawled site's text: `http://[::1` makes urlsplit raise)."""
+    try:
+        return (urlsplit(url.strip()).hostname or "").lower().removeprefix("www.")
+    except ValueError:
+        return ""
+
+
 def _zone(d: int, h: int, view_margin: int, keypoints: bool = True) -> int:
     """Which way `confirm` decides a 256-bit candidate at 64-bit distance `d` and 256-bit distance `h`:
     3 sure, 2 at least even (what an entry without keypoints needs), 1 keypoint zone, 0 no match (also: not
@@ -203,8 +212,7 @@ class ReferenceIndex:
             if i is not None:
                 e = self.entries[i]
                 return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.URL)
-            host = (urlsplit(url).hostname or "").lower().removeprefix("www.")
-            parts = host.split(".")
+            parts = _host(url).split(".")
             for k in range(len(parts) - 1):
                 i = self._by_domain.get(".".join(parts[k:]))
                 if i is not None:
