@@ -93,11 +93,11 @@ HEX_CODES = {
     "phash256": 64,
     "phash_upright": 16,
 }
-_HEX = re.compile(r"[0-9a-f]+")
+_HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 def checked_hex(name: str, value: Any) -> str | None:
-    """`value` when it is None or `HEX_CODES[name]` lower-case hex digits; ValueError otherwise."""
+    """`value` when it is None or `HEX_CODES[name]` hex digits; ValueError otherwise."""
     if value is None or (isinstance(value, str) and len(value) == HEX_CODES[name] and _HEX.fullmatch(value)):
         return value
     raise ValueError(f"{name} {str(value)[:80]!r} is not {HEX_CODES[name]} hex digits")
@@ -108,6 +108,12 @@ def scanned_from_dict(d: dict[str, Any]) -> ScannedImage:
     if f is not None:
         for name in HEX_CODES:
             checked_hex(name, f.get(name))
+        for _, phash, phash256 in f.get("views", ()):
+            checked_hex("phash", phash)
+            checked_hex("phash256", phash256)
+        for kind, value in f.get("probed", ()):
+            if str(kind).startswith(("phash256:", "near256:")):
+                checked_hex("phash256", value)
     return ScannedImage(
         path=d["path"],
         size=d["size"],

@@ -9,6 +9,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from conftest import DATASET, FIXTURES, PHOTOS
@@ -116,3 +117,30 @@ def test_a_stored_set_with_damaged_columns_is_rebuilt_from_its_rows(tmp_path: Pa
     _sql(db, "UPDATE reference_entry SET phash = 'not-a-code!!!!!!'")
     code, output = _scan(db, DATASET, "-r", "scraped")
     assert code == EXIT_INPUT and "of reference set 'scraped'" in output and "not-a-code" in output
+
+
+def test_every_code_a_stored_fingerprint_carries_is_checked_where_it_is_read() -> None:
+    """The codes a reference folder's cached fingerprints carry beyond the 64-bit ones — each view's codes and
+    the 256-bit codes a probe kept — are parsed deep in the matching; a damaged one is refused when read."""
+    from dataclasses import replace
+
+    from consentaudit.codec import scanned_from_dict, scanned_to_dict
+    from consentaudit.fingerprint import fingerprint_bytes
+    from consentaudit.models import ScannedImage
+
+    data = (PHOTOS / "canon-ixus.jpg").read_bytes()
+    fp = fingerprint_bytes(data, 10**8, with256=True, views=True)
+    fp = replace(fp, probed=(("phash256:phash_mirror", "0" * 64), ("keypoints:phash", "T1JCMQ==")))
+    row = scanned_to_dict(ScannedImage("a.jpg", len(data), 1, fp))
+    assert scanned_from_dict(json.loads(json.dumps(row))).fingerprint == fp
+    assert fp.views, "the reference view codes this test damages"
+    for damage in ("views", "probed", "phash_upright"):
+        bad = json.loads(json.dumps(row))
+        if damage == "views":
+            bad["fingerprint"]["views"][0][1] = "not-hex-at-all!!"
+        elif damage == "probed":
+            bad["fingerprint"]["probed"][0][1] = "z" * 64
+        else:
+            bad["fingerprint"]["phash_upright"] = "0" * 15
+        with pytest.raises(ValueError, match="hex digits"):
+            scanned_from_dict(bad)
