@@ -357,3 +357,36 @@ def test_damaged_compressed_data_is_an_unreadable_member_not_a_failed_scan(tmp_p
     damaged = [(p, why) for p, (v, why) in found.items() if v == Verdict.UNREADABLE]
     assert damaged and all("Error" in why or "CRC" in why or "cut short" in why for _, why in damaged)
     _digest_is_what_verify_derives(report, dataset)
+
+
+def test_a_cut_zip_is_walked_once_per_process_not_once_per_unit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading a recovered member needs the walk over the local headers, which inflates every streamed
+    member to find its end: each work unit (an ArchiveReader) reuses the process's walk of the same file, and
+    a file changed since is walked again."""
+    from consentaudit.sources import archives
+
+    data, offsets = _zip_bytes(8, streamed=True)
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(data[: offsets[5]])
+    walks: list[str] = []
+    real = archives.local_members
+
+    def counted(f: Any, end: int, limit: int) -> Any:
+        walks.append(str(end))
+        return real(f, end, limit)
+
+    monkeypatch.setattr(archives, "local_members", counted)
+    monkeypatch.setattr(archives, "_RECOVERED", {})
+    members = [i for i in open_source(cut).items() if i.member is not None]
+    assert len(members) == 5 and len(walks) == 1  # the listing: five photos (the json is their sidecar)
+    for unit in (members[:2], members[2:]):
+        with archives.ArchiveReader() as reader:
+            for item in unit:
+                assert read_item(item, archives=reader)
+    assert len(walks) == 2  # the listing's walk, then one for both units
+    cut.write_bytes(data[: offsets[4]])  # another cut: another walk
+    with archives.ArchiveReader() as reader:
+        assert read_item(members[0], archives=reader) == PHOTOS_USED[0].read_bytes()
+    assert len(walks) == 3

@@ -424,6 +424,10 @@ def _list_recovered(archive: Path, rel: str, log: ListingLog, exc: zipfile.BadZi
     )
 
 
+# the local-header index of the last few zips no reader can list, by (path, size, mtime, inode)
+_RECOVERED: dict[tuple[str, int, int, int], dict[str, LocalMember]] = {}
+
+
 class ArchiveReader:
     """Reads members of one archive at a time, keeping it open across the items of a work unit."""
 
@@ -495,14 +499,23 @@ class ArchiveReader:
 
     def _recover(self, location: str) -> None:
         """Index a zip that no reader can list by its local headers (the last member of a name wins, as a
-        zip reader's lookup by name does)."""
+        zip reader's lookup by name does). The index is kept for the process (`_RECOVERED`): the walk inflates
+        every member written with a data descriptor, and each work unit of the archive would repeat it."""
         f = open(location, "rb")  # noqa: SIM115 - kept open across a unit, closed in close()
         try:
-            members, _ = local_members(f, os.fstat(f.fileno()).st_size, DEFAULT_MAX_FILE_BYTES)
+            st = os.fstat(f.fileno())
+            key = (location, st.st_size, st.st_mtime_ns, st.st_ino)
+            index = _RECOVERED.pop(key, None)
+            if index is None:
+                members, _ = local_members(f, st.st_size, DEFAULT_MAX_FILE_BYTES)
+                index = {m.name: m for m in members}
+            _RECOVERED[key] = index  # the most recent last
+            while len(_RECOVERED) > 4:
+                del _RECOVERED[next(iter(_RECOVERED))]
         except BaseException:
             f.close()
             raise
-        self._recovered = f, {m.name: m for m in members}
+        self._recovered = f, index
 
     def close(self) -> None:
         if self._tar is not None:
