@@ -49,7 +49,7 @@ from consentaudit.request import AuditRequest
 from consentaudit.scanner import ScanSettings
 from consentaudit.signals import c2pa_verify
 from consentaudit.sources import ArchiveSource, open_source, read_item
-from consentaudit.sources.archives import ArchiveReader
+from consentaudit.sources.archives import ArchiveReader, is_compressed_tar
 from consentaudit.sources.directory import DataFile, DirectorySource
 from consentaudit.sources.item import LOOSE_SHARD, Item
 from consentaudit.timestamps import now_utc
@@ -89,6 +89,28 @@ def shard_units(items: Sequence[Item], batch_size: int, jobs: int) -> Iterator[S
             by_shard.setdefault(i.shard, []).append(i)
     yield from by_shard.values()
     yield from units_of(loose, batch_size, jobs)
+
+
+def stream_units(items: Sequence[Item], batch_size: int, jobs: int) -> Iterator[Sequence[Item]]:
+    """Units as `units_of` makes them, except the members of a compressed tar: a unit reads them in one
+    forward pass over the decompressed stream, up to its last member, so each unit costs a pass over the
+    stream up to where it ends. They are cut into few contiguous units a shard — as many as keep the jobs
+    busy (2 x jobs over all compressed shards, at least one a shard, at most one a batch) — so the stream is
+    decompressed a few times at most, not once a batch (a 1,000-member .tar.gz on two jobs: 4 units of 250,
+    2.5 passes over the stream). Those units, the largest, go first."""
+    streamed: dict[str, list[Item]] = {}
+    rest: list[Item] = []
+    for i in items:
+        if i.member is not None and is_compressed_tar(i.location):
+            streamed.setdefault(i.location, []).append(i)
+        else:
+            rest.append(i)
+    for members in streamed.values():
+        parts = max(1, min(-(-len(members) // batch_size), -(-2 * jobs // len(streamed))))
+        size = -(-len(members) // parts)
+        for k in range(0, len(members), size):
+            yield members[k : k + size]
+    yield from units_of(rest, batch_size, jobs)
 
 
 def _whole_shards(items: dict[str, Item], fresh: Sequence[Item]) -> dict[str, int]:
@@ -224,7 +246,7 @@ def _mapper(req: AuditRequest, settings: ScanSettings, inputs: Inputs) -> UnitMa
 
 
 def _units(fresh: Sequence[Item], req: AuditRequest, out: str | None) -> Iterator[Sequence[Item]]:
-    return (shard_units if out else units_of)(fresh, req.batch_size, req.jobs)
+    return (shard_units if out else stream_units)(fresh, req.batch_size, req.jobs)
 
 
 def _audit(

@@ -231,15 +231,15 @@ def test_garbage_named_zip_is_not_called_a_cut_zip(tmp_path: Path) -> None:
     assert "cut short" not in found["junk.zip"][1] and "BadZipFile" in found["junk.zip"][1]
 
 
-@pytest.mark.parametrize("kind", ["tar", "zip"])
+@pytest.mark.parametrize("kind", ["tar", "tar.gz", "zip"])
 def test_a_member_name_given_twice_hides_no_image(tmp_path: Path, kind: str) -> None:
     """Tar and zip both take a name more than once; extracting keeps the last copy, but a loader reading the
     stream trains on every one. The last is audited under the name, each earlier copy is an unreadable
     finding of its own (before, it was silently dropped)."""
     archive = tmp_path / f"set.{kind}"
     photos = PHOTOS_USED[:3]
-    if kind == "tar":
-        with tarfile.open(archive, "w") as tf:
+    if kind.startswith("tar"):  # a compressed tar is read forward: the member is found by its offset
+        with tarfile.open(archive, "w:gz" if kind == "tar.gz" else "w") as tf:
             for p in photos:
                 tf.add(p, "same.jpg")
     else:
@@ -390,3 +390,38 @@ def test_a_cut_zip_is_walked_once_per_process_not_once_per_unit(
     with archives.ArchiveReader() as reader:
         assert read_item(members[0], archives=reader) == PHOTOS_USED[0].read_bytes()
     assert len(walks) == 3
+
+
+def test_a_compressed_shard_is_decompressed_a_few_times_not_once_a_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A .tar.gz cannot be read by offset: each work unit reads its members in one forward pass over the
+    stream, as far as its last member, and the shard is cut into few units (2 x jobs), not one a batch. Every
+    header the scan parses is counted: the listing's pass, then about one more over all units — before, each
+    unit re-listed the whole shard and rewound to its own members (~1.5 passes a batch of 64)."""
+    n = 120
+    shard = tmp_path / "00000.tar.gz"
+    with tarfile.open(shard, "w:gz") as tf:
+        for i in range(n):
+            data = PHOTOS_USED[i % len(PHOTOS_USED)].read_bytes() + bytes(i)  # every member distinct
+            info = tarfile.TarInfo(f"{i:09d}.jpg")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    parsed: list[int] = []
+    real = tarfile.TarInfo.fromtarfile.__func__  # type: ignore[attr-defined]
+
+    def counted(cls: type[tarfile.TarInfo], archive: tarfile.TarFile) -> tarfile.TarInfo:
+        parsed.append(1)
+        return real(cls, archive)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(tarfile.TarInfo, "fromtarfile", classmethod(counted))
+    report = run_audit(
+        AuditRequest(dataset=shard, jobs=1, batch_size=8), ScanStore(f"sqlite:///{tmp_path / 'scans.db'}")
+    )
+    assert report.summary.images == n
+    by_path = {f.path: f for f in report.findings}
+    for i in range(n):
+        expected = PHOTOS_USED[i % len(PHOTOS_USED)].read_bytes() + bytes(i)
+        assert by_path[f"00000.tar.gz/{i:09d}.jpg"].sha256 == sha256_hex(expected)
+    # the listing (n headers and the end), then 2 units on one job: the first to n/2, the second to the end
+    assert len(parsed) <= 2.6 * n, len(parsed)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from consentaudit.sources.archives import ArchiveReader, ListingLog, is_archive, list_archive
+from consentaudit.sources.archives import ArchiveReader, ListingLog, is_archive, is_plain_tar, list_archive
 from consentaudit.sources.directory import DataFile, DirectorySource
 from consentaudit.sources.item import DEFAULT_MAX_FILE_BYTES, Item, capped, display_name
 
@@ -67,7 +67,7 @@ def open_source(path: Path) -> ArchiveSource | DirectorySource:
 
 def read_item(item: Item, max_bytes: int = DEFAULT_MAX_FILE_BYTES, archives: ArchiveReader | None = None) -> bytes:
     """The bytes of an item; raise OSError with a clear message when they cannot be read."""
-    if item.member is not None and item.offset is not None:  # a plain tar member: one positioned read
+    if item.member is not None and item.offset is not None and is_plain_tar(item.location):  # one positioned read
         if item.size > max_bytes:
             raise OSError(f"member larger than the {max_bytes}-byte limit")
         fd = os.open(item.location, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
@@ -80,9 +80,9 @@ def read_item(item: Item, max_bytes: int = DEFAULT_MAX_FILE_BYTES, archives: Arc
         return data
     if item.member is not None:
         if archives is not None:
-            return archives.read(item.location, item.member, max_bytes)
+            return archives.read(item.location, item.member, max_bytes, item.offset)
         with ArchiveReader() as reader:
-            return reader.read(item.location, item.member, max_bytes)
+            return reader.read(item.location, item.member, max_bytes, item.offset)
     try:
         fd = os.open(item.location, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:

@@ -17,7 +17,6 @@ for samples refused at crawl time (no image in the shard) are counted as opt-out
 
 from __future__ import annotations
 
-import contextlib
 import json
 import lzma
 import os
@@ -64,6 +63,19 @@ _MEMBER_ERRORS: tuple[type[Exception], ...] = (KeyError, *ARCHIVE_ERRORS)  # Key
 def is_archive(path: PurePath) -> bool:
     """Whether a file (or an archive member) is a tar or zip by its name."""
     return path.name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def is_plain_tar(location: str) -> bool:
+    """Whether an archive is an uncompressed tar (its members are read by offset, in any order)."""
+    return location.lower().endswith(".tar")
+
+
+def is_compressed_tar(location: str) -> bool:
+    """Whether an archive is a compressed tar (its members are read in one forward pass over the stream)."""
+    return location.lower().endswith(COMPRESSED_TAR_SUFFIXES)
+
+
+COMPRESSED_TAR_SUFFIXES = tuple(s for s in ARCHIVE_SUFFIXES if s not in (".tar", ".zip"))
 
 
 def unsafe_name(name: str) -> str | None:
@@ -187,7 +199,7 @@ class _Member:
     mtime_ns: int
     kind: str  # file | dir | link | special
     link: str = ""
-    offset: int | None = None  # data offset in an uncompressed tar
+    offset: int | None = None  # data offset in the tar (in the decompressed stream of a compressed one)
     problem: str = ""  # why it cannot be read (its data runs past the end of the archive)
 
 
@@ -213,10 +225,11 @@ _STOPPED: weakref.WeakKeyDictionary[tarfile.TarFile, tarfile.HeaderError] = weak
 def _tar_members(
     tf: tarfile.TarFile, plain: bool, end: int, stops: list[str]
 ) -> Iterator[tuple[_Member, Callable[[], bytes | None]]]:
-    """Members in one pass over the headers; `plain` (an uncompressed tar of `end` bytes) records each
-    member's data offset, so that its bytes are read later with one positioned read, never by listing the
-    archive again. Where the archive stops being readable before its end-of-archive marker, the members
-    before that point are given and `stops` says why."""
+    """Members in one pass over the headers, each with its data offset: in a plain tar (`plain`, of `end`
+    bytes) its bytes are read later with one positioned read, never by listing the archive again; in a
+    compressed one the offset (in the decompressed stream) names the member exactly for `ArchiveReader`,
+    which reads a unit's members in one forward pass. Where the archive stops being readable before its
+    end-of-archive marker, the members before that point are given and `stops` says why."""
     n = 0
     try:
         for m in tf:
@@ -227,7 +240,7 @@ def _tar_members(
                 f = tf.extractfile(m)
                 return f.read() if f is not None else None
 
-            offset = m.offset_data if plain else None
+            offset = m.offset_data
             problem = ""
             if plain and kind == "file" and m.offset_data + m.size > end:
                 missing = m.offset_data + m.size - end
@@ -435,16 +448,21 @@ class ArchiveReader:
         self._path: str | None = None
         self._tar: tarfile.TarFile | None = None
         self._zip: zipfile.ZipFile | None = None
-        self._members: dict[str, tarfile.TarInfo] = {}
+        self._members: dict[str, tarfile.TarInfo] = {}  # tar members seen so far, by name (the last of a name)
+        self._at: dict[int, tarfile.TarInfo] = {}  # ... and by data offset
+        self._headers: Iterator[tarfile.TarInfo] | None = None  # the tar's headers not yet seen
         self._recovered: tuple[IO[bytes], dict[str, LocalMember]] | None = None  # a zip no reader can list
 
-    def read(self, location: str, member: str, max_bytes: int) -> bytes:
+    def read(self, location: str, member: str, max_bytes: int, offset: int | None = None) -> bytes:
         """The bytes of one member; OSError, saying why, for whatever stops them being read whole (a damaged
-        member's decompressor error, a missing member, the byte limit)."""
+        member's decompressor error, a missing member, the byte limit). `offset`: a tar member's data offset
+        as listed, which names it exactly (a name may be given twice) and lets a compressed tar be read
+        forward only: its headers are read as far as the member asked for, never further, so a unit reading
+        its members in archive order decompresses the stream once, up to its last member."""
         try:
             if location != self._path:
                 self._open(location)
-            return self._read(member, max_bytes)
+            return self._read(member, max_bytes, offset)
         except OSError:
             raise
         except _MEMBER_ERRORS as exc:
@@ -461,12 +479,25 @@ class ArchiveReader:
                 self._recover(location)
         else:
             self._tar = tarfile.open(location, "r:*")  # noqa: SIM115 - kept open across a unit, closed in close()
-            with contextlib.suppress(*ARCHIVE_ERRORS):  # cut short or damaged: the members before
-                for listed in self._tar:
-                    self._members[listed.name] = listed
+            self._headers = iter(self._tar)
         self._path = location  # only once open: a failed opening is tried again, not taken for an open one
 
-    def _read(self, member: str, max_bytes: int) -> bytes:
+    def _tar_member(self, member: str, offset: int | None) -> tarfile.TarInfo | None:
+        """The member at `offset` (else the last of the name), reading headers only as far as it."""
+        while self._headers is not None and (offset is None or offset not in self._at):
+            try:
+                listed = next(self._headers)
+            except StopIteration:
+                self._headers = None
+            except ARCHIVE_ERRORS:  # cut short or damaged: the members before it are all there are
+                self._headers = None
+            else:
+                self._members[listed.name] = listed
+                self._at[listed.offset_data] = listed
+        found = self._at.get(offset) if offset is not None else self._members.get(member)
+        return found if found is not None and found.name == member else None
+
+    def _read(self, member: str, max_bytes: int, offset: int | None) -> bytes:
         if self._recovered is not None:
             f, recovered = self._recovered
             if member not in recovered:
@@ -480,7 +511,7 @@ class ArchiveReader:
                 data = f.read(max_bytes + 1)
         else:
             assert self._tar is not None
-            m = self._members.get(member)
+            m = self._tar_member(member, offset)
             if m is None or not m.isfile():
                 raise OSError(f"member {member!r} not found")
             f2 = self._tar.extractfile(m)
@@ -527,4 +558,4 @@ class ArchiveReader:
         self._tar = self._zip = None
         self._recovered = None
         self._path = None
-        self._members = {}
+        self._members, self._at, self._headers = {}, {}, None
