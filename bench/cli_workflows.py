@@ -9,7 +9,8 @@ wall time of a whole process (fresh `--db` where it says cold), min and median o
 
 - naive: a whole-process Python loop that reads each file, sha256s it, opens it with Pillow and computes
   imagehash's pHash and dHash (the loop a user would write, with its own start-up);
-- cold scan of the loose folder, --jobs 1 and --jobs 2; the same images in one tar shard, --jobs 1;
+- cold scan of the loose folder, --jobs 1 and --jobs 2; the same images in one tar shard, --jobs 1, and in the
+  same shard gzipped (`.tar.gz`), --jobs 1;
 - re-judge: the loose scan again with only --as-of changed, against the cold scan;
 - reference re-scan: a scan with --reference FOLDER, then a second scan with the same folder and a new
   --as-of, against the first;
@@ -29,6 +30,7 @@ Every scan row also shows its process's peak RSS.
 from __future__ import annotations
 
 import argparse
+import gzip
 import io
 import json
 import os
@@ -142,6 +144,11 @@ def main() -> None:
     if not shards.exists():
         shards.mkdir(parents=True)
         shard_of(loose, shards / "00000.tar")
+    gz = w / "shards-gz"  # the same shard gzipped, as some WebDataset sets ship: members read in a forward pass
+    if not gz.exists():
+        gz.mkdir(parents=True)
+        with (shards / "00000.tar").open("rb") as src, gzip.open(gz / "00000.tar.gz", "wb") as dst:
+            shutil.copyfileobj(src, dst)
     big = w / f"shards-big-{args.big_shard}"
     if args.big_shard and not big.exists():
         big.mkdir(parents=True)
@@ -187,6 +194,9 @@ def main() -> None:
         results.setdefault("scan one tar shard of the same images, cold, --jobs 1", []).append(
             timed(scan(shards, w / "shards.csv", fresh("shard"), "--jobs", "1"))
         )
+        results.setdefault("scan the same shard as one .tar.gz, cold, --jobs 1", []).append(
+            timed(scan(gz, w / "shards.csv", fresh("gz"), "--jobs", "1"))
+        )
         if args.million:
             shutil.rmtree(cache, ignore_errors=True)  # first use: the file is parsed, then cached as columns
             row = "scan loose folder, cold, --jobs 1, --reference 1M-entry file, first use"
@@ -224,10 +234,12 @@ def main() -> None:
     cold1 = med["scan loose folder, cold, --jobs 1"]
     ref1 = med["scan with --reference FOLDER, cold, --jobs 1"]
     shard1 = med["scan one tar shard of the same images, cold, --jobs 1"]
+    gz1 = med["scan the same shard as one .tar.gz, cold, --jobs 1"]
     ratios = [
         ("cold --jobs 1 speed / naive loop", naive / cold1, ">= 2.2x"),
         ("--jobs 2 speed / --jobs 1", cold1 / med["scan loose folder, cold, --jobs 2"], ">= 1.8x"),
         ("tar shard time / loose folder", shard1 / cold1, "<= 1.3x"),
+        (".tar.gz shard time / tar shard", gz1 / shard1, "(none)"),
         ("re-judge time / cold scan", med["re-judge: same scan, only --as-of changed"] / cold1, "<= 0.35x"),
         ("second reference scan / first", med["second scan, same --reference FOLDER, new --as-of"] / ref1, "<= 0.35x"),
         ("--version / import PIL.Image, imagehash", med["consentaudit --version"]
