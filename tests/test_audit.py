@@ -433,6 +433,27 @@ def test_units_are_sized_to_the_job() -> None:
     assert sizes(3, 64, 8) == [3]
 
 
+def test_a_compressed_shard_is_cut_into_few_contiguous_units() -> None:
+    """Members of a .tar.gz are read in a forward pass up to a unit's last one: few contiguous units a shard
+    (2 x jobs over the compressed shards, at least one each, at most one a batch); plain tars, zips and loose
+    files keep the batch units."""
+    from consentaudit.audit import stream_units
+
+    def members(shard: str, n: int) -> list[Item]:
+        return [Item(f"{shard}/{i}.jpg", f"/d/{shard}", 1, 1, member=f"{i}.jpg", offset=512 * i) for i in range(n)]
+
+    one = members("a.tar.gz", 1000)
+    plain = members("p.tar", 200)
+    loose = [Item(f"{i}.jpg", f"/d/{i}.jpg", 1, 1) for i in range(10)]
+    units = list(stream_units([*one, *plain, *loose], 64, 2))
+    assert [len(u) for u in units[:4]] == [250] * 4 and [i for u in units[:4] for i in u] == one
+    assert [i for u in units[4:] for i in u] == [*plain, *loose] and max(len(u) for u in units[4:]) <= 64
+    many = [m for k in range(8) for m in members(f"s{k}.tgz", 100)]  # 8 shards, 2 jobs: one unit each
+    assert [len(u) for u in stream_units(many, 64, 2)] == [100] * 8
+    assert [len(u) for u in stream_units(members("b.tar.xz", 100), 64, 1)] == [50, 50]
+    assert [len(u) for u in stream_units(members("c.tar.bz2", 10), 64, 4)] == [10]  # never below a batch
+
+
 def test_inputs_that_need_the_store_are_known_before_it_opens(tmp_path: Path) -> None:
     """A reference folder or archive keeps its fingerprints in the store's cache, a name may be a stored set:
     those scans open the store first. Manifests, fingerprint files and URL lists load without it."""
