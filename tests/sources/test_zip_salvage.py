@@ -81,6 +81,13 @@ def test_no_member_is_inflated_past_the_limit() -> None:
     data[22:26] = struct.pack("<I", 100)  # the uncompressed size the header gives: 100 bytes
     got, _ = _walk(bytes(data), limit=1 << 20)
     assert isinstance(got["bomb.jpg"], str) and "limit" in got["bomb.jpg"]
+    stored = io.BytesIO()  # a stored member whose header claims 100 bytes: its data is not read in whole
+    with zipfile.ZipFile(stored, "w") as zf:
+        zf.writestr("big.jpg", bomb)
+    data = bytearray(_no_directory(stored.getvalue()))
+    data[22:26] = struct.pack("<I", 100)
+    got, _ = _walk(bytes(data), limit=1 << 20)
+    assert isinstance(got["big.jpg"], str) and "limit" in got["big.jpg"]
 
     stream = _Unseekable()
     with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED) as zf:

@@ -199,7 +199,9 @@ def read_member(f: IO[bytes], m: LocalMember, max_bytes: int) -> bytes:
     """The bytes of a recovered member, at most `max_bytes` of them; OSError when they cannot be read whole."""
     if m.problem:
         raise OSError(m.problem)
-    if m.size > max_bytes:
+    # deflate grows incompressible data by a few bytes in 16 KB: a larger compressed size than that allows is
+    # a member past the limit (whatever size its header claims), not read into memory
+    if m.size > max_bytes or m.compressed_size > max_bytes + (max_bytes >> 10) + 1024:
         raise OSError(f"member larger than the {max_bytes}-byte limit")
     f.seek(m.data_offset)
     raw = f.read(m.compressed_size)
