@@ -20,7 +20,7 @@ from consentaudit.digest import merkle_root, sha256_file, sha256_hex
 from consentaudit.errors import ConsentAuditError, InputError
 from consentaudit.report_shape import DIGESTED, shape_problem
 from consentaudit.sources import open_source, read_item
-from consentaudit.sources.archives import ArchiveReader
+from consentaudit.sources.archive_reader import ArchiveReader
 
 SIGNATURE_FORMAT = "consentaudit-signature/1"
 CANONICALISATION = "json: sorted keys, no whitespace, UTF-8"

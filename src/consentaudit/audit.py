@@ -49,7 +49,7 @@ from consentaudit.request import AuditRequest
 from consentaudit.scanner import ScanSettings
 from consentaudit.signals import c2pa_verify
 from consentaudit.sources import ArchiveSource, open_source, read_item
-from consentaudit.sources.archives import ArchiveReader, is_compressed_tar
+from consentaudit.sources.archive_reader import ArchiveReader, is_compressed_tar
 from consentaudit.sources.directory import DataFile, DirectorySource
 from consentaudit.sources.item import LOOSE_SHARD, Item
 from consentaudit.timestamps import now_utc

@@ -27,7 +27,8 @@ from consentaudit.inputs import report_from_bytes
 from consentaudit.models import Report, ReportFile
 from consentaudit.reports import WRITERS
 from consentaudit.reports.exports import EXPORTS, render_export
-from consentaudit.sources.archives import ARCHIVE_ERRORS, unsafe_name
+from consentaudit.sources.archive_reader import ARCHIVE_ERRORS
+from consentaudit.sources.archives import unsafe_name
 from consentaudit.timestamps import now_utc
 
 BUNDLE_FORMAT = "consentaudit-bundle/1"

@@ -24,7 +24,7 @@ from consentaudit.probe import ImageProbe
 from consentaudit.progress import Progress, ProgressCallback
 from consentaudit.scanner import ScanSettings, refingerprint_exact, scan_unit
 from consentaudit.sources import open_source, read_item
-from consentaudit.sources.archives import ArchiveReader
+from consentaudit.sources.archive_reader import ArchiveReader
 from consentaudit.sources.item import Item
 from consentaudit.thumbnails import Thumbnails
 from consentaudit.verdicts import Rules

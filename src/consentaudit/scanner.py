@@ -22,7 +22,7 @@ from consentaudit.signals.containers import jpeg_header_end
 from consentaudit.signals.metadata import read_metadata
 from consentaudit.signals.provenance import C2paFacts, c2pa_signals, crawl_signals, parse_crawl_json, xmp_signals
 from consentaudit.sources import read_item
-from consentaudit.sources.archives import ArchiveReader
+from consentaudit.sources.archive_reader import ArchiveReader
 from consentaudit.sources.item import Item
 from consentaudit.thumbnails import Thumbnails
 
@@ -67,7 +67,7 @@ def _sidecar_bytes(item: Item, archives: ArchiveReader) -> bytes | None:
         if item.member is not None:
             return archives.read(item.location, item.c2pa_sidecar, 64 << 20)
         return Path(item.c2pa_sidecar).read_bytes()
-    except (OSError, KeyError):
+    except OSError:  # ArchiveReader says every failure so, a missing member too
         return None
 
 

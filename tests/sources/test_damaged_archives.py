@@ -365,7 +365,7 @@ def test_a_cut_zip_is_walked_once_per_process_not_once_per_unit(
     """Reading a recovered member needs the walk over the local headers, which inflates every streamed
     member to find its end: each work unit (an ArchiveReader) reuses the process's walk of the same file, and
     a file changed since is walked again."""
-    from consentaudit.sources import archives
+    from consentaudit.sources import archive_reader, archives
 
     data, offsets = _zip_bytes(8, streamed=True)
     cut = tmp_path / "cut.zip"
@@ -377,17 +377,18 @@ def test_a_cut_zip_is_walked_once_per_process_not_once_per_unit(
         walks.append(str(end))
         return real(f, end, limit)
 
-    monkeypatch.setattr(archives, "local_members", counted)
-    monkeypatch.setattr(archives, "_RECOVERED", {})
+    monkeypatch.setattr(archives, "local_members", counted)  # the listing's walk
+    monkeypatch.setattr(archive_reader, "local_members", counted)  # the readers'
+    monkeypatch.setattr(archive_reader, "_RECOVERED", {})
     members = [i for i in open_source(cut).items() if i.member is not None]
     assert len(members) == 5 and len(walks) == 1  # the listing: five photos (the json is their sidecar)
     for unit in (members[:2], members[2:]):
-        with archives.ArchiveReader() as reader:
+        with archive_reader.ArchiveReader() as reader:
             for item in unit:
                 assert read_item(item, archives=reader)
     assert len(walks) == 2  # the listing's walk, then one for both units
     cut.write_bytes(data[: offsets[4]])  # another cut: another walk
-    with archives.ArchiveReader() as reader:
+    with archive_reader.ArchiveReader() as reader:
         assert read_item(members[0], archives=reader) == PHOTOS_USED[0].read_bytes()
     assert len(walks) == 3
 

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from consentaudit.sources.archives import ArchiveReader, ListingLog, is_archive, is_plain_tar, list_archive
+from consentaudit.sources.archive_reader import ArchiveReader, is_plain_tar
+from consentaudit.sources.archives import ListingLog, is_archive, list_archive
 from consentaudit.sources.directory import DataFile, DirectorySource
 from consentaudit.sources.item import DEFAULT_MAX_FILE_BYTES, Item, capped, display_name
 

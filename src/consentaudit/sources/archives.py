@@ -1,13 +1,13 @@
 """Datasets shipped as archives: tar shards (img2dataset / WebDataset layout) and zip files.
 
-Members are listed and read as streams, never extracted to disk. A member whose name is absolute, climbs
-out with '..', or is a link is reported as an item with a `problem` and never read. A tar that stops being
-readable part way (cut short, as an interrupted download leaves it, or a damaged member header, where tarfile
-would silently end its listing) keeps the members before that point; where it stops is an item with a
-problem at the archive's own path, and a member whose data runs past the end is one at the member's. A zip
-that no zip reader can list (its central directory, at the end, cut off) is treated alike: its members are
-recovered from their local headers (zip_salvage). An archive inside an archive is not opened: it is an item
-with a problem, so that what it holds is not passed over in silence.
+Members are listed here (and read by `archive_reader`) as streams, never extracted to disk. A member whose
+name is absolute, climbs out with '..', or is a link is reported as an item with a `problem` and never read. A
+tar that stops being readable part way (cut short, as an interrupted download leaves it, or a damaged member
+header, where tarfile would silently end its listing) keeps the members before that point; where it stops is
+an item with a problem at the archive's own path, and a member whose data runs past the end is one at the
+member's. A zip that no zip reader can list (its central directory, at the end, cut off) is treated alike: its
+members are recovered from their local headers (zip_salvage). An archive inside an archive is not opened: it
+is an item with a problem, so that what it holds is not passed over in silence.
 
 Members are grouped by key (the name without its extension): a `<key>.json` sidecar is attached to its
 `<key>.jpg` (and, as WebDataset groups a sample by the name up to its first dot, to `<key>.seg.png`), and an
@@ -18,19 +18,18 @@ for samples refused at crawl time (no image in the shard) are counted as opt-out
 from __future__ import annotations
 
 import json
-import lzma
 import os
 import re
 import tarfile
 import weakref
 import zipfile
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath, PurePosixPath
 from typing import IO, Any, cast
 
+from consentaudit.sources.archive_reader import ARCHIVE_ERRORS, begins_as_zip, is_plain_tar
 from consentaudit.sources.item import (
     ARCHIVE_SUFFIXES,
     DEFAULT_MAX_FILE_BYTES,
@@ -40,42 +39,14 @@ from consentaudit.sources.item import (
     display_name,
     sample_key,
 )
-from consentaudit.sources.zip_salvage import LOCAL_HEADER, LocalMember, local_members, read_member
+from consentaudit.sources.zip_salvage import LocalMember, local_members, read_member
 
 MAX_SIDECAR_BYTES = 1 << 20
-
-# What listing or reading a damaged archive raises: tarfile's and zipfile's own errors, OSError (gzip, bz2, a
-# file gone), EOFError (a stream cut short), the decompressors' own errors (zlib, lzma), and zipfile's refusal
-# of an encrypted member (RuntimeError) or of a compression method it does not read (NotImplementedError).
-ARCHIVE_ERRORS: tuple[type[Exception], ...] = (
-    tarfile.TarError,
-    zipfile.BadZipFile,
-    OSError,
-    EOFError,
-    zlib.error,
-    lzma.LZMAError,
-    RuntimeError,
-    NotImplementedError,
-)
-_MEMBER_ERRORS: tuple[type[Exception], ...] = (KeyError, *ARCHIVE_ERRORS)  # KeyError: no member of that name
 
 
 def is_archive(path: PurePath) -> bool:
     """Whether a file (or an archive member) is a tar or zip by its name."""
     return path.name.lower().endswith(ARCHIVE_SUFFIXES)
-
-
-def is_plain_tar(location: str) -> bool:
-    """Whether an archive is an uncompressed tar (its members are read by offset, in any order)."""
-    return location.lower().endswith(".tar")
-
-
-def is_compressed_tar(location: str) -> bool:
-    """Whether an archive is a compressed tar (its members are read in one forward pass over the stream)."""
-    return location.lower().endswith(COMPRESSED_TAR_SUFFIXES)
-
-
-COMPRESSED_TAR_SUFFIXES = tuple(s for s in ARCHIVE_SUFFIXES if s not in (".tar", ".zip"))
 
 
 def unsafe_name(name: str) -> str | None:
@@ -178,16 +149,6 @@ def list_archive(archive: Path, rel: str, log: ListingLog | None = None) -> Iter
 
 def _named(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
-
-
-def _begins_as_zip(archive: str | Path) -> bool:
-    """Whether the file's first bytes are a zip member's local header (a zip no reader can list may still
-    hold its members: zip_salvage)."""
-    try:
-        with open(archive, "rb") as f:
-            return f.read(4) == LOCAL_HEADER
-    except OSError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -395,7 +356,7 @@ def _items(
 
 
 def _list_tar(archive: Path, rel: str, log: ListingLog) -> Iterator[Item]:
-    plain = archive.name.lower().endswith(".tar")
+    plain = is_plain_tar(archive.name)
     stops: list[str] = []
     with tarfile.open(archive, "r:" if plain else "r:*", tarinfo=_HeaderLog) as tf:
         end = os.fstat(cast(IO[bytes], tf.fileobj).fileno()).st_size if plain else 0
@@ -409,7 +370,7 @@ def _list_zip(archive: Path, rel: str, log: ListingLog) -> Iterator[Item]:
     try:
         zf = zipfile.ZipFile(archive)
     except zipfile.BadZipFile as exc:
-        if not _begins_as_zip(archive):
+        if not begins_as_zip(archive):
             raise
         yield from _list_recovered(archive, rel, log, exc)
         return
@@ -435,127 +396,3 @@ def _list_recovered(archive: Path, rel: str, log: ListingLog, exc: zipfile.BadZi
         f"archive unreadable: zip cut short or damaged: no zip reader can list it ({_named(exc)}; an interrupted "
         f"copy or download?); {whole} whole member(s) recovered from their local headers and audited; {stop}",
     )
-
-
-# the local-header index of the last few zips no reader can list, by (path, size, mtime, inode)
-_RECOVERED: dict[tuple[str, int, int, int], dict[str, LocalMember]] = {}
-
-
-class ArchiveReader:
-    """Reads members of one archive at a time, keeping it open across the items of a work unit."""
-
-    def __init__(self) -> None:
-        self._path: str | None = None
-        self._tar: tarfile.TarFile | None = None
-        self._zip: zipfile.ZipFile | None = None
-        self._members: dict[str, tarfile.TarInfo] = {}  # tar members seen so far, by name (the last of a name)
-        self._at: dict[int, tarfile.TarInfo] = {}  # ... and by data offset
-        self._headers: Iterator[tarfile.TarInfo] | None = None  # the tar's headers not yet seen
-        self._recovered: tuple[IO[bytes], dict[str, LocalMember]] | None = None  # a zip no reader can list
-
-    def read(self, location: str, member: str, max_bytes: int, offset: int | None = None) -> bytes:
-        """The bytes of one member; OSError, saying why, for whatever stops them being read whole (a damaged
-        member's decompressor error, a missing member, the byte limit). `offset`: a tar member's data offset
-        as listed, which names it exactly (a name may be given twice) and lets a compressed tar be read
-        forward only: its headers are read as far as the member asked for, never further, so a unit reading
-        its members in archive order decompresses the stream once, up to its last member."""
-        try:
-            if location != self._path:
-                self._open(location)
-            return self._read(member, max_bytes, offset)
-        except OSError:
-            raise
-        except _MEMBER_ERRORS as exc:
-            raise OSError(f"cannot read archive member: {type(exc).__name__}: {exc}") from exc
-
-    def _open(self, location: str) -> None:
-        self.close()
-        if location.lower().endswith(".zip"):
-            try:
-                self._zip = zipfile.ZipFile(location)
-            except zipfile.BadZipFile:
-                if not _begins_as_zip(location):
-                    raise
-                self._recover(location)
-        else:
-            self._tar = tarfile.open(location, "r:*")  # noqa: SIM115 - kept open across a unit, closed in close()
-            self._headers = iter(self._tar)
-        self._path = location  # only once open: a failed opening is tried again, not taken for an open one
-
-    def _tar_member(self, member: str, offset: int | None) -> tarfile.TarInfo | None:
-        """The member at `offset` (else the last of the name), reading headers only as far as it."""
-        while self._headers is not None and (offset is None or offset not in self._at):
-            try:
-                listed = next(self._headers)
-            except StopIteration:
-                self._headers = None
-            except ARCHIVE_ERRORS:  # cut short or damaged: the members before it are all there are
-                self._headers = None
-            else:
-                self._members[listed.name] = listed
-                self._at[listed.offset_data] = listed
-        found = self._at.get(offset) if offset is not None else self._members.get(member)
-        return found if found is not None and found.name == member else None
-
-    def _read(self, member: str, max_bytes: int, offset: int | None) -> bytes:
-        if self._recovered is not None:
-            f, recovered = self._recovered
-            if member not in recovered:
-                raise OSError(f"member {member!r} not found")
-            return read_member(f, recovered[member], max_bytes)
-        if self._zip is not None:
-            info = self._zip.getinfo(member)
-            if info.file_size > max_bytes:
-                raise OSError(f"member larger than the {max_bytes}-byte limit")
-            with self._zip.open(info) as f:
-                data = f.read(max_bytes + 1)
-        else:
-            assert self._tar is not None
-            m = self._tar_member(member, offset)
-            if m is None or not m.isfile():
-                raise OSError(f"member {member!r} not found")
-            f2 = self._tar.extractfile(m)
-            if f2 is None:
-                raise OSError(f"member {member!r} has no data")
-            data = f2.read(max_bytes + 1)
-        if len(data) > max_bytes:
-            raise OSError(f"member larger than the {max_bytes}-byte limit")
-        return data
-
-    def __enter__(self) -> ArchiveReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _recover(self, location: str) -> None:
-        """Index a zip that no reader can list by its local headers (the last member of a name wins, as a
-        zip reader's lookup by name does). The index is kept for the process (`_RECOVERED`): the walk inflates
-        every member written with a data descriptor, and each work unit of the archive would repeat it."""
-        f = open(location, "rb")  # noqa: SIM115 - kept open across a unit, closed in close()
-        try:
-            st = os.fstat(f.fileno())
-            key = (location, st.st_size, st.st_mtime_ns, st.st_ino)
-            index = _RECOVERED.pop(key, None)
-            if index is None:
-                members, _ = local_members(f, st.st_size, DEFAULT_MAX_FILE_BYTES)
-                index = {m.name: m for m in members}
-            _RECOVERED[key] = index  # the most recent last
-            while len(_RECOVERED) > 4:
-                del _RECOVERED[next(iter(_RECOVERED))]
-        except BaseException:
-            f.close()
-            raise
-        self._recovered = f, index
-
-    def close(self) -> None:
-        if self._tar is not None:
-            self._tar.close()
-        if self._zip is not None:
-            self._zip.close()
-        if self._recovered is not None:
-            self._recovered[0].close()
-        self._tar = self._zip = None
-        self._recovered = None
-        self._path = None
-        self._members, self._at, self._headers = {}, {}, None

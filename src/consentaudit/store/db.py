@@ -43,7 +43,9 @@ def decoded(store: str, what: str, text: str | None, decode: Callable[[Any], T])
     file whose pages still read, another program's write) is a StoreError naming the store and the row, not
     an internal error."""
     try:
-        return decode(json.loads(text))  # type: ignore[arg-type]  # None fails here, as a damaged row
+        if text is None:
+            raise ValueError("no data")
+        return decode(json.loads(text))
     except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
         raise damaged_row(store, what, exc) from None
 
