@@ -522,3 +522,61 @@ def test_every_setting_that_shapes_a_scanned_image_is_in_the_cache_tag() -> None
     tags = [s.cache_tag() for s in (base, *variants)]
     assert len(set(tags)) == len(tags)
     assert ScanSettings().cache_tag() == base.cache_tag()
+
+
+def test_a_changed_crawl_record_or_c2pa_sidecar_is_read_again(tmp_path: Path) -> None:
+    """The fingerprint cache keeps what was read beside each image (its crawl record, its C2PA sidecar):
+    an opt-out header added to an image's `.json` — loose, or inside a shard rewritten with the same image
+    member — and a `.c2pa` sidecar put beside an image are seen by the next scan on the same store, which
+    read the cached signals from before them. An image whose sidecars did not change still comes from
+    the cache."""
+    import tarfile
+
+    folder = tmp_path / "set"
+    folder.mkdir()
+    shutil.copy(PHOTOS / "canon-ixus.jpg", folder / "a.jpg")
+    (folder / "a.json").write_text('{"url": "https://example.org/a.jpg", "status": "success"}')
+    shutil.copy(PHOTOS / "nikon-e950.jpg", folder / "b.jpg")
+    (folder / "b.json").write_text('{"url": "https://example.org/b.jpg", "status": "success"}')
+    shutil.copy(FIXTURES / "provenance" / "cloud.jpg", folder / "cloud.jpg")
+    shard = tmp_path / "shard.tar"
+    with tarfile.open(FIXTURES / "shards" / "00000.tar") as src, tarfile.open(shard, "w") as dst:
+        for m in src.getmembers():
+            dst.addfile(m, src.extractfile(m))
+    store = ScanStore(f"sqlite:///{tmp_path / 'db'}")
+
+    def scan(dataset: Path, as_of: date | None = None) -> tuple[dict[str, dict[str, Any]], int]:
+        ticks: list[Progress] = []
+        req = AuditRequest(dataset=dataset, jobs=1, as_of=as_of or date(2026, 11, 26))
+        report = run_audit(req, store, ticks.append)
+        return {f["path"]: f for f in _findings(report)}, max(t.cached for t in ticks)  # the plan's tick
+
+    def c2pa(found: dict[str, Any]) -> list[str]:
+        return [s["value"] for s in found["signals"] if s["protocol"] == "c2pa-manifest"]
+
+    before, _ = scan(folder)
+    assert before["a.jpg"]["verdict"] == before["b.jpg"]["verdict"] == Verdict.UNCONSENTED.value
+    assert c2pa(before["cloud.jpg"]) == ["remote-only"]
+    (folder / "a.json").write_text('{"url": "https://example.org/a.jpg", "status": "success", "X-Robots-Tag": "noai"}')
+    shutil.copy(FIXTURES / "provenance" / "cloud_manifest.c2pa", folder / "cloud_manifest.c2pa")
+    after, cached = scan(folder)
+    assert after["a.jpg"]["verdict"] == Verdict.OPTED_OUT.value  # the cached signals were from before the header
+    assert c2pa(after["cloud.jpg"]) == ["present"]  # the sidecar is read now
+    assert after["b.jpg"]["verdict"] == Verdict.UNCONSENTED.value and cached == 1  # b alone unchanged
+    again, cached = scan(folder, date(2026, 12, 1))
+    assert cached == 3 and {p: f["verdict"] for p, f in again.items()} == {p: f["verdict"] for p, f in after.items()}
+
+    first, _ = scan(shard)
+    key = "shard.tar/000000000.jpg"
+    assert first[key]["verdict"] != Verdict.OPTED_OUT.value
+    with tarfile.open(FIXTURES / "shards" / "00000.tar") as src, tarfile.open(shard, "w") as dst:
+        for m in src.getmembers():  # the same members, one crawl record with an opt-out header added
+            data = src.extractfile(m).read()  # type: ignore[union-attr]
+            if m.name == "000000000.json":
+                record = json.loads(data)
+                data = json.dumps({**record, "X-Robots-Tag": "noai"}).encode()
+                m.size = len(data)
+            dst.addfile(m, io.BytesIO(data))
+    redone, cached = scan(shard)
+    assert redone[key]["verdict"] == Verdict.OPTED_OUT.value
+    assert cached == len(first) - 1  # every other member, its image and record unchanged, from the cache

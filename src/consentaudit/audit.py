@@ -389,7 +389,7 @@ def _plan(
     for path, item in items.items():
         if path in done:
             continue
-        if item.problem is None and cache.get(path) == (item.size, item.mtime_ns):
+        if item.problem is None and cache.get(path) == item.cache_state:
             unchanged.append(path)
         else:
             fresh.append(item)

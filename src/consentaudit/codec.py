@@ -79,6 +79,7 @@ def scanned_to_dict(img: ScannedImage) -> dict[str, Any]:
         "signals": [signal_to_dict(s) for s in img.signals],
         "metadata": [list(kv) for kv in img.metadata],
         "notes": list(img.notes),
+        "sidecars": img.sidecars,
     }
 
 
@@ -132,6 +133,7 @@ def scanned_from_dict(d: dict[str, Any]) -> ScannedImage:
         signals=tuple(signal_from_dict(s) for s in d.get("signals", ())),
         metadata=tuple((k, v) for k, v in d.get("metadata", ())),
         notes=tuple(d.get("notes", ())),
+        sidecars=d.get("sidecars") if isinstance(d.get("sidecars"), str) else None,
     )
 
 

@@ -221,7 +221,7 @@ def reference_images(
     key = f"reference:{source.root / path.name if path.is_file() else source.root}"
     algo = settings.cache_key(f"{algorithm(False)};reference(256,views,orb)")
     states = store.cache_states(key, algo)
-    fresh = [i for i in items if i.problem is not None or states.get(i.path) != (i.size, i.mtime_ns)]
+    fresh = [i for i in items if i.problem is not None or states.get(i.path) != i.cache_state]
     seen = {i.path for i in fresh}
     cached = store.cached_images(key, algo, [i.path for i in items if i.path not in seen])
     scanned = fingerprint_items(fresh, settings, jobs=jobs)

@@ -38,6 +38,8 @@ class Fingerprint:
 
 # What the duplicate grouping reads of each image: (path, sha256, phash, phash_mirror, phash_upright)
 LightRow = tuple[str, str | None, str | None, str | None, str | None]
+# What the fingerprint cache compares to tell an entry unchanged: (size, mtime_ns, sidecars) — `Item.cache_state`
+CacheState = tuple[int, int, str | None]
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class ScannedImage:
     signals: tuple[Signal, ...] = ()
     metadata: tuple[tuple[str, str], ...] = ()  # (name, value) pairs safe to report
     notes: tuple[str, ...] = ()  # non-fatal problems (e.g. broken EXIF)
+    sidecars: str | None = None  # `Item.sidecars` of the entry it was scanned from (the cache keeps it)
 
     @property
     def digest(self) -> str | None:

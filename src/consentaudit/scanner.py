@@ -131,12 +131,15 @@ def scan_item(
     given the bytes read, `hold_thumbs` the thumbnails the fingerprint came from."""
     if item.problem is not None:
         return ScannedImage(item.path, item.size, item.mtime_ns, None, error=item.problem)
+    sidecars = item.sidecars
     reader = archives or ArchiveReader()
     try:
         data = read_item(item, archives=reader)
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        return ScannedImage(item.path, item.size, item.mtime_ns, None, error=f"cannot read file: {reason}")
+        return ScannedImage(
+            item.path, item.size, item.mtime_ns, None, error=f"cannot read file: {reason}", sidecars=sidecars
+        )
     if hold is not None:
         hold(item.path, data)
     signals: list[Signal] = []
@@ -168,6 +171,7 @@ def scan_item(
             sha256=sha256_hex(data) if data else None,
             signals=tuple(signals),
             metadata=tuple(values),
+            sidecars=sidecars,
         )
     # The readers below parse what a file's author wrote; each is fuzzed, but a failure one of them did not
     # foresee must not stop the scan and lose the other images: the image keeps its fingerprint and the
@@ -196,6 +200,7 @@ def scan_item(
         signals=tuple(signals),
         metadata=tuple(values + metadata),
         notes=tuple(notes),
+        sidecars=sidecars,
     )
 
 

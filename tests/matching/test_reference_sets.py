@@ -212,6 +212,7 @@ def test_an_older_store_is_migrated(tmp_path: Path, version: int) -> None:
         con.execute(f"ALTER TABLE reference_entry DROP COLUMN {column}")
     for table in ("image", "fingerprint_cache"):  # ... and none had `phash_upright` (schema 6)
         con.execute(f"ALTER TABLE {table} DROP COLUMN phash_upright")
+    con.execute("ALTER TABLE fingerprint_cache DROP COLUMN sidecars")  # nor the cache its `sidecars` (7)
     con.execute(f"UPDATE store_meta SET value = '{version}' WHERE key = 'schema_version'")
     con.commit()
     con.close()

@@ -277,7 +277,7 @@ def _items(
     share a name (tar and zip allow it), each but the last is one under `NAME (copy k of n)`."""
     listed: list[tuple[str, _Member, str | None]] = []  # (path, member, why it is not read), member order
     sidecars: dict[str, str] = {}
-    c2pa: dict[str, str] = {}
+    c2pa: dict[str, tuple[str, str]] = {}  # key -> (member name, its size, mtime and offset)
     for m, read in members:
         why = unsafe_name(m.name)
         key, suffix = _key(m.name)
@@ -301,7 +301,7 @@ def _items(
             if data is not None:
                 sidecars[key] = data.decode("utf-8", "replace")
         elif suffix == ".c2pa":
-            c2pa[key] = m.name
+            c2pa[key] = (m.name, f"{m.size}:{m.mtime_ns}:{m.offset}")
         elif suffix in IMAGE_EXTENSIONS:
             listed.append((f"{rel}/{display_name(m.name)}", m, None))
         elif is_archive(PurePosixPath(m.name)):  # images in it would be in the dataset, unaudited
@@ -338,6 +338,7 @@ def _items(
             continue
         key, _ = _key(m.name)
         sample = sample_key(m.name)  # the key a WebDataset loader groups the member under, when it differs
+        side = c2pa.get(key) or c2pa.get(sample)
         yield Item(
             path,
             str(archive),
@@ -349,8 +350,9 @@ def _items(
             or parquet.get(key)
             or sidecars.get(sample)
             or parquet.get(sample.rsplit("/", 1)[-1]),
-            c2pa_sidecar=c2pa.get(key) or c2pa.get(sample),
+            c2pa_sidecar=side[0] if side else None,
             offset=m.offset,
+            c2pa_state=side[1] if side else "",
         )
     yield from problems
 

@@ -120,14 +120,16 @@ class DirectorySource:
                     stem, ext = entry.name, ""
                 if "." + ext.lower() in IMAGE_EXTENSIONS or _looks_like_image(Path(full)):
                     json_name = stem + ".json"
+                    c2pa = _c2pa_sidecar(folder, entry.name, stem, names)
                     yield Item(
                         rel,
                         full,
                         st.st_size,
                         st.st_mtime_ns,
                         crawl_json=_sidecar_text(folder / json_name) if json_name in names else None,
-                        c2pa_sidecar=_c2pa_sidecar(folder, entry.name, stem, names),
+                        c2pa_sidecar=c2pa[0] if c2pa else None,
                         file_id=(st.st_dev, st.st_ino),
+                        c2pa_state=c2pa[1] if c2pa else "",
                     )
                     continue
                 self.files.append(DataFile(key_path(rel), full, st.st_size, st.st_mtime_ns))
@@ -168,9 +170,15 @@ def _sidecar_text(side: Path) -> str | None:
     return None
 
 
-def _c2pa_sidecar(folder: Path, name: str, stem: str, names: set[str]) -> str | None:
-    """A remote-manifest sidecar: `<stem>.c2pa`, `<name>.c2pa` or `<stem>_manifest.c2pa`."""
+def _c2pa_sidecar(folder: Path, name: str, stem: str, names: set[str]) -> tuple[str, str] | None:
+    """A remote-manifest sidecar, `<stem>.c2pa`, `<name>.c2pa` or `<stem>_manifest.c2pa`: its location and
+    its size and mtime (`Item.c2pa_state`)."""
     for cand in (stem + ".c2pa", name + ".c2pa", stem + "_manifest.c2pa"):
-        if cand in names and not (folder / cand).is_symlink():
-            return str(folder / cand)
+        if cand in names:
+            try:
+                st = (folder / cand).lstat()
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                return str(folder / cand), f"{st.st_size}:{st.st_mtime_ns}"
     return None

@@ -68,6 +68,27 @@ class Item:
     c2pa_sidecar: str | None = None  # a .c2pa sidecar: file location, or member name in the same archive
     file_id: tuple[int, int] | None = None  # (st_dev, st_ino) when listed: reading checks it is the same file
     offset: int | None = None  # where a plain tar member's bytes start in the archive: read without re-listing
+    c2pa_state: str = ""  # the .c2pa sidecar as listed (its size and mtime): a changed sidecar is read again
+
+    @property
+    def cache_state(self) -> tuple[int, int, str | None]:
+        """What the fingerprint cache compares (`models.CacheState`): size, mtime and `sidecars`."""
+        return (self.size, self.mtime_ns, self.sidecars)
+
+    @property
+    def sidecars(self) -> str | None:
+        """What the audit of this entry reads beside its own bytes — the crawl record's text, the C2PA
+        sidecar's name and state — as a short digest; None when it has neither. The fingerprint cache keeps it
+        beside the file's size and mtime, so that an image whose crawl record or sidecar changed (an opt-out
+        header added to its `.json`, a parquet rewritten, a manifest replaced) is read again, not judged on the
+        signals cached from before."""
+        if self.crawl_json is None and self.c2pa_sidecar is None:
+            return None
+        h = hashlib.sha256()
+        for part in (self.crawl_json or "", self.c2pa_sidecar or "", self.c2pa_state):
+            h.update(part.encode("utf-8", "surrogatepass"))
+            h.update(b"\0")
+        return h.hexdigest()[:32]
 
     @property
     def shard(self) -> str:

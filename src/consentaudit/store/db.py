@@ -22,7 +22,7 @@ from consentaudit.codec import (
     summary_from_dict,
 )
 from consentaudit.errors import StoreError
-from consentaudit.models import DataFileDigest, Finding, LightRow, Report, ScannedImage
+from consentaudit.models import CacheState, DataFileDigest, Finding, LightRow, Report, ScannedImage
 from consentaudit.store.bulk import in_transaction, upsert
 from consentaudit.store.location import StoreLocation
 from consentaudit.store.locks import scan_lock, schema_lock
@@ -146,7 +146,7 @@ class ScanStore:
             common = self._image_common(img)
             rows.append({"scan_id": scan_id, **common})
             if cache and img.mtime_ns:
-                cache_rows.append({"dataset": dataset, "algorithm": algorithm, **common})
+                cache_rows.append({"dataset": dataset, "algorithm": algorithm, **common, "sidecars": img.sidecars})
 
         def write(conn: Connection) -> None:
             upsert(conn, IMAGE, rows, ("scan_id", "path"))
@@ -198,17 +198,20 @@ class ScanStore:
     def cache_images(self, dataset: str, images: Sequence[ScannedImage], algorithm: str) -> None:
         """Put fingerprints in the cache only (no scan): reference folders."""
         rows = [
-            {"dataset": dataset, "algorithm": algorithm, **self._image_common(img)} for img in images if img.mtime_ns
+            {"dataset": dataset, "algorithm": algorithm, **self._image_common(img), "sidecars": img.sidecars}
+            for img in images
+            if img.mtime_ns
         ]
         in_transaction(self.engine, lambda conn: upsert(conn, CACHE, rows, ("dataset", "path")))
 
-    def cache_states(self, dataset: str, algorithm: str) -> dict[str, tuple[int, int]]:
-        """path -> (size, mtime_ns) of cached fingerprints made by the same algorithm."""
+    def cache_states(self, dataset: str, algorithm: str) -> dict[str, CacheState]:
+        """path -> (size, mtime_ns, sidecars) of cached fingerprints made by the same algorithm: an entry is
+        cached when its `cache_state` equals it."""
         with self.engine.connect() as conn:
             return {
-                r[0]: (r[1], r[2])
+                r[0]: (r[1], r[2], r[3])
                 for r in conn.execute(
-                    select(CACHE.c.path, CACHE.c.size, CACHE.c.mtime_ns).where(
+                    select(CACHE.c.path, CACHE.c.size, CACHE.c.mtime_ns, CACHE.c.sidecars).where(
                         CACHE.c.dataset == dataset, CACHE.c.algorithm == algorithm
                     )
                 )

@@ -1,5 +1,5 @@
 """Opening a store: the engine for its URL (SQLite or PostgreSQL), the tables, and the schema version with
-its migrations, applied in place and in order (2 -> 3 -> 4 -> 5 -> 6)."""
+its migrations, applied in place and in order (2 -> 3 -> ... -> 7)."""
 
 from __future__ import annotations
 
@@ -82,7 +82,11 @@ def _to_6(conn: Connection) -> None:  # images and cached fingerprints gained `p
         conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN phash_upright VARCHAR")
 
 
-MIGRATIONS = {2: _to_3, 3: _to_4, 4: _to_5, 5: _to_6}
+def _to_7(conn: Connection) -> None:  # cached fingerprints gained `sidecars` (what was read beside the image)
+    conn.exec_driver_sql("ALTER TABLE fingerprint_cache ADD COLUMN sidecars VARCHAR")
+
+
+MIGRATIONS = {2: _to_3, 3: _to_4, 4: _to_5, 5: _to_6, 6: _to_7}
 
 
 def _safe(url: str) -> str:

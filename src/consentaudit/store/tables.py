@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Integer, LargeBinary, MetaData, String, Table
 
-STORE_SCHEMA_VERSION = 6
+STORE_SCHEMA_VERSION = 7
 # Columns that were 32-bit INTEGER before schema 5 (a PostgreSQL store of schema 4 is widened).
 WIDENED = {
     "scan": ("images", "failing"),
@@ -96,6 +96,7 @@ CACHE = Table(
     _opt("phash_mirror"),
     _text("data_json"),
     _opt("phash_upright"),  # schema 6
+    _opt("sidecars"),  # schema 7: `Item.sidecars` when cached; NULL before
 )
 
 META = Table("store_meta", METADATA, _text("key", primary_key=True), _text("value"))
