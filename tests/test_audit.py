@@ -580,3 +580,45 @@ def test_a_changed_crawl_record_or_c2pa_sidecar_is_read_again(tmp_path: Path) ->
     redone, cached = scan(shard)
     assert redone[key]["verdict"] == Verdict.OPTED_OUT.value
     assert cached == len(first) - 1  # every other member, its image and record unchanged, from the cache
+
+
+def test_a_resumed_scan_reads_again_what_changed_since_the_interruption(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interrupted scan resumes from what it landed — unless the file changed before the resume (another
+    photo under the same name) or its crawl record did: those are read again. Before, the resumed report
+    gave the landed sha256 of bytes the dataset no longer had, bound into its digest, and the old signals."""
+    import consentaudit.scanner as scanner
+
+    folder = tmp_path / "set"
+    folder.mkdir()
+    names = ["canon-ixus", "fujifilm-dx10", "kodak-dc210", "nikon-e950", "olympus-c960", "sony-d700"]
+    for name in names:
+        shutil.copy(PHOTOS / f"{name}.jpg", folder / f"{name}.jpg")
+    db = f"sqlite:///{tmp_path / 'db'}"
+    req = AuditRequest(dataset=folder, jobs=1, batch_size=2, fail_on=())
+
+    def stop(p: Progress) -> None:
+        if p.done >= 4 and p.path is not None:  # two units landed
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_audit(req, ScanStore(db), stop)
+    with sqlite3.connect(tmp_path / "db") as con:
+        landed = sorted(p for (p,) in con.execute("select path from image"))
+    assert landed == sorted(f"{n}.jpg" for n in names)[:4]
+    shutil.copy(PHOTOS / "sanyo-vpcg250.jpg", folder / landed[0])  # another photo under a landed name
+    (folder / landed[1].replace(".jpg", ".json")).write_text(
+        '{"url": "https://example.org/x.jpg", "tdm-reservation": "1"}'
+    )
+    read: list[str] = []
+    real_read = scanner.read_item
+    monkeypatch.setattr(scanner, "read_item", lambda item, **k: read.append(item.path) or real_read(item, **k))
+    report = run_audit(req, ScanStore(db))
+    assert sorted(read) == sorted([landed[0], landed[1], *(f"{n}.jpg" for n in names if f"{n}.jpg" not in landed)])
+    found = {f["path"]: f for f in _findings(report)}
+    for path, f in found.items():
+        assert f["sha256"] == hashlib.sha256((folder / path).read_bytes()).hexdigest(), path
+    assert found[landed[1]]["verdict"] == Verdict.OPTED_OUT.value
+    with sqlite3.connect(tmp_path / "db") as con:
+        assert con.execute("select status from scan").fetchall() == [("complete",)]  # resumed, not restarted

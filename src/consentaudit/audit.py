@@ -37,6 +37,7 @@ from consentaudit.mapper import UnitMapper, UnitResult
 from consentaudit.matching.reference_index import MATCHER
 from consentaudit.merge import SummaryBuilder
 from consentaudit.models import (
+    CacheState,
     ManifestInfo,
     ReferenceInfo,
     Report,
@@ -285,8 +286,10 @@ def _audit(
             summary = replace(before.summary, failing=failing)
         else:
             stale = sorted(done - items.keys())
-            if stale:
-                store.prune(scan_id, stale)
+            changed = _changed_since(store.image_states(scan_id), items, done) if done else []
+            if stale or changed:  # gone, or changed since the interrupted run landed them: forgotten, read again
+                store.prune(scan_id, stale + changed)
+                done = done - set(changed)
             mapper = scan.mapper if scan.mapper is not None else _mapper(req, scan.settings, inputs)
             files = _bind_files(store, scan_id, dataset_key, source.files)
             fresh, finished = _plan(store, scan_id, dataset_key, cached_as, items, done, progress)
@@ -343,13 +346,19 @@ def _audit(
     return with_thumbnails(report, req.max_image_pixels) if req.thumbnails else report
 
 
-def _unchanged(previous: dict[str, tuple[int, int]], items: dict[str, Item]) -> bool:
-    if len(previous) != len(items):
-        return False
-    for path, item in items.items():
-        if item.problem is not None or previous.get(path) != (item.size, item.mtime_ns):
-            return False
-    return True
+def _unchanged(previous: dict[str, CacheState], items: dict[str, Item]) -> bool:
+    return len(previous) == len(items) and all(
+        item.problem is None and previous.get(path) == item.cache_state for path, item in items.items()
+    )
+
+
+def _changed_since(landed: dict[str, CacheState], items: dict[str, Item], done: set[str]) -> list[str]:
+    """The images an interrupted scan landed that are no longer what it read — the file, its crawl record or
+    its C2PA sidecar changed before the resume (or it could not be read): their rows would report bytes and
+    signals the dataset no longer has, and bind them into its digest."""
+    return sorted(
+        p for p in done if p in items and (items[p].problem is not None or landed.get(p) != items[p].cache_state)
+    )
 
 
 def _bind_files(

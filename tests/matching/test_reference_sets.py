@@ -210,9 +210,9 @@ def test_an_older_store_is_migrated(tmp_path: Path, version: int) -> None:
     con = sqlite3.connect(db_path)  # make it what that release wrote: 2 had no `detail`, `views`, 3 no `keypoints`
     for column in ["keypoints", *(["detail", "views"] if version == 2 else [])]:
         con.execute(f"ALTER TABLE reference_entry DROP COLUMN {column}")
-    for table in ("image", "fingerprint_cache"):  # ... and none had `phash_upright` (schema 6)
+    for table in ("image", "fingerprint_cache"):  # ... and none had `phash_upright` (6) or `sidecars` (7)
         con.execute(f"ALTER TABLE {table} DROP COLUMN phash_upright")
-    con.execute("ALTER TABLE fingerprint_cache DROP COLUMN sidecars")  # nor the cache its `sidecars` (7)
+        con.execute(f"ALTER TABLE {table} DROP COLUMN sidecars")
     con.execute(f"UPDATE store_meta SET value = '{version}' WHERE key = 'schema_version'")
     con.commit()
     con.close()

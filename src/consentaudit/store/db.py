@@ -120,12 +120,15 @@ class ScanStore:
             ).first()
         return int(row[0]) if row else None
 
-    def image_states(self, scan_id: int) -> dict[str, tuple[int, int]]:
+    def image_states(self, scan_id: int) -> dict[str, CacheState]:
+        """path -> (size, mtime_ns, sidecars) of a scan's images, as `Item.cache_state` gives them."""
         with self.engine.connect() as conn:
             return {
-                r[0]: (r[1], r[2])
+                r[0]: (r[1], r[2], r[3])
                 for r in conn.execute(
-                    select(IMAGE.c.path, IMAGE.c.size, IMAGE.c.mtime_ns).where(IMAGE.c.scan_id == scan_id)
+                    select(IMAGE.c.path, IMAGE.c.size, IMAGE.c.mtime_ns, IMAGE.c.sidecars).where(
+                        IMAGE.c.scan_id == scan_id
+                    )
                 )
             }
 
@@ -146,7 +149,7 @@ class ScanStore:
             common = self._image_common(img)
             rows.append({"scan_id": scan_id, **common})
             if cache and img.mtime_ns:
-                cache_rows.append({"dataset": dataset, "algorithm": algorithm, **common, "sidecars": img.sidecars})
+                cache_rows.append({"dataset": dataset, "algorithm": algorithm, **common})
 
         def write(conn: Connection) -> None:
             upsert(conn, IMAGE, rows, ("scan_id", "path"))
@@ -167,11 +170,12 @@ class ScanStore:
             "phash_mirror": fp.phash_mirror if fp else None,
             "phash_upright": fp.phash_upright if fp else None,
             "data_json": dumps(scanned_to_dict(img)),
+            "sidecars": img.sidecars,
         }
 
     def copy_cached(self, scan_id: int, dataset: str, algorithm: str, paths: Sequence[str]) -> None:
         """Add unchanged images to a scan straight from the cache, inside the database."""
-        cols = ("path", "size", "mtime_ns", "sha256", "phash", "phash_mirror", "phash_upright", "data_json")
+        cols = ("path", "size", "mtime_ns", "sha256", "phash", "phash_mirror", "phash_upright", "data_json", "sidecars")
         with self.engine.begin() as conn:
             for i in range(0, len(paths), 500):
                 chunk = list(paths[i : i + 500])
@@ -198,9 +202,7 @@ class ScanStore:
     def cache_images(self, dataset: str, images: Sequence[ScannedImage], algorithm: str) -> None:
         """Put fingerprints in the cache only (no scan): reference folders."""
         rows = [
-            {"dataset": dataset, "algorithm": algorithm, **self._image_common(img), "sidecars": img.sidecars}
-            for img in images
-            if img.mtime_ns
+            {"dataset": dataset, "algorithm": algorithm, **self._image_common(img)} for img in images if img.mtime_ns
         ]
         in_transaction(self.engine, lambda conn: upsert(conn, CACHE, rows, ("dataset", "path")))
 

@@ -82,8 +82,9 @@ def _to_6(conn: Connection) -> None:  # images and cached fingerprints gained `p
         conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN phash_upright VARCHAR")
 
 
-def _to_7(conn: Connection) -> None:  # cached fingerprints gained `sidecars` (what was read beside the image)
-    conn.exec_driver_sql("ALTER TABLE fingerprint_cache ADD COLUMN sidecars VARCHAR")
+def _to_7(conn: Connection) -> None:  # images and cached fingerprints gained `sidecars` (read beside the image)
+    for table in ("image", "fingerprint_cache"):
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN sidecars VARCHAR")
 
 
 MIGRATIONS = {2: _to_3, 3: _to_4, 4: _to_5, 5: _to_6, 6: _to_7}

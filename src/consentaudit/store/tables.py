@@ -59,6 +59,7 @@ IMAGE = Table(
     _opt("phash_mirror"),
     _text("data_json"),
     _opt("phash_upright"),  # schema 6: the pHash of the picture as shown (EXIF orientation applied)
+    _opt("sidecars"),  # schema 7: `Item.sidecars` of the file it was read from (NULL before)
 )
 
 # The verdict of one image in one scan.
@@ -96,7 +97,7 @@ CACHE = Table(
     _opt("phash_mirror"),
     _text("data_json"),
     _opt("phash_upright"),  # schema 6
-    _opt("sidecars"),  # schema 7: `Item.sidecars` when cached; NULL before
+    _opt("sidecars"),  # schema 7, as in `image`
 )
 
 META = Table("store_meta", METADATA, _text("key", primary_key=True), _text("value"))
