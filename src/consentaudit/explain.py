@@ -101,10 +101,13 @@ def _record_candidates(
     return out
 
 
-def _reference_candidates(img: ScannedImage, table: ReferenceTable, url: str | None) -> list[Candidate]:
-    """The entries that name the image's source URL or domain or its bytes, and those whose pHash (or a view's)
-    lies within REACH of one of its codes, in entry order. Read from the columns: a million-entry set costs
-    one vectorised distance pass, not an object per entry."""
+def _reference_candidates(
+    img: ScannedImage, table: ReferenceTable, url: str | None, crawl_sha256: str | None = None
+) -> list[Candidate]:
+    """The entries that name the image's source URL or domain, its bytes or the bytes its crawl record says
+    were downloaded, and those whose pHash (or a view's) lies within REACH of one of its codes, in entry
+    order. Read from the columns: a million-entry set costs one vectorised distance pass, not an object per
+    entry."""
     domain = (domain_of(url) or "").lower().removeprefix("www.") if url else None
     found: dict[int, Candidate] = {}
 
@@ -120,12 +123,15 @@ def _reference_candidates(img: ScannedImage, table: ReferenceTable, url: str | N
             found[i] = Candidate(ref(i), "url", None, True)
         elif domain and "/" not in entry_url and (domain == listed or domain.endswith("." + listed)):
             found[i] = Candidate(ref(i), "domain", None, True)
+    if crawl_sha256 and crawl_sha256 != img.digest:
+        for i in table.sha256_rows(crawl_sha256):
+            found[i] = Candidate(ref(i), "crawl sha256", None, True)
     same = {i for i in table.sha256_rows(img.digest) if i not in listed_urls} if img.digest else set()
     for i in same:
         found[i] = Candidate(ref(i), "sha256", 0, True)
     dist = table.phash_distances(_codes(img.fingerprint))
     for i in np.flatnonzero((dist >= 0) & (dist <= REACH)).tolist():
-        if i not in listed_urls and i not in same:
+        if i not in listed_urls and i not in same and i not in found:
             found[i] = Candidate(ref(i), f"phash d={dist[i]}", int(dist[i]), False)
     return [found[i] for i in sorted(found)]
 
@@ -178,7 +184,7 @@ def explain(
         if any(c.within for c in records)
         else sorted((c for c in records if c.distance is not None), key=lambda c: c.distance or 0)[:NEAREST]
     )
-    refs = _reference_candidates(img, inputs.entries, crawl.url if crawl else None)
+    refs = _reference_candidates(img, inputs.entries, crawl.url if crawl else None, crawl.sha256 if crawl else None)
     chosen = derived.reference.record_id if derived.reference else None
     refs = [Candidate(c.id, c.how, c.distance, c.within or c.id == chosen, c.says) for c in refs]
     shown = sorted(

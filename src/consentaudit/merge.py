@@ -48,7 +48,13 @@ class Merger:
         )
         ref = (
             self.references.lookup(
-                img.fingerprint, img.digest, _meta(img.metadata, "crawl.url"), image256, image_keypoints, near256
+                img.fingerprint,
+                img.digest,
+                _meta(img.metadata, "crawl.url"),
+                image256,
+                image_keypoints,
+                near256,
+                _meta(img.metadata, "crawl.sha256"),
             )
             if self.references
             else None

@@ -155,6 +155,7 @@ def scan_item(
                     ("crawl.domain", rec.domain),
                     ("crawl.status", rec.status),
                     ("crawl.error", rec.error),
+                    ("crawl.sha256", rec.sha256),
                 )
                 if v
             )

@@ -13,6 +13,7 @@ from consentaudit.vocab import (
     CRAWL_PROTOCOLS,
     AiGenerated,
     ConsentStatus,
+    MatchKind,
     Purpose,
     SignalProtocol,
     Verdict,
@@ -46,6 +47,8 @@ class Judgement:
 
 
 def _describe(m: Match) -> str:
+    if m.kind == MatchKind.CRAWL_SHA256:
+        return "its crawl record's sha256 of the bytes downloaded, before any resize"
     if m.distance is None:
         return f"{m.kind.value} match"
     return f"{m.kind.value} match, {m.hash or 'phash'} distance {m.distance}"

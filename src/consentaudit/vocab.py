@@ -36,6 +36,8 @@ class MatchKind(StrEnum):
     PERCEPTUAL = "perceptual"
     RELEASE_ID = "release_id"  # the file's plus:ModelReleaseID names the record (record_id or evidence)
     URL = "url"  # the image's recorded source URL is in a reference URL list
+    # the sha256 the image's crawl record gives for the bytes downloaded (before a resize) is a reference entry's
+    CRAWL_SHA256 = "crawl_sha256"
     DOMAIN = "domain"  # the image's source domain is in a reference domain list
 
 

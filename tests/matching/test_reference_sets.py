@@ -280,3 +280,61 @@ def test_a_reference_folder_is_fingerprinted_once_and_again_when_a_file_changes(
     changed.write_bytes((PHOTOS / "kodak-dc210.jpg").read_bytes())
     audit(3)
     assert scanned == [changed.name]  # only the changed file is fingerprinted again
+
+
+def test_a_crawl_records_sha256_of_the_download_ties_a_resized_sample_to_a_known_scraped_original(
+    tmp_path: Path,
+) -> None:
+    """img2dataset hashes the bytes it downloaded (`--compute_hash sha256`, its default) and then resizes and
+    re-encodes them: the sample's own sha256 is another, but its crawl record names the original. A
+    reference entry that has only that original's sha256 (a hash list) catches it as known scraped. The same
+    claim never ties a sample to a consent record: it is the submitter's word, good against their interest
+    only. A record that gives no sha256, or an ill-formed one, ties nothing."""
+    import hashlib
+    import io
+    import tarfile
+
+    originals = {k: (PHOTOS / f"{name}.jpg").read_bytes() for k, name in enumerate(["kodak-dc240", "sony-d700"])}
+    sha = {k: hashlib.sha256(data).hexdigest() for k, data in originals.items()}
+    shard = tmp_path / "ds" / "00000.tar"
+    shard.parent.mkdir()
+    with tarfile.open(shard, "w") as tar:
+        for k, data in originals.items():
+            out = io.BytesIO()
+            with Image.open(io.BytesIO(data)) as im:  # as img2dataset stores it: smaller, re-encoded
+                im.convert("RGB").resize((im.width // 3, im.height // 3)).save(out, "JPEG", quality=80)
+            record = {"url": f"https://photos.example/{k}.jpg", "key": f"{k:09d}", "status": "success"}
+            record["sha256"] = sha[k].upper() if k == 0 else sha[k]
+            for name, payload in ((f"{k:09d}.jpg", out.getvalue()), (f"{k:09d}.json", json.dumps(record).encode())):
+                info = tarfile.TarInfo(name)
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+    refs = tmp_path / "hashes.jsonl"
+    head = {"kind": "consentaudit-fingerprints", "schema_version": "1", "name": "takedowns"}
+    refs.write_text(f"{json.dumps(head)}\n{json.dumps({'sha256': sha[0], 'path': 'original-0'})}\n")
+    manifest = tmp_path / "consents.csv"  # a record for the second original, by its sha256 alone
+    manifest.write_text(
+        "record_id,sha256,subject_ids,status,purposes,granted_at,license,source,evidence,controller\n"
+        f"r-1,{sha[1]},subj-1,granted,ai-training,2025-03-01,CC-BY-4.0,contributor-upload,release/r-1.pdf,Ex Ltd\n"
+    )
+    out = tmp_path / "r.json"
+    args = ["scan", str(shard.parent), "--reference", str(refs), "-m", str(manifest), "--report", str(out)]
+    result = R.invoke(app, [*args, "--purpose", "ai-training", "--db", f"sqlite:///{tmp_path / 'db'}", "-q"])
+    assert result.exit_code == 1, result.output
+    found = {f["path"]: f for f in json.loads(out.read_text())["findings"]}
+    first, second = found["00000.tar/000000000.jpg"], found["00000.tar/000000001.jpg"]
+    assert first["sha256"] != sha[0] and first["verdict"] == "known_scraped"
+    assert first["reference"] == {"record_id": "takedowns:original-0", "kind": "crawl_sha256", "distance": None,
+                                  "hash": None}  # fmt: skip
+    assert any("crawl record's sha256" in r["detail"] for r in first["reasons"])
+    assert first["metadata"]["crawl.sha256"] == sha[0]  # lower-cased as read
+    assert second["verdict"] == "unconsented" and second["match"] is None  # the claim grants nothing
+    assert second["reference"] is None
+    why = R.invoke(app, ["explain", "00000.tar/000000000.jpg", "--scan", str(out), "--format", "json"])
+    assert why.exit_code == 0, why.output
+    assert [(c["id"], c["how"], c["within"]) for c in json.loads(why.output)["references"]] == [
+        ("takedowns:original-0", "crawl sha256", True)
+    ]  # explain re-derives the same tie
+    from consentaudit.signals.provenance import crawl_record
+
+    assert [crawl_record({"sha256": v}).sha256 for v in (sha[0][:63], "z" * 64, 12, None)] == [None] * 4

@@ -198,15 +198,24 @@ class ReferenceIndex:
         image256: Callable[[str], str | None] | None = None,
         image_keypoints: Callable[[str], Keypoints | None] | None = None,
         near256: Callable[[str], str | None] | None = None,
+        crawl_sha256: str | None = None,
     ) -> tuple[ReferenceEntry, Match] | None:
-        """The reference entry this image is a copy of: by sha256, source URL/domain, or perceptually (the
-        nearest of `perceptual_hits`; `image256(variant)` and `image_keypoints(variant)` compute the image's
-        256-bit pHash and ORB keypoints on demand, `near256(variant)` estimates the former)."""
+        """The reference entry this image is a copy of: by sha256, by the sha256 its crawl record gives for
+        the bytes downloaded (`crawl_sha256`: img2dataset hashes the original before it resizes it), source
+        URL/domain, or perceptually (the nearest of `perceptual_hits`; `image256(variant)` and
+        `image_keypoints(variant)` compute the image's 256-bit pHash and ORB keypoints on demand,
+        `near256(variant)` estimates the former). The crawl record's claims (its sha256, its URL) only ever
+        tie an image to a known-scraped entry, against the interest of whoever wrote them; they never tie it
+        to a consent record."""
         digest = fp.sha256 if fp else sha256
         at = self.entries.find_sha256(digest) if digest else None
         if at is not None:
             e = self.entries[at]
             return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.SHA256)
+        at = self.entries.find_sha256(crawl_sha256) if crawl_sha256 and crawl_sha256 != digest else None
+        if at is not None:
+            e = self.entries[at]
+            return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.CRAWL_SHA256)
         if url and (self._by_url or self._by_domain):
             i = self._by_url.get(normalise_url(url))
             if i is not None:

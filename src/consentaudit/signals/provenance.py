@@ -116,6 +116,9 @@ def c2pa_signals(facts: C2paFacts) -> list[Signal]:
     return out
 
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
 @dataclass(frozen=True)
 class CrawlRecord:
     url: str | None
@@ -123,6 +126,9 @@ class CrawlRecord:
     status: str | None
     error: str | None
     headers: tuple[tuple[str, str], ...]
+    # img2dataset's `sha256` (its default `--compute_hash`): of the bytes it downloaded, before it resized and
+    # re-encoded them, so it names the original the sample was made from (lower-case hex; None if absent)
+    sha256: str | None = None
 
 
 def domain_of(url: str | None) -> str | None:
@@ -161,12 +167,14 @@ def crawl_record(obj: Mapping[str, Any]) -> CrawlRecord:
             headers[lk] = str(value)
     status = obj.get("status")
     err = obj.get("error_message")
+    sha = obj.get("sha256")
     return CrawlRecord(
         url,
         domain_of(url),
         str(status) if status is not None else None,
         str(err)[:300] if err else None,
         tuple(sorted((k, v[:300]) for k, v in headers.items() if k in CRAWL_PROTOCOLS)),
+        sha.lower() if isinstance(sha, str) and len(sha) == 64 and _HEX.issuperset(sha) else None,
     )
 
 
