@@ -160,6 +160,69 @@ def test_a_video_is_a_data_file_never_an_unreadable_image(tmp_path: Path, brand:
     assert {f["path"] for f in doc["files"]} == {"clip", "clip.mp4"}  # type: ignore[index]
 
 
+def _as(fmt: str, **save: object) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    with Image.open(PHOTO) as im:
+        im.convert("RGBA" if fmt == "BMP" and save.pop("alpha", False) else "RGB").save(out, fmt, **save)
+    return out.getvalue()
+
+
+def test_only_an_image_signature_makes_a_file_named_otherwise_an_image() -> None:
+    """Real files in each format, by their first bytes, against the text that starts like one: a BMP's "BM"
+    is how a caption beginning "BMW" starts, so a BMP needs its info header too."""
+    from consentaudit.sources.item import HEAD_BYTES, looks_like_image
+
+    images = [_as("JPEG"), _as("PNG"), _as("GIF"), _as("WEBP"), _as("TIFF"), _as("BMP"), _as("BMP", alpha=True)]
+    assert all(looks_like_image(b[:HEAD_BYTES]) for b in images)
+    texts = [b"BMW 3 series parked on a street at night", b"BM", b"GIF8 is not a GIF", b"II", b'{"url": "x"}']
+    assert not any(looks_like_image(t[:HEAD_BYTES]) for t in texts)
+
+
+@pytest.mark.parametrize("layout", ["folder", "tar", "zip"])
+def test_a_caption_is_never_an_image_and_an_image_under_another_name_is_audited(tmp_path: Path, layout: str) -> None:
+    """img2dataset's layouts put `<key>.txt` captions beside `<key>.jpg`. A caption that begins "BMW" was an
+    `unreadable` image (its "BM" read as a BMP signature) and failed the gate; a JPEG stored as `.txt` was
+    audited in a folder but not in a shard. Now the caption is a data file everywhere and the disguised
+    image is audited everywhere, under its own name."""
+    import io
+    import tarfile
+    import zipfile
+
+    members = {
+        "000000.jpg": PHOTO.read_bytes(),
+        "000000.txt": b"BMW 3 series parked on a street at night",
+        "000001.txt": (PHOTOS / "nikon-e950.jpg").read_bytes(),  # an image, named as a caption
+        "000002.cls": b"GIF8",
+    }
+    root = tmp_path / "ds"
+    root.mkdir()
+    if layout == "folder":
+        for name, data in members.items():
+            (root / name).write_bytes(data)
+        prefix = ""
+    elif layout == "tar":
+        with tarfile.open(root / "00000.tar", "w") as tar:
+            for name, data in members.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        prefix = "00000.tar/"
+    else:
+        with zipfile.ZipFile(root / "00000.zip", "w", zipfile.ZIP_DEFLATED) as z:
+            for name, data in members.items():
+                z.writestr(name, data)
+        prefix = "00000.zip/"
+    code, output, doc = scan(root, tmp_path, "--fail-on", "unreadable")
+    assert code == 0, output
+    found = {f["path"]: f for f in doc["findings"]}  # type: ignore[attr-defined]
+    assert sorted(found) == [prefix + "000000.jpg", prefix + "000001.txt"]
+    assert found[prefix + "000001.txt"]["sha256"] == sha256_hex(members["000001.txt"])
+
+
 def _validate(*paths: Path | str) -> tuple[int, str]:
     result = R.invoke(app, ["manifest", "validate", *map(str, paths)])
     return result.exit_code, result.output

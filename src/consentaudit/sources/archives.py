@@ -33,10 +33,12 @@ from consentaudit.sources.archive_reader import ARCHIVE_ERRORS, begins_as_zip, i
 from consentaudit.sources.item import (
     ARCHIVE_SUFFIXES,
     DEFAULT_MAX_FILE_BYTES,
+    HEAD_BYTES,
     IMAGE_EXTENSIONS,
     Item,
     copy_name,
     display_name,
+    looks_like_image,
     sample_key,
 )
 from consentaudit.sources.zip_salvage import LocalMember, local_members, read_member
@@ -183,9 +185,7 @@ _END_MARKER: Any = getattr(tarfile, "EOFHeaderError", ())  # a block of zeros: t
 _STOPPED: weakref.WeakKeyDictionary[tarfile.TarFile, tarfile.HeaderError] = weakref.WeakKeyDictionary()
 
 
-def _tar_members(
-    tf: tarfile.TarFile, plain: bool, end: int, stops: list[str]
-) -> Iterator[tuple[_Member, Callable[[], bytes | None]]]:
+def _tar_members(tf: tarfile.TarFile, plain: bool, end: int, stops: list[str]) -> Iterator[tuple[_Member, Read]]:
     """Members in one pass over the headers, each with its data offset: in a plain tar (`plain`, of `end`
     bytes) its bytes are read later with one positioned read, never by listing the archive again; in a
     compressed one the offset (in the decompressed stream) names the member exactly for `ArchiveReader`,
@@ -197,9 +197,9 @@ def _tar_members(
             n += 1
             kind = "link" if m.issym() or m.islnk() else "file" if m.isfile() else "dir" if m.isdir() else "special"
 
-            def read(m: tarfile.TarInfo = m) -> bytes | None:
+            def read(limit: int = -1, m: tarfile.TarInfo = m) -> bytes | None:
                 f = tf.extractfile(m)
-                return f.read() if f is not None else None
+                return f.read(limit) if f is not None else None
 
             offset = m.offset_data
             problem = ""
@@ -244,34 +244,47 @@ def _zip_mtime(date_time: tuple[int, ...]) -> int:
     return ((((y * 13 + mo) * 32 + d) * 24 + h) * 60 + mi) * 60 + s
 
 
-def _zip_members(zf: zipfile.ZipFile) -> Iterator[tuple[_Member, Callable[[], bytes | None]]]:
+def _zip_members(zf: zipfile.ZipFile) -> Iterator[tuple[_Member, Read]]:
     for info in zf.infolist():
         mode = info.external_attr >> 16
         kind = "link" if (mode & 0o170000) == 0o120000 else "dir" if info.is_dir() else "file"
 
-        def read(info: zipfile.ZipInfo = info) -> bytes | None:
-            return zf.read(info)
+        def read(limit: int = -1, info: zipfile.ZipInfo = info) -> bytes | None:
+            if limit < 0:
+                return zf.read(info)
+            with zf.open(info) as member:
+                return member.read(limit)
 
         yield _Member(info.filename, info.file_size, _zip_mtime(info.date_time), kind), read
 
 
-def _recovered_members(
-    f: IO[bytes], members: list[LocalMember]
-) -> Iterator[tuple[_Member, Callable[[], bytes | None]]]:
+def _recovered_members(f: IO[bytes], members: list[LocalMember]) -> Iterator[tuple[_Member, Read]]:
     """Members of a zip without its central directory, as their local headers give them (no link is known:
     only the central directory records a member's file mode)."""
     for m in members:
 
-        def read(m: LocalMember = m) -> bytes | None:
-            return read_member(f, m, MAX_SIDECAR_BYTES)
+        def read(limit: int = -1, m: LocalMember = m) -> bytes | None:
+            data = read_member(f, m, MAX_SIDECAR_BYTES)
+            return data if limit < 0 else data[:limit]
 
         kind = "dir" if m.is_dir else "file"
         yield _Member(m.name, m.size, _zip_mtime(m.date_time), kind, problem=m.problem), read
 
 
-def _items(
-    archive: Path, rel: str, members: Iterable[tuple[_Member, Callable[[], bytes | None]]], log: ListingLog
-) -> Iterator[Item]:
+Read = Callable[[int], bytes | None]  # a member's bytes: read(-1) all of them, read(n) the first n
+
+
+def _sniffed(read: Read) -> bool:
+    """Whether a member named otherwise begins as an image does (`looks_like_image`); a member that cannot
+    be read does not."""
+    try:
+        head = read(HEAD_BYTES)
+    except ARCHIVE_ERRORS:
+        return False
+    return head is not None and looks_like_image(head)
+
+
+def _items(archive: Path, rel: str, members: Iterable[tuple[_Member, Read]], log: ListingLog) -> Iterator[Item]:
     """Group one pass over the members by key: images become items carrying their `<key>.json` sidecar (or
     the shard's parquet row) and `<key>.c2pa`; unsafe members become items with a problem, and where members
     share a name (tar and zip allow it), each but the last is one under `NAME (copy k of n)`."""
@@ -295,7 +308,7 @@ def _items(
             continue
         if suffix == ".json" and m.size <= MAX_SIDECAR_BYTES:
             try:
-                data = read()
+                data = read(-1)
             except ARCHIVE_ERRORS:  # cut short or damaged: no crawl record
                 data = None
             if data is not None:
@@ -307,6 +320,8 @@ def _items(
         elif is_archive(PurePosixPath(m.name)):  # images in it would be in the dataset, unaudited
             nested = f"archive {m.name!r} inside the archive: its members are not listed (extract it to audit them)"
             listed.append((f"{rel}/{display_name(m.name)}", m, nested))
+        elif suffix not in (".json", ".c2pa") and m.size >= 8 and _sniffed(read):  # an image under another name
+            listed.append((f"{rel}/{display_name(m.name)}", m, None))
     parquet = _parquet_rows(archive, log.warn)
     present = {
         k.rsplit("/", 1)[-1] for _, m, why in listed if why is None for k in (_key(m.name)[0], sample_key(m.name))

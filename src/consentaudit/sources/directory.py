@@ -11,11 +11,16 @@ from pathlib import Path
 
 from consentaudit.errors import InputError
 from consentaudit.sources.archives import ListingLog, is_archive, list_archive
-from consentaudit.sources.item import IMAGE_EXTENSIONS, Item, capped, display_name, key_path
+from consentaudit.sources.item import (
+    HEAD_BYTES,
+    IMAGE_EXTENSIONS,
+    Item,
+    capped,
+    display_name,
+    key_path,
+    looks_like_image,
+)
 
-MAGICS = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
-# ISO-BMFF brands of still images (HEIF/HEIC/AVIF); other brands (mp41, isom, qt, ...) are video.
-IMAGE_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis", b"mif2")
 # Folders no training loader reads and consentaudit never audits: its own store and version control.
 NOT_DATA = frozenset({".consentaudit", ".git", ".hg", ".svn"})
 
@@ -23,14 +28,10 @@ NOT_DATA = frozenset({".consentaudit", ".git", ".hg", ".svn"})
 def _looks_like_image(path: Path) -> bool:
     try:
         with path.open("rb") as f:
-            head = f.read(16)
+            head = f.read(HEAD_BYTES)
     except OSError:
         return False
-    return (
-        head.startswith(MAGICS)
-        or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
-        or (head[4:8] == b"ftyp" and head[8:12] in IMAGE_BRANDS)
-    )
+    return looks_like_image(head)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,31 @@ IMAGE_EXTENSIONS = frozenset(
 
 _ESCAPE_LIKE = re.compile(r"\\x[0-9a-f]{2}")  # text that reads as an escaped byte
 
+# How an image file begins, whatever its name: a file (or archive member) named otherwise is audited as an
+# image when its first HEAD_BYTES say it is one, as a loader that decodes by content would read it.
+HEAD_BYTES = 32
+_MAGICS = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"II*\x00", b"MM\x00*")
+# ISO-BMFF brands of still images (HEIF/HEIC/AVIF); other brands (mp41, isom, qt, ...) are video.
+IMAGE_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis", b"mif2")
+# A BMP's info header sizes (BITMAPCOREHEADER, OS/2 2.x, BITMAPINFOHEADER, V2, V3, OS/2 2.x, V4, V5)
+_BMP_DIB_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
+
+
+def looks_like_image(head: bytes) -> bool:
+    """Whether a file's first bytes (HEAD_BYTES of them) are an image's signature. A BMP's two-byte "BM" is
+    also how text starts ("BMW 3 series ...", a caption beside its image), so it counts only with a BMP's
+    info header size after it and its pixel data after that header."""
+    if head.startswith(_MAGICS):
+        return True
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return True
+    if head[4:8] == b"ftyp" and head[8:12] in IMAGE_BRANDS:
+        return True
+    if head[:2] == b"BM" and len(head) >= 18:
+        pixels, dib = int.from_bytes(head[10:14], "little"), int.from_bytes(head[14:18], "little")
+        return dib in _BMP_DIB_SIZES and pixels >= 14 + dib
+    return False
+
 
 def display_name(name: str) -> str:
     """A file name as reports and the store show it: bytes that are not UTF-8 (which Python decodes to
