@@ -57,6 +57,38 @@ def test_crawl_refusals_are_counted_from_the_shards_parquet(tmp_path: Path) -> N
     assert json.loads(out.read_text())["summary"]["crawl_refusals"] == {"x-robots-tag": 4}
 
 
+def test_img2datasets_files_layout_reads_the_parquet_beside_each_shard_folder(tmp_path: Path) -> None:
+    """img2dataset's `--output_format files` writes a shard as a folder (`00000/<key>.jpg`, `.txt`, `.json`, the
+    `.json` only for an image it wrote) and every crawl row, refusals included, to `00000.parquet` beside it.
+    The same shard as the fixture tar, laid out so: its refusal is counted as the tar's is, and an image whose
+    `.json` is missing takes its crawl record (URL, headers) from its parquet row."""
+    import tarfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out_dir = tmp_path / "crawl"
+    folder = out_dir / "00000"
+    folder.mkdir(parents=True)
+    with tarfile.open(FIXTURES / "shards" / "00000.tar") as tar:
+        tar.extractall(folder, filter="data")
+    rows = pq.read_table(FIXTURES / "shards" / "00000.parquet").to_pylist()
+    first = min(p.stem for p in folder.glob("*.jpg"))
+    (folder / f"{first}.json").unlink()  # its record is the parquet row alone now
+    for r in rows:
+        if r["key"] == first:
+            r["url"] = "https://only-in-parquet.example/a.jpg"
+    pq.write_table(pa.Table.from_pylist(rows), out_dir / "00000.parquet")
+    report = tmp_path / "a.json"
+    args = ["scan", str(out_dir), "--db", f"sqlite:///{tmp_path / 'db'}", "--quiet", "--report", str(report)]
+    R.invoke(app, [*args, "--fail-on", "none"])
+    doc = json.loads(report.read_text())
+    assert doc["summary"]["crawl_refusals"] == {"x-robots-tag": 1}  # as from the tar (the 404 is no opt-out)
+    found = {f["path"]: f for f in doc["findings"]}
+    assert found[f"00000/{first}.jpg"]["metadata"]["crawl.url"] == "https://only-in-parquet.example/a.jpg"
+    assert "00000.parquet" in {f["path"] for f in doc["files"]}  # bound into the digest like any data file
+
+
 def test_cyclonedx_export_validates_and_references_the_signed_report(tmp_path: Path) -> None:
     import hashlib
 

@@ -104,9 +104,19 @@ def refusal_protocol(row: dict[str, Any]) -> str | None:
     return m.group(1).lower() if m else None
 
 
-def _parquet_rows(shard: Path, warn: Warn) -> dict[str, str]:
-    """key -> crawl record (as JSON text) from img2dataset's `<shard>.parquet` beside the shard. A parquet
-    that cannot be read is a warning in the report, never silently ignored (opt-outs may be in it)."""
+def count_refusals(rows: dict[str, str], present: set[str], log: ListingLog) -> None:
+    """Count the crawl-time refusals among the rows whose sample has no image (`present`: the keys that do)."""
+    for key, text in rows.items():
+        if key not in present:
+            proto = refusal_protocol(json.loads(text))
+            if proto:
+                log.refusals[proto] += 1
+
+
+def parquet_rows(shard: Path, warn: Warn) -> dict[str, str]:
+    """key -> crawl record (as JSON text) from img2dataset's `<shard>.parquet` beside the shard (a tar, or the
+    folder of its `files` layout). A parquet that cannot be read is a warning in the report, never silently
+    ignored (opt-outs may be in it)."""
     base = shard.name
     for suffix in ARCHIVE_SUFFIXES:
         if base.lower().endswith(suffix):
@@ -322,15 +332,11 @@ def _items(archive: Path, rel: str, members: Iterable[tuple[_Member, Read]], log
             listed.append((f"{rel}/{display_name(m.name)}", m, nested))
         elif suffix not in (".json", ".c2pa") and m.size >= 8 and _sniffed(read):  # an image under another name
             listed.append((f"{rel}/{display_name(m.name)}", m, None))
-    parquet = _parquet_rows(archive, log.warn)
+    parquet = parquet_rows(archive, log.warn)
     present = {
         k.rsplit("/", 1)[-1] for _, m, why in listed if why is None for k in (_key(m.name)[0], sample_key(m.name))
     }
-    for key, text in parquet.items():
-        if key not in present:
-            proto = refusal_protocol(json.loads(text))
-            if proto:
-                log.refusals[proto] += 1
+    count_refusals(parquet, present, log)
     problems: list[Item] = []
     counts = Counter(path for path, _, _ in listed)
     seen: Counter[str] = Counter()

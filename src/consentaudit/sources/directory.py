@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from consentaudit.errors import InputError
-from consentaudit.sources.archives import ListingLog, is_archive, list_archive
+from consentaudit.sources.archives import ListingLog, count_refusals, is_archive, list_archive, parquet_rows
 from consentaudit.sources.item import (
     HEAD_BYTES,
     IMAGE_EXTENSIONS,
@@ -99,6 +99,7 @@ class DirectorySource:
             yield Item(prefix.rstrip("/") or ".", str(folder), 0, 0, f"folder unreadable: {exc.strerror}")
             return
         names = {e.name for e in entries}
+        crawl = self._crawl_rows(folder, names) if prefix else {}
         for entry in entries:
             rel = prefix + display_name(entry.name)
             full = entry.path  # a Path only where one is needed: making 100,000 of them was half the listing
@@ -127,7 +128,7 @@ class DirectorySource:
                         full,
                         st.st_size,
                         st.st_mtime_ns,
-                        crawl_json=_sidecar_text(folder / json_name) if json_name in names else None,
+                        crawl_json=_sidecar_text(folder / json_name) if json_name in names else crawl.get(stem),
                         c2pa_sidecar=c2pa[0] if c2pa else None,
                         file_id=(st.st_dev, st.st_ino),
                         c2pa_state=c2pa[1] if c2pa else "",
@@ -138,6 +139,18 @@ class DirectorySource:
                     yield from list_archive(Path(full), rel, self._log)
                 else:
                     self.skipped += 1
+
+    def _crawl_rows(self, folder: Path, names: set[str]) -> dict[str, str]:
+        """img2dataset's `files` layout keeps a shard in a folder (`00000/`: `<key>.jpg`, `.txt`, `.json`) and its
+        crawl records, every row — downloads refused at crawl time included — in `00000.parquet` beside it
+        (inside the dataset). Its rows give the crawl record of an image without a `.json`, and those with no
+        image are counted as refusals where their error says a header reserved them, as a tar shard's are."""
+        if not folder.with_name(folder.name + ".parquet").is_file():
+            return {}
+        rows = parquet_rows(folder, self._log.warn)
+        stems = {n.rpartition(".")[0] for n in names if "." + n.rpartition(".")[2].lower() in IMAGE_EXTENSIONS}
+        count_refusals(rows, stems, self._log)
+        return rows
 
     def _link(self, full: Path, rel: str) -> Item | None:
         is_image_name = full.suffix.lower() in IMAGE_EXTENSIONS
