@@ -153,6 +153,32 @@ def test_sidecar_manifest_is_read(tmp_path: Path) -> None:
         assert scan_file(tmp_path / "cloud.jpg")["c2pa-manifest"][0][1] == "Valid, signer untrusted"
 
 
+@pytest.mark.parametrize("sidecar", ["cloud.c2pa", "cloud.jpg.c2pa", "cloud_manifest.c2pa"])
+@pytest.mark.parametrize("kind", ["tar", "zip"])
+def test_a_sidecar_manifest_in_a_shard_is_read_under_each_name_a_folder_reads(
+    tmp_path: Path, kind: str, sidecar: str
+) -> None:
+    """`<stem>.c2pa`, `<name>.c2pa` and `<stem>_manifest.c2pa` beside an image, in a folder and in a shard
+    alike (a shard read only `<key>.c2pa`: the same files, packed, reported `remote-only`)."""
+    from consentaudit.sources import open_source
+
+    shard = tmp_path / f"s.{kind}"
+    parts = {"cloud.jpg": (PROV / "cloud.jpg").read_bytes(), sidecar: (PROV / "cloud_manifest.c2pa").read_bytes()}
+    if kind == "tar":
+        with tarfile.open(shard, "w") as tar:
+            for name, data in parts.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    else:
+        with zipfile.ZipFile(shard, "w") as z:
+            for name, data in parts.items():
+                z.writestr(name, data)
+    (item,) = open_source(shard).items()
+    (img,) = scan_unit([item], UNVERIFIED)
+    assert [s.value for s in img.signals if s.protocol == "c2pa-manifest"] == ["present"]
+
+
 def _jpeg(size: tuple[int, int] = (64, 48)) -> bytes:
     buf = io.BytesIO()
     with Image.open(PHOTOS / "canon-ixus.jpg") as im:

@@ -359,7 +359,8 @@ def _items(archive: Path, rel: str, members: Iterable[tuple[_Member, Read]], log
             continue
         key, _ = _key(m.name)
         sample = sample_key(m.name)  # the key a WebDataset loader groups the member under, when it differs
-        side = c2pa.get(key) or c2pa.get(sample)
+        # `<key>.c2pa`, `<name>.c2pa` or `<key>_manifest.c2pa`, as beside a loose file; else the sample's
+        side = c2pa.get(key) or c2pa.get(m.name) or c2pa.get(key + "_manifest") or c2pa.get(sample)
         yield Item(
             path,
             str(archive),
