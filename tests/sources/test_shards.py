@@ -124,9 +124,12 @@ def test_a_zip_is_opened_once_to_verify_a_dataset_and_to_draw_thumbnails(
     assert len(thumbs) == len(photos) and opens["n"] <= 2, opens
 
 
-def test_a_webdataset_sample_json_describes_every_image_of_the_sample(tmp_path: Path) -> None:
+@pytest.mark.parametrize("extracted", [False, True])
+def test_a_webdataset_sample_json_describes_every_image_of_the_sample(tmp_path: Path, extracted: bool) -> None:
     """WebDataset groups members by the name up to the first dot: `x.json` is the crawl record of `x.jpg` and
-    of `x.seg.png` alike, while `y.v2.jpg` keeps its own `y.v2.json` over the sample's `y.json`."""
+    of `x.seg.png` alike, while `y.v2.jpg` keeps its own `y.v2.json` over the sample's `y.json` — in the shard
+    and in the same shard extracted to a folder (where `x.seg.png` had no record: an opt-out in `x.json` was
+    missed there)."""
     photo = sorted(PHOTOS.glob("*.jpg"))[0]
     with Image.open(photo) as im:
         im = im.convert("RGB")
@@ -150,14 +153,20 @@ def test_a_webdataset_sample_json_describes_every_image_of_the_sample(tmp_path: 
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
+    if extracted:
+        with tarfile.open(shards / "00000.tar") as tf:
+            tf.extractall(shards / "00000", filter="data")
+        (shards / "00000.tar").unlink()
     report = run_audit(AuditRequest(dataset=shards, jobs=1), ScanStore(f"sqlite:///{tmp_path / 'db'}"))
-    urls = {f.path: dict(f.metadata).get("crawl.url") for f in report.findings}
+    urls = {f.path.replace("00000.tar/", "00000/"): dict(f.metadata).get("crawl.url") for f in report.findings}
     assert urls == {
-        "00000.tar/s/x.jpg": "https://example.org/x.jpg",
-        "00000.tar/s/x.seg.png": "https://example.org/x.jpg",
-        "00000.tar/s/y.v2.jpg": "https://example.org/y-v2.jpg",
-        "00000.tar/s/z.jpg": None,
+        "00000/s/x.jpg": "https://example.org/x.jpg",
+        "00000/s/x.seg.png": "https://example.org/x.jpg",
+        "00000/s/y.v2.jpg": "https://example.org/y-v2.jpg",
+        "00000/s/z.jpg": None,
     }
+    if extracted:
+        return  # a loose file's key is its own path (img2dataset's files layout); a member's, its sample's
     # the filter table and the --out Parquet key each image by its sample, as the loader's `__key__`
     keys = {
         "00000.tar/s/x.jpg": "s/x",

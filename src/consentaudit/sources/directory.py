@@ -19,6 +19,7 @@ from consentaudit.sources.item import (
     display_name,
     key_path,
     looks_like_image,
+    sample_key,
 )
 
 # Folders no training loader reads and consentaudit never audits: its own store and version control.
@@ -121,14 +122,21 @@ class DirectorySource:
                 if not dot:
                     stem, ext = entry.name, ""
                 if "." + ext.lower() in IMAGE_EXTENSIONS or _looks_like_image(Path(full)):
-                    json_name = stem + ".json"
-                    c2pa = _c2pa_sidecar(folder, entry.name, stem, names)
+                    # the sample's own `<stem>.json`; else, as WebDataset groups `x.seg.png` with `x.json` (an
+                    # extracted shard), the sample key's; else the shard folder's parquet row
+                    sample = sample_key(entry.name)
+                    json_name = next((n for n in (stem + ".json", sample + ".json") if n in names), None)
+                    c2pa = _c2pa_sidecar(folder, entry.name, stem, names) or _c2pa_sidecar(
+                        folder, entry.name, sample, names
+                    )
                     yield Item(
                         rel,
                         full,
                         st.st_size,
                         st.st_mtime_ns,
-                        crawl_json=_sidecar_text(folder / json_name) if json_name in names else crawl.get(stem),
+                        crawl_json=_sidecar_text(folder / json_name)
+                        if json_name
+                        else crawl.get(stem) or crawl.get(sample),
                         c2pa_sidecar=c2pa[0] if c2pa else None,
                         file_id=(st.st_dev, st.st_ino),
                         c2pa_state=c2pa[1] if c2pa else "",
