@@ -104,14 +104,19 @@ def checked_hex(name: str, value: Any) -> str | None:
     raise ValueError(f"{name} {str(value)[:80]!r} is not {HEX_CODES[name]} hex digits")
 
 
+def checked_views(views: Iterable[Any]) -> None:
+    """`checked_hex` on each view's (name, pHash, 256-bit pHash) codes."""
+    for _, phash, phash256 in views:
+        checked_hex("phash", phash)
+        checked_hex("phash256", phash256)
+
+
 def scanned_from_dict(d: dict[str, Any]) -> ScannedImage:
     f = d.get("fingerprint")
     if f is not None:
         for name in HEX_CODES:
             checked_hex(name, f.get(name))
-        for _, phash, phash256 in f.get("views", ()):
-            checked_hex("phash", phash)
-            checked_hex("phash256", phash256)
+        checked_views(f.get("views", ()))
         for kind, value in f.get("probed", ()):
             if str(kind).startswith(("phash256:", "near256:")):
                 checked_hex("phash256", value)

@@ -131,7 +131,7 @@ def _reference_candidates(
         found[i] = Candidate(ref(i), "sha256", 0, True)
     dist = table.phash_distances(_codes(img.fingerprint))
     for i in np.flatnonzero((dist >= 0) & (dist <= REACH)).tolist():
-        if i not in listed_urls and i not in same and i not in found:
+        if i not in listed_urls and i not in found:  # not already a URL, sha256 or crawl-sha256 candidate
             found[i] = Candidate(ref(i), f"phash d={dist[i]}", int(dist[i]), False)
     return [found[i] for i in sorted(found)]
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from consentaudit.codec import checked_hex
 from consentaudit.models import Signal
 from consentaudit.signals.datamining import ALL_MINING
 from consentaudit.vocab import (
@@ -116,9 +117,6 @@ def c2pa_signals(facts: C2paFacts) -> list[Signal]:
     return out
 
 
-_HEX = frozenset("0123456789abcdefABCDEF")
-
-
 @dataclass(frozen=True)
 class CrawlRecord:
     url: str | None
@@ -167,14 +165,17 @@ def crawl_record(obj: Mapping[str, Any]) -> CrawlRecord:
             headers[lk] = str(value)
     status = obj.get("status")
     err = obj.get("error_message")
-    sha = obj.get("sha256")
+    try:
+        sha = checked_hex("sha256", obj.get("sha256"))
+    except ValueError:  # not a sha256: no claim
+        sha = None
     return CrawlRecord(
         url,
         domain_of(url),
         str(status) if status is not None else None,
         str(err)[:300] if err else None,
         tuple(sorted((k, v[:300]) for k, v in headers.items() if k in CRAWL_PROTOCOLS)),
-        sha.lower() if isinstance(sha, str) and len(sha) == 64 and _HEX.issuperset(sha) else None,
+        sha.lower() if sha else None,
     )
 
 

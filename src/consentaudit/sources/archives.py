@@ -163,6 +163,9 @@ def _named(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+Read = Callable[[int], bytes | None]  # a member's bytes: read(-1) all of them, read(n) the first n
+
+
 @dataclass(frozen=True)
 class _Member:
     """One archive member as both tar and zip describe it."""
@@ -279,9 +282,6 @@ def _recovered_members(f: IO[bytes], members: list[LocalMember]) -> Iterator[tup
 
         kind = "dir" if m.is_dir else "file"
         yield _Member(m.name, m.size, _zip_mtime(m.date_time), kind, problem=m.problem), read
-
-
-Read = Callable[[int], bytes | None]  # a member's bytes: read(-1) all of them, read(n) the first n
 
 
 def _sniffed(read: Read) -> bool:

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, delete, insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from consentaudit.codec import checked_hex
+from consentaudit.codec import checked_hex, checked_views
 from consentaudit.errors import StoreError
 from consentaudit.matching.reference_table import ReferenceTable, table_of
 from consentaudit.models import ReferenceEntry, ReferenceInfo
@@ -142,9 +142,7 @@ class ReferenceSets:
             for code in ("sha256", "phash", "dhash", "phash256"):
                 checked_hex(code, r[code])
             views = _views(r["views"])
-            for _, phash, phash256 in views:
-                checked_hex("phash", phash)
-                checked_hex("phash256", phash256)
+            checked_views(views)
             return ReferenceEntry(
                 name,
                 r["ref_id"],
