@@ -27,8 +27,9 @@ from consentaudit.sources.item import Item
 from consentaudit.thumbnails import Thumbnails
 
 # What the readers take from a file, between releases: raised when a change makes a scanned image hold other
-# values (2: the EXIF caption only under --keep-sensitive-metadata), so that no cached image of before is reused
-READ_REVISION = 2
+# values (2: the EXIF caption only under --keep-sensitive-metadata; 3: the crawl record's `crawl.sha256`), so
+# that no cached image of before is reused
+READ_REVISION = 3
 
 
 @dataclass(frozen=True)
