@@ -4,14 +4,19 @@ do not, the stored form round-trips, and the reference matcher uses it in the 25
 from __future__ import annotations
 
 import io
+import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from PIL import Image, ImageOps
 
 from conftest import PHOTOS
 from consentaudit.fingerprint import fingerprint_bytes, keypoints_of
-from consentaudit.matching.keypoints import MIN_KEYPOINTS, STORED, Keypoints, inliers
+from consentaudit.matching.keypoints import MIN_KEYPOINTS, QUERIED, STORED, Keypoints, inliers
 from consentaudit.matching.perceptual import radius256
 from consentaudit.matching.reference_index import KEYPOINT_ZONE, MIN_INLIERS, SURE_SLACK, ReferenceIndex
 from consentaudit.models import ReferenceEntry
@@ -122,3 +127,38 @@ def test_the_reference_matcher_asks_keypoints_in_the_grey_zone() -> None:
     sure = replace(other, phash256=_flip_bits(mine, radius256(0) - SURE_SLACK - 4))
     hit = ReferenceIndex([sure]).lookup(fp, None, None, probe.phash256, probe.keypoints)
     assert hit is not None and hit[1].hash == "phash+phash256"
+
+
+THREADS_CODE = """
+import json, os, sys, time
+import cv2  # the import itself starts a thread of its own
+import numpy
+from PIL import Image
+from consentaudit.fingerprint import keypoints_of
+from consentaudit.matching.keypoints import QUERIED, detect_keypoints, inliers
+
+def threads():
+    time.sleep(0.2)  # a pool's threads have started
+    return len(os.listdir("/proc/self/task"))
+
+im = Image.open(sys.argv[1]).convert("L")
+before = threads()
+found = keypoints_of(im, QUERIED)
+matched = inliers(found, found)
+full = detect_keypoints(numpy.asarray(im), QUERIED)  # a picture large enough for OpenCV to split the work
+print(json.dumps([before, threads(), len(found), matched, len(full)]))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc to count threads")
+def test_keypoints_start_no_opencv_thread_pool_that_a_forked_worker_could_inherit_locked() -> None:
+    """OpenCV runs ORB and RANSAC on the calling thread: its own pool, started in a process that then forks
+    --jobs workers, can leave a worker blocked forever on a mutex held at the fork (opencv/opencv#5150). The
+    process has as many threads after finding and matching keypoints as before (the old code: one more)."""
+    photo = PHOTOS / "IPTC-PhotometadataRef-Std2019.1.jpg"
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}  # as the CLI runs: NumPy's BLAS adds no thread
+    run = [sys.executable, "-c", THREADS_CODE, str(photo)]
+    out = subprocess.run(run, capture_output=True, text=True, check=True, env=env)
+    before, after, found, matched, full = json.loads(out.stdout.strip().splitlines()[-1])
+    assert found >= MIN_KEYPOINTS and matched == found and full == QUERIED  # the work ran
+    assert after == before

@@ -17,8 +17,10 @@ features of an image, not of a person: nothing here detects or describes faces.
 from __future__ import annotations
 
 import base64
+import functools
 import struct
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
@@ -69,9 +71,22 @@ class Keypoints:
         return cls(pos, des)
 
 
+@functools.cache
+def _opencv() -> ModuleType:
+    """OpenCV, told to run every function on the calling thread. Its own pool (pthreads in the PyPI wheels)
+    would be one more set of threads in each of --jobs processes, and a pool started before a fork breaks the
+    forked workers: a worker whose first ORB call waits on a pool mutex held at the fork blocks forever
+    (opencv/opencv#5150; seen here once, a `fingerprint --jobs 2` in a process that had found keypoints
+    itself). Sequential OpenCV finds the same keypoints (the fixture photos' encodings are byte-identical)."""
+    import cv2
+
+    cv2.setNumThreads(0)
+    return cv2
+
+
 def detect_keypoints(pixels: npt.NDArray[np.uint8], limit: int) -> Keypoints:
     """The strongest `limit` ORB keypoints of a grayscale pixel array, positions relative to its longer side."""
-    import cv2
+    cv2 = _opencv()
 
     empty = Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
     if min(pixels.shape) < 32:
@@ -88,7 +103,7 @@ def detect_keypoints(pixels: npt.NDArray[np.uint8], limit: int) -> Keypoints:
 def inliers(image: Keypoints, reference: Keypoints) -> int | None:
     """How many of the image's keypoints match the reference's under one similarity transform (RANSAC);
     None when either side has fewer than MIN_KEYPOINTS (a near-blank picture: the check cannot say)."""
-    import cv2
+    cv2 = _opencv()
 
     if len(image) < MIN_KEYPOINTS or len(reference) < MIN_KEYPOINTS:
         return None
