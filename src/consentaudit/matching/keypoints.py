@@ -75,9 +75,11 @@ class Keypoints:
 def _opencv() -> ModuleType:
     """OpenCV, told to run every function on the calling thread. Its own pool (pthreads in the PyPI wheels)
     would be one more set of threads in each of --jobs processes, and a pool started before a fork breaks the
-    forked workers: a worker whose first ORB call waits on a pool mutex held at the fork blocks forever
-    (opencv/opencv#5150; seen here once, a `fingerprint --jobs 2` in a process that had found keypoints
-    itself). Sequential OpenCV finds the same keypoints (the fixture photos' encodings are byte-identical)."""
+    forked workers: a worker whose ORB call waits on the pool's state inherited from the fork can block forever
+    (opencv/opencv#5150). The likely cause of a CI run that hung once: a two-job reference fingerprint run in
+    the test process, which had found and matched keypoints itself, waited forever on one unit. Sequential
+    OpenCV finds the same keypoints (the fixture photos' encodings, and the bench's fingerprint files, are
+    byte-identical)."""
     import cv2
 
     cv2.setNumThreads(0)
