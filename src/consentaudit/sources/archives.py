@@ -330,7 +330,7 @@ def _items(archive: Path, rel: str, members: Iterable[tuple[_Member, Read]], log
         elif is_archive(PurePosixPath(m.name)):  # images in it would be in the dataset, unaudited
             nested = f"archive {m.name!r} inside the archive: its members are not listed (extract it to audit them)"
             listed.append((f"{rel}/{display_name(m.name)}", m, nested))
-        elif suffix not in (".json", ".c2pa") and m.size >= 8 and _sniffed(read):  # an image under another name
+        elif suffix != ".json" and m.size >= 8 and _sniffed(read):  # an image under another name
             listed.append((f"{rel}/{display_name(m.name)}", m, None))
     parquet = parquet_rows(archive, log.warn)
     present = {

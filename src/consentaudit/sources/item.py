@@ -5,6 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from consentaudit.models import CacheState
 
 DEFAULT_MAX_FILE_BYTES = 1 << 30  # the largest file or member read
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
@@ -96,8 +100,8 @@ class Item:
     c2pa_state: str = ""  # the .c2pa sidecar as listed (its size and mtime): a changed sidecar is read again
 
     @property
-    def cache_state(self) -> tuple[int, int, str | None]:
-        """What the fingerprint cache compares (`models.CacheState`): size, mtime and `sidecars`."""
+    def cache_state(self) -> CacheState:
+        """What the fingerprint cache compares: size, mtime and `sidecars`."""
         return (self.size, self.mtime_ns, self.sidecars)
 
     @property
