@@ -131,7 +131,7 @@ def test_the_reference_matcher_asks_keypoints_in_the_grey_zone() -> None:
 
 THREADS_CODE = """
 import json, os, sys, time
-import cv2  # the import itself starts a thread of its own
+import cv2  # before the first count: its bundled OpenBLAS starts its own threads here when not held to one
 import numpy
 from PIL import Image
 from consentaudit.fingerprint import keypoints_of
