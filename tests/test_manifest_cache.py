@@ -108,3 +108,23 @@ def test_a_records_upright_phash_is_kept_by_the_cache(tmp_path: Path, cache: Pat
     parses.clear()
     again, _ = load_manifests([path])
     assert parses == [] and again == first
+
+
+def test_an_entry_damaged_but_still_parseable_is_not_used(tmp_path: Path, cache: Path, parses: list[int]) -> None:
+    """A bit flipped in a kept record (here a consent turned to a revocation) leaves valid JSON: the entry's
+    sha256 no longer matches, so the manifest is parsed again and the entry replaced."""
+    good = tmp_path / "good.csv"
+    shutil.copy(MANIFESTS / "fixtures.csv", good)
+    first, _ = load_manifests([good])
+    assert any(r.status.value == "granted" for r in first)
+    entry = next((cache / "manifests").iterdir())
+    data = entry.read_bytes()
+    assert b'"granted"' in data
+    entry.write_bytes(data.replace(b'"granted"', b'"revoked"', 1))
+    parses.clear()
+    again, _ = load_manifests([good])
+    assert parses and again == first  # parsed again: the damage reached no record
+    assert entry.read_bytes() == data  # and the entry written again
+    entry.write_bytes(data[: len(data) // 2])  # cut short
+    parses.clear()
+    assert load_manifests([good])[0] == first and parses

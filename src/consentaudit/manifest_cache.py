@@ -4,13 +4,17 @@ the file's bytes, so that a scan or re-judge against a large manifest does not v
 Parsing and validating costs ~35 µs a record (a 1M-record manifest: ~40 s on every scan); reading the
 records back from the cache, ~6 µs. The key is the content, never the file's name, size or date: a file
 edited in place, however quickly, is another key. Only a manifest without problems is kept (one with
-problems is parsed every time, so its problems are listed with their lines). The cache lives beside the
+problems is parsed every time, so its problems are listed with their lines). An entry is a header line (the
+format and the sha256 of what follows) and the records; one whose records are not the bytes that were written
+(a flipped bit that still parses, a file cut short) is not used: the manifest is parsed again and the entry
+replaced. The cache lives beside the
 reference cache (`reference_cache.cache_root()`); deleting it loses nothing, and when it cannot be written
 the manifest is simply parsed every time.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -25,7 +29,7 @@ from consentaudit.reference_cache import cache_root
 from consentaudit.vocab import ConsentStatus
 
 # The parser's version is part of the format: records validated by another release are validated again.
-FORMAT = f"consent-records-v2;consentaudit-{__version__}"
+FORMAT = f"consent-records-v3;consentaudit-{__version__}"  # v3: a header line with the sha256
 
 
 def _entry(digest: str, root: Path | None) -> Path:
@@ -78,11 +82,12 @@ def load(digest: str, file: str, root: Path | None = None) -> ParsedManifest | N
     """The parsed manifest whose bytes have this sha256, its records said to come from `file`; None when it
     is not cached (or the entry is damaged or of another format)."""
     try:
-        doc = json.loads(_entry(digest, root).read_text(encoding="utf-8"))
-        if doc.get("format") != FORMAT:
+        head, _, body = _entry(digest, root).read_bytes().partition(b"\n")
+        header = json.loads(head)
+        if header.get("format") != FORMAT or header.get("sha256") != hashlib.sha256(body).hexdigest():
             return None
-        records = tuple(_record(row, file) for row in doc["records"])
-    except (OSError, ValueError, KeyError, TypeError):
+        records = tuple(_record(row, file) for row in json.loads(body))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     ids = tuple((r.record_id, r.origin or SourceRef(file, 0)) for r in records)
     return ParsedManifest(file, records, (), ids, len(records))
@@ -99,8 +104,11 @@ def save(digest: str, parsed: ParsedManifest, root: Path | None = None) -> None:
     except OSError:
         return
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"format": FORMAT, "records": [_row(r) for r in parsed.records]}, f, separators=(",", ":"))
+        body = json.dumps([_row(r) for r in parsed.records], separators=(",", ":")).encode()
+        header = json.dumps({"format": FORMAT, "sha256": hashlib.sha256(body).hexdigest()}).encode()
+        with os.fdopen(fd, "wb") as f:
+            f.write(header + b"\n")
+            f.write(body)
         os.replace(tmp, entry)
     except (OSError, ValueError):
         Path(tmp).unlink(missing_ok=True)

@@ -5,9 +5,11 @@ An entry of the cache is keyed by the sha256 of the file's bytes (and the set na
 so a copy of the file, a fresh checkout or a CI runner that restores the cache folder finds it; the file's
 resolved path, size, mtime and inode point to that key (`by-stat/`), so an unchanged file is found without
 reading it, and a changed or replaced one is read again. An entry is written to a temporary folder and
-renamed into place, so a crash leaves no half entry. The cache lives in `$CONSENTAUDIT_CACHE_DIR`, else
-`$XDG_CACHE_HOME/consentaudit`, else `~/.cache/consentaudit`; it is a cache: deleting it loses nothing, and
-when it cannot be written the file is simply parsed every time.
+renamed into place, so a crash leaves no half entry. Its meta.json holds the sha256 of each of its files and
+of itself, checked whenever the entry is used, so a damaged entry (a flipped bit that still parses, a file cut
+short or gone) is never served: it is parsed or built again, and replaced. The cache lives in
+`$CONSENTAUDIT_CACHE_DIR`, else `$XDG_CACHE_HOME/consentaudit`, else `~/.cache/consentaudit`; it is a cache:
+deleting it loses nothing, and when it cannot be written the file is simply parsed every time.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from consentaudit.matching.hamming import HammingIndex
 from consentaudit.matching.reference_table import ReferenceTable
 from consentaudit.reference_files import read_fingerprint_file
 
-FORMAT = "reference-columns-v1"
+FORMAT = "reference-columns-v2"  # v2: each file's sha256 kept in meta.json
 
 
 def cache_root() -> Path:
@@ -130,9 +132,11 @@ def _write(entry: Path, arrays: Mapping[str, np.ndarray], meta: dict[str, Any]) 
     except OSError:
         return False
     try:
+        files = {}
         for col, values in arrays.items():
             np.save(tmp / f"{col}.npy", values, allow_pickle=False)
-        (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+            files[f"{col}.npy"] = _file_sha256(tmp / f"{col}.npy")
+        (tmp / "meta.json").write_text(json.dumps(_checked({**meta, "files": files})), encoding="utf-8")
         os.replace(tmp, entry)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -140,12 +144,38 @@ def _write(entry: Path, arrays: Mapping[str, np.ndarray], meta: dict[str, Any]) 
     return True
 
 
+def _file_sha256(path: Path) -> str:
+    with path.open("rb") as f:  # read, not mapped: the pages go through the page cache, not this process's RSS
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _meta_sha256(meta: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()
+
+
+def _checked(meta: dict[str, Any]) -> dict[str, Any]:
+    return {**meta, "meta_sha256": _meta_sha256(meta)}
+
+
 def _arrays(entry: Path, fmt: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """An entry's arrays, memory-mapped, and its meta; ValueError when it is of another format, its meta is not
+    what was written, or any of its files is missing, added or not the bytes that were written."""
     meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
-    if meta.get("format") != fmt:
+    if not isinstance(meta, dict) or meta.get("format") != fmt:
         raise ValueError("another cache format")
+    if meta.pop("meta_sha256", None) != _meta_sha256(meta):
+        raise ValueError("meta.json is not the file that was written")
+    files = meta["files"]
+    if not isinstance(files, dict) or sorted(files) != sorted(f.name for f in entry.glob("*.npy")):
+        raise ValueError("files missing or added")
+    for name, digest in files.items():
+        if _file_sha256(entry / name) != digest:
+            raise ValueError(f"{name} is not the file that was written")
     # memory-mapped, seen as plain arrays (np.memmap's own indexing is ~10x slower)
-    arrays = {f.stem: np.load(f, mmap_mode="r", allow_pickle=False).view(np.ndarray) for f in entry.glob("*.npy")}
+    arrays = {
+        name.removesuffix(".npy"): np.load(entry / name, mmap_mode="r", allow_pickle=False).view(np.ndarray)
+        for name in files
+    }
     return arrays, meta
 
 
@@ -155,7 +185,7 @@ def _load(entry: Path) -> tuple[str, ReferenceTable, dict[str, str]]:
     return str(meta["name"]), table, {str(k): str(v) for k, v in meta["header"].items()}
 
 
-INDEX_FORMAT = "hamming-index-v1"
+INDEX_FORMAT = "hamming-index-v2"  # v2: as FORMAT
 CACHED_INDEX_FROM = 100_000  # codes: a smaller index sorts in well under 0.1 s, not worth a cache entry
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -173,6 +174,42 @@ def test_fingerprint_file_works_as_reference(runner: CliRunner, db: str, tmp_pat
     runner.invoke(app, args)
     findings = json.loads((tmp_path / "a.json").read_text())["findings"]
     assert {f["path"] for f in findings if f["verdict"] == "known_scraped"} == {"web/sony-d700-q50.jpg"}
+
+
+def test_caches_damaged_but_still_parseable_change_no_verdict(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manifest and reference caches after a first scan, damaged so that they still parse (every consent
+    turned to a revocation; every reference array zeroed): a second scan notices, reads the files again and
+    gives every verdict of the first."""
+    import numpy as np
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("CONSENTAUDIT_CACHE_DIR", str(cache))
+    refs = tmp_path / "refs.jsonl"
+    assert runner.invoke(app, ["fingerprint", str(DATASET.parent / "scraped"), "-o", str(refs), "-q"]).exit_code == 0
+
+    def verdicts(name: str) -> dict[str, str]:
+        args = scan_args(DATASET, f"sqlite:///{tmp_path / name}.db", "--report", str(tmp_path / f"{name}.json"))
+        args[args.index("--reference") + 1] = str(refs)
+        runner.invoke(app, args)
+        return {f["path"]: f["verdict"] for f in json.loads((tmp_path / f"{name}.json").read_text())["findings"]}
+
+    first = verdicts("first")
+    assert first == EXPECTED["verdicts"]
+    entries = list((cache / "manifests").iterdir())
+    assert len(entries) == 2
+    for entry in entries:
+        entry.write_bytes(entry.read_bytes().replace(b'"granted"', b'"revoked"'))
+    npy = list((cache / "references").rglob("*.npy"))
+    assert npy
+    for f in npy:
+        data = np.load(f)
+        with f.open("r+b") as fh:
+            fh.seek(-data.nbytes, os.SEEK_END)
+            fh.write(bytes(data.nbytes))
+        assert not np.load(f).any()  # still a valid array, of zeros
+    assert verdicts("second") == first
 
 
 def test_manifest_init_then_validate(runner: CliRunner, tmp_path: Path) -> None:

@@ -246,11 +246,31 @@ def test_cache_serves_columns_and_a_changed_file_is_read_again(tmp_path: Path) -
     _, redone, _, hit_damaged = read_cached_fingerprint_file(f, root=cache)
     assert not hit_damaged and list(redone) == want
     assert read_cached_fingerprint_file(f, root=cache)[3]
+    # damage that still loads: a flipped bit in a code, an edited meta.json, a column gone — parsed again
+    codes = np.load(entry / "phash.npy")
+    with (entry / "phash.npy").open("r+b") as fh:
+        fh.seek(-8 * len(codes), os.SEEK_END)  # the first code
+        fh.write((int(codes[0]) ^ 1).to_bytes(8, "little"))
+    assert np.load(entry / "phash.npy")[0] != codes[0]  # a valid .npy, with another code
+    for damage in (
+        lambda: None,
+        lambda: (entry / "meta.json").write_text(json.dumps({**_meta(entry), "name": "renamed"})),
+        lambda: (entry / "sha.order.npy").unlink(),
+    ):
+        damage()
+        _, redone, _, hit_damaged = read_cached_fingerprint_file(f, root=cache)
+        assert not hit_damaged and list(redone) == want
+        assert read_cached_fingerprint_file(f, root=cache)[3]  # the entry replaced: served from it again
     rows = _hash_list(f, 50, seed=2)  # new content; same size, mtime moved on
     st = f.stat()
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
     _, changed, _, hit3 = read_cached_fingerprint_file(f, root=cache)
     assert not hit3 and changed[0].sha256 == str(rows[0]["sha256"]).lower() != want[0].sha256
+
+
+def _meta(entry: Path) -> dict[str, object]:
+    meta: dict[str, object] = json.loads((entry / "meta.json").read_text())
+    return meta
 
 
 def test_a_copy_of_a_cached_file_is_found_by_its_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -390,6 +410,12 @@ def test_a_large_sets_radius_index_is_kept_and_memory_mapped(tmp_path: Path, mon
     assert np.load(entry / "pos.npy").shape == (4 * len(codes),)
     assert redone.within(int(codes[7]), 3) == near7
     assert isinstance(cached_index(codes, root=cache).codes.base, np.memmap)
+    pos = np.load(entry / "pos.npy")
+    with (entry / "pos.npy").open("r+b") as fh:  # a flipped bit in a position: still a valid array
+        fh.seek(-pos.itemsize * len(pos), os.SEEK_END)
+        fh.write((int(pos[0]) ^ 1).to_bytes(pos.itemsize, "little"))
+    assert np.load(entry / "pos.npy")[0] != pos[0]
+    assert np.array_equal(cached_index(codes, root=cache).state()["pos"], pos)  # built again, not served
     other = codes.copy()
     other[0] ^= np.uint64(1)
     assert cached_index(other, root=cache).within(int(other[0]), 0) == [(0, 0)]
