@@ -40,12 +40,12 @@ import statistics
 import subprocess
 import sys
 import tarfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+from launcher import launcher  # noqa: E402
 from scan_speed import build, real_photos  # noqa: E402
 
 CLI = [sys.executable, "-m", "consentaudit.cli.app"]
@@ -66,15 +66,13 @@ PEAK_RSS: dict[str, int] = {}  # row -> largest peak RSS (MB) of its runs
 
 
 def timed(cmd: list[str], row: str = "") -> float:
-    """Wall seconds of a whole process (and its peak RSS, kept for `row`)."""
-    t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t
-    if os.waitstatus_to_exitcode(status) not in (0, 1):
-        raise SystemExit(f"{' '.join(cmd[:4])} failed: {status}")
+    """Wall seconds of a whole process (and its peak RSS, kept for `row`), run by the launcher (launcher.py:
+    this process's own peak, once it has built the data, would floor every command's)."""
+    wall, code, rss = launcher().run(cmd)
+    if code not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd[:4])} failed: {code}")
     if row:
-        PEAK_RSS[row] = max(PEAK_RSS.get(row, 0), usage.ru_maxrss // 1024)
+        PEAK_RSS[row] = max(PEAK_RSS.get(row, 0), rss)
     return wall
 
 
@@ -131,6 +129,7 @@ def main() -> None:
     ap.add_argument("--million", action="store_true", help="also time a 1M-entry reference file")
     ap.add_argument("--big-shard", type=int, default=0, metavar="N", help="also time one tar shard of N samples")
     args = ap.parse_args()
+    launcher()  # started while this process is small
     if args.big_shard and args.big_shard <= args.count:
         ap.error("--big-shard must be larger than --count")
     w = args.work

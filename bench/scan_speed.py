@@ -16,7 +16,6 @@ import io
 import os
 import random
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,10 @@ import imagehash
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from launcher import launcher  # noqa: E402
+
 CLI = [sys.executable, "-m", "consentaudit.cli.app"]
 
 
@@ -72,28 +75,13 @@ def naive(folder: Path) -> float:
 
 
 def run_scan(folder: Path, db: Path, jobs: int, extra: list[str] = ()) -> tuple[float, int]:
-    """(wall seconds, peak RSS in MB of the scan process tree's largest process)."""
-    t = time.perf_counter()
-    p = subprocess.Popen(
-        [
-            *CLI,
-            "scan",
-            str(folder),
-            "--db",
-            f"sqlite:///{db}",
-            "--jobs",
-            str(jobs),
-            "--quiet",
-            "--fail-on",
-            "none",
-            *extra,
-        ]
-    )
-    _, status, usage = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"scan failed with {status}")
-    return wall, usage.ru_maxrss // 1024
+    """(wall seconds, peak RSS in MB of the scan process tree's largest process), run by the launcher
+    (launcher.py: this process's own peak, after an in-process audit, would floor the scan's)."""
+    cmd = [*CLI, "scan", str(folder), "--db", f"sqlite:///{db}", "--jobs", str(jobs), "--quiet", "--fail-on", "none"]
+    wall, code, rss = launcher().run([*cmd, *extra], quiet=False)
+    if code != 0:
+        raise SystemExit(f"scan failed with {code}")
+    return wall, rss
 
 
 def in_process(folder: Path, db: Path, jobs: int) -> float:
@@ -171,6 +159,7 @@ def main() -> None:
     ap.add_argument("--camera-copies", type=int, default=10)
     ap.add_argument("--rss-count", type=int, default=0, help="also scan this many small images for peak RSS")
     args = ap.parse_args()
+    launcher()  # started while this process is small
     folders = args.photos or [p for p in (ROOT / "fixtures/photos", ROOT.parent / "shared/corpus") if p.exists()]
     photos = real_photos(folders)
     print(f"{len(photos)} real source photos; machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
