@@ -7,9 +7,8 @@ edited in place, however quickly, is another key. Only a manifest without proble
 problems is parsed every time, so its problems are listed with their lines). An entry is a header line (the
 format and the sha256 of what follows) and the records; one whose records are not the bytes that were written
 (a flipped bit that still parses, a file cut short) is not used: the manifest is parsed again and the entry
-replaced. The cache lives beside the
-reference cache (`reference_cache.cache_root()`); deleting it loses nothing, and when it cannot be written
-the manifest is simply parsed every time.
+replaced. The cache lives beside the reference cache (`reference_cache.cache_root()`); deleting it loses
+nothing, and when it cannot be written the manifest is simply parsed every time.
 """
 
 from __future__ import annotations
