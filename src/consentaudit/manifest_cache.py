@@ -13,7 +13,6 @@ nothing, and when it cannot be written the manifest is simply parsed every time.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from consentaudit import __version__
+from consentaudit.digest import sha256_hex
 from consentaudit.manifest import ParsedManifest
 from consentaudit.models import ConsentRecord, SourceRef
 from consentaudit.reference_cache import cache_root
@@ -83,7 +83,7 @@ def load(digest: str, file: str, root: Path | None = None) -> ParsedManifest | N
     try:
         head, _, body = _entry(digest, root).read_bytes().partition(b"\n")
         header = json.loads(head)
-        if header.get("format") != FORMAT or header.get("sha256") != hashlib.sha256(body).hexdigest():
+        if header.get("format") != FORMAT or header.get("sha256") != sha256_hex(body):
             return None
         records = tuple(_record(row, file) for row in json.loads(body))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -104,7 +104,7 @@ def save(digest: str, parsed: ParsedManifest, root: Path | None = None) -> None:
         return
     try:
         body = json.dumps([_row(r) for r in parsed.records], separators=(",", ":")).encode()
-        header = json.dumps({"format": FORMAT, "sha256": hashlib.sha256(body).hexdigest()}).encode()
+        header = json.dumps({"format": FORMAT, "sha256": sha256_hex(body)}).encode()
         with os.fdopen(fd, "wb") as f:
             f.write(header + b"\n")
             f.write(body)

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from consentaudit.digest import sha256_file
 from consentaudit.heap import give_back_free_memory
 from consentaudit.matching.hamming import HammingIndex
 from consentaudit.matching.reference_table import ReferenceTable
@@ -135,18 +136,13 @@ def _write(entry: Path, arrays: Mapping[str, np.ndarray], meta: dict[str, Any]) 
         files = {}
         for col, values in arrays.items():
             np.save(tmp / f"{col}.npy", values, allow_pickle=False)
-            files[f"{col}.npy"] = _file_sha256(tmp / f"{col}.npy")
+            files[f"{col}.npy"] = sha256_file(tmp / f"{col}.npy")
         (tmp / "meta.json").write_text(json.dumps(_checked({**meta, "files": files})), encoding="utf-8")
         os.replace(tmp, entry)
     except OSError:
         shutil.rmtree(tmp, ignore_errors=True)
         return False
     return True
-
-
-def _file_sha256(path: Path) -> str:
-    with path.open("rb") as f:  # read, not mapped: the pages go through the page cache, not this process's RSS
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _meta_sha256(meta: Mapping[str, Any]) -> str:
@@ -168,8 +164,8 @@ def _arrays(entry: Path, fmt: str) -> tuple[dict[str, np.ndarray], dict[str, Any
     files = meta["files"]
     if not isinstance(files, dict) or sorted(files) != sorted(f.name for f in entry.glob("*.npy")):
         raise ValueError("files missing or added")
-    for name, digest in files.items():
-        if _file_sha256(entry / name) != digest:
+    for name, digest in files.items():  # read, not mapped: the pages pass through the page cache, not the RSS
+        if sha256_file(entry / name) != digest:
             raise ValueError(f"{name} is not the file that was written")
     # memory-mapped, seen as plain arrays (np.memmap's own indexing is ~10x slower)
     arrays = {
