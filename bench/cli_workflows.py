@@ -46,20 +46,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from launcher import launcher  # noqa: E402
-from scan_speed import build, real_photos  # noqa: E402
+from scan_speed import NAIVE, build, real_photos  # noqa: E402
 
 CLI = [sys.executable, "-m", "consentaudit.cli.app"]
-NAIVE = """
-import hashlib, sys
-from pathlib import Path
-from PIL import Image
-import imagehash
-for p in sorted(Path(sys.argv[1]).glob("*.jpg")):
-    data = p.read_bytes()
-    hashlib.sha256(data).hexdigest()
-    with Image.open(p) as im:
-        imagehash.phash(im), imagehash.dhash(im)
-"""
 
 
 PEAK_RSS: dict[str, int] = {}  # row -> largest peak RSS (MB) of its runs
