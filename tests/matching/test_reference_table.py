@@ -268,6 +268,34 @@ def test_cache_serves_columns_and_a_changed_file_is_read_again(tmp_path: Path) -
     assert not hit3 and changed[0].sha256 == str(rows[0]["sha256"]).lower() != want[0].sha256
 
 
+def test_each_cache_file_is_hashed_once_when_written_and_once_a_later_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first use writes the entry and hashes each file as it is written, not again when it maps what it
+    wrote; a later use hashes each file once, to check it (as does the radius index's entry)."""
+    f = tmp_path / "set.jsonl"
+    _hash_list(f, 50)
+    cache = tmp_path / "cache"
+    hashed: list[str] = []
+    real = reference_cache.sha256_file
+    monkeypatch.setattr(reference_cache, "sha256_file", lambda p: hashed.append(Path(p).name) or real(p))
+    _, first, _, hit = read_cached_fingerprint_file(f, root=cache)
+    (entry,) = (e for e in (cache / "references").iterdir() if e.name != "by-stat")
+    files = sorted(p.name for p in entry.glob("*.npy"))
+    assert not hit and isinstance(first.phash.base, np.memmap) and sorted(hashed) == files
+    hashed.clear()
+    assert read_cached_fingerprint_file(f, root=cache)[3]
+    assert sorted(hashed) == files
+    codes = np.random.default_rng(3).integers(0, 2**63, size=reference_cache.CACHED_INDEX_FROM, dtype=np.uint64)
+    hashed.clear()
+    built = cached_index(codes, root=cache)
+    (index_entry,) = (cache / "indexes").iterdir()
+    index_files = sorted(p.name for p in index_entry.glob("*.npy"))
+    assert sorted(hashed) == index_files and isinstance(built.codes.base, np.memmap)
+    hashed.clear()
+    assert np.array_equal(cached_index(codes, root=cache).codes, codes) and sorted(hashed) == index_files
+
+
 def _meta(entry: Path) -> dict[str, object]:
     meta: dict[str, object] = json.loads((entry / "meta.json").read_text())
     return meta
