@@ -5,7 +5,7 @@ them, libjpeg's work memory) are mapped from the kernel as fresh zeroed pages an
 or the free top of the heap is trimmed back: ~130-370 page faults a 6 MP camera JPEG, ~0.4 ms of system time.
 A command that decodes images makes glibc serve allocations up to KEEP_BYTES from the heap and keep up to
 KEEP_BYTES of freed heap for the next file (mallopt: M_MMAP_THRESHOLD, M_TRIM_THRESHOLD). Worker processes
-forked later inherit it. Measured (docs/performance.md): 1-6 faults an image instead of 130-370; whole CLI,
+forked later inherit it. Measured (docs/performance-history.md): 1-6 faults an image instead of 130-370; whole CLI,
 camera JPEGs a second +1-5% with one job, 0-6% with two. A command process only: a program that imports
 consentaudit keeps its allocator as it set it.
 """
