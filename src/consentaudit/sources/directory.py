@@ -126,8 +126,8 @@ class DirectorySource:
                     # extracted shard), the sample key's; else the shard folder's parquet row
                     sample = sample_key(entry.name)
                     json_name = next((n for n in (stem + ".json", sample + ".json") if n in names), None)
-                    c2pa = _c2pa_sidecar(folder, entry.name, stem, names) or _c2pa_sidecar(
-                        folder, entry.name, sample, names
+                    c2pa = _c2pa_sidecar(folder, entry.name, stem, names) or (
+                        _c2pa_sidecar(folder, entry.name, sample, names) if sample != stem else None
                     )
                     yield Item(
                         rel,
