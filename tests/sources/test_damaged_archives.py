@@ -426,3 +426,37 @@ def test_a_compressed_shard_is_decompressed_a_few_times_not_once_a_batch(
         assert by_path[f"00000.tar.gz/{i:09d}.jpg"].sha256 == sha256_hex(expected)
     # the listing (n headers and the end), then 2 units on one job: the first to n/2, the second to the end
     assert len(parsed) <= 2.6 * n, len(parsed)
+
+
+@pytest.mark.parametrize("method", [0, 8], ids=["stored", "deflated"])
+def test_a_large_image_under_another_name_in_a_cut_zip_is_still_audited(tmp_path: Path, method: int) -> None:
+    """A member named otherwise is told an image by its first bytes. In a zip cut short, the recovered member
+    was read whole to look at them, and one past 1 MB (a sidecar's limit) was never looked at: a camera photo
+    named `photo.bin` was passed over as a data file, where the same zip whole had it audited. Now its head alone
+    is read, as a zip reader reads it, and both give the same findings."""
+    import zipfile
+
+    photo = PHOTOS_USED[0].read_bytes() + bytes(1 << 20)  # past 1 MB; a JPEG decoder stops at its end marker
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=method) as zf:
+        zf.writestr("photo.bin", photo)
+        zf.writestr("000000001.jpg", PHOTOS_USED[1].read_bytes())
+    data = buf.getvalue()
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        last = zf.getinfo("000000001.jpg")
+        members_end = last.header_offset + 30 + len(last.filename) + len(last.extra) + last.compress_size
+    findings = {}
+    for kind, body in (("whole", data), ("cut", data[: members_end + 20])):  # cut inside the central directory
+        (tmp_path / kind / "set").mkdir(parents=True)
+        (tmp_path / kind / "set" / "set.zip").write_bytes(body)
+        findings[kind] = {f.path: f for f in _scan(tmp_path / kind / "set", tmp_path / kind).findings}
+    with pytest.raises(zipfile.BadZipFile):
+        zipfile.ZipFile(tmp_path / "cut" / "set" / "set.zip")
+    kept, found = findings["whole"], findings["cut"]
+    assert kept["set.zip/photo.bin"].sha256 == sha256_hex(photo) and kept["set.zip/photo.bin"].phash
+    for path in ("set.zip/photo.bin", "set.zip/000000001.jpg"):
+        assert (found[path].verdict, found[path].sha256, found[path].phash) == (
+            Verdict.UNCONSENTED,
+            kept[path].sha256,
+            kept[path].phash,
+        )

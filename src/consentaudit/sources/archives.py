@@ -41,7 +41,7 @@ from consentaudit.sources.item import (
     looks_like_image,
     sample_key,
 )
-from consentaudit.sources.zip_salvage import LocalMember, local_members, read_member
+from consentaudit.sources.zip_salvage import LocalMember, local_members, read_head, read_member
 
 MAX_SIDECAR_BYTES = 1 << 20
 
@@ -277,8 +277,9 @@ def _recovered_members(f: IO[bytes], members: list[LocalMember]) -> Iterator[tup
     for m in members:
 
         def read(limit: int = -1, m: LocalMember = m) -> bytes | None:
-            data = read_member(f, m, MAX_SIDECAR_BYTES)
-            return data if limit < 0 else data[:limit]
+            if limit >= 0:  # a head to sniff: read no more, whatever the member's size
+                return read_head(f, m, limit)
+            return read_member(f, m, MAX_SIDECAR_BYTES)
 
         kind = "dir" if m.is_dir else "file"
         yield _Member(m.name, m.size, _zip_mtime(m.date_time), kind, problem=m.problem), read

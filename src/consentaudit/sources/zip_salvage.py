@@ -220,3 +220,29 @@ def read_member(f: IO[bytes], m: LocalMember, max_bytes: int) -> bytes:
     if len(data) != m.size or zlib.crc32(data) != m.crc:
         raise OSError(f"member {m.name!r} is damaged: its size or CRC is not the one its header gives")
     return data
+
+
+def read_head(f: IO[bytes], m: LocalMember, n: int) -> bytes:
+    """The first `n` bytes (or fewer, for a shorter member) of a recovered member, read and inflated no further
+    than they need, whatever its size: enough to tell an image under another name, as a zip reader's
+    `open(...).read(n)` would. OSError when the member has a problem or its data does not inflate."""
+    if m.problem:
+        raise OSError(m.problem)
+    f.seek(m.data_offset)
+    if m.method == STORED:
+        return f.read(min(n, m.compressed_size))
+    inflate = zlib.decompressobj(-15)
+    out = bytearray()
+    left, pending = m.compressed_size, b""
+    while len(out) < n and not inflate.eof:
+        if not pending:
+            pending = f.read(min(left, 1 << 16)) if left > 0 else b""
+            if not pending:  # the member's data ends (or the file does) before n bytes came out
+                break
+            left -= len(pending)
+        try:
+            out += inflate.decompress(pending, n - len(out))
+        except zlib.error as exc:
+            raise OSError(f"member {m.name!r} does not inflate: {exc}") from None
+        pending = inflate.unconsumed_tail
+    return bytes(out)
