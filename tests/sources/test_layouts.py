@@ -11,6 +11,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import FIXTURES, MANIFESTS, PHOTOS, SCRAPED
 from consentaudit.audit import run_audit
 from consentaudit.codec import report_to_dict
@@ -82,3 +84,34 @@ def test_a_folder_a_tar_a_gzipped_tar_and_a_zip_of_the_same_files_are_audited_al
     assert folder["web-0001.jpg"][0] == "known_scraped"
     for name in ("tar", "tgz", "zip"):
         assert found[name] == folder, name
+
+
+@pytest.mark.parametrize("name", ["{key}.bin", "{key}.seg.jpg"], ids=["image-by-its-bytes", "multi-dot-name"])
+def test_a_refused_row_with_an_image_is_counted_alike_in_a_files_folder_and_a_tar(tmp_path: Path, name: str) -> None:
+    """img2dataset's parquet row of a refused download (X-Robots-Tag) whose sample nevertheless has an image —
+    named otherwise (told by its bytes) or under a multi-dot name — is not a refusal without an image. The tar
+    shard never counted it; its `files` folder did (it looked only for `<key>.<image extension>`)."""
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(FIXTURES / "shards" / "00000.parquet").to_pylist()
+    (refused,) = [r["key"] for r in rows if "X-Robots-Tag" in (r.get("error_message") or "")]
+    extra = name.format(key=refused)
+    photo = (PHOTOS / "canon-ixus.jpg").read_bytes()
+    folder_set, tar_set = tmp_path / "files", tmp_path / "tar"
+    (folder_set / "00000").mkdir(parents=True)
+    tar_set.mkdir()
+    with tarfile.open(FIXTURES / "shards" / "00000.tar") as tar:
+        tar.extractall(folder_set / "00000", filter="data")
+    (folder_set / "00000" / extra).write_bytes(photo)
+    shutil.copy(FIXTURES / "shards" / "00000.parquet", folder_set / "00000.parquet")
+    shutil.copy(FIXTURES / "shards" / "00000.parquet", tar_set / "00000.parquet")
+    with tarfile.open(tar_set / "00000.tar", "w") as tar:
+        for p in sorted((folder_set / "00000").iterdir()):
+            tar.add(p, p.name)
+    refusals, audited = {}, {}
+    for kind, dataset in (("files", folder_set), ("tar", tar_set)):
+        report = run_audit(AuditRequest(dataset=dataset, jobs=1), ScanStore(f"sqlite:///{tmp_path / kind}.db"))
+        refusals[kind] = report.summary.crawl_refusals
+        audited[kind] = {f.path.rsplit("/", 1)[-1]: f.sha256 for f in report.findings}
+    assert audited["files"] == audited["tar"] and extra in audited["files"]
+    assert refusals["files"] == refusals["tar"] == {}  # the 404 row is no opt-out; the refused one has an image

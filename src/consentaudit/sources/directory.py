@@ -100,7 +100,8 @@ class DirectorySource:
             yield Item(prefix.rstrip("/") or ".", str(folder), 0, 0, f"folder unreadable: {exc.strerror}")
             return
         names = {e.name for e in entries}
-        crawl = self._crawl_rows(folder, names) if prefix else {}
+        crawl = self._crawl_rows(folder) if prefix else {}
+        imaged: set[str] = set()  # the sample keys that have an image here, by name or by its first bytes
         for entry in entries:
             rel = prefix + display_name(entry.name)
             full = entry.path  # a Path only where one is needed: making 100,000 of them was half the listing
@@ -125,6 +126,7 @@ class DirectorySource:
                     # the sample's own `<stem>.json`; else, as WebDataset groups `x.seg.png` with `x.json` (an
                     # extracted shard), the sample key's; else the shard folder's parquet row
                     sample = sample_key(entry.name)
+                    imaged.update((stem, sample))
                     json_name = next((n for n in (stem + ".json", sample + ".json") if n in names), None)
                     c2pa = _c2pa_sidecar(folder, entry.name, stem, names) or (
                         _c2pa_sidecar(folder, entry.name, sample, names) if sample != stem else None
@@ -147,18 +149,18 @@ class DirectorySource:
                     yield from list_archive(Path(full), rel, self._log)
                 else:
                     self.skipped += 1
+        if crawl:  # the rows whose sample has no image here, as a tar shard's are counted
+            count_refusals(crawl, imaged, self._log)
 
-    def _crawl_rows(self, folder: Path, names: set[str]) -> dict[str, str]:
+    def _crawl_rows(self, folder: Path) -> dict[str, str]:
         """img2dataset's `files` layout keeps a shard in a folder (`00000/`: `<key>.jpg`, `.txt`, `.json`) and its
         crawl records, every row — downloads refused at crawl time included — in `00000.parquet` beside it
-        (inside the dataset). Its rows give the crawl record of an image without a `.json`, and those with no
-        image are counted as refusals where their error says a header reserved them, as a tar shard's are."""
+        (inside the dataset). Its rows give the crawl record of an image without a `.json`; those with no image
+        in the folder are counted as refusals (`_walk`, once the folder is listed) where their error says a
+        header reserved them, as a tar shard's are."""
         if not folder.with_name(folder.name + ".parquet").is_file():
             return {}
-        rows = parquet_rows(folder, self._log.warn)
-        stems = {n.rpartition(".")[0] for n in names if "." + n.rpartition(".")[2].lower() in IMAGE_EXTENSIONS}
-        count_refusals(rows, stems, self._log)
-        return rows
+        return parquet_rows(folder, self._log.warn)
 
     def _link(self, full: Path, rel: str) -> Item | None:
         is_image_name = full.suffix.lower() in IMAGE_EXTENSIONS
