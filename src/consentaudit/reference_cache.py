@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from consentaudit.digest import sha256_file
+from consentaudit.digest import sha256_file, sha256_hex
 from consentaudit.heap import give_back_free_memory
 from consentaudit.matching.hamming import HammingIndex
 from consentaudit.matching.reference_table import ReferenceTable
@@ -146,7 +146,7 @@ def _write(entry: Path, arrays: Mapping[str, np.ndarray], meta: dict[str, Any]) 
 
 
 def _meta_sha256(meta: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()
+    return sha256_hex(json.dumps(meta, sort_keys=True).encode())
 
 
 def _checked(meta: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from datetime import date
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -70,10 +71,16 @@ def test_interrupted_scan_resumes_without_losing_or_doubling_work(tmp_path: Path
     assert len(paths) == len(set(paths)) == len(EXPECTED["verdicts"])
 
 
-def test_a_re_judge_opens_no_image(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _image_opens() -> contextlib.AbstractContextManager[mock.MagicMock]:
+    """Pillow's `Image.open` as the fingerprinting calls it, counted (`.call_count`) within the `with`."""
+    from consentaudit import fingerprint
+
+    return mock.patch.object(fingerprint.Image, "open", wraps=fingerprint.Image.open)
+
+
+def test_a_re_judge_opens_no_image(tmp_path: Path) -> None:
     """Only the date changes: every fingerprint, exact re-hash and probed 256-bit code comes from the store,
     and the verdicts follow the new date."""
-    from consentaudit import fingerprint
     from consentaudit.reference_sets import fingerprint_to_file
 
     refs = tmp_path / "refs.jsonl"
@@ -84,19 +91,12 @@ def test_a_re_judge_opens_no_image(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         AuditRequest(dataset=DATASET, manifests=manifests, references=[refs], as_of=date(2026, 11, 26), jobs=1),
         store,
     )
-    opened = {"n": 0}
-    real_open = fingerprint.Image.open
-
-    def counting_open(*args: object, **kwargs: object) -> object:
-        opened["n"] += 1
-        return real_open(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(fingerprint.Image, "open", counting_open)
-    later = run_audit(
-        AuditRequest(dataset=DATASET, manifests=manifests, references=[refs], as_of=date(2001, 1, 1), jobs=1),
-        store,
-    )
-    assert opened["n"] == 0
+    with _image_opens() as opened:
+        later = run_audit(
+            AuditRequest(dataset=DATASET, manifests=manifests, references=[refs], as_of=date(2001, 1, 1), jobs=1),
+            store,
+        )
+    assert opened.call_count == 0
     assert later.header.scan_id != first.header.scan_id
     before = {f.path: f.verdict for f in first.findings}
     after = {f.path: f.verdict for f in later.findings}
@@ -151,11 +151,10 @@ SHARDS = FIXTURES / "shards"  # img2dataset tar shards: crawl records with URLs 
     ids=["purposes", "manifests", "no-references", "other-references", "policy"],
 )
 def test_a_re_judge_after_any_input_but_the_images_changes_opens_no_image(
-    dataset: Path, change: dict[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    dataset: Path, change: dict[str, object], tmp_path: Path
 ) -> None:
     """Issue #12's re-judge: purposes, manifests, references or policy changed, the images not (loose files or
     tar shard members) — no image is opened, and the verdicts are those a scan on a fresh store gives."""
-    from consentaudit import fingerprint
     from consentaudit.reference_sets import fingerprint_to_file
     from consentaudit.vocab import AiGenerated
 
@@ -176,17 +175,9 @@ def test_a_re_judge_after_any_input_but_the_images_changes_opens_no_image(
     changed = AuditRequest(**{**base.__dict__, **fields})  # type: ignore[arg-type]
     store = ScanStore(f"sqlite:///{tmp_path / 'db'}")
     first = run_audit(base, store)
-    opened = {"n": 0}
-    real_open = fingerprint.Image.open
-
-    def counting_open(*args: object, **kwargs: object) -> object:
-        opened["n"] += 1
-        return real_open(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(fingerprint.Image, "open", counting_open)
-    rejudged = run_audit(changed, store)
-    assert opened["n"] == 0
-    monkeypatch.setattr(fingerprint.Image, "open", real_open)
+    with _image_opens() as opened:
+        rejudged = run_audit(changed, store)
+    assert opened.call_count == 0
     fresh = run_audit(changed, ScanStore(f"sqlite:///{tmp_path / 'fresh.db'}"))
 
     def verdicts(report: Report) -> dict[str, tuple[str, tuple[tuple[str, str], ...]]]:
