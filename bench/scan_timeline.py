@@ -5,10 +5,10 @@
 Runs `consentaudit scan` cold (fresh `--db`, `-q`) on the 1,000-JPEG folder and manifest that
 bench/cli_workflows.py builds (built here the same way when absent), in a child process that wraps the audit's
 steps (inputs, listing, store, plan, map, merge) and records the wall time of each since the process
-started (Linux: /proc/self/stat). Prints the median of --repeat runs per step and per --jobs, then the
-serial part (before the map, and from its end to the exit: one busy core) and what it allows: with the map
-scaling as measured, the best `--jobs N` / `--jobs 1` ratio for that serial part, and the serial part a
-target ratio needs.
+started (Linux: /proc/self/stat), and at exit the CPU time (getrusage) of the driver and of its workers.
+Prints the median of --repeat runs per step and per --jobs, then the serial part (before the map, and from
+its end to the exit: one busy core) and what it allows: with the map scaling as measured, the best
+`--jobs N` / `--jobs 1` ratio for that serial part, and the serial part a target ratio needs.
 
 With --store-first, each repeat also runs `--jobs 2` with the store opened before the pool forks (the child
 opens it first, so its opening is timed alone, on the critical path): its wall time less that opening is what
@@ -58,6 +58,7 @@ def _process_age() -> float:
 def child(out: str, argv: list[str]) -> None:
     """Run the CLI with its steps wrapped; the marks go to `out` as JSON when the process exits."""
     import atexit
+    import resource
 
     started = time.time() - _process_age()
     marks: list[tuple[str, float]] = []
@@ -137,7 +138,16 @@ def child(out: str, argv: list[str]) -> None:
 
     executors.LocalExecutor.map = timed_map  # type: ignore[method-assign]
     executors.LocalExecutor.start = timed_start  # type: ignore[method-assign]
-    atexit.register(lambda: Path(out).write_text(json.dumps([*marks, ("exit", time.time() - started)])))
+
+    def cpu(who: int) -> float:
+        r = resource.getrusage(who)
+        return r.ru_utime + r.ru_stime
+
+    def write_marks() -> None:  # CPU seconds ride along as pseudo-marks: this process's, and its reaped workers'
+        cpus = [("cpu driver", cpu(resource.RUSAGE_SELF)), ("cpu workers", cpu(resource.RUSAGE_CHILDREN))]
+        Path(out).write_text(json.dumps([*marks, ("exit", time.time() - started), *cpus]))
+
+    atexit.register(write_marks)
     sys.argv = ["consentaudit", *argv]
     app.main()
 
@@ -220,13 +230,14 @@ def main() -> None:
         if args.store_first:
             first.append(run_once(dataset, manifest, 2, store_first=True))
     med = {j: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for j, rs in runs.items()}
-    names = list(dict.fromkeys(n for j in sorted(args.jobs, reverse=True) for n in med[j]))  # the pool's order
+    names = [n for n in dict.fromkeys(n for j in sorted(args.jobs, reverse=True) for n in med[j]) if n[:4] != "cpu "]
     print(f"# Cold scan timeline — {args.count} JPEGs, seconds since the process started, median of {args.repeat}\n")
     print("| step | " + " | ".join(f"--jobs {j}" for j in args.jobs) + " |")
     print("|---|" + "---:|" * len(args.jobs))
     for name in names:
         print(f"| {name} | " + " | ".join(f"{med[j].get(name, float('nan')):.3f}" for j in args.jobs) + " |")
-    print("\n| --jobs | wall s | map s | serial s (one busy core) |\n|---:|---:|---:|---:|")
+    print("\n| --jobs | wall s | map s | serial s (one busy core) | CPU s, driver | CPU s, workers |")
+    print("|---:|---:|---:|---:|---:|---:|")
     parts = {}
     for j in args.jobs:
         m = med[j]
@@ -234,7 +245,8 @@ def main() -> None:
         mapped = end - min(start, m.get("pool start", start))  # a head start's too
         serial = m["exit"] - mapped
         parts[j] = (m["exit"], mapped, serial)
-        print(f"| {j} | {m['exit']:.3f} | {mapped:.3f} | {serial:.3f} |")
+        cpus = f"{m['cpu driver']:.3f} | {m['cpu workers']:.3f}"
+        print(f"| {j} | {m['exit']:.3f} | {mapped:.3f} | {serial:.3f} | {cpus} |")
     if 1 in parts:
         wall1, map1, _ = parts[1]
         for j in args.jobs:
