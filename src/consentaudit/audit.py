@@ -311,7 +311,7 @@ def _audit(
         summary = replace(summary, crawl_refusals=dict(sorted(source.refusals.items())))
         errors = list(source.warnings)
         if source.skipped:
-            errors.append(f"{source.skipped} non-image files skipped")
+            errors.append(f"{source.skipped} non-image file{'s' if source.skipped != 1 else ''} skipped")
         if req.policy_file:
             errors.append(f"policy file: {req.policy_file}")
         if req.verify_c2pa and not c2pa_verify.available():

@@ -114,3 +114,26 @@ def test_a_dataset_nested_deeper_than_the_recursion_limit_is_listed_in_order(tmp
         sys.setrecursionlimit(limit)
     assert [i.path for i in items] == ["a.jpg", "d/" * depth + "x.jpg", "d/e.jpg", "z.jpg"]
     assert all(i.problem is None for i in items)
+
+
+def test_a_samples_record_caption_and_c2pa_sidecar_are_not_counted_as_skipped(tmp_path: Path) -> None:
+    """Beside `a.jpg`, its crawl record `a.json` (read), its caption `a.txt` and its C2PA sidecar are part of the
+    sample, as in a tar shard, where no member is counted; a shard's parquet is read for its crawl rows. Every
+    other file is passed over and counted: an `.xmp` sidecar (nothing reads it), a record with no image, a PDF,
+    a parquet with no shard beside it."""
+    root = tmp_path / "ds"
+    (root / "00000").mkdir(parents=True)
+    shutil.copy(PHOTOS / "canon-ixus.jpg", root / "00000" / "a.jpg")
+    (root / "00000" / "a.json").write_text(json.dumps({"url": "https://example.org/a.jpg", "status": "success"}))
+    (root / "00000" / "a.txt").write_text("a caption")
+    (root / "00000" / "a_manifest.c2pa").write_bytes(b"\0" * 16)
+    (root / "00000" / "a.xmp").write_text("<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
+    (root / "00000" / "b.json").write_text("{}")
+    (root / "00000.parquet").write_bytes(b"PAR1")
+    (root / "notes.pdf").write_bytes(b"%PDF-1.4")
+    (root / "other.parquet").write_bytes(b"PAR1")
+    source = DirectorySource(root)
+    items = [i for i in source.items() if i.problem is None]
+    assert [i.path for i in items] == ["00000/a.jpg"]
+    assert items[0].crawl_json is not None and items[0].c2pa_sidecar is not None  # the sidecars were used
+    assert source.skipped == 4  # a.xmp, b.json, notes.pdf, other.parquet

@@ -53,6 +53,9 @@ def print_summary(report: Report, console: Console, limit: int = 20) -> None:
                 )
             )
         )
+    if s.crawl_refusals:
+        refused = ", ".join(f"{p} {n}" for p, n in s.crawl_refusals.items())
+        console.print(Text(visible(f"downloads refused at crawl time (not in the dataset): {refused}")))
     if s.domains:
         console.print(
             Text(visible("top source domains: " + ", ".join(f"{d.domain} ({d.images})" for d in s.domains[:5])))

@@ -8,6 +8,8 @@ from consentaudit.models import Report
 from consentaudit.visible import visible
 from consentaudit.vocab import Verdict
 
+OPT_OUT_COLUMNS = ("images", "prohibited", "allowed", "unspecified", "invalid")  # a summary's opt-out counts
+
 
 def md_escape(text: str) -> str:
     """Escape text for a Markdown table cell (no HTML, no pipes, no line breaks, no control characters)."""
@@ -44,20 +46,20 @@ def write_markdown(report: Report, out: TextIO) -> None:
     w(f"| **total** | **{s.images}** |\n\n")
     fail_on = ", ".join(v.value for v in h.options.fail_on) or "none"
     w(f"{s.failing} image(s) fall under --fail-on ({fail_on}). {s.duplicate_groups} duplicate group(s).\n")
-    if any(v["images"] for v in s.opt_outs.values()) or s.opt_outs:
+    if s.opt_outs or s.crawl_refusals:
         w(
             "\n## Opt-out compliance\n\nEvery image was checked for every protocol below; absence of a signal "
-            "is *unspecified*, never permission.\n\n"
+            "is *unspecified*, never permission. *Refused at crawl* counts the downloads the crawler did not make "
+            "because the server reserved the image (img2dataset's crawl records): they are not in the dataset.\n\n"
         )
         w(
-            "| protocol | images carrying it | prohibited | allowed | unspecified | invalid |\n"
-            "|---|---:|---:|---:|---:|---:|\n"
+            "| protocol | images carrying it | prohibited | allowed | unspecified | invalid | refused at crawl |\n"
+            "|---|---:|---:|---:|---:|---:|---:|\n"
         )
-        for proto, row in s.opt_outs.items():
-            w(
-                f"| {proto} | {row['images']} | {row['prohibited']} | {row['allowed']} | {row['unspecified']} "
-                f"| {row['invalid']} |\n"
-            )
+        for proto in [*s.opt_outs, *(p for p in s.crawl_refusals if p not in s.opt_outs)]:
+            row = s.opt_outs.get(proto, {})
+            counts = " | ".join(str(row.get(k, 0)) for k in OPT_OUT_COLUMNS)
+            w(f"| {md_escape(proto)} | {counts} | {s.crawl_refusals.get(proto, 0)} |\n")
     if s.domains:
         w("\n## Source domains\n\n| domain | images | bytes |\n|---|---:|---:|\n")
         for d in s.domains:

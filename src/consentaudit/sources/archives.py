@@ -113,16 +113,20 @@ def count_refusals(rows: dict[str, str], present: set[str], log: ListingLog) -> 
                 log.refusals[proto] += 1
 
 
+def shard_name(name: str) -> str:
+    """A shard's name without its archive suffix (`00000.tar` -> `00000`; a folder's name is its own): its
+    crawl records are `<shard name>.parquet` beside it."""
+    for suffix in ARCHIVE_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
 def parquet_rows(shard: Path, warn: Warn) -> dict[str, str]:
     """key -> crawl record (as JSON text) from img2dataset's `<shard>.parquet` beside the shard (a tar, or the
     folder of its `files` layout). A parquet that cannot be read is a warning in the report, never silently
     ignored (opt-outs may be in it)."""
-    base = shard.name
-    for suffix in ARCHIVE_SUFFIXES:
-        if base.lower().endswith(suffix):
-            base = base[: -len(suffix)]
-            break
-    pq_path = shard.with_name(base + ".parquet")
+    pq_path = shard.with_name(shard_name(shard.name) + ".parquet")
     if not pq_path.exists():
         return {}
     try:

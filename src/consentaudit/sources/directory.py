@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from consentaudit.errors import InputError
-from consentaudit.sources.archives import ListingLog, count_refusals, is_archive, list_archive, parquet_rows
+from consentaudit.sources.archives import (
+    ListingLog,
+    count_refusals,
+    is_archive,
+    list_archive,
+    parquet_rows,
+    shard_name,
+)
 from consentaudit.sources.item import (
     HEAD_BYTES,
     IMAGE_EXTENSIONS,
@@ -102,6 +109,8 @@ class DirectorySource:
         names = {e.name for e in entries}
         crawl = self._crawl_rows(folder) if prefix else {}
         imaged: set[str] = set()  # the sample keys that have an image here, by name or by its first bytes
+        shards: set[str] = set()  # names of the shards here (`00000` of `00000.tar` or of the folder `00000/`)
+        others: list[str] = []  # names of the other files: skipped unless a sample's or a shard's (below)
         for entry in entries:
             rel = prefix + display_name(entry.name)
             full = entry.path  # a Path only where one is needed: making 100,000 of them was half the listing
@@ -117,6 +126,7 @@ class DirectorySource:
                 continue
             if stat.S_ISDIR(st.st_mode):
                 if entry.name not in NOT_DATA:
+                    shards.add(entry.name)
                     yield _Folder(Path(full), rel + "/")
             elif stat.S_ISREG(st.st_mode):
                 stem, dot, ext = entry.name.rpartition(".")
@@ -146,11 +156,13 @@ class DirectorySource:
                     continue
                 self.files.append(DataFile(key_path(rel), full, st.st_size, st.st_mtime_ns))
                 if is_archive(Path(full)):
+                    shards.add(shard_name(entry.name))
                     yield from list_archive(Path(full), rel, self._log)
                 else:
-                    self.skipped += 1
+                    others.append(entry.name)
         if crawl:  # the rows whose sample has no image here, as a tar shard's are counted
             count_refusals(crawl, imaged, self._log)
+        self.skipped += sum(1 for name in others if not _companion(name, imaged, shards))
 
     def _crawl_rows(self, folder: Path) -> dict[str, str]:
         """img2dataset's `files` layout keeps a shard in a folder (`00000/`: `<key>.jpg`, `.txt`, `.json`) and its
@@ -182,6 +194,24 @@ class DirectorySource:
             return None
         st = target.stat()
         return Item(rel, str(target), st.st_size, st.st_mtime_ns, file_id=(st.st_dev, st.st_ino))
+
+
+COMPANIONS = (".json", ".txt", ".c2pa")  # a sample's crawl record, caption and C2PA sidecar
+
+
+def _companion(name: str, imaged: set[str], shards: set[str]) -> bool:
+    """Whether a file that is not an image belongs to what is audited, and so is not counted as skipped: a
+    sample's crawl record (`<key>.json`), caption (`<key>.txt`) or C2PA sidecar, as a tar shard's are not
+    counted, or the crawl parquet of a shard beside it. Any other file of a sample (an `.xmp` sidecar, which
+    nothing reads) still is."""
+    stem, _, suffix = name.rpartition(".")
+    if not stem or "." + suffix.lower() not in (*COMPANIONS, ".parquet"):
+        return False
+    if suffix.lower() == "parquet":
+        return stem in shards
+    if stem in imaged or sample_key(name) in imaged:
+        return True
+    return suffix.lower() == "c2pa" and stem.endswith("_manifest") and stem.removesuffix("_manifest") in imaged
 
 
 def _sidecar_text(side: Path) -> str | None:
