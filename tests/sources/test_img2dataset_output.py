@@ -96,3 +96,21 @@ def test_the_sidecars_captions_and_exif_stay_out_of_the_report(runner: CliRunner
     private = {p.strip() for p in private if len(p.strip()) > 3}  # a blank or one-word field says nothing
     assert len(private) > 5 and report["findings"]
     assert not [p for p in private if p in text]
+
+
+def test_images_inside_its_parquet_output_are_a_finding_not_a_skipped_file(runner: CliRunner, tmp_path: Path) -> None:
+    """img2dataset's `--output_format parquet` keeps the images in the parquet's `jpg` column. They are not
+    audited, so the file must fail the scan's gate with a reason that says what it holds, never pass as a
+    skipped data file; given as the dataset itself, the scan stops with the same reason."""
+    folder = OUTPUT / "parquet"
+    rows = pq.read_metadata(folder / "00000.parquet").num_rows
+    db = f"sqlite:///{tmp_path / 'db'}"
+    report = tmp_path / "r.json"
+    result = runner.invoke(app, ["scan", str(folder), "--db", db, "--report", str(report)])
+    assert result.exit_code == 1, result.output  # the default --fail-on includes unreadable
+    (finding,) = json.loads(report.read_text())["findings"]
+    assert finding["path"] == "00000.parquet" and finding["verdict"] == "unreadable"
+    assert f"holds images in its column 'jpg' ({rows} rows)" in finding["reasons"][0]["detail"]
+    alone = runner.invoke(app, ["scan", str(folder / "00000.parquet"), "--db", db])
+    assert alone.exit_code == 2
+    assert "holds images in its column 'jpg'" in alone.output

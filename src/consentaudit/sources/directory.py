@@ -28,6 +28,7 @@ from consentaudit.sources.item import (
     looks_like_image,
     sample_key,
 )
+from consentaudit.sources.parquet_images import embedded_images
 
 # Folders no training loader reads and consentaudit never audits: its own store and version control.
 NOT_DATA = frozenset({".consentaudit", ".git", ".hg", ".svn"})
@@ -78,7 +79,8 @@ class DirectorySource:
         if not root.exists():
             raise InputError(f"dataset not found: {root}")
         if not root.is_dir():
-            raise InputError(f"dataset is not a folder: {root}")
+            embedded = embedded_images(root) if root.name.lower().endswith(".parquet") else None
+            raise InputError(embedded.problem(root.name) if embedded else f"dataset is not a folder: {root}")
         self.root = root.resolve()
         self.skipped = 0
         self.files: list[DataFile] = []  # filled while `items()` is iterated
@@ -162,7 +164,14 @@ class DirectorySource:
                     others.append(entry.name)
         if crawl:  # the rows whose sample has no image here, as a tar shard's are counted
             count_refusals(crawl, imaged, self._log)
-        self.skipped += sum(1 for name in others if not _companion(name, imaged, shards))
+        for name in others:
+            if _companion(name, imaged, shards):
+                continue
+            embedded = embedded_images(folder / name) if name.lower().endswith(".parquet") else None
+            if embedded is not None:  # images the audit does not read: a finding, never a skipped data file
+                yield Item(prefix + display_name(name), str(folder / name), 0, 0, embedded.problem(name))
+            else:
+                self.skipped += 1
 
     def _crawl_rows(self, folder: Path) -> dict[str, str]:
         """img2dataset's `files` layout keeps a shard in a folder (`00000/`: `<key>.jpg`, `.txt`, `.json`) and its
