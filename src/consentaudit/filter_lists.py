@@ -13,7 +13,7 @@ from typing import Any
 
 from consentaudit.errors import OutputError
 from consentaudit.models import Report
-from consentaudit.sources.item import ARCHIVE_SUFFIXES, sample_key, shown_as_named
+from consentaudit.sources.item import SHARD_SUFFIXES, sample_key, shown_as_named
 from consentaudit.vocab import Verdict
 
 TAKEDOWN = (Verdict.REVOKED, Verdict.OPTED_OUT)
@@ -46,7 +46,7 @@ def shard_and_key(path: str) -> tuple[str | None, str]:
     loader gives its sample (`x` for `x.seg.png`: a pipeline filters samples); (None, stem) for a loose file."""
     parts = PurePosixPath(path).parts
     for i, part in enumerate(parts[:-1]):
-        if part.lower().endswith(ARCHIVE_SUFFIXES):
+        if part.lower().endswith(SHARD_SUFFIXES):
             return "/".join(parts[: i + 1]), sample_key("/".join(parts[i + 1 :]))
     return None, str(PurePosixPath(path).with_suffix(""))
 

@@ -1,7 +1,8 @@
 """What img2dataset itself wrote (fixtures/img2dataset, made by its make.sh with img2dataset 1.47.0 from the real
-photos served over HTTP, three of them behind `X-Robots-Tag: noai`, one URL missing), in both of its layouts: a
-WebDataset tar shard and the `files` folder, each with its crawl parquet and `_stats.json`. Every expectation is
-read from img2dataset's own files (its stats, its parquet rows, its json sidecars), not written here."""
+photos served over HTTP, three of them behind `X-Robots-Tag: noai`, one URL missing), in three of its layouts: a
+WebDataset tar shard and the `files` folder, each with its crawl parquet, and a Parquet shard holding the images
+in its `jpg` column; each with its `_stats.json`. Every expectation is read from img2dataset's own files (its
+stats, its parquet rows, its json sidecars), not written here."""
 
 from __future__ import annotations
 
@@ -15,14 +16,16 @@ from typer.testing import CliRunner
 
 from conftest import FIXTURES
 from consentaudit.cli.app import app
+from consentaudit.filter_lists import shard_and_key
 
 OUTPUT = FIXTURES / "img2dataset"
-LAYOUTS = ("webdataset", "files")
+LAYOUTS = ("webdataset", "files", "parquet")
 PERSONAL_EXIF = ("ImageDescription", "Artist", "Copyright")  # who made or is shown in the picture
 
 
 def _crawl_rows(layout: str) -> list[dict[str, object]]:
-    return pq.read_table(OUTPUT / layout / "00000.parquet").to_pylist()
+    path = OUTPUT / layout / "00000.parquet"
+    return pq.read_table(path, columns=[n for n in pq.read_schema(path).names if n != "jpg"]).to_pylist()
 
 
 def _scan(runner: CliRunner, tmp_path: Path, layout: str) -> tuple[dict, str]:  # type: ignore[type-arg]
@@ -32,6 +35,10 @@ def _scan(runner: CliRunner, tmp_path: Path, layout: str) -> tuple[dict, str]:  
     result = runner.invoke(app, [*args, "--report", str(tmp_path / f"{layout}.md")])
     assert result.exit_code == 0, result.output
     return json.loads(report.read_text()), result.output
+
+
+def _url_of(layout: str, key: str) -> object:
+    return next(r["url"] for r in _crawl_rows(layout) if r["key"] == key)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -55,22 +62,27 @@ def test_every_downloaded_image_is_audited_with_its_crawl_record(
     assert report["summary"]["crawl_refusals"] == {"x-robots-tag": refused}
 
 
-def test_both_layouts_give_the_same_report(runner: CliRunner, tmp_path: Path) -> None:
-    """The same download as a tar shard and as a `files` folder: the same images, bytes, fingerprints and
-    verdicts, and the same notes. Only img2dataset's `_stats.json` is a file passed over: the json sidecars
-    (read as crawl records), the captions and the crawl parquet belong to what is audited, in a folder as in
-    a tar (the folder counted every one of them as skipped)."""
+def test_the_layouts_give_the_same_report(runner: CliRunner, tmp_path: Path) -> None:
+    """The same download as a tar shard, as a `files` folder and as a Parquet shard: the same images, bytes,
+    fingerprints and verdicts, and the same notes. Only img2dataset's `_stats.json` is a file passed over: the
+    json sidecars (read as crawl records), the captions and the crawl parquet belong to what is audited, in a
+    folder as in a tar (the folder counted every one of them as skipped)."""
     by_layout = {}
     for layout in LAYOUTS:
         report, _ = _scan(runner, tmp_path, layout)
         by_layout[layout] = report
-    shard, files = (
+    shard, files, rows = (
         {f["path"].rsplit("/", 1)[-1]: (f["sha256"], f["phash"], f["dhash"], f["verdict"]) for f in r["findings"]}
         for r in by_layout.values()
     )
-    assert shard == files and len(shard) > 0
-    assert by_layout["webdataset"]["header"]["errors"] == by_layout["files"]["header"]["errors"]
-    assert by_layout["files"]["header"]["errors"] == ["1 non-image file skipped"]
+    assert shard == files == rows and len(shard) > 0
+    assert [r["header"]["errors"] for r in by_layout.values()] == [["1 non-image file skipped"]] * 3
+    shards = {r["findings"][0]["path"].split("/")[0] for r in by_layout.values()}
+    assert shards == {"00000.tar", "00000", "00000.parquet"}
+    for layout in ("webdataset", "parquet"):  # keep/drop lists and --out name a shard's sample by its key
+        for f in by_layout[layout]["findings"]:
+            shard, key = shard_and_key(f["path"])
+            assert (shard, f["metadata"]["crawl.url"]) == (f["path"].split("/")[0], _url_of(layout, key))
 
 
 def test_the_refusals_are_in_the_terminal_summary_and_the_markdown(runner: CliRunner, tmp_path: Path) -> None:
@@ -82,35 +94,20 @@ def test_the_refusals_are_in_the_terminal_summary_and_the_markdown(runner: CliRu
     assert re.search(rf"^\| x-robots-tag \| 0 \| 0 \| 0 \| 0 \| 0 \| {refused} \|$", markdown, re.MULTILINE)
 
 
-def test_the_sidecars_captions_and_exif_stay_out_of_the_report(runner: CliRunner, tmp_path: Path) -> None:
-    """img2dataset's json sidecars carry the caption and the original file's EXIF (artist, copyright, the
-    description); the report keeps the crawl fields it needs (url, domain, status, sha256) and none of these."""
-    report, _ = _scan(runner, tmp_path, "files")
-    text = (tmp_path / "files.json").read_text() + (tmp_path / "files.md").read_text()
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_the_captions_and_exif_of_the_crawl_records_stay_out_of_the_report(
+    runner: CliRunner, tmp_path: Path, layout: str
+) -> None:
+    """img2dataset's crawl records (json sidecars, parquet rows) carry the caption and the original file's EXIF
+    (artist, copyright, the description); the report keeps the crawl fields it needs (url, domain, status,
+    sha256) and none of these."""
+    report, _ = _scan(runner, tmp_path, layout)
+    text = (tmp_path / f"{layout}.json").read_text() + (tmp_path / f"{layout}.md").read_text()
     private: set[str] = set()
-    for side in (OUTPUT / "files" / "00000").glob("*.json"):
-        record = json.loads(side.read_text())
-        private.add(record["caption"])
-        exif = json.loads(record["exif"] or "{}")
+    for record in _crawl_rows(layout):
+        private.add(str(record["caption"]))
+        exif = json.loads(str(record["exif"] or "{}"))
         private.update(v for k, v in exif.items() if k.startswith("GPS") or k.split()[-1] in PERSONAL_EXIF)
     private = {p.strip() for p in private if len(p.strip()) > 3}  # a blank or one-word field says nothing
     assert len(private) > 5 and report["findings"]
     assert not [p for p in private if p in text]
-
-
-def test_images_inside_its_parquet_output_are_a_finding_not_a_skipped_file(runner: CliRunner, tmp_path: Path) -> None:
-    """img2dataset's `--output_format parquet` keeps the images in the parquet's `jpg` column. They are not
-    audited, so the file must fail the scan's gate with a reason that says what it holds, never pass as a
-    skipped data file; given as the dataset itself, the scan stops with the same reason."""
-    folder = OUTPUT / "parquet"
-    rows = pq.read_metadata(folder / "00000.parquet").num_rows
-    db = f"sqlite:///{tmp_path / 'db'}"
-    report = tmp_path / "r.json"
-    result = runner.invoke(app, ["scan", str(folder), "--db", db, "--report", str(report)])
-    assert result.exit_code == 1, result.output  # the default --fail-on includes unreadable
-    (finding,) = json.loads(report.read_text())["findings"]
-    assert finding["path"] == "00000.parquet" and finding["verdict"] == "unreadable"
-    assert f"holds images in its column 'jpg' ({rows} rows)" in finding["reasons"][0]["detail"]
-    alone = runner.invoke(app, ["scan", str(folder / "00000.parquet"), "--db", db])
-    assert alone.exit_code == 2
-    assert "holds images in its column 'jpg'" in alone.output

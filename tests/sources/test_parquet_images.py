@@ -1,17 +1,44 @@
-"""A Parquet file is told to hold images by the bytes of its first value, whatever the column is named: a binary
-column (img2dataset's parquet output) or a struct with a `bytes` field (Hugging Face datasets' Image feature).
-Binary columns of other bytes, and crawl records, are not."""
+"""Parquet shards: a Parquet file is told to hold images by the bytes of its first value, whatever the column is
+named: a binary column (img2dataset's parquet output) or a struct with a `bytes` field (Hugging Face datasets'
+Image feature). Each row that holds an image is audited; binary columns of other bytes, and crawl records, are
+not images."""
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from conftest import PHOTOS
+from consentaudit.audit import run_audit
+from consentaudit.request import AuditRequest
+from consentaudit.sources import read_item
+from consentaudit.sources.archive_reader import ArchiveReader
 from consentaudit.sources.directory import DirectorySource
-from consentaudit.sources.parquet_images import embedded_images
+from consentaudit.sources.parquet_images import ParquetUnreadable, embedded_images
+from consentaudit.store import ScanStore
+from consentaudit.vocab import Verdict
+
+
+def _hf_shard(path: Path, photos: list[Path], nulls_every: int = 4) -> dict[str, str]:
+    """A Hugging Face style shard (`image` struct of bytes and path, a label), a null image every few rows,
+    written in row groups of 5 rows; returns the sha256 of each photo by its row's file name."""
+    images, labels, want = [], [], {}
+    for row in range(len(photos) * 2):
+        if row % nulls_every == 1:
+            images.append(None)
+        else:
+            photo = photos[row % len(photos)]
+            data = photo.read_bytes()
+            images.append({"bytes": data, "path": photo.name})
+            want[f"{row:09d}{photo.suffix}"] = hashlib.sha256(data).hexdigest()
+        labels.append(row % 3)
+    pq.write_table(pa.table({"image": images, "label": labels}), path, row_group_size=5)
+    return want
 
 
 def test_a_struct_column_of_image_bytes_is_found_after_null_rows(tmp_path: Path) -> None:
@@ -20,23 +47,90 @@ def test_a_struct_column_of_image_bytes_is_found_after_null_rows(tmp_path: Path)
     table = pa.table({"label": list(range(21)), "picture": rows})
     pq.write_table(table, tmp_path / "train-00000-of-00001.parquet", row_group_size=8)
     found = embedded_images(tmp_path / "train-00000-of-00001.parquet")
-    assert found is not None and (found.column, found.rows) == ("picture", 21)
+    assert found is not None and (found.column, found.rows, found.struct) == ("picture", 21, True)
 
 
 def test_binary_columns_of_other_bytes_and_crawl_records_hold_no_images(tmp_path: Path) -> None:
     pq.write_table(pa.table({"embedding": [b"\x00\x01" * 64] * 3, "url": ["a", "b", "c"]}), tmp_path / "e.parquet")
     pq.write_table(pa.table({"key": ["000000000"], "status": ["success"]}), tmp_path / "crawl.parquet")
     (tmp_path / "not.parquet").write_bytes(b"PAR1 but not parquet")
-    for name in ("e.parquet", "crawl.parquet", "not.parquet"):
+    for name in ("e.parquet", "crawl.parquet"):
         assert embedded_images(tmp_path / name) is None
+    with pytest.raises(ParquetUnreadable, match="not readable as Parquet"):
+        embedded_images(tmp_path / "not.parquet")
     source = DirectorySource(tmp_path)
     assert list(source.items()) == [] and source.skipped == 3  # passed over and counted, as any data file
+    assert [w.split(":")[0] for w in source.warnings] == ["not.parquet"]  # ...and the one not read, said
 
 
-def test_a_folder_reports_the_images_parquet_beside_its_images(tmp_path: Path) -> None:
-    photo = (PHOTOS / "kodak-dc240.jpg").read_bytes()
-    (tmp_path / "a.jpg").write_bytes(photo)
-    pq.write_table(pa.table({"png": [photo, photo]}), tmp_path / "more.parquet")
-    items = {i.path: i for i in DirectorySource(tmp_path).items()}
-    assert items["a.jpg"].problem is None
-    assert "holds images in its column 'png' (2 rows)" in (items["more.parquet"].problem or "")
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_every_row_with_an_image_is_audited_from_its_own_bytes(tmp_path: Path, jobs: int) -> None:
+    """Rows across row groups, in units that start and end inside them, on one or two processes: each finding
+    has the sha256 of the bytes in its row, and the rows with no image are not images."""
+    photos = sorted(PHOTOS.glob("*.jpg"))[:9]
+    dataset = tmp_path / "ds"
+    dataset.mkdir()
+    want = _hf_shard(dataset / "train-00000-of-00001.parquet", photos)
+    store = ScanStore(f"sqlite:///{tmp_path / 'db'}")
+    report = run_audit(AuditRequest(dataset=dataset, jobs=jobs, batch_size=3), store)
+    got = {f.path.split("/", 1)[1]: f.sha256 for f in report.findings}
+    assert got == want and report.summary.images == len(want)
+    assert all(f.path.startswith("train-00000-of-00001.parquet/") for f in report.findings)
+    assert Verdict.UNREADABLE.value not in {f.verdict.value for f in report.findings if f.phash}
+
+
+def test_rows_are_read_in_any_order(tmp_path: Path) -> None:
+    photos = sorted(PHOTOS.glob("*.jpg"))[:9]
+    path = tmp_path / "shard.parquet"
+    _hf_shard(path, photos)
+    items = [i for i in DirectorySource(tmp_path).items()]
+    assert len(items) > 10
+    order = [*items[::-1], *items[::3], *items]  # backwards, skipping, forwards: across row groups each way
+    with ArchiveReader() as reader:
+        read = [hashlib.sha256(read_item(i, archives=reader)).digest() for i in order]
+    alone = [hashlib.sha256(read_item(i)).digest() for i in order]
+    assert read == alone
+    assert len(set(read)) == len(photos)
+
+
+def test_a_parquet_shard_cut_short_or_damaged_keeps_the_scan_going(tmp_path: Path) -> None:
+    """A `.parquet` cut short (its footer gone) cannot be told to hold images: it is counted as skipped and the
+    report says it was not read. A shard damaged from its first row is an unreadable finding; one damaged
+    further on keeps the rows of the row groups before the damage, and the shard itself is a finding that names
+    the rows not listed. The other images are audited. A row that is not there, or holds no image, is an
+    OSError that says so."""
+    photos = sorted(PHOTOS.glob("*.jpg"))[:4]
+    dataset = tmp_path / "ds"
+    dataset.mkdir()
+    _hf_shard(dataset / "a.parquet", photos)
+    data = (dataset / "a.parquet").read_bytes()
+    (dataset / "cut.parquet").write_bytes(data[: len(data) // 2])
+    (dataset / "loose.jpg").write_bytes(photos[0].read_bytes())
+    source = DirectorySource(dataset)
+    items = list(source.items())
+    assert source.skipped == 1 and {i.path.split("/")[0] for i in items} == {"a.parquet", "loose.jpg"}
+    assert len(source.warnings) == 1 and source.warnings[0].startswith("cut.parquet: not readable as Parquet")
+    rows = [i for i in items if i.offset is not None]
+    with pytest.raises(OSError, match="row 1 holds no image"):
+        read_item(replace(rows[0], offset=1))
+    with pytest.raises(OSError, match="row 999 not found"):
+        read_item(replace(rows[0], offset=999))
+
+    groups = pq.ParquetFile(dataset / "a.parquet").metadata
+    second = groups.row_group(1).column(0).data_page_offset  # where the second row group's images start
+    footer = len(data) - 8 - int.from_bytes(data[-8:-4], "little")
+    for start, expect in ((4, "whole"), (second, "after")):
+        damaged = bytearray(data)
+        for at in range(start, footer, 61):  # bytes all through the pages from `start`; the footer stays
+            damaged[at] ^= 0xFF
+        (dataset / "a.parquet").write_bytes(bytes(damaged))
+        listed = {i.path: i for i in DirectorySource(dataset).items()}
+        report = run_audit(AuditRequest(dataset=dataset, jobs=1), ScanStore(f"sqlite:///{tmp_path / (expect + '.db')}"))
+        verdicts = {f.path: f.verdict for f in report.findings}
+        assert verdicts.pop("loose.jpg") != Verdict.UNREADABLE
+        assert verdicts.pop("a.parquet") == Verdict.UNREADABLE
+        if expect == "whole":
+            assert "cannot be read" in (listed["a.parquet"].problem or "") and not verdicts
+        else:
+            assert f"rows 5-{groups.num_rows - 1} not read" in (listed["a.parquet"].problem or "")
+            assert set(verdicts) == {i.path for i in rows if i.offset is not None and i.offset < 5}

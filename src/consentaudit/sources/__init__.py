@@ -17,6 +17,7 @@ from consentaudit.sources.archive_reader import ArchiveReader, is_plain_tar
 from consentaudit.sources.archives import ListingLog, is_archive, list_archive
 from consentaudit.sources.directory import DataFile, DirectorySource
 from consentaudit.sources.item import DEFAULT_MAX_FILE_BYTES, Item, capped, display_name
+from consentaudit.sources.parquet_images import holds_images
 
 
 class Source(Protocol):
@@ -38,7 +39,10 @@ class ArchiveSource:
 
     @staticmethod
     def accepts(path: Path) -> bool:
-        return path.is_file() and is_archive(path)
+        """A tar or zip file, or a Parquet file that holds images (not one of crawl records)."""
+        if not path.is_file():
+            return False
+        return is_archive(path) or (path.name.lower().endswith(".parquet") and holds_images(path))
 
     def __init__(self, path: Path) -> None:
         self.root = path.resolve().parent

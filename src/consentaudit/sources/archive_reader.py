@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from consentaudit.sources.item import ARCHIVE_SUFFIXES, DEFAULT_MAX_FILE_BYTES
+from consentaudit.sources.parquet_images import ParquetRows
 from consentaudit.sources.zip_salvage import LOCAL_HEADER, LocalMember, local_members, read_member
 
 # What listing or reading a damaged archive raises: tarfile's and zipfile's own errors, OSError (gzip, bz2, a
@@ -71,6 +72,7 @@ class ArchiveReader:
         self._at: dict[int, tarfile.TarInfo] = {}  # ... and by data offset
         self._headers: Iterator[tarfile.TarInfo] | None = None  # the tar's headers not yet seen
         self._recovered: tuple[IO[bytes], dict[str, LocalMember]] | None = None  # a zip no reader can list
+        self._parquet: ParquetRows | None = None  # a Parquet shard: its rows read by number (`offset`)
 
     def read(self, location: str, member: str, max_bytes: int, offset: int | None = None) -> bytes:
         """The bytes of one member; OSError, saying why, for whatever stops them being read whole (a damaged
@@ -89,7 +91,9 @@ class ArchiveReader:
 
     def _open(self, location: str) -> None:
         self.close()
-        if location.lower().endswith(".zip"):
+        if location.lower().endswith(".parquet"):
+            self._parquet = ParquetRows(location)
+        elif location.lower().endswith(".zip"):
             try:
                 self._zip = zipfile.ZipFile(location)
             except zipfile.BadZipFile:
@@ -117,6 +121,10 @@ class ArchiveReader:
         return found if found is not None and found.name == member else None
 
     def _read(self, member: str, max_bytes: int, offset: int | None) -> bytes:
+        if self._parquet is not None:
+            if offset is None:
+                raise OSError(f"member {member!r} not found: a Parquet shard's rows are read by number")
+            return self._parquet.read(offset, max_bytes)
         if self._recovered is not None:
             f, recovered = self._recovered
             if member not in recovered:
@@ -174,6 +182,9 @@ class ArchiveReader:
             self._zip.close()
         if self._recovered is not None:
             self._recovered[0].close()
+        if self._parquet is not None:
+            self._parquet.close()
+        self._parquet = None
         self._tar = self._zip = None
         self._recovered = None
         self._path = None

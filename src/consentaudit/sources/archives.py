@@ -41,6 +41,13 @@ from consentaudit.sources.item import (
     looks_like_image,
     sample_key,
 )
+from consentaudit.sources.parquet_images import (
+    READ_ROWS,
+    EmbeddedImages,
+    ParquetUnreadable,
+    embedded_images,
+    image_bytes,
+)
 from consentaudit.sources.zip_salvage import LocalMember, local_members, read_head, read_member
 
 MAX_SIDECAR_BYTES = 1 << 20
@@ -155,7 +162,15 @@ def list_archive(archive: Path, rel: str, log: ListingLog | None = None) -> Iter
     """Items of one archive; `rel` is the archive's path inside the dataset ('00012.tar')."""
     log = log if log is not None else ListingLog()
     try:
-        if archive.name.lower().endswith(".zip"):
+        if archive.name.lower().endswith(".parquet"):
+            try:
+                embedded = embedded_images(archive)
+            except ParquetUnreadable as exc:
+                raise OSError(str(exc)) from exc
+            if embedded is None:
+                raise OSError("no column of images in this Parquet file")
+            yield from list_parquet(archive, rel, embedded, log)
+        elif archive.name.lower().endswith(".zip"):
             yield from _list_zip(archive, rel, log)
         else:
             yield from _list_tar(archive, rel, log)
@@ -382,6 +397,80 @@ def _items(archive: Path, rel: str, members: Iterable[tuple[_Member, Read]], log
             c2pa_state=side[1] if side else "",
         )
     yield from problems
+
+
+def list_parquet(archive: Path, rel: str, embedded: EmbeddedImages, log: ListingLog) -> Iterator[Item]:
+    """One item per row of a Parquet shard that holds an image, named `<rel>/<key>.<column>` as img2dataset's
+    tar shard names the same sample (`key` column; else the row number, and the suffix of a Hugging Face
+    image's `path`), with the row's other columns as its crawl record when they are one (a `url`). A row with
+    no image is counted as a crawl-time refusal where its error says a header reserved it, as a tar shard's
+    parquet row is. Row groups are independent: one that cannot be read is passed, and the shard itself is an
+    item with a problem that names the rows not listed. The image column is read here once, in batches, for
+    each image's size."""
+    import pyarrow.parquet as pq
+
+    mtime_ns = archive.stat().st_mtime_ns
+    suffix = "." + embedded.column.lower() if "." + embedded.column.lower() in IMAGE_EXTENSIONS else ""
+    seen: set[str] = set()
+    lost: list[str] = []  # the row groups that could not be read, and why (the first)
+    why = ""
+    pf = pq.ParquetFile(archive)
+    first = 0
+    for group in range(pf.metadata.num_row_groups):
+        count = pf.metadata.row_group(group).num_rows
+        row = first
+        try:
+            for batch in pf.iter_batches(batch_size=READ_ROWS, row_groups=[group]):
+                names = batch.schema.names
+                for values in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+                    record = dict(zip(names, values, strict=True))
+                    item = _parquet_row(archive, rel, record, embedded, row, mtime_ns, suffix, seen, log)
+                    if item is not None:
+                        yield item
+                    row += 1
+        except Exception as exc:  # a damaged page: pyarrow raises several types
+            lost.append(f"{row}-{first + count - 1}")
+            why = why or _named(exc)
+        first += count
+    if lost:
+        yield Item(rel, str(archive), 0, 0, f"Parquet shard damaged: rows {', '.join(lost)} not read ({why})")
+
+
+def _parquet_row(
+    archive: Path,
+    rel: str,
+    record: dict[str, Any],
+    embedded: EmbeddedImages,
+    row: int,
+    mtime_ns: int,
+    suffix: str,
+    seen: set[str],
+    log: ListingLog,
+) -> Item | None:
+    """The item of one Parquet row, or None for a row without an image (counted if a crawler refused it)."""
+    value = record.pop(embedded.column)
+    data = image_bytes(value)
+    crawl = {k: v for k, v in record.items() if _jsonable(v)}
+    if data is None:
+        proto = refusal_protocol(crawl)
+        if proto:
+            log.refusals[proto] += 1
+        return None
+    key = str(record.get("key") or f"{row:09d}")
+    if key in (".", "..") or "/" in key or "\\" in key or key in seen:  # a sample key names one row
+        key = f"{row:09d}" if key not in seen else f"{key}.row{row}"
+    seen.add(key)
+    named = value.get("path") if isinstance(value, dict) else None
+    member = key + (suffix or (PurePosixPath(named).suffix.lower() if isinstance(named, str) else ""))
+    return Item(
+        f"{rel}/{display_name(member)}",
+        str(archive),
+        len(data),
+        mtime_ns,
+        member=member,
+        crawl_json=json.dumps(crawl, sort_keys=True) if "url" in crawl else None,
+        offset=row,
+    )
 
 
 def _list_tar(archive: Path, rel: str, log: ListingLog) -> Iterator[Item]:

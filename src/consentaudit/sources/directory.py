@@ -15,6 +15,7 @@ from consentaudit.sources.archives import (
     count_refusals,
     is_archive,
     list_archive,
+    list_parquet,
     parquet_rows,
     shard_name,
 )
@@ -28,7 +29,7 @@ from consentaudit.sources.item import (
     looks_like_image,
     sample_key,
 )
-from consentaudit.sources.parquet_images import embedded_images
+from consentaudit.sources.parquet_images import ParquetUnreadable, embedded_images
 
 # Folders no training loader reads and consentaudit never audits: its own store and version control.
 NOT_DATA = frozenset({".consentaudit", ".git", ".hg", ".svn"})
@@ -79,8 +80,7 @@ class DirectorySource:
         if not root.exists():
             raise InputError(f"dataset not found: {root}")
         if not root.is_dir():
-            embedded = embedded_images(root) if root.name.lower().endswith(".parquet") else None
-            raise InputError(embedded.problem(root.name) if embedded else f"dataset is not a folder: {root}")
+            raise InputError(f"dataset is not a folder: {root}")
         self.root = root.resolve()
         self.skipped = 0
         self.files: list[DataFile] = []  # filled while `items()` is iterated
@@ -167,9 +167,17 @@ class DirectorySource:
         for name in others:
             if _companion(name, imaged, shards):
                 continue
-            embedded = embedded_images(folder / name) if name.lower().endswith(".parquet") else None
-            if embedded is not None:  # images the audit does not read: a finding, never a skipped data file
-                yield Item(prefix + display_name(name), str(folder / name), 0, 0, embedded.problem(name))
+            rel = prefix + display_name(name)
+            try:
+                embedded = embedded_images(folder / name) if name.lower().endswith(".parquet") else None
+            except ParquetUnreadable as exc:
+                if exc.column is not None:  # a column of bytes that cannot be read: images, perhaps
+                    yield Item(rel, str(folder / name), 0, 0, f"Parquet file unreadable: {exc}")
+                    continue
+                self._log.warn(f"{rel}: {exc}: if it holds images, they are not audited")
+                embedded = None
+            if embedded is not None:  # a Parquet shard: its rows hold the images
+                yield from list_parquet(folder / name, rel, embedded, self._log)
             else:
                 self.skipped += 1
 

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_FILE_BYTES = 1 << 30  # the largest file or member read
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
+SHARD_SUFFIXES = (*ARCHIVE_SUFFIXES, ".parquet")  # what a shard's name ends with (a Parquet shard holds images)
 IMAGE_EXTENSIONS = frozenset(
     {
         ".jpg",
@@ -125,14 +126,14 @@ class Item:
         the dataset for an archive member (also for an unsafe member), "files" for a loose file."""
         if self.member is not None:
             return self.path[: -len(display_name(self.member)) - 1]
-        if self.location.lower().endswith(ARCHIVE_SUFFIXES):  # an unsafe member, or an unreadable archive
+        if self.location.lower().endswith(SHARD_SUFFIXES):  # an unsafe member, or an unreadable archive
             m = _IN_ARCHIVE.match(self.path)
             return m.group(1) if m else self.path
         return LOOSE_SHARD
 
 
 LOOSE_SHARD = "files"
-_IN_ARCHIVE = re.compile(r"^(.*?\.(?:tar|tar\.gz|tgz|tar\.bz2|tar\.xz|zip))/", re.IGNORECASE)
+_IN_ARCHIVE = re.compile(r"^(.*?\.(?:tar|tar\.gz|tgz|tar\.bz2|tar\.xz|zip|parquet))/", re.IGNORECASE)
 
 
 # The longest dataset path kept as it is, in UTF-8 bytes. A path is a key of the store, and PostgreSQL indexes

@@ -1,15 +1,18 @@
 """Images embedded in Parquet: img2dataset's `--output_format parquet` writes each sample's image bytes in a
-column named by its encode format (`jpg`, `png`, `webp`), and Hugging Face datasets' Image feature keeps them in
-a struct column with a `bytes` field. consentaudit does not read images out of Parquet; a file that holds them
-must never pass as a file of crawl records or as data beside the images, so it is told here by the bytes of its
-first image: any binary column, or struct column with a binary `bytes` field, whose first value begins as an
-image does (`looks_like_image`).
+column named by its encode format (`jpg`, `png`, `webp`) beside its crawl record, and Hugging Face datasets'
+Image feature keeps them in a struct column with a `bytes` field. Such a file is a shard: it is told from a
+file of crawl records by the bytes of its first image (any binary column, or struct column with a binary
+`bytes` field, whose first value begins as an image does: `looks_like_image`), listed by `archives` (one item
+per row that holds an image) and read here, row by row, by `ParquetRows`.
 """
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from consentaudit.sources.item import HEAD_BYTES, looks_like_image
 
@@ -20,38 +23,61 @@ LOOKED_AT = 64  # rows read to find a column's first value that is not null
 class EmbeddedImages:
     column: str
     rows: int  # rows of the file (each may hold an image; a failed download's holds none)
+    struct: bool = False  # the image is the column's `bytes` field (Hugging Face), not the column itself
 
-    def problem(self, name: str) -> str:
-        """Why the file is a finding (in a folder) or an error (given as the dataset)."""
-        return (
-            f"Parquet file {name!r} holds images in its column {self.column!r} ({self.rows} rows): images inside "
-            "Parquet are not audited; write them out as files or tar shards to audit them (img2dataset "
-            "--output_format webdataset or files)"
-        )
+
+def image_bytes(value: object) -> bytes | None:
+    """A row's image, as pyarrow gives the column's value: bytes, or a struct's `bytes` field."""
+    if isinstance(value, dict):
+        value = value.get("bytes")
+    return value if isinstance(value, bytes) and value else None
+
+
+class ParquetUnreadable(Exception):
+    """A `.parquet` file that cannot be told to hold images or not: not readable as Parquet at all (`column`
+    None: its footer cut off, not Parquet), or a binary column whose first values cannot be read."""
+
+    def __init__(self, message: str, column: str | None = None) -> None:
+        super().__init__(message)
+        self.column = column
 
 
 def embedded_images(path: Path) -> EmbeddedImages | None:
-    """The column that holds images in a Parquet file, or None: none does, or the file cannot be read as
-    Parquet (a crawl-records parquet that cannot be read is reported where it is read for its rows)."""
+    """The column that holds images in a Parquet file, or None when none does; ParquetUnreadable when that
+    cannot be told."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         pf = pq.ParquetFile(path)
-        for field in pf.schema_arrow:
-            kind = field.type
-            if pa.types.is_struct(kind):
-                sub = kind.get_field_index("bytes")
-                if sub < 0 or not _binary(kind.field(sub).type):
-                    continue
-            elif not _binary(kind):
+        fields = list(pf.schema_arrow)
+    except Exception as exc:  # not Parquet, its footer cut off: pyarrow raises several types
+        raise ParquetUnreadable(f"not readable as Parquet ({type(exc).__name__}: {exc})") from exc
+    for field in fields:
+        kind = field.type
+        if pa.types.is_struct(kind):
+            sub = kind.get_field_index("bytes")
+            if sub < 0 or not _binary(kind.field(sub).type):
                 continue
+        elif not _binary(kind):
+            continue
+        try:
             head = _first_value(pf, field.name)
-            if head is not None and looks_like_image(head[:HEAD_BYTES]):
-                return EmbeddedImages(field.name, pf.metadata.num_rows)
-    except Exception:  # not Parquet, damaged, cut short: pyarrow raises several types
-        return None
+        except Exception as exc:  # a damaged page
+            raise ParquetUnreadable(
+                f"its column {field.name!r} cannot be read ({type(exc).__name__}: {exc})", field.name
+            ) from exc
+        if head is not None and looks_like_image(head[:HEAD_BYTES]):
+            return EmbeddedImages(field.name, pf.metadata.num_rows, pa.types.is_struct(kind))
     return None
+
+
+def holds_images(path: Path) -> bool:
+    """Whether a file is a Parquet file that holds images (False where that cannot be told)."""
+    try:
+        return embedded_images(path) is not None
+    except ParquetUnreadable:
+        return False
 
 
 def _binary(kind: object) -> bool:
@@ -63,13 +89,69 @@ def _binary(kind: object) -> bool:
 def _first_value(pf: object, column: str) -> bytes | None:
     """The first non-null value of a binary column (or a struct column's `bytes`) among its first rows."""
     seen = 0
-    for batch in pf.iter_batches(batch_size=16, columns=[column]):  # type: ignore[attr-defined]
+    for batch in pf.iter_batches(batch_size=4, columns=[column]):  # type: ignore[attr-defined]
         for value in batch.column(0).to_pylist():
-            if isinstance(value, dict):
-                value = value.get("bytes")
-            if isinstance(value, bytes) and value:
-                return value
+            if (found := image_bytes(value)) is not None:
+                return found
         seen += batch.num_rows
         if seen >= LOOKED_AT:
             break
     return None
+
+
+READ_ROWS = 32  # rows decoded at a time when reading: a unit's rows come in order, one forward pass a row group
+
+
+class ParquetRows:
+    """Reads the image of any row of one Parquet shard. A unit's rows come in file order, so each row group is
+    read forward once, a batch of READ_ROWS rows at a time (a row group of a million images is never held
+    whole); a row behind the batch in hand starts its row group again."""
+
+    def __init__(self, location: str) -> None:
+        import pyarrow.parquet as pq
+
+        try:
+            embedded = embedded_images(Path(location))
+        except ParquetUnreadable as exc:
+            raise OSError(f"Parquet shard unreadable: {exc}") from exc
+        if embedded is None:
+            raise OSError("no column of images in this Parquet file (it changed after it was listed?)")
+        self._file = pq.ParquetFile(location)
+        self._column = embedded.column
+        meta = self._file.metadata
+        self._starts = [0]
+        for g in range(meta.num_row_groups):
+            self._starts.append(self._starts[-1] + meta.row_group(g).num_rows)
+        self._group = -1
+        self._batches: Iterator[Any] = iter(())
+        self._first = 0  # the first row of the batch in hand
+        self._values: list[object] = []
+
+    def read(self, row: int, max_bytes: int) -> bytes:
+        if not 0 <= row < self._starts[-1]:
+            raise OSError(f"row {row} not found (the file has {self._starts[-1]} rows)")
+        try:
+            value = self._value(row)
+        except StopIteration:
+            raise OSError(f"row {row} not found: its row group ends before it") from None
+        except Exception as exc:  # a damaged page or column chunk: pyarrow raises several types
+            raise OSError(f"cannot read row {row}: {type(exc).__name__}: {exc}") from exc
+        data = image_bytes(value)
+        if data is None:
+            raise OSError(f"row {row} holds no image")
+        if len(data) > max_bytes:
+            raise OSError(f"member larger than the {max_bytes}-byte limit")
+        return data
+
+    def _value(self, row: int) -> object:
+        group = bisect.bisect_right(self._starts, row) - 1
+        if group != self._group or row < self._first:
+            self._group, self._first, self._values = group, self._starts[group], []
+            self._batches = self._file.iter_batches(batch_size=READ_ROWS, row_groups=[group], columns=[self._column])
+        while row >= self._first + len(self._values):
+            self._first += len(self._values)
+            self._values = next(self._batches).column(0).to_pylist()
+        return self._values[row - self._first]
+
+    def close(self) -> None:
+        self._file.close()
