@@ -46,7 +46,6 @@ from consentaudit.sources.parquet_images import (
     EmbeddedImages,
     ParquetUnreadable,
     embedded_images,
-    image_bytes,
 )
 from consentaudit.sources.zip_salvage import LocalMember, local_members, read_head, read_member
 
@@ -407,6 +406,7 @@ def list_parquet(archive: Path, rel: str, embedded: EmbeddedImages, log: Listing
     parquet row is. Row groups are independent: one that cannot be read is passed, and the shard itself is an
     item with a problem that names the rows not listed. The image column is read here once, in batches, for
     each image's size."""
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     mtime_ns = archive.stat().st_mtime_ns
@@ -420,11 +420,17 @@ def list_parquet(archive: Path, rel: str, embedded: EmbeddedImages, log: Listing
         count = pf.metadata.row_group(group).num_rows
         row = first
         try:
-            for batch in pf.iter_batches(batch_size=READ_ROWS, row_groups=[group]):
-                names = batch.schema.names
-                for values in zip(*(c.to_pylist() for c in batch.columns), strict=True):
-                    record = dict(zip(names, values, strict=True))
-                    item = _parquet_row(archive, rel, record, embedded, row, mtime_ns, suffix, seen, log)
+            for batch in pf.iter_batches(batch_size=READ_ROWS, row_groups=[group], use_threads=False):
+                images = batch.column(embedded.column)
+                data = pc.struct_field(images, "bytes") if embedded.struct else images  # not copied out
+                sizes = pc.binary_length(data).to_pylist()
+                named = pc.struct_field(images, "path").to_pylist() if embedded.struct and _has_path(images) else None
+                rest = [n for n in batch.schema.names if n != embedded.column]
+                columns = [batch.column(n).to_pylist() for n in rest]
+                for k, size in enumerate(sizes):
+                    record = {n: c[k] for n, c in zip(rest, columns, strict=True)}
+                    name = named[k] if named is not None else None
+                    item = _parquet_row(archive, rel, record, size or 0, name, row, mtime_ns, suffix, seen, log)
                     if item is not None:
                         yield item
                     row += 1
@@ -436,22 +442,27 @@ def list_parquet(archive: Path, rel: str, embedded: EmbeddedImages, log: Listing
         yield Item(rel, str(archive), 0, 0, f"Parquet shard damaged: rows {', '.join(lost)} not read ({why})")
 
 
+def _has_path(images: Any) -> bool:
+    """Whether a struct column of images has a `path` field (a Hugging Face Image: the file's own name)."""
+    return bool(images.type.get_field_index("path") >= 0)
+
+
 def _parquet_row(
     archive: Path,
     rel: str,
     record: dict[str, Any],
-    embedded: EmbeddedImages,
+    size: int,
+    named: object,
     row: int,
     mtime_ns: int,
     suffix: str,
     seen: set[str],
     log: ListingLog,
 ) -> Item | None:
-    """The item of one Parquet row, or None for a row without an image (counted if a crawler refused it)."""
-    value = record.pop(embedded.column)
-    data = image_bytes(value)
+    """The item of one Parquet row holding `size` bytes of image (`named`: a Hugging Face image's own file
+    name), or None for a row without an image (counted if a crawler refused it)."""
     crawl = {k: v for k, v in record.items() if _jsonable(v)}
-    if data is None:
+    if not size:
         proto = refusal_protocol(crawl)
         if proto:
             log.refusals[proto] += 1
@@ -460,12 +471,11 @@ def _parquet_row(
     if key in (".", "..") or "/" in key or "\\" in key or key in seen:  # a sample key names one row
         key = f"{row:09d}" if key not in seen else f"{key}.row{row}"
     seen.add(key)
-    named = value.get("path") if isinstance(value, dict) else None
     member = key + (suffix or (PurePosixPath(named).suffix.lower() if isinstance(named, str) else ""))
     return Item(
         f"{rel}/{display_name(member)}",
         str(archive),
-        len(data),
+        size,
         mtime_ns,
         member=member,
         crawl_json=json.dumps(crawl, sort_keys=True) if "url" in crawl else None,

@@ -86,16 +86,18 @@ def _binary(kind: object) -> bool:
     return bool(pa.types.is_binary(kind) or pa.types.is_large_binary(kind))
 
 
-def _first_value(pf: object, column: str) -> bytes | None:
-    """The first non-null value of a binary column (or a struct column's `bytes`) among its first rows."""
+def _first_value(pf: Any, column: str) -> bytes | None:
+    """The first non-null value of a binary column (or a struct column's `bytes`) among its first rows, read
+    a row group at a time (asked for all of them, pyarrow reads ahead far past the first rows)."""
     seen = 0
-    for batch in pf.iter_batches(batch_size=4, columns=[column]):  # type: ignore[attr-defined]
-        for value in batch.column(0).to_pylist():
-            if (found := image_bytes(value)) is not None:
-                return found
-        seen += batch.num_rows
-        if seen >= LOOKED_AT:
-            break
+    for group in range(pf.metadata.num_row_groups):
+        for batch in pf.iter_batches(batch_size=4, row_groups=[group], columns=[column], use_threads=False):
+            for value in batch.column(0).to_pylist():
+                if (found := image_bytes(value)) is not None:
+                    return found
+            seen += batch.num_rows
+            if seen >= LOOKED_AT:
+                return None
     return None
 
 
@@ -147,7 +149,9 @@ class ParquetRows:
         group = bisect.bisect_right(self._starts, row) - 1
         if group != self._group or row < self._first:
             self._group, self._first, self._values = group, self._starts[group], []
-            self._batches = self._file.iter_batches(batch_size=READ_ROWS, row_groups=[group], columns=[self._column])
+            self._batches = self._file.iter_batches(
+                batch_size=READ_ROWS, row_groups=[group], columns=[self._column], use_threads=False
+            )
         while row >= self._first + len(self._values):
             self._first += len(self._values)
             self._values = next(self._batches).column(0).to_pylist()
