@@ -9,8 +9,9 @@ wall time of a whole process (fresh `--db` where it says cold), min and median o
 
 - naive: a whole-process Python loop that reads each file, sha256s it, opens it with Pillow and computes
   imagehash's pHash and dHash (the loop a user would write, with its own start-up);
-- cold scan of the loose folder, --jobs 1 and --jobs 2; the same images in one tar shard, --jobs 1, and in the
-  same shard gzipped (`.tar.gz`), --jobs 1;
+- cold scan of the loose folder, --jobs 1 and --jobs 2; the same images in one tar shard, --jobs 1, in the
+  same shard gzipped (`.tar.gz`), --jobs 1, and in one Parquet shard as img2dataset's `--output_format
+  parquet` writes it (the bytes in a `jpg` column beside key, url and status, row groups of 100), --jobs 1;
 - re-judge: the loose scan again with only --as-of changed, against the cold scan;
 - reference re-scan: a scan with --reference FOLDER, then a second scan with the same folder and a new
   --as-of, against the first;
@@ -99,6 +100,27 @@ def shard_of(folder: Path, shard: Path, count: int = 0) -> None:
                 tf.addfile(info, io.BytesIO(body))
 
 
+def parquet_of(shard: Path, out: Path) -> None:
+    """The tar shard's samples as one Parquet shard, as img2dataset's parquet writer lays it out: a row per
+    sample (key, url, status, the image in `jpg`), written in row groups of 100 rows (its buffer)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    samples: dict[str, dict[str, bytes]] = {}
+    with tarfile.open(shard) as tf:
+        for m in tf:
+            f = tf.extractfile(m)
+            if f is not None:
+                key, _, ext = m.name.rpartition(".")
+                samples.setdefault(key, {})[ext] = f.read()
+    keys = sorted(samples)
+    urls = [json.loads(samples[k]["json"])["url"] for k in keys]
+    table = pa.table(
+        {"key": keys, "url": urls, "status": ["success"] * len(keys), "jpg": [samples[k]["jpg"] for k in keys]}
+    )
+    pq.write_table(table, out, row_group_size=100)
+
+
 def manifest_for(dataset: Path, out: Path) -> None:
     init = [*CLI, "manifest", "init", str(dataset), "-o", str(out), "--force", "-q"]
     subprocess.run([*init, "--status", "granted", "--purpose", "ai-training"], check=True)
@@ -137,6 +159,10 @@ def main() -> None:
         gz.mkdir(parents=True)
         with (shards / "00000.tar").open("rb") as src, gzip.open(gz / "00000.tar.gz", "wb") as dst:
             shutil.copyfileobj(src, dst)
+    parquet = w / f"parquet-{args.count}"  # the same samples as one Parquet shard
+    if not parquet.exists():
+        parquet.mkdir(parents=True)
+        parquet_of(shards / "00000.tar", parquet / "00000.parquet")
     big = w / f"shards-big-{args.big_shard}"
     if args.big_shard and not big.exists():
         big.mkdir(parents=True)
@@ -185,6 +211,9 @@ def main() -> None:
         results.setdefault("scan the same shard as one .tar.gz, cold, --jobs 1", []).append(
             timed(scan(gz, w / "shards.csv", fresh("gz"), "--jobs", "1"))
         )
+        results.setdefault("scan the same samples as one Parquet shard, cold, --jobs 1", []).append(
+            timed(scan(parquet, w / "shards.csv", fresh("parquet"), "--jobs", "1"))
+        )
         if args.million:
             shutil.rmtree(cache, ignore_errors=True)  # first use: the file is parsed, then cached as columns
             row = "scan loose folder, cold, --jobs 1, --reference 1M-entry file, first use"
@@ -228,6 +257,8 @@ def main() -> None:
         ("--jobs 2 speed / --jobs 1", cold1 / med["scan loose folder, cold, --jobs 2"], ">= 1.8x"),
         ("tar shard time / loose folder", shard1 / cold1, "<= 1.3x"),
         (".tar.gz shard time / tar shard", gz1 / shard1, "(none)"),
+        ("Parquet shard time / tar shard", med["scan the same samples as one Parquet shard, cold, --jobs 1"] / shard1,
+         "(none)"),
         ("re-judge time / cold scan", med["re-judge: same scan, only --as-of changed"] / cold1, "<= 0.35x"),
         ("second reference scan / first", med["second scan, same --reference FOLDER, new --as-of"] / ref1, "<= 0.35x"),
         ("--version / import PIL.Image, imagehash", med["consentaudit --version"]
