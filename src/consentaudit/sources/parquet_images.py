@@ -127,7 +127,7 @@ class ParquetRows:
         self._group = -1
         self._batches: Iterator[Any] = iter(())
         self._first = 0  # the first row of the batch in hand
-        self._values: list[object] = []
+        self._values: Any = ()  # the batch in hand, as pyarrow gives it: a row is copied out only when read
 
     def read(self, row: int, max_bytes: int) -> bytes:
         if not 0 <= row < self._starts[-1]:
@@ -148,14 +148,14 @@ class ParquetRows:
     def _value(self, row: int) -> object:
         group = bisect.bisect_right(self._starts, row) - 1
         if group != self._group or row < self._first:
-            self._group, self._first, self._values = group, self._starts[group], []
+            self._group, self._first, self._values = group, self._starts[group], ()
             self._batches = self._file.iter_batches(
                 batch_size=READ_ROWS, row_groups=[group], columns=[self._column], use_threads=False
             )
         while row >= self._first + len(self._values):
             self._first += len(self._values)
-            self._values = next(self._batches).column(0).to_pylist()
-        return self._values[row - self._first]
+            self._values = next(self._batches).column(0)
+        return self._values[row - self._first].as_py()
 
     def close(self) -> None:
         self._file.close()
