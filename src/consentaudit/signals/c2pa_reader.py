@@ -2,7 +2,8 @@
 what it reads is reported as *unverified*; `c2pa_verify` (the optional extra) validates signatures.
 
 Where a store sits: JPEG APP11 segments (`JP` + instance + sequence + box, joined in sequence order), PNG
-`caBX`, WebP/RIFF `C2PA`, or a `.c2pa` sidecar holding the bare store. Nothing here touches the network.
+`caBX`, WebP/RIFF `C2PA`, an ISO-BMFF `uuid` box (HEIF, AVIF), TIFF/DNG tag 0xCD41, a GIF application extension
+`C2PA_GIF`, or a `.c2pa` sidecar holding the bare store. Nothing here touches the network.
 """
 
 from __future__ import annotations
@@ -14,7 +15,15 @@ from typing import Any
 
 import cbor2
 
-from consentaudit.signals.containers import TIFF_C2PA_TAG, bmff_c2pa, jpeg_segments, png_chunks, riff_chunks, tiff_tag
+from consentaudit.signals.containers import (
+    TIFF_C2PA_TAG,
+    bmff_c2pa,
+    gif_c2pa,
+    jpeg_segments,
+    png_chunks,
+    riff_chunks,
+    tiff_tag,
+)
 
 MAX_STORE_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 16
@@ -90,9 +99,12 @@ def embedded_store(data: bytes, has_jumbf: bool | None = None) -> bytes | None:
     if data[4:8] == b"ftyp":  # ISO-BMFF: HEIF, AVIF
         found = bmff_c2pa(data)
         return found[:MAX_STORE_BYTES] if found else None
-    if data[:4] in (b"II*\x00", b"MM\x00*"):  # TIFF and DNG
+    if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):  # TIFF, BigTIFF and DNG
         tagged = tiff_tag(data, TIFF_C2PA_TAG)
         return tagged[:MAX_STORE_BYTES] if tagged else None
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        found = gif_c2pa(data)
+        return found[:MAX_STORE_BYTES] if found else None
     return None
 
 

@@ -80,31 +80,107 @@ def bmff_c2pa(data: bytes) -> bytes | None:
     return None
 
 
-TIFF_C2PA_TAG = 0xCD41  # C2PA: the manifest store in the first IFD of TIFF and DNG
+TIFF_C2PA_TAG = 0xCD41  # C2PA: the manifest store, in the last IFD of a TIFF's chain (its first, before C2PA 2.1)
+MAX_IFDS = 1024  # pages walked in a TIFF's IFD chain (c2pa-rs refuses "too many pages" too)
+_TIFF_HEADERS = {b"II*\x00": ("<", False), b"MM\x00*": (">", False), b"II+\x00": ("<", True), b"MM\x00+": (">", True)}
 
 
 def tiff_tag(data: bytes, tag: int) -> bytes | None:
-    """The bytes of one BYTE/UNDEFINED tag of a TIFF's first IFD (classic TIFF, either byte order), or None."""
-    if data[:4] == b"II*\x00":
-        end = "<"
-    elif data[:4] == b"MM\x00*":
-        end = ">"
-    else:
+    """The bytes of one BYTE/UNDEFINED tag of a TIFF (classic or BigTIFF, either byte order), or None: as
+    c2pa-rs reads its C2PA tag, from the last IFD of the chain of pages (where a multi-page file carries it, in
+    an IFD of its own), else from the first (a single page, and files written before C2PA 2.1)."""
+    header = _TIFF_HEADERS.get(data[:4])
+    if header is None:
         return None
+    end, big = header
+    offsets = _tiff_ifds(data, end, big)
+    for ifd in (offsets[-1], offsets[0]) if offsets else ():
+        found = _tiff_entry(data, ifd, end, big, tag)
+        if found is not None:
+            return found
+    return None
+
+
+def _tiff_ifds(data: bytes, end: str, big: bool) -> list[int]:
+    """The offsets of the IFDs of a TIFF's main chain, in order; a loop or an offset out of the file ends it."""
     n = len(data)
-    (ifd,) = struct.unpack(end + "I", data[4:8])
-    if ifd + 2 > n:
-        return None
-    (count,) = struct.unpack(end + "H", data[ifd : ifd + 2])
-    for i in range(min(count, (n - ifd - 2) // 12)):
-        pos = ifd + 2 + 12 * i
-        t, kind, length, value = struct.unpack(end + "HHII", data[pos : pos + 12])
+    if big:
+        if n < 16:
+            return []
+        (ifd,) = struct.unpack(end + "Q", data[8:16])
+    else:
+        (ifd,) = struct.unpack(end + "I", data[4:8])
+    seen: list[int] = []
+    count_size, entry_size, next_size = (8, 20, 8) if big else (2, 12, 4)
+    while ifd > 0 and ifd + count_size <= n and ifd not in seen and len(seen) < MAX_IFDS:
+        seen.append(ifd)
+        (count,) = struct.unpack(end + ("Q" if big else "H"), data[ifd : ifd + count_size])
+        at = ifd + count_size + entry_size * count
+        if at + next_size > n:
+            break
+        (ifd,) = struct.unpack(end + ("Q" if big else "I"), data[at : at + next_size])
+    return seen
+
+
+def _tiff_entry(data: bytes, ifd: int, end: str, big: bool, tag: int) -> bytes | None:
+    n = len(data)
+    count_size, entry_size, inline = (8, 20, 8) if big else (2, 12, 4)
+    (count,) = struct.unpack(end + ("Q" if big else "H"), data[ifd : ifd + count_size])
+    for i in range(min(count, (n - ifd - count_size) // entry_size)):
+        pos = ifd + count_size + entry_size * i
+        if big:
+            t, kind, length, value = struct.unpack(end + "HHQQ", data[pos : pos + 20])
+        else:
+            t, kind, length, value = struct.unpack(end + "HHII", data[pos : pos + 12])
         if t != tag or kind not in (1, 7):  # BYTE or UNDEFINED
             continue
-        if length <= 4:
-            return data[pos + 8 : pos + 8 + length]
+        if length <= inline:
+            return data[pos + entry_size - inline : pos + entry_size - inline + length]
         return data[value : value + length] if value + length <= n else None
     return None
+
+
+GIF_C2PA = b"C2PA_GIF\x01\x00\x00"  # the application extension's identifier and authentication code
+
+
+def gif_c2pa(data: bytes) -> bytes | None:
+    """The manifest store of a GIF: the data sub-blocks of its application extension `C2PA_GIF` (as c2pa-rs
+    writes it), joined; None when it has none or its blocks end before one is found."""
+    n = len(data)
+    if n < 13 or data[:6] not in (b"GIF87a", b"GIF89a"):
+        return None
+    pos = 13
+    if data[10] & 0x80:  # a global colour table
+        pos += 3 << ((data[10] & 7) + 1)
+    while pos < n:
+        kind = data[pos]
+        if kind == 0x3B:  # the trailer
+            return None
+        if kind == 0x21 and pos + 2 < n:  # an extension: label, then sub-blocks (an application's first is its id)
+            if data[pos + 1] == 0xFF and data[pos + 2] == 11 and data[pos + 3 : pos + 14] == GIF_C2PA:
+                return _sub_blocks(data, pos + 14)[0]
+            pos = _sub_blocks(data, pos + 2)[1]
+        elif kind == 0x2C and pos + 10 <= n:  # an image: descriptor, local colour table, LZW code size, data
+            flags = data[pos + 9]
+            pos += 10 + ((3 << ((flags & 7) + 1)) if flags & 0x80 else 0)
+            pos = _sub_blocks(data, pos + 1)[1]
+        else:
+            return None
+    return None
+
+
+def _sub_blocks(data: bytes, pos: int) -> tuple[bytes | None, int]:
+    """The bytes of the data sub-blocks from `pos` (each a size byte then its bytes; a zero size ends them),
+    and where they end; None for the bytes when the file ends first."""
+    parts: list[bytes] = []
+    n = len(data)
+    while pos < n:
+        size = data[pos]
+        if size == 0:
+            return b"".join(parts), pos + 1
+        parts.append(data[pos + 1 : pos + 1 + size])
+        pos += 1 + size
+    return None, n
 
 
 def png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
