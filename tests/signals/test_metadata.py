@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import shutil
 import struct
+import subprocess
 import zlib
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -113,3 +116,47 @@ def test_whole_corpus_reads_without_crashing() -> None:
     assert len(files) > 80
     for p in files:
         read_metadata(p.read_bytes())
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_exif_of_a_heif_or_avif_written_by_libheif_or_libavif(fmt: str) -> None:
+    """A real photo's EXIF saved into HEIF (pillow-heif, libheif) and AVIF (Pillow, libavif): the `Exif` item is
+    found through the `meta` box's `iinf` and `iloc`, as on an iPhone's HEIC. exifread's own HEIF walk asserts
+    on libheif's item (it expects `Exif\\0\\0` before the TIFF header) and the fields were lost."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    with Image.open(PHOTOS / "kodak-dc240.jpg") as im:
+        exif = im.getexif()
+        buf = io.BytesIO()
+        im.convert("RGB").resize((160, 120)).save(buf, format=fmt, exif=exif.tobytes())
+    meta = read_metadata(buf.getvalue())
+    assert meta.notes == []
+    values = dict(meta.values)
+    assert values["exif.make"] == exif[0x010F].strip() and values["exif.model"] == exif[0x0110].strip()
+
+
+@pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool (Debian libimage-exiftool-perl) not installed")
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".gif", ".tif", ".avif", ".heic"])
+def test_data_mining_written_by_exiftool_into_each_container(tmp_path: Path, suffix: str) -> None:
+    """ExifTool, the tool photographers and agencies write IPTC metadata with, puts an XMP packet carrying
+    plus:DataMining wherever each format keeps XMP (JPEG APP1, PNG iTXt, WebP `XMP `, GIF's application
+    extension, TIFF tag 700, HEIF/AVIF's `mime` item): every one is read as the opt-out it is."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    photo = tmp_path / f"photo{suffix}"
+    with Image.open(PHOTOS / "kodak-dc240.jpg") as im:
+        im.convert("RGB").resize((160, 120)).save(photo)
+    assert not read_metadata(photo.read_bytes()).signals
+    packet = tmp_path / "dm.xmp"
+    packet.write_text(
+        "<?xpacket begin='' id='W5M0MpCehiHzreSzNTczkc9d'?><x:xmpmeta xmlns:x='adobe:ns:meta/'>"
+        "<rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'><rdf:Description rdf:about='' "
+        "xmlns:plus='http://ns.useplus.org/ldf/xmp/1.0/'><plus:DataMining "
+        "rdf:resource='http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED-AIMLTRAINING'/></rdf:Description>"
+        "</rdf:RDF></x:xmpmeta><?xpacket end='w'?>"
+    )
+    subprocess.run(["exiftool", "-q", "-overwrite_original", f"-xmp<={packet}", str(photo)], check=True)
+    signals = read_metadata(photo.read_bytes()).signals
+    assert [(s.protocol.value, s.value) for s in signals] == [("iptc-data-mining", "DMI-PROHIBITED-AIMLTRAINING")]

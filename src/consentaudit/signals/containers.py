@@ -80,6 +80,80 @@ def bmff_c2pa(data: bytes) -> bytes | None:
     return None
 
 
+def bmff_exif(data: bytes) -> bytes | None:
+    """The EXIF of a HEIF or AVIF image as a TIFF structure: the item of type `Exif` of the top-level `meta`
+    box, found through `iinf` and read where `iloc` puts it (in the file, or in `idat`), after the 4-byte
+    offset to its TIFF header (ISO/IEC 23008-12, A.2.1). None when there is none or the boxes are broken."""
+    meta = next((p for k, p in bmff_boxes(data) if k == b"meta"), None)
+    if meta is None or len(meta) < 4:
+        return None
+    boxes = {k: p for k, p in bmff_boxes(meta[4:])}  # a FullBox: version and flags first
+    item = _exif_item(boxes.get(b"iinf", b""))
+    if item is None:
+        return None
+    found = _item_bytes(boxes.get(b"iloc", b""), item, data, boxes.get(b"idat", b""))
+    if found is None or len(found) < 4:
+        return None
+    start = 4 + int.from_bytes(found[:4], "big")
+    tiff = found[start:]
+    return tiff if tiff[:4] in (b"II*\x00", b"MM\x00*") else None
+
+
+def _exif_item(iinf: bytes) -> int | None:
+    """The ID of the item of type `Exif` in an `iinf` box."""
+    if len(iinf) < 6:
+        return None
+    count_size = 2 if iinf[0] == 0 else 4
+    for kind, infe in bmff_boxes(iinf[4 + count_size :]):
+        if kind != b"infe" or len(infe) < 4 or infe[0] < 2:
+            continue
+        id_size = 2 if infe[0] == 2 else 4
+        at = 4 + id_size + 2  # version and flags, item_ID, item_protection_index
+        if infe[at : at + 4] == b"Exif":
+            return int.from_bytes(infe[4 : 4 + id_size], "big")
+    return None
+
+
+def _item_bytes(iloc: bytes, item: int, data: bytes, idat: bytes) -> bytes | None:
+    """The bytes of one item, as its `iloc` extents give them (construction method 0: the file; 1: `idat`)."""
+    if len(iloc) < 8:
+        return None
+    version = iloc[0]
+    offset_size, length_size = iloc[4] >> 4, iloc[4] & 15
+    base_size, index_size = iloc[5] >> 4, (iloc[5] & 15 if version in (1, 2) else 0)
+    pos = 6
+    count_size = 4 if version == 2 else 2
+
+    def take(size: int) -> int:
+        nonlocal pos
+        if pos + size > len(iloc):
+            raise ValueError("iloc cut short")
+        value = int.from_bytes(iloc[pos : pos + size], "big")
+        pos += size
+        return value
+
+    try:
+        for _ in range(take(count_size)):
+            item_id = take(count_size)
+            method = take(2) & 15 if version in (1, 2) else 0
+            take(2)  # data_reference_index
+            base = take(base_size)
+            parts: list[bytes] = []
+            for _ in range(take(2)):
+                take(index_size)
+                offset, length = take(offset_size), take(length_size)
+                source = data if method == 0 else idat
+                if method not in (0, 1) or base + offset + length > len(source):
+                    parts = []
+                    break
+                parts.append(source[base + offset : base + offset + length])
+            if item_id == item:
+                return b"".join(parts) or None
+    except ValueError:
+        return None
+    return None
+
+
 TIFF_C2PA_TAG = 0xCD41  # C2PA: the manifest store, in the last IFD of a TIFF's chain (its first, before C2PA 2.1)
 MAX_IFDS = 1024  # pages walked in a TIFF's IFD chain (c2pa-rs refuses "too many pages" too)
 _TIFF_HEADERS = {b"II*\x00": ("<", False), b"MM\x00*": (">", False), b"II+\x00": ("<", True), b"MM\x00+": (">", True)}

@@ -18,7 +18,7 @@ from defusedxml.ElementTree import ParseError, fromstring
 
 from consentaudit.models import Signal
 from consentaudit.signals import datamining
-from consentaudit.signals.containers import jpeg_header_end, jpeg_segments, png_chunks, riff_chunks
+from consentaudit.signals.containers import bmff_exif, jpeg_header_end, jpeg_segments, png_chunks, riff_chunks
 from consentaudit.vocab import SENSITIVE_CAPTION, SENSITIVE_PREFIX
 
 logging.getLogger("exifread").setLevel(logging.CRITICAL)
@@ -154,6 +154,11 @@ def _clip(value: str) -> str:
 
 
 def _read_exif(data: bytes, meta: FileMetadata, keep_sensitive: bool = False) -> None:
+    if data[4:8] == b"ftyp":  # HEIF/AVIF: exifread's own walk asserts on the Exif item libheif writes
+        tiff = bmff_exif(data)
+        if tiff is None:
+            return
+        data = tiff
     try:
         tags = exifread.process_file(io.BytesIO(data), details=False, extract_thumbnail=False)
     except Exception as exc:  # exifread raises many types on broken EXIF
