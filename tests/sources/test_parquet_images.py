@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import PHOTOS
+from conftest import FIXTURES, PHOTOS
 from consentaudit.audit import run_audit
 from consentaudit.request import AuditRequest
 from consentaudit.sources import read_item
@@ -134,3 +134,17 @@ def test_a_parquet_shard_cut_short_or_damaged_keeps_the_scan_going(tmp_path: Pat
         else:
             assert f"rows 5-{groups.num_rows - 1} not read" in (listed["a.parquet"].problem or "")
             assert set(verdicts) == {i.path for i in rows if i.offset is not None and i.offset < 5}
+
+
+def test_a_hugging_face_datasets_shard_is_audited_image_by_image(tmp_path: Path) -> None:
+    """fixtures/huggingface: what `datasets` writes (its Image column embedded, as `push_to_hub` does). Each
+    row is audited from its own bytes, which are the photo its `path` names."""
+    shard = FIXTURES / "huggingface" / "train-00000-of-00001.parquet"
+    rows = pq.read_table(shard, columns=["image"]).column("image").to_pylist()
+    report = run_audit(AuditRequest(dataset=shard.parent, jobs=1), ScanStore(f"sqlite:///{tmp_path / 'db'}"))
+    got = {f.path: f.sha256 for f in report.findings if f.phash}
+    want = {
+        f"{shard.name}/{row:09d}.jpg": hashlib.sha256((PHOTOS / r["path"]).read_bytes()).hexdigest()
+        for row, r in enumerate(rows)
+    }
+    assert got == want and len(want) == 4
