@@ -137,3 +137,20 @@ def test_a_samples_record_caption_and_c2pa_sidecar_are_not_counted_as_skipped(tm
     assert [i.path for i in items] == ["00000/a.jpg"]
     assert items[0].crawl_json is not None and items[0].c2pa_sidecar is not None  # the sidecars were used
     assert source.skipped == 4  # a.xmp, b.json, notes.pdf, other.parquet
+
+
+def test_a_tfrecord_shard_is_a_finding_not_a_skipped_file(tmp_path: Path) -> None:
+    """A TFRecord shard holds images the audit cannot read: an unreadable finding (the default gate fails on it)
+    beside the images that are audited, never one of the non-image files skipped; given as the dataset, the
+    scan stops and says why."""
+    root = tmp_path / "ds"
+    root.mkdir()
+    shutil.copy(PHOTOS / "canon-ixus.jpg", root / "a.jpg")
+    record = b"\x08\x00\x00\x00\x00\x00\x00\x00" + bytes(4) + b"\x0a\x06\x0a\x04\x0a\x02jp" + bytes(4)
+    (root / "train-00000-of-00004.tfrecord").write_bytes(record)
+    source = DirectorySource(root)
+    items = {i.path: i for i in source.items()}
+    assert source.skipped == 0 and items["a.jpg"].problem is None
+    assert "TFRecord shard" in (items["train-00000-of-00004.tfrecord"].problem or "")
+    result = CliRunner().invoke(app, ["scan", str(root / "train-00000-of-00004.tfrecord"), "--db", "sqlite://"])
+    assert result.exit_code == 2 and "TFRecord shard" in result.output

@@ -80,6 +80,8 @@ class DirectorySource:
         if not root.exists():
             raise InputError(f"dataset not found: {root}")
         if not root.is_dir():
+            if root.name.lower().endswith(TFRECORD_SUFFIXES):
+                raise InputError(f"{root.name}: {TFRECORD_PROBLEM}")
             raise InputError(f"dataset is not a folder: {root}")
         self.root = root.resolve()
         self.skipped = 0
@@ -168,6 +170,9 @@ class DirectorySource:
             if _companion(name, imaged, shards):
                 continue
             rel = prefix + display_name(name)
+            if name.lower().endswith(TFRECORD_SUFFIXES):  # images the audit cannot read: never a skipped file
+                yield Item(rel, str(folder / name), 0, 0, TFRECORD_PROBLEM)
+                continue
             try:
                 embedded = embedded_images(folder / name) if name.lower().endswith(".parquet") else None
             except ParquetUnreadable as exc:
@@ -214,6 +219,12 @@ class DirectorySource:
 
 
 COMPANIONS = (".json", ".txt", ".c2pa")  # a sample's crawl record, caption and C2PA sidecar
+# TFRecord shards (TensorFlow; img2dataset's --output_format tfrecord) hold images in protobuf records
+TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrec")
+TFRECORD_PROBLEM = (
+    "TFRecord shard: the images in its records are not audited; write them out as files, tar or Parquet shards "
+    "to audit them (img2dataset --output_format webdataset, files or parquet)"
+)
 
 
 def _companion(name: str, imaged: set[str], shards: set[str]) -> bool:
