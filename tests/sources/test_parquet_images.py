@@ -6,6 +6,7 @@ not images."""
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -148,3 +149,16 @@ def test_a_hugging_face_datasets_shard_is_audited_image_by_image(tmp_path: Path)
         for row, r in enumerate(rows)
     }
     assert got == want and len(want) == 4
+
+
+def test_rows_of_large_images_are_decoded_a_few_at_a_time(tmp_path: Path) -> None:
+    """The rows decoded at once hold about BATCH_BYTES, whatever the images' size: a row group of large
+    images is read a row or two at a time, one of small images READ_ROWS at a time."""
+    from consentaudit.sources.parquet_images import BATCH_BYTES, READ_ROWS, batch_rows
+
+    big = [os.urandom(BATCH_BYTES // 2) for _ in range(6)]  # distinct, as images are
+    small = [os.urandom(1000) for _ in range(100)]
+    pq.write_table(pa.table({"jpg": big, "key": list("abcdef")}), tmp_path / "big.parquet", compression="none")
+    pq.write_table(pa.table({"jpg": small}), tmp_path / "small.parquet", compression="none")
+    assert batch_rows(pq.ParquetFile(tmp_path / "big.parquet").metadata, 0) in (1, 2)
+    assert batch_rows(pq.ParquetFile(tmp_path / "small.parquet").metadata, 0) == READ_ROWS

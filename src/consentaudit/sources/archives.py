@@ -42,9 +42,9 @@ from consentaudit.sources.item import (
     sample_key,
 )
 from consentaudit.sources.parquet_images import (
-    READ_ROWS,
     EmbeddedImages,
     ParquetUnreadable,
+    batch_rows,
     embedded_images,
 )
 from consentaudit.sources.zip_salvage import LocalMember, local_members, read_head, read_member
@@ -420,7 +420,8 @@ def list_parquet(archive: Path, rel: str, embedded: EmbeddedImages, log: Listing
         count = pf.metadata.row_group(group).num_rows
         row = first
         try:
-            for batch in pf.iter_batches(batch_size=READ_ROWS, row_groups=[group], use_threads=False):
+            rows = batch_rows(pf.metadata, group)
+            for batch in pf.iter_batches(batch_size=rows, row_groups=[group], use_threads=False):
                 images = batch.column(embedded.column)
                 data = pc.struct_field(images, "bytes") if embedded.struct else images  # not copied out
                 sizes = pc.binary_length(data).to_pylist()

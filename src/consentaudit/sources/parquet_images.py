@@ -101,12 +101,21 @@ def _first_value(pf: Any, column: str) -> bytes | None:
     return None
 
 
-READ_ROWS = 32  # rows decoded at a time when reading: a unit's rows come in order, one forward pass a row group
+READ_ROWS = 32  # rows decoded at a time, at most: a unit's rows come in order, one forward pass a row group
+BATCH_BYTES = 32 << 20  # ... and about this many bytes of them: a file of large images is read fewer rows at once
+
+
+def batch_rows(metadata: Any, group: int) -> int:
+    """How many rows of a row group to decode at a time: READ_ROWS, fewer where its rows are large (from its
+    size in the footer), so that a batch holds about BATCH_BYTES whatever the images' size."""
+    meta = metadata.row_group(group)
+    per_row = int(meta.total_byte_size) // max(1, int(meta.num_rows))
+    return max(1, min(READ_ROWS, BATCH_BYTES // max(1, per_row)))
 
 
 class ParquetRows:
     """Reads the image of any row of one Parquet shard. A unit's rows come in file order, so each row group is
-    read forward once, a batch of READ_ROWS rows at a time (a row group of a million images is never held
+    read forward once, a batch of `batch_rows` rows at a time (a row group of a million images is never held
     whole); a row behind the batch in hand starts its row group again."""
 
     def __init__(self, location: str) -> None:
@@ -149,8 +158,9 @@ class ParquetRows:
         group = bisect.bisect_right(self._starts, row) - 1
         if group != self._group or row < self._first:
             self._group, self._first, self._values = group, self._starts[group], ()
+            rows = batch_rows(self._file.metadata, group)
             self._batches = self._file.iter_batches(
-                batch_size=READ_ROWS, row_groups=[group], columns=[self._column], use_threads=False
+                batch_size=rows, row_groups=[group], columns=[self._column], use_threads=False
             )
         while row >= self._first + len(self._values):
             self._first += len(self._values)
