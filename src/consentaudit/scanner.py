@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from consentaudit import __version__
 from consentaudit.defaults import DEFAULT_MAX_PIXELS
@@ -19,7 +18,7 @@ from consentaudit.models import ScannedImage, Signal
 from consentaudit.signals import c2pa_verify
 from consentaudit.signals.c2pa_reader import digital_source_types, embedded_store, read_store, training_entries
 from consentaudit.signals.containers import jpeg_header_end
-from consentaudit.signals.metadata import read_metadata
+from consentaudit.signals.metadata import MAX_XMP_BYTES, read_metadata, read_xmp_sidecar
 from consentaudit.signals.provenance import C2paFacts, c2pa_signals, crawl_signals, parse_crawl_json, xmp_signals
 from consentaudit.sources import read_item
 from consentaudit.sources.archive_reader import ArchiveReader
@@ -61,13 +60,16 @@ class ScanSettings:
         return f"{algorithm}|{self.cache_tag()}"
 
 
-def _sidecar_bytes(item: Item, archives: ArchiveReader) -> bytes | None:
-    if not item.c2pa_sidecar:
+def _sidecar_bytes(item: Item, archives: ArchiveReader, sidecar: str | None, limit: int = 64 << 20) -> bytes | None:
+    """A sidecar's bytes (a file beside a loose image, a member of an image's archive), or None."""
+    if not sidecar:
         return None
     try:
         if item.member is not None:
-            return archives.read(item.location, item.c2pa_sidecar, 64 << 20)
-        return Path(item.c2pa_sidecar).read_bytes()
+            return archives.read(item.location, sidecar, limit)
+        with open(sidecar, "rb") as f:
+            data = f.read(limit + 1)
+        return data if len(data) <= limit else None
     except OSError:  # ArchiveReader says every failure so, a missing member too
         return None
 
@@ -188,8 +190,17 @@ def scan_item(
         remote = next((v for k, v in meta.values if k == "xmp.c2pa_provenance"), None)
     except Exception as exc:  # reported on the image, see above
         notes.append(_reader_failed("EXIF/IPTC/XMP", exc))
+    side = _sidecar_bytes(item, reader, item.xmp_sidecar, MAX_XMP_BYTES)
+    if side is not None:
+        try:
+            sidecar = read_xmp_sidecar(side)
+            signals.extend((*sidecar.signals, *xmp_signals(sidecar.values, "sidecar")))
+            metadata += sidecar.values
+            notes += [f"XMP sidecar: {n}" for n in sidecar.notes]
+        except Exception as exc:  # reported on the image, see above
+            notes.append(_reader_failed("XMP sidecar", exc))
     try:
-        facts = c2pa_facts(data, fp.format, _sidecar_bytes(item, reader), remote, settings)
+        facts = c2pa_facts(data, fp.format, _sidecar_bytes(item, reader, item.c2pa_sidecar), remote, settings)
         if facts is not None:
             signals.extend(c2pa_signals(facts))
     except Exception as exc:  # reported on the image, see above

@@ -117,10 +117,9 @@ def test_a_dataset_nested_deeper_than_the_recursion_limit_is_listed_in_order(tmp
 
 
 def test_a_samples_record_caption_and_c2pa_sidecar_are_not_counted_as_skipped(tmp_path: Path) -> None:
-    """Beside `a.jpg`, its crawl record `a.json` (read), its caption `a.txt` and its C2PA sidecar are part of the
+    """Beside `a.jpg`, its crawl record `a.json`, its caption `a.txt`, its C2PA and XMP sidecars are part of the
     sample, as in a tar shard, where no member is counted; a shard's parquet is read for its crawl rows. Every
-    other file is passed over and counted: an `.xmp` sidecar (nothing reads it), a record with no image, a PDF,
-    a parquet with no shard beside it."""
+    other file is passed over and counted: a record with no image, a PDF, a parquet with no shard beside it."""
     root = tmp_path / "ds"
     (root / "00000").mkdir(parents=True)
     shutil.copy(PHOTOS / "canon-ixus.jpg", root / "00000" / "a.jpg")
@@ -136,7 +135,8 @@ def test_a_samples_record_caption_and_c2pa_sidecar_are_not_counted_as_skipped(tm
     items = [i for i in source.items() if i.problem is None]
     assert [i.path for i in items] == ["00000/a.jpg"]
     assert items[0].crawl_json is not None and items[0].c2pa_sidecar is not None  # the sidecars were used
-    assert source.skipped == 4  # a.xmp, b.json, notes.pdf, other.parquet
+    assert items[0].xmp_sidecar is not None
+    assert source.skipped == 3  # b.json, notes.pdf, other.parquet
 
 
 def test_a_tfrecord_shard_is_a_finding_not_a_skipped_file(tmp_path: Path) -> None:

@@ -39,12 +39,13 @@ def normalise(value: str) -> str | None:
     return _SQUASHED.get(squashed)
 
 
-def signal(value: str, source: str = "XMP plus:DataMining") -> Signal:
-    """A Signal for one plus:DataMining value; an unrecognised value is kept as 'invalid'."""
+def signal(value: str, source: str = "XMP plus:DataMining", where: str = "embedded") -> Signal:
+    """A Signal for one plus:DataMining value (`where`: embedded in the file, or in its XMP sidecar); an
+    unrecognised value is kept as 'invalid'."""
     token = normalise(value)
     if token is None:
-        return Signal(PROTOCOL, "invalid", source, (), "embedded, unsigned", raw=value[:200])
-    return Signal(PROTOCOL, token, source, PROHIBITS[token], "embedded, unsigned", raw=value[:200])
+        return Signal(PROTOCOL, "invalid", source, (), f"{where}, unsigned", raw=value[:200])
+    return Signal(PROTOCOL, token, source, PROHIBITS[token], f"{where}, unsigned", raw=value[:200])
 
 
 def state(sig: Signal, purposes: Sequence[str] | None = None) -> str:

@@ -91,14 +91,33 @@ class FileMetadata:
 def read_metadata(data: bytes, keep_sensitive: bool = False) -> FileMetadata:
     """Every signal and reportable value this tool reads from a file's bytes."""
     meta = FileMetadata()
-    for packet in xmp_packets(data):
+    _read_xmp(xmp_packets(data), meta)
+    if data[:2] == b"\xff\xd8" and data.find(b"Photoshop 3.0\x00", 0, jpeg_header_end(data)) >= 0:  # IIM: APP13
+        _read_iim(data, meta)
+    _read_exif(data, meta, keep_sensitive)
+    return meta
+
+
+def read_xmp_sidecar(data: bytes) -> FileMetadata:
+    """The signals and values of an XMP sidecar file (`photo.xmp`: a bare XMP packet beside the image, as
+    Lightroom, darktable and ExifTool write it); its signals say they come from the sidecar."""
+    meta = FileMetadata()
+    packets = _search_packet(data) or ([data] if data.lstrip()[:1] == b"<" else [])  # or an RDF document alone
+    _read_xmp([p[:MAX_XMP_BYTES] for p in packets], meta, "XMP sidecar plus:DataMining", "sidecar")
+    return meta
+
+
+def _read_xmp(
+    packets: list[bytes], meta: FileMetadata, source: str = "XMP plus:DataMining", where: str = "embedded"
+) -> None:
+    for packet in packets:
         try:
             root = fromstring(packet)
         except (ParseError, DefusedXmlException, ValueError) as exc:
             meta.notes.append(f"XMP packet rejected: {type(exc).__name__}: {str(exc)[:200]}")
             continue
         for value in xmp_values(root, "plus", "DataMining"):
-            meta.signals.append(datamining.signal(value))
+            meta.signals.append(datamining.signal(value, source, where))
         for name, prefix, prop in XMP_FIELDS:
             for value in xmp_values(root, prefix, prop):
                 meta.values.append((name, _clip(value)))
@@ -107,10 +126,6 @@ def read_metadata(data: bytes, keep_sensitive: bool = False) -> FileMetadata:
             for el in root.iter(f"{{{NS['plus']}}}LicensorName"):
                 if el.text and el.text.strip():
                     meta.values.append(("xmp.licensor", _clip(el.text)))
-    if data[:2] == b"\xff\xd8" and data.find(b"Photoshop 3.0\x00", 0, jpeg_header_end(data)) >= 0:  # IIM: APP13
-        _read_iim(data, meta)
-    _read_exif(data, meta, keep_sensitive)
-    return meta
 
 
 def _read_iim(data: bytes, meta: FileMetadata) -> None:

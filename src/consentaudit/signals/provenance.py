@@ -33,8 +33,9 @@ def _token(value: str) -> str:
     return value.strip().rstrip("/").rsplit("/", 1)[-1]
 
 
-def xmp_signals(values: Iterable[tuple[str, str]]) -> list[Signal]:
-    """Model release status and digital source type from the XMP values the metadata reader kept."""
+def xmp_signals(values: Iterable[tuple[str, str]], where: str = "embedded") -> list[Signal]:
+    """Model release status and digital source type from the XMP values the metadata reader kept (`where`:
+    embedded in the file, or in its XMP sidecar)."""
     out: list[Signal] = []
     for name, value in values:
         if name == "xmp.model_release_status":
@@ -46,7 +47,7 @@ def xmp_signals(values: Iterable[tuple[str, str]]) -> list[Signal]:
                     tok,
                     "XMP plus:ModelReleaseStatus",
                     (),
-                    "embedded, unsigned",
+                    f"{where}, unsigned",
                     raw=state,
                 )
             )
@@ -58,7 +59,7 @@ def xmp_signals(values: Iterable[tuple[str, str]]) -> list[Signal]:
                     tok,
                     "XMP Iptc4xmpExt:DigitalSourceType",
                     (),
-                    "embedded, unsigned",
+                    f"{where}, unsigned",
                     raw=value[:200],
                 )
             )

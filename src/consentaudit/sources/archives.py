@@ -320,6 +320,7 @@ def _items(archive: Path, rel: str, members: Iterable[tuple[_Member, Read]], log
     listed: list[tuple[str, _Member, str | None]] = []  # (path, member, why it is not read), member order
     sidecars: dict[str, str] = {}
     c2pa: dict[str, tuple[str, str]] = {}  # key -> (member name, its size, mtime and offset)
+    xmp: dict[str, tuple[str, str]] = {}  # `<key>.xmp` or `<name>.xmp` -> the same
     for m, read in members:
         why = unsafe_name(m.name)
         key, suffix = _key(m.name)
@@ -344,6 +345,8 @@ def _items(archive: Path, rel: str, members: Iterable[tuple[_Member, Read]], log
                 sidecars[key] = data.decode("utf-8", "replace")
         elif suffix == ".c2pa":
             c2pa[key] = (m.name, f"{m.size}:{m.mtime_ns}:{m.offset}")
+        elif suffix == ".xmp":
+            xmp[key] = (m.name, f"{m.size}:{m.mtime_ns}:{m.offset}")
         elif suffix in IMAGE_EXTENSIONS:
             listed.append((f"{rel}/{display_name(m.name)}", m, None))
         elif is_archive(PurePosixPath(m.name)):  # images in it would be in the dataset, unaudited
@@ -380,6 +383,7 @@ def _items(archive: Path, rel: str, members: Iterable[tuple[_Member, Read]], log
         sample = sample_key(m.name)  # the key a WebDataset loader groups the member under, when it differs
         # `<key>.c2pa`, `<name>.c2pa` or `<key>_manifest.c2pa`, as beside a loose file; else the sample's
         side = c2pa.get(key) or c2pa.get(m.name) or c2pa.get(key + "_manifest") or c2pa.get(sample)
+        xmp_side = xmp.get(key) or xmp.get(m.name)
         yield Item(
             path,
             str(archive),
@@ -394,6 +398,8 @@ def _items(archive: Path, rel: str, members: Iterable[tuple[_Member, Read]], log
             c2pa_sidecar=side[0] if side else None,
             offset=m.offset,
             c2pa_state=side[1] if side else "",
+            xmp_sidecar=xmp_side[0] if xmp_side else None,
+            xmp_state=xmp_side[1] if xmp_side else "",
         )
     yield from problems
 

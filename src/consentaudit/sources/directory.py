@@ -145,6 +145,7 @@ class DirectorySource:
                     c2pa = _c2pa_sidecar(folder, entry.name, stem, names) or (
                         _c2pa_sidecar(folder, entry.name, sample, names) if sample != stem else None
                     )
+                    xmp = _xmp_sidecar(folder, entry.name, stem, names)
                     yield Item(
                         rel,
                         full,
@@ -156,6 +157,8 @@ class DirectorySource:
                         c2pa_sidecar=c2pa[0] if c2pa else None,
                         file_id=(st.st_dev, st.st_ino),
                         c2pa_state=c2pa[1] if c2pa else "",
+                        xmp_sidecar=xmp[0] if xmp else None,
+                        xmp_state=xmp[1] if xmp else "",
                     )
                     continue
                 self.files.append(DataFile(key_path(rel), full, st.st_size, st.st_mtime_ns))
@@ -218,7 +221,7 @@ class DirectorySource:
         return Item(rel, str(target), st.st_size, st.st_mtime_ns, file_id=(st.st_dev, st.st_ino))
 
 
-COMPANIONS = (".json", ".txt", ".c2pa")  # a sample's crawl record, caption and C2PA sidecar
+COMPANIONS = (".json", ".txt", ".c2pa", ".xmp")  # a sample's crawl record, caption, C2PA and XMP sidecars
 # TFRecord shards (TensorFlow; img2dataset's --output_format tfrecord) hold images in protobuf records
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrec")
 TFRECORD_PROBLEM = (
@@ -229,9 +232,8 @@ TFRECORD_PROBLEM = (
 
 def _companion(name: str, imaged: set[str], shards: set[str]) -> bool:
     """Whether a file that is not an image belongs to what is audited, and so is not counted as skipped: a
-    sample's crawl record (`<key>.json`), caption (`<key>.txt`) or C2PA sidecar, as a tar shard's are not
-    counted, or the crawl parquet of a shard beside it. Any other file of a sample (an `.xmp` sidecar, which
-    nothing reads) still is."""
+    sample's crawl record (`<key>.json`), caption (`<key>.txt`), C2PA or XMP sidecar, as a tar shard's are not
+    counted, or the crawl parquet of a shard beside it. Any other file of a sample still is."""
     stem, _, suffix = name.rpartition(".")
     if not stem or "." + suffix.lower() not in (*COMPANIONS, ".parquet"):
         return False
@@ -252,10 +254,15 @@ def _sidecar_text(side: Path) -> str | None:
     return None
 
 
-def _c2pa_sidecar(folder: Path, name: str, stem: str, names: set[str]) -> tuple[str, str] | None:
-    """A remote-manifest sidecar, `<stem>.c2pa`, `<name>.c2pa` or `<stem>_manifest.c2pa`: its location and
-    its size and mtime (`Item.c2pa_state`)."""
-    for cand in (stem + ".c2pa", name + ".c2pa", stem + "_manifest.c2pa"):
+def _xmp_sidecar(folder: Path, name: str, stem: str, names: set[str]) -> tuple[str, str] | None:
+    """An XMP sidecar, `<stem>.xmp` (Adobe's) or `<name>.xmp` (darktable's, digiKam's), either case: its
+    location and its size and mtime (`Item.xmp_state`)."""
+    return _sidecar_file(folder, [f"{base}.{ext}" for base in (stem, name) for ext in ("xmp", "XMP")], names)
+
+
+def _sidecar_file(folder: Path, candidates: list[str], names: set[str]) -> tuple[str, str] | None:
+    """The first of `candidates` that is a regular file here: its location, and its size and mtime."""
+    for cand in candidates:
         if cand in names:
             try:
                 st = (folder / cand).lstat()
@@ -264,3 +271,9 @@ def _c2pa_sidecar(folder: Path, name: str, stem: str, names: set[str]) -> tuple[
             if stat.S_ISREG(st.st_mode):
                 return str(folder / cand), f"{st.st_size}:{st.st_mtime_ns}"
     return None
+
+
+def _c2pa_sidecar(folder: Path, name: str, stem: str, names: set[str]) -> tuple[str, str] | None:
+    """A remote-manifest sidecar, `<stem>.c2pa`, `<name>.c2pa` or `<stem>_manifest.c2pa`: its location and
+    its size and mtime (`Item.c2pa_state`)."""
+    return _sidecar_file(folder, [stem + ".c2pa", name + ".c2pa", stem + "_manifest.c2pa"], names)

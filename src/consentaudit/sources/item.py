@@ -99,6 +99,8 @@ class Item:
     file_id: tuple[int, int] | None = None  # (st_dev, st_ino) when listed: reading checks it is the same file
     offset: int | None = None  # where a plain tar member's bytes start in the archive: read without re-listing
     c2pa_state: str = ""  # the .c2pa sidecar as listed (its size and mtime): a changed sidecar is read again
+    xmp_sidecar: str | None = None  # an .xmp sidecar (`photo.xmp`, `photo.jpg.xmp`): location, or member name
+    xmp_state: str = ""  # the .xmp sidecar as listed (its size and mtime)
 
     @property
     def cache_state(self) -> CacheState:
@@ -107,15 +109,18 @@ class Item:
 
     @property
     def sidecars(self) -> str | None:
-        """What the audit of this entry reads beside its own bytes — the crawl record's text, the C2PA
-        sidecar's name and state — as a short digest; None when it has neither. The fingerprint cache keeps it
+        """What the audit of this entry reads beside its own bytes — the crawl record's text, the C2PA and XMP
+        sidecars' names and states — as a short digest; None when it has none. The fingerprint cache keeps it
         beside the file's size and mtime, so that an image whose crawl record or sidecar changed (an opt-out
-        header added to its `.json`, a parquet rewritten, a manifest replaced) is read again, not judged on the
-        signals cached from before."""
-        if self.crawl_json is None and self.c2pa_sidecar is None:
+        header added to its `.json`, a parquet rewritten, a manifest replaced, an opt-out written into its
+        `.xmp`) is read again, not judged on the signals cached from before."""
+        if self.crawl_json is None and self.c2pa_sidecar is None and self.xmp_sidecar is None:
             return None
         h = hashlib.sha256()
-        for part in (self.crawl_json or "", self.c2pa_sidecar or "", self.c2pa_state):
+        parts = [self.crawl_json or "", self.c2pa_sidecar or "", self.c2pa_state]
+        if self.xmp_sidecar is not None:  # only then: the digests of entries without one stay as they were
+            parts += [self.xmp_sidecar, self.xmp_state]
+        for part in parts:
             h.update(part.encode("utf-8", "surrogatepass"))
             h.update(b"\0")
         return h.hexdigest()[:32]
