@@ -7,6 +7,7 @@ merged in order afterwards.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -67,7 +68,8 @@ def _sidecar_bytes(item: Item, archives: ArchiveReader, sidecar: str | None, lim
     try:
         if item.member is not None:
             return archives.read(item.location, sidecar, limit)
-        with open(sidecar, "rb") as f:
+        fd = os.open(sidecar, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))  # as the image: a link is not followed
+        with os.fdopen(fd, "rb") as f:
             data = f.read(limit + 1)
         return data if len(data) <= limit else None
     except OSError:  # ArchiveReader says every failure so, a missing member too
