@@ -162,3 +162,19 @@ def test_rows_of_large_images_are_decoded_a_few_at_a_time(tmp_path: Path) -> Non
     pq.write_table(pa.table({"jpg": small}), tmp_path / "small.parquet", compression="none")
     assert batch_rows(pq.ParquetFile(tmp_path / "big.parquet").metadata, 0) in (1, 2)
     assert batch_rows(pq.ParquetFile(tmp_path / "small.parquet").metadata, 0) == READ_ROWS
+
+
+def test_a_shard_gone_or_rewritten_after_it_was_told_to_hold_images_is_a_finding(tmp_path: Path) -> None:
+    from consentaudit.sources.archives import ListingLog, list_parquet
+
+    photos = sorted(PHOTOS.glob("*.jpg"))[:2]
+    shard = tmp_path / "a.parquet"
+    _hf_shard(shard, photos)
+    embedded = embedded_images(shard)
+    assert embedded is not None
+    shard.write_bytes(b"not parquet any more")
+    (item,) = list_parquet(shard, "a.parquet", embedded, ListingLog())
+    assert item.path == "a.parquet" and (item.problem or "").startswith("Parquet shard unreadable")
+    shard.unlink()
+    (item,) = list_parquet(shard, "a.parquet", embedded, ListingLog())
+    assert "FileNotFoundError" in (item.problem or "")

@@ -415,12 +415,16 @@ def list_parquet(archive: Path, rel: str, embedded: EmbeddedImages, log: Listing
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    mtime_ns = archive.stat().st_mtime_ns
     suffix = "." + embedded.column.lower() if "." + embedded.column.lower() in IMAGE_EXTENSIONS else ""
     seen: set[str] = set()
     lost: list[str] = []  # the row groups that could not be read, and why (the first)
     why = ""
-    pf = pq.ParquetFile(archive)
+    try:
+        mtime_ns = archive.stat().st_mtime_ns
+        pf = pq.ParquetFile(archive)
+    except Exception as exc:  # gone or rewritten since it was told to hold images
+        yield Item(rel, str(archive), 0, 0, f"Parquet shard unreadable: {_named(exc)}")
+        return
     first = 0
     for group in range(pf.metadata.num_row_groups):
         count = pf.metadata.row_group(group).num_rows
