@@ -11,7 +11,7 @@ from consentaudit.matching.duplicates import duplicate_groups
 from consentaudit.matching.keypoints import Keypoints
 from consentaudit.matching.perceptual import MIN_DETAIL, cached256, matchable
 from consentaudit.matching.reference_index import ReferenceIndex
-from consentaudit.models import DomainCount, Finding, Reason, ScannedImage, Signal, Summary
+from consentaudit.models import OPT_OUT_COUNTS, DomainCount, Finding, Reason, ScannedImage, Signal, Summary
 from consentaudit.signals import datamining
 from consentaudit.signals.provenance import release_ids
 from consentaudit.verdicts import Evidence, Rules, judge
@@ -197,7 +197,7 @@ class SummaryBuilder:
         self.add(new)
 
     def build(self, duplicate_groups: int) -> Summary:
-        keys = ("images", "prohibited", "allowed", "unspecified", "invalid")
+        keys = OPT_OUT_COUNTS
         ranked = sorted(
             (d for d, n in self.domain_count.items() if n > 0),
             key=lambda d: (-self.domain_count[d], -self.domain_bytes[d], d),

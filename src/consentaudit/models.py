@@ -208,6 +208,9 @@ class DomainCount:
     bytes: int
 
 
+OPT_OUT_COUNTS = ("images", "prohibited", "allowed", "unspecified", "invalid")  # a protocol's row of a summary
+
+
 @dataclass(frozen=True)
 class Summary:
     images: int
@@ -215,12 +218,18 @@ class Summary:
     failing: int
     duplicate_groups: int
     bytes: int
-    # protocol -> {"images", "prohibited", "allowed", "unspecified", "invalid"}
+    # protocol -> {OPT_OUT_COUNTS}
     opt_outs: dict[str, dict[str, int]] = field(default_factory=dict)
     domains: tuple[DomainCount, ...] = ()
     ai_generated: int = 0
     # protocol -> crawl records (img2dataset parquet rows) whose download the crawler refused for it
     crawl_refusals: dict[str, int] = field(default_factory=dict)
+
+    def compliance(self) -> list[tuple[str, dict[str, int], int]]:
+        """The opt-out compliance table's rows: (protocol, its OPT_OUT_COUNTS, downloads refused at crawl
+        time), every protocol checked, then any only the crawl records name."""
+        protocols = [*self.opt_outs, *(p for p in self.crawl_refusals if p not in self.opt_outs)]
+        return [(p, self.opt_outs.get(p, {}), self.crawl_refusals.get(p, 0)) for p in protocols]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import hashlib
 from html import escape
 from typing import TextIO
 
-from consentaudit.models import Finding, Report
+from consentaudit.models import OPT_OUT_COUNTS, Finding, Report
 from consentaudit.vocab import Verdict
 
 COLORS = {
@@ -277,16 +277,9 @@ def write_html(report: Report, out: TextIO) -> None:
         "<h2>Opt-out compliance</h2><table><tr><th>protocol</th><th>images carrying it</th><th>prohibited</th>"
         "<th>allowed</th><th>unspecified</th><th>invalid</th><th>refused at crawl</th></tr>"
     )
-    for proto in [*s.opt_outs, *(p for p in s.crawl_refusals if p not in s.opt_outs)]:
-        row = s.opt_outs.get(proto, {})
-        w(
-            f"<tr><td>{_e(proto)}</td>"
-            + "".join(
-                f'<td class="num">{row.get(k, 0)}</td>'
-                for k in ("images", "prohibited", "allowed", "unspecified", "invalid")
-            )
-            + f'<td class="num">{s.crawl_refusals.get(proto, 0)}</td></tr>'
-        )
+    for proto, row, refused in s.compliance():
+        counts = "".join(f'<td class="num">{row.get(k, 0)}</td>' for k in OPT_OUT_COUNTS)
+        w(f'<tr><td>{_e(proto)}</td>{counts}<td class="num">{refused}</td></tr>')
     w("</table><h2>Source domains</h2>")
     if s.domains:
         w("<table><tr><th>domain</th><th>images</th><th>bytes</th></tr>")

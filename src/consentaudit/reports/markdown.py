@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from consentaudit.models import Report
+from consentaudit.models import OPT_OUT_COUNTS, Report
 from consentaudit.visible import visible
 from consentaudit.vocab import Verdict
-
-OPT_OUT_COLUMNS = ("images", "prohibited", "allowed", "unspecified", "invalid")  # a summary's opt-out counts
 
 
 def md_escape(text: str) -> str:
@@ -56,10 +54,9 @@ def write_markdown(report: Report, out: TextIO) -> None:
             "| protocol | images carrying it | prohibited | allowed | unspecified | invalid | refused at crawl |\n"
             "|---|---:|---:|---:|---:|---:|---:|\n"
         )
-        for proto in [*s.opt_outs, *(p for p in s.crawl_refusals if p not in s.opt_outs)]:
-            row = s.opt_outs.get(proto, {})
-            counts = " | ".join(str(row.get(k, 0)) for k in OPT_OUT_COLUMNS)
-            w(f"| {md_escape(proto)} | {counts} | {s.crawl_refusals.get(proto, 0)} |\n")
+        for proto, row, refused in s.compliance():
+            counts = " | ".join(str(row.get(k, 0)) for k in OPT_OUT_COUNTS)
+            w(f"| {md_escape(proto)} | {counts} | {refused} |\n")
     if s.domains:
         w("\n## Source domains\n\n| domain | images | bytes |\n|---|---:|---:|\n")
         for d in s.domains:
