@@ -165,7 +165,8 @@ def test_rows_of_large_images_are_decoded_a_few_at_a_time(tmp_path: Path) -> Non
 
 
 def test_a_shard_gone_or_rewritten_after_it_was_told_to_hold_images_is_a_finding(tmp_path: Path) -> None:
-    from consentaudit.sources.archives import ListingLog, list_parquet
+    from consentaudit.sources.crawl_records import ListingLog
+    from consentaudit.sources.parquet_images import list_parquet
 
     photos = sorted(PHOTOS.glob("*.jpg"))[:2]
     shard = tmp_path / "a.parquet"

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Protocol
 
 from consentaudit.sources.archive_reader import ArchiveReader, is_plain_tar
-from consentaudit.sources.archives import ListingLog, is_archive, list_archive
+from consentaudit.sources.archives import is_archive, list_archive
+from consentaudit.sources.crawl_records import ListingLog
 from consentaudit.sources.directory import DataFile, DirectorySource
 from consentaudit.sources.item import DEFAULT_MAX_FILE_BYTES, Item, capped, display_name
 from consentaudit.sources.parquet_images import holds_images

@@ -17,19 +17,18 @@ for samples refused at crawl time (no image in the shard) are counted as opt-out
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import tarfile
 import weakref
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath
 from typing import IO, Any, cast
 
 from consentaudit.sources.archive_reader import ARCHIVE_ERRORS, begins_as_zip, is_plain_tar
+from consentaudit.sources.crawl_records import ListingLog, count_refusals, parquet_rows
 from consentaudit.sources.item import (
     ARCHIVE_SUFFIXES,
     DEFAULT_MAX_FILE_BYTES,
@@ -41,12 +40,7 @@ from consentaudit.sources.item import (
     looks_like_image,
     sample_key,
 )
-from consentaudit.sources.parquet_images import (
-    EmbeddedImages,
-    ParquetUnreadable,
-    batch_rows,
-    embedded_images,
-)
+from consentaudit.sources.parquet_images import ParquetUnreadable, embedded_images, list_parquet
 from consentaudit.sources.zip_salvage import LocalMember, local_members, read_head, read_member
 
 MAX_SIDECAR_BYTES = 1 << 20
@@ -82,79 +76,6 @@ def _key(name: str) -> tuple[str, str]:
     stripped = base.lstrip(".")
     j = stripped.rfind(".")
     return key, stripped[j:].lower() if j >= 0 else ""
-
-
-# img2dataset's error_message for a sample it did not download because the server reserved it
-# (`--disallowed_header_directives`): "Use of image disallowed by X-Robots-Tag directive".
-REFUSAL = re.compile(r"disallowed by (x-robots-tag)", re.IGNORECASE)
-
-
-@dataclass
-class ListingLog:
-    """What listing noticed beside the images: warnings (a crawl parquet that cannot be read) and crawl-time
-    refusals by protocol (img2dataset rows with no image because a header reserved it)."""
-
-    warnings: list[str] = field(default_factory=list)
-    refusals: Counter[str] = field(default_factory=Counter)
-
-    def warn(self, message: str) -> None:
-        self.warnings.append(message)
-
-
-def refusal_protocol(row: dict[str, Any]) -> str | None:
-    """The protocol that made the crawler refuse this row's download, if its error says so."""
-    err = row.get("error_message")
-    if row.get("status") == "success" or not isinstance(err, str):
-        return None
-    m = REFUSAL.search(err)
-    return m.group(1).lower() if m else None
-
-
-def count_refusals(rows: dict[str, str], present: set[str], log: ListingLog) -> None:
-    """Count the crawl-time refusals among the rows whose sample has no image (`present`: the keys that do)."""
-    for key, text in rows.items():
-        if key not in present:
-            proto = refusal_protocol(json.loads(text))
-            if proto:
-                log.refusals[proto] += 1
-
-
-def shard_name(name: str) -> str:
-    """A shard's name without its archive suffix (`00000.tar` -> `00000`; a folder's name is its own): its
-    crawl records are `<shard name>.parquet` beside it."""
-    for suffix in ARCHIVE_SUFFIXES:
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def parquet_rows(shard: Path, warn: Warn) -> dict[str, str]:
-    """key -> crawl record (as JSON text) from img2dataset's `<shard>.parquet` beside the shard (a tar, or the
-    folder of its `files` layout). A parquet that cannot be read is a warning in the report, never silently
-    ignored (opt-outs may be in it)."""
-    pq_path = shard.with_name(shard_name(shard.name) + ".parquet")
-    if not pq_path.exists():
-        return {}
-    try:
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(pq_path)
-    except Exception as exc:
-        warn(f"crawl records in {pq_path.name} not read ({type(exc).__name__}: {str(exc)[:200]})")
-        return {}
-    rows: dict[str, str] = {}
-    for row in table.to_pylist():
-        key = row.get("key")
-        if key is not None:
-            rows[str(key)] = json.dumps({k: v for k, v in row.items() if _jsonable(v)}, sort_keys=True)
-    return rows
-
-
-def _jsonable(v: Any) -> bool:
-    return v is None or isinstance(v, str | int | float | bool | dict | list)
-
-
-Warn = Callable[[str], None]
 
 
 def list_archive(archive: Path, rel: str, log: ListingLog | None = None) -> Iterator[Item]:
@@ -402,96 +323,6 @@ def _items(archive: Path, rel: str, members: Iterable[tuple[_Member, Read]], log
             xmp_state=xmp_side[1] if xmp_side else "",
         )
     yield from problems
-
-
-def list_parquet(archive: Path, rel: str, embedded: EmbeddedImages, log: ListingLog) -> Iterator[Item]:
-    """One item per row of a Parquet shard that holds an image, named `<rel>/<key>.<column>` as img2dataset's
-    tar shard names the same sample (`key` column; else the row number, and the suffix of a Hugging Face
-    image's `path`), with the row's other columns as its crawl record when they are one (a `url`). A row with
-    no image is counted as a crawl-time refusal where its error says a header reserved it, as a tar shard's
-    parquet row is. Row groups are independent: one that cannot be read is passed, and the shard itself is an
-    item with a problem that names the rows not listed. The image column is read here once, in batches, for
-    each image's size."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    suffix = "." + embedded.column.lower() if "." + embedded.column.lower() in IMAGE_EXTENSIONS else ""
-    seen: set[str] = set()
-    lost: list[str] = []  # the row groups that could not be read, and why (the first)
-    why = ""
-    try:
-        mtime_ns = archive.stat().st_mtime_ns
-        pf = pq.ParquetFile(archive)
-    except Exception as exc:  # gone or rewritten since it was told to hold images
-        yield Item(rel, str(archive), 0, 0, f"Parquet shard unreadable: {_named(exc)}")
-        return
-    first = 0
-    for group in range(pf.metadata.num_row_groups):
-        count = pf.metadata.row_group(group).num_rows
-        row = first
-        try:
-            rows = batch_rows(pf.metadata, group)
-            for batch in pf.iter_batches(batch_size=rows, row_groups=[group], use_threads=False):
-                images = batch.column(embedded.column)
-                data = pc.struct_field(images, "bytes") if embedded.struct else images  # not copied out
-                sizes = pc.binary_length(data).to_pylist()
-                named = pc.struct_field(images, "path").to_pylist() if embedded.struct and _has_path(images) else None
-                rest = [n for n in batch.schema.names if n != embedded.column]
-                columns = [batch.column(n).to_pylist() for n in rest]
-                for k, size in enumerate(sizes):
-                    record = {n: c[k] for n, c in zip(rest, columns, strict=True)}
-                    name = named[k] if named is not None else None
-                    item = _parquet_row(archive, rel, record, size or 0, name, row, mtime_ns, suffix, seen, log)
-                    if item is not None:
-                        yield item
-                    row += 1
-        except Exception as exc:  # a damaged page: pyarrow raises several types
-            lost.append(f"{row}-{first + count - 1}")
-            why = why or _named(exc)
-        first += count
-    if lost:
-        yield Item(rel, str(archive), 0, 0, f"Parquet shard damaged: rows {', '.join(lost)} not read ({why})")
-
-
-def _has_path(images: Any) -> bool:
-    """Whether a struct column of images has a `path` field (a Hugging Face Image: the file's own name)."""
-    return bool(images.type.get_field_index("path") >= 0)
-
-
-def _parquet_row(
-    archive: Path,
-    rel: str,
-    record: dict[str, Any],
-    size: int,
-    named: object,
-    row: int,
-    mtime_ns: int,
-    suffix: str,
-    seen: set[str],
-    log: ListingLog,
-) -> Item | None:
-    """The item of one Parquet row holding `size` bytes of image (`named`: a Hugging Face image's own file
-    name), or None for a row without an image (counted if a crawler refused it)."""
-    crawl = {k: v for k, v in record.items() if _jsonable(v)}
-    if not size:
-        proto = refusal_protocol(crawl)
-        if proto:
-            log.refusals[proto] += 1
-        return None
-    key = str(record.get("key") or f"{row:09d}")
-    if key in (".", "..") or "/" in key or "\\" in key or key in seen:  # a sample key names one row
-        key = f"{row:09d}" if key not in seen else f"{key}.row{row}"
-    seen.add(key)
-    member = key + (suffix or (PurePosixPath(named).suffix.lower() if isinstance(named, str) else ""))
-    return Item(
-        f"{rel}/{display_name(member)}",
-        str(archive),
-        size,
-        mtime_ns,
-        member=member,
-        crawl_json=json.dumps(crawl, sort_keys=True) if "url" in crawl else None,
-        offset=row,
-    )
 
 
 def _list_tar(archive: Path, rel: str, log: ListingLog) -> Iterator[Item]:

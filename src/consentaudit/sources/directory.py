@@ -10,15 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from consentaudit.errors import InputError
-from consentaudit.sources.archives import (
-    ListingLog,
-    count_refusals,
-    is_archive,
-    list_archive,
-    list_parquet,
-    parquet_rows,
-    shard_name,
-)
+from consentaudit.sources.archives import is_archive, list_archive
+from consentaudit.sources.crawl_records import ListingLog, count_refusals, parquet_rows, shard_name
 from consentaudit.sources.item import (
     HEAD_BYTES,
     IMAGE_EXTENSIONS,
@@ -29,7 +22,7 @@ from consentaudit.sources.item import (
     looks_like_image,
     sample_key,
 )
-from consentaudit.sources.parquet_images import ParquetUnreadable, embedded_images
+from consentaudit.sources.parquet_images import ParquetUnreadable, embedded_images, list_parquet
 
 # Folders no training loader reads and consentaudit never audits: its own store and version control.
 NOT_DATA = frozenset({".consentaudit", ".git", ".hg", ".svn"})

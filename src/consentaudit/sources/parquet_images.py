@@ -2,19 +2,21 @@
 column named by its encode format (`jpg`, `png`, `webp`) beside its crawl record, and Hugging Face datasets'
 Image feature keeps them in a struct column with a `bytes` field. Such a file is a shard: it is told from a
 file of crawl records by the bytes of its first image (any binary column, or struct column with a binary
-`bytes` field, whose first value begins as an image does: `looks_like_image`), listed by `archives` (one item
-per row that holds an image) and read here, row by row, by `ParquetRows`.
+`bytes` field, whose first value begins as an image does: `looks_like_image`), listed here (`list_parquet`: one
+item per row that holds an image) and read row by row by `ParquetRows`.
 """
 
 from __future__ import annotations
 
 import bisect
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from consentaudit.sources.item import HEAD_BYTES, looks_like_image
+from consentaudit.sources.crawl_records import ListingLog, crawl_fields, refusal_protocol
+from consentaudit.sources.item import HEAD_BYTES, IMAGE_EXTENSIONS, Item, display_name, looks_like_image
 
 LOOKED_AT = 64  # rows read to find a column's first value that is not null
 
@@ -169,3 +171,93 @@ class ParquetRows:
 
     def close(self) -> None:
         self._file.close()
+
+
+def list_parquet(archive: Path, rel: str, embedded: EmbeddedImages, log: ListingLog) -> Iterator[Item]:
+    """One item per row of a Parquet shard that holds an image, named `<rel>/<key>.<column>` as img2dataset's
+    tar shard names the same sample (`key` column; else the row number, and the suffix of a Hugging Face
+    image's `path`), with the row's other columns as its crawl record when they are one (a `url`). A row with
+    no image is counted as a crawl-time refusal where its error says a header reserved it, as a tar shard's
+    parquet row is. Row groups are independent: one that cannot be read is passed, and the shard itself is an
+    item with a problem that names the rows not listed. The image column is read here once, in batches, for
+    each image's size."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    suffix = "." + embedded.column.lower() if "." + embedded.column.lower() in IMAGE_EXTENSIONS else ""
+    seen: set[str] = set()
+    lost: list[str] = []  # the row groups that could not be read, and why (the first)
+    why = ""
+    try:
+        mtime_ns = archive.stat().st_mtime_ns
+        pf = pq.ParquetFile(archive)
+    except Exception as exc:  # gone or rewritten since it was told to hold images
+        yield Item(rel, str(archive), 0, 0, f"Parquet shard unreadable: {type(exc).__name__}: {exc}")
+        return
+    first = 0
+    for group in range(pf.metadata.num_row_groups):
+        count = pf.metadata.row_group(group).num_rows
+        row = first
+        try:
+            rows = batch_rows(pf.metadata, group)
+            for batch in pf.iter_batches(batch_size=rows, row_groups=[group], use_threads=False):
+                images = batch.column(embedded.column)
+                data = pc.struct_field(images, "bytes") if embedded.struct else images  # not copied out
+                sizes = pc.binary_length(data).to_pylist()
+                named = pc.struct_field(images, "path").to_pylist() if embedded.struct and _has_path(images) else None
+                rest = [n for n in batch.schema.names if n != embedded.column]
+                columns = [batch.column(n).to_pylist() for n in rest]
+                for k, size in enumerate(sizes):
+                    record = {n: c[k] for n, c in zip(rest, columns, strict=True)}
+                    name = named[k] if named is not None else None
+                    item = _parquet_row(archive, rel, record, size or 0, name, row, mtime_ns, suffix, seen, log)
+                    if item is not None:
+                        yield item
+                    row += 1
+        except Exception as exc:  # a damaged page: pyarrow raises several types
+            lost.append(f"{row}-{first + count - 1}")
+            why = why or f"{type(exc).__name__}: {exc}"
+        first += count
+    if lost:
+        yield Item(rel, str(archive), 0, 0, f"Parquet shard damaged: rows {', '.join(lost)} not read ({why})")
+
+
+def _has_path(images: Any) -> bool:
+    """Whether a struct column of images has a `path` field (a Hugging Face Image: the file's own name)."""
+    return bool(images.type.get_field_index("path") >= 0)
+
+
+def _parquet_row(
+    archive: Path,
+    rel: str,
+    record: dict[str, Any],
+    size: int,
+    named: object,
+    row: int,
+    mtime_ns: int,
+    suffix: str,
+    seen: set[str],
+    log: ListingLog,
+) -> Item | None:
+    """The item of one Parquet row holding `size` bytes of image (`named`: a Hugging Face image's own file
+    name), or None for a row without an image (counted if a crawler refused it)."""
+    crawl = crawl_fields(record)
+    if not size:
+        proto = refusal_protocol(crawl)
+        if proto:
+            log.refusals[proto] += 1
+        return None
+    key = str(record.get("key") or f"{row:09d}")
+    if key in (".", "..") or "/" in key or "\\" in key or key in seen:  # a sample key names one row
+        key = f"{row:09d}" if key not in seen else f"{key}.row{row}"
+    seen.add(key)
+    member = key + (suffix or (PurePosixPath(named).suffix.lower() if isinstance(named, str) else ""))
+    return Item(
+        f"{rel}/{display_name(member)}",
+        str(archive),
+        size,
+        mtime_ns,
+        member=member,
+        crawl_json=json.dumps(crawl, sort_keys=True) if "url" in crawl else None,
+        offset=row,
+    )
