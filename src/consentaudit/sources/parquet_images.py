@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -44,9 +45,27 @@ class ParquetUnreadable(Exception):
         self.column = column
 
 
+# what the last few Parquet files were told to hold, by (path, size, mtime): listing tells a shard once, and
+# every work unit that reads it (in workers forked after the listing, which inherit this) is spared telling again
+_TOLD: dict[tuple[str, int, int], EmbeddedImages | None] = {}
+
+
 def embedded_images(path: Path) -> EmbeddedImages | None:
     """The column that holds images in a Parquet file, or None when none does; ParquetUnreadable when that
     cannot be told."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise ParquetUnreadable(f"not readable as Parquet ({type(exc).__name__}: {exc})") from exc
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _TOLD:
+        _TOLD[key] = _tell(path)
+        while len(_TOLD) > 8:
+            del _TOLD[next(iter(_TOLD))]
+    return _TOLD[key]
+
+
+def _tell(path: Path) -> EmbeddedImages | None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
