@@ -157,6 +157,8 @@ def _item_bytes(iloc: bytes, item: int, data: bytes, idat: bytes) -> bytes | Non
 TIFF_C2PA_TAG = 0xCD41  # C2PA: the manifest store, in the last IFD of a TIFF's chain (its first, before C2PA 2.1)
 MAX_IFDS = 1024  # pages walked in a TIFF's IFD chain (c2pa-rs refuses "too many pages" too)
 _TIFF_HEADERS = {b"II*\x00": ("<", False), b"MM\x00*": (">", False), b"II+\x00": ("<", True), b"MM\x00+": (">", True)}
+# (entry count, entry, offset) sizes of an IFD, classic and BigTIFF; an entry's value fits in its offset's place
+_IFD_SIZES = {False: (2, 12, 4), True: (8, 20, 8)}
 
 
 def tiff_tag(data: bytes, tag: int) -> bytes | None:
@@ -185,7 +187,7 @@ def _tiff_ifds(data: bytes, end: str, big: bool) -> list[int]:
     else:
         (ifd,) = struct.unpack(end + "I", data[4:8])
     seen: list[int] = []
-    count_size, entry_size, next_size = (8, 20, 8) if big else (2, 12, 4)
+    count_size, entry_size, next_size = _IFD_SIZES[big]
     while ifd > 0 and ifd + count_size <= n and ifd not in seen and len(seen) < MAX_IFDS:
         seen.append(ifd)
         (count,) = struct.unpack(end + ("Q" if big else "H"), data[ifd : ifd + count_size])
@@ -198,7 +200,7 @@ def _tiff_ifds(data: bytes, end: str, big: bool) -> list[int]:
 
 def _tiff_entry(data: bytes, ifd: int, end: str, big: bool, tag: int) -> bytes | None:
     n = len(data)
-    count_size, entry_size, inline = (8, 20, 8) if big else (2, 12, 4)
+    count_size, entry_size, inline = _IFD_SIZES[big]
     (count,) = struct.unpack(end + ("Q" if big else "H"), data[ifd : ifd + count_size])
     for i in range(min(count, (n - ifd - count_size) // entry_size)):
         pos = ifd + count_size + entry_size * i
