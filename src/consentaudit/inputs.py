@@ -37,8 +37,7 @@ from consentaudit.reference_files import entries_from_images, read_url_list
 from consentaudit.report_shape import shape_problem
 from consentaudit.request import AuditRequest
 from consentaudit.scanner import ScanSettings
-from consentaudit.sources import open_source
-from consentaudit.sources.archives import is_archive
+from consentaudit.sources import is_image_source, open_source
 from consentaudit.text_files import not_utf8_at
 from consentaudit.vocab import unknown_purposes
 
@@ -232,10 +231,10 @@ def reference_images(
 def load_reference(
     path: Path, settings: ScanSettings = REFERENCE, store: ScanStore | None = None, jobs: int = 1
 ) -> tuple[ReferenceInfo, ReferenceTable]:
-    """A reference set from a folder of images (fingerprinted on `jobs` processes), a URL list or a
-    fingerprint file written by `fingerprint` (read through the reference cache: a file parsed once loads as
-    columns afterwards)."""
-    if path.is_dir() or (path.is_file() and is_archive(path)):
+    """A reference set from a folder, shard or Parquet file of images (fingerprinted on `jobs` processes, with
+    the source URLs their crawl records give), a URL list or a fingerprint file written by `fingerprint` (read
+    through the reference cache: a file parsed once loads as columns afterwards)."""
+    if is_image_source(path):
         name = path.name
         images = reference_images(path, settings, store, jobs)
         table = table_of(entries_from_images(name, images))
@@ -281,9 +280,9 @@ def check_purposes(req: AuditRequest, records: Sequence[ConsentRecord]) -> None:
 
 def needs_store(req: AuditRequest) -> bool:
     """Whether loading the request's inputs uses the store: a reference that is not a file may be a stored
-    set's name, and a reference folder or archive keeps its fingerprints in the store's cache. Manifests,
-    URL lists and fingerprint files do not."""
-    return any(not rp.is_file() or is_archive(rp) for rp in req.references)
+    set's name, and a reference folder, archive or Parquet file of images keeps its fingerprints in the store's
+    cache. Manifests, URL lists and fingerprint files do not."""
+    return any(not rp.is_file() or is_image_source(rp) for rp in req.references)
 
 
 def load_inputs(req: AuditRequest, settings: ScanSettings, store: ScanStore | None) -> Inputs:

@@ -152,9 +152,19 @@ def entry_from_fingerprint(name: str, ref_id: str, fp: Fingerprint) -> Reference
 
 
 def entries_from_images(name: str, images: Iterable[ScannedImage]) -> Iterator[ReferenceEntry]:
+    """An entry per readable image, then one per distinct source URL that the images' crawl records give
+    (img2dataset's json sidecars or Parquet rows): a download of a scraped collection names its originals'
+    URLs as well as their bytes, and a dataset image crawled from one of them matches even when it was changed
+    past what its hashes find. An unreadable image's URL counts too."""
+    urls: dict[str, None] = {}
     for img in images:
         if img.fingerprint is not None:
             yield entry_from_fingerprint(name, img.path, img.fingerprint)
+        url = dict(img.metadata).get("crawl.url", "").strip()
+        if url:
+            urls[url] = None
+    for url in urls:
+        yield ReferenceEntry(name, url, None, None, url=url)
 
 
 def read_url_list(path: Path, set_name: str) -> list[ReferenceEntry]:

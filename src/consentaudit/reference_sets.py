@@ -68,8 +68,10 @@ def fingerprint_to_file(
     progress: ProgressCallback | None = None,
     jobs: int = 1,
 ) -> tuple[int, int]:
-    """(fingerprints written, unreadable files skipped); the folder fingerprinted on `jobs` processes."""
+    """(images fingerprinted, unreadable files skipped); the folder fingerprinted on `jobs` processes. The
+    file also holds an entry per source URL that the images' crawl records give."""
     images = fingerprint_source(folder, REFERENCE, progress, jobs)
     with output.open("w", encoding="utf-8") as out:
-        n = write_fingerprints(images, out, name or folder.resolve().name, description)
+        write_fingerprints(images, out, name or folder.resolve().name, description)
+    n = sum(img.fingerprint is not None for img in images)
     return n, len(images) - n

@@ -338,3 +338,77 @@ def test_a_crawl_records_sha256_of_the_download_ties_a_resized_sample_to_a_known
     from consentaudit.signals.provenance import crawl_record
 
     assert [crawl_record({"sha256": v}).sha256 for v in (sha[0][:63], "z" * 64, 12, None)] == [None] * 4
+
+
+HF_SHARD = FIXTURES / "huggingface" / "train-00000-of-00001.parquet"  # canon-ixus, kodak-dc210, nikon-e950, sony-d700
+I2D = FIXTURES / "img2dataset"
+
+
+def _scan(ds: Path, out: Path, *refs: Path | str, db: str) -> dict[str, dict]:
+    args = ["scan", str(ds), "--db", db, "--report", str(out), "--fail-on", "none", "-q"]
+    for ref in refs:
+        args += ["--reference", str(ref)]
+    r = R.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    return {f["path"]: f for f in json.loads(out.read_text())["findings"]}
+
+
+def test_a_parquet_file_of_images_is_a_reference_set_of_images(tmp_path: Path) -> None:
+    """A Hugging Face shard with an Image column was read as a URL list (no `url` column: an input error); its
+    photos are now fingerprinted, so a re-encoded, resized copy of one is found and an unrelated photo is not."""
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    with Image.open(PHOTOS / "kodak-dc210.jpg") as im:
+        im.convert("RGB").resize((im.width * 3 // 4, im.height * 3 // 4)).save(ds / "resized.jpg", quality=70)
+    (ds / "same.jpg").write_bytes((PHOTOS / "sony-d700.jpg").read_bytes())
+    (ds / "other.jpg").write_bytes((PHOTOS / "kodak-dc240.jpg").read_bytes())
+    db = f"sqlite:///{tmp_path / 'db'}"
+    found = _scan(ds, tmp_path / "a.json", HF_SHARD, db=db)
+    assert found["resized.jpg"]["verdict"] == "known_scraped"
+    assert found["resized.jpg"]["reference"]["record_id"] == f"{HF_SHARD.name}:{HF_SHARD.name}/000000001.jpg"
+    assert found["same.jpg"]["reference"]["kind"] == "sha256"
+    assert found["other.jpg"]["reference"] is None
+
+    r = R.invoke(app, ["reference", "build", "hf", str(HF_SHARD), "--db", db])
+    assert r.exit_code == 0 and "4 entries" in r.output, r.output  # four photos; the shard has no URLs
+
+    # a second scan takes the shard's fingerprints from the store's cache: the same findings
+    again = _scan(ds, tmp_path / "b.json", HF_SHARD, db=db)
+    assert {p: f["reference"] for p, f in again.items()} == {p: f["reference"] for p, f in found.items()}
+
+
+def test_a_set_built_from_a_download_holds_its_source_urls(tmp_path: Path) -> None:
+    """img2dataset's parquet output as a set: its 14 images and the 14 URLs they were downloaded from. A
+    dataset image crawled from one of those URLs is found by the URL even when its picture matches nothing."""
+    db = f"sqlite:///{tmp_path / 'db'}"
+    r = R.invoke(app, ["reference", "build", "download", str(I2D / "parquet" / "00000.parquet"), "--db", db])
+    assert r.exit_code == 0 and "28 entries" in r.output, r.output
+    out = tmp_path / "set.jsonl"
+    assert R.invoke(app, ["reference", "export", "download", "-o", str(out), "--db", db]).exit_code == 0
+    entries = [json.loads(line) for line in out.read_text().splitlines()[1:]]
+    urls = {e["url"] for e in entries if e.get("url")}
+    crawled = json.loads((I2D / "files" / "00000" / "000000000.json").read_text())["url"]
+    assert len(urls) == 14 and crawled in urls
+    assert sum(1 for e in entries if e.get("sha256")) == 14
+
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    other = (PHOTOS / "nikon-e950.jpg").read_bytes()  # refused at crawl (X-Robots-Tag): not in the download
+    (ds / "000000000.jpg").write_bytes(other)
+    (ds / "000000000.json").write_text(json.dumps({"url": crawled, "key": "000000000", "status": "success"}))
+    (ds / "000000001.jpg").write_bytes(other)
+    (ds / "000000001.json").write_text(json.dumps({"url": "http://elsewhere.example/a.jpg", "status": "success"}))
+    # a stored set, a tar shard (twice: the second time from the store's fingerprint cache), a folder
+    for ref in ("download", I2D / "webdataset" / "00000.tar", I2D / "webdataset" / "00000.tar", I2D / "files"):
+        found = _scan(ds, tmp_path / "r.json", ref, db=db)
+        assert found["000000000.jpg"]["verdict"] == "known_scraped", ref
+        assert found["000000000.jpg"]["reference"]["kind"] == "url", ref
+        assert found["000000001.jpg"]["reference"] is None, ref
+
+
+def test_fingerprint_of_a_download_counts_images_and_writes_their_urls(tmp_path: Path) -> None:
+    out = tmp_path / "f.jsonl"
+    r = R.invoke(app, ["fingerprint", str(I2D / "files"), "-o", str(out), "-q"])
+    assert r.exit_code == 0 and "wrote 14 fingerprint(s)" in r.output and "unreadable" not in r.output, r.output
+    entries = [json.loads(line) for line in out.read_text().splitlines()[1:]]
+    assert sum(1 for e in entries if e.get("url")) == 14 and len(entries) == 28

@@ -20,8 +20,9 @@ def reference_build(
     source: Annotated[
         Path,
         typer.Argument(
-            help="A folder of images, tar shards or zip, a fingerprint file "
-            "(.jsonl), or a URL/domain list (.txt one per line, .csv or .parquet with a url column).",
+            help="A folder of images, tar shards or zip, a Parquet file of images (the source URLs of their "
+            "crawl records join the set), a fingerprint file (.jsonl), or a URL/domain list (.txt one per line, "
+            ".csv or .parquet with a url column).",
             metavar="SOURCE",
         ),
     ],

@@ -26,8 +26,8 @@ def scan(
         typer.Option(
             "--reference",
             "-r",
-            help="Known-scraped set: a folder of images or shards, a fingerprint file, a URL list, or the name "
-            "of a stored set; repeatable.",
+            help="Known-scraped set: a folder of images or shards, a shard or Parquet file of images, a "
+            "fingerprint file, a URL list, or the name of a stored set; repeatable.",
             metavar="SET",
         ),
     ] = None,

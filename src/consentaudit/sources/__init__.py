@@ -65,6 +65,12 @@ SOURCES: dict[str, type[ArchiveSource] | type[DirectorySource]] = {
 }
 
 
+def is_image_source(path: Path) -> bool:
+    """Whether `open_source` lists images from `path`: a folder, a tar or zip file, or a Parquet file that holds
+    images (a Parquet file of URLs or crawl records is data, not images)."""
+    return path.is_dir() or ArchiveSource.accepts(path)
+
+
 def open_source(path: Path) -> ArchiveSource | DirectorySource:
     """The first source in SOURCES that accepts the dataset path."""
     kind = next(k for k, cls in SOURCES.items() if cls.accepts(path))
