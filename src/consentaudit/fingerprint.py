@@ -14,7 +14,7 @@ import numpy as np
 import PIL
 from PIL import Image, UnidentifiedImageError
 
-from consentaudit import lanczos
+from consentaudit import jpegxl, lanczos
 from consentaudit.defaults import DEFAULT_MAX_PIXELS
 from consentaudit.digest import sha256_hex
 from consentaudit.errors import ConsentAuditError
@@ -109,6 +109,8 @@ def fingerprint_bytes(
     if not data:
         raise UnreadableImage("empty file (0 bytes)")
     digest = sha256_hex(data)
+    if jpegxl.is_jpegxl(data):
+        return _fingerprint_jpegxl(data, digest, max_pixels, with256, keep_thumbs, views)
     try:
         with _decoding():
             im = _open(data)
@@ -141,6 +143,62 @@ def fingerprint_bytes(
         raise UnreadableImage(f"cannot decode image: {type(exc).__name__}: {exc}") from exc
     fp = hash_gray(gray, digest, width, height, fmt, with256, keep_thumbs, views, turn)
     return replace(fp, exact=not (fast and fmt == "JPEG"))
+
+
+def _fingerprint_jpegxl(
+    data: bytes,
+    digest: str,
+    max_pixels: int,
+    with256: bool,
+    keep_thumbs: Callable[[Thumbnails], None] | None,
+    views: bool,
+) -> Fingerprint:
+    """A JPEG XL file's fingerprint: hashed as Pillow's convert("L") would see its stored pixels, with the
+    header's orientation used as a JPEG's EXIF Orientation is."""
+    im, header = open_jpegxl(data, max_pixels)
+    gray = im if im.mode == "L" else im.convert("L")
+    turn = header.orientation if header.orientation in TURNS else None
+    return hash_gray(gray, digest, header.width, header.height, "JXL", with256, keep_thumbs, views, turn)
+
+
+def open_jpegxl(data: bytes, max_pixels: int) -> tuple[Image.Image, jpegxl.JxlHeader]:
+    """A JPEG XL file's stored pixels as an "L" or "RGB" image, decoded by libjxl (imagecodecs) once its header
+    says it is within `max_pixels`; UnreadableImage says why it cannot be."""
+    try:
+        header = jpegxl.read_header(data)
+    except ValueError as exc:
+        raise UnreadableImage(f"truncated or corrupt image data: {exc}") from exc
+    width, height = header.width, header.height
+    if width * height > max_pixels:
+        raise UnreadableImage(
+            f"decompression bomb: {width}x{height} = {width * height} pixels exceeds the limit of {max_pixels}"
+        )
+    try:
+        return _as_image(np.asarray(jpegxl.decode(data))), header
+    except jpegxl.DecoderMissing:
+        raise UnreadableImage(
+            "unsupported format: JPEG XL (its decoder, imagecodecs, is not installed: pip install 'consentaudit[jxl]')"
+        ) from None
+    except MemoryError as exc:
+        raise UnreadableImage("image too large to decode in memory") from exc
+    except Exception as exc:  # imagecodecs raises JpegxlError on damaged data
+        raise UnreadableImage(f"truncated or corrupt image data: {type(exc).__name__}: {exc}") from exc
+
+
+def _as_image(px: np.ndarray) -> Image.Image:
+    """Decoded pixels (gray, gray + alpha, RGB or RGBA; 8 or 16 bits, or floats in 0..1) as an 8-bit "L" or
+    "RGB" image, the alpha channel dropped as Pillow's convert("L") drops it."""
+    if px.dtype.kind == "f":
+        px = np.clip(np.nan_to_num(px) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    elif px.dtype != np.uint8:  # 16 bits: the high byte, as Pillow reduces a 16-bit image
+        px = (px >> (8 * px.dtype.itemsize - 8)).astype(np.uint8)
+    if px.ndim == 3 and px.shape[2] in (1, 2):
+        px = px[:, :, 0]
+    if px.ndim == 2:
+        return Image.fromarray(np.ascontiguousarray(px), "L")
+    if px.ndim != 3 or px.shape[2] not in (3, 4):
+        raise ValueError(f"decoded pixels of shape {px.shape}")
+    return Image.fromarray(np.ascontiguousarray(px[:, :, :3]), "RGB")
 
 
 def orientation_of(im: Image.Image) -> int | None:
@@ -210,6 +268,8 @@ def gray256(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, side: int = 256) 
     """The grayscale picture the 256-bit pHash is computed from (JPEGs decoded at >= `side` px); None when
     the image is unreadable."""
     try:
+        if jpegxl.is_jpegxl(data):
+            return open_jpegxl(data, max_pixels)[0].convert("L")
         with _decoding():
             im = _open(data)
             if im.size[0] * im.size[1] > max_pixels:
@@ -359,9 +419,12 @@ def thumbnail_data_uri(data: bytes, max_side: int = 96, max_pixels: int = DEFAUL
 
     try:
         with _decoding():
-            im = _open(data)
-            if im.size[0] * im.size[1] > max_pixels:
-                return None
+            if jpegxl.is_jpegxl(data):
+                im = open_jpegxl(data, max_pixels)[0]
+            else:
+                im = _open(data)
+                if im.size[0] * im.size[1] > max_pixels:
+                    return None
             im.draft("RGB", (max_side, max_side))
             im.thumbnail((max_side, max_side))
             buf = io.BytesIO()

@@ -1,7 +1,8 @@
 """The pure C2PA reader finds the store where c2pa-rs itself writes it, in every container of an image the audit
-reads: a real photo is saved in each format with Pillow and signed with c2pa-python (c2pa-rs underneath, with
-its own ES256 test certificate), then read back by both. The pure reader must find the same active manifest,
-its CAWG training-mining entries and its digital source type: a store it cannot find is an opt-out missed."""
+reads: a real photo is saved in each format with Pillow (JPEG XL with libjxl: Pillow writes none) and signed with
+c2pa-python (c2pa-rs underneath, with its own ES256 test certificate), then read back by both. The pure reader
+must find the same active manifest, its CAWG training-mining entries and its digital source type: a store it
+cannot find is an opt-out missed."""
 
 from __future__ import annotations
 
@@ -39,6 +40,11 @@ def _save(photo: Image.Image, path: Path) -> None:
         photo.save(path, save_all=True, append_images=frames)
     elif path.stem.endswith("big"):  # BigTIFF: 64-bit offsets
         photo.save(path, big_tiff=True)
+    elif path.suffix == ".jxl":  # Pillow writes no JPEG XL: libjxl through imagecodecs (consentaudit[jxl])
+        import imagecodecs
+        import numpy as np
+
+        path.write_bytes(imagecodecs.jpegxl_encode(np.asarray(photo), distance=1.0, usecontainer=True))
     elif path.suffix == ".heic":
         import pillow_heif
 
@@ -61,6 +67,7 @@ def _save(photo: Image.Image, path: Path) -> None:
         "big.tif",
         "photo.avif",
         "photo.heic",
+        "photo.jxl",
     ],
 )
 def test_the_pure_reader_finds_what_c2pa_rs_wrote(tmp_path: Path, name: str) -> None:

@@ -20,6 +20,7 @@ from consentaudit.signals.containers import (
     bmff_c2pa,
     gif_c2pa,
     jpeg_segments,
+    jxl_c2pa,
     png_chunks,
     riff_chunks,
     tiff_tag,
@@ -104,6 +105,9 @@ def embedded_store(data: bytes, has_jumbf: bool | None = None) -> bytes | None:
         return tagged[:MAX_STORE_BYTES] if tagged else None
     if data[:6] in (b"GIF87a", b"GIF89a"):
         found = gif_c2pa(data)
+        return found[:MAX_STORE_BYTES] if found else None
+    if data[4:8] == b"JXL ":  # a JPEG XL container
+        found = jxl_c2pa(data)
         return found[:MAX_STORE_BYTES] if found else None
     return None
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
+from consentaudit import jpegxl
+
 
 def jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
     """(marker, payload) of each JPEG marker segment up to the start of scan; stops at broken structure."""
@@ -65,6 +67,46 @@ def bmff_boxes(data: bytes) -> Iterator[tuple[bytes, bytes]]:
             return
         yield kind, data[pos + head : pos + size]
         pos += size
+
+
+MAX_JXL_BOX_BYTES = 16 << 20  # the most a JPEG XL `brob` box is inflated to (metadata, never pixels)
+
+
+def jxl_boxes(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """(type, payload) of each top-level box of a JPEG XL container; a `brob` box (Brotli-compressed metadata)
+    as the box it wraps when imagecodecs can inflate it, else left out. Nothing for a bare codestream."""
+    if not data.startswith(jpegxl.CONTAINER):
+        return
+    for kind, payload in bmff_boxes(data):
+        if kind != b"brob":
+            yield kind, payload
+        elif len(payload) > 4 and (inner := jpegxl.brotli(payload[4:], MAX_JXL_BOX_BYTES)) is not None:
+            yield payload[:4], inner
+
+
+def jxl_exif(data: bytes) -> bytes | None:
+    """The EXIF of a JPEG XL container as a TIFF structure: its `Exif` box, after the 4-byte offset to the TIFF
+    header (ISO/IEC 18181-2)."""
+    for kind, payload in jxl_boxes(data):
+        if kind == b"Exif" and len(payload) >= 4:
+            tiff = payload[4 + int.from_bytes(payload[:4], "big") :]
+            if tiff[:4] in (b"II*\x00", b"MM\x00*"):
+                return tiff
+    return None
+
+
+def jxl_c2pa(data: bytes) -> bytes | None:
+    """The manifest store of a JPEG XL container: the top-level `jumb` box whose description box (`jumd`) is
+    labelled `c2pa` (there may be others), returned with its box header as the JUMBF store begins. Never read
+    from a `brob` box: C2PA hashes the boxes as stored (c2pa-rs refuses a compressed store too)."""
+    if not data.startswith(jpegxl.CONTAINER):
+        return None
+    for kind, payload in bmff_boxes(data):
+        if kind != b"jumb" or payload[4:8] != b"jumd" or len(payload) < 25 or payload[24] & 3 != 3:
+            continue  # not a description box with a label (its toggles: requestable, label present)
+        if payload[25:].split(b"\x00", 1)[0] == b"c2pa":
+            return struct.pack(">I4s", 8 + len(payload), b"jumb") + payload
+    return None
 
 
 def bmff_c2pa(data: bytes) -> bytes | None:

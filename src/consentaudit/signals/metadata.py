@@ -16,9 +16,18 @@ import exifread
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError, fromstring
 
+from consentaudit import jpegxl
 from consentaudit.models import Signal
 from consentaudit.signals import datamining
-from consentaudit.signals.containers import bmff_exif, jpeg_header_end, jpeg_segments, png_chunks, riff_chunks
+from consentaudit.signals.containers import (
+    bmff_exif,
+    jpeg_header_end,
+    jpeg_segments,
+    jxl_boxes,
+    jxl_exif,
+    png_chunks,
+    riff_chunks,
+)
 from consentaudit.vocab import SENSITIVE_CAPTION, SENSITIVE_PREFIX
 
 logging.getLogger("exifread").setLevel(logging.CRITICAL)
@@ -169,8 +178,10 @@ def _clip(value: str) -> str:
 
 
 def _read_exif(data: bytes, meta: FileMetadata, keep_sensitive: bool = False) -> None:
-    if data[4:8] == b"ftyp":  # HEIF/AVIF: exifread's own walk asserts on the Exif item libheif writes
-        tiff = bmff_exif(data)
+    if data[4:8] == b"ftyp" or jpegxl.is_jpegxl(data):
+        # HEIF/AVIF (exifread's own walk asserts on the Exif item libheif writes) and JPEG XL (which exifread
+        # does not read): the TIFF structure found here
+        tiff = bmff_exif(data) if data[4:8] == b"ftyp" else jxl_exif(data)
         if tiff is None:
             return
         data = tiff
@@ -236,6 +247,8 @@ def xmp_packets(data: bytes) -> list[bytes]:
         found = [p for ctype, body in png_chunks(data) if (p := _png_xmp(ctype, body)) is not None]
     elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         found = [body for ctype, body in riff_chunks(data) if ctype == b"XMP "]
+    elif data.startswith(jpegxl.CONTAINER):  # `xml ` boxes, also Brotli-compressed ones (`brob`)
+        found = [body for kind, body in jxl_boxes(data) if kind == b"xml "]
     else:
         found = []
     if not found:

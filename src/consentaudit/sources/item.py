@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from consentaudit import jpegxl
+
 if TYPE_CHECKING:
     from consentaudit.models import CacheState
 
@@ -28,6 +30,7 @@ IMAGE_EXTENSIONS = frozenset(
         ".heic",
         ".heif",
         ".avif",
+        ".jxl",
         ".jp2",
         ".j2k",
         ".ico",
@@ -60,6 +63,8 @@ def looks_like_image(head: bytes) -> bool:
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return True
     if head[4:8] == b"ftyp" and head[8:12] in IMAGE_BRANDS:
+        return True
+    if jpegxl.is_jpegxl(head):  # its container's signature box, or a bare codestream's FF 0A
         return True
     if head[:2] == b"BM" and len(head) >= 18:
         pixels, dib = int.from_bytes(head[10:14], "little"), int.from_bytes(head[14:18], "little")
