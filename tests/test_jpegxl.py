@@ -5,6 +5,7 @@ XMP and C2PA read from the container. Without the decoder each is an `unreadable
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import shutil
@@ -21,8 +22,10 @@ from conftest import FIXTURES, PHOTOS
 from consentaudit import jpegxl
 from consentaudit.cli.app import app
 from consentaudit.fingerprint import UnreadableImage, fingerprint_bytes
+from consentaudit.scanner import ScanSettings, scan_unit
 from consentaudit.signals.metadata import read_metadata
 from consentaudit.sources.directory import DirectorySource
+from consentaudit.vocab import REBUILT_JPEG, REBUILT_JPEG_SHA256
 
 imagecodecs = pytest.importorskip("imagecodecs", reason="imagecodecs (consentaudit[jxl], libjxl) is not installed")
 
@@ -142,8 +145,18 @@ def test_a_folder_of_jxl_files_is_audited_against_the_originals_manifest(tmp_pat
     report = json.loads(out.read_text())
     found = {f["path"]: f for f in report["findings"]}
     assert found["a.jxl"]["verdict"] == "consented" and found["b.bin"]["verdict"] == "consented"
-    assert found["a.jxl"]["match"]["record_id"] == ids["canon-ixus.jpg"]
+    # the lossless one is tied by the sha256 of the JPEG it rebuilds, the lossy one perceptually
+    original = hashlib.sha256((PHOTOS / "canon-ixus.jpg").read_bytes()).hexdigest()
+    assert found["a.jxl"]["metadata"][REBUILT_JPEG_SHA256] == original
+    assert found["a.jxl"]["match"] == {
+        "record_id": ids["canon-ixus.jpg"],
+        "kind": "sha256",
+        "distance": None,
+        "hash": REBUILT_JPEG,
+    }
+    assert "rebuilds bit for bit" in found["a.jxl"]["reasons"][0]["detail"]
     assert found["b.bin"]["match"]["record_id"] == ids["kodak-dc240.jpg"]
+    assert found["b.bin"]["match"]["kind"] == "perceptual" and REBUILT_JPEG_SHA256 not in found["b.bin"]["metadata"]
     assert found["cut.jxl"]["verdict"] == "unreadable"
     assert report["files"] == []  # nothing passed over as a non-image file
 
@@ -185,10 +198,24 @@ def test_jxl_copies_of_a_reference_set_are_found(tmp_path: Path) -> None:
     r = R.invoke(app, [*args, "--fail-on", "none", "-q"])
     assert r.exit_code == 0, r.output
     found = {f["path"]: f for f in json.loads(out.read_text())["findings"]}
-    for name in ("canon-ixus", "kodak-dc240"):
-        ref = found[f"{name}.jxl"]["reference"]
-        assert ref is not None and ref["record_id"] == f"refs:{name}.jpg" and "phash256" in ref["hash"], ref
+    lossless, lossy = found["canon-ixus.jxl"]["reference"], found["kodak-dc240.jxl"]["reference"]
+    assert lossless == {"record_id": "refs:canon-ixus.jpg", "kind": "sha256", "distance": None, "hash": REBUILT_JPEG}
+    assert lossy["record_id"] == "refs:kodak-dc240.jpg" and "phash256" in lossy["hash"], lossy
     assert found["other.jxl"]["reference"] is None
+
+
+def test_a_jxl_whose_jpeg_cannot_be_rebuilt_keeps_its_fingerprint_and_says_so(tmp_path: Path) -> None:
+    """The reconstruction data (`jbrd`) damaged past use while the picture still decodes: the image is hashed
+    and matched perceptually; a note says the JPEG could not be rebuilt."""
+    data = bytearray((JXL / "canon-ixus.jxl").read_bytes())
+    at = data.index(b"jbrd") + 4
+    data[at : at + 64] = bytes(64)
+    (tmp_path / "x.jxl").write_bytes(bytes(data))
+    (item,) = DirectorySource(tmp_path).items()
+    (image,) = scan_unit([item], ScanSettings(verify_c2pa=False))
+    assert image.fingerprint is not None and image.error is None
+    assert REBUILT_JPEG_SHA256 not in dict(image.metadata)
+    assert any("could not be rebuilt" in n for n in image.notes), image.notes
 
 
 def test_16_bit_and_alpha_jxl_hash_as_their_8_bit_picture() -> None:

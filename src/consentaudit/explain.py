@@ -30,6 +30,7 @@ from consentaudit.sources.item import display_name
 from consentaudit.spotcheck import replay_request
 from consentaudit.store import ScanStore
 from consentaudit.verdicts import evaluate_record
+from consentaudit.vocab import REBUILT_JPEG, REBUILT_JPEG_SHA256
 
 NEAREST = 5  # records / reference entries listed when nothing covers the image
 REACH = 16  # bits: records and entries this close are listed as considered, matched or not
@@ -82,19 +83,22 @@ def _record_candidates(
     img: ScannedImage, records: Sequence[ConsentRecord], purposes: Sequence[str], as_of: date, threshold: int
 ) -> list[Candidate]:
     codes = _codes(img.fingerprint)
+    rebuilt = dict(img.metadata).get(REBUILT_JPEG_SHA256)
     out: list[Candidate] = []
     for r in records:
         found = [d for d in (_best(codes, r.phash), _best(codes, r.phash_upright)) if d is not None]
         d = min(found) if found else None
         if img.digest and r.sha256 == img.digest:
             how = "sha256"
+        elif rebuilt and r.sha256 == rebuilt:
+            how = f"sha256 ({REBUILT_JPEG})"
         elif r.path and r.path == img.path:
             how = "path"
         elif d is not None:
             how = f"phash d={d}"
         else:
             how = "none"
-        within = how in ("sha256", "path") or (d is not None and d <= threshold)
+        within = how.startswith("sha256") or how == "path" or (d is not None and d <= threshold)
         problems = evaluate_record(r, purposes, as_of)
         says = tuple(p.detail for p in problems) or (f"record {r.record_id}: grants {', '.join(purposes)}",)
         out.append(Candidate(r.record_id, how, d, within, says))
@@ -126,6 +130,9 @@ def _reference_candidates(
     if crawl_sha256 and crawl_sha256 != img.digest:
         for i in table.sha256_rows(crawl_sha256):
             found[i] = Candidate(ref(i), "crawl sha256", None, True)
+    rebuilt = dict(img.metadata).get(REBUILT_JPEG_SHA256)
+    for i in table.sha256_rows(rebuilt) if rebuilt else ():
+        found[i] = Candidate(ref(i), f"sha256 ({REBUILT_JPEG})", 0, True)
     same = {i for i in table.sha256_rows(img.digest) if i not in listed_urls} if img.digest else set()
     for i in same:
         found[i] = Candidate(ref(i), "sha256", 0, True)

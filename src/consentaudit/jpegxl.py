@@ -9,6 +9,7 @@ bomb is refused from its first bytes as Pillow refuses one of the formats it dec
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 CODESTREAM = b"\xff\x0a"
@@ -46,11 +47,8 @@ class _Bits:
         return 1 + self.u((9, 13, 18, 30)[self.u(2)])
 
 
-def codestream_start(data: bytes) -> bytes:
-    """The first bytes of the codestream: the file itself, or its container's `jxlc` box, or its first `jxlp`
-    box (after that box's 4-byte part index). ValueError when the container holds no codestream."""
-    if data.startswith(CODESTREAM):
-        return data[:HEADER_BYTES]
+def _boxes(data: bytes) -> Iterator[tuple[bytes, int]]:
+    """(type, offset of the payload) of each top-level box of a container, up to broken structure."""
     pos, n = 0, len(data)
     while pos + 8 <= n:
         size, kind = int.from_bytes(data[pos : pos + 4], "big"), data[pos + 4 : pos + 8]
@@ -60,13 +58,40 @@ def codestream_start(data: bytes) -> bytes:
         elif size == 0:
             size = n - pos
         if size < head:
-            break
-        if kind == b"jxlc":
-            return data[pos + head : pos + head + HEADER_BYTES]
-        if kind == b"jxlp":
-            return data[pos + head + 4 : pos + head + 4 + HEADER_BYTES]
+            return
+        yield kind, pos + head
         pos += size
+
+
+def codestream_start(data: bytes) -> bytes:
+    """The first bytes of the codestream: the file itself, or its container's `jxlc` box, or its first `jxlp`
+    box (after that box's 4-byte part index). ValueError when the container holds no codestream."""
+    if data.startswith(CODESTREAM):
+        return data[:HEADER_BYTES]
+    for kind, at in _boxes(data):
+        if kind == b"jxlc":
+            return data[at : at + HEADER_BYTES]
+        if kind == b"jxlp":
+            return data[at + 4 : at + 4 + HEADER_BYTES]
     raise ValueError("JPEG XL container without a codestream box (jxlc/jxlp)")
+
+
+def rebuilds_a_jpeg(data: bytes) -> bool:
+    """Whether the file is a JPEG recompressed losslessly: a container with JPEG bitstream reconstruction data
+    (`jbrd`), from which the original JPEG file comes back bit for bit."""
+    return data.startswith(CONTAINER) and any(kind == b"jbrd" for kind, _ in _boxes(data))
+
+
+def jpeg_of(data: bytes) -> bytes:
+    """The original JPEG file a losslessly recompressed one (`rebuilds_a_jpeg`) rebuilds, byte for byte.
+    Raises DecoderMissing without imagecodecs, ValueError (or imagecodecs' error) when it cannot."""
+    try:
+        import imagecodecs
+    except ImportError:
+        raise DecoderMissing from None
+    if not imagecodecs.JPEGXL.available:
+        raise DecoderMissing
+    return bytes(imagecodecs.jpegxl_decode_jpeg(data, numthreads=1))
 
 
 def read_header(data: bytes) -> JxlHeader:

@@ -15,7 +15,7 @@ from consentaudit.models import OPT_OUT_COUNTS, DomainCount, Finding, Reason, Sc
 from consentaudit.signals import datamining
 from consentaudit.signals.provenance import release_ids
 from consentaudit.verdicts import Evidence, Rules, judge
-from consentaudit.vocab import AI_SOURCE_TYPES, OPT_OUT_PROTOCOLS, SignalProtocol, Verdict
+from consentaudit.vocab import AI_SOURCE_TYPES, OPT_OUT_PROTOCOLS, REBUILT_JPEG_SHA256, SignalProtocol, Verdict
 
 TOP_DOMAINS = 100
 _PROPAGATED = "near-duplicate of "
@@ -43,8 +43,9 @@ class Merger:
         keypoints (per variant) when a perceptual candidate needs them; `near256` estimates the former
         without decoding again, to rule out candidates (records and references) far out of reach."""
         image256 = cached256(image256)  # one computation per variant for records and references together
+        rebuilt = _meta(img.metadata, REBUILT_JPEG_SHA256)
         records, conflicts = self.consents.lookup(
-            img.path, img.fingerprint, img.digest, release_ids(img.metadata), image256, near256
+            img.path, img.fingerprint, img.digest, release_ids(img.metadata), image256, near256, rebuilt
         )
         ref = (
             self.references.lookup(
@@ -55,6 +56,7 @@ class Merger:
                 image_keypoints,
                 near256,
                 _meta(img.metadata, "crawl.sha256"),
+                rebuilt,
             )
             if self.references
             else None

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from consentaudit import __version__
+from consentaudit import __version__, jpegxl
 from consentaudit.defaults import DEFAULT_MAX_PIXELS
 from consentaudit.digest import sha256_hex
 from consentaudit.fingerprint import UnreadableImage, fingerprint_bytes
@@ -25,11 +25,12 @@ from consentaudit.sources import read_item
 from consentaudit.sources.archive_reader import ArchiveReader
 from consentaudit.sources.item import Item
 from consentaudit.thumbnails import Thumbnails
+from consentaudit.vocab import REBUILT_JPEG_SHA256
 
 # What the readers take from a file, between releases: raised when a change makes a scanned image hold other
-# values (2: the EXIF caption only under --keep-sensitive-metadata; 3: the crawl record's `crawl.sha256`), so
-# that no cached image of before is reused
-READ_REVISION = 3
+# values (2: the EXIF caption only under --keep-sensitive-metadata; 3: the crawl record's `crawl.sha256`; 4: a
+# JPEG XL file's `jxl.jpeg_sha256`), so that no cached image of before is reused
+READ_REVISION = 4
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,11 @@ def scan_item(
             notes += [f"XMP sidecar: {n}" for n in sidecar.notes]
         except Exception as exc:  # reported on the image, see above
             notes.append(_reader_failed("XMP sidecar", exc))
+    if fp.format == "JXL" and jpegxl.rebuilds_a_jpeg(data):
+        try:
+            metadata.append((REBUILT_JPEG_SHA256, sha256_hex(jpegxl.jpeg_of(data))))
+        except Exception as exc:  # reported on the image, see above
+            notes.append(f"the JPEG this JPEG XL file recompresses could not be rebuilt ({type(exc).__name__})")
     try:
         facts = c2pa_facts(data, fp.format, _sidecar_bytes(item, reader, item.c2pa_sidecar), remote, settings)
         if facts is not None:

@@ -11,6 +11,7 @@ from consentaudit.models import ConsentRecord, Match, Reason, ReferenceEntry, Si
 from consentaudit.vocab import (
     AI_SOURCE_TYPES,
     CRAWL_PROTOCOLS,
+    REBUILT_JPEG,
     AiGenerated,
     ConsentStatus,
     MatchKind,
@@ -49,6 +50,8 @@ class Judgement:
 def _describe(m: Match) -> str:
     if m.kind == MatchKind.CRAWL_SHA256:
         return "its crawl record's sha256 of the bytes downloaded, before any resize"
+    if m.hash == REBUILT_JPEG:
+        return "sha256 match of the JPEG this JPEG XL file rebuilds bit for bit"
     if m.distance is None:
         return f"{m.kind.value} match"
     return f"{m.kind.value} match, {m.hash or 'phash'} distance {m.distance}"

@@ -145,3 +145,10 @@ SENSITIVE_PREFIX = "exif.sensitive."
 def is_sensitive_metadata(name: str) -> bool:
     """Whether a finding's metadata entry is one that only --keep-sensitive-metadata keeps."""
     return name == SENSITIVE_CAPTION or name.startswith(SENSITIVE_PREFIX)
+
+
+# A JPEG XL file that recompresses a JPEG losslessly: the sha256 of the JPEG it rebuilds bit for bit (a reported
+# metadata value), and the `hash` of a match through it. It ties the file as the JPEG's own sha256 would: it is
+# computed from the bytes, not claimed by them.
+REBUILT_JPEG_SHA256 = "jxl.jpeg_sha256"
+REBUILT_JPEG = "jpeg rebuilt from JPEG XL"

@@ -94,3 +94,6 @@ def test_the_pure_reader_finds_what_c2pa_rs_wrote(tmp_path: Path, name: str) -> 
     assert image.error is None
     prohibits = {p for s in image.signals if s.protocol == "cawg-training-mining" for p in s.prohibits}
     assert prohibits == {"generative-ai-training"}
+    # and c2pa-python validates it in this format too: the signature holds, the test signer is not trusted
+    validated = c2pa_verify.verify(data, image.fingerprint.format if image.fingerprint else None, None, None, "x")
+    assert validated is not None and validated.verification == "Valid, signer untrusted", validated

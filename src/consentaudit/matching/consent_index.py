@@ -20,7 +20,7 @@ from consentaudit.matching.perceptual import (
     variants,
 )
 from consentaudit.models import ConsentRecord, Fingerprint, Match
-from consentaudit.vocab import ConsentStatus, MatchKind
+from consentaudit.vocab import REBUILT_JPEG, ConsentStatus, MatchKind
 
 
 @dataclass(frozen=True)
@@ -77,16 +77,21 @@ class ConsentIndex:
         release_ids: Sequence[str] = (),
         image256: Callable[[str], str | None] | None = None,
         near256: Callable[[str], str | None] | None = None,
+        rebuilt_sha256: str | None = None,
     ) -> tuple[list[RecordMatch], list[PathConflict]]:
         """Records covering the image, best first (sha256, then path, then nearest pHash). A record with a
         `phash256` is matched perceptually as reference entries are: its 64-bit candidates (within
         CANDIDATE_RADIUS) are decided by the 256-bit codes (`image256(variant)` computes the image's), unless
-        the estimate `near256(variant)` already puts the record out of reach."""
+        the estimate `near256(variant)` already puts the record out of reach. `rebuilt_sha256`: the sha256 of
+        the JPEG a losslessly recompressed JPEG XL file rebuilds bit for bit, which ties as its own would."""
         digest = fp.sha256 if fp else sha256
         found: dict[int, Match] = {}
         if digest:
             for i in self._by_sha.get(digest, ()):
                 found[i] = Match(self.records[i].record_id, MatchKind.SHA256)
+        if rebuilt_sha256:
+            for i in self._by_sha.get(rebuilt_sha256, ()):
+                found.setdefault(i, Match(self.records[i].record_id, MatchKind.SHA256, None, REBUILT_JPEG))
         tied = bool(found)
         perceptual: dict[int, tuple[int, str]] = {}
         if fp and matchable(fp):

@@ -26,7 +26,7 @@ from consentaudit.matching.perceptual import (
 )
 from consentaudit.matching.reference_table import NO_DETAIL, table_of
 from consentaudit.models import Fingerprint, Match, ReferenceEntry
-from consentaudit.vocab import MatchKind
+from consentaudit.vocab import REBUILT_JPEG, MatchKind
 
 # A candidate found through one of an entry's views (crops, rotations) must be this much closer: each view
 # is one more chance of a look-alike, and a true cropped or rotated copy sits close to its view.
@@ -199,6 +199,7 @@ class ReferenceIndex:
         image_keypoints: Callable[[str], Keypoints | None] | None = None,
         near256: Callable[[str], str | None] | None = None,
         crawl_sha256: str | None = None,
+        rebuilt_sha256: str | None = None,
     ) -> tuple[ReferenceEntry, Match] | None:
         """The reference entry this image is a copy of: by sha256, by the sha256 its crawl record gives for
         the bytes downloaded (`crawl_sha256`: img2dataset hashes the original before it resizes it), source
@@ -206,12 +207,17 @@ class ReferenceIndex:
         `image_keypoints(variant)` compute the image's 256-bit pHash and ORB keypoints on demand,
         `near256(variant)` estimates the former). The crawl record's claims (its sha256, its URL) only ever
         tie an image to a known-scraped entry, against the interest of whoever wrote them; they never tie it
-        to a consent record."""
+        to a consent record. `rebuilt_sha256`: the sha256 of the JPEG a losslessly recompressed JPEG XL file
+        rebuilds bit for bit, a sha256 match too."""
         digest = fp.sha256 if fp else sha256
         at = self.entries.find_sha256(digest) if digest else None
         if at is not None:
             e = self.entries[at]
             return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.SHA256)
+        at = self.entries.find_sha256(rebuilt_sha256) if rebuilt_sha256 else None
+        if at is not None:
+            e = self.entries[at]
+            return e, Match(f"{e.set_name}:{e.ref_id}", MatchKind.SHA256, None, REBUILT_JPEG)
         at = self.entries.find_sha256(crawl_sha256) if crawl_sha256 and crawl_sha256 != digest else None
         if at is not None:
             e = self.entries[at]

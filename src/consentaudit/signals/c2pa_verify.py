@@ -32,6 +32,7 @@ MIME = {
     "AVIF": "image/avif",
     "GIF": "image/gif",
     "MPO": "image/jpeg",
+    "JXL": "image/jxl",
 }
 
 
