@@ -147,6 +147,8 @@ def _run_key(
         "references": list(ref_digests),
         "reference_names": [r.name for r in references],
     }
+    if req.rehash:  # never resumes (nor repeats) a scan that took fingerprints from the cache
+        key["rehash"] = True
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
@@ -268,7 +270,7 @@ def _audit(
         scan_id, done = store.begin_scan(dataset_key, run_key, scan.started)
 
         file_states = {f.path: (f.size, f.mtime_ns) for f in source.files}
-        previous = store.last_complete(run_key) if not done else None
+        previous = store.last_complete(run_key) if not done and not req.rehash else None
         if (
             previous is not None
             and _unchanged(store.image_states(previous), items)
@@ -291,8 +293,8 @@ def _audit(
                 store.prune(scan_id, stale + changed)
                 done = done - set(changed)
             mapper = scan.mapper if scan.mapper is not None else _mapper(req, scan.settings, inputs)
-            files = _bind_files(store, scan_id, dataset_key, source.files)
-            fresh, finished = _plan(store, scan_id, dataset_key, cached_as, items, done, progress)
+            files = _bind_files(store, scan_id, dataset_key, source.files, req.rehash)
+            fresh, finished = _plan(store, scan_id, dataset_key, cached_as, items, done, progress, req.rehash)
             landing: Landing
             if head is not None and [i.path for i in fresh] == list(items):
                 landing = head
@@ -362,11 +364,12 @@ def _changed_since(landed: dict[str, CacheState], items: dict[str, Item], done: 
 
 
 def _bind_files(
-    store: ScanStore, scan_id: int, dataset_key: str, files: Sequence[DataFile]
+    store: ScanStore, scan_id: int, dataset_key: str, files: Sequence[DataFile], rehash: bool = False
 ) -> list[tuple[str, str | None]]:
     """Hash the dataset's data files (sidecars, shards, parquet, anything not audited as an image) into the
-    scan, reusing the last scan's hash of a file whose size and mtime are unchanged: (path, sha256) rows."""
-    known = store.known_files(dataset_key)
+    scan, reusing the last scan's hash of a file whose size and mtime are unchanged (unless `rehash`):
+    (path, sha256) rows."""
+    known = {} if rehash else store.known_files(dataset_key)
     rows: list[tuple[str, int, int, str | None]] = []
     for f in files:
         before = known.get(f.path)
@@ -390,9 +393,11 @@ def _plan(
     items: dict[str, Item],
     done: set[str],
     progress: ProgressCallback | None,
+    rehash: bool = False,
 ) -> tuple[list[Item], int]:
-    """Copy what the cache holds for unchanged files into the scan; (the rest, to map; how many are done)."""
-    cache = store.cache_states(dataset_key, algo)
+    """Copy what the cache holds for unchanged files into the scan (nothing when `rehash`); (the rest, to map;
+    how many are done)."""
+    cache = {} if rehash else store.cache_states(dataset_key, algo)
     unchanged: list[str] = []
     fresh: list[Item] = []
     for path, item in items.items():

@@ -208,18 +208,18 @@ REFERENCE = ScanSettings(fast=False, with256=True)  # reference entries: also 25
 
 
 def reference_images(
-    path: Path, settings: ScanSettings, store: ScanStore | None = None, jobs: int = 1
+    path: Path, settings: ScanSettings, store: ScanStore | None = None, jobs: int = 1, rehash: bool = False
 ) -> list[ScannedImage]:
     """The fingerprints of a reference folder or archive, on `jobs` local processes; with a store, from its
     fingerprint cache for every file whose size and mtime are unchanged (a reference folder is fingerprinted
-    once, not on every scan)."""
+    once, not on every scan) unless `rehash`, and cached there."""
     source = open_source(path)
     items = list(source.items())
     if store is None:
         return fingerprint_items(items, settings, jobs=jobs)
     key = f"reference:{source.root / path.name if path.is_file() else source.root}"
     algo = settings.cache_key(f"{algorithm(False)};reference(256,views,orb)")
-    states = store.cache_states(key, algo)
+    states = {} if rehash else store.cache_states(key, algo)
     fresh = [i for i in items if i.problem is not None or states.get(i.path) != i.cache_state]
     seen = {i.path for i in fresh}
     cached = store.cached_images(key, algo, [i.path for i in items if i.path not in seen])
@@ -229,14 +229,14 @@ def reference_images(
 
 
 def load_reference(
-    path: Path, settings: ScanSettings = REFERENCE, store: ScanStore | None = None, jobs: int = 1
+    path: Path, settings: ScanSettings = REFERENCE, store: ScanStore | None = None, jobs: int = 1, rehash: bool = False
 ) -> tuple[ReferenceInfo, ReferenceTable]:
     """A reference set from a folder, shard or Parquet file of images (fingerprinted on `jobs` processes, with
     the source URLs their crawl records give), a URL list or a fingerprint file written by `fingerprint` (read
     through the reference cache: a file parsed once loads as columns afterwards)."""
     if is_image_source(path):
         name = path.name
-        images = reference_images(path, settings, store, jobs)
+        images = reference_images(path, settings, store, jobs, rehash)
         table = table_of(entries_from_images(name, images))
         return ReferenceInfo(name, str(path), len(table)), table
     if path.is_file() and path.suffix.lower() in (".txt", ".csv", ".parquet"):
@@ -308,7 +308,7 @@ def load_inputs(req: AuditRequest, settings: ScanSettings, store: ScanStore | No
             info, entries = sets.load_table(str(rp))
             stored.append(info.name)
         else:
-            info, entries = load_reference(rp, exact, store, req.jobs)  # a folder on the local pool, any executor
+            info, entries = load_reference(rp, exact, store, req.jobs, req.rehash)  # on the local pool, any executor
         ref_infos.append(with_digest(info, entries))
         ref_tables.append(entries)
     keypoints = None

@@ -49,6 +49,7 @@ class AuditRequest:
     fast: bool = True
     thumbnails: bool = False  # the audit collects thumbnails for an HTML report
     declared_purposes: Sequence[str] = ()  # purposes the policy file adds to the vocabulary
+    rehash: bool = False  # read every file again: no fingerprint or file hash from the store's cache
 
     def settings(self) -> ScanSettings:
         anchors = None
@@ -91,6 +92,7 @@ class ScanFlags:
     batch_size: int = DEFAULT_BATCH
     exact_hashes: bool = False
     thumbnails: bool = False
+    rehash: bool = False
 
 
 T = TypeVar("T")
@@ -152,4 +154,5 @@ def build_request(flags: ScanFlags, workdir: Path) -> AuditRequest:
         fast=not flags.exact_hashes,
         thumbnails=flags.thumbnails,
         declared_purposes=pol.declared_purposes,
+        rehash=flags.rehash,
     )

@@ -185,3 +185,55 @@ def test_a_re_judge_after_any_input_but_the_images_changes_opens_no_image(
 
     assert verdicts(rejudged) == verdicts(fresh)
     assert verdicts(rejudged) != verdicts(first)  # the change moved some verdict: judged again, for real
+
+
+def test_rehash_trusts_no_cached_fingerprint(tmp_path: Path, dataset_copy: Path) -> None:
+    """The cache knows a file unchanged by its size and mtime: a file rewritten in place with both kept is
+    reported from the cache, and `--rehash` reads it (and the dataset's other files) again, and refreshes the
+    cache."""
+    import hashlib
+    import json
+    import os
+
+    from typer.testing import CliRunner
+
+    from consentaudit.cli.app import app
+
+    image = dataset_copy / "consented" / "canon-ixus.jpg"
+    caption = dataset_copy / "consented" / "canon-ixus.txt"
+    caption.write_text("a caption\n")
+    db = str(tmp_path / "db")
+
+    def scan(*extra: str) -> dict:
+        out = tmp_path / "report.json"
+        r = CliRunner().invoke(
+            app, ["scan", str(dataset_copy), "--db", db, "-o", str(out), "-q", "--fail-on", "none", *extra]
+        )
+        assert r.exit_code == 0, r.output
+        return json.loads(out.read_text())
+
+    def sha(report: dict, path: str) -> str:
+        rows = [*report["findings"], *report["files"]]
+        return next(f["sha256"] for f in rows if f["path"] == path)
+
+    first = scan()
+    before = {f: f.stat() for f in (image, caption)}
+    data = bytearray(image.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one byte of the entropy-coded data, in place: same size
+    image.write_bytes(bytes(data))
+    caption.write_text("b caption\n")  # same size too
+    for f, st in before.items():
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    image_now, caption_now = hashlib.sha256(bytes(data)).hexdigest(), hashlib.sha256(b"b caption\n").hexdigest()
+
+    trusting = scan("--as-of", "2026-01-02")
+    assert sha(trusting, "consented/canon-ixus.jpg") == sha(first, "consented/canon-ixus.jpg") != image_now
+    assert sha(trusting, "consented/canon-ixus.txt") != caption_now
+
+    rehashed = scan("--as-of", "2026-01-02", "--rehash")
+    assert sha(rehashed, "consented/canon-ixus.jpg") == image_now
+    assert sha(rehashed, "consented/canon-ixus.txt") == caption_now
+    assert rehashed["header"]["dataset_digest"] != trusting["header"]["dataset_digest"]
+    after = scan("--as-of", "2026-01-03")  # the cache now holds what --rehash read
+    assert sha(after, "consented/canon-ixus.jpg") == image_now
+    assert sha(after, "consented/canon-ixus.txt") == caption_now

@@ -120,6 +120,14 @@ def scan(
     exact_hashes: Annotated[
         bool, typer.Option("--exact-hashes", help="Decode every image fully (imagehash-exact hashes; slower).")
     ] = False,
+    rehash: Annotated[
+        bool,
+        typer.Option(
+            "--rehash",
+            help="Read and hash every file again, reusing no fingerprint from the store (which knows a file "
+            "unchanged by its size and mtime).",
+        ),
+    ] = False,
     thumbnails: ThumbnailsOption = False,
     executor: Annotated[
         str | None,
@@ -184,6 +192,7 @@ def scan(
         batch_size=batch_size,
         exact_hashes=exact_hashes,
         thumbnails=thumbnails and "html" in formats,
+        rehash=rehash,
     )
     req = build_request(flags, Path.cwd())
     if not quiet:  # rich only for what is shown: `--help`, `--version` and `-q` scans never load it
