@@ -160,3 +160,66 @@ def test_data_mining_written_by_exiftool_into_each_container(tmp_path: Path, suf
     subprocess.run(["exiftool", "-q", "-overwrite_original", f"-xmp<={packet}", str(photo)], check=True)
     signals = read_metadata(photo.read_bytes()).signals
     assert [(s.protocol.value, s.value) for s in signals] == [("iptc-data-mining", "DMI-PROHIBITED-AIMLTRAINING")]
+
+
+def _peak_mib(read: object, data: bytes) -> tuple[object, float]:
+    """What `read(data)` gives and the most memory it held at once (tracemalloc), in MiB."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        out = read(data)  # type: ignore[operator]
+        return out, tracemalloc.get_traced_memory()[1] / (1 << 20)
+    finally:
+        tracemalloc.stop()
+
+
+def test_many_compressed_xmp_chunks_in_a_png_inflate_within_one_budget() -> None:
+    """Each iTXt chunk inflates to at most MAX_XMP_BYTES, but a few KB of zlib make 4 MB: a 900 KB PNG of a hundred
+    such chunks took 826 MB. The chunks of one file share MAX_XMP_TOTAL, and the opt-out before them is read."""
+    from consentaudit.signals.metadata import MAX_XMP_BYTES, MAX_XMP_TOTAL
+
+    def chunk(text: bytes, compressed: bool) -> bytes:
+        body = (
+            b"XML:com.adobe.xmp\x00"
+            + bytes([compressed, 0])
+            + b"\x00\x00"
+            + (zlib.compress(text, 9) if compressed else text)
+        )
+        return struct.pack(">I", len(body)) + b"iTXt" + body + struct.pack(">I", zlib.crc32(b"iTXt" + body))
+
+    real = packet(f'<rdf:Description {PLUS} plus:DataMining="DMI-PROHIBITED-GENAIMLTRAINING"/>').encode()
+    bomb = chunk(packet("").encode() + b" " * (MAX_XMP_BYTES - 200), True)
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG")
+    png = buf.getvalue()
+    data = png[:33] + chunk(real, True) + bomb * 100 + png[33:]
+    assert len(data) < 1 << 20
+    meta, peak = _peak_mib(read_metadata, data)
+    assert [s.value for s in meta.signals] == ["DMI-PROHIBITED-GENAIMLTRAINING"]  # type: ignore[attr-defined]
+    assert sum(map(len, xmp_packets(data))) <= MAX_XMP_TOTAL
+    assert peak < 4 * MAX_XMP_TOTAL / (1 << 20), peak  # 400 MB of XMP before: never more than the budget's order
+
+
+def test_extended_xmp_under_many_guids_is_reassembled_within_one_budget() -> None:
+    """An extended-XMP segment names its GUID and full length; a reader reassembles a buffer of that length per
+    GUID, then parses it. Two hundred 80-byte segments, each a new GUID claiming 4 MB, were 200 buffers of 4 MB
+    and 200 "XMP packet rejected" notes on the image (2.9 s); now a few, within MAX_XMP_TOTAL."""
+    from consentaudit.signals.metadata import MAX_XMP_BYTES, MAX_XMP_PACKETS, MAX_XMP_TOTAL, XMP_EXT_PREFIX
+
+    def segment(body: bytes) -> bytes:
+        return b"\xff\xe1" + struct.pack(">H", len(body) + 2) + body
+
+    real = packet(f'<rdf:Description {PLUS} plus:DataMining="DMI-PROHIBITED"/>').encode()
+    first = XMP_EXT_PREFIX + b"%032X" % 0 + struct.pack(">II", len(real), 0) + real  # the one a file has
+    greedy = b"".join(
+        segment(XMP_EXT_PREFIX + b"%032X" % i + struct.pack(">II", MAX_XMP_BYTES - 1, 0) + b"<x") for i in range(1, 201)
+    )
+    data = jpeg_with_xmp(packet(""))
+    data = data[:2] + segment(first) + greedy + data[2:]
+    packets, peak = _peak_mib(xmp_packets, data)
+    assert len(packets) <= MAX_XMP_PACKETS  # type: ignore[arg-type]
+    assert peak < 4 * MAX_XMP_TOTAL / (1 << 20), peak
+    meta = read_metadata(data)
+    assert [s.value for s in meta.signals] == ["DMI-PROHIBITED"]
+    assert len(meta.notes) < MAX_XMP_PACKETS

@@ -69,19 +69,27 @@ def bmff_boxes(data: bytes) -> Iterator[tuple[bytes, bytes]]:
         pos += size
 
 
-MAX_JXL_BOX_BYTES = 16 << 20  # the most a JPEG XL `brob` box is inflated to (metadata, never pixels)
+# The most all the `brob` boxes of one JPEG XL file are inflated to, together (metadata, never pixels): Brotli
+# turns 70 bytes into 16 MB, so a budget per box would let a file of a few hundred boxes take gigabytes.
+MAX_JXL_BOX_BYTES = 16 << 20
 
 
 def jxl_boxes(data: bytes) -> Iterator[tuple[bytes, bytes]]:
     """(type, payload) of each top-level box of a JPEG XL container; a `brob` box (Brotli-compressed metadata)
-    as the box it wraps when imagecodecs can inflate it, else left out. Nothing for a bare codestream."""
+    as the box it wraps when imagecodecs can inflate it within what is left of MAX_JXL_BOX_BYTES, else left out,
+    and so is every `brob` box after it (each failed try costs up to the budget). Nothing for a bare
+    codestream."""
     if not data.startswith(jpegxl.CONTAINER):
         return
+    left = MAX_JXL_BOX_BYTES
     for kind, payload in bmff_boxes(data):
         if kind != b"brob":
             yield kind, payload
-        elif len(payload) > 4 and (inner := jpegxl.brotli(payload[4:], MAX_JXL_BOX_BYTES)) is not None:
-            yield payload[:4], inner
+        elif len(payload) > 4 and left > 0:
+            inner = jpegxl.brotli(payload[4:], left)
+            left = 0 if inner is None else left - len(inner)
+            if inner is not None:
+                yield payload[:4], inner
 
 
 def jxl_exif(data: bytes) -> bytes | None:

@@ -34,6 +34,11 @@ logging.getLogger("exifread").setLevel(logging.CRITICAL)
 
 XMP_JPEG_PREFIX = b"http://ns.adobe.com/xap/1.0/\x00"
 MAX_XMP_BYTES = 4 * 1024 * 1024
+# All the XMP of one file that is inflated (PNG iTXt) or reassembled (JPEG extended XMP), together, and how many
+# packets are read at most: a packet that costs a few bytes in the file may inflate to MAX_XMP_BYTES, and a
+# bound per packet alone would let a file of a few hundred of them take gigabytes.
+MAX_XMP_TOTAL = 2 * MAX_XMP_BYTES
+MAX_XMP_PACKETS = 16
 
 NS = {
     "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
@@ -244,7 +249,13 @@ def xmp_packets(data: bytes) -> list[bytes]:
         found = [seg[len(XMP_JPEG_PREFIX) :] for seg in segments if seg.startswith(XMP_JPEG_PREFIX)]
         found.extend(_extended_xmp(segments))
     elif data[:8] == b"\x89PNG\r\n\x1a\n":
-        found = [p for ctype, body in png_chunks(data) if (p := _png_xmp(ctype, body)) is not None]
+        found, left = [], MAX_XMP_TOTAL
+        for ctype, body in png_chunks(data):
+            if left <= 0 or len(found) >= MAX_XMP_PACKETS:
+                break
+            if (p := _png_xmp(ctype, body, min(left, MAX_XMP_BYTES))) is not None:
+                found.append(p)
+                left -= len(p)
     elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         found = [body for ctype, body in riff_chunks(data) if ctype == b"XMP "]
     elif data.startswith(jpegxl.CONTAINER):  # `xml ` boxes, also Brotli-compressed ones (`brob`)
@@ -253,20 +264,24 @@ def xmp_packets(data: bytes) -> list[bytes]:
         found = []
     if not found:
         found = _search_packet(data)
-    return [p[:MAX_XMP_BYTES] for p in found]
+    return [p[:MAX_XMP_BYTES] for p in found[:MAX_XMP_PACKETS]]
 
 
 def _extended_xmp(segments: list[bytes]) -> list[bytes]:
-    """Extended XMP: APP1 chunks (GUID, full length, offset, data) reassembled per GUID."""
+    """Extended XMP: APP1 chunks (GUID, full length, offset, data) reassembled per GUID, the GUIDs in the order
+    they first come, as long as their full lengths fit in MAX_XMP_TOTAL together (a file has one)."""
     parts: dict[bytes, tuple[int, dict[int, bytes]]] = {}
+    left = MAX_XMP_TOTAL
     for seg in segments:
         if not seg.startswith(XMP_EXT_PREFIX) or len(seg) < len(XMP_EXT_PREFIX) + 40:
             continue
         body = seg[len(XMP_EXT_PREFIX) :]
         guid = body[:32]
         total, offset = struct.unpack(">II", body[32:40])
-        if total > MAX_XMP_BYTES:
-            continue
+        if guid not in parts:
+            if total > min(left, MAX_XMP_BYTES) or len(parts) >= MAX_XMP_PACKETS:
+                continue
+            left -= total
         parts.setdefault(guid, (total, {}))[1][offset] = body[40:]
     out = []
     for total, chunks in parts.values():
@@ -285,7 +300,7 @@ def _search_packet(data: bytes) -> list[bytes]:
     return [data[start : end + len(b"</x:xmpmeta>")]] if end > 0 else []
 
 
-def _png_xmp(ctype: bytes, body: bytes) -> bytes | None:
+def _png_xmp(ctype: bytes, body: bytes, limit: int = MAX_XMP_BYTES) -> bytes | None:
     if ctype != b"iTXt" or not body.startswith(b"XML:com.adobe.xmp\x00"):
         return None
     rest = body[len(b"XML:com.adobe.xmp\x00") :]
@@ -298,7 +313,7 @@ def _png_xmp(ctype: bytes, body: bytes) -> bytes | None:
     if compressed:
         try:
             d = zlib.decompressobj()
-            text = d.decompress(text, MAX_XMP_BYTES)
+            text = d.decompress(text, limit)
         except zlib.error:
             return None
     return text
