@@ -223,3 +223,34 @@ def test_extended_xmp_under_many_guids_is_reassembled_within_one_budget() -> Non
     meta = read_metadata(data)
     assert [s.value for s in meta.signals] == ["DMI-PROHIBITED"]
     assert len(meta.notes) < MAX_XMP_PACKETS
+
+
+def test_an_exif_item_of_many_extents_is_refused_not_copied() -> None:
+    """A HEIF `iloc` entry may list 65,535 extents; each within the file, they were copied out one by one, so
+    a 1 MB file whose Exif item names the same megabyte 2,000 times took 4 GB (13.7 s). An item past
+    MAX_ITEM_BYTES is not read; the same item with one extent still is."""
+    from consentaudit.signals.containers import MAX_ITEM_BYTES, bmff_exif
+
+    def box(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I4s", 8 + len(payload), kind) + payload
+
+    tiff = b"MM\x00*\x00\x00\x00\x08\x00\x00"  # a TIFF header and an empty IFD
+    exif = bytes(4) + tiff  # the 4-byte offset to the TIFF header, then the header
+
+    def heif(extents: int) -> bytes:
+        infe = box(b"infe", bytes([2, 0, 0, 0]) + struct.pack(">HH", 1, 0) + b"Exif\x00")
+        iinf = box(b"iinf", bytes(4) + struct.pack(">H", 1) + infe)
+        head = box(b"ftyp", b"heic\x00\x00\x00\x00mif1heic")
+        size = len(head) + 8 + 4 + len(iinf) + 8 + 4 + 2 + 2 + 6 + 2 + 8 * extents + 8  # up to mdat's payload
+        entry = struct.pack(">HHHH", 1, 0, 0, extents) + struct.pack(">II", size, len(exif) + (1 << 20)) * extents
+        iloc = box(b"iloc", bytes([1, 0, 0, 0, 0x44, 0x00]) + struct.pack(">H", 1) + entry)
+        data = head + box(b"meta", bytes(4) + iinf + iloc) + box(b"mdat", exif + bytes(1 << 20))
+        assert data[size : size + len(exif)] == exif
+        return data
+
+    assert bmff_exif(heif(1)) == tiff + bytes(1 << 20)  # one extent: the item, read where iloc puts it
+    bomb = heif(2000)
+    assert MAX_ITEM_BYTES < 2000 * (1 << 20)
+    found, peak = _peak_mib(bmff_exif, bomb)
+    assert found is None
+    assert peak < 2 * MAX_ITEM_BYTES / (1 << 20), peak

@@ -164,8 +164,14 @@ def _exif_item(iinf: bytes) -> int | None:
     return None
 
 
+# The most an item read from a HEIF/AVIF file (its Exif) may hold, its extents together: an `iloc` entry may list
+# 65,535 extents, each of them the whole file, so a bound per extent alone let a 1 MB file take 64 GB.
+MAX_ITEM_BYTES = 4 << 20
+
+
 def _item_bytes(iloc: bytes, item: int, data: bytes, idat: bytes) -> bytes | None:
-    """The bytes of one item, as its `iloc` extents give them (construction method 0: the file; 1: `idat`)."""
+    """The bytes of one item, as its `iloc` extents give them (construction method 0: the file; 1: `idat`);
+    None past MAX_ITEM_BYTES."""
     if len(iloc) < 8:
         return None
     version = iloc[0]
@@ -188,17 +194,17 @@ def _item_bytes(iloc: bytes, item: int, data: bytes, idat: bytes) -> bytes | Non
             method = take(2) & 15 if version in (1, 2) else 0
             take(2)  # data_reference_index
             base = take(base_size)
-            parts: list[bytes] = []
-            for _ in range(take(2)):
+            source = data if method == 0 else idat
+            spans: list[tuple[int, int]] = []
+            total, whole = 0, method in (0, 1)
+            for _ in range(take(2)):  # every extent is taken, so that the next item is read where it starts
                 take(index_size)
                 offset, length = take(offset_size), take(length_size)
-                source = data if method == 0 else idat
-                if method not in (0, 1) or base + offset + length > len(source):
-                    parts = []
-                    break
-                parts.append(source[base + offset : base + offset + length])
+                total += length
+                whole = whole and base + offset + length <= len(source) and total <= MAX_ITEM_BYTES
+                spans.append((base + offset, length))
             if item_id == item:
-                return b"".join(parts) or None
+                return (b"".join(source[at : at + n] for at, n in spans) or None) if whole else None
     except ValueError:
         return None
     return None
