@@ -177,6 +177,11 @@ def read_url_list(path: Path, set_name: str) -> list[ReferenceEntry]:
                 import pyarrow.parquet as pq
             except ImportError:
                 raise InputError("reading a parquet URL list needs pyarrow (consentaudit[crawl])") from None
+            from consentaudit.sources.parquet_pages import inflating_page
+
+            why = inflating_page(path, pq.ParquetFile(path).metadata, ["url"])
+            if why:
+                raise InputError(f"cannot read URL list {path}: {why}")
             table = pq.read_table(path, columns=["url"])
             urls = [u for u in table.column("url").to_pylist() if isinstance(u, str)]
         elif suffix == ".csv":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -179,3 +180,96 @@ def test_a_shard_gone_or_rewritten_after_it_was_told_to_hold_images_is_a_finding
     shard.unlink()
     (item,) = list_parquet(shard, "a.parquet", embedded, ListingLog())
     assert "FileNotFoundError" in (item.problem or "")
+
+
+def _bomb_value(photo: Path) -> bytes:
+    """A JPEG followed by zeros past parquet_pages.BOMB_BYTES: a real image to a decoder, a few kilobytes stored."""
+    from consentaudit.sources.parquet_pages import BOMB_BYTES
+
+    return photo.read_bytes() + bytes(BOMB_BYTES + (8 << 20))
+
+
+def test_a_row_group_whose_pages_inflate_to_gigabytes_is_not_read(tmp_path: Path) -> None:
+    """pyarrow allocates each page at the size its header gives: a 270 KB zstd shard of eight such rows took 3 GB
+    to list. Its page headers are read first, and a row group whose pages inflate past BOMB_BYTES to more than
+    BOMB_RATIO times their stored size is passed as a damaged one is: the rows before it are audited, the shard
+    is a finding naming the rows not read. A shard whose first row group is one cannot be told to hold images:
+    it is an unreadable finding, never a data file passed over. Nothing of either bomb is decoded."""
+    from consentaudit.sources.parquet_pages import inflating_page
+
+    photos = sorted(PHOTOS.glob("*.jpg"))[:3]
+    dataset = tmp_path / "ds"
+    dataset.mkdir()
+    values = [p.read_bytes() for p in photos] + [_bomb_value(photos[0])]
+    table = pa.table({"key": [f"{i:03d}" for i in range(len(values))], "jpg": pa.array(values, pa.binary())})
+    pq.write_table(table, dataset / "late.parquet", compression="zstd", row_group_size=3)
+    pq.write_table(table.slice(3), dataset / "first.parquet", compression="zstd")
+    (dataset / "loose.jpg").write_bytes(photos[1].read_bytes())
+    assert (dataset / "late.parquet").stat().st_size < 2 << 20
+    meta = pq.ParquetFile(dataset / "late.parquet").metadata
+    assert inflating_page(dataset / "late.parquet", meta, groups=[0]) is None
+    assert "decompression bomb" in (inflating_page(dataset / "late.parquet", meta, groups=[1]) or "")
+
+    decoded: list[int] = []
+    real = pq.ParquetFile.iter_batches
+
+    def counting(self: pq.ParquetFile, *a: object, **kw: object) -> object:
+        decoded.extend(kw.get("row_groups") or [])  # type: ignore[arg-type]
+        return real(self, *a, **kw)  # type: ignore[arg-type]
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(pq.ParquetFile, "iter_batches", counting)
+    try:
+        report = run_audit(AuditRequest(dataset=dataset, jobs=1), ScanStore(f"sqlite:///{tmp_path / 'db'}"))
+    finally:
+        mp.undo()
+    found = {f.path: f for f in report.findings}
+    assert set(found) == {
+        "late.parquet",
+        "late.parquet/000.jpg",
+        "late.parquet/001.jpg",
+        "late.parquet/002.jpg",
+        "first.parquet",
+        "loose.jpg",
+    }
+    assert found["late.parquet"].verdict == found["first.parquet"].verdict == Verdict.UNREADABLE
+    assert "rows 3-3 not read" in found["late.parquet"].reasons[0].detail
+    assert "decompression bomb" in found["late.parquet"].reasons[0].detail
+    assert "decompression bomb" in found["first.parquet"].reasons[0].detail
+    assert all(found[f"late.parquet/00{i}.jpg"].verdict != Verdict.UNREADABLE for i in range(3))
+    assert decoded and 1 not in decoded  # late.parquet's second group, first.parquet's only one: never decoded
+    # the rows read before are the photos' own bytes
+    assert found["late.parquet/001.jpg"].sha256 == hashlib.sha256(values[1]).hexdigest()
+
+
+def test_crawl_records_and_url_lists_whose_pages_inflate_to_gigabytes_are_not_read(tmp_path: Path) -> None:
+    """The same bound on img2dataset's crawl-record parquet beside a shard (a warning in the report: opt-outs
+    may be in it) and on the column a Parquet URL list is read from (an input error naming it)."""
+    from consentaudit.errors import InputError
+    from consentaudit.reference_files import read_url_list
+    from consentaudit.sources.parquet_pages import BOMB_BYTES
+
+    records = pa.table(
+        {"key": ["000000000"], "url": ["https://example.org/a.jpg"], "caption": ["x" * (BOMB_BYTES + 1)]}
+    )
+    pq.write_table(records, tmp_path / "urls.parquet", compression="zstd")  # only its url column is read
+    assert [e.url for e in read_url_list(tmp_path / "urls.parquet", "urls")] == ["https://example.org/a.jpg"]
+    big = pa.table({"key": ["000000000"], "url": ["x" * (BOMB_BYTES + 1)]})
+    pq.write_table(big, tmp_path / "big-url.parquet", compression="zstd")
+    with pytest.raises(InputError, match="decompression bomb"):
+        read_url_list(tmp_path / "big-url.parquet", "urls")
+
+    shards = FIXTURES / "img2dataset" / "webdataset"
+    dataset = tmp_path / "shards"
+    shutil.copytree(shards, dataset)
+    crawl = pq.read_table(dataset / "00000.parquet")
+    caption = pa.array(["x" * (BOMB_BYTES + 1)] + [None] * (crawl.num_rows - 1), pa.string())
+    pq.write_table(
+        crawl.set_column(crawl.schema.get_field_index("caption"), "caption", caption),
+        dataset / "00000.parquet",
+        compression="zstd",
+    )
+    report = run_audit(AuditRequest(dataset=dataset, jobs=1), ScanStore(f"sqlite:///{tmp_path / 'db'}"))
+    assert any(
+        "crawl records in 00000.parquet not read" in e and "decompression bomb" in e for e in report.header.errors
+    )

@@ -68,6 +68,12 @@ def parquet_rows(shard: Path, warn: Callable[[str], None]) -> dict[str, str]:
     try:
         import pyarrow.parquet as pq
 
+        from consentaudit.sources.parquet_pages import inflating_page
+
+        why = inflating_page(pq_path, pq.ParquetFile(pq_path).metadata)
+        if why:
+            warn(f"crawl records in {pq_path.name} not read ({why})")
+            return {}
         table = pq.read_table(pq_path)
     except Exception as exc:
         warn(f"crawl records in {pq_path.name} not read ({type(exc).__name__}: {str(exc)[:200]})")

@@ -18,6 +18,7 @@ from typing import Any
 
 from consentaudit.sources.crawl_records import ListingLog, crawl_fields, refusal_protocol
 from consentaudit.sources.item import HEAD_BYTES, IMAGE_EXTENSIONS, Item, display_name, looks_like_image
+from consentaudit.sources.parquet_pages import inflating_page
 
 LOOKED_AT = 64  # rows read to find a column's first value that is not null
 
@@ -83,7 +84,9 @@ def _tell(path: Path) -> EmbeddedImages | None:
         elif not _binary(kind):
             continue
         try:
-            head = _first_value(pf, field.name)
+            head = _first_value(pf, field.name, path)
+        except ParquetUnreadable:
+            raise
         except Exception as exc:  # a damaged page
             raise ParquetUnreadable(
                 f"its column {field.name!r} cannot be read ({type(exc).__name__}: {exc})", field.name
@@ -94,11 +97,12 @@ def _tell(path: Path) -> EmbeddedImages | None:
 
 
 def holds_images(path: Path) -> bool:
-    """Whether a file is a Parquet file that holds images (False where that cannot be told)."""
+    """Whether a file is a Parquet file that holds images, or may: one whose column of bytes cannot be read
+    (damaged, or a decompression bomb) is listed, as an unreadable item, not passed over as data."""
     try:
         return embedded_images(path) is not None
-    except ParquetUnreadable:
-        return False
+    except ParquetUnreadable as exc:
+        return exc.column is not None
 
 
 def _binary(kind: object) -> bool:
@@ -107,11 +111,14 @@ def _binary(kind: object) -> bool:
     return bool(pa.types.is_binary(kind) or pa.types.is_large_binary(kind))
 
 
-def _first_value(pf: Any, column: str) -> bytes | None:
+def _first_value(pf: Any, column: str, path: Path) -> bytes | None:
     """The first non-null value of a binary column (or a struct column's `bytes`) among its first rows, read
-    a row group at a time (asked for all of them, pyarrow reads ahead far past the first rows)."""
+    a row group at a time (asked for all of them, pyarrow reads ahead far past the first rows), each once its
+    pages are known not to inflate past what the file holds (ParquetUnreadable)."""
     seen = 0
     for group in range(pf.metadata.num_row_groups):
+        if why := inflating_page(path, pf.metadata, [column], [group]):
+            raise ParquetUnreadable(f"its column {column!r} is not read: {why}", column)
         for batch in pf.iter_batches(batch_size=4, row_groups=[group], columns=[column], use_threads=False):
             for value in batch.column(0).to_pylist():
                 if (found := image_bytes(value)) is not None:
@@ -149,6 +156,7 @@ class ParquetRows:
         if embedded is None:
             raise OSError("no column of images in this Parquet file (it changed after it was listed?)")
         self._file = pq.ParquetFile(location)
+        self._path = Path(location)
         self._column = embedded.column
         meta = self._file.metadata
         self._starts = [0]
@@ -178,6 +186,10 @@ class ParquetRows:
     def _value(self, row: int) -> object:
         group = bisect.bisect_right(self._starts, row) - 1
         if group != self._group or row < self._first:
+            if group != self._group and (
+                why := inflating_page(self._path, self._file.metadata, [self._column], [group])
+            ):
+                raise OSError(f"not read: {why}")
             self._group, self._first, self._values = group, self._starts[group], ()
             rows = batch_rows(self._file.metadata, group)
             self._batches = self._file.iter_batches(
@@ -197,9 +209,10 @@ def list_parquet(archive: Path, rel: str, embedded: EmbeddedImages, log: Listing
     tar shard names the same sample (`key` column; else the row number, and the suffix of a Hugging Face
     image's `path`), with the row's other columns as its crawl record when they are one (a `url`). A row with
     no image is counted as a crawl-time refusal where its error says a header reserved it, as a tar shard's
-    parquet row is. Row groups are independent: one that cannot be read is passed, and the shard itself is an
-    item with a problem that names the rows not listed. The image column is read here once, in batches, for
-    each image's size."""
+    parquet row is. Row groups are independent: one that cannot be read, or whose pages would inflate far past
+    what the file holds (a decompression bomb: parquet_pages.py), is passed, and the shard itself is an item
+    with a problem that names the rows not listed. The image column is read here once, in batches, for each
+    image's size."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -218,6 +231,8 @@ def list_parquet(archive: Path, rel: str, embedded: EmbeddedImages, log: Listing
         count = pf.metadata.row_group(group).num_rows
         row = first
         try:
+            if bomb := inflating_page(archive, pf.metadata, None, [group]):
+                raise ParquetUnreadable(bomb)
             rows = batch_rows(pf.metadata, group)
             for batch in pf.iter_batches(batch_size=rows, row_groups=[group], use_threads=False):
                 images = batch.column(embedded.column)

@@ -1,0 +1,176 @@
+"""What a Parquet file's pages inflate to, read from their headers before anything decodes them.
+
+pyarrow allocates each page at the size its header gives and decompresses into it; the footer's sizes are the
+writer's claims, which pyarrow does not check against the pages. A few kilobytes of zstd make a gigabyte, so a
+small file could take a worker's memory. Each column chunk is walked as pyarrow walks it: from its first page
+(the dictionary page, if any), header after header (parquet-format's `PageHeader`, Thrift compact protocol),
+over the footer's stored length. Headers that cannot be read are left for pyarrow to report as damage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+from consentaudit.sources.item import DEFAULT_MAX_FILE_BYTES
+
+MAX_PAGE_BYTES = DEFAULT_MAX_FILE_BYTES  # no page is larger than the largest file read
+BOMB_BYTES = 64 << 20  # a page that inflates past this ...
+BOMB_RATIO = 32  # ... to more than this many times its stored size is a bomb (images, the payload, barely compress)
+MAX_PAGES = 1 << 20  # pages walked in one column chunk
+HEADER_READ = 512  # bytes read for a page header first (a header with statistics may need more: read again)
+MAX_HEADER_BYTES = 16 << 20
+
+
+def inflating_page(
+    path: Path, metadata: Any, columns: Iterable[str] | None = None, groups: Iterable[int] | None = None
+) -> str | None:
+    """Why reading the file's pages (of `columns`, by top-level name, in row `groups`; all by default) would take
+    far more memory than the file holds: the first page that inflates past MAX_PAGE_BYTES, or past BOMB_BYTES to
+    more than BOMB_RATIO times its stored size. None when no page does."""
+    wanted = None if columns is None else set(columns)
+    with path.open("rb") as f:
+        for group in range(metadata.num_row_groups) if groups is None else groups:
+            meta = metadata.row_group(group)
+            for c in range(meta.num_columns):
+                chunk = meta.column(c)
+                if wanted is not None and chunk.path_in_schema.split(".")[0] not in wanted:
+                    continue
+                why = _chunk(f, chunk)
+                if why:
+                    return f"row group {group}, column {chunk.path_in_schema!r}: {why}"
+    return None
+
+
+def _chunk(f: IO[bytes], chunk: Any) -> str | None:
+    start = chunk.data_page_offset
+    if chunk.has_dictionary_page and chunk.dictionary_page_offset:
+        start = min(start, chunk.dictionary_page_offset)
+    end = start + chunk.total_compressed_size
+    pos = start
+    for _ in range(MAX_PAGES):
+        if pos >= end:
+            return None
+        head = _header(f, pos)
+        if head is None:
+            return None  # not a page header: damage, for pyarrow to report
+        inflated, stored, length = head
+        if inflated > MAX_PAGE_BYTES:
+            return f"a page inflates to {inflated} bytes, more than the {MAX_PAGE_BYTES}-byte limit"
+        if inflated > BOMB_BYTES and inflated > BOMB_RATIO * stored:
+            return f"decompression bomb: a page of {stored} bytes inflates to {inflated}"
+        pos += length + max(0, stored)
+    return None
+
+
+def _header(f: IO[bytes], pos: int) -> tuple[int, int, int] | None:
+    """(uncompressed_page_size, compressed_page_size, header length) of the page header at `pos`."""
+    size = HEADER_READ
+    while size <= MAX_HEADER_BYTES:
+        f.seek(pos)
+        data = f.read(size)
+        reader = _Compact(data)
+        try:
+            fields = reader.struct_fields()
+        except _Short:
+            if len(data) < size:  # the file ends inside the header
+                return None
+            size *= 8
+            continue
+        except ValueError:
+            return None
+        if 2 not in fields or 3 not in fields:
+            return None
+        return fields[2], fields[3], reader.pos
+    return None
+
+
+class _Short(Exception):
+    """The bytes in hand end before the header does."""
+
+
+class _Compact:
+    """Just enough of Thrift's compact protocol to read a struct's integer fields and skip the rest."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def byte(self) -> int:
+        if self.pos >= len(self.data):
+            raise _Short
+        self.pos += 1
+        return self.data[self.pos - 1]
+
+    def varint(self) -> int:
+        value = shift = 0
+        while True:
+            b = self.byte()
+            value |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return value
+            shift += 7
+            if shift > 63:
+                raise ValueError("varint too long")
+
+    def zigzag(self) -> int:
+        n = self.varint()
+        return (n >> 1) ^ -(n & 1)
+
+    def skip_bytes(self, n: int) -> None:
+        if n < 0:
+            raise ValueError("negative length")
+        if self.pos + n > len(self.data):
+            raise _Short
+        self.pos += n
+
+    def struct_fields(self, depth: int = 0) -> dict[int, int]:
+        """The struct's integer fields by id (others skipped), up to its STOP."""
+        if depth > 16:
+            raise ValueError("nesting too deep")
+        out: dict[int, int] = {}
+        field = 0
+        while True:
+            b = self.byte()
+            if b == 0:
+                return out
+            kind, delta = b & 0x0F, b >> 4
+            field = field + delta if delta else self.zigzag()
+            if kind in (4, 5, 6):  # i16, i32, i64
+                out[field] = self.zigzag()
+            else:
+                self.skip(kind, depth)
+
+    def skip(self, kind: int, depth: int) -> None:
+        if kind in (1, 2):  # booleans: the value is the type
+            return
+        if kind == 3:
+            self.skip_bytes(1)
+        elif kind in (4, 5, 6):
+            self.zigzag()
+        elif kind == 7:
+            self.skip_bytes(8)
+        elif kind == 8:
+            self.skip_bytes(self.varint())
+        elif kind in (9, 10):  # list, set
+            head = self.byte()
+            count = head >> 4 if head >> 4 != 15 else self.varint()
+            for _ in range(count):
+                self.skip_element(head & 0x0F, depth)
+        elif kind == 11:  # map
+            count = self.varint()
+            if count:
+                types = self.byte()
+                for _ in range(count):
+                    self.skip_element(types >> 4, depth)
+                    self.skip_element(types & 0x0F, depth)
+        elif kind == 12:
+            self.struct_fields(depth + 1)
+        else:
+            raise ValueError(f"unknown compact type {kind}")
+
+    def skip_element(self, kind: int, depth: int) -> None:
+        if kind in (1, 2):  # a boolean element takes a byte
+            self.skip_bytes(1)
+        else:
+            self.skip(kind, depth)

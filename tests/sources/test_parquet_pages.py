@@ -1,0 +1,75 @@
+"""The page-header walk of parquet_pages.py, against what pyarrow writes: every page of every column chunk is
+found where pyarrow put it, and their sizes add up to what the footer says, whatever the writer's options."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import FIXTURES, PHOTOS
+from consentaudit.sources import parquet_pages
+
+
+def _walk(path: Path) -> list[tuple[int, int, int, int]]:
+    """(end of the walk, end of the chunk, inflated bytes + header bytes, the footer's uncompressed size) of each
+    column chunk."""
+    meta = pq.ParquetFile(path).metadata
+    out = []
+    with path.open("rb") as f:
+        for g in range(meta.num_row_groups):
+            for c in range(meta.num_columns):
+                chunk = meta.row_group(g).column(c)
+                start = chunk.data_page_offset
+                if chunk.has_dictionary_page and chunk.dictionary_page_offset:
+                    start = min(start, chunk.dictionary_page_offset)
+                end, pos, total = start + chunk.total_compressed_size, start, 0
+                while pos < end:
+                    head = parquet_pages._header(f, pos)
+                    assert head is not None, (path, g, c, pos)
+                    total += head[0] + head[2]
+                    pos += head[2] + head[1]
+                out.append((pos, end, total, chunk.total_uncompressed_size))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("version", "compression", "extras"),
+    list(itertools.product(["1.0", "2.0"], ["snappy", "zstd", "gzip", "none"], [True, False])),
+)
+def test_every_page_is_found_where_pyarrow_wrote_it(
+    tmp_path: Path, version: str, compression: str, extras: bool
+) -> None:
+    photos = sorted(PHOTOS.glob("*.jpg"))[:6]
+    values = [p.read_bytes() for p in photos] * 20
+    table = pa.table(
+        {
+            "key": [f"{i:05d}" for i in range(len(values))],
+            "jpg": pa.array(values, pa.large_binary() if extras else pa.binary()),
+            "n": list(range(len(values))),
+        }
+    )
+    path = tmp_path / "t.parquet"
+    pq.write_table(
+        table,
+        path,
+        data_page_version=version,
+        compression=compression,
+        write_statistics=extras,  # statistics in the page headers: skipped field by field
+        write_page_index=extras,
+        use_dictionary=extras,
+        row_group_size=50,
+        data_page_size=300_000,
+    )
+    for walked, end, total, footer in _walk(path):
+        assert walked == end and total == footer
+    assert parquet_pages.inflating_page(path, pq.ParquetFile(path).metadata) is None
+
+
+def test_the_fixtures_shards_walk_to_their_ends() -> None:
+    for path in sorted(FIXTURES.rglob("*.parquet")):
+        for walked, end, total, footer in _walk(path):
+            assert walked == end and total == footer, path
