@@ -311,7 +311,7 @@ def _audit(
                 req, store, scan_id, dataset_key, cached_as, items, files, mapper, landed
             )
         summary = replace(summary, crawl_refusals=dict(sorted(source.refusals.items())))
-        errors = list(source.warnings)
+        errors = [*source.warnings, *inputs.warnings]
         if source.skipped:
             errors.append(f"{source.skipped} non-image file{'s' if source.skipped != 1 else ''} skipped")
         if req.policy_file:

@@ -12,7 +12,7 @@ import io
 import os
 import stat
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -229,14 +229,26 @@ def reference_images(
 
 
 def load_reference(
-    path: Path, settings: ScanSettings = REFERENCE, store: ScanStore | None = None, jobs: int = 1, rehash: bool = False
+    path: Path,
+    settings: ScanSettings = REFERENCE,
+    store: ScanStore | None = None,
+    jobs: int = 1,
+    rehash: bool = False,
+    warn: Callable[[str], None] | None = None,
 ) -> tuple[ReferenceInfo, ReferenceTable]:
     """A reference set from a folder, shard or Parquet file of images (fingerprinted on `jobs` processes, with
     the source URLs their crawl records give), a URL list or a fingerprint file written by `fingerprint` (read
-    through the reference cache: a file parsed once loads as columns afterwards)."""
+    through the reference cache: a file parsed once loads as columns afterwards). `warn` hears of the files of
+    a folder, shard or Parquet file that could not be read: they are not in the set."""
     if is_image_source(path):
         name = path.name
         images = reference_images(path, settings, store, jobs, rehash)
+        unreadable = [img for img in images if img.fingerprint is None]
+        if unreadable and warn is not None:
+            first = unreadable[0]
+            why = " ".join((first.error or "unreadable").split())[:300]  # pyarrow's messages run over lines
+            n = len(unreadable)
+            warn(f"reference {path}: {n} file(s) unreadable, not in the set (the first: {first.path}: {why})")
         table = table_of(entries_from_images(name, images))
         return ReferenceInfo(name, str(path), len(table)), table
     if path.is_file() and path.suffix.lower() in (".txt", ".csv", ".parquet"):
@@ -262,6 +274,7 @@ class Inputs:
     references: list[ReferenceInfo]
     entries: ReferenceTable  # every set's entries, as columns
     keypoints_of: StoredKeypoints | None  # stored sets leave their entries' keypoints in the store
+    warnings: list[str] = field(default_factory=list)  # for the report: reference files that could not be read
 
 
 def check_purposes(req: AuditRequest, records: Sequence[ConsentRecord]) -> None:
@@ -293,6 +306,7 @@ def load_inputs(req: AuditRequest, settings: ScanSettings, store: ScanStore | No
     ref_infos: list[ReferenceInfo] = []
     ref_tables: list[ReferenceTable] = []
     stored: list[str] = []
+    warnings: list[str] = []
     exact = replace(settings, fast=False, with256=True)  # reference hashes: imagehash-exact, with 256-bit
     for rp in req.references:
         if not rp.exists():
@@ -308,7 +322,7 @@ def load_inputs(req: AuditRequest, settings: ScanSettings, store: ScanStore | No
             info, entries = sets.load_table(str(rp))
             stored.append(info.name)
         else:
-            info, entries = load_reference(rp, exact, store, req.jobs, req.rehash)  # on the local pool, any executor
+            info, entries = load_reference(rp, exact, store, req.jobs, req.rehash, warnings.append)  # local pool
         ref_infos.append(with_digest(info, entries))
         ref_tables.append(entries)
     keypoints = None
@@ -317,4 +331,4 @@ def load_inputs(req: AuditRequest, settings: ScanSettings, store: ScanStore | No
 
         assert store is not None
         keypoints = StoredKeypoints(store.url, stored)
-    return Inputs(records, manifest_infos, ref_infos, concat(ref_tables), keypoints)
+    return Inputs(records, manifest_infos, ref_infos, concat(ref_tables), keypoints, warnings)

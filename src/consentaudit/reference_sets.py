@@ -3,6 +3,7 @@ export fingerprint files, fingerprint a folder into a file `scan --reference` ac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from consentaudit.errors import InputError
@@ -38,9 +39,10 @@ def build_set(
     license_: str = "",
     force: bool = False,
     jobs: int = 1,
+    warn: Callable[[str], None] | None = None,
 ) -> ReferenceInfo:
     checked_name(name)
-    info, table = load_reference(source, jobs=jobs)
+    info, table = load_reference(source, jobs=jobs, warn=warn)
     info = ReferenceInfo(name, str(source), len(table), description or info.description, license_ or info.license)
     ReferenceSets(store).save(info, table.renamed(name), str(source), now_utc(), force)
     return info

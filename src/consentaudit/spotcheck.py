@@ -146,7 +146,7 @@ def run_spot_check(req: SpotCheckRequest) -> SpotCheckResult:
     for rp in req.references:
         if not rp.exists():
             raise InputError(f"reference set not found: {rp} (a spot-check takes the set's folder or file)")
-        info, es = load_reference(rp, REFERENCE, jobs=req.jobs)
+        info, es = load_reference(rp, REFERENCE, jobs=req.jobs, warn=warnings.append)
         info = with_digest(info, es)
         tables.append(es)
         recorded = {r.name: r for r in h.references}

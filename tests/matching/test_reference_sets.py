@@ -412,3 +412,30 @@ def test_fingerprint_of_a_download_counts_images_and_writes_their_urls(tmp_path:
     assert r.exit_code == 0 and "wrote 14 fingerprint(s)" in r.output and "unreadable" not in r.output, r.output
     entries = [json.loads(line) for line in out.read_text().splitlines()[1:]]
     assert sum(1 for e in entries if e.get("url")) == 14 and len(entries) == 28
+
+
+def test_reference_files_that_cannot_be_read_are_reported_not_dropped_silently(tmp_path: Path) -> None:
+    """A reference folder's file that is not a readable image, or a Parquet file of images damaged past reading,
+    adds nothing to the set: the scan's report and `reference build` say so, naming the file and why."""
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    (refs / "a.jpg").write_bytes((PHOTOS / "kodak-dc210.jpg").read_bytes())
+    (refs / "cut.jpg").write_bytes((PHOTOS / "kodak-dc240.jpg").read_bytes()[:400])
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    (ds / "x.jpg").write_bytes((PHOTOS / "kodak-dc210.jpg").read_bytes())
+    out = tmp_path / "r.json"
+    db = f"sqlite:///{tmp_path / 'db'}"
+    found = _scan(ds, out, refs, db=db)
+    assert found["x.jpg"]["verdict"] == "known_scraped"  # the readable file is in the set
+    errors = json.loads(out.read_text())["header"]["errors"]
+    assert any(f"reference {refs}: 1 file(s) unreadable" in e and "cut.jpg" in e for e in errors), errors
+
+    damaged = bytearray(HF_SHARD.read_bytes())
+    footer = len(damaged) - 8 - int.from_bytes(damaged[-8:-4], "little")
+    for at in range(4, footer, 61):  # every page; the footer stays, so it is still told to be a Parquet file
+        damaged[at] ^= 0xFF
+    (tmp_path / "hf.parquet").write_bytes(bytes(damaged))
+    r = R.invoke(app, ["reference", "build", "hf", str(tmp_path / "hf.parquet"), "--db", db])
+    assert r.exit_code == 0, r.output
+    assert "warning: reference" in r.output and "hf.parquet" in r.output and "unreadable" in r.output, r.output

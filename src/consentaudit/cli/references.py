@@ -36,8 +36,11 @@ def reference_build(
     from consentaudit.cli import allocator
     from consentaudit.reference_sets import build_set
 
+    def warn(text: str) -> None:
+        typer.echo(f"warning: {text}", err=True)
+
     allocator.reuse_large_buffers()
-    info = build_set(open_store(db), name, source, description, license_, force, jobs_or_all(jobs))
+    info = build_set(open_store(db), name, source, description, license_, force, jobs_or_all(jobs), warn)
     typer.echo(f"stored reference set {name!r}: {info.entries} entries from {source}")
 
 
