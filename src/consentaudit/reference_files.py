@@ -18,6 +18,7 @@ from consentaudit.text_files import not_utf8_at
 
 FINGERPRINT_KIND = "consentaudit-fingerprints"
 FINGERPRINT_SCHEMA = "1"
+MAX_URL_BYTES = 1 << 20  # a Parquet URL list's longest url
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
@@ -174,16 +175,10 @@ def read_url_list(path: Path, set_name: str) -> list[ReferenceEntry]:
     try:
         if suffix == ".parquet":
             try:
-                import pyarrow.parquet as pq
+                import pyarrow.parquet  # noqa: F401 -- only: is the extra installed?
             except ImportError:
                 raise InputError("reading a parquet URL list needs pyarrow (consentaudit[crawl])") from None
-            from consentaudit.sources.parquet_pages import inflating_page
-
-            why = inflating_page(path, pq.ParquetFile(path).metadata, ["url"])
-            if why:
-                raise InputError(f"cannot read URL list {path}: {why}")
-            table = pq.read_table(path, columns=["url"])
-            urls = [u for u in table.column("url").to_pylist() if isinstance(u, str)]
+            urls = _parquet_urls(path)
         elif suffix == ".csv":
             import csv
 
@@ -207,6 +202,31 @@ def read_url_list(path: Path, set_name: str) -> list[ReferenceEntry]:
             raise
         raise InputError(f"cannot read URL list {path}: {exc}") from None
     return [ReferenceEntry(set_name, u, None, None, url=u.strip()) for u in dict.fromkeys(urls)]
+
+
+def _parquet_urls(path: Path) -> list[str]:
+    """The `url` column of a Parquet file, a bounded batch at a time (parquet_batches.py); InputError naming the
+    row of a URL past MAX_URL_BYTES, or a file whose rows decode far past its size."""
+    import pyarrow.parquet as pq
+
+    from consentaudit.sources.parquet_batches import RECORD_ROWS, DecodedBudget, ParquetBomb, group_batches, records
+
+    pf = pq.ParquetFile(path)
+    budget = DecodedBudget.of(path)
+    urls: list[str] = []
+    n = 0
+    try:
+        for group in range(pf.metadata.num_row_groups):
+            for batch in group_batches(pf, path, group, ["url"], budget, RECORD_ROWS):
+                for row in records(batch, ["url"], MAX_URL_BYTES):
+                    n += 1
+                    if row is None:
+                        raise InputError(f"cannot read URL list {path}: row {n}: a url of over {MAX_URL_BYTES} bytes")
+                    if isinstance(url := row["url"], str):
+                        urls.append(url)
+    except ParquetBomb as exc:
+        raise InputError(f"cannot read URL list {path}: {exc}") from None
+    return urls
 
 
 def write_set(entries: Iterable[ReferenceEntry], out: IO[str], name: str, description: str, license: str) -> int:

@@ -155,14 +155,16 @@ def test_a_hugging_face_datasets_shard_is_audited_image_by_image(tmp_path: Path)
 def test_rows_of_large_images_are_decoded_a_few_at_a_time(tmp_path: Path) -> None:
     """The rows decoded at once hold about BATCH_BYTES, whatever the images' size: a row group of large
     images is read a row or two at a time, one of small images READ_ROWS at a time."""
-    from consentaudit.sources.parquet_images import BATCH_BYTES, READ_ROWS, batch_rows
+    from consentaudit.sources.parquet_batches import BATCH_BYTES, READ_ROWS, batch_rows
+    from consentaudit.sources.parquet_pages import group_pages
 
     big = [os.urandom(BATCH_BYTES // 2) for _ in range(6)]  # distinct, as images are
     small = [os.urandom(1000) for _ in range(100)]
     pq.write_table(pa.table({"jpg": big, "key": list("abcdef")}), tmp_path / "big.parquet", compression="none")
     pq.write_table(pa.table({"jpg": small}), tmp_path / "small.parquet", compression="none")
-    assert batch_rows(pq.ParquetFile(tmp_path / "big.parquet").metadata, 0) in (1, 2)
-    assert batch_rows(pq.ParquetFile(tmp_path / "small.parquet").metadata, 0) == READ_ROWS
+    for name, want in (("big", (1, 2)), ("small", (READ_ROWS,))):
+        meta = pq.ParquetFile(tmp_path / f"{name}.parquet").metadata
+        assert batch_rows(meta.num_rows, group_pages(tmp_path / f"{name}.parquet", meta, None, 0)) in want
 
 
 def test_a_shard_gone_or_rewritten_after_it_was_told_to_hold_images_is_a_finding(tmp_path: Path) -> None:
@@ -273,3 +275,149 @@ def test_crawl_records_and_url_lists_whose_pages_inflate_to_gigabytes_are_not_re
     assert any(
         "crawl records in 00000.parquet not read" in e and "decompression bomb" in e for e in report.header.errors
     )
+
+
+def _dictionary_shard(path: Path, photo: Path, rows: int, pad: int, keep_type: bool) -> bytes:
+    """A shard of `rows` + 1 rows whose rows after the first all point to one dictionary value, a real JPEG followed
+    by `pad` zero bytes: a few kilobytes stored, `rows` copies of the value decoded. `keep_type` stores the Arrow
+    schema, so that pyarrow reads the column back as a dictionary; without it, as plain bytes (each row a copy)."""
+    value = photo.read_bytes() + bytes(pad)
+    dictionary = pa.array([photo.read_bytes(), value], pa.binary())
+    column = pa.DictionaryArray.from_arrays(pa.array([0] + [1] * rows, pa.int32()), dictionary)
+    table = pa.table({"key": [f"{i:03d}" for i in range(rows + 1)], "jpg": column})
+    pq.write_table(table, path, compression="zstd", store_schema=keep_type)
+    return value
+
+
+@pytest.mark.parametrize("keep_type", [False, True])
+def test_rows_repeating_a_dictionary_value_are_decoded_a_few_at_a_time_and_not_past_a_bound(
+    tmp_path: Path, keep_type: bool
+) -> None:
+    """A 133 KB shard of 2,001 rows pointing to one 60 MB value took 745 s and 6.4 GB to scan: the footer gave
+    ~31 KB a row, so 32 rows were decoded at once, each a copy of the value, and every copy was hashed. Now a
+    batch holds a dictionary value of each column at most BATCH_BYTES // value times, and a file's rows decode to
+    DECODED_FLOOR (here lowered to 48 MB) or DECODED_RATIO times its size at most: the rows before are audited,
+    the rest is a finding naming them. A table written from Arrow keeps the dictionary's type: such a column of
+    images is audited too (it passed as a non-image file)."""
+    from consentaudit.sources import parquet_batches
+
+    dataset = tmp_path / "ds"
+    dataset.mkdir()
+    photo = sorted(PHOTOS.glob("*.jpg"))[0]
+    pad, rows = 4 << 20, 60
+    value = _dictionary_shard(dataset / "d.parquet", photo, rows, pad, keep_type)
+    assert (dataset / "d.parquet").stat().st_size < 256 << 10
+
+    sizes: list[int] = []
+    real = pq.ParquetFile.iter_batches
+
+    def counting(self: pq.ParquetFile, *a: object, **kw: object) -> object:
+        sizes.append(int(kw.get("batch_size") or 0))  # type: ignore[call-overload]
+        return real(self, *a, **kw)  # type: ignore[arg-type]
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(pq.ParquetFile, "iter_batches", counting)
+    mp.setattr(parquet_batches, "DECODED_FLOOR", 48 << 20)
+    try:
+        report = run_audit(AuditRequest(dataset=dataset, jobs=1), ScanStore(f"sqlite:///{tmp_path / 'db'}"))
+    finally:
+        mp.undo()
+    assert sizes and max(sizes) * len(value) <= parquet_batches.BATCH_BYTES
+    found = {f.path: f for f in report.findings}
+    shard = found.pop("d.parquet")
+    assert shard.verdict == Verdict.UNREADABLE
+    detail = shard.reasons[0].detail
+    assert "decode to more than" in detail
+    read = len(found)
+    assert f"rows {read}-{rows} not read" in detail
+    assert (48 << 20) - parquet_batches.BATCH_BYTES - len(value) <= read * len(value) <= 48 << 20
+    assert found["d.parquet/000.jpg"].sha256 == hashlib.sha256(photo.read_bytes()).hexdigest()
+    assert {found[f"d.parquet/{i:03d}.jpg"].sha256 for i in range(1, read)} == {hashlib.sha256(value).hexdigest()}
+
+
+def test_a_crawl_record_past_the_sidecar_limit_is_not_copied_out(tmp_path: Path) -> None:
+    """A row's other columns are its crawl record, read as a tar's `<key>.json` is: one past MAX_SIDECAR_BYTES is
+    not read (a 20 MB caption that 500 rows point to was 500 copies in memory, 15 GB with the images), the row
+    keeps its key and is audited, and the report says how many records were left."""
+    from consentaudit.sources.item import MAX_SIDECAR_BYTES
+
+    dataset = tmp_path / "ds"
+    dataset.mkdir()
+    photos = sorted(PHOTOS.glob("*.jpg"))[:4]
+    caption = pa.DictionaryArray.from_arrays(
+        pa.array([0, 1, 0, 0], pa.int32()), pa.array(["a photo", "x" * (MAX_SIDECAR_BYTES + 1)])
+    )
+    table = pa.table(
+        {
+            "key": [f"k{i}" for i in range(4)],
+            "url": [f"https://example.org/{i}.jpg" for i in range(4)],
+            "caption": caption,
+            "jpg": [p.read_bytes() for p in photos],
+        }
+    )
+    pq.write_table(table, dataset / "c.parquet", compression="zstd", store_schema=False)
+    report = run_audit(AuditRequest(dataset=dataset, jobs=1), ScanStore(f"sqlite:///{tmp_path / 'db'}"))
+    found = {f.path: f for f in report.findings}
+    assert set(found) == {f"c.parquet/k{i}.jpg" for i in range(4)}
+    urls = {i: dict(found[f"c.parquet/k{i}.jpg"].metadata).get("crawl.url") for i in range(4)}
+    assert urls == {
+        0: "https://example.org/0.jpg",
+        1: None,
+        2: "https://example.org/2.jpg",
+        3: "https://example.org/3.jpg",
+    }
+    assert any("1 row(s) whose crawl record" in e and "c.parquet" in e for e in report.header.errors)
+    assert found["c.parquet/k1.jpg"].sha256 == hashlib.sha256(photos[1].read_bytes()).hexdigest()
+
+
+def test_crawl_records_and_url_lists_past_their_bounds_are_reported(tmp_path: Path) -> None:
+    """img2dataset's crawl-record parquet beside a shard and a Parquet URL list are read a bounded batch at a time:
+    a record past MAX_SIDECAR_BYTES is left with a warning, a URL past MAX_URL_BYTES is an input error naming its
+    row, and a file whose rows decode past the bound (a caption or URL that every row points to) is not read."""
+    from consentaudit.errors import InputError
+    from consentaudit.reference_files import MAX_URL_BYTES, read_url_list
+    from consentaudit.sources import parquet_batches
+    from consentaudit.sources.crawl_records import parquet_rows
+    from consentaudit.sources.item import MAX_SIDECAR_BYTES
+
+    long_url = "https://example.org/" + "x" * MAX_URL_BYTES
+    pq.write_table(pa.table({"url": ["https://example.org/a.jpg", long_url]}), tmp_path / "long.parquet")
+    with pytest.raises(InputError, match="row 2: a url of over"):
+        read_url_list(tmp_path / "long.parquet", "urls")
+    url = pa.DictionaryArray.from_arrays(pa.array([0] * 200, pa.int32()), pa.array(["https://e.org/" + "y" * 500_000]))
+    pq.write_table(pa.table({"url": url}), tmp_path / "same.parquet", compression="zstd", store_schema=False)
+    mp = pytest.MonkeyPatch()
+    mp.setattr(parquet_batches, "DECODED_FLOOR", 16 << 20)
+    try:
+        with pytest.raises(InputError, match="decode to more than"):
+            read_url_list(tmp_path / "same.parquet", "urls")
+    finally:
+        mp.undo()
+
+    dataset = tmp_path / "shards"
+    shutil.copytree(FIXTURES / "img2dataset" / "webdataset", dataset)
+    crawl = pq.read_table(dataset / "00000.parquet")
+    at, n = crawl.schema.get_field_index("caption"), crawl.num_rows
+    keys = [str(k) for k in crawl.column("key").to_pylist()]
+
+    def records_with(caption: pa.Array) -> tuple[list[str], dict[str, str]]:
+        pq.write_table(crawl.set_column(at, "caption", caption), dataset / "00000.parquet", compression="zstd")
+        warnings: list[str] = []
+        return warnings, parquet_rows(dataset / "00000.tar", warnings.append)
+
+    warnings, rows = records_with(crawl.column("caption").combine_chunks())
+    assert not warnings and sorted(rows) == sorted(keys)
+    long: list[str | None] = [None] * n
+    long[3] = "x" * (MAX_SIDECAR_BYTES + 1)
+    warnings, rows = records_with(pa.array(long, pa.string()))
+    assert warnings == [f"crawl records in 00000.parquet: 1 row(s) over {MAX_SIDECAR_BYTES} bytes not read"]
+    assert sorted(rows) == sorted(keys[:3] + keys[4:])
+    shared = pa.DictionaryArray.from_arrays(pa.array([0] * n, pa.int32()), pa.array(["z" * 900_000]))
+    mp = pytest.MonkeyPatch()
+    mp.setattr(parquet_batches, "DECODED_FLOOR", 1 << 20)
+    try:
+        warnings, rows = records_with(shared)
+    finally:
+        mp.undo()
+    assert not rows and len(warnings) == 1
+    assert "crawl records in 00000.parquet not read" in warnings[0] and "decode to more than" in warnings[0]

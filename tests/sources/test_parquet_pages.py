@@ -73,3 +73,34 @@ def test_the_fixtures_shards_walk_to_their_ends() -> None:
     for path in sorted(FIXTURES.rglob("*.parquet")):
         for walked, end, total, footer in _walk(path):
             assert walked == end and total == footer, path
+
+
+def test_dictionary_pages_are_told_from_data_pages(tmp_path: Path) -> None:
+    """A dictionary page's value is copied into every row that points to it: its inflated size is what a row may
+    decode to, whatever the data pages hold (a few bytes of indices)."""
+    value = bytes(3 << 20)
+    table = pa.table({"jpg": [value] * 10, "key": [f"{i:03d}" for i in range(10)]})
+    pq.write_table(table, tmp_path / "dict.parquet", compression="zstd", use_dictionary=["jpg"])
+    pq.write_table(table, tmp_path / "plain.parquet", compression="zstd", use_dictionary=False)
+    meta = pq.ParquetFile(tmp_path / "dict.parquet").metadata
+    pages = parquet_pages.group_pages(tmp_path / "dict.parquet", meta, ["jpg"], 0)
+    assert pages.why is None
+    assert len(value) <= pages.dictionaries < len(value) + 1024  # the value and its length prefix
+    assert pages.inflated < pages.dictionaries + 1024  # the data page: 10 indices
+    meta = pq.ParquetFile(tmp_path / "plain.parquet").metadata
+    pages = parquet_pages.group_pages(tmp_path / "plain.parquet", meta, ["jpg"], 0)
+    assert pages.dictionaries == 0 and pages.inflated >= 10 * len(value)
+
+
+def test_many_columns_of_modest_pages_held_at_once_are_a_bomb(tmp_path: Path) -> None:
+    """No page passes the bound alone, but decoding a row holds a dictionary page of every column at once: forty
+    columns of 3 MB of zeros (a few kilobytes stored) are 120 MB of pages for one row."""
+    n = 40
+    value = bytes(3 << 20)
+    table = pa.table({f"c{i}": [value] * 4 for i in range(n)})
+    pq.write_table(table, tmp_path / "wide.parquet", compression="zstd")
+    meta = pq.ParquetFile(tmp_path / "wide.parquet").metadata
+    assert (tmp_path / "wide.parquet").stat().st_size < 1 << 20
+    why = parquet_pages.group_pages(tmp_path / "wide.parquet", meta, None, 0).why or ""
+    assert "decoding a row holds" in why and n * len(value) <= int(why.split(" holds ")[1].split()[0])
+    assert parquet_pages.group_pages(tmp_path / "wide.parquet", meta, ["c0", "c1"], 0).why is None  # 6 MB

@@ -34,6 +34,7 @@ from consentaudit.sources.item import (
     DEFAULT_MAX_FILE_BYTES,
     HEAD_BYTES,
     IMAGE_EXTENSIONS,
+    MAX_SIDECAR_BYTES,
     Item,
     copy_name,
     display_name,
@@ -42,8 +43,6 @@ from consentaudit.sources.item import (
 )
 from consentaudit.sources.parquet_images import ParquetUnreadable, embedded_images, list_parquet
 from consentaudit.sources.zip_salvage import LocalMember, local_members, read_head, read_member
-
-MAX_SIDECAR_BYTES = 1 << 20
 
 
 def is_archive(path: PurePath) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from consentaudit.sources.item import ARCHIVE_SUFFIXES
+from consentaudit.sources.item import ARCHIVE_SUFFIXES, MAX_SIDECAR_BYTES
 
 # img2dataset's error_message for a sample it did not download because the server reserved it
 # (`--disallowed_header_directives`): "Use of image disallowed by X-Robots-Tag directive".
@@ -68,21 +68,25 @@ def parquet_rows(shard: Path, warn: Callable[[str], None]) -> dict[str, str]:
     try:
         import pyarrow.parquet as pq
 
-        from consentaudit.sources.parquet_pages import inflating_page
+        from consentaudit.sources.parquet_batches import RECORD_ROWS, DecodedBudget, group_batches, records
 
-        why = inflating_page(pq_path, pq.ParquetFile(pq_path).metadata)
-        if why:
-            warn(f"crawl records in {pq_path.name} not read ({why})")
-            return {}
-        table = pq.read_table(pq_path)
-    except Exception as exc:
+        pf = pq.ParquetFile(pq_path)
+        budget = DecodedBudget.of(pq_path)
+        names = pf.schema_arrow.names
+        rows: dict[str, str] = {}
+        oversized = 0
+        for group in range(pf.metadata.num_row_groups):
+            for batch in group_batches(pf, pq_path, group, None, budget, RECORD_ROWS):
+                for row in records(batch, names, MAX_SIDECAR_BYTES):
+                    if row is None:
+                        oversized += 1
+                    elif (key := row.get("key")) is not None:
+                        rows[str(key)] = json.dumps(crawl_fields(row), sort_keys=True)
+    except Exception as exc:  # pyarrow's errors for damage, a bomb (ParquetBomb)
         warn(f"crawl records in {pq_path.name} not read ({type(exc).__name__}: {str(exc)[:200]})")
         return {}
-    rows: dict[str, str] = {}
-    for row in table.to_pylist():
-        key = row.get("key")
-        if key is not None:
-            rows[str(key)] = json.dumps(crawl_fields(row), sort_keys=True)
+    if oversized:
+        warn(f"crawl records in {pq_path.name}: {oversized} row(s) over {MAX_SIDECAR_BYTES} bytes not read")
     return rows
 
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from consentaudit.models import CacheState
 
 DEFAULT_MAX_FILE_BYTES = 1 << 30  # the largest file or member read
+MAX_SIDECAR_BYTES = 1 << 20  # the largest crawl record read (a sample's json, a Parquet row's other columns)
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip")
 SHARD_SUFFIXES = (*ARCHIVE_SUFFIXES, ".parquet")  # what a shard's name ends with (a Parquet shard holds images)
 IMAGE_EXTENSIONS = frozenset(

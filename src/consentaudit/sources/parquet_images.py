@@ -17,8 +17,15 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from consentaudit.sources.crawl_records import ListingLog, crawl_fields, refusal_protocol
-from consentaudit.sources.item import HEAD_BYTES, IMAGE_EXTENSIONS, Item, display_name, looks_like_image
-from consentaudit.sources.parquet_pages import inflating_page
+from consentaudit.sources.item import (
+    HEAD_BYTES,
+    IMAGE_EXTENSIONS,
+    MAX_SIDECAR_BYTES,
+    Item,
+    display_name,
+    looks_like_image,
+)
+from consentaudit.sources.parquet_batches import DecodedBudget, ParquetBomb, group_batches, lengths, records, text
 
 LOOKED_AT = 64  # rows read to find a column's first value that is not null
 
@@ -105,10 +112,13 @@ def holds_images(path: Path) -> bool:
         return exc.column is not None
 
 
-def _binary(kind: object) -> bool:
+def _binary(kind: Any) -> bool:
+    """A column of bytes, dictionary-encoded or not (a table written from Arrow keeps a dictionary's type)."""
     import pyarrow as pa
 
-    return bool(pa.types.is_binary(kind) or pa.types.is_large_binary(kind))
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return text(kind) and not (pa.types.is_string(kind) or pa.types.is_large_string(kind))
 
 
 def _first_value(pf: Any, column: str, path: Path) -> bytes | None:
@@ -117,9 +127,11 @@ def _first_value(pf: Any, column: str, path: Path) -> bytes | None:
     pages are known not to inflate past what the file holds (ParquetUnreadable)."""
     seen = 0
     for group in range(pf.metadata.num_row_groups):
-        if why := inflating_page(path, pf.metadata, [column], [group]):
-            raise ParquetUnreadable(f"its column {column!r} is not read: {why}", column)
-        for batch in pf.iter_batches(batch_size=4, row_groups=[group], columns=[column], use_threads=False):
+        try:
+            batches = group_batches(pf, path, group, [column], None, most=4)
+        except ParquetBomb as exc:
+            raise ParquetUnreadable(f"its column {column!r} is not read: {exc}", column) from exc
+        for batch in batches:
             for value in batch.column(0).to_pylist():
                 if (found := image_bytes(value)) is not None:
                     return found
@@ -129,22 +141,10 @@ def _first_value(pf: Any, column: str, path: Path) -> bytes | None:
     return None
 
 
-READ_ROWS = 32  # rows decoded at a time, at most: a unit's rows come in order, one forward pass a row group
-BATCH_BYTES = 32 << 20  # ... and about this many bytes of them: a file of large images is read fewer rows at once
-
-
-def batch_rows(metadata: Any, group: int) -> int:
-    """How many rows of a row group to decode at a time: READ_ROWS, fewer where its rows are large (from its
-    size in the footer), so that a batch holds about BATCH_BYTES whatever the images' size."""
-    meta = metadata.row_group(group)
-    per_row = int(meta.total_byte_size) // max(1, int(meta.num_rows))
-    return max(1, min(READ_ROWS, BATCH_BYTES // max(1, per_row)))
-
-
 class ParquetRows:
     """Reads the image of any row of one Parquet shard. A unit's rows come in file order, so each row group is
     read forward once, a batch of `batch_rows` rows at a time (a row group of a million images is never held
-    whole); a row behind the batch in hand starts its row group again."""
+    whole; parquet_batches.py); a row behind the batch in hand starts its row group again."""
 
     def __init__(self, location: str) -> None:
         import pyarrow.parquet as pq
@@ -186,15 +186,12 @@ class ParquetRows:
     def _value(self, row: int) -> object:
         group = bisect.bisect_right(self._starts, row) - 1
         if group != self._group or row < self._first:
-            if group != self._group and (
-                why := inflating_page(self._path, self._file.metadata, [self._column], [group])
-            ):
-                raise OSError(f"not read: {why}")
-            self._group, self._first, self._values = group, self._starts[group], ()
-            rows = batch_rows(self._file.metadata, group)
-            self._batches = self._file.iter_batches(
-                batch_size=rows, row_groups=[group], columns=[self._column], use_threads=False
-            )
+            self._group, self._first, self._values = -1, self._starts[group], ()
+            try:
+                self._batches = group_batches(self._file, self._path, group, [self._column], None)
+            except ParquetBomb as exc:
+                raise OSError(f"not read: {exc}") from exc
+            self._group = group
         while row >= self._first + len(self._values):
             self._first += len(self._values)
             self._values = next(self._batches).column(0)
@@ -211,8 +208,10 @@ def list_parquet(archive: Path, rel: str, embedded: EmbeddedImages, log: Listing
     no image is counted as a crawl-time refusal where its error says a header reserved it, as a tar shard's
     parquet row is. Row groups are independent: one that cannot be read, or whose pages would inflate far past
     what the file holds (a decompression bomb: parquet_pages.py), is passed, and the shard itself is an item
-    with a problem that names the rows not listed. The image column is read here once, in batches, for each
-    image's size."""
+    with a problem that names the rows not listed; once the rows decode to more than the file's budget
+    (parquet_batches.py: a value repeated from a dictionary), none after are listed, as the scan would read each.
+    The image column is read here once, in batches, for each image's size; a crawl record past MAX_SIDECAR_BYTES
+    is not read (a tar's `<key>.json` past it is not either), with a note."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -220,40 +219,64 @@ def list_parquet(archive: Path, rel: str, embedded: EmbeddedImages, log: Listing
     seen: set[str] = set()
     lost: list[str] = []  # the row groups that could not be read, and why (the first)
     why = ""
+    oversized = 0  # rows whose crawl record is past MAX_SIDECAR_BYTES: not copied out
     try:
         mtime_ns = archive.stat().st_mtime_ns
+        budget = DecodedBudget.of(archive)
         pf = pq.ParquetFile(archive)
     except Exception as exc:  # gone or rewritten since it was told to hold images
         yield Item(rel, str(archive), 0, 0, f"Parquet shard unreadable: {type(exc).__name__}: {exc}")
         return
+    total = pf.metadata.num_rows
     first = 0
     for group in range(pf.metadata.num_row_groups):
         count = pf.metadata.row_group(group).num_rows
         row = first
         try:
-            if bomb := inflating_page(archive, pf.metadata, None, [group]):
-                raise ParquetUnreadable(bomb)
-            rows = batch_rows(pf.metadata, group)
-            for batch in pf.iter_batches(batch_size=rows, row_groups=[group], use_threads=False):
+            for batch in group_batches(pf, archive, group, None, budget):
                 images = batch.column(embedded.column)
                 data = pc.struct_field(images, "bytes") if embedded.struct else images  # not copied out
-                sizes = pc.binary_length(data).to_pylist()
+                sizes = lengths(data)
                 named = pc.struct_field(images, "path").to_pylist() if embedded.struct and _has_path(images) else None
                 rest = [n for n in batch.schema.names if n != embedded.column]
-                columns = [batch.column(n).to_pylist() for n in rest]
+                rows = records(batch, rest, MAX_SIDECAR_BYTES)
                 for k, size in enumerate(sizes):
-                    record = {n: c[k] for n, c in zip(rest, columns, strict=True)}
+                    record = rows[k]
+                    if record is None:
+                        oversized += 1
+                        record = _key_only(batch, k)
                     name = named[k] if named is not None else None
-                    item = _parquet_row(archive, rel, record, size or 0, name, row, mtime_ns, suffix, seen, log)
+                    item = _parquet_row(archive, rel, record, int(size), name, row, mtime_ns, suffix, seen, log)
                     if item is not None:
                         yield item
                     row += 1
-        except Exception as exc:  # a damaged page: pyarrow raises several types
-            lost.append(f"{row}-{first + count - 1}")
+        except Exception as exc:  # a damaged page (pyarrow raises several types), or a bomb
+            spent = budget.used > budget.limit
+            lost.append(f"{row}-{(total if spent else first + count) - 1}")
             why = why or f"{type(exc).__name__}: {exc}"
+            if spent:
+                break
         first += count
+    if oversized:
+        log.warn(
+            f"{rel}: {oversized} row(s) whose crawl record (the columns beside the image) is over "
+            f"{MAX_SIDECAR_BYTES} bytes: not read as crawl records"
+        )
     if lost:
         yield Item(rel, str(archive), 0, 0, f"Parquet shard damaged: rows {', '.join(lost)} not read ({why})")
+
+
+def _key_only(batch: Any, k: int) -> dict[str, Any]:
+    """The sample key of a row whose crawl record is not read, when the key itself is a short one."""
+    import pyarrow as pa
+
+    if "key" not in batch.schema.names:
+        return {}
+    column = batch.column("key")
+    found = lengths(column)
+    if (found is None and not pa.types.is_integer(column.type)) or (found is not None and found[k] > 1024):
+        return {}
+    return {"key": column[k].as_py()}
 
 
 def _has_path(images: Any) -> bool:

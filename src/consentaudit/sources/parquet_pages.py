@@ -5,11 +5,17 @@ writer's claims, which pyarrow does not check against the pages. A few kilobytes
 small file could take a worker's memory. Each column chunk is walked as pyarrow walks it: from its first page
 (the dictionary page, if any), header after header (parquet-format's `PageHeader`, Thrift compact protocol),
 over the footer's stored length. Headers that cannot be read are left for pyarrow to report as damage.
+
+A dictionary page is inflated once for its column chunk, but every row that points into it decodes to a copy of
+its value: one 60 MB value that 2,000 rows point to is 120 GB of rows from a 133 KB file. Its size
+(`GroupPages.dictionaries`) bounds how many rows are decoded at once, and the decoded bytes of a file are
+bounded as a whole (parquet_batches.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -21,29 +27,69 @@ BOMB_RATIO = 32  # ... to more than this many times its stored size is a bomb (i
 MAX_PAGES = 1 << 20  # pages walked in one column chunk
 HEADER_READ = 512  # bytes read for a page header first (a header with statistics may need more: read again)
 MAX_HEADER_BYTES = 16 << 20
+DICTIONARY_PAGE = 2  # parquet-format's PageType
+
+
+@dataclass(frozen=True)
+class GroupPages:
+    """What a row group's pages (of the columns asked for) inflate to, from their headers."""
+
+    why: str | None = None  # why decoding it would take far more memory than the file holds (None: it would not)
+    inflated: int = 0  # all its pages, inflated
+    dictionaries: int = 0  # its dictionary pages, inflated: each row decoded may copy a value out of each
+
+
+@dataclass
+class _Chunk:
+    inflated: int = 0
+    dictionary: int = 0  # inflated
+    dictionary_stored: int = 0
+    largest: int = 0  # the largest data page, inflated ...
+    largest_stored: int = 0  # ... and stored
 
 
 def inflating_page(
     path: Path, metadata: Any, columns: Iterable[str] | None = None, groups: Iterable[int] | None = None
 ) -> str | None:
     """Why reading the file's pages (of `columns`, by top-level name, in row `groups`; all by default) would take
-    far more memory than the file holds: the first page that inflates past MAX_PAGE_BYTES, or past BOMB_BYTES to
-    more than BOMB_RATIO times its stored size. None when no page does."""
-    wanted = None if columns is None else set(columns)
-    with path.open("rb") as f:
-        for group in range(metadata.num_row_groups) if groups is None else groups:
-            meta = metadata.row_group(group)
-            for c in range(meta.num_columns):
-                chunk = meta.column(c)
-                if wanted is not None and chunk.path_in_schema.split(".")[0] not in wanted:
-                    continue
-                why = _chunk(f, chunk)
-                if why:
-                    return f"row group {group}, column {chunk.path_in_schema!r}: {why}"
+    far more memory than the file holds (`group_pages`), or None."""
+    for group in range(metadata.num_row_groups) if groups is None else groups:
+        if why := group_pages(path, metadata, columns, group).why:
+            return why
     return None
 
 
-def _chunk(f: IO[bytes], chunk: Any) -> str | None:
+def group_pages(path: Path, metadata: Any, columns: Iterable[str] | None, group: int) -> GroupPages:
+    """The pages of one row group's column chunks (of `columns`, by top-level name; all when None). Its `why`
+    names the first page that inflates past MAX_PAGE_BYTES, or past BOMB_BYTES to more than BOMB_RATIO times its
+    stored size, or else the pages that decoding a row holds at once (each column's dictionary and largest data
+    page) when together they do so: a thousand columns of modest pages are as large as one bomb."""
+    wanted = None if columns is None else set(columns)
+    meta = metadata.row_group(group)
+    inflated = dictionaries = held = held_stored = 0
+    with path.open("rb") as f:
+        for c in range(meta.num_columns):
+            chunk = meta.column(c)
+            if wanted is not None and chunk.path_in_schema.split(".")[0] not in wanted:
+                continue
+            pages = _Chunk()
+            if why := _chunk(f, chunk, pages):
+                return GroupPages(f"row group {group}, column {chunk.path_in_schema!r}: {why}")
+            inflated += pages.inflated
+            dictionaries += pages.dictionary
+            held += pages.dictionary + pages.largest
+            held_stored += pages.dictionary_stored + pages.largest_stored
+    if _bomb(held, held_stored):
+        why = f"decoding a row holds {held} bytes of pages at once, inflated from {held_stored}"
+        return GroupPages(f"row group {group}: {why}")
+    return GroupPages(None, inflated, dictionaries)
+
+
+def _bomb(inflated: int, stored: int) -> bool:
+    return inflated > MAX_PAGE_BYTES or (inflated > BOMB_BYTES and inflated > BOMB_RATIO * stored)
+
+
+def _chunk(f: IO[bytes], chunk: Any, pages: _Chunk) -> str | None:
     start = chunk.data_page_offset
     if chunk.has_dictionary_page and chunk.dictionary_page_offset:
         start = min(start, chunk.dictionary_page_offset)
@@ -55,17 +101,23 @@ def _chunk(f: IO[bytes], chunk: Any) -> str | None:
         head = _header(f, pos)
         if head is None:
             return None  # not a page header: damage, for pyarrow to report
-        inflated, stored, length = head
+        inflated, stored, length, kind = head
         if inflated > MAX_PAGE_BYTES:
             return f"a page inflates to {inflated} bytes, more than the {MAX_PAGE_BYTES}-byte limit"
-        if inflated > BOMB_BYTES and inflated > BOMB_RATIO * stored:
+        if _bomb(inflated, stored):
             return f"decompression bomb: a page of {stored} bytes inflates to {inflated}"
+        pages.inflated += max(0, inflated)
+        if kind == DICTIONARY_PAGE:
+            pages.dictionary += max(0, inflated)
+            pages.dictionary_stored += max(0, stored)
+        elif inflated > pages.largest:
+            pages.largest, pages.largest_stored = inflated, max(0, stored)
         pos += length + max(0, stored)
     return None
 
 
-def _header(f: IO[bytes], pos: int) -> tuple[int, int, int] | None:
-    """(uncompressed_page_size, compressed_page_size, header length) of the page header at `pos`."""
+def _header(f: IO[bytes], pos: int) -> tuple[int, int, int, int] | None:
+    """(uncompressed_page_size, compressed_page_size, header length, page type) of the page header at `pos`."""
     size = HEADER_READ
     while size <= MAX_HEADER_BYTES:
         f.seek(pos)
@@ -82,7 +134,7 @@ def _header(f: IO[bytes], pos: int) -> tuple[int, int, int] | None:
             return None
         if 2 not in fields or 3 not in fields:
             return None
-        return fields[2], fields[3], reader.pos
+        return fields[2], fields[3], reader.pos, fields.get(1, -1)
     return None
 
 
