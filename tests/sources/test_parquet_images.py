@@ -6,6 +6,8 @@ not images."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import json
 import os
 import shutil
 from dataclasses import replace
@@ -294,11 +296,11 @@ def test_rows_repeating_a_dictionary_value_are_decoded_a_few_at_a_time_and_not_p
     tmp_path: Path, keep_type: bool
 ) -> None:
     """A 133 KB shard of 2,001 rows pointing to one 60 MB value took 745 s and 6.4 GB to scan: the footer gave
-    ~31 KB a row, so 32 rows were decoded at once, each a copy of the value, and every copy was hashed. Now a
-    batch holds a dictionary value of each column at most BATCH_BYTES // value times, and a file's rows decode to
-    DECODED_FLOOR (here lowered to 48 MB) or DECODED_RATIO times its size at most: the rows before are audited,
-    the rest is a finding naming them. A table written from Arrow keeps the dictionary's type: such a column of
-    images is audited too (it passed as a non-image file)."""
+    ~31 KB a row, so 32 rows were decoded at once, each a copy of the value, and every copy was hashed. Now the
+    listing reads the dictionary indices as they are stored, reading a row's image holds about BATCH_BYTES of
+    rows at once, and a file's rows decode to DECODED_FLOOR (here lowered to 48 MB) or DECODED_RATIO times its
+    size at most: the rows within it are audited, the rest is a finding naming them. A table written from Arrow
+    keeps the dictionary's type: such a column of images is audited too (it passed as a non-image file)."""
     from consentaudit.sources import parquet_batches
 
     dataset = tmp_path / "ds"
@@ -308,21 +310,22 @@ def test_rows_repeating_a_dictionary_value_are_decoded_a_few_at_a_time_and_not_p
     value = _dictionary_shard(dataset / "d.parquet", photo, rows, pad, keep_type)
     assert (dataset / "d.parquet").stat().st_size < 256 << 10
 
-    sizes: list[int] = []
+    held: list[int] = []
     real = pq.ParquetFile.iter_batches
 
-    def counting(self: pq.ParquetFile, *a: object, **kw: object) -> object:
-        sizes.append(int(kw.get("batch_size") or 0))  # type: ignore[call-overload]
-        return real(self, *a, **kw)  # type: ignore[arg-type]
+    def measured(self: pq.ParquetFile, *a: object, **kw: object) -> object:
+        for batch in real(self, *a, **kw):  # type: ignore[arg-type]
+            held.append(batch.nbytes)
+            yield batch
 
     mp = pytest.MonkeyPatch()
-    mp.setattr(pq.ParquetFile, "iter_batches", counting)
+    mp.setattr(pq.ParquetFile, "iter_batches", measured)
     mp.setattr(parquet_batches, "DECODED_FLOOR", 48 << 20)
     try:
         report = run_audit(AuditRequest(dataset=dataset, jobs=1), ScanStore(f"sqlite:///{tmp_path / 'db'}"))
     finally:
         mp.undo()
-    assert sizes and max(sizes) * len(value) <= parquet_batches.BATCH_BYTES
+    assert held and max(held) <= parquet_batches.BATCH_BYTES + len(value)  # not 32 copies of the value
     found = {f.path: f for f in report.findings}
     shard = found.pop("d.parquet")
     assert shard.verdict == Verdict.UNREADABLE
@@ -330,7 +333,8 @@ def test_rows_repeating_a_dictionary_value_are_decoded_a_few_at_a_time_and_not_p
     assert "decode to more than" in detail
     read = len(found)
     assert f"rows {read}-{rows} not read" in detail
-    assert (48 << 20) - parquet_batches.BATCH_BYTES - len(value) <= read * len(value) <= 48 << 20
+    decoded = len(photo.read_bytes()) + (read - 1) * len(value)  # the rows audited: as many as the bound holds
+    assert decoded <= 48 << 20 < decoded + len(value)
     assert found["d.parquet/000.jpg"].sha256 == hashlib.sha256(photo.read_bytes()).hexdigest()
     assert {found[f"d.parquet/{i:03d}.jpg"].sha256 for i in range(1, read)} == {hashlib.sha256(value).hexdigest()}
 
@@ -421,3 +425,83 @@ def test_crawl_records_and_url_lists_past_their_bounds_are_reported(tmp_path: Pa
         mp.undo()
     assert not rows and len(warnings) == 1
     assert "crawl records in 00000.parquet not read" in warnings[0] and "decode to more than" in warnings[0]
+
+
+def test_list_elements_pointing_to_one_dictionary_value_are_not_copied_out(tmp_path: Path) -> None:
+    """A list column whose elements all point to one 1 MB dictionary value decodes to 100 MB a row however few
+    rows a batch holds (a 129 KB shard of 20 such rows took 7.4 GB and 18 s to scan; of 1,000 elements a row,
+    10.6 GB before pyarrow ran out of memory). Such elements are read as the dictionary indices they are stored
+    as, each row's size is counted from them, and the rows past the bound are a finding; no batch holds the
+    copies. A run of twenty million null elements (a few bytes stored) is not decoded at all: its page headers
+    count the values."""
+    from consentaudit.sources import parquet_batches
+
+    dataset = tmp_path / "ds"
+    dataset.mkdir()
+    photos = sorted(PHOTOS.glob("*.jpg"))[:6]
+    n, per = len(photos), 100
+    values = pa.DictionaryArray.from_arrays(pa.array([0] * (n * per), pa.int32()), pa.array(["x" * (1 << 20)]))
+    tags = pa.ListArray.from_arrays(pa.array([i * per for i in range(n + 1)], pa.int32()), values)
+    table = pa.table({"key": [f"{i:03d}" for i in range(n)], "tags": tags, "jpg": [p.read_bytes() for p in photos]})
+    pq.write_table(table, dataset / "tags.parquet", compression="zstd", store_schema=False)
+    nulls = pa.ListArray.from_arrays(pa.array([0, 20_000_000], pa.int32()), pa.nulls(20_000_000, pa.int32()))
+    table = pa.table({"key": ["000"], "mask": nulls, "jpg": [photos[0].read_bytes()]})
+    pq.write_table(table, dataset / "nulls.parquet", compression="zstd")
+    assert (dataset / "tags.parquet").stat().st_size < 1 << 20 and (dataset / "nulls.parquet").stat().st_size < 1 << 20
+
+    held: list[int] = []
+    real = pq.ParquetFile.iter_batches
+
+    def measured(self: pq.ParquetFile, *a: object, **kw: object) -> object:
+        for batch in real(self, *a, **kw):  # type: ignore[arg-type]
+            held.append(batch.nbytes)
+            yield batch
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(pq.ParquetFile, "iter_batches", measured)
+    mp.setattr(parquet_batches, "DECODED_FLOOR", 64 << 20)
+    try:
+        report = run_audit(AuditRequest(dataset=dataset, jobs=1), ScanStore(f"sqlite:///{tmp_path / 'db'}"))
+    finally:
+        mp.undo()
+    found = {f.path: f for f in report.findings}
+    assert found["tags.parquet"].verdict == found["nulls.parquet"].verdict == Verdict.UNREADABLE
+    assert "rows 0-5 not read" in found["tags.parquet"].reasons[0].detail
+    assert "decode to more than" in found["tags.parquet"].reasons[0].detail
+    assert "would decode to more than" in found["nulls.parquet"].reasons[0].detail
+    assert held and max(held) < 16 << 20  # each batch: the 1 MB dictionary and indices, never 100 MB a row
+
+
+def test_a_parquet_shard_is_scanned_without_importing_pandas(tmp_path: Path) -> None:
+    """Sizing a shard's rows reads Arrow's buffers: pyarrow's conversions to NumPy (`to_numpy`, `fill_null`)
+    import pandas, 0.3 s of a 1,000-image scan. The shard has every kind of column sizing reads: a Hugging Face
+    image struct, a list of text, a dictionary-encoded caption, and a run of nulls."""
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("pandas") is None:
+        pytest.skip("pandas is not installed: nothing could import it")
+    dataset = tmp_path / "ds"
+    dataset.mkdir()
+    photos = sorted(PHOTOS.glob("*.jpg"))[:4]
+    table = pa.table(
+        {
+            "image": [{"bytes": p.read_bytes(), "path": p.name} for p in photos] + [None],
+            "tags": [["a", "b"], None, [], ["c"], ["d"]],
+            "caption": ["same"] * 5,
+            "url": [f"https://example.org/{i}.jpg" for i in range(5)],
+        }
+    )
+    pq.write_table(table, dataset / "train.parquet", row_group_size=2)
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('pandas' in sys.modules))\n"
+        "from consentaudit.cli.app import main\n"
+        f"sys.argv = ['consentaudit', 'scan', {str(dataset)!r}, '--db', 'sqlite:///{tmp_path / 'a.db'}', '-q',\n"
+        f"    '--fail-on', 'none', '-o', {str(tmp_path / 'a.json')!r}]\n"
+        "main()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split()
+    assert out[-1:] == ["False"], out
+    report = json.loads((tmp_path / "a.json").read_text())
+    assert sorted(f["path"] for f in report["findings"]) == [f"train.parquet/{i:09d}.jpg" for i in range(4)]

@@ -66,7 +66,12 @@ def test_every_page_is_found_where_pyarrow_wrote_it(
     )
     for walked, end, total, footer in _walk(path):
         assert walked == end and total == footer
-    assert parquet_pages.inflating_page(path, pq.ParquetFile(path).metadata) is None
+    meta = pq.ParquetFile(path).metadata
+    assert parquet_pages.inflating_page(path, meta) is None
+    for g in range(meta.num_row_groups):  # the data pages' values add up to the footer's, column by column
+        chunks = [meta.row_group(g).column(c) for c in range(meta.num_columns)]
+        want = sum(c.num_values * parquet_pages.WIDTHS[c.physical_type] // 8 for c in chunks)
+        assert parquet_pages.group_pages(path, meta, None, g).least == want > 0
 
 
 def test_the_fixtures_shards_walk_to_their_ends() -> None:

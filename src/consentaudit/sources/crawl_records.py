@@ -66,17 +66,21 @@ def parquet_rows(shard: Path, warn: Callable[[str], None]) -> dict[str, str]:
     if not pq_path.exists():
         return {}
     try:
-        import pyarrow.parquet as pq
+        from consentaudit.sources.parquet_batches import (
+            RECORD_ROWS,
+            DecodedBudget,
+            group_batches,
+            open_parquet,
+            records,
+        )
 
-        from consentaudit.sources.parquet_batches import RECORD_ROWS, DecodedBudget, group_batches, records
-
-        pf = pq.ParquetFile(pq_path)
+        pf = open_parquet(pq_path)
         budget = DecodedBudget.of(pq_path)
         names = pf.schema_arrow.names
         rows: dict[str, str] = {}
         oversized = 0
         for group in range(pf.metadata.num_row_groups):
-            for batch in group_batches(pf, pq_path, group, None, budget, RECORD_ROWS):
+            for batch in group_batches(pf, pq_path, group, None, budget, RECORD_ROWS, indices=True):
                 for row in records(batch, names, MAX_SIDECAR_BYTES):
                     if row is None:
                         oversized += 1

@@ -1,10 +1,14 @@
 """A Parquet file's rows decoded a batch at a time, within bounds on memory and on the file's decoded bytes.
 
-A row decodes to far more than the file stores where its values point into a dictionary: each row gets its own
-copy of the value. The batch size is set from the row group's pages as their headers give them (parquet_pages.py)
-rather than from the footer's claims, and the bytes decoded from one file are counted (`DecodedBudget`): past
-DECODED_FLOOR and DECODED_RATIO times the file's size, the rest of it is not read (`ParquetBomb`). Images barely
-compress, so a file of images decodes to about its size; the bound is far above that.
+A row decodes to far more than the file stores where its values point into a dictionary (pyarrow copies the value
+into every row and list element that points to it) or come from a run-length encoded run (a billion null list
+elements are a few bytes). So: dictionary-encoded text is read as the indices it is stored as where the rows are
+only sized and their records read (`open_parquet`); a batch's rows are set from the row group's pages as their
+headers give them (parquet_pages.py), not from the footer's claims (`batch_rows`); each row's decoded size is
+read from Arrow's buffers (`row_bytes`), and the bytes one file's rows decode to are counted (`DecodedBudget`):
+past DECODED_FLOOR and DECODED_RATIO times the file's size, the rest of it is not read (`ParquetBomb`), nor is a
+row group whose values alone would pass it. Images barely compress, so a file of images decodes to about its
+size; the bound is far above that.
 """
 
 from __future__ import annotations
@@ -27,11 +31,16 @@ class ParquetBomb(Exception):
     """Reading on would take far more memory or time than the file holds."""
 
 
-def batch_rows(rows: int, pages: GroupPages, most: int = READ_ROWS) -> int:
-    """How many of a row group's `rows` to decode at a time: `most`, fewer where a row decodes to much (its share
-    of the group's inflated pages, or a value of each dictionary), so that a batch holds about BATCH_BYTES
-    whatever the images' size."""
-    per_row = max(pages.inflated // max(1, rows), pages.dictionaries)
+def batch_rows(rows: int, pages: GroupPages, most: int = READ_ROWS, indices: bool = False) -> int:
+    """How many of a row group's `rows` to decode at a time: `most`, fewer where a row decodes to much, so that a
+    batch holds about BATCH_BYTES whatever the images' size: a row's share of the group's data pages or of its
+    values' least size, and, unless dictionary-encoded text is read as `indices` (`open_parquet`), a value of each
+    dictionary, which pyarrow copies into every row that points to it. (Read as indices, the dictionary comes
+    with every batch, so fewer, larger batches are the faster.)"""
+    data = pages.inflated - pages.dictionaries if indices else pages.inflated
+    per_row = max(data, pages.least) // max(1, rows)
+    if not indices:
+        per_row = max(per_row, pages.dictionaries)
     return max(1, min(most, BATCH_BYTES // max(1, per_row)))
 
 
@@ -46,12 +55,30 @@ class DecodedBudget:
     def of(cls, path: Path) -> DecodedBudget:
         return cls(max(DECODED_FLOOR, DECODED_RATIO * path.stat().st_size))
 
-    def spend(self, batch: Any) -> None:
-        self.used += decoded_bytes(batch)
-        if self.used > self.limit:
+    def spend(self, batch: Any) -> int:
+        """How many of the batch's first rows fit in what is left of the budget (all of them, or the budget is
+        spent), counted spent."""
+        import numpy as np
+
+        within = np.cumsum(decoded_rows(batch)) + self.used
+        fit = int(np.searchsorted(within, self.limit, side="right"))
+        self.used = int(within[-1]) if len(within) else self.used
+        return fit
+
+    def spent(self) -> ParquetBomb:
+        return ParquetBomb(
+            f"its rows decode to more than {self.limit} bytes (values repeated from a dictionary?): "
+            f"the rest is not read"
+        )
+
+    def expect(self, pages: GroupPages) -> None:
+        """ParquetBomb, before a row group is decoded, when its values alone (a run-length encoded run of a
+        billion list elements is a few bytes) would spend the budget."""
+        if self.used + pages.least > self.limit:
+            self.used = self.limit + 1  # spent: nothing after is read either
             raise ParquetBomb(
-                f"its rows decode to more than {self.limit} bytes (values repeated from a dictionary?): "
-                f"the rest is not read"
+                f"its rows would decode to more than {self.limit} bytes ({pages.least} bytes of values in a row "
+                f"group): the rest is not read"
             )
 
 
@@ -62,58 +89,82 @@ def group_batches(
     columns: Sequence[str] | None,
     budget: DecodedBudget | None,
     most: int = READ_ROWS,
+    indices: bool = False,
 ) -> Iterator[Any]:
     """The rows of one row group (of `columns`; all when None) as record batches of `batch_rows` rows (at most
-    `most`), each counted against `budget`. ParquetBomb, at once, when its pages would inflate far past what the
-    file holds, and while reading when the budget is spent; pyarrow's own errors for damage."""
+    `most`; `indices`: `pf` is an `open_parquet`), each counted against `budget`. ParquetBomb, at once, when its
+    pages would inflate far past what the file holds, and while reading when the budget is spent (after a batch
+    of the rows that fit); pyarrow's own errors for damage."""
     pages = group_pages(path, pf.metadata, columns, group)
     if pages.why:
         raise ParquetBomb(pages.why)
-    rows = batch_rows(pf.metadata.row_group(group).num_rows, pages, most)
+    if budget is not None:
+        budget.expect(pages)
+    rows = batch_rows(pf.metadata.row_group(group).num_rows, pages, most, indices)
     batches = pf.iter_batches(batch_size=rows, row_groups=[group], columns=columns, use_threads=False)
     return batches if budget is None else _counted(batches, budget)
 
 
 def _counted(batches: Iterator[Any], budget: DecodedBudget) -> Iterator[Any]:
     for batch in batches:
-        budget.spend(batch)
+        fit = budget.spend(batch)
+        if fit < batch.num_rows:
+            if fit:
+                yield batch.slice(0, fit)
+            raise budget.spent()
         yield batch
 
 
+def open_parquet(path: Path) -> Any:
+    """A ParquetFile whose dictionary-encoded columns of text or bytes (list and map elements, struct fields too)
+    are read as the dictionary indices they are stored as: pyarrow would copy the value out for every row (and
+    list element) that points to it, and one 60 MB value that 2,000 rows point to is 120 GB of copies. A column
+    stored plain is read plain (a dictionary would be built by hashing every value)."""
+    import pyarrow.parquet as pq
+
+    plain = pq.ParquetFile(path)
+    meta, schema = plain.metadata, plain.schema
+    coded = {
+        c
+        for g in range(meta.num_row_groups)
+        for c in range(meta.num_columns)
+        if meta.row_group(g).column(c).has_dictionary_page
+    }
+    leaves = [schema.column(c).path for c in sorted(coded) if schema.column(c).physical_type == "BYTE_ARRAY"]
+    if not leaves:
+        return plain
+    plain.close()
+    return pq.ParquetFile(path, read_dictionary=leaves)
+
+
 def records(batch: Any, names: Sequence[str], most: int) -> list[dict[str, Any] | None]:
-    """Each row of a batch as a dict of the columns `names`, or None for a row whose text and bytes come to more
-    than `most` (a crawl record past the size of a sidecar that is read: such a row is not copied out)."""
+    """Each row of a batch as a dict of the columns `names`, or None for a row whose values come to more than
+    `most` bytes (a crawl record past the size of a sidecar that is read: such a row is not copied out)."""
     import numpy as np
-    import pyarrow as pa
 
     sizes = np.zeros(batch.num_rows, dtype=np.int64)
     for name in names:
-        if (found := lengths(batch.column(name))) is not None:
-            sizes += found
-    kept = sizes <= most
+        sizes += row_bytes(batch.column(name))
     chosen = batch.select(list(names))
-    if kept.all():
+    if (sizes <= most).all():
         return list(chosen.to_pylist())
-    out: list[dict[str, Any] | None] = [None] * batch.num_rows
-    for k, row in zip(np.flatnonzero(kept), chosen.filter(pa.array(kept)).to_pylist(), strict=True):
-        out[int(k)] = row
-    return out
+    return [chosen.slice(k, 1).to_pylist()[0] if size <= most else None for k, size in enumerate(sizes)]
 
 
-def decoded_bytes(batch: Any) -> int:
-    """What a batch's values come to once copied out: a dictionary-encoded column of text or bytes counts each
-    row's value, not the dictionary once."""
-    total = 0
+def decoded_rows(batch: Any) -> Any:
+    """What each row of a batch comes to once copied out (NumPy int64): a value of a dictionary counts for every
+    row (and list element) that points to it, not once."""
+    import numpy as np
+
+    sizes = np.zeros(batch.num_rows, dtype=np.int64)
     for column in batch.columns:
-        found = lengths(column) if _dictionary(column.type) else None
-        total += int(column.nbytes) if found is None else int(found.sum()) + int(column.indices.nbytes)
-    return total
+        sizes += row_bytes(column)
+    return sizes
 
 
 def lengths(column: Any) -> Any:
     """Each row's byte length (0 for a null) of a column of text or bytes, dictionary-encoded or not, as a NumPy
     array, without copying a value out; None for a column of another type."""
-    import numpy as np
     import pyarrow.compute as pc
 
     if _dictionary(column.type):
@@ -124,7 +175,62 @@ def lengths(column: Any) -> Any:
         found = pc.binary_length(column)
     else:
         return None
-    return found.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    return _integers(found)
+
+
+def row_bytes(column: Any) -> Any:
+    """Each row's size once its values are copied out, as a NumPy array of int64: text and bytes by their length
+    (a dictionary's value for each row that points to it), lists and maps by their elements, structs by their
+    fields, other values by their width."""
+    import numpy as np
+    import pyarrow as pa
+
+    kind = column.type
+    if (found := lengths(column)) is not None:
+        return found
+    if _dictionary(kind):
+        each = np.append(row_bytes(column.dictionary), 0)  # a null index: the 0 at the end
+        return each[_integers(column.indices, null=-1)]
+    if pa.types.is_struct(kind):
+        out = np.zeros(len(column), dtype=np.int64)
+        for child in column.flatten():
+            out += row_bytes(child)
+        return out
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_map(kind):
+        ends = _integers(column.offsets)  # into the whole child, whatever the slice
+        within = _cumulative(row_bytes(column.values) + 4)  # each element's offset or slot too
+        return (within[ends[1:]] - within[ends[:-1]]).astype(np.int64)
+    if pa.types.is_fixed_size_list(kind):
+        size = kind.list_size
+        starts = (column.offset + np.arange(len(column), dtype=np.int64)) * size
+        within = _cumulative(row_bytes(column.values) + 4)
+        return (within[starts + size] - within[starts]).astype(np.int64)
+    width = getattr(kind, "bit_width", 8) if pa.types.is_primitive(kind) else 8
+    return np.full(len(column), max(1, width // 8), dtype=np.int64)
+
+
+def _integers(array: Any, null: int = 0) -> Any:
+    """An Arrow array of integers as NumPy int64, a null as `null`, read from its buffers: pyarrow's own
+    conversion (`to_numpy(zero_copy_only=False)`, `fill_null`) imports pandas, 0.3 s of a scan."""
+    import numpy as np
+    import pyarrow as pa
+
+    n = len(array)
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    width = array.type.bit_width // 8
+    kind = np.dtype(f"<{'u' if pa.types.is_unsigned_integer(array.type) else 'i'}{width}")
+    out = np.frombuffer(array.buffers()[1], dtype=kind, count=n, offset=array.offset * width).astype(np.int64)
+    if array.null_count:
+        bits = np.unpackbits(np.frombuffer(array.buffers()[0], dtype=np.uint8), bitorder="little")
+        out[bits[array.offset : array.offset + n] == 0] = null
+    return out
+
+
+def _cumulative(sizes: Any) -> Any:
+    import numpy as np
+
+    return np.concatenate(([0], np.cumsum(sizes, dtype=np.int64)))
 
 
 def text(kind: Any) -> bool:

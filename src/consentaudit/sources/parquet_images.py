@@ -25,7 +25,16 @@ from consentaudit.sources.item import (
     display_name,
     looks_like_image,
 )
-from consentaudit.sources.parquet_batches import DecodedBudget, ParquetBomb, group_batches, lengths, records, text
+from consentaudit.sources.parquet_batches import (
+    RECORD_ROWS,
+    DecodedBudget,
+    ParquetBomb,
+    group_batches,
+    lengths,
+    open_parquet,
+    records,
+    text,
+)
 
 LOOKED_AT = 64  # rows read to find a column's first value that is not null
 
@@ -213,7 +222,6 @@ def list_parquet(archive: Path, rel: str, embedded: EmbeddedImages, log: Listing
     The image column is read here once, in batches, for each image's size; a crawl record past MAX_SIDECAR_BYTES
     is not read (a tar's `<key>.json` past it is not either), with a note."""
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     suffix = "." + embedded.column.lower() if "." + embedded.column.lower() in IMAGE_EXTENSIONS else ""
     seen: set[str] = set()
@@ -223,7 +231,7 @@ def list_parquet(archive: Path, rel: str, embedded: EmbeddedImages, log: Listing
     try:
         mtime_ns = archive.stat().st_mtime_ns
         budget = DecodedBudget.of(archive)
-        pf = pq.ParquetFile(archive)
+        pf = open_parquet(archive)
     except Exception as exc:  # gone or rewritten since it was told to hold images
         yield Item(rel, str(archive), 0, 0, f"Parquet shard unreadable: {type(exc).__name__}: {exc}")
         return
@@ -233,7 +241,7 @@ def list_parquet(archive: Path, rel: str, embedded: EmbeddedImages, log: Listing
         count = pf.metadata.row_group(group).num_rows
         row = first
         try:
-            for batch in group_batches(pf, archive, group, None, budget):
+            for batch in group_batches(pf, archive, group, None, budget, RECORD_ROWS, indices=True):
                 images = batch.column(embedded.column)
                 data = pc.struct_field(images, "bytes") if embedded.struct else images  # not copied out
                 sizes = lengths(data)

@@ -28,6 +28,9 @@ MAX_PAGES = 1 << 20  # pages walked in one column chunk
 HEADER_READ = 512  # bytes read for a page header first (a header with statistics may need more: read again)
 MAX_HEADER_BYTES = 16 << 20
 DICTIONARY_PAGE = 2  # parquet-format's PageType
+DATA_PAGE_HEADER, DATA_PAGE_HEADER_V2 = 5, 8  # PageHeader's fields (each a struct whose field 1 is num_values)
+# the least bits a value of each physical type decodes to in Arrow: a fixed width, or a BYTE_ARRAY's offset
+WIDTHS = {"BOOLEAN": 1, "INT32": 32, "INT64": 64, "INT96": 64, "FLOAT": 32, "DOUBLE": 64, "BYTE_ARRAY": 32}
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,8 @@ class GroupPages:
 
     why: str | None = None  # why decoding it would take far more memory than the file holds (None: it would not)
     inflated: int = 0  # all its pages, inflated
-    dictionaries: int = 0  # its dictionary pages, inflated: each row decoded may copy a value out of each
+    dictionaries: int = 0  # its dictionary pages, inflated: each row that points into one decodes to a copy
+    least: int = 0  # the least its values decode to (an offset or a fixed width each), however few bytes store them
 
 
 @dataclass
@@ -46,6 +50,7 @@ class _Chunk:
     dictionary_stored: int = 0
     largest: int = 0  # the largest data page, inflated ...
     largest_stored: int = 0  # ... and stored
+    values: int = 0  # the values of its data pages, as their headers count them (nulls and list elements too)
 
 
 def inflating_page(
@@ -66,7 +71,7 @@ def group_pages(path: Path, metadata: Any, columns: Iterable[str] | None, group:
     page) when together they do so: a thousand columns of modest pages are as large as one bomb."""
     wanted = None if columns is None else set(columns)
     meta = metadata.row_group(group)
-    inflated = dictionaries = held = held_stored = 0
+    inflated = dictionaries = held = held_stored = least = 0
     with path.open("rb") as f:
         for c in range(meta.num_columns):
             chunk = meta.column(c)
@@ -77,12 +82,20 @@ def group_pages(path: Path, metadata: Any, columns: Iterable[str] | None, group:
                 return GroupPages(f"row group {group}, column {chunk.path_in_schema!r}: {why}")
             inflated += pages.inflated
             dictionaries += pages.dictionary
+            least += pages.values * _width(metadata, c, chunk.physical_type) // 8
             held += pages.dictionary + pages.largest
             held_stored += pages.dictionary_stored + pages.largest_stored
     if _bomb(held, held_stored):
         why = f"decoding a row holds {held} bytes of pages at once, inflated from {held_stored}"
         return GroupPages(f"row group {group}: {why}")
-    return GroupPages(None, inflated, dictionaries)
+    return GroupPages(None, inflated, dictionaries, least)
+
+
+def _width(metadata: Any, column: int, physical: str) -> int:
+    """The least bits a value of a column decodes to (a FIXED_LEN_BYTE_ARRAY's width from the schema)."""
+    if physical == "FIXED_LEN_BYTE_ARRAY":
+        return max(1, int(metadata.schema.column(column).length or 0) * 8)
+    return WIDTHS.get(physical, 1)
 
 
 def _bomb(inflated: int, stored: int) -> bool:
@@ -101,12 +114,13 @@ def _chunk(f: IO[bytes], chunk: Any, pages: _Chunk) -> str | None:
         head = _header(f, pos)
         if head is None:
             return None  # not a page header: damage, for pyarrow to report
-        inflated, stored, length, kind = head
+        inflated, stored, length, kind, values = head
         if inflated > MAX_PAGE_BYTES:
             return f"a page inflates to {inflated} bytes, more than the {MAX_PAGE_BYTES}-byte limit"
         if _bomb(inflated, stored):
             return f"decompression bomb: a page of {stored} bytes inflates to {inflated}"
         pages.inflated += max(0, inflated)
+        pages.values += max(0, values)
         if kind == DICTIONARY_PAGE:
             pages.dictionary += max(0, inflated)
             pages.dictionary_stored += max(0, stored)
@@ -116,8 +130,9 @@ def _chunk(f: IO[bytes], chunk: Any, pages: _Chunk) -> str | None:
     return None
 
 
-def _header(f: IO[bytes], pos: int) -> tuple[int, int, int, int] | None:
-    """(uncompressed_page_size, compressed_page_size, header length, page type) of the page header at `pos`."""
+def _header(f: IO[bytes], pos: int) -> tuple[int, int, int, int, int] | None:
+    """(uncompressed_page_size, compressed_page_size, header length, page type, the values of a data page) of the
+    page header at `pos`."""
     size = HEADER_READ
     while size <= MAX_HEADER_BYTES:
         f.seek(pos)
@@ -134,7 +149,8 @@ def _header(f: IO[bytes], pos: int) -> tuple[int, int, int, int] | None:
             return None
         if 2 not in fields or 3 not in fields:
             return None
-        return fields[2], fields[3], reader.pos, fields.get(1, -1)
+        page = reader.children.get(DATA_PAGE_HEADER) or reader.children.get(DATA_PAGE_HEADER_V2) or {}
+        return fields[2], fields[3], reader.pos, fields.get(1, -1), page.get(1, 0)
     return None
 
 
@@ -147,6 +163,7 @@ class _Compact:
 
     def __init__(self, data: bytes) -> None:
         self.data, self.pos = data, 0
+        self.children: dict[int, dict[int, int]] = {}  # the integer fields of the top struct's structs, by id
 
     def byte(self) -> int:
         if self.pos >= len(self.data):
@@ -190,6 +207,8 @@ class _Compact:
             field = field + delta if delta else self.zigzag()
             if kind in (4, 5, 6):  # i16, i32, i64
                 out[field] = self.zigzag()
+            elif kind == 12 and depth == 0:
+                self.children[field] = self.struct_fields(depth + 1)
             else:
                 self.skip(kind, depth)
 
