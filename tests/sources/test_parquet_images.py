@@ -12,6 +12,7 @@ import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -291,6 +292,28 @@ def _dictionary_shard(path: Path, photo: Path, rows: int, pad: int, keep_type: b
     return value
 
 
+def _scan_with_floor(dataset: Path, db: Path, floor: int) -> tuple[Any, list[int]]:
+    """The report of a one-job scan with parquet_batches.DECODED_FLOOR lowered to `floor` (so that a bound of a
+    gigabyte is tested with megabytes), and the bytes each record batch pyarrow gave held."""
+    from consentaudit.sources import parquet_batches
+
+    held: list[int] = []
+    real = pq.ParquetFile.iter_batches
+
+    def measured(self: pq.ParquetFile, *a: object, **kw: object) -> object:
+        for batch in real(self, *a, **kw):  # type: ignore[arg-type]
+            held.append(batch.nbytes)
+            yield batch
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(pq.ParquetFile, "iter_batches", measured)
+    mp.setattr(parquet_batches, "DECODED_FLOOR", floor)
+    try:
+        return run_audit(AuditRequest(dataset=dataset, jobs=1), ScanStore(f"sqlite:///{db}")), held
+    finally:
+        mp.undo()
+
+
 @pytest.mark.parametrize("keep_type", [False, True])
 def test_rows_repeating_a_dictionary_value_are_decoded_a_few_at_a_time_and_not_past_a_bound(
     tmp_path: Path, keep_type: bool
@@ -310,21 +333,7 @@ def test_rows_repeating_a_dictionary_value_are_decoded_a_few_at_a_time_and_not_p
     value = _dictionary_shard(dataset / "d.parquet", photo, rows, pad, keep_type)
     assert (dataset / "d.parquet").stat().st_size < 256 << 10
 
-    held: list[int] = []
-    real = pq.ParquetFile.iter_batches
-
-    def measured(self: pq.ParquetFile, *a: object, **kw: object) -> object:
-        for batch in real(self, *a, **kw):  # type: ignore[arg-type]
-            held.append(batch.nbytes)
-            yield batch
-
-    mp = pytest.MonkeyPatch()
-    mp.setattr(pq.ParquetFile, "iter_batches", measured)
-    mp.setattr(parquet_batches, "DECODED_FLOOR", 48 << 20)
-    try:
-        report = run_audit(AuditRequest(dataset=dataset, jobs=1), ScanStore(f"sqlite:///{tmp_path / 'db'}"))
-    finally:
-        mp.undo()
+    report, held = _scan_with_floor(dataset, tmp_path / "db", 48 << 20)
     assert held and max(held) <= parquet_batches.BATCH_BYTES + len(value)  # not 32 copies of the value
     found = {f.path: f for f in report.findings}
     shard = found.pop("d.parquet")
@@ -434,7 +443,6 @@ def test_list_elements_pointing_to_one_dictionary_value_are_not_copied_out(tmp_p
     as, each row's size is counted from them, and the rows past the bound are a finding; no batch holds the
     copies. A run of twenty million null elements (a few bytes stored) is not decoded at all: its page headers
     count the values."""
-    from consentaudit.sources import parquet_batches
 
     dataset = tmp_path / "ds"
     dataset.mkdir()
@@ -449,21 +457,7 @@ def test_list_elements_pointing_to_one_dictionary_value_are_not_copied_out(tmp_p
     pq.write_table(table, dataset / "nulls.parquet", compression="zstd")
     assert (dataset / "tags.parquet").stat().st_size < 1 << 20 and (dataset / "nulls.parquet").stat().st_size < 1 << 20
 
-    held: list[int] = []
-    real = pq.ParquetFile.iter_batches
-
-    def measured(self: pq.ParquetFile, *a: object, **kw: object) -> object:
-        for batch in real(self, *a, **kw):  # type: ignore[arg-type]
-            held.append(batch.nbytes)
-            yield batch
-
-    mp = pytest.MonkeyPatch()
-    mp.setattr(pq.ParquetFile, "iter_batches", measured)
-    mp.setattr(parquet_batches, "DECODED_FLOOR", 64 << 20)
-    try:
-        report = run_audit(AuditRequest(dataset=dataset, jobs=1), ScanStore(f"sqlite:///{tmp_path / 'db'}"))
-    finally:
-        mp.undo()
+    report, held = _scan_with_floor(dataset, tmp_path / "db", 64 << 20)
     found = {f.path: f for f in report.findings}
     assert found["tags.parquet"].verdict == found["nulls.parquet"].verdict == Verdict.UNREADABLE
     assert "rows 0-5 not read" in found["tags.parquet"].reasons[0].detail
