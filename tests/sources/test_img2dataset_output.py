@@ -6,6 +6,7 @@ stats, its parquet rows, its json sidecars), not written here."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -111,3 +112,37 @@ def test_the_captions_and_exif_of_the_crawl_records_stay_out_of_the_report(
     private = {p.strip() for p in private if len(p.strip()) > 3}  # a blank or one-word field says nothing
     assert len(private) > 5 and report["findings"]
     assert not [p for p in private if p in text]
+
+
+@pytest.mark.parametrize("layout", ["webdataset", "files"])
+def test_a_crawl_record_too_large_to_read_is_reported(runner: CliRunner, tmp_path: Path, layout: str) -> None:
+    """A `<key>.json` past MAX_SIDECAR_BYTES is not read, in a tar shard or beside a file, as before; the report now
+    says so (a reservation recorded at crawl time may be in it), and the sample's row of the shard's crawl parquet
+    gives its record instead."""
+    import shutil
+    import tarfile
+
+    from consentaudit.sources.item import MAX_SIDECAR_BYTES
+
+    data = tmp_path / layout
+    shutil.copytree(OUTPUT / layout, data)
+    key = next(str(r["key"]) for r in _crawl_rows(layout) if r["status"] == "success")
+    big = json.dumps({"key": key, "url": "https://example.org/other.jpg", "padding": "x" * MAX_SIDECAR_BYTES})
+    if layout == "files":
+        (data / "00000" / f"{key}.json").write_text(big)
+    else:
+        with tarfile.open(OUTPUT / layout / "00000.tar") as src, tarfile.open(data / "00000.tar", "w") as dst:
+            for member in src.getmembers():
+                body = src.extractfile(member)
+                if member.name == f"{key}.json":
+                    member.size = len(big)
+                    dst.addfile(member, io.BytesIO(big.encode()))
+                else:
+                    dst.addfile(member, body)
+    out = tmp_path / "a.json"
+    result = runner.invoke(app, ["scan", str(data), "--db", f"sqlite:///{tmp_path / 'a.db'}", "--report", str(out)])
+    assert result.exit_code in (0, 1), result.output
+    report = json.loads(out.read_text())
+    assert any(f"1 crawl record(s) over {MAX_SIDECAR_BYTES} bytes not read" in e for e in report["header"]["errors"])
+    finding = next(f for f in report["findings"] if f["path"].endswith(f"{key}.jpg"))
+    assert finding["metadata"]["crawl.url"] == _url_of(layout, key)  # from the parquet row, not the large json

@@ -28,7 +28,7 @@ from pathlib import Path, PurePath, PurePosixPath
 from typing import IO, Any, cast
 
 from consentaudit.sources.archive_reader import ARCHIVE_ERRORS, begins_as_zip, is_plain_tar
-from consentaudit.sources.crawl_records import ListingLog, count_refusals, parquet_rows
+from consentaudit.sources.crawl_records import ListingLog, count_refusals, oversized_records, parquet_rows
 from consentaudit.sources.item import (
     ARCHIVE_SUFFIXES,
     DEFAULT_MAX_FILE_BYTES,
@@ -241,6 +241,7 @@ def _items(archive: Path, rel: str, members: Iterable[tuple[_Member, Read]], log
     sidecars: dict[str, str] = {}
     c2pa: dict[str, tuple[str, str]] = {}  # key -> (member name, its size, mtime and offset)
     xmp: dict[str, tuple[str, str]] = {}  # `<key>.xmp` or `<name>.xmp` -> the same
+    oversized: list[str] = []  # crawl records too large to read
     for m, read in members:
         why = unsafe_name(m.name)
         key, suffix = _key(m.name)
@@ -256,7 +257,10 @@ def _items(archive: Path, rel: str, members: Iterable[tuple[_Member, Read]], log
             continue
         if m.kind != "file":
             continue
-        if suffix == ".json" and m.size <= MAX_SIDECAR_BYTES:
+        if suffix == ".json":
+            if m.size > MAX_SIDECAR_BYTES:
+                oversized.append(m.name)
+                continue
             try:
                 data = read(-1)
             except ARCHIVE_ERRORS:  # cut short or damaged: no crawl record
@@ -274,6 +278,8 @@ def _items(archive: Path, rel: str, members: Iterable[tuple[_Member, Read]], log
             listed.append((f"{rel}/{display_name(m.name)}", m, nested))
         elif suffix != ".json" and m.size >= 8 and _sniffed(read):  # an image under another name
             listed.append((f"{rel}/{display_name(m.name)}", m, None))
+    if oversized:
+        log.warn(oversized_records(rel, oversized))
     parquet = parquet_rows(archive, log.warn)
     present = {
         k.rsplit("/", 1)[-1] for _, m, why in listed if why is None for k in (_key(m.name)[0], sample_key(m.name))

@@ -58,6 +58,15 @@ def shard_name(name: str) -> str:
     return name
 
 
+def oversized_records(where: str, names: list[str]) -> str:
+    """The report's note on `<key>.json` crawl records past MAX_SIDECAR_BYTES, not read: a reservation recorded
+    at crawl time (X-Robots-Tag) may be in them."""
+    return (
+        f"{where}: {len(names)} crawl record(s) over {MAX_SIDECAR_BYTES} bytes not read (the first: {names[0]}); "
+        "a reservation recorded at crawl time in them is not seen"
+    )
+
+
 def parquet_rows(shard: Path, warn: Callable[[str], None]) -> dict[str, str]:
     """key -> crawl record (as JSON text) from img2dataset's `<shard>.parquet` beside the shard (a tar, or the
     folder of its `files` layout). A parquet that cannot be read is a warning in the report, never silently

@@ -11,10 +11,11 @@ from pathlib import Path
 
 from consentaudit.errors import InputError
 from consentaudit.sources.archives import is_archive, list_archive
-from consentaudit.sources.crawl_records import ListingLog, count_refusals, parquet_rows, shard_name
+from consentaudit.sources.crawl_records import ListingLog, count_refusals, oversized_records, parquet_rows, shard_name
 from consentaudit.sources.item import (
     HEAD_BYTES,
     IMAGE_EXTENSIONS,
+    MAX_SIDECAR_BYTES,
     Item,
     capped,
     display_name,
@@ -108,6 +109,7 @@ class DirectorySource:
         imaged: set[str] = set()  # the sample keys that have an image here, by name or by its first bytes
         shards: set[str] = set()  # names of the shards here (`00000` of `00000.tar` or of the folder `00000/`)
         others: list[str] = []  # names of the other files: skipped unless a sample's or a shard's (below)
+        oversized: set[str] = set()  # the crawl records here too large to read
         for entry in entries:
             rel = prefix + display_name(entry.name)
             full = entry.path  # a Path only where one is needed: making 100,000 of them was half the listing
@@ -144,9 +146,9 @@ class DirectorySource:
                         full,
                         st.st_size,
                         st.st_mtime_ns,
-                        crawl_json=_sidecar_text(folder / json_name)
-                        if json_name
-                        else crawl.get(stem) or crawl.get(sample),
+                        crawl_json=(_sidecar_text(folder / json_name, oversized) if json_name else None)
+                        or crawl.get(stem)
+                        or crawl.get(sample),
                         c2pa_sidecar=c2pa[0] if c2pa else None,
                         file_id=(st.st_dev, st.st_ino),
                         c2pa_state=c2pa[1] if c2pa else "",
@@ -162,6 +164,8 @@ class DirectorySource:
                     others.append(entry.name)
         if crawl:  # the rows whose sample has no image here, as a tar shard's are counted
             count_refusals(crawl, imaged, self._log)
+        if oversized:
+            self._log.warn(oversized_records(prefix or "./", sorted(oversized)))
         for name in others:
             if _companion(name, imaged, shards):
                 continue
@@ -237,11 +241,14 @@ def _companion(name: str, imaged: set[str], shards: set[str]) -> bool:
     return suffix.lower() == "c2pa" and stem.endswith("_manifest") and stem.removesuffix("_manifest") in imaged
 
 
-def _sidecar_text(side: Path) -> str | None:
-    """The crawl record `<key>.json` beside an image (img2dataset 'files' layout), if small enough."""
+def _sidecar_text(side: Path, oversized: set[str]) -> str | None:
+    """The crawl record `<key>.json` beside an image (img2dataset 'files' layout), if small enough (else its
+    name is added to `oversized`)."""
     try:
-        if side.is_file() and not side.is_symlink() and side.stat().st_size <= 1 << 20:
-            return side.read_text(encoding="utf-8", errors="replace")
+        if side.is_file() and not side.is_symlink():
+            if side.stat().st_size <= MAX_SIDECAR_BYTES:
+                return side.read_text(encoding="utf-8", errors="replace")
+            oversized.add(side.name)
     except OSError:
         return None
     return None
