@@ -223,7 +223,7 @@ def _parquet_urls(path: Path) -> list[str]:
     n = 0
     try:
         for group in range(pf.metadata.num_row_groups):
-            for batch in group_batches(pf, path, group, ["url"], budget, RECORD_ROWS, indices=True):
+            for batch in group_batches(pf, path, group, ["url"], budget, RECORD_ROWS):
                 for row in records(batch, ["url"], MAX_URL_BYTES):
                     n += 1
                     if row is None:

@@ -319,10 +319,10 @@ def test_rows_repeating_a_dictionary_value_are_decoded_a_few_at_a_time_and_not_p
     tmp_path: Path, keep_type: bool
 ) -> None:
     """A 133 KB shard of 2,001 rows pointing to one 60 MB value took 745 s and 6.4 GB to scan: the footer gave
-    ~31 KB a row, so 32 rows were decoded at once, each a copy of the value, and every copy was hashed. Now the
-    listing reads the dictionary indices as they are stored, reading a row's image holds about BATCH_BYTES of
-    rows at once, and a file's rows decode to DECODED_FLOOR (here lowered to 48 MB) or DECODED_RATIO times its
-    size at most: the rows within it are audited, the rest is a finding naming them. A table written from Arrow
+    ~31 KB a row, so 32 rows were decoded at once, each a copy of the value, and every copy was hashed. Now a
+    batch holds about BATCH_BYTES of rows, each counted at the dictionary's largest value, and a file's rows
+    decode to DECODED_FLOOR (here lowered to 48 MB) or DECODED_RATIO times its size at most: the rows within it
+    are audited, the rest is a finding naming them. A table written from Arrow
     keeps the dictionary's type: such a column of images is audited too (it passed as a non-image file)."""
     from consentaudit.sources import parquet_batches
 

@@ -89,7 +89,7 @@ def parquet_rows(shard: Path, warn: Callable[[str], None]) -> dict[str, str]:
         rows: dict[str, str] = {}
         oversized = 0
         for group in range(pf.metadata.num_row_groups):
-            for batch in group_batches(pf, pq_path, group, None, budget, RECORD_ROWS, indices=True):
+            for batch in group_batches(pf, pq_path, group, None, budget, RECORD_ROWS):
                 for row in records(batch, names, MAX_SIDECAR_BYTES):
                     if row is None:
                         oversized += 1

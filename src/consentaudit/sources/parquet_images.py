@@ -241,7 +241,7 @@ def list_parquet(archive: Path, rel: str, embedded: EmbeddedImages, log: Listing
         count = pf.metadata.row_group(group).num_rows
         row = first
         try:
-            for batch in group_batches(pf, archive, group, None, budget, RECORD_ROWS, indices=True):
+            for batch in group_batches(pf, archive, group, None, budget, RECORD_ROWS):
                 images = batch.column(embedded.column)
                 data = pc.struct_field(images, "bytes") if embedded.struct else images  # not copied out
                 sizes = lengths(data)

@@ -7,9 +7,10 @@ small file could take a worker's memory. Each column chunk is walked as pyarrow 
 over the footer's stored length. Headers that cannot be read are left for pyarrow to report as damage.
 
 A dictionary page is inflated once for its column chunk, but every row that points into it decodes to a copy of
-its value: one 60 MB value that 2,000 rows point to is 120 GB of rows from a 133 KB file. Its size
-(`GroupPages.dictionaries`) bounds how many rows are decoded at once, and the decoded bytes of a file are
-bounded as a whole (parquet_batches.py).
+its value: one 60 MB value that 2,000 rows point to is 120 GB of rows from a 133 KB file. The largest value of a
+flat column's dictionary (`GroupPages.copied`: a large page is inflated here and its values' lengths read)
+bounds how many rows are decoded at once, and the decoded bytes of a file are bounded as a whole
+(parquet_batches.py).
 """
 
 from __future__ import annotations
@@ -28,9 +29,19 @@ MAX_PAGES = 1 << 20  # pages walked in one column chunk
 HEADER_READ = 512  # bytes read for a page header first (a header with statistics may need more: read again)
 MAX_HEADER_BYTES = 16 << 20
 DICTIONARY_PAGE = 2  # parquet-format's PageType
-DATA_PAGE_HEADER, DATA_PAGE_HEADER_V2 = 5, 8  # PageHeader's fields (each a struct whose field 1 is num_values)
+# PageHeader's fields, each a struct whose field 1 is num_values (a dictionary page's: its entries)
+DATA_PAGE_HEADER, DICTIONARY_PAGE_HEADER, DATA_PAGE_HEADER_V2 = 5, 7, 8
+SMALL_DICTIONARY = 1 << 20  # a dictionary page up to this size bounds a row's copy well enough by its own size;
+MOST_ENTRIES = 100_000  # ... a larger one of up to this many entries is read for its largest value
+CODECS = {"SNAPPY": "snappy", "GZIP": "gzip", "BROTLI": "brotli", "ZSTD": "zstd", "LZ4_RAW": "lz4_raw"}
 # the least bits a value of each physical type decodes to in Arrow: a fixed width, or a BYTE_ARRAY's offset
 WIDTHS = {"BOOLEAN": 1, "INT32": 32, "INT64": 64, "INT96": 64, "FLOAT": 32, "DOUBLE": 64, "BYTE_ARRAY": 32}
+
+
+# the column chunks walked lately, by (path, size, mtime, row group, column): a shard's listing walks them all,
+# and the work units that read its images (in this process, or forked from it) walk them again
+_WALKED: dict[tuple[str, int, int, int, int], tuple[str | None, _Chunk]] = {}
+MAX_WALKED = 4096
 
 
 @dataclass(frozen=True)
@@ -39,7 +50,8 @@ class GroupPages:
 
     why: str | None = None  # why decoding it would take far more memory than the file holds (None: it would not)
     inflated: int = 0  # all its pages, inflated
-    dictionaries: int = 0  # its dictionary pages, inflated: each row that points into one decodes to a copy
+    dictionaries: int = 0  # its dictionary pages, inflated
+    copied: int = 0  # the most one row may copy out of the dictionaries of its flat columns (their largest values)
     least: int = 0  # the least its values decode to (an offset or a fixed width each), however few bytes store them
 
 
@@ -51,6 +63,7 @@ class _Chunk:
     largest: int = 0  # the largest data page, inflated ...
     largest_stored: int = 0  # ... and stored
     values: int = 0  # the values of its data pages, as their headers count them (nulls and list elements too)
+    largest_value: int = 0  # the largest value of its dictionary (its page's size where not read)
 
 
 def inflating_page(
@@ -71,24 +84,33 @@ def group_pages(path: Path, metadata: Any, columns: Iterable[str] | None, group:
     page) when together they do so: a thousand columns of modest pages are as large as one bomb."""
     wanted = None if columns is None else set(columns)
     meta = metadata.row_group(group)
-    inflated = dictionaries = held = held_stored = least = 0
+    st = path.stat()
+    inflated = dictionaries = held = held_stored = least = copied = 0
     with path.open("rb") as f:
         for c in range(meta.num_columns):
             chunk = meta.column(c)
             if wanted is not None and chunk.path_in_schema.split(".")[0] not in wanted:
                 continue
-            pages = _Chunk()
-            if why := _chunk(f, chunk, pages):
+            flat = metadata.schema.column(c).max_repetition_level == 0
+            key = (str(path), st.st_size, st.st_mtime_ns, group, c)
+            if key not in _WALKED:
+                pages = _Chunk()
+                _WALKED[key] = (_chunk(f, chunk, pages, flat), pages)
+                while len(_WALKED) > MAX_WALKED:
+                    del _WALKED[next(iter(_WALKED))]
+            why, pages = _WALKED[key]
+            if why:
                 return GroupPages(f"row group {group}, column {chunk.path_in_schema!r}: {why}")
             inflated += pages.inflated
             dictionaries += pages.dictionary
+            copied += pages.largest_value if flat else 0  # a list's elements are read as indices (parquet_batches)
             least += pages.values * _width(metadata, c, chunk.physical_type) // 8
             held += pages.dictionary + pages.largest
             held_stored += pages.dictionary_stored + pages.largest_stored
     if _bomb(held, held_stored):
         why = f"decoding a row holds {held} bytes of pages at once, inflated from {held_stored}"
         return GroupPages(f"row group {group}: {why}")
-    return GroupPages(None, inflated, dictionaries, least)
+    return GroupPages(None, inflated, dictionaries, copied, least)
 
 
 def _width(metadata: Any, column: int, physical: str) -> int:
@@ -102,7 +124,7 @@ def _bomb(inflated: int, stored: int) -> bool:
     return inflated > MAX_PAGE_BYTES or (inflated > BOMB_BYTES and inflated > BOMB_RATIO * stored)
 
 
-def _chunk(f: IO[bytes], chunk: Any, pages: _Chunk) -> str | None:
+def _chunk(f: IO[bytes], chunk: Any, pages: _Chunk, flat: bool) -> str | None:
     start = chunk.data_page_offset
     if chunk.has_dictionary_page and chunk.dictionary_page_offset:
         start = min(start, chunk.dictionary_page_offset)
@@ -120,19 +142,69 @@ def _chunk(f: IO[bytes], chunk: Any, pages: _Chunk) -> str | None:
         if _bomb(inflated, stored):
             return f"decompression bomb: a page of {stored} bytes inflates to {inflated}"
         pages.inflated += max(0, inflated)
-        pages.values += max(0, values)
         if kind == DICTIONARY_PAGE:
             pages.dictionary += max(0, inflated)
             pages.dictionary_stored += max(0, stored)
-        elif inflated > pages.largest:
-            pages.largest, pages.largest_stored = inflated, max(0, stored)
+            largest = inflated
+            if flat and chunk.physical_type == "BYTE_ARRAY" and inflated > SMALL_DICTIONARY and values <= MOST_ENTRIES:
+                largest = _largest_value(f, pos + length, stored, inflated, chunk.compression) or inflated
+            pages.largest_value = max(pages.largest_value, largest)
+        else:
+            pages.values += max(0, values)
+            if inflated > pages.largest:
+                pages.largest, pages.largest_stored = inflated, max(0, stored)
         pos += length + max(0, stored)
     return None
 
 
+def _largest_value(f: IO[bytes], pos: int, stored: int, inflated: int, compression: str) -> int | None:
+    """The length of the largest value of a BYTE_ARRAY dictionary page (PLAIN: each value's 4-byte length, then
+    its bytes), inflated as pyarrow would; None where it cannot be read here (a codec pyarrow does not offer
+    under Parquet's framing, damage): the page's size bounds it then."""
+    import pyarrow as pa
+
+    if stored <= 0:
+        return None
+    f.seek(pos)
+    data = f.read(stored)
+    try:
+        if compression == "LZ4":  # pyarrow names LZ4_RAW so too; else Hadoop's framing of LZ4 blocks
+            view = _lz4(data, inflated)
+        elif compression != "UNCOMPRESSED":  # an Arrow buffer, not copied out
+            view = memoryview(pa.Codec(CODECS[compression]).decompress(data, decompressed_size=inflated))
+        else:
+            view = memoryview(data)
+    except Exception:  # an unknown codec, damage: pyarrow's own errors
+        return None
+    at = most = 0
+    while at + 4 <= len(view):
+        n = int.from_bytes(view[at : at + 4], "little")
+        most, at = max(most, n), at + 4 + n
+    return min(most, inflated)
+
+
+def _lz4(data: bytes, inflated: int) -> memoryview:
+    """A page of Parquet's LZ4: one raw LZ4 block (what pyarrow writes), or Hadoop's frames (a big-endian inflated
+    and stored size before each block), which pyarrow reads too."""
+    import pyarrow as pa
+
+    raw = pa.Codec("lz4_raw")
+    try:
+        return memoryview(raw.decompress(data, decompressed_size=inflated))
+    except Exception:  # not one raw block: Hadoop's frames
+        out, at = bytearray(), 0
+        while at + 8 <= len(data) and len(out) < inflated:
+            size, stored = int.from_bytes(data[at : at + 4], "big"), int.from_bytes(data[at + 4 : at + 8], "big")
+            if size > inflated - len(out):
+                raise ValueError("LZ4 frame larger than the page") from None
+            out += raw.decompress(data[at + 8 : at + 8 + stored], decompressed_size=size).to_pybytes()
+            at += 8 + stored
+        return memoryview(out)
+
+
 def _header(f: IO[bytes], pos: int) -> tuple[int, int, int, int, int] | None:
-    """(uncompressed_page_size, compressed_page_size, header length, page type, the values of a data page) of the
-    page header at `pos`."""
+    """(uncompressed_page_size, compressed_page_size, header length, page type, its values: a data page's, or a
+    dictionary page's entries) of the page header at `pos`."""
     size = HEADER_READ
     while size <= MAX_HEADER_BYTES:
         f.seek(pos)
@@ -149,7 +221,12 @@ def _header(f: IO[bytes], pos: int) -> tuple[int, int, int, int, int] | None:
             return None
         if 2 not in fields or 3 not in fields:
             return None
-        page = reader.children.get(DATA_PAGE_HEADER) or reader.children.get(DATA_PAGE_HEADER_V2) or {}
+        page = (
+            reader.children.get(DATA_PAGE_HEADER)
+            or reader.children.get(DATA_PAGE_HEADER_V2)
+            or reader.children.get(DICTIONARY_PAGE_HEADER)
+            or {}
+        )
         return fields[2], fields[3], reader.pos, fields.get(1, -1), page.get(1, 0)
     return None
 
