@@ -1,0 +1,118 @@
+"""Hostile and legitimate Parquet shards, scanned as users run the CLI: wall time and peak RSS of each.
+
+    python bench/parquet_bombs.py [--work DIR] [--repeat N] [--mb MB]
+
+Each shard is written to a folder of its own and scanned cold (fresh --db, --jobs 1) by whole processes run
+from the launcher (launcher.py), so that each peak RSS is the scan's own. The hostile ones are a few hundred
+kilobytes on disk and decode to gigabytes, because pyarrow copies a dictionary's value into every row or list
+element that points to it:
+- `dictionary`: 2,001 rows of one image column, each row after the first pointing to one value of --mb MB (a
+  real JPEG followed by zeros), written without the Arrow schema, so that pyarrow reads it as plain bytes;
+- `dictionary, Arrow type kept`: the same with 501 rows and the schema stored (pyarrow reads a dictionary);
+- `caption`: 501 rows of distinct small images whose `caption` column points to one --mb/3 MB value;
+- `list elements`: 20 rows, each a list of 1,000 references to one 1 MB caption, beside a small image.
+The legitimate one is what pyarrow's writer makes of 3,000 distinct JPEGs by default: one row group, its first
+1,024 images in one dictionary page, the rest plain pages. A scan should take seconds and a few hundred MB on
+each: the hostile ones are cut at the decoded-bytes bound (an `unreadable` finding naming the rows not read).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shutil
+import statistics
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from launcher import launcher  # noqa: E402
+
+CLI = [sys.executable, "-m", "consentaudit.cli.app"]
+PHOTOS = ROOT / "fixtures" / "photos"
+
+
+def dictionary_shard(path: Path, jpeg: bytes, rows: int, mb: int, keep_type: bool) -> None:
+    values = pa.array([jpeg, jpeg + bytes(mb << 20)], pa.binary())
+    column = pa.DictionaryArray.from_arrays(pa.array([0] + [1] * rows, pa.int32()), values)
+    table = pa.table({"key": [f"{i:09d}" for i in range(rows + 1)], "jpg": column})
+    pq.write_table(table, path, compression="zstd", row_group_size=rows + 1, store_schema=keep_type)
+
+
+def caption_shard(path: Path, jpegs: list[bytes], rows: int, mb: int) -> None:
+    caption = pa.DictionaryArray.from_arrays(pa.array([0] * rows, pa.int32()), pa.array(["x" * (mb << 20)]))
+    table = pa.table(
+        {
+            "key": [f"{i:09d}" for i in range(rows)],
+            "url": [f"https://example.org/{i}.jpg" for i in range(rows)],
+            "caption": caption,
+            "jpg": [jpegs[i % len(jpegs)] + i.to_bytes(4, "little") for i in range(rows)],
+        }
+    )
+    pq.write_table(table, path, compression="zstd", store_schema=False)
+
+
+def list_shard(path: Path, jpeg: bytes, rows: int, per: int) -> None:
+    values = pa.DictionaryArray.from_arrays(pa.array([0] * (rows * per), pa.int32()), pa.array(["x" * (1 << 20)]))
+    tags = pa.ListArray.from_arrays(pa.array([i * per for i in range(rows + 1)], pa.int32()), values)
+    table = pa.table({"key": [f"{i:09d}" for i in range(rows)], "tags": tags, "jpg": [jpeg] * rows})
+    pq.write_table(table, path, compression="zstd", store_schema=False)
+
+
+def legitimate_shard(path: Path, jpegs: list[bytes], rows: int) -> None:
+    table = pa.table(
+        {
+            "key": [f"{i:09d}" for i in range(rows)],
+            "url": [f"https://example.org/{i}.jpg" for i in range(rows)],
+            "jpg": [jpegs[i % len(jpegs)] + i.to_bytes(8, "little") for i in range(rows)],
+        }
+    )
+    pq.write_table(table, path)  # pyarrow's defaults
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--work", type=Path, default=Path("/tmp/consentaudit-parquet-bombs"))
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--mb", type=int, default=60, help="size of the repeated value of the first shard (MB)")
+    args = ap.parse_args()
+    run = launcher()  # started while this process is small
+    jpegs = [p.read_bytes() for p in sorted(PHOTOS.glob("*.jpg"))]
+    shards = {
+        "dictionary (2,001 rows, one value)": lambda p: dictionary_shard(p, jpegs[0], 2000, args.mb, False),
+        "dictionary, Arrow type kept (501 rows)": lambda p: dictionary_shard(p, jpegs[0], 500, args.mb // 3, True),
+        "caption (501 rows, one caption)": lambda p: caption_shard(p, jpegs, 501, max(1, args.mb // 3)),
+        "list elements (20 rows x 1,000 refs)": lambda p: list_shard(p, jpegs[0], 20, 1000),
+        "legitimate: 3,000 JPEGs, one row group": lambda p: legitimate_shard(p, jpegs, 3000),
+    }
+    print(f"# Parquet shards, scanned cold with --jobs 1 — {platform.machine()}, Python {platform.python_version()}")
+    print(f"{args.repeat} runs each; wall seconds and peak RSS of whole processes\n")
+    print("| shard | file KB | min s | median s | peak RSS MB |")
+    print("|---|---:|---:|---:|---:|")
+    for k, (name, write) in enumerate(shards.items()):
+        folder = args.work / f"shard-{k}"
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        write(folder / "00000.parquet")
+        walls, peaks = [], []
+        for r in range(args.repeat):
+            db = args.work / f"shard-{k}-{r}.db"
+            db.unlink(missing_ok=True)
+            cmd = [*CLI, "scan", str(folder), "--db", f"sqlite:///{db}", "-q", "--fail-on", "none", "--jobs", "1"]
+            wall, code, rss = run.run(cmd)
+            if code not in (0, 1):
+                raise SystemExit(f"scan of {name} failed: {code}")
+            walls.append(wall)
+            peaks.append(rss)
+        size = (folder / "00000.parquet").stat().st_size >> 10
+        print(f"| {name} | {size} | {min(walls):.2f} | {statistics.median(walls):.2f} | {max(peaks)} |")
+
+
+if __name__ == "__main__":
+    main()
