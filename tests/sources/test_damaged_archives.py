@@ -460,3 +460,85 @@ def test_a_large_image_under_another_name_in_a_cut_zip_is_still_audited(tmp_path
             kept[path].sha256,
             kept[path].phash,
         )
+
+
+def _quoted_overlap_zip(path: Path, payload: bytes, n: int) -> None:
+    """A "quoted-overlap" zip bomb (David Fifield's construction): member i's deflate stream quotes the local
+    headers of the members after it in stored blocks and ends in one shared kernel, the payload deflated once,
+    so that every member inflates to the payload: n times its size from one copy."""
+    import binascii
+    import struct
+    import zlib
+
+    def header(name: bytes, crc: int, stored: int, size: int) -> bytes:
+        return struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crc, stored, size, len(name), 0) + name
+
+    def quote(length: int) -> bytes:  # a stored deflate block, not the last, of `length` bytes
+        return b"\x00" + struct.pack("<HH", length, length ^ 0xFFFF)
+
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    kernel = deflate.compress(payload) + deflate.flush()
+    names = [f"{i:05d}.jpg".encode() for i in range(n)]
+    plain, compressed = payload, kernel
+    sizes = [(binascii.crc32(plain), len(compressed), len(plain))] * n
+    headers = [b""] * n
+    headers[-1] = header(names[-1], *sizes[-1])
+    for i in range(n - 2, -1, -1):  # member i inflates to the headers of the members after it, then the payload
+        plain, compressed = headers[i + 1] + plain, quote(len(headers[i + 1])) + headers[i + 1] + compressed
+        sizes[i] = (binascii.crc32(plain), len(compressed), len(plain))
+        headers[i] = header(names[i], *sizes[i])
+    body, offsets = b"", []
+    for i in range(n):
+        offsets.append(len(body))
+        body += headers[i] + (quote(len(headers[i + 1])) if i < n - 1 else kernel)
+    directory = b"".join(
+        struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0, *sizes[i], len(names[i]), 0, 0, 0, 0, 0, at)
+        + names[i]
+        for i, at in enumerate(offsets)
+    )
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, n, n, len(directory), len(body), 0)
+    path.write_bytes(body + directory + end)
+
+
+def test_a_zip_whose_members_overlap_is_not_inflated_member_by_member(tmp_path: Path) -> None:
+    """Python 3.11's zipfile reads a quoted-overlap zip bomb (3.12's refuses it): a 177 KB zip of 300 members each
+    inflating to a 20 MB photo-and-zeros took 24 s to scan, and a kernel of 1 GB per member would take hours. A
+    member whose header and data, as the central directory gives their sizes, run into the next member or the
+    central directory is an unreadable finding, never opened; the last member, whose data is the kernel itself,
+    is a member like any other. A zip written by zipfile, stored or deflated, streamed or not, overlaps nowhere."""
+    import zipfile
+
+    dataset = tmp_path / "ds"
+    dataset.mkdir()
+    photo = PHOTOS_USED[0].read_bytes()
+    _quoted_overlap_zip(dataset / "bomb.zip", photo + bytes(1 << 20), 20)
+    with zipfile.ZipFile(dataset / "bomb.zip") as zf:  # the bomb works: each member inflates to the kernel
+        assert zf.read("00000.jpg").endswith(bytes(1 << 20)) and zf.read("00019.jpg") == photo + bytes(1 << 20)
+    for method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        with zipfile.ZipFile(dataset / f"plain-{method}.zip", "w", method) as zf:
+            for i, p in enumerate(PHOTOS_USED):
+                zf.writestr(f"{i:09d}.jpg", p.read_bytes())
+            with zf.open("streamed.jpg", "w") as member:  # a data descriptor after its data
+                member.write(photo)
+
+    opened: list[str] = []
+    real = zipfile.ZipFile.open
+
+    def counting(self: zipfile.ZipFile, name: Any, *a: Any, **kw: Any) -> Any:
+        opened.append(name if isinstance(name, str) else name.filename)
+        return real(self, name, *a, **kw)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(zipfile.ZipFile, "open", counting)
+    try:
+        report = run_audit(AuditRequest(dataset=dataset, jobs=1), ScanStore(f"sqlite:///{tmp_path / 'db'}"))
+    finally:
+        mp.undo()
+    found = {f.path: f for f in report.findings}
+    bombs = [found[f"bomb.zip/{i:05d}.jpg"] for i in range(19)]
+    assert all(f.verdict == Verdict.UNREADABLE and "overlaps the next member" in f.reasons[0].detail for f in bombs)
+    assert found["bomb.zip/00019.jpg"].sha256 == sha256_hex(photo + bytes(1 << 20))
+    assert not {f"{i:05d}.jpg" for i in range(19)} & set(opened)
+    for method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        plain = [f for path, f in found.items() if path.startswith(f"plain-{method}.zip/")]
+        assert len(plain) == len(PHOTOS_USED) + 1 and all(f.verdict != Verdict.UNREADABLE for f in plain)

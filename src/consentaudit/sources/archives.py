@@ -196,9 +196,14 @@ def _zip_mtime(date_time: tuple[int, ...]) -> int:
 
 
 def _zip_members(zf: zipfile.ZipFile) -> Iterator[tuple[_Member, Read]]:
+    overlapping = _overlapping(zf)
     for info in zf.infolist():
         mode = info.external_attr >> 16
         kind = "link" if (mode & 0o170000) == 0o120000 else "dir" if info.is_dir() else "file"
+        if id(info) in overlapping:
+            problem = "its data overlaps the next member's or the central directory (a zip bomb's layout): not read"
+            yield _Member(info.filename, info.file_size, _zip_mtime(info.date_time), kind, problem=problem), _unread
+            continue
 
         def read(limit: int = -1, info: zipfile.ZipInfo = info) -> bytes | None:
             if limit < 0:
@@ -207,6 +212,32 @@ def _zip_members(zf: zipfile.ZipFile) -> Iterator[tuple[_Member, Read]]:
                 return member.read(limit)
 
         yield _Member(info.filename, info.file_size, _zip_mtime(info.date_time), kind), read
+
+
+def _overlapping(zf: zipfile.ZipFile) -> set[int]:
+    """The members (by `id` of their ZipInfo) whose local header and data, as the central directory gives their
+    sizes, run past where the next member's header starts, or into the central directory. No zip writer lays
+    members out so; a "quoted-overlap" zip bomb does: each member's deflate stream quotes the headers of the
+    ones after it and ends in one shared kernel, so that every member inflates to the kernel (a 177 KB zip of 300
+    members: 6 GB to read, 24 s). Python 3.12's zipfile refuses them; 3.11's reads them. The central directory's
+    own extra field stands in for the local one (it is not read here): a lower bound of where the data ends."""
+    infos = sorted(zf.infolist(), key=lambda i: i.header_offset)
+    end = getattr(zf, "start_dir", None)  # where the central directory starts
+    out: set[int] = set()
+    for k, info in enumerate(infos):
+        limit = infos[k + 1].header_offset if k + 1 < len(infos) else end
+        try:
+            name = len(info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437"))
+        except UnicodeEncodeError:
+            name = len(info.orig_filename)
+        if limit is not None and info.header_offset + 30 + name + info.compress_size > limit:
+            out.add(id(info))
+    return out
+
+
+def _unread(limit: int = -1) -> bytes | None:
+    """What an unreadable member gives when asked: nothing (never asked: a member with a problem is not read)."""
+    return None
 
 
 def _recovered_members(f: IO[bytes], members: list[LocalMember]) -> Iterator[tuple[_Member, Read]]:
