@@ -25,6 +25,7 @@ from consentaudit.request import AuditRequest
 from consentaudit.sources import open_source, read_item
 from consentaudit.store import ScanStore
 from consentaudit.vocab import Verdict
+from hostile_files import quoted_overlap_zip
 
 PHOTOS_USED = sorted(p for p in PHOTOS.glob("*.jpg") if "broken" not in p.name)[:6]
 
@@ -462,44 +463,6 @@ def test_a_large_image_under_another_name_in_a_cut_zip_is_still_audited(tmp_path
         )
 
 
-def _quoted_overlap_zip(path: Path, payload: bytes, n: int) -> None:
-    """A "quoted-overlap" zip bomb (David Fifield's construction): member i's deflate stream quotes the local
-    headers of the members after it in stored blocks and ends in one shared kernel, the payload deflated once,
-    so that every member inflates to the payload: n times its size from one copy."""
-    import binascii
-    import struct
-    import zlib
-
-    def header(name: bytes, crc: int, stored: int, size: int) -> bytes:
-        return struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, crc, stored, size, len(name), 0) + name
-
-    def quote(length: int) -> bytes:  # a stored deflate block, not the last, of `length` bytes
-        return b"\x00" + struct.pack("<HH", length, length ^ 0xFFFF)
-
-    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
-    kernel = deflate.compress(payload) + deflate.flush()
-    names = [f"{i:05d}.jpg".encode() for i in range(n)]
-    plain, compressed = payload, kernel
-    sizes = [(binascii.crc32(plain), len(compressed), len(plain))] * n
-    headers = [b""] * n
-    headers[-1] = header(names[-1], *sizes[-1])
-    for i in range(n - 2, -1, -1):  # member i inflates to the headers of the members after it, then the payload
-        plain, compressed = headers[i + 1] + plain, quote(len(headers[i + 1])) + headers[i + 1] + compressed
-        sizes[i] = (binascii.crc32(plain), len(compressed), len(plain))
-        headers[i] = header(names[i], *sizes[i])
-    body, offsets = b"", []
-    for i in range(n):
-        offsets.append(len(body))
-        body += headers[i] + (quote(len(headers[i + 1])) if i < n - 1 else kernel)
-    directory = b"".join(
-        struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0, *sizes[i], len(names[i]), 0, 0, 0, 0, 0, at)
-        + names[i]
-        for i, at in enumerate(offsets)
-    )
-    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, n, n, len(directory), len(body), 0)
-    path.write_bytes(body + directory + end)
-
-
 def test_a_zip_whose_members_overlap_is_not_inflated_member_by_member(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -513,7 +476,7 @@ def test_a_zip_whose_members_overlap_is_not_inflated_member_by_member(
     dataset = tmp_path / "ds"
     dataset.mkdir()
     photo = PHOTOS_USED[0].read_bytes()
-    _quoted_overlap_zip(dataset / "bomb.zip", photo + bytes(1 << 20), 20)
+    quoted_overlap_zip(dataset / "bomb.zip", photo + bytes(1 << 20), 20)
     with zipfile.ZipFile(dataset / "bomb.zip") as zf:  # the bomb works: each member inflates to the kernel
         assert zf.read("00000.jpg").endswith(bytes(1 << 20)) and zf.read("00019.jpg") == photo + bytes(1 << 20)
     for method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):

@@ -1,6 +1,6 @@
-"""Hostile and legitimate Parquet shards, scanned as users run the CLI: wall time and peak RSS of each.
+"""Hostile shards, and a legitimate one, scanned as users run the CLI: wall time and peak RSS of each.
 
-    python bench/parquet_bombs.py [--work DIR] [--repeat N] [--mb MB]
+    python bench/hostile_inputs.py [--work DIR] [--repeat N] [--mb MB]
 
 Each shard is written to a folder of its own and scanned cold (fresh --db, --jobs 1) by whole processes run
 from the launcher (launcher.py), so that each peak RSS is the scan's own. The hostile ones are a few hundred
@@ -11,9 +11,12 @@ element that points to it:
 - `dictionary, Arrow type kept`: the same with 501 rows and the schema stored (pyarrow reads a dictionary);
 - `caption`: 501 rows of distinct small images whose `caption` column points to one --mb/3 MB value;
 - `list elements`: 20 rows, each a list of 1,000 references to one 1 MB caption, beside a small image.
+- `quoted-overlap zip`: 300 members whose deflate streams quote the headers of the members after them and end
+  in one shared kernel (David Fifield's construction), so that each inflates to a --mb/3 MB photo-and-zeros.
 The legitimate one is what pyarrow's writer makes of 3,000 distinct JPEGs by default: one row group, its first
 1,024 images in one dictionary page, the rest plain pages. A scan should take seconds and a few hundred MB on
-each: the hostile ones are cut at the decoded-bytes bound (an `unreadable` finding naming the rows not read).
+each: the Parquet ones are cut at the decoded-bytes bound (an `unreadable` finding naming the rows not read),
+the zip's overlapping members are `unreadable` findings, never opened.
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))
 
+from hostile_files import quoted_overlap_zip  # noqa: E402  (the tests' own builder)
 from launcher import launcher  # noqa: E402
 
 CLI = [sys.executable, "-m", "consentaudit.cli.app"]
@@ -77,7 +82,7 @@ def legitimate_shard(path: Path, jpegs: list[bytes], rows: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--work", type=Path, default=Path("/tmp/consentaudit-parquet-bombs"))
+    ap.add_argument("--work", type=Path, default=Path("/tmp/consentaudit-hostile-inputs"))
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--mb", type=int, default=60, help="size of the repeated value of the first shard (MB)")
     args = ap.parse_args()
@@ -88,9 +93,12 @@ def main() -> None:
         "dictionary, Arrow type kept (501 rows)": lambda p: dictionary_shard(p, jpegs[0], 500, args.mb // 3, True),
         "caption (501 rows, one caption)": lambda p: caption_shard(p, jpegs, 501, max(1, args.mb // 3)),
         "list elements (20 rows x 1,000 refs)": lambda p: list_shard(p, jpegs[0], 20, 1000),
+        "quoted-overlap zip (300 members)": lambda p: quoted_overlap_zip(
+            p.with_suffix(".zip"), jpegs[0] + bytes(max(1, args.mb // 3) << 20), 300
+        ),
         "legitimate: 3,000 JPEGs, one row group": lambda p: legitimate_shard(p, jpegs, 3000),
     }
-    print(f"# Parquet shards, scanned cold with --jobs 1 — {platform.machine()}, Python {platform.python_version()}")
+    print(f"# Hostile shards, scanned cold with --jobs 1 — {platform.machine()}, Python {platform.python_version()}")
     print(f"{args.repeat} runs each; wall seconds and peak RSS of whole processes\n")
     print("| shard | file KB | min s | median s | peak RSS MB |")
     print("|---|---:|---:|---:|---:|")
@@ -110,7 +118,7 @@ def main() -> None:
                 raise SystemExit(f"scan of {name} failed: {code}")
             walls.append(wall)
             peaks.append(rss)
-        size = (folder / "00000.parquet").stat().st_size >> 10
+        size = sum(f.stat().st_size for f in folder.iterdir()) >> 10
         print(f"| {name} | {size} | {min(walls):.2f} | {statistics.median(walls):.2f} | {max(peaks)} |")
 
 
