@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def quoted_overlap_zip(path: Path, payload: bytes, n: int) -> None:
+def quoted_overlap_zip(path: Path, payload: bytes, n: int, suffix: str = ".jpg") -> None:
     """A "quoted-overlap" zip bomb (David Fifield's construction): member i's deflate stream quotes the local
     headers of the members after it in stored blocks and ends in one shared kernel, the payload deflated once,
     so that every member inflates to the payload: n times its size from one copy."""
@@ -22,7 +22,7 @@ def quoted_overlap_zip(path: Path, payload: bytes, n: int) -> None:
 
     deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
     kernel = deflate.compress(payload) + deflate.flush()
-    names = [f"{i:05d}.jpg".encode() for i in range(n)]
+    names = [f"{i:05d}{suffix}".encode() for i in range(n)]
     plain, compressed = payload, kernel
     sizes = [(binascii.crc32(plain), len(compressed), len(plain))] * n
     headers = [b""] * n

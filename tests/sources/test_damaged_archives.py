@@ -469,14 +469,16 @@ def test_a_zip_whose_members_overlap_is_not_inflated_member_by_member(
     """Python 3.11's zipfile reads a quoted-overlap zip bomb (3.12's refuses it): a 177 KB zip of 300 members each
     inflating to a 20 MB photo-and-zeros took 24 s to scan, and a kernel of 1 GB per member would take hours. A
     member whose header and data, as the central directory gives their sizes, run into the next member or the
-    central directory is an unreadable finding, never opened; the last member, whose data is the kernel itself,
-    is a member like any other. A zip written by zipfile, stored or deflated, streamed or not, overlaps nowhere."""
+    central directory is an unreadable finding, never opened (one not named as an image is counted in the
+    report's notes, as it may be one); the last member, whose data is the kernel itself, is a member like any
+    other. A zip written by zipfile, stored or deflated, streamed or not, overlaps nowhere."""
     import zipfile
 
     dataset = tmp_path / "ds"
     dataset.mkdir()
     photo = PHOTOS_USED[0].read_bytes()
     quoted_overlap_zip(dataset / "bomb.zip", photo + bytes(1 << 20), 20)
+    quoted_overlap_zip(dataset / "named.zip", photo + bytes(1 << 20), 5, suffix=".bin")  # images by their bytes
     with zipfile.ZipFile(dataset / "bomb.zip") as zf:  # the bomb works: each member inflates to the kernel
         assert zf.read("00000.jpg").endswith(bytes(1 << 20)) and zf.read("00019.jpg") == photo + bytes(1 << 20)
     for method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
@@ -500,6 +502,8 @@ def test_a_zip_whose_members_overlap_is_not_inflated_member_by_member(
     assert all(f.verdict == Verdict.UNREADABLE and "overlaps the next member" in f.reasons[0].detail for f in bombs)
     assert found["bomb.zip/00019.jpg"].sha256 == sha256_hex(photo + bytes(1 << 20))
     assert not {f"{i:05d}.jpg" for i in range(19)} & set(opened)
+    assert [p for p in found if p.startswith("named.zip")] == ["named.zip/00004.bin"]  # the one not overlapping
+    assert any("named.zip: 4 other member(s) not read" in e for e in report.header.errors)
     for method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         plain = [f for path, f in found.items() if path.startswith(f"plain-{method}.zip/")]
         assert len(plain) == len(PHOTOS_USED) + 1 and all(f.verdict != Verdict.UNREADABLE for f in plain)

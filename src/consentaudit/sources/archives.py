@@ -115,6 +115,7 @@ class _Member:
     link: str = ""
     offset: int | None = None  # data offset in the tar (in the decompressed stream of a compressed one)
     problem: str = ""  # why it cannot be read (its data runs past the end of the archive)
+    overlaps: bool = False  # its data runs into the next member's (`_overlapping`)
 
 
 class _HeaderLog(tarfile.TarInfo):
@@ -202,7 +203,8 @@ def _zip_members(zf: zipfile.ZipFile) -> Iterator[tuple[_Member, Read]]:
         kind = "link" if (mode & 0o170000) == 0o120000 else "dir" if info.is_dir() else "file"
         if id(info) in overlapping:
             problem = "its data overlaps the next member's or the central directory (a zip bomb's layout): not read"
-            yield _Member(info.filename, info.file_size, _zip_mtime(info.date_time), kind, problem=problem), _unread
+            mtime = _zip_mtime(info.date_time)
+            yield _Member(info.filename, info.file_size, mtime, kind, problem=problem, overlaps=True), _unread
             continue
 
         def read(limit: int = -1, info: zipfile.ZipInfo = info) -> bytes | None:
@@ -219,8 +221,8 @@ def _overlapping(zf: zipfile.ZipFile) -> set[int]:
     sizes, run past where the next member's header starts, or into the central directory. No zip writer lays
     members out so; a "quoted-overlap" zip bomb does: each member's deflate stream quotes the headers of the
     ones after it and ends in one shared kernel, so that every member inflates to the kernel (a 177 KB zip of 300
-    members: 6 GB to read, 24 s). Python 3.12's zipfile refuses them; 3.11's reads them. The central directory's
-    own extra field stands in for the local one (it is not read here): a lower bound of where the data ends."""
+    members: 6 GB to read, 24 s). Python 3.12's zipfile refuses them; 3.11's reads them. No extra field is counted
+    (the local one is not read here): a lower bound of where the data ends."""
     infos = sorted(zf.infolist(), key=lambda i: i.header_offset)
     end = getattr(zf, "start_dir", None)  # where the central directory starts
     out: set[int] = set()
@@ -273,6 +275,7 @@ def _items(archive: Path, rel: str, members: Iterable[tuple[_Member, Read]], log
     c2pa: dict[str, tuple[str, str]] = {}  # key -> (member name, its size, mtime and offset)
     xmp: dict[str, tuple[str, str]] = {}  # `<key>.xmp` or `<name>.xmp` -> the same
     oversized: list[str] = []  # crawl records too large to read
+    overlapping: list[str] = []  # members not named as images whose data overlaps the next member's
     for m, read in members:
         why = unsafe_name(m.name)
         key, suffix = _key(m.name)
@@ -285,6 +288,8 @@ def _items(archive: Path, rel: str, members: Iterable[tuple[_Member, Read]], log
         if why is not None:
             if suffix in IMAGE_EXTENSIONS or m.kind == "link" or ".." in m.name or m.name.startswith("/"):
                 listed.append((f"{rel}/{display_name(m.name.lstrip('/'))}", m, why))
+            elif m.overlaps:  # an image under another name, or a sidecar: never opened, but said
+                overlapping.append(m.name)
             continue
         if m.kind != "file":
             continue
@@ -311,6 +316,11 @@ def _items(archive: Path, rel: str, members: Iterable[tuple[_Member, Read]], log
             listed.append((f"{rel}/{display_name(m.name)}", m, None))
     if oversized:
         log.warn(oversized_records(rel, oversized))
+    if overlapping:
+        log.warn(
+            f"{rel}: {len(overlapping)} other member(s) not read: their data overlaps the next member's or the "
+            f"central directory, a zip bomb's layout (the first: {overlapping[0]})"
+        )
     parquet = parquet_rows(archive, log.warn)
     present = {
         k.rsplit("/", 1)[-1] for _, m, why in listed if why is None for k in (_key(m.name)[0], sample_key(m.name))
