@@ -207,29 +207,15 @@ def read_url_list(path: Path, set_name: str) -> list[ReferenceEntry]:
 def _parquet_urls(path: Path) -> list[str]:
     """The `url` column of a Parquet file, a bounded batch at a time (parquet_batches.py); InputError naming the
     row of a URL past MAX_URL_BYTES, or a file whose rows decode far past its size."""
+    from consentaudit.sources.parquet_batches import ParquetBomb, record_rows
 
-    from consentaudit.sources.parquet_batches import (
-        RECORD_ROWS,
-        DecodedBudget,
-        ParquetBomb,
-        group_batches,
-        open_parquet,
-        records,
-    )
-
-    pf = open_parquet(path)
-    budget = DecodedBudget.of(path)
     urls: list[str] = []
-    n = 0
     try:
-        for group in range(pf.metadata.num_row_groups):
-            for batch in group_batches(pf, path, group, ["url"], budget, RECORD_ROWS):
-                for row in records(batch, ["url"], MAX_URL_BYTES):
-                    n += 1
-                    if row is None:
-                        raise InputError(f"cannot read URL list {path}: row {n}: a url of over {MAX_URL_BYTES} bytes")
-                    if isinstance(url := row["url"], str):
-                        urls.append(url)
+        for n, row in enumerate(record_rows(path, ["url"], MAX_URL_BYTES), 1):
+            if row is None:
+                raise InputError(f"cannot read URL list {path}: row {n}: a url of over {MAX_URL_BYTES} bytes")
+            if isinstance(url := row["url"], str):
+                urls.append(url)
     except ParquetBomb as exc:
         raise InputError(f"cannot read URL list {path}: {exc}") from None
     return urls

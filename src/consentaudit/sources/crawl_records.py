@@ -75,26 +75,15 @@ def parquet_rows(shard: Path, warn: Callable[[str], None]) -> dict[str, str]:
     if not pq_path.exists():
         return {}
     try:
-        from consentaudit.sources.parquet_batches import (
-            RECORD_ROWS,
-            DecodedBudget,
-            group_batches,
-            open_parquet,
-            records,
-        )
+        from consentaudit.sources.parquet_batches import record_rows
 
-        pf = open_parquet(pq_path)
-        budget = DecodedBudget.of(pq_path)
-        names = pf.schema_arrow.names
         rows: dict[str, str] = {}
         oversized = 0
-        for group in range(pf.metadata.num_row_groups):
-            for batch in group_batches(pf, pq_path, group, None, budget, RECORD_ROWS):
-                for row in records(batch, names, MAX_SIDECAR_BYTES):
-                    if row is None:
-                        oversized += 1
-                    elif (key := row.get("key")) is not None:
-                        rows[str(key)] = json.dumps(crawl_fields(row), sort_keys=True)
+        for row in record_rows(pq_path, None, MAX_SIDECAR_BYTES):
+            if row is None:
+                oversized += 1
+            elif (key := row.get("key")) is not None:
+                rows[str(key)] = json.dumps(crawl_fields(row), sort_keys=True)
     except Exception as exc:  # pyarrow's errors for damage, a bomb (ParquetBomb)
         warn(f"crawl records in {pq_path.name} not read ({type(exc).__name__}: {str(exc)[:200]})")
         return {}

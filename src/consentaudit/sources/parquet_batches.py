@@ -122,21 +122,31 @@ def open_parquet(path: Path) -> Any:
 
     plain = pq.ParquetFile(path)
     meta, schema = plain.metadata, plain.schema
-    coded = {
+    repeated = [
         c
-        for g in range(meta.num_row_groups)
-        for c in range(meta.num_columns)
-        if meta.row_group(g).column(c).has_dictionary_page
-    }
+        for c in range(len(schema))
+        if schema.column(c).physical_type == "BYTE_ARRAY" and schema.column(c).max_repetition_level > 0
+    ]
     leaves = [
         schema.column(c).path
-        for c in sorted(coded)
-        if schema.column(c).physical_type == "BYTE_ARRAY" and schema.column(c).max_repetition_level > 0
+        for c in repeated  # only these: a file of many row groups has many chunks to look at
+        if any(meta.row_group(g).column(c).has_dictionary_page for g in range(meta.num_row_groups))
     ]
     if not leaves:
         return plain
     plain.close()
     return pq.ParquetFile(path, read_dictionary=leaves)
+
+
+def record_rows(path: Path, columns: Sequence[str] | None, most: int) -> Iterator[dict[str, Any] | None]:
+    """Each row of a Parquet file (of `columns`; all when None) as `records` gives it, a bounded batch at a time
+    and the bytes the file's rows decode to counted: ParquetBomb, after the rows that fit, past them."""
+    pf = open_parquet(path)
+    budget = DecodedBudget.of(path)
+    names = list(columns) if columns is not None else pf.schema_arrow.names
+    for group in range(pf.metadata.num_row_groups):
+        for batch in group_batches(pf, path, group, columns, budget, RECORD_ROWS):
+            yield from records(batch, names, most)
 
 
 def records(batch: Any, names: Sequence[str], most: int) -> list[dict[str, Any] | None]:
@@ -170,10 +180,10 @@ def lengths(column: Any) -> Any:
     import pyarrow.compute as pc
 
     if _dictionary(column.type):
-        if not text(column.type.value_type):
+        if not _text(column.type.value_type):
             return None
         found = pc.binary_length(column.dictionary).take(column.indices)
-    elif text(column.type):
+    elif _text(column.type):
         found = pc.binary_length(column)
     else:
         return None
@@ -235,7 +245,7 @@ def _cumulative(sizes: Any) -> Any:
     return np.concatenate(([0], np.cumsum(sizes, dtype=np.int64)))
 
 
-def text(kind: Any) -> bool:
+def _text(kind: Any) -> bool:
     """Whether an Arrow type holds text or bytes, a value per row."""
     import pyarrow as pa
 

@@ -33,7 +33,6 @@ from consentaudit.sources.parquet_batches import (
     lengths,
     open_parquet,
     records,
-    text,
 )
 
 LOOKED_AT = 64  # rows read to find a column's first value that is not null
@@ -127,7 +126,7 @@ def _binary(kind: Any) -> bool:
 
     if pa.types.is_dictionary(kind):
         kind = kind.value_type
-    return text(kind) and not (pa.types.is_string(kind) or pa.types.is_large_string(kind))
+    return bool(pa.types.is_binary(kind) or pa.types.is_large_binary(kind))
 
 
 def _first_value(pf: Any, column: str, path: Path) -> bytes | None:
