@@ -55,6 +55,21 @@ def _digest_is_what_verify_derives(report: Report, dataset: Path) -> None:
     assert diff.matches, (diff.added, diff.removed, diff.changed)
 
 
+def _zip_opens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the zip members opened from now on (every read of a member opens it), in order."""
+    import zipfile
+
+    opened: list[str] = []
+    real = zipfile.ZipFile.open
+
+    def counting(self: zipfile.ZipFile, name: Any, *a: Any, **kw: Any) -> Any:
+        opened.append(name if isinstance(name, str) else name.filename)
+        return real(self, name, *a, **kw)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", counting)
+    return opened
+
+
 def test_a_shard_cut_inside_a_member_keeps_the_members_before_it(tmp_path: Path) -> None:
     data, members = _tar_bytes()
     cut_in = members[4]  # cut half way through the fifth photo's data
@@ -488,14 +503,7 @@ def test_a_zip_whose_members_overlap_is_not_inflated_member_by_member(
             with zf.open("streamed.jpg", "w") as member:  # a data descriptor after its data
                 member.write(photo)
 
-    opened: list[str] = []
-    real = zipfile.ZipFile.open
-
-    def counting(self: zipfile.ZipFile, name: Any, *a: Any, **kw: Any) -> Any:
-        opened.append(name if isinstance(name, str) else name.filename)
-        return real(self, name, *a, **kw)
-
-    monkeypatch.setattr(zipfile.ZipFile, "open", counting)
+    opened = _zip_opens(monkeypatch)
     report = run_audit(AuditRequest(dataset=dataset, jobs=1), ScanStore(f"sqlite:///{tmp_path / 'db'}"))
     found = {f.path: f for f in report.findings}
     bombs = [found[f"bomb.zip/{i:05d}.jpg"] for i in range(19)]
@@ -507,3 +515,97 @@ def test_a_zip_whose_members_overlap_is_not_inflated_member_by_member(
     for method in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         plain = [f for path, f in found.items() if path.startswith(f"plain-{method}.zip/")]
         assert len(plain) == len(PHOTOS_USED) + 1 and all(f.verdict != Verdict.UNREADABLE for f in plain)
+
+
+def _zeros_member(tf: tarfile.TarFile, name: str, size: int) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    tf.addfile(info, io.BytesIO(bytes(size)))
+
+
+@pytest.mark.parametrize("compression", ["bz2", "xz"])
+def test_a_compressed_shard_is_inflated_no_further_than_its_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compression: str
+) -> None:
+    """bzip2 and xz have no ceiling on how far they inflate (100 MB of zeros bzip2 to 113 bytes): a 260 KB
+    `.tar.bz2` of eight 1 GB members of zeros took 41 s to list. A compressed shard's stream is inflated no
+    further than 1024 times its size or 1 GB (lowered here to 16 times and 8 MB, the shard ~220 KB): the members
+    before the limit are audited, the member whose data would pass it is not read (an image's name: an unreadable
+    finding), the shard itself is a finding saying where and why the listing stopped, and neither the listing
+    nor the reader of a unit inflates past it. With the limit out of reach the same shard is read to its end."""
+    from consentaudit.sources import inflation
+    from consentaudit.sources.archive_reader import ArchiveReader
+
+    monkeypatch.setattr(inflation, "INFLATED_FLOOR", 8 << 20)
+    monkeypatch.setattr(inflation, "INFLATED_RATIO", 16)
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    shard = shards / f"00000.tar.{compression}"
+    with tarfile.open(shard, f"w:{compression}") as tf:
+        tf.add(PHOTOS_USED[0], "00000.jpg")
+        _zeros_member(tf, "00000.bin", 4 << 20)  # within the limit: passed over
+        _zeros_member(tf, "00001.jpg", 64 << 20)  # past it: not read
+        tf.add(PHOTOS_USED[1], "00002.jpg")
+    assert 16 * shard.stat().st_size < 8 << 20  # the floor is the limit here
+
+    report = _scan(shards, tmp_path)
+    found = _by_path(report)
+    first = next(f for f in report.findings if f.path == f"{shard.name}/00000.jpg")
+    assert first.verdict == Verdict.UNCONSENTED and first.sha256 == sha256_hex(PHOTOS_USED[0].read_bytes())
+    verdict, why = found[f"{shard.name}/00001.jpg"]
+    assert verdict == Verdict.UNREADABLE and "may inflate to" in why and "not read" in why
+    verdict, why = found[shard.name]
+    assert verdict == Verdict.UNREADABLE and "at member '00001.jpg'" in why and "after it are not read" in why
+    assert f"{shard.name}/00002.jpg" not in found
+    _digest_is_what_verify_derives(report, shards)
+    with ArchiveReader() as reader, pytest.raises(OSError, match="not found"):  # asked by name: never reached
+        reader.read(str(shard), "00002.jpg", 1 << 30)
+
+    monkeypatch.setattr(inflation, "INFLATED_FLOOR", 1 << 30)  # the limit out of reach: all of it is read
+    report = run_audit(AuditRequest(dataset=shards, jobs=1), ScanStore(f"sqlite:///{tmp_path / 'lifted.db'}"))
+    found = _by_path(report)
+    assert found[f"{shard.name}/00002.jpg"][0] == Verdict.UNCONSENTED and shard.name not in found
+    with ArchiveReader() as reader:
+        assert reader.read(str(shard), "00002.jpg", 1 << 30) == PHOTOS_USED[1].read_bytes()
+
+
+def test_a_zips_members_are_inflated_no_further_than_its_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A zip's members compressed with bzip2 (or lzma) may inflate any amount each: the images and sidecars
+    read from one zip may inflate to no more than 1024 times its size or 1 GB (lowered here to 16 times and
+    48 MB, the zip ~300 KB), spent member by member in the central directory's order. A member that does not
+    fit is never opened (an image: an unreadable finding saying why; a crawl record or C2PA sidecar: counted in
+    the report's notes), a later one that fits is read, and stored members, whose bytes are the zip's own,
+    spend nothing."""
+    import zipfile
+
+    from consentaudit.sources import inflation
+
+    monkeypatch.setattr(inflation, "INFLATED_FLOOR", 48 << 20)
+    monkeypatch.setattr(inflation, "INFLATED_RATIO", 16)
+    dataset = tmp_path / "ds"
+    dataset.mkdir()
+    photo = PHOTOS_USED[0].read_bytes()
+    with zipfile.ZipFile(dataset / "bombs.zip", "w", zipfile.ZIP_BZIP2) as zf:
+        zf.writestr("00000.jpg", photo)
+        zf.writestr("00001.jpg", photo + bytes(47 << 20))  # fits: read (a JPEG with 47 MB of zeros after it)
+        zf.writestr("00002.jpg", bytes(40 << 20))  # does not fit: never opened
+        zf.writestr("00003.json", json.dumps({"url": "https://example.org/" + "a" * 900_000}))  # nor this: 0.9 MB
+        zf.writestr("00003.c2pa", bytes(1 << 20))  # nor this
+        zf.writestr("00003.jpg", photo[::-1][:9] + photo)  # fits, after the one that did not
+        zf.writestr("00004.jpg", PHOTOS_USED[1].read_bytes(), zipfile.ZIP_STORED)  # stored: spends nothing
+    opened = _zip_opens(monkeypatch)
+    assert 16 * (dataset / "bombs.zip").stat().st_size < 48 << 20  # the floor is the limit here
+    report = run_audit(AuditRequest(dataset=dataset, jobs=1), ScanStore(f"sqlite:///{tmp_path / 'db'}"))
+    found = {f.path: f for f in report.findings}
+    assert found["bombs.zip/00000.jpg"].sha256 == sha256_hex(photo)
+    assert found["bombs.zip/00001.jpg"].sha256 == sha256_hex(photo + bytes(47 << 20))
+    assert found["bombs.zip/00001.jpg"].verdict == Verdict.UNCONSENTED
+    bomb = found["bombs.zip/00002.jpg"]
+    assert bomb.verdict == Verdict.UNREADABLE and "inflates to 41943040 bytes" in bomb.reasons[0].detail
+    assert not {"00002.jpg", "00003.json", "00003.c2pa"} & set(opened)
+    assert any("bombs.zip: 2 sidecar(s) not read" in e for e in report.header.errors)
+    assert found["bombs.zip/00003.jpg"].sha256 == sha256_hex(photo[::-1][:9] + photo)
+    assert found["bombs.zip/00004.jpg"].verdict == Verdict.UNCONSENTED
+    _digest_is_what_verify_derives(report, dataset)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from consentaudit.sources.inflation import inflation_limit
 from consentaudit.sources.item import ARCHIVE_SUFFIXES, DEFAULT_MAX_FILE_BYTES
 from consentaudit.sources.parquet_images import ParquetRows
 from consentaudit.sources.zip_salvage import LOCAL_HEADER, LocalMember, local_members, read_member
@@ -71,6 +72,7 @@ class ArchiveReader:
         self._members: dict[str, tarfile.TarInfo] = {}  # tar members seen so far, by name (the last of a name)
         self._at: dict[int, tarfile.TarInfo] = {}  # ... and by data offset
         self._headers: Iterator[tarfile.TarInfo] | None = None  # the tar's headers not yet seen
+        self._limit = 0  # how far a compressed tar's stream may be inflated (`inflation_limit`)
         self._recovered: tuple[IO[bytes], dict[str, LocalMember]] | None = None  # a zip no reader can list
         self._parquet: ParquetRows | None = None  # a Parquet shard: its rows read by number (`offset`)
 
@@ -103,10 +105,13 @@ class ArchiveReader:
         else:
             self._tar = tarfile.open(location, "r:*")  # noqa: SIM115 - kept open across a unit, closed in close()
             self._headers = iter(self._tar)
+            self._limit = inflation_limit(os.path.getsize(location)) if is_compressed_tar(location) else -1
         self._path = location  # only once open: a failed opening is tried again, not taken for an open one
 
     def _tar_member(self, member: str, offset: int | None) -> tarfile.TarInfo | None:
-        """The member at `offset` (else the last of the name), reading headers only as far as it."""
+        """The member at `offset` (else the last of the name), reading headers only as far as it, and a
+        compressed tar's no further than its listing did: not past the member whose data would inflate the
+        stream past its limit."""
         while self._headers is not None and (offset is None or offset not in self._at):
             try:
                 listed = next(self._headers)
@@ -115,6 +120,9 @@ class ArchiveReader:
             except ARCHIVE_ERRORS:  # cut short or damaged: the members before it are all there are
                 self._headers = None
             else:
+                if self._limit >= 0 and listed.offset_data + listed.size > self._limit:
+                    self._headers = None  # not listed: neither read nor passed over
+                    break
                 self._members[listed.name] = listed
                 self._at[listed.offset_data] = listed
         found = self._at.get(offset) if offset is not None else self._members.get(member)

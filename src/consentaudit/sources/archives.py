@@ -29,6 +29,7 @@ from typing import IO, Any, cast
 
 from consentaudit.sources.archive_reader import ARCHIVE_ERRORS, begins_as_zip, is_plain_tar
 from consentaudit.sources.crawl_records import ListingLog, count_refusals, oversized_records, parquet_rows
+from consentaudit.sources.inflation import InflationBudget, inflation_limit, past_limit
 from consentaudit.sources.item import (
     ARCHIVE_SUFFIXES,
     DEFAULT_MAX_FILE_BYTES,
@@ -116,6 +117,7 @@ class _Member:
     offset: int | None = None  # data offset in the tar (in the decompressed stream of a compressed one)
     problem: str = ""  # why it cannot be read (its data runs past the end of the archive)
     overlaps: bool = False  # its data runs into the next member's (`_overlapping`)
+    inflates: bool = False  # a zip member compressed on its own: reading it spends the archive's InflationBudget
 
 
 class _HeaderLog(tarfile.TarInfo):
@@ -137,12 +139,17 @@ _END_MARKER: Any = getattr(tarfile, "EOFHeaderError", ())  # a block of zeros: t
 _STOPPED: weakref.WeakKeyDictionary[tarfile.TarFile, tarfile.HeaderError] = weakref.WeakKeyDictionary()
 
 
-def _tar_members(tf: tarfile.TarFile, plain: bool, end: int, stops: list[str]) -> Iterator[tuple[_Member, Read]]:
+def _tar_members(
+    tf: tarfile.TarFile, plain: bool, end: int, stops: list[str], limit: int = 0
+) -> Iterator[tuple[_Member, Read]]:
     """Members in one pass over the headers, each with its data offset: in a plain tar (`plain`, of `end`
     bytes) its bytes are read later with one positioned read, never by listing the archive again; in a
     compressed one the offset (in the decompressed stream) names the member exactly for `ArchiveReader`,
     which reads a unit's members in one forward pass. Where the archive stops being readable before its
-    end-of-archive marker, the members before that point are given and `stops` says why."""
+    end-of-archive marker, the members before that point are given and `stops` says why. A compressed one of
+    `end` bytes is inflated no further than `limit` (`inflation_limit`): the member whose data would take the
+    stream past it is given as not read, and the listing stops there, as reading it or passing over it would
+    inflate it."""
     n = 0
     try:
         for m in tf:
@@ -158,7 +165,17 @@ def _tar_members(tf: tarfile.TarFile, plain: bool, end: int, stops: list[str]) -
             if plain and kind == "file" and m.offset_data + m.size > end:
                 missing = m.offset_data + m.size - end
                 problem = f"member {m.name!r} cut short: the archive ends {missing} bytes before its data does"
+            inflated = m.offset_data + m.size
+            if not plain and inflated > limit:
+                past = past_limit(limit, end)
+                problem = f"its data ends {inflated} bytes into the archive's stream, {past}: not read"
+                stops.append(
+                    f"the stream would inflate past its limit at member {m.name!r} (its data ends {inflated} bytes "
+                    f"into it, {past}): it and the members after it are not read"
+                )
             yield _Member(m.name, m.size, int(m.mtime) * 1_000_000_000, kind, m.linkname, offset, problem), read
+            if not plain and inflated > limit:
+                return
     except ARCHIVE_ERRORS as exc:  # the data of the last member runs past the end, a zlib error
         stops.append(f"archive cut short or damaged after {n} members: {type(exc).__name__}: {exc}")
         return
@@ -213,7 +230,8 @@ def _zip_members(zf: zipfile.ZipFile) -> Iterator[tuple[_Member, Read]]:
             with zf.open(info) as member:
                 return member.read(limit)
 
-        yield _Member(info.filename, info.file_size, _zip_mtime(info.date_time), kind), read
+        inflates = info.compress_type != zipfile.ZIP_STORED
+        yield _Member(info.filename, info.file_size, _zip_mtime(info.date_time), kind, inflates=inflates), read
 
 
 def _overlapping(zf: zipfile.ZipFile) -> set[int]:
@@ -266,16 +284,32 @@ def _sniffed(read: Read) -> bool:
     return head is not None and looks_like_image(head)
 
 
-def _items(archive: Path, rel: str, members: Iterable[tuple[_Member, Read]], log: ListingLog) -> Iterator[Item]:
+def _items(
+    archive: Path,
+    rel: str,
+    members: Iterable[tuple[_Member, Read]],
+    log: ListingLog,
+    budget: InflationBudget | None = None,
+) -> Iterator[Item]:
     """Group one pass over the members by key: images become items carrying their `<key>.json` sidecar (or
     the shard's parquet row) and `<key>.c2pa`; unsafe members become items with a problem, and where members
-    share a name (tar and zip allow it), each but the last is one under `NAME (copy k of n)`."""
+    share a name (tar and zip allow it), each but the last is one under `NAME (copy k of n)`. A zip's
+    compressed members that are read (images and their sidecars) spend its `budget`: one that does not fit is
+    not read, an image as an item with a problem, a sidecar counted in a note."""
     listed: list[tuple[str, _Member, str | None]] = []  # (path, member, why it is not read), member order
     sidecars: dict[str, str] = {}
     c2pa: dict[str, tuple[str, str]] = {}  # key -> (member name, its size, mtime and offset)
     xmp: dict[str, tuple[str, str]] = {}  # `<key>.xmp` or `<name>.xmp` -> the same
     oversized: list[str] = []  # crawl records too large to read
     overlapping: list[str] = []  # members not named as images whose data overlaps the next member's
+    unspent: list[str] = []  # sidecars that would inflate the zip past its budget
+
+    def past_budget(m: _Member) -> str | None:
+        """Why a member is not read: it would spend more than is left of the budget (else it is spent)."""
+        if budget is None or not m.inflates or budget.take(m.size):
+            return None
+        return budget.refusal(m.size)
+
     for m, read in members:
         why = unsafe_name(m.name)
         key, suffix = _key(m.name)
@@ -297,29 +331,39 @@ def _items(archive: Path, rel: str, members: Iterable[tuple[_Member, Read]], log
             if m.size > MAX_SIDECAR_BYTES:
                 oversized.append(m.name)
                 continue
+            if past_budget(m):
+                unspent.append(m.name)
+                continue
             try:
                 data = read(-1)
             except ARCHIVE_ERRORS:  # cut short or damaged: no crawl record
                 data = None
             if data is not None:
                 sidecars[key] = data.decode("utf-8", "replace")
-        elif suffix == ".c2pa":
-            c2pa[key] = (m.name, f"{m.size}:{m.mtime_ns}:{m.offset}")
-        elif suffix == ".xmp":
-            xmp[key] = (m.name, f"{m.size}:{m.mtime_ns}:{m.offset}")
+        elif suffix in (".c2pa", ".xmp"):
+            if past_budget(m):  # read with its image
+                unspent.append(m.name)
+                continue
+            (c2pa if suffix == ".c2pa" else xmp)[key] = (m.name, f"{m.size}:{m.mtime_ns}:{m.offset}")
         elif suffix in IMAGE_EXTENSIONS:
-            listed.append((f"{rel}/{display_name(m.name)}", m, None))
+            listed.append((f"{rel}/{display_name(m.name)}", m, past_budget(m)))
         elif is_archive(PurePosixPath(m.name)):  # images in it would be in the dataset, unaudited
             nested = f"archive {m.name!r} inside the archive: its members are not listed (extract it to audit them)"
             listed.append((f"{rel}/{display_name(m.name)}", m, nested))
         elif suffix != ".json" and m.size >= 8 and _sniffed(read):  # an image under another name
-            listed.append((f"{rel}/{display_name(m.name)}", m, None))
+            listed.append((f"{rel}/{display_name(m.name)}", m, past_budget(m)))
     if oversized:
         log.warn(oversized_records(rel, oversized))
     if overlapping:
         log.warn(
             f"{rel}: {len(overlapping)} other member(s) not read: their data overlaps the next member's or the "
             f"central directory, a zip bomb's layout (the first: {overlapping[0]})"
+        )
+    if unspent and budget is not None:
+        log.warn(
+            f"{rel}: {len(unspent)} sidecar(s) not read (crawl records, C2PA manifests, XMP): they would take the "
+            f"archive's members to {past_limit(budget.limit, budget.archive_bytes)} (the first: {unspent[0]}); "
+            "what they record (a reservation made at crawl time, a training assertion) is not seen"
         )
     parquet = parquet_rows(archive, log.warn)
     present = {
@@ -375,8 +419,9 @@ def _list_tar(archive: Path, rel: str, log: ListingLog) -> Iterator[Item]:
     plain = is_plain_tar(archive.name)
     stops: list[str] = []
     with tarfile.open(archive, "r:" if plain else "r:*", tarinfo=_HeaderLog) as tf:
-        end = os.fstat(cast(IO[bytes], tf.fileobj).fileno()).st_size if plain else 0
-        items = list(_items(archive, rel, _tar_members(tf, plain, end, stops), log))
+        end = os.fstat(cast(IO[bytes], tf.fileobj).fileno()).st_size if plain else archive.stat().st_size
+        members = _tar_members(tf, plain, end, stops, 0 if plain else inflation_limit(end))
+        items = list(_items(archive, rel, members, log))
     yield from items
     for why in stops:  # where the archive stopped being readable: a problem of the archive itself
         yield Item(rel, str(archive), 0, 0, why)
@@ -391,7 +436,7 @@ def _list_zip(archive: Path, rel: str, log: ListingLog) -> Iterator[Item]:
         yield from _list_recovered(archive, rel, log, exc)
         return
     with zf:
-        items = list(_items(archive, rel, _zip_members(zf), log))
+        items = list(_items(archive, rel, _zip_members(zf), log, InflationBudget.of(archive.stat().st_size)))
     yield from items
 
 
