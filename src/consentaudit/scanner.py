@@ -22,7 +22,7 @@ from consentaudit.signals.containers import jpeg_header_end
 from consentaudit.signals.metadata import MAX_XMP_BYTES, read_metadata, read_xmp_sidecar
 from consentaudit.signals.provenance import C2paFacts, c2pa_signals, crawl_signals, parse_crawl_json, xmp_signals
 from consentaudit.sources import read_item
-from consentaudit.sources.archive_reader import ArchiveReader
+from consentaudit.sources.archive_reader import ArchiveReader, kept_reader
 from consentaudit.sources.item import Item
 from consentaudit.thumbnails import Thumbnails
 from consentaudit.vocab import REBUILT_JPEG_SHA256
@@ -256,8 +256,9 @@ def scan_unit(
     thumbs: dict[str, Thumbnails] | None = None,
 ) -> list[ScannedImage]:
     """Scan a unit; with `keep`, the bytes read stay in hand (up to KEEP_BYTES) for what the unit does next,
-    with `thumbs` the fingerprints' thumbnails (2 KB an image at most)."""
-    archives = ArchiveReader()
+    with `thumbs` the fingerprints' thumbnails (2 KB an image at most). Archive members are read through this
+    process's `kept_reader`, so consecutive units of one shard read it as one forward pass."""
+    archives = kept_reader()
     kept = 0
 
     def hold(path: str, data: bytes) -> None:
@@ -266,7 +267,4 @@ def scan_unit(
             keep[path] = data
             kept += len(data)
 
-    try:
-        return [scan_item(i, settings, archives, hold, None if thumbs is None else thumbs.__setitem__) for i in items]
-    finally:
-        archives.close()
+    return [scan_item(i, settings, archives, hold, None if thumbs is None else thumbs.__setitem__) for i in items]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import lzma
 import os
 import tarfile
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -62,11 +63,22 @@ def begins_as_zip(archive: str | Path) -> bool:
 _RECOVERED: dict[tuple[str, int, int, int], dict[str, LocalMember]] = {}
 
 
+def _identity(location: str) -> tuple[int, int, int, int] | None:
+    """What tells a file at `location` from one written there after it was opened (None: no file)."""
+    try:
+        st = os.stat(location)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
 class ArchiveReader:
-    """Reads members of one archive at a time, keeping it open across the items of a work unit."""
+    """Reads members of one archive at a time, keeping it open across the items of a work unit (and, as
+    `kept_reader`, across a process's units)."""
 
     def __init__(self) -> None:
         self._path: str | None = None
+        self._identity: tuple[int, int, int, int] | None = None  # the file's when opened
         self._tar: tarfile.TarFile | None = None
         self._zip: zipfile.ZipFile | None = None
         self._members: dict[str, tarfile.TarInfo] = {}  # tar members seen so far, by name (the last of a name)
@@ -91,8 +103,15 @@ class ArchiveReader:
         except _MEMBER_ERRORS as exc:
             raise OSError(f"cannot read archive member: {type(exc).__name__}: {exc}") from exc
 
+    def forget_changed(self) -> None:
+        """Close the archive held open when the file at its path is no longer the one opened (rewritten,
+        replaced or removed since), so that a reader kept across work units never reads a stale one."""
+        if self._path is not None and _identity(self._path) != self._identity:
+            self.close()
+
     def _open(self, location: str) -> None:
         self.close()
+        identity = _identity(location)
         if location.lower().endswith(".parquet"):
             self._parquet = ParquetRows(location)
         elif location.lower().endswith(".zip"):
@@ -107,6 +126,7 @@ class ArchiveReader:
             self._headers = iter(self._tar)
             self._limit = inflation_limit(os.path.getsize(location)) if is_compressed_tar(location) else -1
         self._path = location  # only once open: a failed opening is tried again, not taken for an open one
+        self._identity = identity
 
     def _tar_member(self, member: str, offset: int | None) -> tarfile.TarInfo | None:
         """The member at `offset` (else the last of the name), reading headers only as far as it, and a
@@ -195,5 +215,24 @@ class ArchiveReader:
         self._parquet = None
         self._tar = self._zip = None
         self._recovered = None
-        self._path = None
+        self._path = self._identity = None
         self._members, self._at, self._headers = {}, {}, None
+
+
+_KEPT: dict[tuple[int, int], ArchiveReader] = {}  # the reader kept across work units, by process and thread
+
+
+def kept_reader() -> ArchiveReader:
+    """This process's (and thread's) ArchiveReader, kept open across its work units: the next unit of the same
+    shard goes on from where the last stopped (a compressed tar's stream is not inflated again from its start,
+    a zip's central directory not parsed again, a Parquet row group not decoded again), and the archive is
+    opened again when the file on disk changed. A forked worker makes its own and never touches the one it
+    inherited, whose file offset it shares with its parent."""
+    key = (os.getpid(), threading.get_ident())
+    reader = _KEPT.get(key)
+    if reader is None:
+        for other in [k for k in _KEPT if k[0] != key[0]]:  # inherited through fork: forgotten, not closed
+            del _KEPT[other]
+        reader = _KEPT[key] = ArchiveReader()
+    reader.forget_changed()
+    return reader
