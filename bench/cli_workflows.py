@@ -10,8 +10,9 @@ wall time of a whole process (fresh `--db` where it says cold), min and median o
 - naive: a whole-process Python loop that reads each file, sha256s it, opens it with Pillow and computes
   imagehash's pHash and dHash (the loop a user would write, with its own start-up);
 - cold scan of the loose folder, --jobs 1 and --jobs 2; the same images in one tar shard, --jobs 1, in the
-  same shard gzipped (`.tar.gz`), --jobs 1, and in one Parquet shard as img2dataset's `--output_format
-  parquet` writes it (the bytes in a `jpg` column beside key, url and status, row groups of 100), --jobs 1;
+  same shard gzipped (`.tar.gz`), --jobs 1, as one zip of the same members (deflated, as `zip -r` writes
+  it), --jobs 1, and in one Parquet shard as img2dataset's `--output_format parquet` writes it (the bytes in a
+  `jpg` column beside key, url and status, row groups of 100), --jobs 1;
 - re-judge: the loose scan again with only --as-of changed, against the cold scan;
 - reference re-scan: a scan with --reference FOLDER, then a second scan with the same folder and a new
   --as-of, against the first;
@@ -41,6 +42,7 @@ import statistics
 import subprocess
 import sys
 import tarfile
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,6 +161,17 @@ def main() -> None:
         gz.mkdir(parents=True)
         with (shards / "00000.tar").open("rb") as src, gzip.open(gz / "00000.tar.gz", "wb") as dst:
             shutil.copyfileobj(src, dst)
+    zipped = w / f"zip-{args.count}"  # the same members as one zip
+    if not zipped.exists():
+        zipped.mkdir(parents=True)
+        with (
+            tarfile.open(shards / "00000.tar") as tf,
+            zipfile.ZipFile(zipped / "00000.zip", "w", zipfile.ZIP_DEFLATED) as zf,
+        ):
+            for m in tf:
+                f = tf.extractfile(m)
+                if f is not None:
+                    zf.writestr(m.name, f.read())
     parquet = w / f"parquet-{args.count}"  # the same samples as one Parquet shard
     if not parquet.exists():
         parquet.mkdir(parents=True)
@@ -211,6 +224,9 @@ def main() -> None:
         results.setdefault("scan the same shard as one .tar.gz, cold, --jobs 1", []).append(
             timed(scan(gz, w / "shards.csv", fresh("gz"), "--jobs", "1"))
         )
+        results.setdefault("scan the same members as one zip, cold, --jobs 1", []).append(
+            timed(scan(zipped, w / "shards.csv", fresh("zip"), "--jobs", "1"))
+        )
         results.setdefault("scan the same samples as one Parquet shard, cold, --jobs 1", []).append(
             timed(scan(parquet, w / "shards.csv", fresh("parquet"), "--jobs", "1"))
         )
@@ -257,6 +273,7 @@ def main() -> None:
         ("--jobs 2 speed / --jobs 1", cold1 / med["scan loose folder, cold, --jobs 2"], ">= 1.8x"),
         ("tar shard time / loose folder", shard1 / cold1, "<= 1.3x"),
         (".tar.gz shard time / tar shard", gz1 / shard1, "(none)"),
+        ("zip time / tar shard", med["scan the same members as one zip, cold, --jobs 1"] / shard1, "(none)"),
         ("Parquet shard time / tar shard", med["scan the same samples as one Parquet shard, cold, --jobs 1"] / shard1,
          "(none)"),
         ("re-judge time / cold scan", med["re-judge: same scan, only --as-of changed"] / cold1, "<= 0.35x"),
