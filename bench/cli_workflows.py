@@ -13,7 +13,8 @@ wall time of a whole process (fresh `--db` where it says cold), min and median o
   same shard gzipped (`.tar.gz`), --jobs 1, as one zip of the same members (deflated, as `zip -r` writes
   it), --jobs 1, and in one Parquet shard as img2dataset's `--output_format parquet` writes it (the bytes in a
   `jpg` column beside key, url and status, row groups of 100), --jobs 1;
-- re-judge: the loose scan again with only --as-of changed, against the cold scan;
+- re-judge: the loose scan again with only --as-of changed, against the cold scan; the same for the tar shard
+  (its members written without a time, as Python's tarfile writes them);
 - reference re-scan: a scan with --reference FOLDER, then a second scan with the same folder and a new
   --as-of, against the first;
 - start-up: `consentaudit --version` against `python -c "import PIL.Image, imagehash"`;
@@ -218,8 +219,12 @@ def main() -> None:
         results.setdefault("scan loose folder, cold, --jobs 2", []).append(
             timed(scan(loose, w / "loose.csv", fresh("loose2"), "--jobs", "2"))
         )
+        shard_db = fresh("shard")
         results.setdefault("scan one tar shard of the same images, cold, --jobs 1", []).append(
-            timed(scan(shards, w / "shards.csv", fresh("shard"), "--jobs", "1"))
+            timed(scan(shards, w / "shards.csv", shard_db, "--jobs", "1"))
+        )
+        results.setdefault("re-judge the tar shard, only --as-of changed", []).append(
+            timed(scan(shards, w / "shards.csv", shard_db, "--jobs", "1", "--as-of", "2026-11-02"))
         )
         results.setdefault("scan the same shard as one .tar.gz, cold, --jobs 1", []).append(
             timed(scan(gz, w / "shards.csv", fresh("gz"), "--jobs", "1"))
@@ -277,6 +282,8 @@ def main() -> None:
         ("Parquet shard time / tar shard", med["scan the same samples as one Parquet shard, cold, --jobs 1"] / shard1,
          "(none)"),
         ("re-judge time / cold scan", med["re-judge: same scan, only --as-of changed"] / cold1, "<= 0.35x"),
+        ("tar shard: re-judge time / cold scan", med["re-judge the tar shard, only --as-of changed"] / shard1,
+         "(none)"),
         ("second reference scan / first", med["second scan, same --reference FOLDER, new --as-of"] / ref1, "<= 0.35x"),
         ("--version / import PIL.Image, imagehash", med["consentaudit --version"]
          / med["import PIL.Image, imagehash (python -c)"], "<= 3x"),

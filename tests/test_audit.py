@@ -29,7 +29,7 @@ from consentaudit.audit import StoreToOpen, run_audit
 from consentaudit.cli.app import app
 from consentaudit.cli.progress import progress_display
 from consentaudit.codec import report_to_dict
-from consentaudit.digest import merkle_root
+from consentaudit.digest import merkle_root, sha256_hex
 from consentaudit.executors import LocalExecutor
 from consentaudit.inputs import load_inputs, needs_store
 from consentaudit.merge import SummaryBuilder
@@ -580,6 +580,55 @@ def test_a_changed_crawl_record_or_c2pa_sidecar_is_read_again(tmp_path: Path) ->
     redone, cached = scan(shard)
     assert redone[key]["verdict"] == Verdict.OPTED_OUT.value
     assert cached == len(first) - 1  # every other member, its image and record unchanged, from the cache
+
+
+def test_archive_members_with_no_time_of_their_own_are_cached_and_a_changed_one_is_read_again(tmp_path: Path) -> None:
+    """Tar members written without a time (mtime 0: Python's tarfile, reproducible builds) were never put in the
+    fingerprint cache, so a re-judge of such a shard (only --as-of changed) read and decoded every image again.
+    They take the shard file's own time now: a re-judge takes them all from the cache, and a shard rewritten
+    with one member replaced by another image of the same size is read again. A zip member keeps its date
+    (reproducible zips all say 1980-01-01) and its CRC-32 is compared too, so a same-size replacement there is
+    read again as well, not reported with the bytes it had before."""
+    import tarfile
+    import zipfile
+
+    photos = sorted(p for p in PHOTOS.glob("*.jpg") if "broken" not in p.name)[:3]
+    first = [p.read_bytes() for p in photos]
+    changed = bytearray(first[1])
+    changed[len(changed) // 2] ^= 0x01  # another image of the same size (one bit of its entropy-coded data)
+    second = [first[0], bytes(changed), first[2]]
+    store = ScanStore(f"sqlite:///{tmp_path / 'db'}")
+
+    def write(dataset: Path, members: list[bytes]) -> None:
+        if dataset.name == "tar":
+            with tarfile.open(dataset / "00000.tar", "w") as tf:
+                for i, data in enumerate(members):
+                    info = tarfile.TarInfo(f"{i:09d}.jpg")  # mtime 0, as TarInfo makes it
+                    info.size = len(data)
+                    tf.addfile(info, io.BytesIO(data))
+        else:
+            with zipfile.ZipFile(dataset / "00000.zip", "w") as zf:
+                for i, data in enumerate(members):
+                    zf.writestr(zipfile.ZipInfo(f"{i:09d}.jpg", (1980, 1, 1, 0, 0, 0)), data)
+
+    def scan(dataset: Path, as_of: date) -> tuple[dict[str, str], int]:
+        ticks: list[Progress] = []
+        report = run_audit(AuditRequest(dataset=dataset, jobs=1, as_of=as_of), store, ticks.append)
+        return {f.path: f.sha256 for f in report.findings}, max(t.cached for t in ticks)
+
+    for kind in ("tar", "zip"):
+        dataset = tmp_path / kind
+        dataset.mkdir()
+        write(dataset, first)
+        shard = next(dataset.iterdir()).name
+        sha, cached = scan(dataset, date(2026, 11, 1))
+        assert cached == 0 and [sha[f"{shard}/{i:09d}.jpg"] for i in range(3)] == [sha256_hex(d) for d in first]
+        _, cached = scan(dataset, date(2026, 11, 2))  # a re-judge: nothing read
+        assert cached == 3
+        time.sleep(0.01)  # the shard rewritten is a newer file
+        write(dataset, second)
+        sha, cached = scan(dataset, date(2026, 11, 3))
+        assert [sha[f"{shard}/{i:09d}.jpg"] for i in range(3)] == [sha256_hex(d) for d in second], kind
 
 
 def test_a_resumed_scan_reads_again_what_changed_since_the_interruption(

@@ -117,6 +117,7 @@ class _Member:
     offset: int | None = None  # data offset in the tar (in the decompressed stream of a compressed one)
     problem: str = ""  # why it cannot be read (its data runs past the end of the archive)
     overlaps: bool = False  # its data runs into the next member's (`_overlapping`)
+    state: str = ""  # what else names its bytes (`Item.member_state`): a zip member's CRC-32
     inflates: bool = False  # a zip member compressed on its own: reading it spends the archive's InflationBudget
 
 
@@ -140,7 +141,7 @@ _STOPPED: weakref.WeakKeyDictionary[tarfile.TarFile, tarfile.HeaderError] = weak
 
 
 def _tar_members(
-    tf: tarfile.TarFile, plain: bool, end: int, stops: list[str], limit: int = 0
+    tf: tarfile.TarFile, plain: bool, end: int, stops: list[str], limit: int = 0, timeless: int = 0
 ) -> Iterator[tuple[_Member, Read]]:
     """Members in one pass over the headers, each with its data offset: in a plain tar (`plain`, of `end`
     bytes) its bytes are read later with one positioned read, never by listing the archive again; in a
@@ -149,7 +150,8 @@ def _tar_members(
     end-of-archive marker, the members before that point are given and `stops` says why. A compressed one of
     `end` bytes is inflated no further than `limit` (`inflation_limit`): the member whose data would take the
     stream past it is given as not read, and the listing stops there, as reading it or passing over it would
-    inflate it."""
+    inflate it. A member written without a time (mtime 0) is given `timeless`, the archive file's own mtime: its
+    size alone would not tell it from another image of the same size in a rewritten archive."""
     n = 0
     try:
         for m in tf:
@@ -173,7 +175,8 @@ def _tar_members(
                     f"the stream would inflate past its limit at member {m.name!r} (its data ends {inflated} bytes "
                     f"into it, {past}): it and the members after it are not read"
                 )
-            yield _Member(m.name, m.size, int(m.mtime) * 1_000_000_000, kind, m.linkname, offset, problem), read
+            mtime = int(m.mtime) * 1_000_000_000 or timeless
+            yield _Member(m.name, m.size, mtime, kind, m.linkname, offset, problem), read
             if not plain and inflated > limit:
                 return
     except ARCHIVE_ERRORS as exc:  # the data of the last member runs past the end, a zlib error
@@ -231,7 +234,8 @@ def _zip_members(zf: zipfile.ZipFile) -> Iterator[tuple[_Member, Read]]:
                 return member.read(limit)
 
         inflates = info.compress_type != zipfile.ZIP_STORED
-        yield _Member(info.filename, info.file_size, _zip_mtime(info.date_time), kind, inflates=inflates), read
+        mtime, crc = _zip_mtime(info.date_time), f"crc32:{info.CRC:08x}"
+        yield _Member(info.filename, info.file_size, mtime, kind, inflates=inflates, state=crc), read
 
 
 def _overlapping(zf: zipfile.ZipFile) -> set[int]:
@@ -271,7 +275,8 @@ def _recovered_members(f: IO[bytes], members: list[LocalMember]) -> Iterator[tup
             return read_member(f, m, MAX_SIDECAR_BYTES)
 
         kind = "dir" if m.is_dir else "file"
-        yield _Member(m.name, m.size, _zip_mtime(m.date_time), kind, problem=m.problem), read
+        crc = f"crc32:{m.crc:08x}"
+        yield _Member(m.name, m.size, _zip_mtime(m.date_time), kind, problem=m.problem, state=crc), read
 
 
 def _sniffed(read: Read) -> bool:
@@ -411,6 +416,7 @@ def _items(
             c2pa_state=side[1] if side else "",
             xmp_sidecar=xmp_side[0] if xmp_side else None,
             xmp_state=xmp_side[1] if xmp_side else "",
+            member_state=m.state,
         )
     yield from problems
 
@@ -419,8 +425,9 @@ def _list_tar(archive: Path, rel: str, log: ListingLog) -> Iterator[Item]:
     plain = is_plain_tar(archive.name)
     stops: list[str] = []
     with tarfile.open(archive, "r:" if plain else "r:*", tarinfo=_HeaderLog) as tf:
-        end = os.fstat(cast(IO[bytes], tf.fileobj).fileno()).st_size if plain else archive.stat().st_size
-        members = _tar_members(tf, plain, end, stops, 0 if plain else inflation_limit(end))
+        st = archive.stat()
+        end = os.fstat(cast(IO[bytes], tf.fileobj).fileno()).st_size if plain else st.st_size
+        members = _tar_members(tf, plain, end, stops, 0 if plain else inflation_limit(end), st.st_mtime_ns)
         items = list(_items(archive, rel, members, log))
     yield from items
     for why in stops:  # where the archive stopped being readable: a problem of the archive itself

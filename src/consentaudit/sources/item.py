@@ -107,6 +107,7 @@ class Item:
     c2pa_state: str = ""  # the .c2pa sidecar as listed (its size and mtime): a changed sidecar is read again
     xmp_sidecar: str | None = None  # an .xmp sidecar (`photo.xmp`, `photo.jpg.xmp`): location, or member name
     xmp_state: str = ""  # the .xmp sidecar as listed (its size and mtime)
+    member_state: str = ""  # what else names an archive member's bytes as listed (a zip member's CRC-32)
 
     @property
     def cache_state(self) -> CacheState:
@@ -116,16 +117,19 @@ class Item:
     @property
     def sidecars(self) -> str | None:
         """What the audit of this entry reads beside its own bytes — the crawl record's text, the C2PA and XMP
-        sidecars' names and states — as a short digest; None when it has none. The fingerprint cache keeps it
-        beside the file's size and mtime, so that an image whose crawl record or sidecar changed (an opt-out
-        header added to its `.json`, a parquet rewritten, a manifest replaced, an opt-out written into its
-        `.xmp`) is read again, not judged on the signals cached from before."""
-        if self.crawl_json is None and self.c2pa_sidecar is None and self.xmp_sidecar is None:
+        sidecars' names and states — and what else names those bytes as listed (`member_state`), as a short
+        digest; None when it has none. The fingerprint cache keeps it beside the file's size and mtime, so that
+        an image whose crawl record or sidecar changed (an opt-out header added to its `.json`, a parquet
+        rewritten, a manifest replaced, an opt-out written into its `.xmp`), or a zip member replaced by other
+        bytes of the same size and date, is read again, not judged on what was cached from before."""
+        if self.crawl_json is None and self.c2pa_sidecar is None and self.xmp_sidecar is None and not self.member_state:
             return None
         h = hashlib.sha256()
         parts = [self.crawl_json or "", self.c2pa_sidecar or "", self.c2pa_state]
         if self.xmp_sidecar is not None:  # only then: the digests of entries without one stay as they were
             parts += [self.xmp_sidecar, self.xmp_state]
+        if self.member_state:  # likewise
+            parts.append(self.member_state)
         for part in parts:
             h.update(part.encode("utf-8", "surrogatepass"))
             h.update(b"\0")
