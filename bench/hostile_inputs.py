@@ -14,7 +14,7 @@ element that points to it:
 - `quoted-overlap zip`: 300 members whose deflate streams quote the headers of the members after them and end
   in one shared kernel (David Fifield's construction), so that each inflates to a --mb/3 MB photo-and-zeros.
 - `.tar.bz2 of zeros`: a photo, eight 1 GB members of zeros, a photo (bzip2 has no ceiling on how far it
-  inflates: a few hundred KB on disk).
+  inflates: about 100 KB on disk).
 - `zip of bzip2 zeros`: a photo, eight members named `.jpg` of 1 GB of zeros each compressed with bzip2, a photo.
 The legitimate one is what pyarrow's writer makes of 3,000 distinct JPEGs by default: one row group, its first
 1,024 images in one dictionary page, the rest plain pages. A scan should take seconds and a few hundred MB on
