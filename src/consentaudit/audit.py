@@ -45,7 +45,7 @@ from consentaudit.models import (
     ScanOptions,
 )
 from consentaudit.progress import Progress, ProgressCallback
-from consentaudit.reference_cache import cached_index
+from consentaudit.reference_cache import cache_root, cached_index
 from consentaudit.request import AuditRequest
 from consentaudit.scanner import ScanSettings
 from consentaudit.signals import c2pa_verify
@@ -53,6 +53,7 @@ from consentaudit.sources import ArchiveSource, open_source, read_item
 from consentaudit.sources.archive_reader import ArchiveReader, is_compressed_tar
 from consentaudit.sources.directory import DataFile, DirectorySource
 from consentaudit.sources.item import LOOSE_SHARD, Item
+from consentaudit.sources.listing_cache import ListingCache
 from consentaudit.timestamps import now_utc
 from consentaudit.vocab import Verdict
 
@@ -191,7 +192,7 @@ def run_audit(
     pool = _head_start_pool(req, store, run)
     with _gc_paused():  # a million manifest records are a million acyclic objects: no collection finds any
         inputs = load_inputs(req, settings, None if pool else _opened(store))
-    source = open_source(req.dataset)
+    source = open_source(req.dataset, None if req.rehash else ListingCache(cache_root() / "listings"))
     items = {i.path: i for i in source.items()}
     if not items:
         others = f" ({len(source.files)} other files)" if source.files else ""

@@ -18,6 +18,7 @@ from consentaudit.sources.archives import is_archive, list_archive
 from consentaudit.sources.crawl_records import ListingLog
 from consentaudit.sources.directory import DataFile, DirectorySource
 from consentaudit.sources.item import DEFAULT_MAX_FILE_BYTES, Item, capped, display_name
+from consentaudit.sources.listing_cache import ListingCache
 from consentaudit.sources.parquet_images import holds_images
 
 
@@ -45,9 +46,10 @@ class ArchiveSource:
             return False
         return is_archive(path) or (path.name.lower().endswith(".parquet") and holds_images(path))
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, listings: ListingCache | None = None) -> None:
         self.root = path.resolve().parent
         self.archive = path.resolve()
+        self._listings = listings
         self.skipped = 0
         self._log = ListingLog()
         self.warnings, self.refusals = self._log.warnings, self._log.refusals
@@ -55,7 +57,7 @@ class ArchiveSource:
         self.files = [DataFile(display_name(self.archive.name), str(self.archive), st.st_size, st.st_mtime_ns)]
 
     def items(self) -> Iterator[Item]:
-        for item in list_archive(self.archive, self.archive.name, self._log):
+        for item in list_archive(self.archive, self.archive.name, self._log, self._listings):
             yield capped(item)
 
 
@@ -71,10 +73,11 @@ def is_image_source(path: Path) -> bool:
     return path.is_dir() or ArchiveSource.accepts(path)
 
 
-def open_source(path: Path) -> ArchiveSource | DirectorySource:
-    """The first source in SOURCES that accepts the dataset path."""
+def open_source(path: Path, listings: ListingCache | None = None) -> ArchiveSource | DirectorySource:
+    """The first source in SOURCES that accepts the dataset path; with `listings`, compressed shards' listings
+    are taken from it and kept there (a scan's; never `verify --dataset`'s, which trusts no cache)."""
     kind = next(k for k, cls in SOURCES.items() if cls.accepts(path))
-    return SOURCES[kind](path)
+    return SOURCES[kind](path, listings)
 
 
 def read_item(item: Item, max_bytes: int = DEFAULT_MAX_FILE_BYTES, archives: ArchiveReader | None = None) -> bytes:

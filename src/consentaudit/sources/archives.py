@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath
 from typing import IO, Any, cast
 
-from consentaudit.sources.archive_reader import ARCHIVE_ERRORS, begins_as_zip, is_plain_tar
+from consentaudit.sources.archive_reader import ARCHIVE_ERRORS, begins_as_zip, is_compressed_tar, is_plain_tar
 from consentaudit.sources.crawl_records import ListingLog, count_refusals, oversized_records, parquet_rows
 from consentaudit.sources.inflation import InflationBudget, inflation_limit, past_limit
 from consentaudit.sources.item import (
@@ -42,6 +42,7 @@ from consentaudit.sources.item import (
     looks_like_image,
     sample_key,
 )
+from consentaudit.sources.listing_cache import ListingCache
 from consentaudit.sources.parquet_images import ParquetUnreadable, embedded_images, list_parquet
 from consentaudit.sources.zip_salvage import LocalMember, local_members, read_head, read_member
 
@@ -78,8 +79,11 @@ def _key(name: str) -> tuple[str, str]:
     return key, stripped[j:].lower() if j >= 0 else ""
 
 
-def list_archive(archive: Path, rel: str, log: ListingLog | None = None) -> Iterator[Item]:
-    """Items of one archive; `rel` is the archive's path inside the dataset ('00012.tar')."""
+def list_archive(
+    archive: Path, rel: str, log: ListingLog | None = None, listings: ListingCache | None = None
+) -> Iterator[Item]:
+    """Items of one archive; `rel` is the archive's path inside the dataset ('00012.tar'). A compressed tar's
+    listing is taken from `listings` when it holds one for the files as they are now, and kept there when not."""
     log = log if log is not None else ListingLog()
     try:
         if archive.name.lower().endswith(".parquet"):
@@ -92,6 +96,8 @@ def list_archive(archive: Path, rel: str, log: ListingLog | None = None) -> Iter
             yield from list_parquet(archive, rel, embedded, log)
         elif archive.name.lower().endswith(".zip"):
             yield from _list_zip(archive, rel, log)
+        elif listings is not None and is_compressed_tar(archive.name):
+            yield from _kept_listing(archive, rel, log, listings)
         else:
             yield from _list_tar(archive, rel, log)
     except ARCHIVE_ERRORS as exc:
@@ -432,6 +438,23 @@ def _list_tar(archive: Path, rel: str, log: ListingLog) -> Iterator[Item]:
     yield from items
     for why in stops:  # where the archive stopped being readable: a problem of the archive itself
         yield Item(rel, str(archive), 0, 0, why)
+
+
+def _kept_listing(archive: Path, rel: str, log: ListingLog, listings: ListingCache) -> Iterator[Item]:
+    """A compressed tar's items from `listings`, else listed (inflating all of it) and kept there, unless the
+    listing stopped before the shard's end (an item at the shard's own path says where)."""
+    key = listings.key(archive, rel)
+    kept = listings.load(key, log) if key is not None else None
+    if kept is not None:
+        yield from kept
+        return
+    own = ListingLog()  # what this listing logs, kept with it
+    items = list(_list_tar(archive, rel, own))
+    log.warnings.extend(own.warnings)
+    log.refusals.update(own.refusals)
+    if key is not None and not any(i.path == rel for i in items):
+        listings.save(key, items, own)
+    yield from items
 
 
 def _list_zip(archive: Path, rel: str, log: ListingLog) -> Iterator[Item]:

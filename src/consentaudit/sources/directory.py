@@ -23,6 +23,7 @@ from consentaudit.sources.item import (
     looks_like_image,
     sample_key,
 )
+from consentaudit.sources.listing_cache import ListingCache
 from consentaudit.sources.parquet_images import ParquetUnreadable, embedded_images, list_parquet
 
 # Folders no training loader reads and consentaudit never audits: its own store and version control.
@@ -70,7 +71,7 @@ class DirectorySource:
     def accepts(path: Path) -> bool:
         return True  # anything else is a folder, or an error that names the path
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, listings: ListingCache | None = None) -> None:
         if not root.exists():
             raise InputError(f"dataset not found: {root}")
         if not root.is_dir():
@@ -81,6 +82,7 @@ class DirectorySource:
         self.skipped = 0
         self.files: list[DataFile] = []  # filled while `items()` is iterated
         self._log = ListingLog()
+        self._listings = listings  # where compressed shards' listings are kept between scans (none: not kept)
         self.warnings = self._log.warnings  # what could not be read beside the images (a broken crawl parquet)
         self.refusals = self._log.refusals  # crawl-time refusals by protocol, from shards' parquet rows
 
@@ -159,7 +161,7 @@ class DirectorySource:
                 self.files.append(DataFile(key_path(rel), full, st.st_size, st.st_mtime_ns))
                 if is_archive(Path(full)):
                     shards.add(shard_name(entry.name))
-                    yield from list_archive(Path(full), rel, self._log)
+                    yield from list_archive(Path(full), rel, self._log, self._listings)
                 else:
                     others.append(entry.name)
         if crawl:  # the rows whose sample has no image here, as a tar shard's are counted
