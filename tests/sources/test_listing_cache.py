@@ -136,7 +136,7 @@ def test_a_changed_shard_crawl_parquet_or_entry_is_listed_again(
     assert listed == ["00000.tar.gz"] * 3 and refusals == {"x-robots-tag": 1}
 
     cache = Path(os.environ["CONSENTAUDIT_CACHE_DIR"]) / "listings"
-    for entry in cache.glob("*.json"):  # a flipped bit that still parses
+    for entry in cache.glob("*.listing"):  # a flipped bit that still parses
         data = bytearray(entry.read_bytes())
         data[-3] ^= 0x01
         entry.write_bytes(bytes(data))

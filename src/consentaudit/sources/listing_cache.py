@@ -18,6 +18,7 @@ listed every time; deleting it loses nothing.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -34,7 +35,8 @@ from consentaudit import __version__
 from consentaudit.sources.crawl_records import ListingLog, shard_name
 from consentaudit.sources.item import MAX_SIDECAR_BYTES, Item
 
-# What shapes a listing besides the files: a release that lists otherwise (or other limits) lists again.
+# What shapes a listing besides the files: another release, or other limits, lists again. Raise the v-number
+# when a change to listing gives other items for the same files.
 FORMAT = f"archive-listing-v1;consentaudit-{__version__};sidecar={MAX_SIDECAR_BYTES}"
 
 _FIELDS = [f.name for f in dataclasses.fields(Item)]
@@ -59,13 +61,13 @@ class ListingCache:
         shard = _identity(archive)
         if shard is None:
             return None
-        crawl = _identity(archive.with_name(shard_name(archive.name) + ".parquet"))
+        crawl = _identity(archive.with_name(shard_name(archive.name) + ".parquet"))  # as parquet_rows finds it
         limits = [inflation.INFLATED_RATIO, inflation.INFLATED_FLOOR]  # as they are now (a test may lower them)
         ident = [FORMAT, limits, str(archive.resolve()), rel, shard, crawl]
         return hashlib.sha256(json.dumps(ident).encode()).hexdigest()[:32]
 
     def _entry(self, key: str) -> Path:
-        return self.root / f"{key}.json"
+        return self.root / f"{key}.listing"
 
     def load(self, key: str, log: ListingLog) -> list[Item] | None:
         """The items of a kept listing, its warnings and refusals added to `log`; None when there is none or
@@ -98,11 +100,15 @@ class ListingCache:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
+        except OSError:
+            return
+        try:
             with os.fdopen(fd, "wb") as f:
                 f.write(header + b"\n" + body)
             os.replace(tmp, self._entry(key))
-        except OSError:
-            return
+        except OSError:  # a full disk: no entry, and no part of one left behind
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def _item(row: list[Any]) -> Item:
