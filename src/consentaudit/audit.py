@@ -192,7 +192,7 @@ def run_audit(
     pool = _head_start_pool(req, store, run)
     with _gc_paused():  # a million manifest records are a million acyclic objects: no collection finds any
         inputs = load_inputs(req, settings, None if pool else _opened(store))
-    source = open_source(req.dataset, None if req.rehash else ListingCache(cache_root() / "listings"))
+    source = open_source(req.dataset, None if req.rehash else _listings())
     items = {i.path: i for i in source.items()}
     if not items:
         others = f" ({len(source.files)} other files)" if source.files else ""
@@ -416,12 +416,17 @@ def _plan(
     return fresh, finished
 
 
+def _listings() -> ListingCache:
+    """Where compressed shards' listings are kept between scans (beside the reference cache)."""
+    return ListingCache(cache_root() / "listings")
+
+
 def with_thumbnails(report: Report, max_pixels: int) -> Report:
     """The report with a thumbnail for each readable image, read from the dataset the header names as it
     is now (a file that is gone or changed size gets none). The audit's own pass, so report writers never
-    open the dataset."""
+    open the dataset; a compressed shard's listing comes from the listing cache when the scan kept it."""
     try:
-        items = {i.path: i for i in open_source(Path(report.header.dataset)).items()}
+        items = {i.path: i for i in open_source(Path(report.header.dataset), _listings()).items()}
     except (InputError, OSError):  # the dataset is gone or unreadable: a report without thumbnails
         return report
     thumbs: dict[str, str] = {}

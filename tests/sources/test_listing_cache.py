@@ -1,6 +1,6 @@
-"""A compressed shard's listing is kept between scans (sources/listing_cache.py): a re-judge does not inflate
-the shard again to list it, and gives the same report; a shard or crawl parquet changed since, `--rehash`,
-`verify --dataset` and a damaged entry all list the shard again."""
+"""A compressed shard's listing is kept between scans (sources/listing_cache.py): a re-judge, and the HTML
+report's thumbnail pass, do not inflate the shard again to list it, and the report is the same; a shard or
+crawl parquet changed since, `--rehash`, `verify --dataset` and a damaged entry all list the shard again."""
 
 from __future__ import annotations
 
@@ -100,6 +100,11 @@ def test_a_re_judge_takes_a_compressed_shards_listing_from_the_cache(tmp_path: P
     assert listed == ["00000.tar.bz2"]
     assert _seen(again) == first
     assert all(f.verdict == Verdict.UNCONSENTED for f in again.findings)
+
+    from consentaudit.audit import with_thumbnails
+
+    thumbs = with_thumbnails(again, 10**8).thumbnails  # the HTML report's pass: the kept listing, then the images
+    assert listed == ["00000.tar.bz2"] and sorted(thumbs) == [f"00000.tar.bz2/{i:09d}.jpg" for i in range(3)]
 
     _scan(dataset, db, 3, rehash=True)  # --rehash trusts no cache
     assert listed == ["00000.tar.bz2"] * 2
