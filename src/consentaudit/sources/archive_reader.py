@@ -124,7 +124,8 @@ class ArchiveReader:
         else:
             self._tar = tarfile.open(location, "r:*")  # noqa: SIM115 - kept open across a unit, closed in close()
             self._headers = iter(self._tar)
-            self._limit = inflation_limit(os.path.getsize(location)) if is_compressed_tar(location) else -1
+            size = identity[2] if identity is not None else os.path.getsize(location)
+            self._limit = inflation_limit(size) if is_compressed_tar(location) else -1
         self._path = location  # only once open: a failed opening is tried again, not taken for an open one
         self._identity = identity
 

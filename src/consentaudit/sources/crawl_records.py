@@ -30,6 +30,11 @@ class ListingLog:
     def warn(self, message: str) -> None:
         self.warnings.append(message)
 
+    def add(self, other: ListingLog) -> None:
+        """Take in what another log noticed (one archive's listing, listed apart or kept)."""
+        self.warnings.extend(other.warnings)
+        self.refusals.update(other.refusals)
+
 
 def refusal_protocol(row: dict[str, Any]) -> str | None:
     """The protocol that made the crawler refuse this row's download, if its error says so."""

@@ -69,9 +69,8 @@ class ListingCache:
     def _entry(self, key: str) -> Path:
         return self.root / f"{key}.listing"
 
-    def load(self, key: str, log: ListingLog) -> list[Item] | None:
-        """The items of a kept listing, its warnings and refusals added to `log`; None when there is none or
-        it is damaged."""
+    def load(self, key: str) -> tuple[list[Item], ListingLog] | None:
+        """The items of a kept listing and what it logged; None when there is none or it is damaged."""
         try:
             raw = self._entry(key).read_bytes()
             head, _, body = raw.partition(b"\n")
@@ -84,9 +83,7 @@ class ListingCache:
             refusals = Counter({str(k): int(v) for k, v in kept["refusals"].items()})
         except (OSError, ValueError, KeyError, TypeError, AttributeError, zlib.error):
             return None
-        log.warnings.extend(warnings)
-        log.refusals.update(refusals)
-        return items
+        return items, ListingLog(warnings, refusals)
 
     def save(self, key: str, items: list[Item], log: ListingLog) -> None:
         """Keep a listing (and what it logged); nothing when the cache cannot be written."""
